@@ -1,0 +1,291 @@
+"""Running effects: parameters resolved, tensors on the device, GPU memory
+fallbacks, tiling, and committing the result as one undoable step.
+
+The pure part (`run_effect`) takes and returns numpy images and runs on a job
+lane; `commit_effect` changes the document and runs on the document's thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from warpaint.engine.document import Document, DocState, Layer
+from warpaint.engine.errors import BadInputError
+from warpaint.engine.jobs import JobContext
+from warpaint.engine.params import ParamType
+from warpaint.engine.registry import EffectSpec, get_effect
+from warpaint.engine.resample import fit_scale, resize
+from warpaint.engine.tiles import Rect, TiledImage, from_float
+
+TARGETS = ("new_layer", "replace")
+TILE_SIDES = (1024, 512, 256)
+
+
+@dataclass(frozen=True)
+class EffectResult:
+    """A finished effect: pixels for the layer `layer_id` at its offset."""
+
+    effect_id: str
+    layer_id: int
+    params: Mapping[str, Any]
+    pixels: np.ndarray  # (h, w, 4) float32 straight alpha
+    scale: float = 1.0
+    messages: tuple[str, ...] = field(default=())
+
+
+# -- references --------------------------------------------------------
+
+
+def resolve_references(
+    spec: EffectSpec, params: Mapping[str, Any], state: DocState | None
+) -> dict[str, Any]:
+    """Replace image/mask parameter values by float32 arrays.
+
+    A value may be a layer id (int, GUI), a file path (str, CLI) or already
+    an array. IMAGE -> (h, w, 4); MASK -> (h, w, 1); IMAGES -> list of
+    (array, weight).
+    """
+    out = dict(params)
+    for p in spec.all_params(params):
+        value = params.get(p.name)
+        if value is None:
+            continue
+        if p.type is ParamType.IMAGE:
+            out[p.name] = _image_ref(value, state)
+        elif p.type is ParamType.MASK:
+            out[p.name] = _mask_ref(value, state)
+        elif p.type is ParamType.IMAGES:
+            out[p.name] = [(_image_ref(ref, state), float(w)) for ref, w in value]
+    return out
+
+
+def _image_ref(value: Any, state: DocState | None) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        return value.astype(np.float32, copy=False)
+    if isinstance(value, int):
+        if state is None:
+            raise BadInputError("a layer was given but there is no document")
+        try:
+            return state.layer(value).pixels.read_float()
+        except KeyError:
+            raise BadInputError("the chosen layer no longer exists") from None
+    from warpaint.engine.io import read_image_array
+
+    return read_image_array(str(value))
+
+
+def _mask_ref(value: Any, state: DocState | None) -> np.ndarray:
+    if isinstance(value, int) and state is not None:
+        mask = state.layer(value).mask
+        if mask is None:
+            raise BadInputError(f"layer '{state.layer(value).name}' has no mask")
+        return mask.read_float()
+    image = _image_ref(value, state)
+    if image.ndim == 3 and image.shape[2] == 1:
+        return image
+    luma = image[..., :3] @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    return (luma * image[..., 3])[..., None]
+
+
+# -- running -------------------------------------------------------------
+
+
+def run_effect(
+    ctx: JobContext,
+    spec: EffectSpec,
+    image: np.ndarray,
+    params: Mapping[str, Any],
+) -> np.ndarray:
+    """Run `spec` on an (H, W, 4) float32 image; returns (H', W', 4) float32.
+
+    `params` must already be resolved (see `EffectSpec.resolve` and
+    `resolve_references`). On a GPU out-of-memory error the effect is retried
+    tile by tile (when it declares a halo) on the same device, then on the CPU,
+    with a message to the user; it never crashes the application.
+    """
+    import torch
+
+    from warpaint.engine.device import is_out_of_memory, release_cached_memory
+
+    if image.ndim != 3 or image.shape[2] != 4:
+        raise ValueError(f"effects take (H, W, 4) RGBA images, got {image.shape}")
+    runner = spec.runner()
+    attempts: list[tuple[str, int | None]] = [(ctx.device, None)]
+    if spec.tile_halo is not None:
+        attempts += [(ctx.device, side) for side in TILE_SIDES if side < max(image.shape[:2])]
+    if ctx.device != "cpu":
+        attempts.append(("cpu", 512 if spec.tile_halo is not None else None))
+    last: BaseException | None = None
+    last_device = ctx.device
+    for device, tile in attempts:
+        if last is not None:
+            ctx.message(
+                f"{spec.title}: out of memory on {last_device}; retrying "
+                + (f"on {device} in {tile}px tiles" if tile else f"on {device}")
+            )
+        try:
+            with torch.inference_mode():
+                tensor_params = _params_to_device(params, device)
+                if tile is None:
+                    return _run_whole(ctx, runner, image, tensor_params, device)
+                halo = int(np.ceil(spec.tile_halo * ctx.scale)) if spec.tile_halo else 0
+                return run_tiled(ctx, runner, image, tensor_params, device, tile, halo)
+        except MemoryError:
+            raise BadInputError(f"{spec.title}: not enough memory for this image") from None
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            release_cached_memory(device)
+            last, last_device = exc, device
+    raise BadInputError(f"{spec.title}: out of memory even on the CPU") from last
+
+
+def _params_to_device(params: Mapping[str, Any], device: str) -> dict[str, Any]:
+    from warpaint.engine.tensors import to_tensor
+
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        if isinstance(value, np.ndarray) and value.ndim == 3:
+            out[name] = to_tensor(value, device)
+        elif isinstance(value, list) and value and isinstance(value[0], tuple):
+            out[name] = [
+                (to_tensor(v, device) if isinstance(v, np.ndarray) else v, w) for v, w in value
+            ]
+        else:
+            out[name] = value
+    return out
+
+
+def _run_whole(
+    ctx: JobContext, runner: Callable[..., Any], image: np.ndarray, params: dict[str, Any], device: str
+) -> np.ndarray:
+    from warpaint.engine.tensors import to_numpy, to_tensor
+
+    result = runner(ctx, to_tensor(image, device), params)
+    return to_numpy(result.clamp(0.0, 1.0))
+
+
+def run_tiled(
+    ctx: JobContext,
+    runner: Callable[..., Any],
+    image: np.ndarray,
+    params: dict[str, Any],
+    device: str,
+    tile: int,
+    halo: int,
+) -> np.ndarray:
+    """Run a same-size effect tile by tile with `halo` pixels of context.
+
+    Exact for effects whose output pixel depends only on inputs within `halo`,
+    because every tile is computed on an input padded by the halo (reflected
+    at the image border by the effect itself) and only its centre is kept.
+    """
+    from warpaint.engine.tensors import to_numpy, to_tensor
+
+    h, w = image.shape[:2]
+    out = np.empty_like(image, dtype=np.float32)
+    boxes = [(x, y) for y in range(0, h, tile) for x in range(0, w, tile)]
+    for i, (x, y) in enumerate(boxes):
+        ctx.report(i / len(boxes))
+        x0, y0 = max(0, x - halo), max(0, y - halo)
+        x1, y1 = min(w, x + tile + halo), min(h, y + tile + halo)
+        piece = runner(ctx, to_tensor(image[y0:y1, x0:x1], device), params)
+        piece = to_numpy(piece.clamp(0.0, 1.0))
+        th, tw = min(tile, h - y), min(tile, w - x)
+        out[y : y + th, x : x + tw] = piece[y - y0 : y - y0 + th, x - x0 : x - x0 + tw]
+    return out
+
+
+# -- jobs ----------------------------------------------------------------
+
+
+def effect_job(
+    state: DocState,
+    layer_id: int,
+    effect_id: str,
+    params: Mapping[str, Any],
+    max_side: int | None = None,
+) -> Callable[[JobContext], EffectResult]:
+    """A job function that runs an effect on a layer of `state` (a snapshot).
+
+    With `max_side`, the input is downscaled to fit (a preview); spatial
+    parameters are scaled with it through `ctx.scale`.
+    """
+    spec = get_effect(effect_id)
+    resolved = spec.resolve(params)
+    layer = state.layer(layer_id)
+
+    def job(ctx: JobContext) -> EffectResult:
+        image = layer.pixels.read_float()
+        scale = 1.0
+        if max_side is not None:
+            scale = fit_scale(image.shape[1], image.shape[0], max_side)
+            if scale < 1.0:
+                size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+                image = resize(image, *size, method="box")
+        ctx.scale = scale
+        refs = resolve_references(spec, resolved, state)
+        scaled = {
+            p.name: refs[p.name] * scale if p.spatial and refs.get(p.name) is not None else refs[p.name]
+            for p in spec.all_params(resolved)
+        }
+        ctx.check()
+        pixels = run_effect(ctx, spec, image, scaled)
+        return EffectResult(effect_id, layer_id, dict(resolved), pixels, scale, tuple(ctx.messages))
+
+    return job
+
+
+def commit_effect(
+    doc: Document,
+    result: EffectResult,
+    target: str = "new_layer",
+    mask: np.ndarray | None = None,
+) -> Layer:
+    """Put a full-resolution result into the document as one undoable step.
+
+    target 'new_layer' adds it above the source layer; 'replace' swaps the
+    source layer's pixels. `mask` (canvas-sized (H, W) or (H, W, 1) float32 in
+    [0, 1], e.g. the selection) restricts the effect to the masked area.
+    """
+    if target not in TARGETS:
+        raise BadInputError(f"unknown target {target!r} (choose from {', '.join(TARGETS)})")
+    if result.scale != 1.0:
+        raise ValueError("a preview result cannot be committed")
+    source = doc.layer(result.layer_id)
+    spec = get_effect(result.effect_id)
+    pixels = result.pixels
+    if mask is not None:
+        weight = _layer_mask(mask, source, pixels.shape[:2])
+        original = source.pixels.read_float(Rect(0, 0, pixels.shape[1], pixels.shape[0]))
+        if target == "replace":
+            pixels = original + (pixels - original) * weight
+        else:
+            pixels = pixels.copy()
+            pixels[..., 3:4] *= weight
+    dtype = source.pixels.dtype
+    tiled = TiledImage.from_array(from_float(pixels, dtype))
+    if target == "replace":
+        doc.set_layer_pixels(source.id, tiled, spec.title)
+        return doc.layer(source.id)
+    layer = Layer(name=f"{source.name} · {spec.title}", pixels=tiled, x=source.x, y=source.y)
+    return doc.add_layer(layer, doc.state.index_of(source.id) + 1, spec.title)
+
+
+def _layer_mask(mask: np.ndarray, layer: Layer, shape: tuple[int, ...]) -> np.ndarray:
+    """A canvas-space mask cut to the layer's rectangle: (h, w, 1) float32."""
+    if mask.ndim == 2:
+        mask = mask[..., None]
+    h, w = shape[:2]
+    out = np.zeros((h, w, 1), np.float32)
+    canvas = Rect(0, 0, mask.shape[1], mask.shape[0])
+    part = Rect(layer.x, layer.y, w, h).intersect(canvas)
+    if not part.empty:
+        out[part.y - layer.y : part.bottom - layer.y, part.x - layer.x : part.right - layer.x] = mask[
+            part.y : part.bottom, part.x : part.right
+        ]
+    return out

@@ -1,0 +1,329 @@
+"""The `warpaint` command: the GUI, and the same engine headless.
+
+    warpaint [FILES...]                     open the GUI (the sample document if no files)
+    warpaint effects [--json]               list effects and their parameters
+    warpaint apply EFFECT INPUT -o OUTPUT [--set NAME=VALUE ...] [--device D]
+    warpaint info FILE [--json]
+    warpaint bench NAME [--json]            (`warpaint bench list` lists them)
+    warpaint demo [-o DIR] [--quick]
+    warpaint recover [--restore N -o OUT.ora | --discard N]
+
+Exit codes: 0 success, 2 bad input or usage (one line on stderr, no
+traceback), 1 internal error, 130 cancelled with Ctrl+C. The GUI is imported
+by name only when asked for, so the headless commands never load Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from warpaint.engine import __version__
+from warpaint.engine.errors import BadInputError, WarpaintError
+
+COMMANDS = ("effects", "apply", "info", "bench", "demo", "recover", "gui")
+RASTER_TARGET = "replace"  # a flat output file shows the effect alone
+LAYERED_TARGET = "new_layer"  # an .ora output keeps the input as a layer below
+
+
+class UsageError(WarpaintError):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="warpaint", description="Warpaint image editor, headless commands.")
+    parser.add_argument("--version", action="version", version=f"warpaint {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    p = sub.add_parser("gui", help="open the editor window")
+    p.add_argument("files", nargs="*")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+
+    p = sub.add_parser("effects", help="list effects and their parameters")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("apply", help="run one effect on a file")
+    p.add_argument("effect")
+    p.add_argument("input")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="sets")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--layer", help="name of the layer to apply to (default: the top layer)")
+    p.add_argument("--target", choices=("new_layer", "replace"), help="where the result goes")
+    p.add_argument("--quality", type=int, default=92, help="JPEG/WebP quality (1-100)")
+
+    p = sub.add_parser("info", help="describe an image or document")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("bench", help="run a benchmark ('list' lists them)")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quick", action="store_true", help="smaller sizes, for smoke tests")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+
+    p = sub.add_parser("demo", help="apply every effect to the sample and export the results")
+    p.add_argument("-o", "--output", default="demo-out")
+    p.add_argument("--quick", action="store_true", help="small sizes, for tests")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--no-screenshot", action="store_true")
+
+    p = sub.add_parser("recover", help="list, restore or discard autosaved documents")
+    p.add_argument("--restore", type=int, metavar="N")
+    p.add_argument("--discard", type=int, metavar="N")
+    p.add_argument("-o", "--output", help="where to write the restored .ora")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list or (args_list[0] not in COMMANDS and not args_list[0].startswith("-")):
+        args_list.insert(0, "gui")
+    try:
+        args = build_parser().parse_args(args_list)
+        handler = globals()[f"cmd_{args.command}"]
+        return int(handler(args) or 0)
+    except WarpaintError as exc:
+        print(f"warpaint: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("warpaint: cancelled", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, details on request
+        if os.environ.get("WARPAINT_DEBUG"):
+            traceback.print_exc()
+        print(f"warpaint: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+# -- commands ------------------------------------------------------------
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    for name in args.files:
+        if not Path(name).is_file():
+            raise BadInputError(f"{name}: no such file")
+    app = importlib.import_module("warpaint.gui.app")
+    return int(app.run_gui(list(args.files), device=args.device))
+
+
+def cmd_effects(args: argparse.Namespace) -> int:
+    from warpaint.engine.registry import effects
+
+    specs = effects()
+    if args.json:
+        print(json.dumps({eid: spec.to_json() for eid, spec in specs.items()}, indent=2))
+        return 0
+    for eid, spec in specs.items():
+        print(f"{eid}  ({spec.title}) - {spec.description}")
+        for p in spec.params:
+            rng = f" [{p.min:g}..{p.max:g}]" if p.min is not None and p.max is not None else ""
+            choices = f" {{{', '.join(p.choices)}}}" if p.choices else ""
+            print(f"    {p.name} ({p.type.value}{rng}{choices}) default {p.default!r}: {p.label}")
+    return 0
+
+
+def parse_sets(spec: Any, sets: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for item in sets:
+        name, sep, text = item.partition("=")
+        if not sep:
+            raise BadInputError(f"--set {item!r}: expected NAME=VALUE")
+        values[name.strip()] = spec.param(name.strip()).parse(text)
+    return values
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from warpaint.engine.apply import commit_effect, effect_job
+    from warpaint.engine.device import choose_device
+    from warpaint.engine.io import export_image, open_document, save_document
+    from warpaint.engine.jobs import JobRunner, JobState
+    from warpaint.engine.registry import get_effect
+
+    spec = get_effect(args.effect)
+    params = parse_sets(spec, args.sets)
+    spec.resolve(params)
+    output = Path(args.output)
+    layered = output.suffix.lower() == ".ora"
+    _check_output(output)
+    doc = open_document(args.input)
+    layer = _pick_layer(doc, args.layer)
+    runner = JobRunner(choose_device(args.device))
+    try:
+        job = runner.submit(
+            effect_job(doc.state, layer.id, spec.id, params),
+            spec.title,
+            on_progress=_terminal_progress(spec.title),
+        )
+        try:
+            while not job.wait(0.1):
+                pass
+        except KeyboardInterrupt:
+            runner.cancel(job)
+            job.wait(5.0)
+            print("\nwarpaint: cancelled, nothing written", file=sys.stderr)
+            return 130
+    finally:
+        runner.shutdown(wait=1.0)
+    _end_progress()
+    if job.state is JobState.FAILED:
+        if isinstance(job.error, WarpaintError):
+            raise job.error
+        raise RuntimeError(job.error_message)
+    for note in job.messages:
+        print(f"warpaint: {note}", file=sys.stderr)
+    target = args.target or (LAYERED_TARGET if layered else RASTER_TARGET)
+    commit_effect(doc, job.result, target=target)
+    if layered:
+        save_document(doc, str(output))
+    else:
+        export_image(doc.state, str(output), quality=args.quality)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from warpaint.engine.io import describe
+
+    info = describe(args.file)
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    for key, value in info.items():
+        if key == "layers":
+            print(f"layers: {len(value)}")
+            for layer in value:
+                print("  - " + ", ".join(f"{k}={v}" for k, v in layer.items()))
+        else:
+            print(f"{key}: {value}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from warpaint.engine.bench import BENCHMARKS, machine_info, run_benchmark
+
+    if args.name == "list":
+        for name, bench in BENCHMARKS.items():
+            print(f"{name}: {bench.description}")
+        return 0
+    result = run_benchmark(args.name, quick=args.quick, device=args.device)
+    result["machine"] = machine_info(result.get("device"))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from warpaint.engine.demo import run_demo
+
+    written = run_demo(
+        Path(args.output),
+        quick=args.quick,
+        device=args.device,
+        screenshot=not args.no_screenshot,
+        log=lambda line: print(line, file=sys.stderr),
+    )
+    for path in written:
+        print(path)
+    return 0
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    from warpaint.engine.io import (
+        discard_recovery,
+        list_recoveries,
+        restore_recovery,
+        save_document,
+    )
+
+    records = list_recoveries()
+    if args.restore is None and args.discard is None:
+        if not records:
+            print("no recovery files")
+        for i, rec in enumerate(records, 1):
+            print(f"{i}: {rec}")
+        return 0
+    index = args.restore if args.restore is not None else args.discard
+    if not 1 <= index <= len(records):
+        raise BadInputError(f"no recovery file number {index} (there are {len(records)})")
+    record = records[index - 1]
+    if args.discard is not None:
+        discard_recovery(record)
+        return 0
+    if not args.output:
+        raise BadInputError("--restore needs -o OUT.ora")
+    doc = restore_recovery(record)
+    save_document(doc, args.output)
+    discard_recovery(record)
+    print(args.output)
+    return 0
+
+
+# -- helpers ---------------------------------------------------------------
+
+
+def _check_output(output: Path) -> None:
+    from warpaint.engine.io import EXPORT_FORMATS
+
+    suffix = output.suffix.lower().lstrip(".")
+    if suffix != "ora" and suffix not in EXPORT_FORMATS:
+        known = ", ".join(sorted(["ora", *EXPORT_FORMATS]))
+        raise BadInputError(f"{output}: unknown output format (use one of: {known})")
+    if not output.parent.exists() and str(output.parent) != "":
+        raise BadInputError(f"{output.parent}: no such folder")
+
+
+def _pick_layer(doc: Any, name: str | None) -> Any:
+    if not doc.layers:
+        raise BadInputError("the document has no layers")
+    if name is None:
+        return doc.layers[-1]
+    for layer in reversed(doc.layers):
+        if layer.name == name:
+            return layer
+    raise BadInputError(f"no layer named {name!r}")
+
+
+_progress_state = {"shown": False, "last": 0.0}
+
+
+def _terminal_progress(title: str):  # type: ignore[no-untyped-def]
+    """A progress callback drawing a bar on stderr (only on a terminal)."""
+    tty = sys.stderr.isatty()
+
+    def show(job: Any, fraction: float, preview: Any) -> None:
+        now = time.monotonic()
+        if not tty or now - _progress_state["last"] < 0.1:
+            return
+        _progress_state.update(shown=True, last=now)
+        filled = int(fraction * 30)
+        bar = "#" * filled + "-" * (30 - filled)
+        sys.stderr.write(f"\r{title} [{bar}] {fraction * 100:5.1f}%")
+        sys.stderr.flush()
+
+    return show
+
+
+def _end_progress() -> None:
+    if _progress_state["shown"]:
+        sys.stderr.write("\n")
+        _progress_state["shown"] = False
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""`warpaint demo`: the headless main job.
+
+Opens the bundled sample, applies every registered effect with its demo
+settings (an effect module may define `DEMO_PARAMS`; otherwise its defaults),
+exports each result, saves the layered document as OpenRaster and, when Qt is
+available, an offscreen screenshot of the main window showing it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from warpaint.engine.apply import commit_effect, effect_job
+from warpaint.engine.device import choose_device
+from warpaint.engine.document import Document, DocState
+from warpaint.engine.errors import BadInputError, WarpaintError
+from warpaint.engine.jobs import JobRunner, JobState
+from warpaint.engine.registry import EffectSpec, effects
+from warpaint.engine.samples import sample_document
+from warpaint.engine.transform import resize_image
+
+QUICK_SIDE = 192
+
+
+def demo_params(spec: EffectSpec, quick: bool) -> dict[str, Any]:
+    module = importlib.import_module(spec.module)
+    params = dict(getattr(module, "DEMO_PARAMS", {}))
+    if quick:
+        params.update(getattr(module, "DEMO_PARAMS_QUICK", {}))
+    return params
+
+
+def run_demo(
+    out_dir: Path,
+    quick: bool = False,
+    device: str | None = None,
+    screenshot: bool = True,
+    log: Callable[[str], None] = print,
+) -> list[Path]:
+    """Run the demo into `out_dir`; returns the files written."""
+    from warpaint.engine.io import export_image, save_document
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInputError(f"{out_dir}: cannot create the output folder ({exc.strerror})") from None
+    doc = sample_document()
+    if quick:
+        doc = Document(resize_image(doc.state, QUICK_SIDE, QUICK_SIDE), label="Sample")
+    source = doc.layers[0]
+    runner = JobRunner(choose_device(device))
+    written: list[Path] = []
+    try:
+        for spec in effects().values():
+            t = time.perf_counter()
+            job = runner.submit(
+                effect_job(doc.state, source.id, spec.id, demo_params(spec, quick)), spec.title
+            )
+            job.wait()
+            if job.state is not JobState.DONE:
+                if isinstance(job.error, WarpaintError):
+                    raise job.error
+                raise RuntimeError(f"{spec.id}: {job.state.value}: {job.error_message}")
+            layer = commit_effect(doc, job.result)
+            path = out_dir / f"{spec.id}.png"
+            alone = DocState(doc.state.width, doc.state.height, (replace(layer, opacity=1.0),))
+            export_image(alone, str(path))
+            written.append(path)
+            log(f"{spec.id}: {time.perf_counter() - t:.2f} s")
+    finally:
+        runner.shutdown()
+    ora = out_dir / "demo.ora"
+    save_document(doc, str(ora))
+    written.append(ora)
+    if screenshot:
+        shot = out_dir / "screenshot.png"
+        try:
+            app = importlib.import_module("warpaint.gui.app")
+        except ImportError as exc:
+            log(f"screenshot skipped: the GUI is not available ({exc})")
+        else:
+            app.save_screenshot(doc, str(shot))
+            written.append(shot)
+    return written

@@ -1,0 +1,47 @@
+"""The bundled sample document, built from scikit-image's offline sample photos.
+
+Three layers show what the editor does with a real picture: the astronaut
+portrait at the bottom, a blurred copy of the coffee photo in 'multiply' at
+half opacity with an elliptical mask, and a text-free colour wash in 'screen'.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from warpaint.engine.document import Document, DocMeta, DocState, Layer
+from warpaint.engine.selection import Selection
+from warpaint.engine.tiles import TiledImage, from_float
+
+
+def _rgba(rgb: np.ndarray) -> np.ndarray:
+    alpha = np.full(rgb.shape[:2] + (1,), 255, np.uint8)
+    return np.concatenate([rgb.astype(np.uint8), alpha], axis=2)
+
+
+def sample_document() -> Document:
+    """A 512 x 512, three-layer document (no file on disk; clean, untitled)."""
+    from skimage import data
+
+    portrait = _rgba(data.astronaut())
+    coffee = _rgba(data.coffee())[:400, 100:500]
+    h, w = portrait.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    wash = np.stack(
+        [xs / w * 0.6, 0.2 + 0.2 * ys / h, 0.8 - 0.5 * xs / w, np.full_like(xs, 0.35)], axis=2
+    )
+    mask = Selection("ellipse", 40, 40, 320, 320, feather=40).mask(400, 400)[..., None]
+    layers = (
+        Layer.from_array("Astronaut", portrait),
+        Layer(
+            "Coffee (masked)",
+            TiledImage.from_array(coffee),
+            opacity=0.5,
+            blend_mode="multiply",
+            mask=TiledImage.from_array(from_float(mask, np.uint8)),
+            x=256,
+            y=256,
+        ),
+        Layer("Colour wash", TiledImage.from_array(from_float(wash, np.uint8)), blend_mode="screen"),
+    )
+    return Document(DocState(w, h, layers, DocMeta(source_format="sample")), label="Sample")
