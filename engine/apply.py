@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from warpaint.engine.document import Document, DocState, Layer
+from warpaint.engine.document import DocState, Document, Layer
 from warpaint.engine.errors import BadInputError
 from warpaint.engine.jobs import JobContext
 from warpaint.engine.params import ParamType
@@ -108,7 +107,6 @@ def run_effect(
     with a message to the user; it never crashes the application.
     """
     import torch
-
     from warpaint.engine.device import is_out_of_memory, release_cached_memory
 
     if image.ndim != 3 or image.shape[2] != 4:
@@ -161,7 +159,11 @@ def _params_to_device(params: Mapping[str, Any], device: str) -> dict[str, Any]:
 
 
 def _run_whole(
-    ctx: JobContext, runner: Callable[..., Any], image: np.ndarray, params: dict[str, Any], device: str
+    ctx: JobContext,
+    runner: Callable[..., Any],
+    image: np.ndarray,
+    params: dict[str, Any],
+    device: str,
 ) -> np.ndarray:
     from warpaint.engine.tensors import to_numpy, to_tensor
 
@@ -225,12 +227,17 @@ def effect_job(
         if max_side is not None:
             scale = fit_scale(image.shape[1], image.shape[0], max_side)
             if scale < 1.0:
-                size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+                size = (
+                    max(1, round(image.shape[1] * scale)),
+                    max(1, round(image.shape[0] * scale)),
+                )
                 image = resize(image, *size, method="box")
         ctx.scale = scale
         refs = resolve_references(spec, resolved, state)
         scaled = {
-            p.name: refs[p.name] * scale if p.spatial and refs.get(p.name) is not None else refs[p.name]
+            p.name: refs[p.name] * scale
+            if p.spatial and refs.get(p.name) is not None
+            else refs[p.name]
             for p in spec.all_params(resolved)
         }
         ctx.check()
@@ -285,7 +292,7 @@ def _layer_mask(mask: np.ndarray, layer: Layer, shape: tuple[int, ...]) -> np.nd
     canvas = Rect(0, 0, mask.shape[1], mask.shape[0])
     part = Rect(layer.x, layer.y, w, h).intersect(canvas)
     if not part.empty:
-        out[part.y - layer.y : part.bottom - layer.y, part.x - layer.x : part.right - layer.x] = mask[
-            part.y : part.bottom, part.x : part.right
-        ]
+        out[part.y - layer.y : part.bottom - layer.y, part.x - layer.x : part.right - layer.x] = (
+            mask[part.y : part.bottom, part.x : part.right]
+        )
     return out

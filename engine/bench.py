@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
 from warpaint.engine.errors import BadInputError
 
 
@@ -87,7 +86,7 @@ def bench_memory(quick: bool, device: str | None) -> dict[str, Any]:
     resident set (current and peak) after the steps, and the history's bytes.
     """
     from warpaint.engine.compositing import composite
-    from warpaint.engine.document import Document, DocState, Layer
+    from warpaint.engine.document import DocState, Document, Layer
     from warpaint.engine.tiles import Rect, TiledImage
 
     side = 2000 if quick else 8000
@@ -170,7 +169,9 @@ def bench_cancel(quick: bool, device: str | None) -> dict[str, Any]:
     latencies, states = [], []
     try:
         for i in range(runs):
-            job = runner.submit(effect_job(doc.state, doc.layers[0].id, "gaussian-blur", {"sigma": 20.0}))
+            job = runner.submit(
+                effect_job(doc.state, doc.layers[0].id, "gaussian-blur", {"sigma": 20.0})
+            )
             time.sleep(0.3 + 0.4 * i / max(1, runs - 1))
             t = time.perf_counter()
             runner.cancel(job)
@@ -217,7 +218,8 @@ def bench_preview_latency(quick: bool, device: str | None) -> dict[str, Any]:
     def preview_time() -> float:
         t = time.perf_counter()
         job = runner.preview(
-            ("bench", layer_id), effect_job(doc.state, layer_id, "gaussian-blur", {"sigma": 4.0}, 512)
+            ("bench", layer_id),
+            effect_job(doc.state, layer_id, "gaussian-blur", {"sigma": 4.0}, 512),
         )
         job.wait(60)
         return time.perf_counter() - t

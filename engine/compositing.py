@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
-
 from warpaint.engine.tiles import Rect, from_float
 
 if TYPE_CHECKING:
@@ -94,22 +93,52 @@ def composite(
 
     Returns (h, w, 4) float32 straight-alpha RGBA. `background` (h, w, 4), if
     given, is the backdrop (e.g. for previews); else transparent.
+
+    Same result as chaining `composite_over`, but the running backdrop is kept
+    premultiplied, so a normal-mode layer costs no division and the colour is
+    divided by alpha once at the end.
     """
     rect = rect or Rect(0, 0, state.width, state.height)
-    out = (
-        np.zeros((rect.h, rect.w, 4), np.float32)
-        if background is None
-        else background.astype(np.float32, copy=True)
-    )
+    acc = np.zeros((rect.h, rect.w, 4), np.float32)
+    if background is not None:
+        acc[...] = background
+        acc[..., :3] *= acc[..., 3:4]
     for layer in state.layers:
         if not layer.visible or layer.opacity <= 0.0:
             continue
-        bounds = Rect(layer.x, layer.y, layer.pixels.width, layer.pixels.height)
-        if bounds.intersect(rect).empty:
+        if layer.bounds.intersect(rect).empty:
             continue
         pixels, mask = layer_region(layer, rect)
-        out = composite_over(out, pixels, layer.blend_mode, layer.opacity, mask)
-    return out
+        _accumulate(acc, pixels, layer.blend_mode, layer.opacity, mask)
+    colour, alpha = acc[..., :3], acc[..., 3:4]
+    np.divide(colour, alpha, out=colour, where=alpha > 0)
+    return acc
+
+
+def _accumulate(
+    acc: np.ndarray, source: np.ndarray, mode: str, opacity: float, mask: np.ndarray | None
+) -> None:
+    """In place: premultiplied backdrop `acc` <- straight `source` composited over it."""
+    a_s = source[..., 3:4]
+    if opacity != 1.0:
+        a_s *= np.float32(opacity)
+    if mask is not None:
+        a_s *= mask
+    cs = source[..., :3]
+    if mode != "normal":
+        try:
+            blend = BLEND_MODES[mode]
+        except KeyError:
+            raise ValueError(f"unknown blend mode {mode!r}") from None
+        ab = acc[..., 3:4]
+        cb = np.divide(acc[..., :3], ab, out=np.zeros_like(cs), where=ab > 0)
+        # Cs' = (1 - ab) Cs + ab B(Cb, Cs) = Cs + ab (B - Cs)
+        cs = cs + ab * (blend(cb, cs) - cs)
+    keep = 1.0 - a_s
+    acc[..., :3] *= keep
+    acc[..., :3] += a_s * cs
+    acc[..., 3:4] *= keep
+    acc[..., 3:4] += a_s
 
 
 def strips(height: int, rows: int) -> Iterator[tuple[int, int]]:

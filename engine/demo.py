@@ -17,7 +17,7 @@ from typing import Any
 
 from warpaint.engine.apply import commit_effect, effect_job
 from warpaint.engine.device import choose_device
-from warpaint.engine.document import Document, DocState
+from warpaint.engine.document import DocState, Document
 from warpaint.engine.errors import BadInputError, WarpaintError
 from warpaint.engine.jobs import JobRunner, JobState
 from warpaint.engine.registry import EffectSpec, effects
@@ -48,7 +48,9 @@ def run_demo(
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise BadInputError(f"{out_dir}: cannot create the output folder ({exc.strerror})") from None
+        raise BadInputError(
+            f"{out_dir}: cannot create the output folder ({exc.strerror})"
+        ) from None
     doc = sample_document()
     if quick:
         doc = Document(resize_image(doc.state, QUICK_SIDE, QUICK_SIDE), label="Sample")

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-
 from warpaint.engine.compositing import BLEND_MODES, composite_over, layer_region
 from warpaint.engine.history import DEFAULT_LIMIT_BYTES, History
 from warpaint.engine.tiles import Rect, TiledImage, from_float
@@ -268,7 +267,12 @@ class Document:
         self.commit(f"Layer '{layer.name}': {names}", self.state.replace_layer(changed), key)
 
     def set_layer_pixels(
-        self, layer_id: int, pixels: TiledImage, label: str, x: int | None = None, y: int | None = None
+        self,
+        layer_id: int,
+        pixels: TiledImage,
+        label: str,
+        x: int | None = None,
+        y: int | None = None,
     ) -> None:
         layer = self.layer(layer_id)
         mask = layer.mask
@@ -279,7 +283,9 @@ class Document:
         )
         self.commit(label, self.state.replace_layer(changed))
 
-    def set_layer_mask(self, layer_id: int, mask: TiledImage | None, label: str = "Edit mask") -> None:
+    def set_layer_mask(
+        self, layer_id: int, mask: TiledImage | None, label: str = "Edit mask"
+    ) -> None:
         layer = self.layer(layer_id)
         self.commit(label, self.state.replace_layer(layer.with_(mask=mask)))
 
@@ -323,4 +329,3 @@ def merge_layers(lower: Layer, upper: Layer) -> Layer:
 
 def _bits(dtype: np.dtype | type) -> int:
     return {1: 8, 2: 16, 4: 32}[np.dtype(dtype).itemsize]
-

@@ -25,13 +25,13 @@ import time
 import traceback
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from warpaint.engine.errors import JobCancelled, WarpaintError
 
 
-class JobState(str, Enum):
+class JobState(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     DONE = "done"
@@ -226,7 +226,9 @@ class _Lane:
 
     def pending(self) -> list[Job]:
         with self._cond:
-            return list(self._queue.values() if isinstance(self._queue, OrderedDict) else self._queue)
+            return list(
+                self._queue.values() if isinstance(self._queue, OrderedDict) else self._queue
+            )
 
     def stop(self) -> None:
         with self._cond:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from warpaint.engine.errors import BadInputError
 
 
-class ParamType(str, Enum):
+class ParamType(StrEnum):
     NUMBER = "number"
     INTEGER = "integer"
     BOOL = "bool"

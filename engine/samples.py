@@ -8,8 +8,7 @@ half opacity with an elliptical mask, and a text-free colour wash in 'screen'.
 from __future__ import annotations
 
 import numpy as np
-
-from warpaint.engine.document import Document, DocMeta, DocState, Layer
+from warpaint.engine.document import DocMeta, DocState, Document, Layer
 from warpaint.engine.selection import Selection
 from warpaint.engine.tiles import TiledImage, from_float
 
@@ -42,6 +41,8 @@ def sample_document() -> Document:
             x=256,
             y=256,
         ),
-        Layer("Colour wash", TiledImage.from_array(from_float(wash, np.uint8)), blend_mode="screen"),
+        Layer(
+            "Colour wash", TiledImage.from_array(from_float(wash, np.uint8)), blend_mode="screen"
+        ),
     )
     return Document(DocState(w, h, layers, DocMeta(source_format="sample")), label="Sample")

@@ -34,5 +34,7 @@ def premultiply(rgba: torch.Tensor) -> torch.Tensor:
 def unpremultiply(rgba: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """(N, 4, H, W) premultiplied -> straight alpha (colour 0 where alpha is 0)."""
     alpha = rgba[:, 3:4]
-    colour = torch.where(alpha > eps, rgba[:, :3] / alpha.clamp_min(eps), torch.zeros_like(rgba[:, :3]))
+    colour = torch.where(
+        alpha > eps, rgba[:, :3] / alpha.clamp_min(eps), torch.zeros_like(rgba[:, :3])
+    )
     return torch.cat([colour.clamp(0.0, 1.0), alpha], dim=1)

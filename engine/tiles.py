@@ -191,7 +191,10 @@ class TiledImage:
                 part = trect.intersect(inside)
                 out[
                     part.y - rect.y : part.bottom - rect.y, part.x - rect.x : part.right - rect.x
-                ] = tile[part.y - trect.y : part.bottom - trect.y, part.x - trect.x : part.right - trect.x]
+                ] = tile[
+                    part.y - trect.y : part.bottom - trect.y,
+                    part.x - trect.x : part.right - trect.x,
+                ]
         return out
 
     def read_float(self, rect: Rect | None = None) -> np.ndarray:
@@ -227,9 +230,10 @@ class TiledImage:
                 part = trect.intersect(region)
                 old = self._tiles.get((tx, ty))
                 tile = np.zeros((th, tw, self.channels), self.dtype) if old is None else old.copy()
-                tile[part.y - trect.y : part.bottom - trect.y, part.x - trect.x : part.right - trect.x] = (
-                    pixels[part.y - y : part.bottom - y, part.x - x : part.right - x]
-                )
+                tile[
+                    part.y - trect.y : part.bottom - trect.y,
+                    part.x - trect.x : part.right - trect.x,
+                ] = pixels[part.y - y : part.bottom - y, part.x - x : part.right - x]
                 if np.any(tile):
                     tile.flags.writeable = False
                     result._tiles[(tx, ty)] = tile
@@ -254,9 +258,7 @@ class TiledImage:
         return True
 
 
-def _cut_tiles(
-    array: np.ndarray, skip_zero: bool
-) -> Iterator[tuple[tuple[int, int], np.ndarray]]:
+def _cut_tiles(array: np.ndarray, skip_zero: bool) -> Iterator[tuple[tuple[int, int], np.ndarray]]:
     h, w = array.shape[:2]
     for ty in range(-(-h // TILE)):
         for tx in range(-(-w // TILE)):

@@ -14,7 +14,6 @@ from warpaint.engine.registry import EffectSpec
 
 if TYPE_CHECKING:
     import torch
-
     from warpaint.engine.jobs import JobContext
 
 MAX_SIGMA = 50.0

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-
 from warpaint.engine.apply import EffectResult, commit_effect, effect_job, run_effect
 from warpaint.engine.document import Document, Layer
 from warpaint.engine.effects.gaussian_blur import gaussian_blur, gaussian_kernel1d
@@ -179,7 +178,10 @@ def test_preview_job_downscales_and_scales_spatial_parameters(doc):
     big = Document.from_array(np.zeros((400, 800, 4), np.uint8))
     runner = JobRunner("cpu")
     try:
-        job = runner.preview("t", effect_job(big.state, big.layers[0].id, "gaussian-blur", {"sigma": 10.0}, max_side=200))
+        job = runner.preview(
+            "t",
+            effect_job(big.state, big.layers[0].id, "gaussian-blur", {"sigma": 10.0}, max_side=200),
+        )
         job.wait(30)
     finally:
         runner.shutdown()

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from warpaint.engine.compositing import BLEND_MODES, composite, composite_over, flatten
 from warpaint.engine.document import DocState, Layer
 from warpaint.engine.tiles import Rect
@@ -130,3 +129,20 @@ def test_sixteen_bit_flatten_keeps_precision():
     value = np.array([[[1000, 30000, 65535, 65535]]], np.uint16)
     out = flatten(DocState(1, 1, (Layer.from_array("l", value),)), dtype=np.uint16)
     np.testing.assert_array_equal(out, value)
+
+
+def test_stack_composite_equals_chained_pairwise_composites():
+    rng = np.random.default_rng(4)
+    modes = list(BLEND_MODES)
+    layers = tuple(
+        Layer.from_array(
+            f"l{i}", rng.random((9, 11, 4), dtype=np.float32), blend_mode=m, opacity=0.3 + 0.1 * i
+        )
+        for i, m in enumerate(modes)
+    )
+    expected = np.zeros((9, 11, 4), np.float32)
+    for layer in layers:
+        expected = composite_over(
+            expected, layer.pixels.read_float(), layer.blend_mode, layer.opacity
+        )
+    np.testing.assert_allclose(composite(DocState(11, 9, layers)), expected, atol=2e-6)

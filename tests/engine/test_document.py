@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-
 from warpaint.engine.compositing import flatten
-from warpaint.engine.document import Document, DocState, Layer
+from warpaint.engine.document import DocState, Document, Layer
 from warpaint.engine.history import History
 from warpaint.engine.tiles import TILE, TiledImage
 

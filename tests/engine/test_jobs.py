@@ -4,7 +4,6 @@ import threading
 import time
 
 import pytest
-
 from warpaint.engine.errors import BadInputError
 from warpaint.engine.jobs import JobRunner, JobState
 
@@ -44,7 +43,9 @@ def test_long_job_reports_progress_and_result(runner):
 
 def test_progress_carries_preview_images(runner):
     previews = []
-    runner.submit(lambda ctx: ctx.report(0.5, preview="img"), "p", lambda j, f, p: previews.append(p)).wait(5)
+    runner.submit(
+        lambda ctx: ctx.report(0.5, preview="img"), "p", lambda j, f, p: previews.append(p)
+    ).wait(5)
     assert previews == ["img"]
 
 

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-
 from warpaint.engine.errors import BadInputError, UnknownEffectError
 from warpaint.engine.params import Param, ParamType
 from warpaint.engine.registry import effects, get_effect
@@ -95,3 +94,27 @@ def test_param_names_must_be_snake_case_and_choices_hold_the_default():
         Param("Bad-Name", "x", ParamType.NUMBER)
     with pytest.raises(ValueError):
         Param("mode", "x", ParamType.CHOICE, default="c", choices=("a", "b"))
+
+
+# A model-backed effect adds one slider per attribute through the module hook.
+def extra_params(values):
+    # Stands for reading the attribute names stored in a model file.
+    names = [n for n in str(values.get("model", "")).split("+") if n]
+    return [Param(n, n.title(), ParamType.NUMBER, 0.0, -1.0, 1.0) for n in names]
+
+
+def test_an_effect_module_can_derive_parameters_from_other_values():
+    from warpaint.engine.registry import EffectSpec
+
+    spec = EffectSpec(
+        id="sliders",
+        title="Sliders",
+        params=(Param("model", "Model", ParamType.FILE, ""),),
+        module=__name__,
+    )
+    derived = spec.all_params({"model": "smile+age"})
+    assert [p.name for p in derived] == ["model", "smile", "age"]
+    resolved = spec.resolve({"model": "smile+age", "smile": 0.5})
+    assert resolved == {"model": "smile+age", "smile": 0.5, "age": 0.0}
+    with pytest.raises(BadInputError, match="outside"):
+        spec.resolve({"model": "smile", "smile": 3.0})

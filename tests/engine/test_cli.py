@@ -1,0 +1,177 @@
+"""The `warpaint` command on generated files: outputs and exit codes."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from warpaint.engine.cli import main
+
+WARPAINT = [sys.executable, "-m", "warpaint.engine.cli"]
+
+
+@pytest.fixture
+def photo(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "in.png"
+    Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def run(args, capsys):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, fragment):
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert fragment in lines[0]
+
+
+def test_effects_json_lists_effects_with_their_parameter_metadata(capsys):
+    code, out, _ = run(["effects", "--json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    blur = data["gaussian-blur"]
+    assert blur["title"] == "Gaussian blur"
+    assert blur["params"][0]["name"] == "sigma"
+    assert set(blur["params"][0]) == {
+        "name",
+        "label",
+        "type",
+        "default",
+        "min",
+        "max",
+        "step",
+        "choices",
+    }
+
+
+def test_effects_text_lists_parameters(capsys):
+    code, out, _ = run(["effects"], capsys)
+    assert code == 0 and "gaussian-blur" in out and "sigma" in out
+
+
+def test_apply_writes_the_blurred_image(photo, tmp_path, capsys):
+    out_path = tmp_path / "out.png"
+    code, _, err = run(
+        ["apply", "gaussian-blur", photo, "-o", out_path, "--set", "sigma=2"], capsys
+    )
+    assert code == 0, err
+    before = np.asarray(Image.open(photo), np.float32)
+    after = np.asarray(Image.open(out_path).convert("RGB"), np.float32)
+    assert after.shape == before.shape
+    assert after.std() < 0.6 * before.std(), "blurring noise lowers its spread"
+
+
+def test_apply_to_ora_keeps_the_input_as_a_layer_below_the_result(photo, tmp_path, capsys):
+    from warpaint.engine.io import open_document
+
+    out_path = tmp_path / "out.ora"
+    code, _, err = run(["apply", "gaussian-blur", photo, "-o", out_path], capsys)
+    assert code == 0, err
+    doc = open_document(str(out_path))
+    assert len(doc.layers) == 2
+    original = doc.layers[0].pixels.to_array()[..., :3]
+    np.testing.assert_array_equal(original, np.asarray(Image.open(photo)))
+    assert "Gaussian blur" in doc.layers[1].name
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["apply", "no-such-effect", "{photo}", "-o", "{out}"], "unknown effect"),
+        (["apply", "gaussian-blur", "{photo}", "-o", "{out}", "--set", "sigma=abc"], "sigma"),
+        (["apply", "gaussian-blur", "{photo}", "-o", "{out}", "--set", "sigma=999"], "outside"),
+        (["apply", "gaussian-blur", "{photo}", "-o", "{out}", "--set", "nope=1"], "no parameter"),
+        (["apply", "gaussian-blur", "{missing}", "-o", "{out}"], "missing.png"),
+        (["apply", "gaussian-blur", "{garbage}", "-o", "{out}"], "garbage.png"),
+        (["apply", "gaussian-blur", "{photo}", "-o", "{tmp}/out.xyz"], "unknown output format"),
+        (["apply", "gaussian-blur", "{photo}"], "required"),
+        (["apply", "gaussian-blur", "{photo}", "-o", "{out}", "--device", "tpu"], "invalid choice"),
+        (["info", "{garbage}"], "garbage.png"),
+        (["bench", "no-such-bench"], "unknown benchmark"),
+        (["gui", "{missing}"], "no such file"),
+    ],
+)
+def test_bad_input_prints_one_line_exits_2_and_writes_nothing(
+    args, fragment, photo, tmp_path, capsys
+):
+    garbage = tmp_path / "garbage.png"
+    garbage.write_text("this is not an image")
+    names = {
+        "photo": photo,
+        "out": tmp_path / "out.png",
+        "missing": tmp_path / "missing.png",
+        "garbage": garbage,
+        "tmp": tmp_path,
+    }
+    code, _, err = run([a.format(**names) for a in args], capsys)
+    assert_one_line_error(code, err, fragment)
+    assert not (tmp_path / "out.png").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["garbage.png", "in.png"]
+
+
+def test_info_json_describes_size_and_layers(photo, capsys):
+    code, out, _ = run(["info", photo, "--json"], capsys)
+    assert code == 0
+    info = json.loads(out)
+    assert (info["width"], info["height"]) == (64, 48)
+    assert info["bit_depth"] == 8
+
+
+def test_bench_list_names_the_benchmarks(capsys):
+    code, out, _ = run(["bench", "list"], capsys)
+    assert code == 0
+    for name in ("memory", "cancel", "preview-latency"):
+        assert name in out
+
+
+def test_bench_json_carries_figures_and_the_machine(capsys):
+    code, out, _ = run(["bench", "cancel", "--quick", "--json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    assert data["all_cancelled"] is True
+    assert data["cancel_latency_s_max"] < 0.5
+    assert data["machine"]["cpu_count"] >= 1
+
+
+def test_the_installed_command_exits_with_the_documented_codes(tmp_path):
+    ok = subprocess.run([*WARPAINT, "effects"], capture_output=True, text=True)
+    bad = subprocess.run([*WARPAINT, "apply", "x", "y"], capture_output=True, text=True)
+    assert ok.returncode == 0 and "gaussian-blur" in ok.stdout
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_a_long_apply_and_writes_nothing(tmp_path):
+    rng = np.random.default_rng(0)
+    big = tmp_path / "big.png"
+    Image.fromarray(rng.integers(0, 256, (2500, 2500, 3), dtype=np.uint8)).save(
+        big, compress_level=0
+    )
+    out = tmp_path / "out.png"
+    proc = subprocess.Popen(
+        [*WARPAINT, "apply", "gaussian-blur", str(big), "-o", str(out), "--set", "sigma=50"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.5)
+    assert proc.poll() is None, "the job should still be running"
+    t = time.perf_counter()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    assert time.perf_counter() - t < 3.0
+    assert "cancelled" in err and "Traceback" not in err
+    assert not out.exists()
+    assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["big.png"]
