@@ -190,7 +190,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if layered:
         save_document(doc, str(output))
     else:
-        export_image(doc.state, str(output), quality=args.quality)
+        exported = export_image(doc.state, str(output), quality=args.quality)
+        for note in exported.notes:
+            print(f"warpaint: {note}", file=sys.stderr)
     return 0
 
 

@@ -136,6 +136,10 @@ class History:
     def mark_saved(self) -> None:
         self._saved = self.current
 
+    def mark_unsaved(self) -> None:
+        """Make the document dirty whatever its state (e.g. a recovered document)."""
+        self._saved = None
+
     def _trim(self) -> None:
         # Drop the oldest steps while over the bound, but always keep one undo
         # step: losing the only undo of a huge edit would surprise users more

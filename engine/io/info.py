@@ -1,0 +1,87 @@
+"""`describe(path)`: what `warpaint info FILE --json` prints, without decoding pixels."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from warpaint.engine.io import colour
+from warpaint.engine.io.limits import Limits, resolve
+from warpaint.engine.io.ora import describe_ora
+from warpaint.engine.io.raster import read_head, read_header, sniff
+
+
+def _icc(data: bytes | None) -> dict[str, Any] | bool:
+    if not data:
+        return False
+    return {
+        "description": colour.profile_description(data) or "unreadable profile",
+        "colour_space": colour.colour_space(data),
+        "srgb": colour.is_srgb_like(data),
+    }
+
+
+def describe(path: str | os.PathLike[str], limits: Limits | None = None) -> dict[str, Any]:
+    """Facts about an image or .ora from its headers (sizes upright, after EXIF).
+
+    Keys: path, format, width, height, mode, bit_depth, icc (False or a dict
+    with description, colour_space, srgb), orientation (rasters), layers (a
+    list of {name, width, height, x, y, opacity, visible, blend_mode,
+    has_mask}). Applies the limits: an oversized header raises BadInputError.
+    """
+    limits = resolve(limits)
+    size = Path(path).stat().st_size if Path(path).is_file() else 0
+    if sniff(read_head(path)) == "ORA":
+        found = describe_ora(path, limits)
+        info = found["info"]
+        return {
+            "path": os.fspath(path),
+            "format": "OpenRaster",
+            "file_bytes": size,
+            "width": info.width,
+            "height": info.height,
+            "mode": "RGBA",
+            "bit_depth": found["bit_depth"],
+            "icc": _icc(found["icc_profile"]),
+            "layers": [
+                {
+                    "name": e.name,
+                    "width": e.width,
+                    "height": e.height,
+                    "x": e.x,
+                    "y": e.y,
+                    "opacity": e.opacity,
+                    "visible": e.visible,
+                    "blend_mode": e.blend_mode,
+                    "has_mask": e.mask_src is not None,
+                }
+                for e in reversed(info.layers)  # top first, as editors list them
+            ],
+        }
+    header = read_header(path, limits)
+    return {
+        "path": os.fspath(path),
+        "format": header.format,
+        "file_bytes": size,
+        "width": header.width,
+        "height": header.height,
+        "mode": header.mode,
+        "bit_depth": header.bit_depth,
+        "icc": _icc(header.icc_profile),
+        "orientation": header.orientation,
+        "frames": header.frames,
+        "layers": [
+            {
+                "name": Path(path).stem,
+                "width": header.width,
+                "height": header.height,
+                "x": 0,
+                "y": 0,
+                "opacity": 1.0,
+                "visible": True,
+                "blend_mode": "normal",
+                "has_mask": False,
+            }
+        ],
+    }
