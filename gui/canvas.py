@@ -1,0 +1,656 @@
+"""The canvas: a tiled, level-of-detail view of the composited document.
+
+The GUI thread only paints cached tiles. Missing or stale tiles are rendered
+by one job on the engine's interactive lane (the engine's `composite` over a
+`LevelOfDetail` state) and arrive through the bridge one tile at a time; a
+newer render request supersedes the older one. After an edit only the tiles
+that touch changed layers are redrawn; until they arrive the old ones stay on
+screen, so nothing flickers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QCursor,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPen,
+    QPixmap,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QWidget
+from warpaint.engine.compositing import composite
+from warpaint.engine.document import DocState, Document
+from warpaint.engine.jobs import Job, JobContext, JobState
+from warpaint.engine.selection import Selection
+from warpaint.engine.tiles import Rect, from_float
+from warpaint.gui.bridge import JobBridge
+from warpaint.gui.canvas_tools import CanvasTool
+from warpaint.gui.lod import MAX_LEVEL, LevelOfDetail, level_for_scale
+
+CANVAS_TILE = 256
+MIN_ZOOM = 1 / 64
+MAX_ZOOM = 64.0
+ZOOM_STEPS = (
+    1 / 64, 1 / 48, 1 / 32, 1 / 24, 1 / 16, 1 / 12, 1 / 8, 1 / 6, 1 / 4, 1 / 3, 1 / 2, 2 / 3,
+    1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0,
+)  # fmt: skip
+MAX_CACHED_TILES = 600
+PROGRESSIVE_TILES = 4
+COARSE_SHIFT = 2  # the quick pass after an edit is at most 4x coarser
+BACKGROUND = QColor(58, 58, 62)
+
+TileKey = tuple[int, int, int]  # level, tx, ty
+
+
+@dataclass
+class _CachedTile:
+    generation: int
+    image: QImage
+
+
+def changed_region(old: DocState, new: DocState) -> Rect | None:
+    """The canvas area whose pixels may differ between two states; None = everything."""
+    if (old.width, old.height) != (new.width, new.height):
+        return None
+    old_layers = {layer.id: layer for layer in old.layers}
+    new_ids = [layer.id for layer in new.layers]
+    common_old = [i for i in (layer.id for layer in old.layers) if i in set(new_ids)]
+    common_new = [i for i in new_ids if i in old_layers]
+    if common_old != common_new:
+        return None  # layers were reordered
+    rects: list[Rect] = []
+    for layer in new.layers:
+        before = old_layers.pop(layer.id, None)
+        if before is None:
+            rects.append(layer.bounds)
+        elif before is not layer:
+            rects += [before.bounds, layer.bounds]
+    rects += [layer.bounds for layer in old_layers.values()]
+    rects = [r for r in rects if not r.empty]
+    if not rects:
+        return Rect(0, 0, 0, 0)
+    x0, y0 = min(r.x for r in rects), min(r.y for r in rects)
+    x1, y1 = max(r.right for r in rects), max(r.bottom for r in rects)
+    return Rect(x0, y0, x1 - x0, y1 - y0)
+
+
+def checker_brush(device_pixel_ratio: float, square: int = 8) -> QBrush:
+    """The grey checkerboard shown under transparent pixels, crisp at any DPR."""
+    side = round(2 * square * device_pixel_ratio)
+    pixmap = QPixmap(side, side)
+    pixmap.fill(QColor(204, 204, 204))
+    painter = QPainter(pixmap)
+    half = side // 2
+    painter.fillRect(0, 0, half, half, QColor(153, 153, 153))
+    painter.fillRect(half, half, side - half, side - half, QColor(153, 153, 153))
+    painter.end()
+    pixmap.setDevicePixelRatio(device_pixel_ratio)
+    return QBrush(pixmap)
+
+
+def rgba_to_qimage(rgba: np.ndarray) -> QImage:
+    """(h, w, 4) uint8 straight-alpha RGBA -> premultiplied ARGB32 QImage (a copy)."""
+    rgba = np.ascontiguousarray(rgba)
+    h, w = rgba.shape[:2]
+    image = QImage(rgba.data, w, h, w * 4, QImage.Format.Format_RGBA8888)
+    return image.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
+
+
+class CanvasView(QWidget):
+    """Shows a document; zoom around the cursor, pan, selection and tool overlays."""
+
+    zoom_changed = Signal(float)
+    cursor_moved = Signal(object)  # (x, y) in image pixels, or None when outside
+    tile_arrived = Signal()
+
+    def __init__(self, bridge: JobBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("CanvasView")
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setMinimumSize(200, 150)
+        self._bridge = bridge
+        self._lod = LevelOfDetail()
+        self._doc: Document | None = None
+        self._unsubscribe = None
+        self._state: DocState | None = None
+        self._generation = 0
+        self._tiles: OrderedDict[TileKey, _CachedTile] = OrderedDict()
+        self._wanted: list[TileKey] = []
+        self._pending: tuple[int, frozenset[TileKey]] | None = None
+        self._failed_generation = -1
+        self._render_timer = QTimer(self, singleShot=True, interval=0)
+        self._render_timer.timeout.connect(self._request_render)
+        self._zoom = 1.0
+        self._origin = QPointF(0.0, 0.0)
+        self._fitted = True
+        self._pan_from: tuple[QPointF, QPointF] | None = None
+        self._space_down = False
+        self._tool: CanvasTool | None = None
+        self._selection: Selection | None = None
+        self._preview: tuple[QImage, QRectF] | None = None
+        self._override: DocState | None = None
+        self._checker: tuple[float, QBrush] | None = None
+
+    # -- document ---------------------------------------------------------
+    def set_document(self, doc: Document | None) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self._doc = doc
+        self._tiles.clear()
+        self._pending = None
+        self._generation += 1
+        self._state = doc.state if doc is not None else None
+        self._preview = None
+        self._override = None
+        if doc is not None:
+            self._unsubscribe = doc.subscribe(self._on_document_changed)
+        self.fit()
+
+    @property
+    def state(self) -> DocState | None:
+        return self._state
+
+    def _on_document_changed(self, doc: Document) -> None:
+        self._override = None  # a preview state was made from the previous state
+        self._show_state(doc.state)
+
+    def set_preview_state(self, state: DocState | None) -> None:
+        """Show `state` (the document with an effect preview applied) instead of the document."""
+        self._override = state
+        if self._doc is not None:
+            self._show_state(state if state is not None else self._doc.state)
+
+    def _show_state(self, new: DocState) -> None:
+        old = self._state
+        if new is old or old is None:
+            return
+        region = changed_region(old, new)
+        size_changed = (old.width, old.height) != (new.width, new.height)
+        generation = self._generation + 1
+        if size_changed:
+            self._tiles.clear()
+        elif region is not None:
+            for key, tile in self._tiles.items():
+                if tile.generation == self._generation and not self._touches(key, region):
+                    tile.generation = generation
+        self._generation = generation
+        self._state = new
+        if size_changed and self._fitted:
+            self.fit()
+        self.update()
+
+    @staticmethod
+    def _touches(key: TileKey, region: Rect) -> bool:
+        level, tx, ty = key
+        side = CANVAS_TILE * 2**level
+        return not Rect(tx * side, ty * side, side, side).intersect(region).empty
+
+    # -- view -------------------------------------------------------------
+    @property
+    def zoom(self) -> float:
+        return self._zoom
+
+    @property
+    def level(self) -> int:
+        return level_for_scale(self._zoom * self.devicePixelRatioF())
+
+    def to_widget(self, point: QPointF) -> QPointF:
+        return self._origin + point * self._zoom
+
+    def to_image(self, point: QPointF) -> QPointF:
+        return (point - self._origin) / self._zoom
+
+    def image_rect_in_widget(self) -> QRectF:
+        if self._state is None:
+            return QRectF()
+        return QRectF(
+            self._origin, self._origin + QPointF(self._state.width, self._state.height) * self._zoom
+        )
+
+    def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
+        """Zoom so that the image point under `anchor` (widget coords) stays put."""
+        zoom = min(MAX_ZOOM, max(MIN_ZOOM, zoom))
+        anchor = QPointF(self.width() / 2, self.height() / 2) if anchor is None else anchor
+        image_point = self.to_image(anchor)
+        self._zoom = zoom
+        self._origin = anchor - image_point * zoom
+        self._fitted = False
+        self.zoom_changed.emit(zoom)
+        self.update()
+
+    def zoom_in(self, anchor: QPointF | None = None) -> None:
+        self.set_zoom(next((z for z in ZOOM_STEPS if z > self._zoom * 1.001), MAX_ZOOM), anchor)
+
+    def zoom_out(self, anchor: QPointF | None = None) -> None:
+        smaller = [z for z in ZOOM_STEPS if z < self._zoom / 1.001]
+        self.set_zoom(smaller[-1] if smaller else MIN_ZOOM, anchor)
+
+    def actual_size(self) -> None:
+        self.set_zoom(1.0)
+
+    def fit(self) -> None:
+        """Zoom so the whole image fits with a margin, centred."""
+        if self._state is None:
+            return
+        margin = 24
+        w, h = max(1, self.width() - 2 * margin), max(1, self.height() - 2 * margin)
+        zoom = min(MAX_ZOOM, max(MIN_ZOOM, min(w / self._state.width, h / self._state.height)))
+        self._zoom = zoom
+        self._origin = QPointF(
+            (self.width() - self._state.width * zoom) / 2,
+            (self.height() - self._state.height * zoom) / 2,
+        )
+        self._fitted = True
+        self.zoom_changed.emit(zoom)
+        self.update()
+
+    def pan_by(self, dx: float, dy: float) -> None:
+        self._origin += QPointF(dx, dy)
+        self._fitted = False
+        self.update()
+
+    # -- overlays ---------------------------------------------------------
+    def set_tool(self, tool: CanvasTool | None) -> None:
+        if self._tool is not None:
+            self._tool.changed.disconnect(self.update)
+        self._tool = tool
+        if tool is not None:
+            tool.changed.connect(self.update)
+        self.setCursor(tool.cursor() if tool is not None else Qt.CursorShape.ArrowCursor)
+        self.update()
+
+    @property
+    def tool(self) -> CanvasTool | None:
+        return self._tool
+
+    def set_selection(self, selection: Selection | None) -> None:
+        self._selection = selection
+        self.update()
+
+    def set_preview(self, image: QImage | None, rect: QRectF | None = None) -> None:
+        """An effect preview drawn over the canvas at image-space `rect`."""
+        self._preview = (image, rect) if image is not None and rect is not None else None
+        self.update()
+
+    @property
+    def has_preview(self) -> bool:
+        return self._preview is not None or self._override is not None
+
+    # -- tiles --------------------------------------------------------------
+    def tiles_ready(self) -> bool:
+        """True when every visible tile is drawn from the current state."""
+        wanted = self._visible_keys()
+        return all(
+            (t := self._tiles.get(k)) is not None and t.generation == self._generation
+            for k in wanted
+        )
+
+    def _visible_keys(self) -> list[TileKey]:
+        if self._state is None:
+            return []
+        level = self.level
+        factor = 2**level
+        visible = self.image_rect_in_widget().intersected(QRectF(self.rect()))
+        if visible.isEmpty():
+            return []
+        span = CANVAS_TILE * factor * self._zoom
+        tx0 = max(0, math.floor((visible.left() - self._origin.x()) / span))
+        ty0 = max(0, math.floor((visible.top() - self._origin.y()) / span))
+        tx1 = math.floor((visible.right() - self._origin.x() - 1e-6) / span)
+        ty1 = math.floor((visible.bottom() - self._origin.y() - 1e-6) / span)
+        centre = visible.center()
+        keys = [(level, tx, ty) for ty in range(ty0, ty1 + 1) for tx in range(tx0, tx1 + 1)]
+
+        def distance(key: TileKey) -> float:
+            c = self._origin + QPointF(key[1] + 0.5, key[2] + 0.5) * span
+            return (c.x() - centre.x()) ** 2 + (c.y() - centre.y()) ** 2
+
+        return sorted(keys, key=distance)
+
+    def _tile_widget_rect(self, key: TileKey) -> QRectF:
+        level, tx, ty = key
+        span = CANVAS_TILE * 2**level * self._zoom
+        return QRectF(self._origin.x() + tx * span, self._origin.y() + ty * span, span, span)
+
+    def _request_render(self) -> None:
+        state = self._state
+        if state is None or self._generation == self._failed_generation:
+            return
+        missing = [
+            key
+            for key in self._visible_keys()
+            if (t := self._tiles.get(key)) is None or t.generation != self._generation
+        ]
+        if not missing:
+            return
+        wanted = frozenset(missing)
+        if (
+            self._pending is not None
+            and self._pending[0] == self._generation
+            and wanted <= self._pending[1]
+        ):
+            return
+        self._pending = (self._generation, wanted)
+        generation, lod, level = self._generation, self._lod, missing[0][0]
+        keys = list(missing)
+        redraw = sum(1 for key in missing if key in self._tiles)
+        if redraw > PROGRESSIVE_TILES and level < MAX_LEVEL:
+            # An edit touched many tiles on screen: first a quick pass at a coarser level
+            # (at most a few tiles) so the change shows at once, then the sharp tiles.
+            # (A first view gains nothing from it: reducing the layers costs the same.)
+            for shift in range(1, min(COARSE_SHIFT, MAX_LEVEL - level) + 1):
+                coarse = list(
+                    dict.fromkeys(
+                        (level + shift, tx >> shift, ty >> shift) for _, tx, ty in missing
+                    )
+                )
+                if len(coarse) <= PROGRESSIVE_TILES // 2:
+                    break
+            keys = [
+                k for k in coarse if (t := self._tiles.get(k)) is None or t.generation != generation
+            ] + keys
+
+        regions: dict[int, Rect] = {}
+        for key_level, tx, ty in keys:
+            side = CANVAS_TILE * 2**key_level
+            r = Rect(tx * side, ty * side, side, side)
+            old = regions.get(key_level)
+            if old is not None:
+                x0, y0 = min(old.x, r.x), min(old.y, r.y)
+                r = Rect(x0, y0, max(old.right, r.right) - x0, max(old.bottom, r.bottom) - y0)
+            regions[key_level] = r
+
+        def render(ctx: JobContext) -> int:
+            reduced: dict[int, DocState] = {}
+            for i, key in enumerate(keys):
+                ctx.check()
+                key_level, tx, ty = key
+                if key_level not in reduced:
+                    # Only the part in view is reduced: cost follows the window, not the image.
+                    reduced[key_level] = lod.state_at(state, key_level, regions[key_level])
+                lstate = reduced[key_level]
+                rect = Rect(tx * CANVAS_TILE, ty * CANVAS_TILE, CANVAS_TILE, CANVAS_TILE)
+                rect = rect.intersect(lstate.bounds)
+                if rect.empty:
+                    continue
+                pixels = from_float(composite(lstate, rect), np.uint8)
+                ctx.report((i + 1) / len(keys), (generation, key, pixels))
+            return len(keys)
+
+        self._bridge.preview(
+            ("canvas", id(self)),
+            render,
+            "Drawing the canvas",
+            on_progress=self._on_render_progress,
+            on_done=self._on_render_done,
+        )
+
+    def _on_render_progress(self, job: Job, fraction: float, tile: object) -> None:
+        generation, key, pixels = tile  # type: ignore[misc]
+        current = self._tiles.get(key)
+        if (
+            generation != self._generation
+            and current is not None
+            and current.generation >= generation
+        ):
+            return
+        self._tiles[key] = _CachedTile(generation, rgba_to_qimage(pixels))
+        self._tiles.move_to_end(key)
+        while len(self._tiles) > MAX_CACHED_TILES:
+            self._tiles.popitem(last=False)
+        self.update(self._tile_widget_rect(key).toAlignedRect().adjusted(-1, -1, 1, 1))
+        self.tile_arrived.emit()
+
+    def _on_render_done(self, job: Job) -> None:
+        self._pending = None
+        if job.state is JobState.FAILED:
+            # Do not retry the same state in a loop; the next edit tries again.
+            self._failed_generation = self._generation
+            print(f"warpaint: drawing the canvas failed: {job.error_details}")
+            return
+        if self.tiles_ready():
+            self._warm_coarser_level()
+        else:
+            self._render_timer.start()
+
+    def _warm_coarser_level(self) -> None:
+        """Reduce the layers in view one level coarser ahead of time (cached by tile),
+        so the quick first pass after the next edit costs only compositing."""
+        state, level, keys = self._state, self.level, self._visible_keys()
+        if state is None or not keys or level >= MAX_LEVEL:
+            return
+        side = CANVAS_TILE * 2**level
+        x0, y0 = min(k[1] for k in keys) * side, min(k[2] for k in keys) * side
+        x1, y1 = (max(k[1] for k in keys) + 1) * side, (max(k[2] for k in keys) + 1) * side
+        region, lod = Rect(x0, y0, x1 - x0, y1 - y0), self._lod
+        levels = range(level + 1, min(level + COARSE_SHIFT, MAX_LEVEL) + 1)
+
+        def warm(ctx: JobContext) -> None:
+            for coarser in levels:
+                ctx.check()
+                lod.state_at(state, coarser, region)
+
+        self._bridge.preview(("canvas-warm", id(self)), warm, "Preparing the canvas")
+
+    # -- painting ------------------------------------------------------------
+    def _checker_brush(self) -> QBrush:
+        dpr = self.devicePixelRatioF()
+        if self._checker is None or self._checker[0] != dpr:
+            self._checker = (dpr, checker_brush(dpr))
+        return self._checker[1]
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
+        painter = QPainter(self)
+        painter.fillRect(event.rect(), BACKGROUND)
+        if self._state is None:
+            painter.end()
+            return
+        image_rect = self.image_rect_in_widget()
+        painter.fillRect(image_rect.intersected(QRectF(event.rect())), self._checker_brush())
+        painter.save()
+        painter.setClipRect(image_rect)
+        level = self.level
+        # Reduced or fractional scales are filtered; whole-number zooms show crisp pixels.
+        scale = self._zoom * self.devicePixelRatioF() * 2**level
+        smooth = scale < 0.999 or (scale < 4 and abs(scale - round(scale)) > 1e-3)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
+        need_render = False
+        exposed = QRectF(event.rect())
+        for key in self._visible_keys():
+            target = self._tile_widget_rect(key)
+            if not target.intersects(exposed):
+                continue
+            tile = self._tiles.get(key)
+            if tile is not None and tile.generation == self._generation:
+                self._draw_tile(painter, tile.image, target, key[0])
+                continue
+            need_render = True
+            # Prefer a coarser tile of the current state (progressive drawing) over a
+            # stale sharp one; fall back to whatever is cached.
+            if self._paint_coarser(painter, key, target, fresh_only=True):
+                continue
+            if tile is not None:
+                self._draw_tile(painter, tile.image, target, key[0])
+            else:
+                self._paint_coarser(painter, key, target, fresh_only=False)
+        painter.restore()
+        self._paint_overlays(painter)
+        painter.end()
+        if need_render:
+            self._render_timer.start()
+
+    def _draw_tile(self, painter: QPainter, image: QImage, target: QRectF, level: int) -> None:
+        span = CANVAS_TILE * 2**level * self._zoom
+        scale = span / CANVAS_TILE
+        painter.drawImage(
+            QRectF(target.left(), target.top(), image.width() * scale, image.height() * scale),
+            image,
+        )
+
+    def _coarser_tile(self, key: TileKey, fresh_only: bool) -> tuple[TileKey, _CachedTile] | None:
+        level, tx, ty = key
+        for coarser in range(level + 1, level + 4):
+            shift = coarser - level
+            ckey = (coarser, tx >> shift, ty >> shift)
+            tile = self._tiles.get(ckey)
+            if tile is not None and (not fresh_only or tile.generation == self._generation):
+                return ckey, tile
+        return None
+
+    def _paint_coarser(
+        self, painter: QPainter, key: TileKey, target: QRectF, fresh_only: bool
+    ) -> bool:
+        found = self._coarser_tile(key, fresh_only)
+        if found is None:
+            return False
+        ckey, tile = found
+        painter.save()
+        painter.setClipRect(target, Qt.ClipOperation.IntersectClip)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        self._draw_tile(painter, tile.image, self._tile_widget_rect(ckey), ckey[0])
+        painter.restore()
+        return True
+
+    def shows_current_state(self) -> bool:
+        """True when every visible tile shows the current state (possibly still coarse)."""
+        for key in self._visible_keys():
+            tile = self._tiles.get(key)
+            if tile is not None and tile.generation == self._generation:
+                continue
+            if self._coarser_tile(key, fresh_only=True) is None:
+                return False
+        return True
+
+    def _paint_overlays(self, painter: QPainter) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        if self._preview is not None:
+            image, rect = self._preview
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+            painter.drawImage(
+                QRectF(self.to_widget(rect.topLeft()), self.to_widget(rect.bottomRight())), image
+            )
+        if self._selection is not None and not self._selection.empty:
+            self.paint_outline(painter, self._selection.shape, self.selection_rect())
+        if self._tool is not None:
+            self._tool.paint(painter, self)
+
+    def selection_rect(self) -> QRectF:
+        s = self._selection
+        if s is None:
+            return QRectF()
+        return QRectF(
+            self.to_widget(QPointF(s.x, s.y)), self.to_widget(QPointF(s.x + s.w, s.y + s.h))
+        )
+
+    @staticmethod
+    def paint_outline(painter: QPainter, shape: str, rect: QRectF) -> None:
+        """A two-tone dashed outline visible on any image."""
+        path = QPainterPath()
+        if shape == "ellipse":
+            path.addEllipse(rect)
+        else:
+            path.addRect(rect)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.setPen(QPen(QColor(0, 0, 0, 200), 1.0))
+        painter.drawPath(path)
+        dashed = QPen(QColor(255, 255, 255, 230), 1.0, Qt.PenStyle.DashLine)
+        painter.setPen(dashed)
+        painter.drawPath(path)
+
+    # -- input -----------------------------------------------------------------
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+        delta = event.angleDelta().y() or event.angleDelta().x()
+        if delta == 0:
+            return
+        self.set_zoom(self._zoom * 1.0015**delta, event.position())
+        event.accept()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        pos = event.position()
+        if event.button() == Qt.MouseButton.MiddleButton or (
+            event.button() == Qt.MouseButton.LeftButton and self._space_down
+        ):
+            self._pan_from = (pos, QPointF(self._origin))
+            self.setCursor(Qt.CursorShape.ClosedHandCursor)
+            return
+        if (
+            event.button() == Qt.MouseButton.LeftButton
+            and self._tool is not None
+            and self._tool.press(self, pos, event.modifiers())
+        ):
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        pos = event.position()
+        if self._pan_from is not None:
+            start, origin = self._pan_from
+            self._origin = origin + (pos - start)
+            self._fitted = False
+            self.update()
+        elif self._tool is not None:
+            self._tool.move(self, pos)
+        self._emit_cursor(pos)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._pan_from is not None and event.button() in (
+            Qt.MouseButton.MiddleButton,
+            Qt.MouseButton.LeftButton,
+        ):
+            self._pan_from = None
+            self._restore_cursor()
+            return
+        if self._tool is not None:
+            self._tool.release(self, event.position())
+
+    def _emit_cursor(self, pos: QPointF) -> None:
+        if self._state is None:
+            return
+        p = self.to_image(pos)
+        x, y = math.floor(p.x()), math.floor(p.y())
+        inside = 0 <= x < self._state.width and 0 <= y < self._state.height
+        self.cursor_moved.emit((x, y) if inside else None)
+
+    def leaveEvent(self, event: object) -> None:  # noqa: N802
+        self.cursor_moved.emit(None)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space_down = True
+            self.setCursor(Qt.CursorShape.OpenHandCursor)
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space_down = False
+            self._restore_cursor()
+            return
+        super().keyReleaseEvent(event)
+
+    def _restore_cursor(self) -> None:
+        if self._space_down:
+            self.setCursor(Qt.CursorShape.OpenHandCursor)
+        else:
+            self.setCursor(self._tool.cursor() if self._tool is not None else QCursor())
+
+    def resizeEvent(self, event: object) -> None:  # noqa: N802
+        if self._fitted:
+            self.fit()
+        super().resizeEvent(event)  # type: ignore[arg-type]

@@ -1,0 +1,230 @@
+"""Effect panels generated from parameter metadata, in one dock with an effect chooser.
+
+A panel knows nothing about a particular effect: it lays out one widget per
+`Param` (see `param_widgets`), re-lays out when the effect derives extra
+parameters from the current values, and asks its host for previews (on every
+edit, superseding the previous one) and for Apply.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QRadioButton,
+    QScrollArea,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+from warpaint.engine.registry import EffectSpec
+from warpaint.gui.icons import icon
+from warpaint.gui.param_widgets import (
+    CanvasParamWidget,
+    ParamContext,
+    ParamWidget,
+    make_param_widget,
+)
+
+
+class EffectPanel(QWidget):
+    """Controls for one effect, built from `spec.all_params(values)`."""
+
+    preview_requested = Signal(object)  # self
+    apply_requested = Signal(object)  # self
+
+    def __init__(
+        self, spec: EffectSpec, context: ParamContext, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.spec = spec
+        self.context = context
+        self.widgets: dict[str, ParamWidget] = {}
+        self.setObjectName(f"EffectPanel-{spec.id}")
+
+        title = QLabel(spec.title)
+        font = title.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.1)
+        title.setFont(font)
+        description = QLabel(spec.description)
+        description.setWordWrap(True)
+        description.setEnabled(False)  # the disabled palette greys it as secondary text
+
+        self.form = QFormLayout()
+        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        params_box = QWidget()
+        params_box.setLayout(self.form)
+
+        output = QGroupBox("Result")
+        self.new_layer_radio = QRadioButton("On a new layer")
+        self.replace_radio = QRadioButton("Replace the layer")
+        self.new_layer_radio.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self.new_layer_radio)
+        group.addButton(self.replace_radio)
+        self.selection_check = QCheckBox("Only inside the selection")
+        self.selection_check.setEnabled(False)
+        output_layout = QVBoxLayout(output)
+        output_layout.addWidget(self.new_layer_radio)
+        output_layout.addWidget(self.replace_radio)
+        output_layout.addWidget(self.selection_check)
+
+        self.preview_check = QCheckBox("Live preview")
+        self.preview_check.setChecked(True)
+        self.preview_check.toggled.connect(self._on_preview_toggled)
+        self.reset_button = QPushButton("Reset")
+        self.reset_button.clicked.connect(self.reset)
+        self.apply_button = QPushButton(icon("effect-apply"), "Apply")
+        self.apply_button.setDefault(True)
+        self.apply_button.clicked.connect(lambda: self.apply_requested.emit(self))
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.preview_check)
+        buttons.addStretch(1)
+        buttons.addWidget(self.reset_button)
+        buttons.addWidget(self.apply_button)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addWidget(title)
+        if spec.description:
+            layout.addWidget(description)
+        layout.addWidget(params_box)
+        layout.addWidget(output)
+        layout.addLayout(buttons)
+        layout.addStretch(1)
+
+        # Coalesce bursts of edits (a slider drag) into one preview per event-loop turn.
+        self._preview_timer = QTimer(self, singleShot=True, interval=0)
+        self._preview_timer.timeout.connect(lambda: self.preview_requested.emit(self))
+        self._build(spec.defaults())
+        document_changed = getattr(context, "document_changed", None)
+        if document_changed is not None:
+            document_changed.connect(self.refresh_layers)
+
+    # -- values -------------------------------------------------------------
+    def values(self) -> dict[str, Any]:
+        return {name: widget.value() for name, widget in self.widgets.items()}
+
+    def set_values(self, values: dict[str, Any]) -> None:
+        for name, value in values.items():
+            if name in self.widgets:
+                self.widgets[name].set_value(value)
+        self._on_param_changed()
+
+    def reset(self) -> None:
+        self._build(self.spec.defaults())
+        self._on_param_changed()
+
+    @property
+    def target(self) -> str:
+        return "replace" if self.replace_radio.isChecked() else "new_layer"
+
+    @property
+    def restrict_to_selection(self) -> bool:
+        return self.selection_check.isEnabled() and self.selection_check.isChecked()
+
+    @property
+    def live_preview(self) -> bool:
+        return self.preview_check.isChecked()
+
+    @property
+    def dragging(self) -> bool:
+        return any(w.dragging for w in self.widgets.values())
+
+    def set_has_selection(self, has: bool) -> None:
+        self.selection_check.setEnabled(has)
+
+    def set_busy(self, busy: bool) -> None:
+        self.apply_button.setEnabled(not busy)
+        self.apply_button.setText("Applying…" if busy else "Apply")
+
+    def refresh_layers(self) -> None:
+        for widget in self.widgets.values():
+            widget.refresh_layers()
+
+    def deactivate_canvas_tools(self) -> None:
+        for widget in self.widgets.values():
+            if isinstance(widget, CanvasParamWidget):
+                widget.deactivate()
+
+    # -- building -------------------------------------------------------------
+    def _build(self, values: dict[str, Any]) -> None:
+        while self.form.rowCount():
+            self.form.removeRow(0)
+        self.widgets.clear()
+        for param in self.spec.all_params(values):
+            widget = make_param_widget(param, self.context)
+            if param.name in values and values[param.name] is not None:
+                widget.set_value(values[param.name])
+            widget.changed.connect(self._on_param_changed)
+            label = QLabel(param.label + ":")
+            label.setToolTip(param.help)
+            label.setBuddy(widget)
+            self.form.addRow(label, widget)
+            self.widgets[param.name] = widget
+
+    def _on_param_changed(self) -> None:
+        values = self.values()
+        names = [p.name for p in self.spec.all_params(values)]
+        if names != list(self.widgets):
+            self._build(values)  # the effect derives other parameters from these values
+        if self.live_preview:
+            self._preview_timer.start()
+
+    def _on_preview_toggled(self, on: bool) -> None:
+        self.preview_requested.emit(self)
+
+
+class EffectsPanel(QWidget):
+    """A chooser of all effects (grouped by category) over a stack of their panels."""
+
+    effect_changed = Signal(object)  # the visible EffectPanel
+
+    def __init__(
+        self, specs: dict[str, EffectSpec], context: ParamContext, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("EffectsPanel")
+        self.context = context
+        self.chooser = QComboBox()
+        self.stack = QStackedWidget()
+        self.panels: dict[str, EffectPanel] = {}
+        for spec in specs.values():
+            self.chooser.addItem(f"{spec.category} › {spec.title}", spec.id)
+            panel = EffectPanel(spec, context)
+            self.panels[spec.id] = panel
+            self.stack.addWidget(panel)
+        self.chooser.currentIndexChanged.connect(self._on_chooser_changed)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(self.stack)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.chooser)
+        layout.addWidget(scroll, 1)
+
+    @property
+    def current(self) -> EffectPanel | None:
+        widget = self.stack.currentWidget()
+        return widget if isinstance(widget, EffectPanel) else None
+
+    def show_effect(self, effect_id: str) -> EffectPanel:
+        self.chooser.setCurrentIndex(self.chooser.findData(effect_id))
+        return self.panels[effect_id]
+
+    def _on_chooser_changed(self, index: int) -> None:
+        panel = self.panels[self.chooser.itemData(index)]
+        self.stack.setCurrentWidget(panel)
+        self.effect_changed.emit(panel)

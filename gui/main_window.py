@@ -1,0 +1,1240 @@
+"""The main window: one document, its canvas, docks, menus, status bar and files.
+
+Everything the user does ends in a document edit (one undoable step), a job
+handed to the engine's lanes through the bridge, or a file operation. Slow
+work (effects, whole-image transforms, drawing) runs on the lanes; the GUI
+thread only submits it and applies the results.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QByteArray, QRectF, QSettings, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QColor,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QImage,
+    QKeySequence,
+    QPixmap,
+)
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QDoubleSpinBox,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QToolButton,
+    QWidget,
+)
+from warpaint.engine import transform
+from warpaint.engine.apply import commit_effect, effect_job
+from warpaint.engine.compositing import composite
+from warpaint.engine.document import DocState, Document, Layer
+from warpaint.engine.errors import WarpaintError
+from warpaint.engine.jobs import Job, JobContext, JobRunner, JobState
+from warpaint.engine.params import ParamType
+from warpaint.engine.registry import effects
+from warpaint.engine.selection import Selection
+from warpaint.engine.settings import Settings
+from warpaint.engine.tiles import Rect, TiledImage, from_float
+from warpaint.gui.bridge import JobBridge
+from warpaint.gui.canvas import CanvasView, rgba_to_qimage
+from warpaint.gui.canvas_tools import CanvasTool, SelectionTool
+from warpaint.gui.dialogs import ExportOptionsDialog, NewDocumentDialog, Prompter, ResizeDialog
+from warpaint.gui.effects_panel import EffectPanel, EffectsPanel
+from warpaint.gui.history_panel import HistoryPanel
+from warpaint.gui.icons import icon
+from warpaint.gui.layers_panel import LayersPanel
+from warpaint.gui.param_widgets import SELECTION
+
+MAX_RECENT = 10
+ORA_FILTER = "OpenRaster (*.ora)"
+STATUS_TIMEOUT_MS = 6000
+
+
+def qimage_to_rgba(image: QImage) -> np.ndarray:
+    """A QImage as an (h, w, 4) uint8 straight-alpha RGBA array (a copy)."""
+    image = image.convertToFormat(QImage.Format.Format_RGBA8888)
+    w, h = image.width(), image.height()
+    data = np.frombuffer(image.constBits(), np.uint8, count=image.sizeInBytes())
+    return data.reshape(h, image.bytesPerLine())[:, : w * 4].reshape(h, w, 4).copy()
+
+
+def local_paths(urls: list[QUrl]) -> list[str]:
+    return [u.toLocalFile() for u in urls if u.isLocalFile() and u.toLocalFile()]
+
+
+class MainWindow(QMainWindow):
+    """A window editing one document."""
+
+    document_changed = Signal()  # any change of the shown document (after the panels updated)
+
+    def __init__(
+        self,
+        settings: QSettings | None = None,
+        bridge: JobBridge | None = None,
+        prompter: Prompter | None = None,
+        engine_settings: Settings | None = None,
+        device: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.setObjectName("MainWindow")
+        self.setWindowIcon(icon("app-icon"))
+        self.settings = settings if settings is not None else QSettings()
+        self.engine_settings = engine_settings or Settings.from_env()
+        self._owns_bridge = bridge is None
+        if bridge is None:
+            from warpaint.engine.device import choose_device
+
+            bridge = JobBridge(JobRunner(choose_device(device or self.engine_settings.device)))
+        self.bridge = bridge
+        self.prompter = prompter or Prompter()
+        self.doc: Document | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._tool_owner: QWidget | None = None
+        self._preview_key: tuple[int, str] | None = None
+        self._autosaver: Any = None
+        self._autosaving: Job | None = None
+
+        self.canvas = CanvasView(self.bridge)
+        self.setCentralWidget(self.canvas)
+        self.selection_tool = SelectionTool("rectangle", self)
+        self.selection_tool.edited.connect(self._on_selection_edited)
+        self.selection_tool.changed.connect(self.canvas.update)
+
+        self._make_actions()
+        self._make_docks()
+        self._make_menus()
+        self._make_toolbars()
+        self._make_status_bar()
+        self.setAcceptDrops(True)
+        self.canvas.zoom_changed.connect(self._on_canvas_zoom_changed)
+        self.canvas.cursor_moved.connect(self._on_canvas_cursor_moved)
+        self.bridge.long_jobs_changed.connect(self._on_long_jobs_changed)
+        self.bridge.job_progress.connect(self._on_job_progress)
+        self._autosave_timer = QTimer(self, interval=5000)
+        self._autosave_timer.timeout.connect(self._on_autosave_timer)
+        self._restore_layout()
+        self._set_tool(self.selection_tool, None)
+        self._update_actions()
+
+    # ======================================================================
+    # construction
+    # ======================================================================
+    def _action(
+        self,
+        text: str,
+        slot: Callable[[], Any],
+        shortcut: QKeySequence.StandardKey | str | None = None,
+        icon_name: str | None = None,
+        tip: str | None = None,
+    ) -> QAction:
+        action = QAction(text, self)
+        if icon_name:
+            action.setIcon(icon(icon_name))
+        if isinstance(shortcut, QKeySequence.StandardKey):
+            action.setShortcuts(shortcut)
+        elif shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setStatusTip(tip or text.replace("&", "").rstrip("…"))
+        action.triggered.connect(lambda _checked=False: slot())
+        self.addAction(action)
+        return action
+
+    def _make_actions(self) -> None:
+        K = QKeySequence.StandardKey
+        a = self._action
+        self.new_action = a("&New…", self.new_document, K.New, "document-new")
+        self.open_action = a("&Open…", self.open_dialog, K.Open, "document-open")
+        self.save_action = a("&Save", self.save, K.Save, "document-save")
+        self.save_as_action = a("Save &As…", self.save_as, K.SaveAs)
+        self.export_action = a("&Export…", self.export_dialog, "Ctrl+Shift+E", "document-export")
+        self.close_action = a("&Close", self.close, K.Close)
+        self.quit_action = a("&Quit", self._quit, K.Quit)
+        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+
+        self.undo_action = a("&Undo", self.undo, K.Undo, "edit-undo")
+        self.redo_action = a("&Redo", self.redo, K.Redo, "edit-redo")
+        self.copy_action = a("&Copy", self.copy, K.Copy)
+        self.copy_merged_action = a("Copy &Merged", lambda: self.copy(merged=True), "Ctrl+Shift+C")
+        self.paste_action = a("&Paste as New Layer", self.paste, K.Paste)
+        self.select_all_action = a("Select &All", self.select_all, K.SelectAll)
+        self.deselect_action = a("&Deselect", self.deselect, "Ctrl+Shift+A")
+        self.invert_selection_action = a("&Invert Selection", self.invert_selection, "Ctrl+I")
+
+        self.crop_action = a("&Crop to Selection", self.crop_to_selection, None, "image-crop")
+        self.resize_action = a("&Resize Image…", self.resize_image_dialog, "Ctrl+Alt+I")
+        self.canvas_size_action = a("Canvas &Size…", self.canvas_size_dialog, "Ctrl+Alt+C")
+        self.rotate_cw_action = a(
+            "Rotate 90° &Clockwise", lambda: self.rotate(90), None, "rotate-cw"
+        )
+        self.rotate_ccw_action = a(
+            "Rotate 90° C&ounter-clockwise", lambda: self.rotate(270), None, "rotate-ccw"
+        )
+        self.rotate_180_action = a("Rotate &180°", lambda: self.rotate(180), None, "rotate-180")
+        self.flip_h_action = a(
+            "Flip &Horizontally", lambda: self.flip(True), None, "flip-horizontal"
+        )
+        self.flip_v_action = a("Flip &Vertically", lambda: self.flip(False), None, "flip-vertical")
+
+        self.new_layer_action = a("&New Layer", self.new_layer, "Ctrl+Shift+N", "layer-new")
+        self.layer_from_file_action = a(
+            "Add Layer from &File…", self.add_layers_dialog, None, "layer-from-file"
+        )
+        self.duplicate_layer_action = a(
+            "&Duplicate Layer", self.duplicate_layer, "Ctrl+J", "layer-duplicate"
+        )
+        self.delete_layer_action = a("De&lete Layer", self.delete_layer, None, "layer-delete")
+        self.merge_down_action = a("&Merge Down", self.merge_down, "Ctrl+E", "layer-merge-down")
+        self.raise_layer_action = a(
+            "&Raise Layer", lambda: self.shift_layer(1), "Ctrl+]", "layer-raise"
+        )
+        self.lower_layer_action = a(
+            "Lo&wer Layer", lambda: self.shift_layer(-1), "Ctrl+[", "layer-lower"
+        )
+
+        self.zoom_in_action = a("Zoom &In", self.canvas.zoom_in, K.ZoomIn, "zoom-in")
+        self.zoom_out_action = a("Zoom &Out", self.canvas.zoom_out, K.ZoomOut, "zoom-out")
+        self.fit_action = a("&Fit in Window", self.canvas.fit, "Ctrl+0", "zoom-fit")
+        self.actual_size_action = a("&100 %", self.canvas.actual_size, "Ctrl+1", "zoom-original")
+
+        self.rect_select_action = a(
+            "&Rectangle Select",
+            lambda: self._choose_selection("rectangle"),
+            "M",
+            "select-rectangle",
+        )
+        self.ellipse_select_action = a(
+            "&Ellipse Select",
+            lambda: self._choose_selection("ellipse"),
+            "Shift+M",
+            "select-ellipse",
+        )
+        self.tool_group = QActionGroup(self)
+        for action in (self.rect_select_action, self.ellipse_select_action):
+            action.setCheckable(True)
+            self.tool_group.addAction(action)
+        self.rect_select_action.setChecked(True)
+        self.cancel_jobs_action = a("&Cancel Running Jobs", self.cancel_jobs, "Esc", "job-cancel")
+        self.about_action = a("&About Warpaint", self._about)
+
+    def _make_docks(self) -> None:
+        self.layers_panel = LayersPanel(self.bridge)
+        self.layers_panel.set_actions(
+            [
+                self.new_layer_action,
+                self.layer_from_file_action,
+                self.duplicate_layer_action,
+                self.merge_down_action,
+                self.raise_layer_action,
+                self.lower_layer_action,
+                self.delete_layer_action,
+            ]
+        )
+        self.layers_panel.current_layer_changed.connect(self._on_current_layer_changed)
+        self.history_panel = HistoryPanel()
+        self.effects_panel = EffectsPanel(effects(), self)
+        for panel in self.effects_panel.panels.values():
+            panel.preview_requested.connect(self._on_effect_preview_requested)
+            panel.apply_requested.connect(self._on_effect_apply_requested)
+        self.effects_panel.effect_changed.connect(self._on_effect_changed)
+
+        self.layers_dock = self._dock(
+            "Layers", "LayersDock", self.layers_panel, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.effects_dock = self._dock(
+            "Effects", "EffectsDock", self.effects_panel, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.history_dock = self._dock(
+            "History", "HistoryDock", self.history_panel, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.tabifyDockWidget(self.effects_dock, self.history_dock)
+        self.effects_dock.raise_()
+        self.resizeDocks([self.layers_dock, self.effects_dock], [300, 300], Qt.Orientation.Vertical)
+        self.resizeDocks([self.layers_dock], [320], Qt.Orientation.Horizontal)
+
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setMinimumWidth(260)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _make_menus(self) -> None:
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        file.addActions([self.new_action, self.open_action])
+        self.recent_menu = file.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file.addSeparator()
+        file.addActions([self.save_action, self.save_as_action, self.export_action])
+        file.addSeparator()
+        file.addActions([self.close_action, self.quit_action])
+
+        edit = bar.addMenu("&Edit")
+        edit.addActions([self.undo_action, self.redo_action])
+        edit.addSeparator()
+        edit.addActions([self.copy_action, self.copy_merged_action, self.paste_action])
+        edit.addSeparator()
+        edit.addActions(
+            [self.select_all_action, self.deselect_action, self.invert_selection_action]
+        )
+
+        image = bar.addMenu("&Image")
+        image.addActions([self.crop_action, self.resize_action, self.canvas_size_action])
+        image.addSeparator()
+        image.addActions([self.rotate_cw_action, self.rotate_ccw_action, self.rotate_180_action])
+        image.addActions([self.flip_h_action, self.flip_v_action])
+
+        layer = bar.addMenu("&Layer")
+        layer.addActions(
+            [self.new_layer_action, self.layer_from_file_action, self.duplicate_layer_action]
+        )
+        layer.addActions([self.delete_layer_action, self.merge_down_action])
+        layer.addSeparator()
+        layer.addActions([self.raise_layer_action, self.lower_layer_action])
+
+        effects_menu = bar.addMenu("Effec&ts")
+        for spec in effects().values():
+            action = effects_menu.addAction(f"{spec.title}…")
+            action.setStatusTip(spec.description)
+            action.triggered.connect(lambda _c=False, eid=spec.id: self.show_effect(eid))
+        effects_menu.addSeparator()
+        effects_menu.addAction(self.cancel_jobs_action)
+
+        view = bar.addMenu("&View")
+        view.addActions(
+            [self.zoom_in_action, self.zoom_out_action, self.fit_action, self.actual_size_action]
+        )
+        view.addSeparator()
+        for dock in (self.layers_dock, self.effects_dock, self.history_dock):
+            view.addAction(dock.toggleViewAction())
+
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.about_action)
+        self.menus = {"file": file, "edit": edit, "image": image, "layer": layer, "view": view}
+
+    def _make_toolbars(self) -> None:
+        main = self.addToolBar("Main")
+        main.setObjectName("MainToolBar")
+        main.setIconSize(QSize(20, 20))
+        main.addActions([self.new_action, self.open_action, self.save_action, self.export_action])
+        main.addSeparator()
+        main.addActions([self.undo_action, self.redo_action])
+        main.addSeparator()
+        main.addActions(
+            [self.zoom_out_action, self.zoom_in_action, self.fit_action, self.actual_size_action]
+        )
+        main.addSeparator()
+        main.addActions([self.crop_action, self.rotate_ccw_action, self.rotate_cw_action])
+        main.addActions([self.flip_h_action, self.flip_v_action])
+
+        tools = self.addToolBar("Selection")
+        tools.setObjectName("SelectionToolBar")
+        tools.setIconSize(QSize(20, 20))
+        tools.addActions([self.rect_select_action, self.ellipse_select_action])
+        tools.addWidget(QLabel("  Feather: "))
+        self.feather_spin = QDoubleSpinBox()
+        self.feather_spin.setRange(0.0, 500.0)
+        self.feather_spin.setSuffix(" px")
+        self.feather_spin.setDecimals(1)
+        self.feather_spin.setToolTip("Soften the selection's edge over this many pixels")
+        self.feather_spin.valueChanged.connect(self._on_feather_changed)
+        tools.addWidget(self.feather_spin)
+
+    def _make_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.zoom_label = QLabel("100 %")
+        self.zoom_label.setMinimumWidth(60)
+        self.zoom_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.position_label = QLabel("")
+        self.position_label.setMinimumWidth(90)
+        self.swatch_label = QLabel()
+        self.swatch_label.setFixedSize(14, 14)
+        self.colour_label = QLabel("")
+        self.colour_label.setMinimumWidth(150)
+        self.job_label = QLabel("")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 100)
+        self.progress_bar.setFixedWidth(160)
+        self.progress_bar.setMaximumHeight(16)
+        self.cancel_button = QToolButton()
+        self.cancel_button.setDefaultAction(self.cancel_jobs_action)
+        self.cancel_button.setAutoRaise(True)
+        self.cancel_button.setToolTip("Cancel the running job")
+        for widget in (self.job_label, self.progress_bar, self.cancel_button):
+            widget.setVisible(False)
+            bar.addPermanentWidget(widget)
+        for widget in (self.position_label, self.swatch_label, self.colour_label, self.zoom_label):
+            bar.addPermanentWidget(widget)
+
+    # ======================================================================
+    # document
+    # ======================================================================
+    def set_document(self, doc: Document) -> None:
+        """Show `doc` in this window (the caller has dealt with unsaved changes)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self._discard_autosave()
+        self._autosaver = None
+        self.doc = doc
+        self._unsubscribe = doc.subscribe(self._on_document_changed)
+        self.set_selection(None)
+        self.canvas.set_document(doc)
+        self.layers_panel.set_document(doc)
+        self.history_panel.set_document(doc)
+        self._clear_preview()
+        self._start_autosave()
+        self._on_document_changed(doc)
+
+    @property
+    def current_layer_id(self) -> int | None:
+        return self.layers_panel.current_layer_id
+
+    def current_layer(self) -> Layer | None:
+        if self.doc is None or self.current_layer_id is None:
+            return None
+        try:
+            return self.doc.layer(self.current_layer_id)
+        except KeyError:
+            return None
+
+    def _on_document_changed(self, doc: Document) -> None:
+        self.setWindowTitle(f"{doc.name}[*] — Warpaint")
+        self.setWindowModified(doc.dirty)
+        if self._preview_key is not None:
+            layer_id = self._preview_key[0]
+            panel = self.effects_panel.current
+            if layer_id not in {lay.id for lay in doc.layers} or panel is None:
+                self._clear_preview()
+            else:
+                self._on_effect_preview_requested(panel)  # the preview follows the edit
+        self._update_actions()
+        self.document_changed.emit()
+
+    def _update_actions(self) -> None:
+        doc = self.doc
+        has_doc = doc is not None
+        layer = self.current_layer()
+        history = doc.history if doc is not None else None
+        self.undo_action.setEnabled(bool(history and history.can_undo))
+        self.redo_action.setEnabled(bool(history and history.can_redo))
+        self.undo_action.setText(
+            f"&Undo {history.undo_label}" if history and history.undo_label else "&Undo"
+        )
+        self.redo_action.setText(
+            f"&Redo {history.redo_label}" if history and history.redo_label else "&Redo"
+        )
+        for action in (
+            self.save_action, self.save_as_action, self.export_action,
+            self.copy_merged_action, self.paste_action, self.select_all_action,
+            self.resize_action, self.canvas_size_action, self.rotate_cw_action,
+            self.rotate_ccw_action, self.rotate_180_action, self.flip_h_action,
+            self.flip_v_action, self.new_layer_action, self.layer_from_file_action,
+        ):  # fmt: skip
+            action.setEnabled(has_doc)
+        has_selection = self.selection is not None
+        self.crop_action.setEnabled(has_doc and has_selection)
+        self.deselect_action.setEnabled(has_selection)
+        self.invert_selection_action.setEnabled(has_selection)
+        self.copy_action.setEnabled(layer is not None)
+        self.duplicate_layer_action.setEnabled(layer is not None)
+        count = len(doc.layers) if doc is not None else 0
+        index = doc.state.index_of(layer.id) if doc is not None and layer is not None else -1
+        self.delete_layer_action.setEnabled(layer is not None and count > 1)
+        self.merge_down_action.setEnabled(index > 0)
+        self.lower_layer_action.setEnabled(index > 0)
+        self.raise_layer_action.setEnabled(0 <= index < count - 1)
+        for panel in self.effects_panel.panels.values():
+            panel.set_has_selection(has_selection)
+            panel.apply_button.setEnabled(
+                layer is not None and panel.apply_button.text() == "Apply"
+            )
+
+    def _on_current_layer_changed(self, _layer_id: object) -> None:
+        self._clear_preview()
+        self._update_actions()
+        panel = self.effects_panel.current
+        if (
+            panel is not None
+            and self._preview_key is None
+            and panel.values() != panel.spec.defaults()
+        ):
+            self._on_effect_preview_requested(panel)
+
+    # ======================================================================
+    # files
+    # ======================================================================
+    def maybe_save(self) -> bool:
+        """True when it is fine to drop the document (saved, discarded or clean)."""
+        if self.doc is None or not self.doc.dirty:
+            return True
+        answer = self.prompter.ask_save_changes(self, self.doc.name)
+        if answer == "save":
+            return self.save()
+        return answer == "discard"
+
+    def new_document(self) -> bool:
+        dialog = NewDocumentDialog(self)
+        if not self.prompter.run_dialog(dialog) or not self.maybe_save():
+            return False
+        width, height = dialog.size
+        self.set_document(Document.new(width, height, dialog.background))
+        return True
+
+    def open_dialog(self) -> None:
+        from warpaint.engine.io import OPEN_EXTENSIONS
+
+        patterns = _patterns(OPEN_EXTENSIONS)
+        paths = self.prompter.open_paths(
+            self, "Open Image", self._last_directory(), f"Images ({patterns});;All files (*)"
+        )
+        if paths:
+            self.open_path(paths[0])
+            for extra in paths[1:]:
+                self.add_layer_from_path(extra)
+
+    def open_path(self, path: str) -> bool:
+        """Open `path` in this window after asking about unsaved changes."""
+        if not self.maybe_save():
+            return False
+        from warpaint.engine.io import open_document
+
+        try:
+            doc = open_document(path)
+        except (WarpaintError, OSError) as exc:
+            self._error("Could not open the file", exc, path)
+            return False
+        self.set_document(doc)
+        self._add_recent(path)
+        self.statusBar().showMessage(f"Opened {os.path.basename(path)}", STATUS_TIMEOUT_MS)
+        return True
+
+    def save(self) -> bool:
+        if self.doc is None:
+            return False
+        if self.doc.path and self.doc.path.lower().endswith(".ora"):
+            return self.save_to(self.doc.path)
+        return self.save_as()
+
+    def save_as(self) -> bool:
+        if self.doc is None:
+            return False
+        stem = os.path.splitext(self.doc.name)[0]
+        suggestion = os.path.join(self._last_directory(), f"{stem}.ora")
+        path = self.prompter.save_path(self, "Save As", suggestion, ORA_FILTER)
+        if not path:
+            return False
+        if not path.lower().endswith(".ora"):
+            path += ".ora"
+        return self.save_to(path)
+
+    def save_to(self, path: str) -> bool:
+        from warpaint.engine.io import save_document
+
+        assert self.doc is not None
+        try:
+            save_document(self.doc, path)
+        except (WarpaintError, OSError) as exc:
+            self._error("Could not save the file", exc, path)
+            return False
+        self._add_recent(path)
+        self._discard_autosave()
+        self.statusBar().showMessage(f"Saved {os.path.basename(path)}", STATUS_TIMEOUT_MS)
+        return True
+
+    def export_dialog(self) -> bool:
+        from warpaint.engine.io import EXPORT_FORMATS
+
+        if self.doc is None:
+            return False
+        stem = os.path.splitext(self.doc.name)[0]
+        filters = _export_filters(EXPORT_FORMATS)
+        path = self.prompter.save_path(
+            self, "Export", os.path.join(self._last_directory(), f"{stem}.png"), filters
+        )
+        if not path:
+            return False
+        fmt = EXPORT_FORMATS.get(os.path.splitext(path)[1].lower().lstrip("."))
+        if fmt is None:
+            self._error(
+                "Could not export the image",
+                "unknown file type; choose one of the listed formats",
+                path,
+            )
+            return False
+        meta = self.doc.state.meta
+        dialog = ExportOptionsDialog(path, fmt, meta.bit_depth, meta.icc_profile is not None, self)
+        if not self.prompter.run_dialog(dialog):
+            return False
+        return self.export_to(**vars(dialog.choice()))
+
+    def export_to(
+        self, path: str, quality: int = 92, bit_depth: int | None = None, keep_profile: bool = False
+    ) -> bool:
+        from warpaint.engine.io import export_image
+
+        assert self.doc is not None
+        try:
+            result = export_image(
+                self.doc.state,
+                path,
+                quality=quality,
+                bit_depth=bit_depth,
+                keep_profile=keep_profile,
+            )
+        except (WarpaintError, OSError) as exc:
+            self._error("Could not export the image", exc, path)
+            return False
+        notes = "; ".join(getattr(result, "notes", ()) or ())
+        message = f"Exported {os.path.basename(path)}" + (f" ({notes})" if notes else "")
+        self.statusBar().showMessage(message, STATUS_TIMEOUT_MS)
+        return True
+
+    def add_layers_dialog(self) -> None:
+        from warpaint.engine.io import OPEN_EXTENSIONS
+
+        patterns = _patterns(OPEN_EXTENSIONS)
+        for path in self.prompter.open_paths(
+            self, "Add Layer from File", self._last_directory(), f"Images ({patterns})"
+        ):
+            self.add_layer_from_path(path)
+
+    def add_layer_from_path(self, path: str) -> bool:
+        from warpaint.engine.io import open_image_as_layer
+
+        if self.doc is None:
+            return self.open_path(path)
+        try:
+            layer = open_image_as_layer(path)
+        except (WarpaintError, OSError) as exc:
+            self._error("Could not add the layer", exc, path)
+            return False
+        self._add_layer_above_current(layer, f"Add layer '{layer.name}'")
+        return True
+
+    def _add_layer_above_current(self, layer: Layer, label: str) -> None:
+        assert self.doc is not None
+        current = self.current_layer()
+        index = self.doc.state.index_of(current.id) + 1 if current is not None else None
+        self.doc.add_layer(layer, index, label)
+
+    def _last_directory(self) -> str:
+        if self.doc is not None and self.doc.path:
+            return os.path.dirname(self.doc.path)
+        return str(self.settings.value("files/last_directory", os.path.expanduser("~")))
+
+    # -- recent files -----------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("files/recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def _add_recent(self, path: str) -> None:
+        path = os.path.abspath(path)
+        recent = [p for p in self.recent_files() if p != path]
+        self.settings.setValue("files/recent", [path, *recent][:MAX_RECENT])
+        self.settings.setValue("files/last_directory", os.path.dirname(path))
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.recent_files()
+        for i, path in enumerate(recent):
+            action = self.recent_menu.addAction(f"&{i + 1} {os.path.basename(path)}")
+            action.setToolTip(path)
+            action.setStatusTip(path)
+            action.setEnabled(os.path.exists(path))
+            action.triggered.connect(lambda _c=False, p=path: self.open_path(p))
+        if not recent:
+            self.recent_menu.addAction("No recent files").setEnabled(False)
+        self.recent_menu.addSeparator()
+        clear = self.recent_menu.addAction("&Clear List")
+        clear.setEnabled(bool(recent))
+        clear.triggered.connect(lambda: self.settings.setValue("files/recent", []))
+
+    # -- drag and drop --------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if local_paths(event.mimeData().urls()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: Any) -> None:  # noqa: N802
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        paths = local_paths(event.mimeData().urls())
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        over = self.childAt(event.position().toPoint())
+        onto_layers = over is not None and (
+            over is self.layers_panel or self.layers_panel.isAncestorOf(over)
+        )
+        as_layers = onto_layers or bool(
+            event.modifiers()
+            & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+        )
+        # Defer so the drag source is released before any dialog can appear.
+        QTimer.singleShot(0, lambda: self.drop_files(paths, as_layers))
+
+    def drop_files(self, paths: list[str], as_layers: bool) -> None:
+        """Open the first file (or add it as a layer); further files become layers."""
+        if not as_layers or self.doc is None:
+            if not self.open_path(paths[0]):
+                return
+            paths = paths[1:]
+        for path in paths:
+            self.add_layer_from_path(path)
+
+    # -- crash recovery ----------------------------------------------------------------
+    def _start_autosave(self) -> None:
+        from warpaint.engine.io import Autosaver
+
+        self._autosaver = Autosaver(self.engine_settings.autosave_interval_s)
+        self._autosave_timer.start()
+
+    def autosave(self, force: bool = False) -> Job | None:
+        """Write a recovery copy on the long lane if due (or, with `force`, if changed)."""
+        saver, doc = self._autosaver, self.doc
+        if (
+            saver is None
+            or doc is None
+            or (self._autosaving is not None and not self._autosaving.finished)
+        ):
+            return None
+        if not (saver.needs_save(doc) if force else saver.due(doc)):
+            return None
+        snapshot = saver.snapshot(doc)  # immutable: safe to write from the worker
+
+        def done(job: Job) -> None:
+            if job.state is JobState.FAILED:
+                self.statusBar().showMessage(
+                    f"Autosave failed: {job.error_message}", STATUS_TIMEOUT_MS
+                )
+
+        self._autosaving = self.bridge.submit(
+            lambda ctx: saver.save_state(*snapshot), "Autosave", on_done=done, quiet=True
+        )
+        return self._autosaving
+
+    def _on_autosave_timer(self) -> None:
+        self.autosave()
+
+    def _discard_autosave(self) -> None:
+        """Remove the recovery copy (after a save or a clean close)."""
+        if self._autosaver is None:
+            return
+        if self._autosaving is not None:
+            # A write in flight would recreate the copy after the discard; it is short.
+            self._autosaving.wait(10.0)
+        self._autosaver.discard()
+
+    def offer_recovery(self) -> bool:
+        """Offer autosaved documents left by a crash; True if one was restored here."""
+        from warpaint.engine import io as wio
+
+        restored = False
+        for record in wio.list_recoveries():
+            answer = self.prompter.ask_recover(self, str(record))
+            if answer == "restore" and not restored:
+                try:
+                    doc = wio.restore_recovery(record)
+                except (WarpaintError, OSError) as exc:
+                    self._error("Could not recover the document", exc, None)
+                    continue
+                if self.maybe_save():
+                    self.set_document(doc)
+                    wio.discard_recovery(record)
+                    restored = True
+            elif answer == "discard":
+                wio.discard_recovery(record)
+        return restored
+
+    # ======================================================================
+    # edit
+    # ======================================================================
+    def undo(self) -> None:
+        if self.doc is not None and self.doc.undo():
+            self.statusBar().showMessage(f"Undid {self.doc.history.redo_label}", STATUS_TIMEOUT_MS)
+
+    def redo(self) -> None:
+        if self.doc is not None and self.doc.redo():
+            self.statusBar().showMessage(f"Redid {self.doc.history.undo_label}", STATUS_TIMEOUT_MS)
+
+    def copy(self, merged: bool = False) -> None:
+        """Copy the current layer (or the visible image) inside the selection's bounds."""
+        if self.doc is None:
+            return
+        state = self.doc.state
+        area = state.bounds
+        if self.selection is not None and not self.selection.inverted:
+            area = Rect(*self.selection.bounds()).intersect(state.bounds)
+        if merged:
+            pixels = from_float(composite(state, area), np.uint8)
+        else:
+            layer = self.current_layer()
+            if layer is None:
+                return
+            pixels = from_float(
+                layer.pixels.read_float(area.translated(-layer.x, -layer.y)), np.uint8
+            )
+        QGuiApplication.clipboard().setImage(
+            rgba_to_qimage(pixels).convertToFormat(QImage.Format.Format_RGBA8888)
+        )
+        self.statusBar().showMessage(f"Copied {area.w} × {area.h} px", STATUS_TIMEOUT_MS)
+
+    def paste(self) -> bool:
+        """Paste the clipboard's image (or image files) as a new layer."""
+        if self.doc is None:
+            return False
+        clipboard = QGuiApplication.clipboard()
+        mime = clipboard.mimeData()
+        image = clipboard.image()
+        if image.isNull():
+            paths = local_paths(mime.urls()) if mime is not None else []
+            if not paths:
+                self.statusBar().showMessage("The clipboard holds no image", STATUS_TIMEOUT_MS)
+                return False
+            return all(self.add_layer_from_path(p) for p in paths)
+        rgba = qimage_to_rgba(image)
+        state = self.doc.state
+        if self.selection is not None:
+            x, y = self.selection.bounds()[:2]
+        else:
+            x, y = (state.width - rgba.shape[1]) // 2, (state.height - rgba.shape[0]) // 2
+        self._add_layer_above_current(Layer.from_array("Pasted", rgba, x=x, y=y), "Paste")
+        return True
+
+    # -- selection ----------------------------------------------------------------------
+    @property
+    def selection(self) -> Selection | None:
+        return self.selection_tool.selection
+
+    def set_selection(self, selection: Selection | None) -> None:
+        self.selection_tool.set_selection(selection)
+        self._on_selection_edited()
+
+    def select_all(self) -> None:
+        if self.doc is not None:
+            state = self.doc.state
+            self.set_selection(
+                Selection("rectangle", 0, 0, state.width, state.height, self.feather_spin.value())
+            )
+
+    def deselect(self) -> None:
+        self.set_selection(None)
+
+    def invert_selection(self) -> None:
+        s = self.selection
+        if s is not None:
+            self.set_selection(Selection(s.shape, s.x, s.y, s.w, s.h, s.feather, not s.inverted))
+
+    def _choose_selection(self, shape: str) -> None:
+        self.selection_tool.shape = shape
+        (
+            self.rect_select_action if shape == "rectangle" else self.ellipse_select_action
+        ).setChecked(True)
+        self._set_tool(self.selection_tool, None)
+        if self.selection is not None:
+            self._on_selection_edited()
+
+    def _on_feather_changed(self, value: float) -> None:
+        self.selection_tool.feather = value
+        self._on_selection_edited()
+
+    def _on_selection_edited(self) -> None:
+        self.canvas.set_selection(self.selection)
+        self._update_actions()
+
+    def activate_tool(self, tool: CanvasTool | None, owner: QWidget | None) -> None:
+        """ParamContext: a parameter widget takes over the canvas (None: back to selecting)."""
+        self._set_tool(tool or self.selection_tool, owner)
+
+    def _set_tool(self, tool: CanvasTool, owner: QWidget | None) -> None:
+        if self._tool_owner is not None and self._tool_owner is not owner:
+            deactivate = getattr(self._tool_owner, "deactivate", None)
+            if deactivate is not None:
+                deactivate()
+        self._tool_owner = owner
+        self.canvas.set_tool(tool)
+        is_selection = tool is self.selection_tool
+        self.tool_group.setExclusive(is_selection)
+        self.rect_select_action.setChecked(
+            is_selection and self.selection_tool.shape == "rectangle"
+        )
+        self.ellipse_select_action.setChecked(
+            is_selection and self.selection_tool.shape == "ellipse"
+        )
+        self.tool_group.setExclusive(True)
+
+    # ======================================================================
+    # image and layers
+    # ======================================================================
+    def _run_transform(self, label: str, fn: Callable[[DocState], DocState]) -> Job | None:
+        """Run a whole-image operation on the long lane and commit it as one step."""
+        if self.doc is None:
+            return None
+        doc, state = self.doc, self.doc.state
+
+        def done(job: Job) -> None:
+            if job.state is JobState.FAILED:
+                self._error(f"Could not {label.lower()}", job.error_message, None)
+            elif job.state is JobState.DONE and doc is self.doc:
+                if doc.state is not state:
+                    self.statusBar().showMessage(
+                        f"{label} skipped: the image changed while it ran", STATUS_TIMEOUT_MS
+                    )
+                    return
+                self.set_selection(None)
+                doc.commit(label, job.result)
+
+        return self.bridge.submit(lambda ctx: fn(state), label, on_done=done)
+
+    def crop_to_selection(self) -> Job | None:
+        if self.selection is None:
+            return None
+        rect = Rect(*self.selection.bounds())
+        return self._run_transform("Crop", lambda s: transform.crop(s, rect))
+
+    def resize_image_dialog(self) -> Job | None:
+        if self.doc is None:
+            return None
+        dialog = ResizeDialog(
+            self.doc.state.width, self.doc.state.height, canvas=False, parent=self
+        )
+        if not self.prompter.run_dialog(dialog):
+            return None
+        w, h = dialog.size
+        method = dialog.method_combo.currentText()
+        return self._run_transform(
+            "Resize image", lambda s: transform.resize_image(s, w, h, method)
+        )
+
+    def canvas_size_dialog(self) -> Job | None:
+        if self.doc is None:
+            return None
+        dialog = ResizeDialog(self.doc.state.width, self.doc.state.height, canvas=True, parent=self)
+        if not self.prompter.run_dialog(dialog):
+            return None
+        w, h = dialog.size
+        anchor = dialog.anchor_combo.currentText()
+        return self._run_transform(
+            "Canvas size", lambda s: transform.resize_canvas(s, w, h, anchor)
+        )
+
+    def rotate(self, degrees: int) -> Job | None:
+        label = {
+            90: "Rotate 90° clockwise",
+            180: "Rotate 180°",
+            270: "Rotate 90° counter-clockwise",
+        }
+        return self._run_transform(label[degrees], lambda s: transform.rotate(s, degrees))
+
+    def flip(self, horizontal: bool) -> Job | None:
+        label = "Flip horizontally" if horizontal else "Flip vertically"
+        return self._run_transform(label, lambda s: transform.flip(s, horizontal))
+
+    def new_layer(self) -> None:
+        if self.doc is None:
+            return
+        state = self.doc.state
+        names = {lay.name for lay in state.layers}
+        n = len(state.layers) + 1
+        while f"Layer {n}" in names:
+            n += 1
+        pixels = TiledImage.blank(state.width, state.height, 4, np.uint8)
+        self._add_layer_above_current(Layer(f"Layer {n}", pixels), f"New layer 'Layer {n}'")
+
+    def duplicate_layer(self) -> None:
+        if self.doc is not None and self.current_layer_id is not None:
+            self.doc.duplicate_layer(self.current_layer_id)
+
+    def delete_layer(self) -> None:
+        if self.doc is not None and self.current_layer_id is not None and len(self.doc.layers) > 1:
+            self.doc.delete_layer(self.current_layer_id)
+
+    def merge_down(self) -> None:
+        if self.doc is None or self.current_layer_id is None:
+            return
+        try:
+            merged = self.doc.merge_down(self.current_layer_id)
+        except ValueError as exc:
+            self._error("Could not merge down", exc, None)
+            return
+        self.layers_panel.set_current_layer(merged.id)
+
+    def shift_layer(self, delta: int) -> None:
+        if self.doc is None or self.current_layer_id is None:
+            return
+        index = self.doc.state.index_of(self.current_layer_id) + delta
+        if 0 <= index < len(self.doc.layers):
+            self.doc.move_layer(self.current_layer_id, index)
+
+    # ======================================================================
+    # effects
+    # ======================================================================
+    def show_effect(self, effect_id: str) -> EffectPanel:
+        self.effects_dock.show()
+        self.effects_dock.raise_()
+        return self.effects_panel.show_effect(effect_id)
+
+    # ParamContext
+    def layer_choices(self) -> list[tuple[int, str]]:
+        if self.doc is None:
+            return []
+        return [(layer.id, layer.name) for layer in reversed(self.doc.layers)]
+
+    def ask_colour(self, initial: QColor, title: str) -> QColor | None:
+        return self.prompter.colour(self, initial, title)
+
+    def ask_file(self, title: str) -> str | None:
+        paths = self.prompter.open_paths(self, title, self._last_directory(), "All files (*)")
+        return paths[0] if paths else None
+
+    def _effect_params(self, panel: EffectPanel) -> dict[str, Any]:
+        """The panel's values with canvas references resolved for the engine."""
+        assert self.doc is not None
+        values = panel.values()
+        params: dict[str, Any] = {}
+        state = self.doc.state
+        for p in panel.spec.all_params(values):
+            value = values.get(p.name)
+            if p.type is ParamType.MASK and value == SELECTION:
+                if self.selection is None:
+                    raise WarpaintError(f"{p.label}: make a selection first")
+                value = self.selection.mask(state.width, state.height)[..., None]
+            if value is None or (p.type in (ParamType.POINTS, ParamType.IMAGES) and value == ()):
+                continue
+            params[p.name] = value
+        return params
+
+    def _on_effect_changed(self, panel: EffectPanel) -> None:
+        self._clear_preview()
+        if panel.live_preview and panel.values() != panel.spec.defaults():
+            self._on_effect_preview_requested(panel)
+
+    def _on_effect_preview_requested(self, panel: EffectPanel) -> None:
+        layer = self.current_layer()
+        if self.doc is None or layer is None or not panel.live_preview:
+            self._clear_preview()
+            return
+        try:
+            params = self._effect_params(panel)
+            fn = effect_job(
+                self.doc.state,
+                layer.id,
+                panel.spec.id,
+                params,
+                self.engine_settings.preview_max_side,
+            )
+        except WarpaintError as exc:
+            self.statusBar().showMessage(str(exc), STATUS_TIMEOUT_MS)
+            return
+
+        state, target = self.doc.state, panel.target
+        mask = None
+        if panel.restrict_to_selection and self.selection is not None:
+            mask = self.selection.mask(state.width, state.height)
+
+        def job(ctx: JobContext) -> tuple[Any, Any, DocState]:
+            result = fn(ctx)
+            if result.scale != 1.0:
+                # Too big to preview at full size: shown as an overlay at preview resolution.
+                return result, from_float(result.pixels, np.uint8), state
+            # The document as Apply would leave it, built by the engine on a throwaway copy.
+            scratch = Document(state)
+            commit_effect(scratch, result, target, mask)
+            return result, scratch.state, state
+
+        key = (layer.id, panel.spec.id)
+        self._preview_key = key
+        label = f"Preview of {panel.spec.title}"
+        if panel.spec.long:
+            for old in self.bridge.long_jobs:
+                if old.label == label:
+                    self.bridge.cancel(old)
+            self.bridge.submit(job, label, on_done=self._on_preview_done)
+        else:
+            self.bridge.preview(key, job, label, on_done=self._on_preview_done)
+
+    def _on_preview_done(self, job: Job) -> None:
+        if job.state is JobState.FAILED:
+            self.statusBar().showMessage(f"Preview failed: {job.error_message}", STATUS_TIMEOUT_MS)
+            return
+        if job.state is not JobState.DONE or self.doc is None:
+            return
+        result, shown, base = job.result
+        if self._preview_key != (result.layer_id, result.effect_id) or base is not self.doc.state:
+            return  # the user moved on to another layer or effect, or edited meanwhile
+        layer = self.doc.layer(result.layer_id)
+        if isinstance(shown, DocState):
+            self.canvas.set_preview_state(shown)
+            return
+        rect = QRectF(layer.x, layer.y, layer.pixels.width, layer.pixels.height)
+        self.canvas.set_preview(rgba_to_qimage(shown), rect)
+
+    def _clear_preview(self) -> None:
+        self._preview_key = None
+        self.canvas.set_preview(None)
+        self.canvas.set_preview_state(None)
+
+    def _on_effect_apply_requested(self, panel: EffectPanel) -> Job | None:
+        return self.apply_effect(panel)
+
+    def apply_effect(self, panel: EffectPanel) -> Job | None:
+        """Run the panel's effect at full resolution on the long lane; commit when done."""
+        layer = self.current_layer()
+        if self.doc is None or layer is None:
+            return None
+        doc, spec, target = self.doc, panel.spec, panel.target
+        try:
+            params = self._effect_params(panel)
+            fn = effect_job(doc.state, layer.id, spec.id, params)
+        except WarpaintError as exc:
+            self._error(f"Could not apply {spec.title}", exc, None)
+            return None
+        mask = None
+        if panel.restrict_to_selection and self.selection is not None:
+            mask = self.selection.mask(doc.state.width, doc.state.height)
+
+        def done(job: Job) -> None:
+            panel.set_busy(False)
+            self._update_actions()
+            if job.state is JobState.FAILED:
+                self._error(f"Could not apply {spec.title}", job.error_message, None)
+            elif job.state is JobState.CANCELLED:
+                self.statusBar().showMessage(f"{spec.title} cancelled", STATUS_TIMEOUT_MS)
+            elif job.state is JobState.DONE and doc is self.doc:
+                self._clear_preview()
+                try:
+                    commit_effect(doc, job.result, target, mask)
+                except (WarpaintError, KeyError) as exc:
+                    reason = "the layer was deleted" if isinstance(exc, KeyError) else exc
+                    self._error(f"Could not apply {spec.title}", reason, None)
+                    return
+                for message in job.messages:
+                    self.statusBar().showMessage(message, STATUS_TIMEOUT_MS)
+
+        panel.set_busy(True)
+        return self.bridge.submit(fn, f"{spec.title} on “{layer.name}”", on_done=done)
+
+    # ======================================================================
+    # jobs and status
+    # ======================================================================
+    def cancel_jobs(self) -> None:
+        self.bridge.cancel_long_jobs()
+
+    def _on_long_jobs_changed(self) -> None:
+        jobs = self.bridge.long_jobs
+        busy = bool(jobs)
+        for widget in (self.job_label, self.progress_bar, self.cancel_button):
+            widget.setVisible(busy)
+        self.cancel_jobs_action.setEnabled(busy)
+        if busy:
+            more = f" (+{len(jobs) - 1} queued)" if len(jobs) > 1 else ""
+            self.job_label.setText(jobs[0].label + more)
+            self.progress_bar.setValue(round(jobs[0].progress * 100))
+
+    def _on_job_progress(self, job: Job, fraction: float, _preview: object) -> None:
+        if job.lane == "long" and self.bridge.long_jobs and job is self.bridge.long_jobs[0]:
+            self.progress_bar.setValue(round(fraction * 100))
+
+    def _on_canvas_zoom_changed(self, zoom: float) -> None:
+        self.zoom_label.setText(f"{zoom * 100:.0f} %" if zoom >= 0.1 else f"{zoom * 100:.1f} %")
+
+    def _on_canvas_cursor_moved(self, position: tuple[int, int] | None) -> None:
+        if position is None or self.doc is None:
+            self.position_label.setText("")
+            self.colour_label.setText("")
+            self.swatch_label.clear()
+            return
+        x, y = position
+        r, g, b, a = (
+            round(float(c) * 255) for c in composite(self.doc.state, Rect(x, y, 1, 1))[0, 0]
+        )
+        self.position_label.setText(f"{x}, {y} px")
+        self.colour_label.setText(f"R {r}  G {g}  B {b}  A {a}")
+        swatch = QPixmap(14, 14)
+        swatch.fill(QColor(r, g, b, a))
+        self.swatch_label.setPixmap(swatch)
+
+    def _error(self, title: str, reason: object, path: str | None) -> None:
+        text = str(reason) or type(reason).__name__
+        if isinstance(reason, OSError) and reason.strerror:
+            text = reason.strerror
+        if path:
+            text = f"{os.path.basename(path)}: {text}"
+        self.prompter.error(self, title, text)
+
+    def _about(self) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        QMessageBox.about(self, "About Warpaint", "Warpaint: an image editor with neural effects.")
+
+    # ======================================================================
+    # window state
+    # ======================================================================
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 800)
+        state = self.settings.value("window/state")
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state)
+
+    def save_layout(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.sync()
+
+    def _quit(self) -> None:
+        from PySide6.QtWidgets import QApplication
+
+        for widget in QApplication.topLevelWidgets():
+            if isinstance(widget, MainWindow) and not widget.close():
+                return
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if not self.maybe_save():
+            event.ignore()
+            return
+        self.save_layout()
+        self._autosave_timer.stop()
+        self._discard_autosave()  # a clean close leaves nothing to recover
+        self._autosaver = None
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self.canvas.set_document(None)
+        self.layers_panel.set_document(None)
+        self.history_panel.set_document(None)
+        if self._owns_bridge:
+            self.bridge.shutdown()
+        event.accept()
+
+
+def _patterns(extensions: Any) -> str:
+    return " ".join(f"*.{ext.lstrip('.')}" for ext in extensions)
+
+
+def _export_filters(formats: Any) -> str:
+    """File-dialog filters from the engine's export formats ({extension: ExportFormat})."""
+    by_name: dict[str, Any] = {}
+    for fmt in formats.values():
+        by_name.setdefault(fmt.name, fmt)
+    return ";;".join(f"{fmt.name} ({_patterns(fmt.extensions)})" for fmt in by_name.values())

@@ -1,0 +1,430 @@
+"""Widgets for effect parameters, one class per `ParamType`, chosen from metadata.
+
+`make_param_widget(param, context)` is the only entry point: effect panels
+never name a parameter. Canvas types (points, rectangle, mask) get a widget
+with an "Edit on canvas" button that activates a `CanvasTool`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Protocol
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QToolButton,
+    QWidget,
+)
+from warpaint.engine.params import Param, ParamType
+from warpaint.gui.canvas_tools import CanvasTool, PointsTool, RectTool
+
+SLIDER_STEPS_MAX = 10_000
+SELECTION = "selection"
+
+
+class ParamContext(Protocol):
+    """What parameter widgets need from their surroundings."""
+
+    def layer_choices(self) -> list[tuple[int, str]]: ...
+
+    def activate_tool(self, tool: CanvasTool | None, owner: QWidget | None) -> None: ...
+
+    def ask_colour(self, initial: QColor, title: str) -> QColor | None: ...
+
+    def ask_file(self, title: str) -> str | None: ...
+
+
+class ParamWidget(QWidget):
+    """One parameter's editor; `changed` fires on every edit, `released` when a drag ends."""
+
+    changed = Signal()
+    released = Signal()
+
+    def __init__(self, param: Param, context: ParamContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.param = param
+        self.context = context
+        self.setToolTip(param.help)
+        self._layout = QHBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(6)
+
+    def value(self) -> Any:
+        raise NotImplementedError
+
+    def set_value(self, value: Any) -> None:
+        raise NotImplementedError
+
+    def refresh_layers(self) -> None:
+        """The document's layers changed (only layer pickers care)."""
+
+    @property
+    def dragging(self) -> bool:
+        return False
+
+
+class NumberParamWidget(ParamWidget):
+    """A slider over [min, max] in `step` increments with a spin box beside it."""
+
+    def __init__(self, param: Param, context: ParamContext, parent: QWidget | None = None) -> None:
+        super().__init__(param, context, parent)
+        integer = param.type is ParamType.INTEGER
+        lo = (
+            param.min if param.min is not None else (-1e9 if param.max is None else param.max - 100)
+        )
+        hi = param.max if param.max is not None else lo + 100 if param.min is not None else 1e9
+        step = param.step or (1 if integer else (hi - lo) / 1000 if param.max is not None else 0.1)
+        self._lo, self._step = float(lo), float(step)
+        if integer:
+            self.spin: QSpinBox | QDoubleSpinBox = QSpinBox()
+            self.spin.setRange(int(lo), int(hi))
+            self.spin.setSingleStep(max(1, int(step)))
+        else:
+            self.spin = QDoubleSpinBox()
+            self.spin.setDecimals(min(4, max(0, -math.floor(math.log10(step)))) if step < 1 else 0)
+            self.spin.setRange(lo, hi)
+            self.spin.setSingleStep(step)
+        self.spin.setKeyboardTracking(False)
+        self.spin.setMinimumWidth(72)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        bounded = param.min is not None and param.max is not None
+        self.slider.setVisible(bounded)
+        steps = min(SLIDER_STEPS_MAX, round((hi - lo) / step)) if bounded else 1
+        self._slider_unit = (hi - lo) / steps if bounded else 1.0
+        self.slider.setRange(0, steps)
+        self._layout.addWidget(self.slider, 1)
+        self._layout.addWidget(self.spin)
+        self._syncing = False
+        self.set_value(param.default if param.default is not None else lo)
+        self.slider.valueChanged.connect(self._on_slider_changed)
+        self.slider.sliderReleased.connect(self.released)
+        self.spin.valueChanged.connect(self._on_spin_changed)
+
+    def value(self) -> int | float:
+        v = self.spin.value()
+        return int(v) if self.param.type is ParamType.INTEGER else float(v)
+
+    def set_value(self, value: Any) -> None:
+        self._syncing = True
+        self.spin.setValue(value)
+        self.slider.setValue(round((float(value) - self._lo) / self._slider_unit))
+        self._syncing = False
+
+    @property
+    def dragging(self) -> bool:
+        return self.slider.isSliderDown()
+
+    def _on_slider_changed(self, position: int) -> None:
+        if self._syncing:
+            return
+        self._syncing = True
+        value = self._lo + position * self._slider_unit
+        self.spin.setValue(round(value) if self.param.type is ParamType.INTEGER else value)
+        self._syncing = False
+        self.changed.emit()
+
+    def _on_spin_changed(self, value: float) -> None:
+        if self._syncing:
+            return
+        self._syncing = True
+        self.slider.setValue(round((float(value) - self._lo) / self._slider_unit))
+        self._syncing = False
+        self.changed.emit()
+        self.released.emit()
+
+
+class BoolParamWidget(ParamWidget):
+    def __init__(self, param: Param, context: ParamContext, parent: QWidget | None = None) -> None:
+        super().__init__(param, context, parent)
+        self.check = QCheckBox()
+        self._layout.addWidget(self.check)
+        self._layout.addStretch(1)
+        self.set_value(bool(param.default))
+        self.check.toggled.connect(lambda _: (self.changed.emit(), self.released.emit()))
+
+    def value(self) -> bool:
+        return self.check.isChecked()
+
+    def set_value(self, value: Any) -> None:
+        self.check.setChecked(bool(value))
+
+
+class ChoiceParamWidget(ParamWidget):
+    def __init__(self, param: Param, context: ParamContext, parent: QWidget | None = None) -> None:
+        super().__init__(param, context, parent)
+        self.combo = QComboBox()
+        for choice in param.choices:
+            self.combo.addItem(choice.replace("-", " ").replace("_", " ").capitalize(), choice)
+        self._layout.addWidget(self.combo, 1)
+        self.set_value(param.default)
+        self.combo.currentIndexChanged.connect(
+            lambda _: (self.changed.emit(), self.released.emit())
+        )
+
+    def value(self) -> str:
+        return str(self.combo.currentData())
+
+    def set_value(self, value: Any) -> None:
+        self.combo.setCurrentIndex(max(0, self.combo.findData(value)))
+
+
+class ColourParamWidget(ParamWidget):
+    """A swatch button that opens a colour picker; value (r, g, b) floats in [0, 1]."""
+
+    def __init__(self, param: Param, context: ParamContext, parent: QWidget | None = None) -> None:
+        super().__init__(param, context, parent)
+        self.button = QPushButton()
+        self.button.setMinimumWidth(110)
+        self.button.clicked.connect(self._on_button_clicked)
+        self._layout.addWidget(self.button)
+        self._layout.addStretch(1)
+        self._colour = QColor(0, 0, 0)
+        self.set_value(param.default or (0.0, 0.0, 0.0))
+
+    def value(self) -> tuple[float, float, float]:
+        return self._value
+
+    def set_value(self, value: Any) -> None:
+        r, g, b = value[:3]
+        # Kept exactly: QColor would round the floats to 16 bits.
+        self._value = (float(r), float(g), float(b))
+        self._colour = QColor.fromRgbF(float(r), float(g), float(b))
+        swatch = QPixmap(28, 14)
+        swatch.fill(self._colour)
+        self.button.setIcon(QIcon(swatch))
+        self.button.setText(self._colour.name())
+
+    def _on_button_clicked(self) -> None:
+        colour = self.context.ask_colour(self._colour, self.param.label)
+        if colour is not None:
+            self.set_value((colour.redF(), colour.greenF(), colour.blueF()))
+            self.changed.emit()
+            self.released.emit()
+
+
+class LayerParamWidget(ParamWidget):
+    """IMAGE: pick a layer of the document; value = layer id (None when there is none)."""
+
+    def __init__(self, param: Param, context: ParamContext, parent: QWidget | None = None) -> None:
+        super().__init__(param, context, parent)
+        self.combo = QComboBox()
+        self._layout.addWidget(self.combo, 1)
+        self.refresh_layers()
+        self.combo.currentIndexChanged.connect(
+            lambda _: (self.changed.emit(), self.released.emit())
+        )
+
+    def refresh_layers(self) -> None:
+        current = self.combo.currentData()
+        self.combo.blockSignals(True)
+        self.combo.clear()
+        for layer_id, name in self.context.layer_choices():
+            self.combo.addItem(name, layer_id)
+        index = self.combo.findData(current)
+        self.combo.setCurrentIndex(index if index >= 0 else 0)
+        self.combo.blockSignals(False)
+
+    def value(self) -> int | None:
+        return self.combo.currentData()
+
+    def set_value(self, value: Any) -> None:
+        index = self.combo.findData(value)
+        if index >= 0:
+            self.combo.setCurrentIndex(index)
+
+
+class LayersParamWidget(ParamWidget):
+    """IMAGES: tick layers and give each a weight; value = ((layer id, weight), ...)."""
+
+    def __init__(self, param: Param, context: ParamContext, parent: QWidget | None = None) -> None:
+        super().__init__(param, context, parent)
+        self.list = QListWidget()
+        self.list.setMaximumHeight(96)
+        self._weights: dict[int, float] = {}
+        self._layout.addWidget(self.list, 1)
+        self.refresh_layers()
+        self.list.itemChanged.connect(lambda _: (self.changed.emit(), self.released.emit()))
+
+    def refresh_layers(self) -> None:
+        chosen = dict(self.value()) if self.list.count() else {}
+        self.list.blockSignals(True)
+        self.list.clear()
+        for layer_id, name in self.context.layer_choices():
+            item = QListWidgetItem(name)
+            item.setData(Qt.ItemDataRole.UserRole, layer_id)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(
+                Qt.CheckState.Checked if layer_id in chosen else Qt.CheckState.Unchecked
+            )
+            self.list.addItem(item)
+        self.list.blockSignals(False)
+
+    def value(self) -> tuple[tuple[int, float], ...]:
+        out = []
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            if item.checkState() == Qt.CheckState.Checked:
+                layer_id = item.data(Qt.ItemDataRole.UserRole)
+                out.append((layer_id, self._weights.get(layer_id, 1.0)))
+        return tuple(out)
+
+    def set_value(self, value: Any) -> None:
+        chosen = dict(value or ())
+        self._weights.update(chosen)
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            checked = item.data(Qt.ItemDataRole.UserRole) in chosen
+            item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+
+
+class FileParamWidget(ParamWidget):
+    def __init__(self, param: Param, context: ParamContext, parent: QWidget | None = None) -> None:
+        super().__init__(param, context, parent)
+        self.edit = QLineEdit()
+        self.edit.setPlaceholderText("No file chosen")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._on_browse_clicked)
+        self._layout.addWidget(self.edit, 1)
+        self._layout.addWidget(browse)
+        self.set_value(param.default)
+        self.edit.editingFinished.connect(lambda: (self.changed.emit(), self.released.emit()))
+
+    def value(self) -> str | None:
+        return self.edit.text().strip() or None
+
+    def set_value(self, value: Any) -> None:
+        self.edit.setText(str(value) if value else "")
+
+    def _on_browse_clicked(self) -> None:
+        path = self.context.ask_file(self.param.label)
+        if path:
+            self.edit.setText(path)
+            self.edit.setToolTip(os.path.basename(path))
+            self.changed.emit()
+            self.released.emit()
+
+
+class CanvasParamWidget(ParamWidget):
+    """Points / rectangle: a summary, an "Edit on canvas" toggle and Clear."""
+
+    def __init__(self, param: Param, context: ParamContext, parent: QWidget | None = None) -> None:
+        super().__init__(param, context, parent)
+        if param.type is ParamType.POINTS:
+            limit = int(param.max) if param.max is not None else None
+            self.tool: PointsTool | RectTool = PointsTool(tuple(param.default or ()), limit, self)
+        else:
+            self.tool = RectTool(tuple(param.default) if param.default else None, self)
+        self.summary = QLabel()
+        self.summary.setMinimumWidth(90)
+        self.edit_button = QToolButton()
+        self.edit_button.setText("Edit on canvas")
+        self.edit_button.setCheckable(True)
+        self.edit_button.toggled.connect(self._on_edit_toggled)
+        clear = QToolButton()
+        clear.setText("Clear")
+        clear.clicked.connect(self._on_clear_clicked)
+        self._layout.addWidget(self.summary, 1)
+        self._layout.addWidget(self.edit_button)
+        self._layout.addWidget(clear)
+        self.tool.changed.connect(self._update_summary)
+        self.tool.edited.connect(lambda: (self.changed.emit(), self.released.emit()))
+        self._update_summary()
+
+    def value(self) -> Any:
+        return self.tool.value
+
+    def set_value(self, value: Any) -> None:
+        self.tool.set_value(
+            tuple(value) if value else (() if isinstance(self.tool, PointsTool) else None)
+        )
+
+    def deactivate(self) -> None:
+        self.edit_button.blockSignals(True)
+        self.edit_button.setChecked(False)
+        self.edit_button.blockSignals(False)
+
+    def _on_edit_toggled(self, on: bool) -> None:
+        self.context.activate_tool(self.tool if on else None, self if on else None)
+
+    def _on_clear_clicked(self) -> None:
+        self.set_value(None)
+        self.changed.emit()
+        self.released.emit()
+
+    def _update_summary(self) -> None:
+        v = self.tool.value
+        if isinstance(self.tool, PointsTool):
+            text = f"{len(v)} point{'s' if len(v) != 1 else ''}" if v else "No points"
+        else:
+            text = f"{v[2]:.0f} × {v[3]:.0f} at {v[0]:.0f}, {v[1]:.0f}" if v else "No region"
+        self.summary.setText(text)
+
+
+class MaskParamWidget(ParamWidget):
+    """MASK: the selection (edited on the canvas with the selection tools) or a layer's mask."""
+
+    def __init__(self, param: Param, context: ParamContext, parent: QWidget | None = None) -> None:
+        super().__init__(param, context, parent)
+        self.combo = QComboBox()
+        self._layout.addWidget(self.combo, 1)
+        self.edit_button = QToolButton()
+        self.edit_button.setText("Select on canvas")
+        self.edit_button.clicked.connect(lambda: self.context.activate_tool(None, None))
+        self._layout.addWidget(self.edit_button)
+        self.refresh_layers()
+        self.combo.currentIndexChanged.connect(
+            lambda _: (self.changed.emit(), self.released.emit())
+        )
+
+    def refresh_layers(self) -> None:
+        current = self.combo.currentData() if self.combo.count() else SELECTION
+        self.combo.blockSignals(True)
+        self.combo.clear()
+        self.combo.addItem("Selection", SELECTION)
+        self.combo.addItem("None (whole layer)", None)
+        for layer_id, name in self.context.layer_choices():
+            self.combo.addItem(f"Mask of “{name}”", layer_id)
+        index = self.combo.findData(current)
+        self.combo.setCurrentIndex(index if index >= 0 else 0)
+        self.combo.blockSignals(False)
+
+    def value(self) -> Any:
+        return self.combo.currentData()
+
+    def set_value(self, value: Any) -> None:
+        index = self.combo.findData(value)
+        if index >= 0:
+            self.combo.setCurrentIndex(index)
+
+
+WIDGETS: dict[ParamType, type[ParamWidget]] = {
+    ParamType.NUMBER: NumberParamWidget,
+    ParamType.INTEGER: NumberParamWidget,
+    ParamType.BOOL: BoolParamWidget,
+    ParamType.CHOICE: ChoiceParamWidget,
+    ParamType.COLOUR: ColourParamWidget,
+    ParamType.IMAGE: LayerParamWidget,
+    ParamType.IMAGES: LayersParamWidget,
+    ParamType.POINTS: CanvasParamWidget,
+    ParamType.RECT: CanvasParamWidget,
+    ParamType.MASK: MaskParamWidget,
+    ParamType.FILE: FileParamWidget,
+}
+
+
+def make_param_widget(param: Param, context: ParamContext) -> ParamWidget:
+    """The editor for `param`, chosen by its type."""
+    return WIDGETS[param.type](param, context)
