@@ -8,13 +8,14 @@ lane; `commit_effect` changes the document and runs on the document's thread.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from warpaint.engine.document import DocState, Document, Layer
 from warpaint.engine.errors import BadInputError
 from warpaint.engine.jobs import JobContext
+from warpaint.engine.lod import level_for_side, shared_lod
 from warpaint.engine.params import ParamType
 from warpaint.engine.registry import EffectSpec, get_effect
 from warpaint.engine.resample import fit_scale, resize
@@ -222,16 +223,7 @@ def effect_job(
     layer = state.layer(layer_id)
 
     def job(ctx: JobContext) -> EffectResult:
-        image = layer.pixels.read_float()
-        scale = 1.0
-        if max_side is not None:
-            scale = fit_scale(image.shape[1], image.shape[0], max_side)
-            if scale < 1.0:
-                size = (
-                    max(1, round(image.shape[1] * scale)),
-                    max(1, round(image.shape[0] * scale)),
-                )
-                image = resize(image, *size, method="box")
+        image, scale = _job_input(layer, max_side)
         ctx.scale = scale
         refs = resolve_references(spec, resolved, state)
         scaled = {
@@ -247,13 +239,31 @@ def effect_job(
     return job
 
 
-def commit_effect(
-    doc: Document,
+def _job_input(layer: Layer, max_side: int | None) -> tuple[np.ndarray, float]:
+    """The layer as float32 RGBA, downscaled to fit `max_side` for a preview.
+
+    A big layer is read from the shared level-of-detail cache (a cheap,
+    cached power-of-two reduction) and only the remaining factor below 2 is
+    resampled, so repeated previews of a big layer do not re-read it whole.
+    """
+    width, height = layer.pixels.width, layer.pixels.height
+    scale = 1.0 if max_side is None else fit_scale(width, height, max_side)
+    if scale >= 1.0:
+        return layer.pixels.read_float(), 1.0
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    level = level_for_side(max(width, height), max_side or max(width, height))
+    reduced = shared_lod().image_at(layer.pixels, level).read_float()
+    return resize(reduced, *size, method="box"), scale
+
+
+def place_result(
+    state: DocState,
     result: EffectResult,
     target: str = "new_layer",
     mask: np.ndarray | None = None,
-) -> Layer:
-    """Put a full-resolution result into the document as one undoable step.
+) -> tuple[DocState, Layer, str]:
+    """Pure: `state` with a full-resolution `result` placed, the layer it
+    changed or added, and the history label for the step.
 
     target 'new_layer' adds it above the source layer; 'replace' swaps the
     source layer's pixels. `mask` (canvas-sized (H, W) or (H, W, 1) float32 in
@@ -262,8 +272,11 @@ def commit_effect(
     if target not in TARGETS:
         raise BadInputError(f"unknown target {target!r} (choose from {', '.join(TARGETS)})")
     if result.scale != 1.0:
-        raise ValueError("a preview result cannot be committed")
-    source = doc.layer(result.layer_id)
+        raise ValueError("a preview result cannot be placed at full resolution")
+    try:
+        source = state.layer(result.layer_id)
+    except KeyError:
+        raise BadInputError("the layer the effect ran on no longer exists") from None
     spec = get_effect(result.effect_id)
     pixels = result.pixels
     if mask is not None:
@@ -277,10 +290,29 @@ def commit_effect(
     dtype = source.pixels.dtype
     tiled = TiledImage.from_array(from_float(pixels, dtype))
     if target == "replace":
-        doc.set_layer_pixels(source.id, tiled, spec.title)
-        return doc.layer(source.id)
+        mask_keeps = source.mask is not None and (source.mask.width, source.mask.height) == (
+            tiled.width,
+            tiled.height,
+        )
+        changed = source.with_(pixels=tiled, mask=source.mask if mask_keeps else None)
+        return state.replace_layer(changed), changed, spec.title
     layer = Layer(name=f"{source.name} · {spec.title}", pixels=tiled, x=source.x, y=source.y)
-    return doc.add_layer(layer, doc.state.index_of(source.id) + 1, spec.title)
+    layers = list(state.layers)
+    layers.insert(state.index_of(source.id) + 1, layer)
+    return replace(state, layers=tuple(layers)), layer, spec.title
+
+
+def commit_effect(
+    doc: Document,
+    result: EffectResult,
+    target: str = "new_layer",
+    mask: np.ndarray | None = None,
+) -> Layer:
+    """Put a full-resolution result into the document as one undoable step
+    (see `place_result` for `target` and `mask`)."""
+    state, layer, label = place_result(doc.state, result, target, mask)
+    doc.commit(label, state)
+    return layer
 
 
 def _layer_mask(mask: np.ndarray, layer: Layer, shape: tuple[int, ...]) -> np.ndarray:

@@ -110,35 +110,44 @@ def composite(
             continue
         pixels, mask = layer_region(layer, rect)
         _accumulate(acc, pixels, layer.blend_mode, layer.opacity, mask)
-    colour, alpha = acc[..., :3], acc[..., 3:4]
-    np.divide(colour, alpha, out=colour, where=alpha > 0)
+    alpha = acc[..., 3:4].copy()
+    np.divide(acc, alpha, out=acc, where=alpha > 0)
+    acc[..., 3:4] = alpha
     return acc
 
 
 def _accumulate(
     acc: np.ndarray, source: np.ndarray, mode: str, opacity: float, mask: np.ndarray | None
 ) -> None:
-    """In place: premultiplied backdrop `acc` <- straight `source` composited over it."""
-    a_s = source[..., 3:4]
+    """In place: premultiplied backdrop `acc` <- straight `source` composited over it.
+
+    Works on whole (h, w, 4) arrays with (h, w, 1) weights: numpy is several
+    times faster on contiguous 4-channel arrays than on the strided colour
+    slice, and the alpha channel is simply overwritten at the end.
+    """
+    weight = source[..., 3:4].copy()  # a_s = alpha * opacity * mask
     if opacity != 1.0:
-        a_s *= np.float32(opacity)
+        weight *= np.float32(opacity)
     if mask is not None:
-        a_s *= mask
-    cs = source[..., :3]
+        weight *= mask
     if mode != "normal":
         try:
             blend = BLEND_MODES[mode]
         except KeyError:
             raise ValueError(f"unknown blend mode {mode!r}") from None
         ab = acc[..., 3:4]
-        cb = np.divide(acc[..., :3], ab, out=np.zeros_like(cs), where=ab > 0)
+        cb = np.divide(acc, ab, out=np.zeros_like(acc), where=ab > 0)
         # Cs' = (1 - ab) Cs + ab B(Cb, Cs) = Cs + ab (B - Cs)
-        cs = cs + ab * (blend(cb, cs) - cs)
-    keep = 1.0 - a_s
-    acc[..., :3] *= keep
-    acc[..., :3] += a_s * cs
-    acc[..., 3:4] *= keep
-    acc[..., 3:4] += a_s
+        mixed = blend(cb, source)
+        mixed -= source
+        mixed *= ab
+        source = source + mixed
+    else:
+        source = source.copy()
+    source *= weight
+    source[..., 3:4] = weight
+    acc *= 1.0 - weight
+    acc += source
 
 
 def strips(height: int, rows: int) -> Iterator[tuple[int, int]]:

@@ -34,11 +34,11 @@ from PySide6.QtWidgets import QWidget
 from warpaint.engine.compositing import composite
 from warpaint.engine.document import DocState, Document
 from warpaint.engine.jobs import Job, JobContext, JobState
+from warpaint.engine.lod import MAX_LEVEL, level_for_scale, shared_lod
 from warpaint.engine.selection import Selection
 from warpaint.engine.tiles import Rect, from_float
 from warpaint.gui.bridge import JobBridge
 from warpaint.gui.canvas_tools import CanvasTool
-from warpaint.gui.lod import MAX_LEVEL, LevelOfDetail, level_for_scale
 
 CANVAS_TILE = 256
 MIN_ZOOM = 1 / 64
@@ -124,7 +124,7 @@ class CanvasView(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setMinimumSize(200, 150)
         self._bridge = bridge
-        self._lod = LevelOfDetail()
+        self._lod = shared_lod()
         self._doc: Document | None = None
         self._unsubscribe = None
         self._state: DocState | None = None

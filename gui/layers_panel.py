@@ -29,11 +29,11 @@ from PySide6.QtWidgets import (
 from warpaint.engine.compositing import blend_mode_names
 from warpaint.engine.document import Document, Layer
 from warpaint.engine.jobs import Job, JobContext
+from warpaint.engine.lod import LevelOfDetail, shared_lod
 from warpaint.engine.resample import fit_scale, resize
 from warpaint.engine.tiles import TiledImage, from_float
 from warpaint.gui.bridge import JobBridge
 from warpaint.gui.canvas import checker_brush, rgba_to_qimage
-from warpaint.gui.lod import LevelOfDetail
 
 THUMB = 40
 ID_ROLE = Qt.ItemDataRole.UserRole
@@ -57,7 +57,7 @@ class LayersPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("LayersPanel")
         self._bridge = bridge
-        self._lod = LevelOfDetail(max_tiles=4000)
+        self._lod = shared_lod()
         self._doc: Document | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._current: int | None = None

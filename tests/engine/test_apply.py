@@ -10,6 +10,7 @@ from warpaint.engine.errors import BadInputError
 from warpaint.engine.jobs import Job, JobContext, JobRunner, JobState
 from warpaint.engine.params import Param, ParamType
 from warpaint.engine.registry import EffectSpec, get_effect
+from warpaint.engine.resample import resize
 
 
 def ctx(device="cpu"):
@@ -209,3 +210,39 @@ def test_layer_offsets_carry_over_to_the_result_layer():
         runner.shutdown()
     layer = commit_effect(d, job.result)
     assert (layer.x, layer.y) == (30, 40)
+
+
+def test_place_result_is_pure_and_matches_commit(doc):
+    from warpaint.engine.apply import place_result
+
+    result = run_job(doc, sigma=1.5)
+    before = doc.state
+    state, layer, label = place_result(before, result)
+    assert doc.state is before and len(doc.history.labels) == 1, "nothing committed"
+    assert label == "Gaussian blur" and state.layers[-1] is layer
+    committed = commit_effect(doc, result)
+    np.testing.assert_array_equal(committed.pixels.to_array(), layer.pixels.to_array())
+
+
+def test_preview_of_a_big_layer_reads_the_level_of_detail_cache():
+    from warpaint.engine.lod import shared_lod
+
+    ys, xs = np.mgrid[0:1500, 0:2100]
+    smooth = np.stack([xs % 256, ys % 256, (xs + ys) // 16 % 256, 200 + 0 * xs], axis=2)
+    big = Document.from_array(smooth.astype(np.uint8))
+    layer = big.layers[0]
+    runner = JobRunner("cpu")
+    try:
+        job = runner.preview(
+            "t", effect_job(big.state, layer.id, "gaussian-blur", {"sigma": 0.0}, max_side=500)
+        )
+        job.wait(30)
+    finally:
+        runner.shutdown()
+    result = job.result
+    assert result.pixels.shape == (357, 500, 4)
+    tile = layer.pixels.tile(0, 0)
+    assert shared_lod()._tile_at(tile, 2) is shared_lod()._tile_at(tile, 2), "cached"
+    # sigma 0 is the identity: the preview is the downscaled layer itself.
+    direct = resize(layer.pixels.read_float(), 500, 357, method="box")
+    assert np.abs(result.pixels - direct).mean() < 0.01

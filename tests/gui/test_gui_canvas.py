@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication
 from warpaint.engine.document import Document, Layer
 from warpaint.engine.tiles import TiledImage
 from warpaint.gui.canvas import changed_region
-from warpaint.gui.lod import level_for_scale
+from warpaint.engine.lod import level_for_scale
 
 
 def _wheel(canvas, pos: QPointF, delta: int) -> None:
