@@ -1,8 +1,8 @@
 """The bundled sample document, built from scikit-image's offline sample photos.
 
 Three layers show what the editor does with a real picture: the astronaut
-portrait at the bottom, a blurred copy of the coffee photo in 'multiply' at
-half opacity with an elliptical mask, and a text-free colour wash in 'screen'.
+portrait at the bottom, the coffee photo in an elliptical, feathered mask at
+80 % opacity, and a colour wash in 'overlay' mode.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def sample_document() -> Document:
     h, w = portrait.shape[:2]
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     wash = np.stack(
-        [xs / w * 0.6, 0.2 + 0.2 * ys / h, 0.8 - 0.5 * xs / w, np.full_like(xs, 0.35)], axis=2
+        [0.9 * xs / w, 0.3 + 0.3 * ys / h, 0.9 - 0.7 * xs / w, np.full_like(xs, 0.4)], axis=2
     )
     mask = Selection("ellipse", 40, 40, 320, 320, feather=40).mask(400, 400)[..., None]
     layers = (
@@ -35,11 +35,10 @@ def sample_document() -> Document:
         Layer(
             "Coffee (masked)",
             TiledImage.from_array(coffee),
-            opacity=0.5,
-            blend_mode="multiply",
+            opacity=0.8,
             mask=TiledImage.from_array(from_float(mask, np.uint8)),
-            x=256,
-            y=256,
+            x=232,
+            y=232,
         ),
         Layer(
             "Colour wash", TiledImage.from_array(from_float(wash, np.uint8)), blend_mode="screen"
