@@ -219,10 +219,11 @@ class Document:
         self.history.jump_to(index)
         self._notify()
 
-    def mark_saved(self, path: str | None = None) -> None:
+    def mark_saved(self, path: str | None = None, state: DocState | None = None) -> None:
+        """The document (or the snapshot `state` of it) is now saved at `path`."""
         if path is not None:
             self.path = path
-        self.history.mark_saved()
+        self.history.mark_saved(state)
         self._notify()
 
     # -- layer edits (each one undoable step) --------------------------

@@ -133,8 +133,13 @@ class History:
         self._sealed = True
         return self.current
 
-    def mark_saved(self) -> None:
-        self._saved = self.current
+    def mark_saved(self, state: DocState | None = None) -> None:
+        """Record `state` (default: the current one) as what the file on disk holds.
+
+        A save runs on a snapshot; marking that snapshot (not whatever is
+        current when the save ends) keeps edits made during the save dirty.
+        """
+        self._saved = self.current if state is None else state
 
     def mark_unsaved(self) -> None:
         """Make the document dirty whatever its state (e.g. a recovered document)."""

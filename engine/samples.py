@@ -2,7 +2,7 @@
 
 Three layers show what the editor does with a real picture: the astronaut
 portrait at the bottom, the coffee photo in an elliptical, feathered mask at
-80 % opacity, and a colour wash in 'overlay' mode.
+80 % opacity, and a colour wash in 'screen' mode.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ class JobBridge(QObject):
         self._handlers: dict[int, tuple[GuiProgress | None, GuiDone | None]] = {}
         self._long: list[Job] = []
         self._by_target: dict[Hashable, int] = {}
+        self._busy: set[int] = set()
         self._progress_from_worker.connect(self._on_worker_progress)
         self._done_from_worker.connect(self._on_worker_done)
 
@@ -70,14 +71,18 @@ class JobBridge(QObject):
         on_progress: GuiProgress | None = None,
         on_done: GuiDone | None = None,
         quiet: bool = False,
+        busy: bool = False,
     ) -> Job:
-        """A job on the long lane (full-resolution effects, optimisations).
+        """A job on the long lane (full-resolution effects, optimisations, file writes).
 
         A `quiet` job (autosave) is not listed in `long_jobs`, so it shows no
-        progress bar and Cancel leaves it alone.
+        progress bar and Cancel leaves it alone. A `busy` job reports no
+        fractions (a file write), so its progress is shown as activity.
         """
         job = self.runner.submit(fn, label, self._emit_progress, self._emit_done)
         self._handlers[job.id] = (on_progress, on_done)
+        if busy:
+            self._busy.add(job.id)
         if not quiet:
             self._long.append(job)
             self.long_jobs_changed.emit()
@@ -89,6 +94,10 @@ class JobBridge(QObject):
     def cancel_long_jobs(self) -> None:
         for job in list(self._long):
             self.runner.cancel(job)
+
+    def is_busy(self, job: Job) -> bool:
+        """True for a long job submitted as `busy` (no progress fractions)."""
+        return job.id in self._busy
 
     def is_pending(self, job: Job) -> bool:
         """True until the job's end has been delivered on the GUI thread (or dropped)."""
@@ -103,6 +112,7 @@ class JobBridge(QObject):
         self.runner.shutdown()
         self._handlers.clear()
         self._long.clear()
+        self._busy.clear()
 
     # -- worker threads -> GUI thread ------------------------------------
     def _emit_progress(self, job: Job, fraction: float, preview: Any) -> None:
@@ -121,6 +131,7 @@ class JobBridge(QObject):
 
     def _on_worker_done(self, job: Job) -> None:
         handlers = self._handlers.pop(job.id, None)
+        self._busy.discard(job.id)
         if job.target is not None and self._by_target.get(job.target) == job.id:
             del self._by_target[job.target]
         if job in self._long:

@@ -143,7 +143,9 @@ class NewDocumentDialog(QDialog):
         form = QFormLayout()
         form.addRow("&Width:", self.width_spin)
         form.addRow("&Height:", self.height_spin)
-        form.addRow("&Background:", background)
+        background_label = QLabel("&Background:")  # a row holding a layout gets no buddy itself
+        background_label.setBuddy(self.background_combo)
+        form.addRow(background_label, background)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(_buttons(self, "Create"))
@@ -169,7 +171,12 @@ class NewDocumentDialog(QDialog):
 class ResizeDialog(QDialog):
     """Resize image (with resampling method) or canvas (with anchor)."""
 
-    METHODS = ("lanczos", "bicubic", "bilinear", "nearest")
+    METHODS = {
+        "lanczos": "Lanczos (sharpest)",
+        "bicubic": "Bicubic",
+        "bilinear": "Bilinear (smoothest)",
+        "nearest": "Nearest neighbour (hard pixels)",
+    }
 
     def __init__(
         self, width: int, height: int, canvas: bool, parent: QWidget | None = None
@@ -190,11 +197,13 @@ class ResizeDialog(QDialog):
         self.method_combo = QComboBox()
         self.anchor_combo = QComboBox()
         if canvas:
-            self.anchor_combo.addItems(list(ANCHORS))
-            self.anchor_combo.setCurrentText("center")
+            for anchor in ANCHORS:
+                self.anchor_combo.addItem(anchor.replace("-", " ").capitalize(), anchor)
+            self.anchor_combo.setCurrentIndex(self.anchor_combo.findData("center"))
             form.addRow("&Anchor:", self.anchor_combo)
         else:
-            self.method_combo.addItems(self.METHODS)
+            for method, text in self.METHODS.items():
+                self.method_combo.addItem(text, method)
             form.addRow("&Resampling:", self.method_combo)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel(f"Current size: {width} × {height} px"))
@@ -217,6 +226,16 @@ class ResizeDialog(QDialog):
     @property
     def size(self) -> tuple[int, int]:  # type: ignore[override]
         return self.width_spin.value(), self.height_spin.value()
+
+    @property
+    def method(self) -> str:
+        """The engine's name of the chosen resampling method."""
+        return str(self.method_combo.currentData())
+
+    @property
+    def anchor(self) -> str:
+        """The engine's name of the chosen anchor ('top-left', 'center', ...)."""
+        return str(self.anchor_combo.currentData())
 
 
 @dataclass
@@ -248,14 +267,22 @@ class ExportOptionsDialog(QDialog):
         self.quality_spin.setSuffix(" %")
         self.quality_spin.setEnabled(fmt.quality)
         self.depth_combo = QComboBox()
-        self.depth_combo.addItem(f"Same as the image ({source_bit_depth}-bit)", None)
         names = {8: "8-bit", 16: "16-bit", 32: "32-bit float"}
+        held = [b for b in fmt.bit_depths if b <= source_bit_depth] or [min(fmt.bit_depths)]
+        if source_bit_depth in fmt.bit_depths:
+            default = f"Same as the image ({source_bit_depth}-bit)"
+        else:  # the engine reduces the depth (and says so): show what the file will hold
+            reduced = names.get(max(held), f"{max(held)}-bit")
+            default = f"{reduced} ({fmt.name} cannot hold the image's {source_bit_depth}-bit)"
+        self.depth_combo.addItem(default, None)
         for bits in fmt.bit_depths:
             self.depth_combo.addItem(names.get(bits, f"{bits}-bit"), bits)
         self.depth_combo.setEnabled(len(fmt.bit_depths) > 1)
         self.profile_check = QCheckBox("Keep the image's own colour profile (else sRGB)")
         self.profile_check.setEnabled(fmt.icc and has_profile)
         form = QFormLayout()
+        # Fields keep their natural width instead of stretching a 3-digit spin box.
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
         form.addRow("File:", QLabel(os.path.basename(path)))
         form.addRow("&Quality:", self.quality_spin)
         form.addRow("&Bit depth:", self.depth_combo)
@@ -264,7 +291,7 @@ class ExportOptionsDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(_buttons(self, "Export"))
         self.setMinimumWidth(340)
-        self.layout().setSizeConstraint(QVBoxLayout.SizeConstraint.SetFixedSize)
+        layout.setSizeConstraint(QVBoxLayout.SizeConstraint.SetFixedSize)
         self.setWindowFlag(Qt.WindowType.WindowContextHelpButtonHint, False)
 
     def choice(self) -> ExportChoice:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QScrollArea,
+    QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -62,6 +63,8 @@ class EffectPanel(QWidget):
 
         self.form = QFormLayout()
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        # Narrow docks put a field under its label instead of clipping it.
+        self.form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         params_box = QWidget()
         params_box.setLayout(self.form)
@@ -186,6 +189,19 @@ class EffectPanel(QWidget):
         self.preview_requested.emit(self)
 
 
+class _CurrentPageStack(QStackedWidget):
+    """A stack sized by its visible page only, so one wide effect panel does
+    not force a horizontal scrollbar onto every other effect."""
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        page = self.currentWidget()
+        return page.sizeHint() if page is not None else super().sizeHint()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        page = self.currentWidget()
+        return page.minimumSizeHint() if page is not None else super().minimumSizeHint()
+
+
 class EffectsPanel(QWidget):
     """A chooser of all effects (grouped by category) over a stack of their panels."""
 
@@ -198,7 +214,7 @@ class EffectsPanel(QWidget):
         self.setObjectName("EffectsPanel")
         self.context = context
         self.chooser = QComboBox()
-        self.stack = QStackedWidget()
+        self.stack = _CurrentPageStack()
         self.panels: dict[str, EffectPanel] = {}
         for spec in specs.values():
             self.chooser.addItem(f"{spec.category} › {spec.title}", spec.id)
@@ -209,11 +225,14 @@ class EffectsPanel(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(self.stack)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.chooser)
         layout.addWidget(scroll, 1)
+        if self.panels:
+            self._on_chooser_changed(self.chooser.currentIndex())
 
     @property
     def current(self) -> EffectPanel | None:
@@ -226,5 +245,11 @@ class EffectsPanel(QWidget):
 
     def _on_chooser_changed(self, index: int) -> None:
         panel = self.panels[self.chooser.itemData(index)]
+        for page in self.panels.values():
+            # Hidden pages must not widen the stack (QStackedLayout skips
+            # pages whose size policy is Ignored).
+            policy = QSizePolicy.Policy.Preferred if page is panel else QSizePolicy.Policy.Ignored
+            page.setSizePolicy(policy, policy)
         self.stack.setCurrentWidget(panel)
+        self.stack.updateGeometry()
         self.effect_changed.emit(panel)

@@ -9,9 +9,10 @@ lane and arrive through the bridge.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import numpy as np
-from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QIcon, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -39,13 +40,13 @@ THUMB = 40
 ID_ROLE = Qt.ItemDataRole.UserRole
 
 
-def _thumbnail(lod: LevelOfDetail, pixels: TiledImage) -> np.ndarray:
-    """(h, w, 4) uint8 fitting THUMB x THUMB, reduced by the engine."""
+def _thumbnail(lod: LevelOfDetail, pixels: TiledImage, side: int = THUMB) -> np.ndarray:
+    """(h, w, 4) uint8 fitting side x side device pixels, reduced by the engine."""
     level = 0
-    while level < 8 and max(pixels.width, pixels.height) / 2 ** (level + 1) >= THUMB * 2:
+    while level < 8 and max(pixels.width, pixels.height) / 2 ** (level + 1) >= side * 2:
         level += 1
     reduced = lod.image_at(pixels, level) if level else pixels
-    scale = fit_scale(reduced.width, reduced.height, THUMB)
+    scale = fit_scale(reduced.width, reduced.height, side)
     w, h = max(1, round(reduced.width * scale)), max(1, round(reduced.height * scale))
     return from_float(resize(reduced.read_float(), w, h, method="box"), np.uint8)
 
@@ -244,18 +245,21 @@ class LayersPanel(QWidget):
         if not todo:
             return
         lod = self._lod
+        # Made for the screen's device pixels, so thumbnails stay sharp on high-DPI screens.
+        dpr = self.devicePixelRatioF()
+        side = round(THUMB * dpr)
 
         def job(ctx: JobContext) -> None:
             for i, (layer_id, pixels) in enumerate(todo):
-                ctx.report(i / len(todo), (layer_id, pixels, _thumbnail(lod, pixels)))
+                ctx.report(i / len(todo), (layer_id, pixels, _thumbnail(lod, pixels, side), dpr))
 
         self._bridge.preview(
             ("thumbnails", id(self)), job, "Layer thumbnails", on_progress=self._on_thumbnail
         )
 
     def _on_thumbnail(self, job: Job, fraction: float, preview: object) -> None:
-        layer_id, pixels, rgba = preview  # type: ignore[misc]
-        icon = QIcon(_thumbnail_pixmap(rgba_to_qimage(rgba), self.devicePixelRatioF()))
+        layer_id, pixels, rgba, dpr = cast(tuple[int, TiledImage, np.ndarray, float], preview)
+        icon = QIcon(_thumbnail_pixmap(rgba_to_qimage(rgba), dpr))
         self._thumbs[layer_id] = (pixels, icon)
         for row in range(self.list.count()):
             item = self.list.item(row)
@@ -331,16 +335,18 @@ class LayersPanel(QWidget):
 
 
 def _thumbnail_pixmap(image: QImage, dpr: float) -> QPixmap:
-    """The thumbnail centred on a small checkerboard square."""
+    """The thumbnail (made at `dpr` device pixels per point) centred on a checkerboard."""
     side = round(THUMB * dpr)
     pixmap = QPixmap(side, side)
     pixmap.setDevicePixelRatio(dpr)
     pixmap.fill(QColor(0, 0, 0, 0))
+    image.setDevicePixelRatio(dpr)
+    w, h = image.width() / dpr, image.height() / dpr
+    x, y = round((THUMB - w) / 2), round((THUMB - h) / 2)
     painter = QPainter(pixmap)
-    x, y = (THUMB - image.width()) / 2, (THUMB - image.height()) / 2
-    painter.fillRect(round(x), round(y), image.width(), image.height(), checker_brush(dpr, 4))
-    painter.drawImage(round(x), round(y), image)
+    painter.fillRect(QRectF(x, y, w, h), checker_brush(dpr, 4))
+    painter.drawImage(QPointF(x, y), image)
     painter.setPen(QColor(0, 0, 0, 90))
-    painter.drawRect(round(x), round(y), image.width() - 1, image.height() - 1)
+    painter.drawRect(QRectF(x + 0.5, y + 0.5, w - 1, h - 1))
     painter.end()
     return pixmap

@@ -8,7 +8,9 @@ thread only submits it and applies the results.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -69,6 +71,28 @@ def qimage_to_rgba(image: QImage) -> np.ndarray:
     return data.reshape(h, image.bytesPerLine())[:, : w * 4].reshape(h, w, 4).copy()
 
 
+def straight_qimage(rgba: np.ndarray) -> QImage:
+    """An (h, w, 4) uint8 straight-alpha array as an RGBA8888 QImage (a copy).
+
+    Straight, not premultiplied: soft edges keep their colour exactly.
+    """
+    rgba = np.ascontiguousarray(rgba)
+    h, w = rgba.shape[:2]
+    return QImage(rgba.data, w, h, w * 4, QImage.Format.Format_RGBA8888).copy()
+
+
+def with_selection_alpha(pixels: np.ndarray, selection: Selection, area: Rect) -> np.ndarray:
+    """(h, w, 4) float RGBA of canvas `area` with alpha multiplied by the selection's coverage.
+
+    The mask is rendered for `area` only (the selection moved by the area's
+    origin), not for the whole canvas.
+    """
+    local = dataclasses.replace(selection, x=selection.x - area.x, y=selection.y - area.y)
+    out = pixels.copy()
+    out[..., 3] *= local.mask(area.w, area.h)
+    return out
+
+
 def local_paths(urls: list[QUrl]) -> list[str]:
     return [u.toLocalFile() for u in urls if u.isLocalFile() and u.toLocalFile()]
 
@@ -103,7 +127,9 @@ class MainWindow(QMainWindow):
         self._tool_owner: QWidget | None = None
         self._preview_key: tuple[int, str] | None = None
         self._autosaver: Any = None
-        self._autosaving: Job | None = None
+        self._autosaving: _AutosaveWrite | None = None
+        self._save_then: tuple[Job, Callable[[], object]] | None = None
+        self._quitting = False
 
         self.canvas = CanvasView(self.bridge)
         self.setCentralWidget(self.canvas)
@@ -171,7 +197,7 @@ class MainWindow(QMainWindow):
         self.deselect_action = a("&Deselect", self.deselect, "Ctrl+Shift+A")
         self.invert_selection_action = a("&Invert Selection", self.invert_selection, "Ctrl+I")
 
-        self.crop_action = a("&Crop to Selection", self.crop_to_selection, None, "image-crop")
+        self.crop_action = a("Cro&p to Selection", self.crop_to_selection, None, "image-crop")
         self.resize_action = a("&Resize Image…", self.resize_image_dialog, "Ctrl+Alt+I")
         self.canvas_size_action = a("Canvas &Size…", self.canvas_size_dialog, "Ctrl+Alt+C")
         self.rotate_cw_action = a(
@@ -475,21 +501,42 @@ class MainWindow(QMainWindow):
     # ======================================================================
     # files
     # ======================================================================
-    def maybe_save(self) -> bool:
-        """True when it is fine to drop the document (saved, discarded or clean)."""
+    def maybe_save(self, then: Callable[[], object]) -> bool:
+        """True when the document may be dropped now (clean, or the user chose Discard).
+
+        After "Save" it returns False: the save runs on the long lane, and
+        once it succeeded `then` runs on the GUI thread to resume what the
+        user was doing (close, open, ...). A failed or cancelled save leaves
+        everything as it is.
+        """
+        if self._save_then is not None:
+            self.statusBar().showMessage(
+                "Still saving: the window goes on when the save has finished", STATUS_TIMEOUT_MS
+            )
+            return False
         if self.doc is None or not self.doc.dirty:
             return True
         answer = self.prompter.ask_save_changes(self, self.doc.name)
-        if answer == "save":
-            return self.save()
-        return answer == "discard"
+        if answer != "save":
+            return answer == "discard"
+        job = self.save()
+        if job is not None:
+            self._save_then = (job, then)
+        return False
 
     def new_document(self) -> bool:
         dialog = NewDocumentDialog(self)
-        if not self.prompter.run_dialog(dialog) or not self.maybe_save():
+        if not self.prompter.run_dialog(dialog):
             return False
         width, height = dialog.size
-        self.set_document(Document.new(width, height, dialog.background))
+        background = dialog.background
+
+        def create() -> None:
+            self.set_document(Document.new(width, height, background))
+
+        if not self.maybe_save(then=create):
+            return False
+        create()
         return True
 
     def open_dialog(self) -> None:
@@ -500,13 +547,20 @@ class MainWindow(QMainWindow):
             self, "Open Image", self._last_directory(), f"Images ({patterns});;All files (*)"
         )
         if paths:
-            self.open_path(paths[0])
-            for extra in paths[1:]:
-                self.add_layer_from_path(extra)
+            self.drop_files(paths, as_layers=False)
 
-    def open_path(self, path: str) -> bool:
-        """Open `path` in this window after asking about unsaved changes."""
-        if not self.maybe_save():
+    def open_path(self, path: str, then: Callable[[], object] | None = None) -> bool:
+        """Open `path` in this window after asking about unsaved changes.
+
+        False when it did not open now; after a Save in the prompt it opens
+        (and runs `then`) once the save has finished.
+        """
+
+        def resume() -> None:
+            if self.open_path(path) and then is not None:
+                then()
+
+        if not self.maybe_save(then=resume):
             return False
         from warpaint.engine.io import open_document
 
@@ -520,51 +574,79 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Opened {os.path.basename(path)}", STATUS_TIMEOUT_MS)
         return True
 
-    def save(self) -> bool:
+    def save(self) -> Job | None:
+        """Save in place (an .ora), else ask where; the write runs on the long lane."""
         if self.doc is None:
-            return False
+            return None
         if self.doc.path and self.doc.path.lower().endswith(".ora"):
             return self.save_to(self.doc.path)
         return self.save_as()
 
-    def save_as(self) -> bool:
+    def save_as(self) -> Job | None:
         if self.doc is None:
-            return False
+            return None
         stem = os.path.splitext(self.doc.name)[0]
         suggestion = os.path.join(self._last_directory(), f"{stem}.ora")
         path = self.prompter.save_path(self, "Save As", suggestion, ORA_FILTER)
         if not path:
-            return False
+            return None
         if not path.lower().endswith(".ora"):
             path += ".ora"
         return self.save_to(path)
 
-    def save_to(self, path: str) -> bool:
-        from warpaint.engine.io import save_document
+    def save_to(self, path: str) -> Job:
+        """Write the current state as OpenRaster to `path` on the long lane.
+
+        The worker only sees the immutable snapshot. When the write is done
+        the document is marked saved, on the GUI thread, if it is still at
+        that snapshot; edits made meanwhile keep it dirty, but it now belongs
+        to `path` either way.
+        """
+        from warpaint.engine.io import write_ora
 
         assert self.doc is not None
-        try:
-            save_document(self.doc, path)
-        except (WarpaintError, OSError) as exc:
-            self._error("Could not save the file", exc, path)
-            return False
-        self._add_recent(path)
-        self._discard_autosave()
-        self.statusBar().showMessage(f"Saved {os.path.basename(path)}", STATUS_TIMEOUT_MS)
-        return True
+        doc, snapshot, name = self.doc, self.doc.state, os.path.basename(path)
 
-    def export_dialog(self) -> bool:
+        def work(ctx: JobContext) -> None:
+            ctx.check()  # a save cancelled while queued writes nothing
+            write_ora(snapshot, path)
+
+        def done(job: Job) -> None:
+            pending, self._save_then = self._save_then, None
+            if pending is not None and pending[0] is not job:
+                self._save_then = pending  # another save resumes the user's action
+                pending = None
+            if job.state is JobState.FAILED:
+                self._error("Could not save the file", _job_reason(job), path)
+                return
+            if job.state is not JobState.DONE:
+                self.statusBar().showMessage(f"Saving {name} cancelled", STATUS_TIMEOUT_MS)
+                return
+            # Marks the snapshot that was written: edits made meanwhile stay
+            # dirty; listeners (title, modified mark) are notified either way.
+            doc.mark_saved(path, snapshot)
+            self._add_recent(path)
+            if not doc.dirty and doc is self.doc:
+                self._discard_autosave()
+            note = "" if not doc.dirty else " (changes made while saving are not saved yet)"
+            self.statusBar().showMessage(f"Saved {name}{note}", STATUS_TIMEOUT_MS)
+            if pending is not None:
+                pending[1]()
+
+        return self.bridge.submit(work, f"Saving {name}", on_done=done, busy=True)
+
+    def export_dialog(self) -> Job | None:
         from warpaint.engine.io import EXPORT_FORMATS
 
         if self.doc is None:
-            return False
+            return None
         stem = os.path.splitext(self.doc.name)[0]
         filters = _export_filters(EXPORT_FORMATS)
         path = self.prompter.save_path(
             self, "Export", os.path.join(self._last_directory(), f"{stem}.png"), filters
         )
         if not path:
-            return False
+            return None
         fmt = EXPORT_FORMATS.get(os.path.splitext(path)[1].lower().lstrip("."))
         if fmt is None:
             self._error(
@@ -572,34 +654,39 @@ class MainWindow(QMainWindow):
                 "unknown file type; choose one of the listed formats",
                 path,
             )
-            return False
+            return None
         meta = self.doc.state.meta
         dialog = ExportOptionsDialog(path, fmt, meta.bit_depth, meta.icc_profile is not None, self)
         if not self.prompter.run_dialog(dialog):
-            return False
+            return None
         return self.export_to(**vars(dialog.choice()))
 
     def export_to(
         self, path: str, quality: int = 92, bit_depth: int | None = None, keep_profile: bool = False
-    ) -> bool:
+    ) -> Job:
+        """Flatten and write the current state to `path` on the long lane."""
         from warpaint.engine.io import export_image
 
         assert self.doc is not None
-        try:
-            result = export_image(
-                self.doc.state,
-                path,
-                quality=quality,
-                bit_depth=bit_depth,
-                keep_profile=keep_profile,
+        snapshot, name = self.doc.state, os.path.basename(path)
+
+        def work(ctx: JobContext) -> Any:
+            ctx.check()
+            return export_image(
+                snapshot, path, quality=quality, bit_depth=bit_depth, keep_profile=keep_profile
             )
-        except (WarpaintError, OSError) as exc:
-            self._error("Could not export the image", exc, path)
-            return False
-        notes = "; ".join(getattr(result, "notes", ()) or ())
-        message = f"Exported {os.path.basename(path)}" + (f" ({notes})" if notes else "")
-        self.statusBar().showMessage(message, STATUS_TIMEOUT_MS)
-        return True
+
+        def done(job: Job) -> None:
+            if job.state is JobState.FAILED:
+                self._error("Could not export the image", _job_reason(job), path)
+            elif job.state is not JobState.DONE:
+                self.statusBar().showMessage(f"Export of {name} cancelled", STATUS_TIMEOUT_MS)
+            else:
+                notes = "; ".join(getattr(job.result, "notes", ()) or ())
+                message = f"Exported {name}" + (f" ({notes})" if notes else "")
+                self.statusBar().showMessage(message, STATUS_TIMEOUT_MS)
+
+        return self.bridge.submit(work, f"Exporting {name}", on_done=done, busy=True)
 
     def add_layers_dialog(self) -> None:
         from warpaint.engine.io import OPEN_EXTENSIONS
@@ -638,8 +725,8 @@ class MainWindow(QMainWindow):
     def recent_files(self) -> list[str]:
         value = self.settings.value("files/recent", [])
         if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in (value or [])]
+            return [value]
+        return [str(v) for v in value] if isinstance(value, list | tuple) else []
 
     def _add_recent(self, path: str) -> None:
         path = os.path.abspath(path)
@@ -692,12 +779,15 @@ class MainWindow(QMainWindow):
 
     def drop_files(self, paths: list[str], as_layers: bool) -> None:
         """Open the first file (or add it as a layer); further files become layers."""
-        if not as_layers or self.doc is None:
-            if not self.open_path(paths[0]):
-                return
-            paths = paths[1:]
-        for path in paths:
-            self.add_layer_from_path(path)
+
+        def add(layers: list[str]) -> None:
+            for path in layers:
+                self.add_layer_from_path(path)
+
+        if as_layers and self.doc is not None:
+            add(paths)
+        elif self.open_path(paths[0], then=lambda: add(paths[1:])):
+            add(paths[1:])
 
     # -- crash recovery ----------------------------------------------------------------
     def _start_autosave(self) -> None:
@@ -712,12 +802,11 @@ class MainWindow(QMainWindow):
         if (
             saver is None
             or doc is None
-            or (self._autosaving is not None and not self._autosaving.finished)
+            or (self._autosaving is not None and not self._autosaving.job.finished)
         ):
             return None
         if not (saver.needs_save(doc) if force else saver.due(doc)):
             return None
-        snapshot = saver.snapshot(doc)  # immutable: safe to write from the worker
 
         def done(job: Job) -> None:
             if job.state is JobState.FAILED:
@@ -725,22 +814,22 @@ class MainWindow(QMainWindow):
                     f"Autosave failed: {job.error_message}", STATUS_TIMEOUT_MS
                 )
 
-        self._autosaving = self.bridge.submit(
-            lambda ctx: saver.save_state(*snapshot), "Autosave", on_done=done, quiet=True
+        self._autosaving = _AutosaveWrite(saver, saver.snapshot(doc))
+        self._autosaving.job = self.bridge.submit(
+            self._autosaving.run, "Autosave", on_done=done, quiet=True
         )
-        return self._autosaving
+        return self._autosaving.job
 
     def _on_autosave_timer(self) -> None:
         self.autosave()
 
     def _discard_autosave(self) -> None:
-        """Remove the recovery copy (after a save or a clean close)."""
-        if self._autosaver is None:
-            return
+        """Remove the recovery copy (after a save or a clean close), without waiting."""
         if self._autosaving is not None:
-            # A write in flight would recreate the copy after the discard; it is short.
-            self._autosaving.wait(10.0)
-        self._autosaver.discard()
+            self._autosaving.discard()  # also removes a copy still being written
+            self._autosaving = None
+        elif self._autosaver is not None:
+            self._autosaver.discard()
 
     def offer_recovery(self) -> bool:
         """Offer autosaved documents left by a crash; True if one was restored here."""
@@ -755,9 +844,13 @@ class MainWindow(QMainWindow):
                 except (WarpaintError, OSError) as exc:
                     self._error("Could not recover the document", exc, None)
                     continue
-                if self.maybe_save():
+
+                def restore(doc: Document = doc, record: Any = record) -> None:
                     self.set_document(doc)
                     wio.discard_recovery(record)
+
+                if self.maybe_save(then=restore):
+                    restore()
                     restored = True
             elif answer == "discard":
                 wio.discard_recovery(record)
@@ -774,27 +867,41 @@ class MainWindow(QMainWindow):
         if self.doc is not None and self.doc.redo():
             self.statusBar().showMessage(f"Redid {self.doc.history.undo_label}", STATUS_TIMEOUT_MS)
 
-    def copy(self, merged: bool = False) -> None:
-        """Copy the current layer (or the visible image) inside the selection's bounds."""
+    def copy(self, merged: bool = False) -> Job | None:
+        """Copy the current layer (or the visible image) inside the selection.
+
+        The copy's alpha carries the selection's coverage, so a feathered or
+        elliptical selection pastes with its soft edge. The pixels are made on
+        the interactive lane; the clipboard is filled when they arrive.
+        """
         if self.doc is None:
-            return
-        state = self.doc.state
+            return None
+        state, selection = self.doc.state, self.selection
         area = state.bounds
-        if self.selection is not None and not self.selection.inverted:
-            area = Rect(*self.selection.bounds()).intersect(state.bounds)
-        if merged:
-            pixels = from_float(composite(state, area), np.uint8)
-        else:
-            layer = self.current_layer()
+        if selection is not None and not selection.inverted:
+            area = Rect(*selection.bounds()).intersect(state.bounds)
+        layer = None if merged else self.current_layer()
+        if area.empty or (layer is None and not merged):
+            self.statusBar().showMessage("Nothing to copy", STATUS_TIMEOUT_MS)
+            return None
+
+        def work(ctx: JobContext) -> np.ndarray:
             if layer is None:
-                return
-            pixels = from_float(
-                layer.pixels.read_float(area.translated(-layer.x, -layer.y)), np.uint8
-            )
-        QGuiApplication.clipboard().setImage(
-            rgba_to_qimage(pixels).convertToFormat(QImage.Format.Format_RGBA8888)
-        )
-        self.statusBar().showMessage(f"Copied {area.w} × {area.h} px", STATUS_TIMEOUT_MS)
+                pixels = composite(state, area)
+            else:
+                pixels = layer.pixels.read_float(area.translated(-layer.x, -layer.y))
+            if selection is not None:
+                pixels = with_selection_alpha(pixels, selection, area)
+            return from_float(pixels, np.uint8)
+
+        def done(job: Job) -> None:
+            if job.state is JobState.FAILED:
+                self._error("Could not copy", _job_reason(job), None)
+            elif job.state is JobState.DONE:
+                QGuiApplication.clipboard().setImage(straight_qimage(job.result))
+                self.statusBar().showMessage(f"Copied {area.w} × {area.h} px", STATUS_TIMEOUT_MS)
+
+        return self.bridge.preview("clipboard", work, "Copy", on_done=done)
 
     def paste(self) -> bool:
         """Paste the clipboard's image (or image files) as a new layer."""
@@ -918,7 +1025,7 @@ class MainWindow(QMainWindow):
         if not self.prompter.run_dialog(dialog):
             return None
         w, h = dialog.size
-        method = dialog.method_combo.currentText()
+        method = dialog.method
         return self._run_transform(
             "Resize image", lambda s: transform.resize_image(s, w, h, method)
         )
@@ -930,7 +1037,7 @@ class MainWindow(QMainWindow):
         if not self.prompter.run_dialog(dialog):
             return None
         w, h = dialog.size
-        anchor = dialog.anchor_combo.currentText()
+        anchor = dialog.anchor
         return self._run_transform(
             "Canvas size", lambda s: transform.resize_canvas(s, w, h, anchor)
         )
@@ -1146,6 +1253,8 @@ class MainWindow(QMainWindow):
         if busy:
             more = f" (+{len(jobs) - 1} queued)" if len(jobs) > 1 else ""
             self.job_label.setText(jobs[0].label + more)
+            # File writes report no fractions: a busy bar rather than one stuck at 0 %.
+            self.progress_bar.setMaximum(0 if self.bridge.is_busy(jobs[0]) else 100)
             self.progress_bar.setValue(round(jobs[0].progress * 100))
 
     def _on_job_progress(self, job: Job, fraction: float, _preview: object) -> None:
@@ -1176,7 +1285,9 @@ class MainWindow(QMainWindow):
         if isinstance(reason, OSError) and reason.strerror:
             text = reason.strerror
         if path:
-            text = f"{os.path.basename(path)}: {text}"
+            # The engine's reasons name the full path; the file's name is enough here.
+            name = os.path.basename(path)
+            text = text.replace(path, name) if path in text else f"{name}: {text}"
         self.prompter.error(self, title, text)
 
     def _about(self) -> None:
@@ -1206,11 +1317,17 @@ class MainWindow(QMainWindow):
         from PySide6.QtWidgets import QApplication
 
         for widget in QApplication.topLevelWidgets():
-            if isinstance(widget, MainWindow) and not widget.close():
-                return
+            if isinstance(widget, MainWindow) and widget.isVisible():
+                widget._quitting = True
+                closed = widget.close()
+                widget._quitting = False
+                if not closed:
+                    return
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
-        if not self.maybe_save():
+        # After "Save", closing (or quitting) resumes once the save succeeded.
+        resume = self._quit if self._quitting else self.close
+        if not self.maybe_save(then=resume):
             event.ignore()
             return
         self.save_layout()
@@ -1226,6 +1343,50 @@ class MainWindow(QMainWindow):
         if self._owns_bridge:
             self.bridge.shutdown()
         event.accept()
+
+
+class _AutosaveWrite:
+    """One autosave on the long lane whose copy can be discarded without waiting.
+
+    `Autosaver.discard` takes the lock `save_state` holds while writing, so
+    the GUI thread never calls it during a write: it asks, and whichever side
+    comes second (the finished write or the request) removes the copy.
+    """
+
+    def __init__(self, saver: Any, snapshot: tuple[DocState, str | None, str]) -> None:
+        self.saver = saver
+        self.snapshot = snapshot  # immutable: safe to write from the worker
+        self.job: Job
+        self._lock = threading.Lock()
+        self._started = False
+        self._finished = False
+        self._discarded = False
+
+    def run(self, ctx: JobContext) -> Any:
+        with self._lock:
+            if self._discarded:
+                return None  # discarded while queued: nothing to write
+            self._started = True
+        try:
+            return self.saver.save_state(*self.snapshot)
+        finally:
+            with self._lock:
+                self._finished = True
+                if self._discarded:
+                    self.saver.discard()
+
+    def discard(self) -> None:
+        with self._lock:
+            self._discarded = True
+            if not self._started or self._finished:
+                self.saver.discard()  # no write in progress: the saver's lock is free
+
+
+def _job_reason(job: Job) -> object:
+    """What a failed job tells the user: the plain reason for bad input or a failed write."""
+    if isinstance(job.error, WarpaintError | OSError):
+        return job.error
+    return job.error_message
 
 
 def _patterns(extensions: Any) -> str:

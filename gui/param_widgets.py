@@ -47,6 +47,15 @@ class ParamContext(Protocol):
     def ask_file(self, title: str) -> str | None: ...
 
 
+def shrinkable_combo() -> QComboBox:
+    """A combo box whose width does not follow its longest item (layer names
+    can be long), so panels fit a narrow dock; the popup still shows all."""
+    combo = QComboBox()
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(8)
+    return combo
+
+
 class ParamWidget(QWidget):
     """One parameter's editor; `changed` fires on every edit, `released` when a drag ends."""
 
@@ -165,7 +174,7 @@ class BoolParamWidget(ParamWidget):
 class ChoiceParamWidget(ParamWidget):
     def __init__(self, param: Param, context: ParamContext, parent: QWidget | None = None) -> None:
         super().__init__(param, context, parent)
-        self.combo = QComboBox()
+        self.combo = shrinkable_combo()
         for choice in param.choices:
             self.combo.addItem(choice.replace("-", " ").replace("_", " ").capitalize(), choice)
         self._layout.addWidget(self.combo, 1)
@@ -220,7 +229,7 @@ class LayerParamWidget(ParamWidget):
 
     def __init__(self, param: Param, context: ParamContext, parent: QWidget | None = None) -> None:
         super().__init__(param, context, parent)
-        self.combo = QComboBox()
+        self.combo = shrinkable_combo()
         self._layout.addWidget(self.combo, 1)
         self.refresh_layers()
         self.combo.currentIndexChanged.connect(
@@ -378,7 +387,7 @@ class MaskParamWidget(ParamWidget):
 
     def __init__(self, param: Param, context: ParamContext, parent: QWidget | None = None) -> None:
         super().__init__(param, context, parent)
-        self.combo = QComboBox()
+        self.combo = shrinkable_combo()
         self._layout.addWidget(self.combo, 1)
         self.edit_button = QToolButton()
         self.edit_button.setText("Select on canvas")

@@ -99,7 +99,4 @@ def save_document(doc: Document, path: str | os.PathLike[str]) -> None:
         raise BadInputError(f"{path}: documents are saved as .ora (use export for other formats)")
     state = doc.state
     write_ora(state, path)
-    if doc.state is state:
-        doc.mark_saved(os.fspath(path))
-    else:
-        doc.path = os.fspath(path)
+    doc.mark_saved(os.fspath(path), state)

@@ -163,3 +163,12 @@ def test_layer_validation_rejects_bad_values():
         Layer("x", pixels, blend_mode="nope")
     with pytest.raises(ValueError):
         Layer("x", pixels, mask=TiledImage.from_array(np.zeros((3, 3, 1), np.uint8)))
+
+
+def test_saving_a_snapshot_keeps_later_edits_dirty(doc):
+    snapshot = doc.state
+    doc.rename_layer(doc.layers[0].id, "edited during the save")
+    doc.mark_saved("/tmp/saved.ora", snapshot)
+    assert doc.dirty and doc.path == "/tmp/saved.ora"
+    doc.undo()
+    assert not doc.dirty, "undoing back to the saved snapshot is clean"

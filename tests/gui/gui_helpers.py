@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -81,3 +82,46 @@ def wait_delivered(qtbot: Any, window: MainWindow, job: Job | None, timeout: int
 
 def wait_canvas(qtbot: Any, window: MainWindow, timeout: int = 10_000) -> None:
     qtbot.waitUntil(window.canvas.tiles_ready, timeout=timeout)
+
+
+class Heartbeat:
+    """A 10 ms timer on the GUI thread that records how late each beat came.
+
+    Each beat also records the GUI thread's own CPU time since the previous
+    one. A late beat during which the GUI thread *worked* means our code
+    blocked it; a late beat during which it only *waited* means the process
+    was descheduled (the CI machine is busy) or another thread held the GIL.
+    The second kind is tolerated only now and then, so load on a shared
+    2-core machine does not fail the test while a GIL hog still would.
+    """
+
+    def __init__(self, interval_ms: int = 10) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.gaps_ms: list[float] = []
+        self.busy_ms: list[float] = []
+        self._timer = QTimer(interval=interval_ms)
+        self._timer.timeout.connect(self._beat)
+
+    def start(self) -> None:
+        self._wall, self._cpu = time.perf_counter(), time.thread_time()
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    def _beat(self) -> None:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        self.gaps_ms.append((wall - self._wall) * 1000)
+        self.busy_ms.append((cpu - self._cpu) * 1000)
+        self._wall, self._cpu = wall, cpu
+
+    def assert_responsive(self, limit_ms: float = 50, min_beats: int = 20) -> None:
+        assert len(self.gaps_ms) >= min_beats, f"only {len(self.gaps_ms)} heartbeats"
+        worked = max(self.busy_ms)
+        assert worked < limit_ms, f"the GUI thread was busy for {worked:.0f} ms in one go"
+        late = [g for g in self.gaps_ms if g >= limit_ms]
+        assert len(late) <= max(1, len(self.gaps_ms) // 50), (
+            f"{len(late)} of {len(self.gaps_ms)} heartbeats came {limit_ms} ms or more late "
+            f"(worst {max(self.gaps_ms):.0f} ms)"
+        )

@@ -11,9 +11,9 @@ from PySide6.QtGui import QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 from warpaint.engine.document import Document, Layer
+from warpaint.engine.lod import level_for_scale
 from warpaint.engine.tiles import TiledImage
 from warpaint.gui.canvas import changed_region
-from warpaint.engine.lod import level_for_scale
 
 
 def _wheel(canvas, pos: QPointF, delta: int) -> None:

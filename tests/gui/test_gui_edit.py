@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from gui_helpers import small_document, wait_delivered
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtTest import QTest
 from warpaint.engine.compositing import flatten
 from warpaint.engine.selection import Selection
+from warpaint.gui.main_window import qimage_to_rgba
 
 
 def _menu_action(window, menu: str, text: str):
@@ -70,16 +72,35 @@ def test_paste_from_the_system_clipboard_adds_a_new_layer(window):
     assert len(window.doc.layers) == count
 
 
-def test_copy_then_paste_round_trips_the_selected_pixels(window):
+def test_copy_then_paste_round_trips_the_selected_pixels(qtbot, window):
     window.layers_panel.set_current_layer(window.doc.layers[0].id)
     window.set_selection(Selection("rectangle", 4, 2, 10, 5))
-    window.copy()
+    wait_delivered(qtbot, window, window.copy())
     assert QGuiApplication.clipboard().image().size().width() == 10
     window.paste()
     pasted = window.doc.layer(window.current_layer_id)
     original = window.doc.layers[0].pixels.read()[2:7, 4:14]
     assert (pasted.x, pasted.y) == (4, 2)
     np.testing.assert_array_equal(pasted.pixels.read(), original)
+
+
+@pytest.mark.parametrize("merged", [False, True])
+def test_copy_of_a_feathered_ellipse_carries_the_selection_in_its_alpha(qtbot, window, merged):
+    window.layers_panel.set_current_layer(window.doc.layers[0].id)  # the opaque background
+    selection = Selection("ellipse", 10.5, 6, 40, 30, feather=6.0)
+    window.set_selection(selection)
+    wait_delivered(qtbot, window, window.copy(merged=merged))
+    image = QGuiApplication.clipboard().image()
+    x, y, w, h = selection.bounds()
+    assert (image.width(), image.height()) == (w, h)
+    copied = qimage_to_rgba(image)
+    expected = selection.mask(64, 48)[y : y + h, x : x + w]
+    assert (expected == 1).any() and ((expected > 0) & (expected < 1)).any()
+    np.testing.assert_allclose(copied[..., 3] / 255, expected, atol=1 / 255 + 1e-6)
+    if not merged:  # colour is kept as it was under the soft edge (straight alpha)
+        source = window.doc.layers[0].pixels.read()[y : y + h, x : x + w]
+        visible = copied[..., 3] > 0
+        np.testing.assert_array_equal(copied[visible][:, :3], source[visible][:, :3])
 
 
 def test_crop_to_selection_and_undo(qtbot, window):
@@ -111,7 +132,8 @@ def test_resize_image_and_canvas_through_their_dialogs(qtbot, window):
     def bigger_canvas(dialog):
         dialog.width_spin.setValue(40)
         dialog.height_spin.setValue(30)
-        dialog.anchor_combo.setCurrentText("top-left")
+        assert dialog.anchor == "center"  # the default; the list shows "Center"
+        dialog.anchor_combo.setCurrentIndex(dialog.anchor_combo.findData("top-left"))
         return True
 
     window.prompter.dialog_setup = bigger_canvas

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gui_helpers import needs_io, small_document
+from gui_helpers import needs_io, small_document, wait_delivered
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
@@ -43,17 +43,19 @@ def test_title_shows_name_and_unsaved_mark(window):
     assert not window.isWindowModified()
 
 
-def test_save_as_then_save_writes_ora_and_clears_the_mark(window, tmp_path):
+def test_save_as_then_save_writes_ora_and_clears_the_mark(qtbot, window, tmp_path):
     target = tmp_path / "picture"  # the .ora suffix is added
     window.new_layer()
     window.prompter.save_path_answers.append(str(target))
     assert window.save_action.isEnabled()
     window.save_action.trigger()  # untitled: Save asks for a path
     saved = tmp_path / "picture.ora"
+    qtbot.waitUntil(lambda: not window.isWindowModified(), timeout=10_000)
     assert saved.is_file() and window.doc.path == str(saved)
     assert not window.isWindowModified() and window.windowTitle().startswith("picture.ora")
     window.duplicate_layer()
     window.save_action.trigger()  # now Save writes in place, without asking
+    qtbot.waitUntil(lambda: not window.isWindowModified(), timeout=10_000)
     assert window.prompter.save_path_answers == []
     reopened = open_document(str(saved))
     assert [layer.name for layer in reopened.layers] == [layer.name for layer in window.doc.layers]
@@ -75,13 +77,17 @@ def test_open_replaces_the_document_and_updates_recent_files(window, tmp_path):
 @pytest.mark.parametrize(("answer", "expect_open", "expect_saved"), [
     ("cancel", False, False), ("discard", True, False), ("save", True, True),
 ])  # fmt: skip
-def test_unsaved_changes_prompt_on_open(window, tmp_path, answer, expect_open, expect_saved):
+def test_unsaved_changes_prompt_on_open(qtbot, window, tmp_path, answer, expect_open, expect_saved):
     other = _png(tmp_path / "other.png")
     window.new_layer()
     edited = window.doc
     window.prompter.save_answers.append(answer)
     window.prompter.save_path_answers.append(str(tmp_path / "kept.ora"))
-    assert window.open_path(other) is expect_open
+    # Discard opens at once; Save opens once the save (on the long lane) has finished.
+    assert window.open_path(other) is (expect_open and answer != "save")
+    if answer == "save":
+        qtbot.waitUntil(lambda: window.doc is not edited, timeout=10_000)
+        assert not edited.dirty and edited.path == str(tmp_path / "kept.ora")
     assert window.prompter.asked_save == ["Untitled"]
     assert (window.doc is not edited) is expect_open
     assert (tmp_path / "kept.ora").exists() is expect_saved
@@ -113,7 +119,7 @@ def test_unreadable_file_shows_the_plain_reason(window, tmp_path):
     assert "Traceback" not in reason
 
 
-def test_export_writes_a_flattened_png_with_options(window, tmp_path):
+def test_export_writes_a_flattened_png_with_options(qtbot, window, tmp_path):
     path = str(tmp_path / "flat.png")
     window.prompter.save_path_answers.append(path)
 
@@ -123,7 +129,7 @@ def test_export_writes_a_flattened_png_with_options(window, tmp_path):
         return True
 
     window.prompter.dialog_setup = options
-    assert window.export_dialog()
+    wait_delivered(qtbot, window, window.export_dialog())
     with open(path, "rb") as fh:
         header = fh.read(26)
     assert header[1:4] == b"PNG" and header[24] == 16  # IHDR bit depth: the 16-bit option was used
@@ -135,7 +141,7 @@ def test_export_writes_a_flattened_png_with_options(window, tmp_path):
     assert window.doc.path is None  # export does not change the document's file
 
 
-def test_export_jpeg_offers_quality(window, tmp_path):
+def test_export_jpeg_offers_quality(qtbot, window, tmp_path):
     path = str(tmp_path / "flat.jpg")
     window.prompter.save_path_answers.append(path)
     seen = {}
@@ -146,7 +152,8 @@ def test_export_jpeg_offers_quality(window, tmp_path):
         return True
 
     window.prompter.dialog_setup = options
-    assert window.export_dialog() and seen["quality"]
+    wait_delivered(qtbot, window, window.export_dialog())
+    assert seen["quality"]
     assert Image.open(path).format == "JPEG"
 
 
