@@ -29,7 +29,10 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,dev]'
 	$(BIN)/ruff check engine gui tests
-	$(BIN)/mypy
+	$(BIN)/ruff format --check engine gui tests
+	# mypy cannot follow setuptools' package-dir mapping: give it a symlinked tree.
+	mkdir -p build/typecheck/warpaint && ln -sfn ../../../engine build/typecheck/warpaint/engine
+	MYPYPATH=build/typecheck $(BIN)/mypy -p warpaint.engine --namespace-packages
 
 clean:
 	rm -rf $(VENV) demo-out build dist *.egg-info

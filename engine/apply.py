@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+
 from warpaint.engine.document import DocState, Document, Layer
 from warpaint.engine.errors import BadInputError
 from warpaint.engine.jobs import JobContext
@@ -108,6 +109,7 @@ def run_effect(
     with a message to the user; it never crashes the application.
     """
     import torch
+
     from warpaint.engine.device import is_out_of_memory, release_cached_memory
 
     if image.ndim != 3 or image.shape[2] != 4:
@@ -289,6 +291,9 @@ def place_result(
             pixels[..., 3:4] *= weight
     dtype = source.pixels.dtype
     tiled = TiledImage.from_array(from_float(pixels, dtype))
+    # Effects that make a new image (texture synthesis) may return another
+    # size than the layer's: the canvas grows to show all of the result.
+    state = _grown_to_fit(state, source.x + tiled.width, source.y + tiled.height)
     if target == "replace":
         mask_keeps = source.mask is not None and (source.mask.width, source.mask.height) == (
             tiled.width,
@@ -300,6 +305,12 @@ def place_result(
     layers = list(state.layers)
     layers.insert(state.index_of(source.id) + 1, layer)
     return replace(state, layers=tuple(layers)), layer, spec.title
+
+
+def _grown_to_fit(state: DocState, right: int, bottom: int) -> DocState:
+    if right <= state.width and bottom <= state.height:
+        return state
+    return replace(state, width=max(state.width, right), height=max(state.height, bottom))
 
 
 def commit_effect(

@@ -11,14 +11,28 @@ function B, the spec's source-over composite is
 
 where `as` already includes the layer's opacity and mask. This module is the
 only place that composites: the canvas, the CLI and every exporter call it.
+
+One mode is not per pixel: "multiresolution" splines the layer into what is
+below it (Burt & Adelson; `warpaint.engine.pyramid`). A = the layer laid
+normally over the backdrop (so outside the layer A equals the backdrop and
+adds nothing), B = the backdrop, weight = mask x opacity (1 where the layer
+has no mask); result = spline(A, B, weight), premultiplied, over the whole
+canvas. Because the coarsest band spans the canvas, it is computed once for
+the full canvas and cached by the identity of the (immutable) layers
+involved; any rect is a crop of it, so tiles and whole-canvas flattening agree
+exactly. A mask edit keeps the cached image pyramid and redoes only the mask's
+(`PreparedSpline`).
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from warpaint.engine.tiles import Rect, from_float
 
 if TYPE_CHECKING:
@@ -43,8 +57,17 @@ BLEND_MODES: dict[str, BlendFn] = {
 }
 
 
+MULTIRESOLUTION = "multiresolution"
+# Modes whose result at a pixel depends on the whole canvas, not on that pixel.
+CANVAS_MODES = (MULTIRESOLUTION,)
+
+
 def blend_mode_names() -> list[str]:
-    return list(BLEND_MODES)
+    return list(BLEND_MODES) + list(CANVAS_MODES)
+
+
+def is_blend_mode(name: str) -> bool:
+    return name in BLEND_MODES or name in CANVAS_MODES
 
 
 def composite_over(
@@ -100,10 +123,24 @@ def composite(
     """
     rect = rect or Rect(0, 0, state.width, state.height)
     acc = np.zeros((rect.h, rect.w, 4), np.float32)
+    start = 0
+    top = _top_canvas_mode_layer(state)
+    if top is not None:
+        # Everything up to and including the topmost multiresolution layer
+        # comes from the cached full-canvas result; a background goes under it.
+        full = _multiresolution_canvas(state, top)
+        part = rect.intersect(state.bounds)
+        if not part.empty:
+            acc[part.y - rect.y : part.bottom - rect.y, part.x - rect.x : part.right - rect.x] = (
+                full[part.y : part.bottom, part.x : part.right]
+            )
+        start = top + 1
     if background is not None:
-        acc[...] = background
-        acc[..., :3] *= acc[..., 3:4]
-    for layer in state.layers:
+        back = np.array(background, np.float32, copy=True)
+        back[..., :3] *= back[..., 3:4]
+        back *= 1.0 - acc[..., 3:4]
+        acc += back
+    for layer in state.layers[start:]:
         if not layer.visible or layer.opacity <= 0.0:
             continue
         if layer.bounds.intersect(rect).empty:
@@ -125,6 +162,8 @@ def _accumulate(
     times faster on contiguous 4-channel arrays than on the strided colour
     slice, and the alpha channel is simply overwritten at the end.
     """
+    if mode in CANVAS_MODES:
+        raise ValueError(f"blend mode {mode!r} needs the whole canvas (use composite)")
     weight = source[..., 3:4].copy()  # a_s = alpha * opacity * mask
     if opacity != 1.0:
         weight *= np.float32(opacity)
@@ -148,6 +187,98 @@ def _accumulate(
     source[..., 3:4] = weight
     acc *= 1.0 - weight
     acc += source
+
+
+# -- multiresolution layers ----------------------------------------------
+
+_CACHE_ENTRIES = 4
+_cache_lock = threading.RLock()  # re-entered: a backdrop may hold a multiresolution layer
+# key -> (objects kept alive so ids stay unique, value)
+_spline_cache: OrderedDict[tuple[Any, ...], tuple[Any, Any]] = OrderedDict()
+
+
+def _top_canvas_mode_layer(state: DocState) -> int | None:
+    for i in range(len(state.layers) - 1, -1, -1):
+        layer = state.layers[i]
+        if layer.blend_mode in CANVAS_MODES and layer.visible and layer.opacity > 0.0:
+            return i
+    return None
+
+
+def _cached(key: tuple[Any, ...], keep: Any, make: Callable[[], Any]) -> Any:
+    """An LRU of a few entries; `make` runs under the lock so concurrent tiles
+    wait for one computation instead of each doing it."""
+    with _cache_lock:
+        hit = _spline_cache.get(key)
+        if hit is not None:
+            _spline_cache.move_to_end(key)
+            return hit[1]
+        value = make()
+        _spline_cache[key] = (keep, value)
+        while len(_spline_cache) > _CACHE_ENTRIES:
+            _spline_cache.popitem(last=False)
+        return value
+
+
+def clear_multiresolution_cache() -> None:
+    with _cache_lock:
+        _spline_cache.clear()
+
+
+def _multiresolution_canvas(state: DocState, index: int) -> np.ndarray:
+    """Layers [0..index] composited, the top one (multiresolution) splined
+    into the rest: (H, W, 4) float32 premultiplied over the whole canvas."""
+    from dataclasses import replace
+
+    layer = state.layers[index]
+    below = state.layers[:index]
+    canvas = Rect(0, 0, state.width, state.height)
+    basis_key: tuple[Any, ...] = (
+        "basis",
+        state.width,
+        state.height,
+        tuple(map(id, below)),
+        id(layer.pixels),
+        layer.x,
+        layer.y,
+    )
+    key = basis_key + (id(layer.mask), layer.opacity)
+
+    def make_basis() -> Any:
+        import torch
+
+        from warpaint.engine.pyramid import PreparedSpline
+        from warpaint.engine.tensors import to_tensor
+
+        local = canvas.translated(-layer.x, -layer.y)
+        backdrop = composite(replace(state, layers=below), canvas)
+        over = composite_over(backdrop, layer.pixels.read_float(local))
+        for img in (backdrop, over):
+            img[..., :3] *= img[..., 3:4]
+        with torch.inference_mode():
+            return PreparedSpline(to_tensor(over), to_tensor(backdrop))
+
+    def make() -> np.ndarray:
+        import torch
+
+        from warpaint.engine.tensors import to_numpy, to_tensor
+
+        basis = _cached(basis_key, (below, layer.pixels), make_basis)
+        local = canvas.translated(-layer.x, -layer.y)
+        if layer.mask is not None:
+            weight = layer.mask.read_float(local)
+        else:
+            weight = np.zeros((state.height, state.width, 1), np.float32)
+            inside = layer.bounds.intersect(canvas)
+            weight[inside.y : inside.bottom, inside.x : inside.right] = 1.0
+        weight *= np.float32(layer.opacity)
+        with torch.inference_mode():
+            out = to_numpy(basis.blend(to_tensor(weight)))
+        np.clip(out, 0.0, 1.0, out=out)
+        np.minimum(out[..., :3], out[..., 3:4], out=out[..., :3])
+        return out
+
+    return _cached(key, (below, layer), make)  # type: ignore[no-any-return]
 
 
 def strips(height: int, rows: int) -> Iterator[tuple[int, int]]:

@@ -32,7 +32,23 @@ def demo_params(spec: EffectSpec, quick: bool) -> dict[str, Any]:
     params = dict(getattr(module, "DEMO_PARAMS", {}))
     if quick:
         params.update(getattr(module, "DEMO_PARAMS_QUICK", {}))
-    return params
+    # A callable value is made when the demo runs (e.g. a generated style
+    # image), so listing effects never pays for it.
+    return {name: value() if callable(value) else value for name, value in params.items()}
+
+
+def layer_refs(params: dict[str, Any], state: DocState) -> dict[str, Any]:
+    """`params` with each "layer:NAME" value replaced by the id of that layer of
+    `state`, so DEMO_PARAMS can name the sample's layers (ids differ per run)."""
+    out = dict(params)
+    for key, value in params.items():
+        if isinstance(value, str) and value.startswith("layer:"):
+            name = value.removeprefix("layer:")
+            ids = [layer.id for layer in state.layers if layer.name == name]
+            if not ids:
+                raise BadInputError(f"the demo document has no layer {name!r}")
+            out[key] = ids[0]
+    return out
 
 
 def run_demo(
@@ -61,7 +77,13 @@ def run_demo(
         for spec in effects().values():
             t = time.perf_counter()
             job = runner.submit(
-                effect_job(doc.state, source.id, spec.id, demo_params(spec, quick)), spec.title
+                effect_job(
+                    doc.state,
+                    source.id,
+                    spec.id,
+                    layer_refs(demo_params(spec, quick), doc.state),
+                ),
+                spec.title,
             )
             job.wait()
             if job.state is not JobState.DONE:

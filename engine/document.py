@@ -19,7 +19,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from warpaint.engine.compositing import BLEND_MODES, composite_over, layer_region
+
+from warpaint.engine.compositing import (
+    CANVAS_MODES,
+    composite,
+    composite_over,
+    is_blend_mode,
+    layer_region,
+)
 from warpaint.engine.history import DEFAULT_LIMIT_BYTES, History
 from warpaint.engine.tiles import Rect, TiledImage, from_float
 
@@ -52,7 +59,7 @@ class Layer:
             raise ValueError("layer pixels must be RGBA (4 channels)")
         if not 0.0 <= self.opacity <= 1.0:
             raise ValueError(f"opacity {self.opacity} outside [0, 1]")
-        if self.blend_mode not in BLEND_MODES:
+        if not is_blend_mode(self.blend_mode):
             raise ValueError(f"unknown blend mode {self.blend_mode!r}")
         if self.mask is not None and (
             self.mask.channels != 1
@@ -319,7 +326,14 @@ def merge_layers(lower: Layer, upper: Layer) -> Layer:
     base, base_mask = layer_region(lower, area)
     if base_mask is not None:
         base[..., 3:4] *= base_mask
-    if upper.visible:
+    if upper.visible and upper.blend_mode in CANVAS_MODES:
+        # Spatial modes need both layers as a small document over the merged area.
+        pair = (
+            Layer.from_array("below", base),
+            upper.with_(x=upper.x - area.x, y=upper.y - area.y),
+        )
+        base = composite(DocState(area.w, area.h, pair))
+    elif upper.visible:
         top, top_mask = layer_region(upper, area)
         base = composite_over(base, top, upper.blend_mode, upper.opacity, top_mask)
     dtype = np.promote_types(lower.pixels.dtype, upper.pixels.dtype)

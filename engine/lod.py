@@ -14,9 +14,11 @@ import math
 import threading
 import weakref
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 from PIL import Image
+
 from warpaint.engine.document import DocState, Layer
 from warpaint.engine.tiles import TILE, Rect, TiledImage
 
@@ -63,7 +65,7 @@ def reduce_block(array: np.ndarray, factor: int) -> np.ndarray:
         return _reduce_uint8(array, factor)
     H, W = reduced_size(h, factor), reduced_size(w, factor)
     integer = array.dtype.kind == "u"
-    acc = (np.uint64 if array.dtype == np.uint16 else np.uint32) if integer else np.float64
+    acc: Any = (np.uint64 if array.dtype == np.uint16 else np.uint32) if integer else np.float64
     if H * factor != h or W * factor != w:
         array = np.pad(array, ((0, H * factor - h), (0, W * factor - w), (0, 0)))
     weighted = c == 4 and not (integer and array[:h, :w, 3].min() == np.iinfo(array.dtype).max)

@@ -48,6 +48,9 @@ class Param:
     help: str = ""
     # Spatial parameters (sizes in pixels) scale with a preview's resolution.
     spatial: bool = False
+    # INTEGER only: 0 means "automatic"; the CLI also accepts the word 'auto'
+    # and a panel may show 0 as "Auto".
+    auto: bool = False
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
@@ -56,7 +59,7 @@ class Param:
             raise ValueError(f"{self.name}: default {self.default!r} not among choices")
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "name": self.name,
             "label": self.label,
             "type": self.type.value,
@@ -66,6 +69,9 @@ class Param:
             "step": self.step,
             "choices": list(self.choices) if self.choices else None,
         }
+        if self.auto:
+            data["auto"] = True
+        return data
 
     # -- values -------------------------------------------------------
     def parse(self, text: str) -> Any:
@@ -75,7 +81,7 @@ class Param:
             if t is ParamType.NUMBER:
                 value: Any = float(text)
             elif t is ParamType.INTEGER:
-                value = int(text)
+                value = 0 if self.auto and text.strip().lower() == "auto" else int(text)
             elif t is ParamType.BOOL:
                 low = text.strip().lower()
                 if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):

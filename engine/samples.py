@@ -8,6 +8,7 @@ portrait at the bottom, the coffee photo in an elliptical, feathered mask at
 from __future__ import annotations
 
 import numpy as np
+
 from warpaint.engine.document import DocMeta, DocState, Document, Layer
 from warpaint.engine.selection import Selection
 from warpaint.engine.tiles import TiledImage, from_float

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 TILE = 256
 
@@ -36,7 +37,7 @@ def to_float(array: np.ndarray) -> np.ndarray:
     return array.astype(np.float32) * np.float32(1.0 / dtype_max(array.dtype))
 
 
-def from_float(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+def from_float(array: np.ndarray, dtype: DTypeLike) -> np.ndarray:
     """float32 in [0, 1] -> storage dtype, rounded to nearest and clipped."""
     dtype = np.dtype(dtype)
     if dtype == np.float32:

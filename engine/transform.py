@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+
 from warpaint.engine.document import DocState, Layer
 from warpaint.engine.errors import BadInputError
 from warpaint.engine.resample import resize

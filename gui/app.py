@@ -9,6 +9,7 @@ import time
 
 from PySide6.QtCore import QCoreApplication, QSettings
 from PySide6.QtWidgets import QApplication
+
 from warpaint.engine.document import Document
 
 ORGANIZATION = "Warpaint"

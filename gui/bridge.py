@@ -13,6 +13,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
+
 from warpaint.engine.jobs import Job, JobFn, JobRunner, JobState
 
 GuiProgress = Callable[[Job, float, Any], None]

@@ -31,6 +31,7 @@ from PySide6.QtGui import (
     QWheelEvent,
 )
 from PySide6.QtWidgets import QWidget
+
 from warpaint.engine.compositing import composite
 from warpaint.engine.document import DocState, Document
 from warpaint.engine.jobs import Job, JobContext, JobState

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
 from warpaint.engine.transform import ANCHORS
 
 MAX_SIDE = 100_000

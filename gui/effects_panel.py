@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
 from warpaint.engine.registry import EffectSpec
 from warpaint.gui.icons import icon
 from warpaint.gui.param_widgets import (

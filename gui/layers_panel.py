@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
 from warpaint.engine.compositing import blend_mode_names
 from warpaint.engine.document import Document, Layer
 from warpaint.engine.jobs import Job, JobContext

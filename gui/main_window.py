@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QToolButton,
     QWidget,
 )
+
 from warpaint.engine import transform
 from warpaint.engine.apply import commit_effect, effect_job
 from warpaint.engine.compositing import composite

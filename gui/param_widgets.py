@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QToolButton,
     QWidget,
 )
+
 from warpaint.engine.params import Param, ParamType
 from warpaint.gui.canvas_tools import CanvasTool, PointsTool, RectTool
 

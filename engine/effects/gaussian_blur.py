@@ -14,6 +14,7 @@ from warpaint.engine.registry import EffectSpec
 
 if TYPE_CHECKING:
     import torch
+
     from warpaint.engine.jobs import JobContext
 
 MAX_SIGMA = 50.0

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+
 from warpaint.engine.compositing import flatten
 from warpaint.engine.document import DocMeta, DocState, Document, Layer
 from warpaint.engine.errors import BadInputError

@@ -47,7 +47,8 @@ import defusedxml.ElementTree as SafeET
 import numpy as np
 from defusedxml import DefusedXmlException
 from PIL import Image
-from warpaint.engine.compositing import BLEND_MODES
+
+from warpaint.engine.compositing import is_blend_mode
 from warpaint.engine.document import DocMeta, DocState, Layer
 from warpaint.engine.errors import BadInputError
 from warpaint.engine.io import pngio
@@ -453,7 +454,7 @@ def _entry(
         extra.append(("composite-op", op))
     wp_mode = el.get(WP_BLEND)
     if wp_mode is not None:
-        if wp_mode in BLEND_MODES:
+        if is_blend_mode(wp_mode):
             mode = wp_mode
         else:
             extra.append((WP_BLEND, wp_mode))

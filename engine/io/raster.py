@@ -27,6 +27,7 @@ from typing import IO, Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
 from warpaint.engine.compositing import composite, strips
 from warpaint.engine.document import DocState
 from warpaint.engine.errors import BadInputError
@@ -691,7 +692,7 @@ def export_image(
     pixels = flatten_strips(state, dtype, None if fmt.alpha else (1.0, 1.0, 1.0, 1.0))
     if target_icc is not None and not colour.is_srgb_like(target_icc):
         pixels = _convert_from_srgb(pixels, target_icc)
-    embed = target_icc if target_icc is not None else colour.srgb_profile_bytes()
+    embed: bytes | None = target_icc if target_icc is not None else colour.srgb_profile_bytes()
     if not fmt.icc:
         embed = None
         if keep_profile:

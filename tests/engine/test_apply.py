@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from warpaint.engine.apply import EffectResult, commit_effect, effect_job, run_effect
 from warpaint.engine.document import Document, Layer
 from warpaint.engine.effects.gaussian_blur import gaussian_blur, gaussian_kernel1d

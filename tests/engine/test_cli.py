@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
 from warpaint.engine.cli import main
 
 WARPAINT = [sys.executable, "-m", "warpaint.engine.cli"]

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from warpaint.engine.compositing import BLEND_MODES, composite, composite_over, flatten
 from warpaint.engine.document import DocState, Layer
 from warpaint.engine.tiles import Rect

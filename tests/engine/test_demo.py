@@ -2,6 +2,7 @@
 
 import numpy as np
 from PIL import Image
+
 from warpaint.engine.cli import main
 from warpaint.engine.io import open_document
 from warpaint.engine.registry import effects

@@ -1,6 +1,7 @@
 """Device choice: explicit, environment, automatic; clear errors for unavailable devices."""
 
 import pytest
+
 from warpaint.engine.device import available_devices, choose_device
 from warpaint.engine.errors import BadInputError
 

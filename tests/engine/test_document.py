@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from warpaint.engine.compositing import flatten
 from warpaint.engine.document import DocState, Document, Layer
 from warpaint.engine.history import History

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import io_corpus as corpus
 import pytest
+
 from warpaint.engine.document import Document
 from warpaint.engine.errors import BadInputError
 from warpaint.engine.io import atomic_write, read_ora, save_document

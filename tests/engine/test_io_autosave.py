@@ -12,6 +12,7 @@ import threading
 import io_corpus as corpus
 import numpy as np
 import pytest
+
 from warpaint.engine.document import Document
 from warpaint.engine.io import (
     Autosaver,

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image, ImageCms
+
 from warpaint.engine.compositing import flatten
 from warpaint.engine.document import DocMeta, DocState, Document, Layer
 from warpaint.engine.errors import BadInputError

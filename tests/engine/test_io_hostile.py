@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
+
 from warpaint.engine.document import Document
 from warpaint.engine.errors import BadInputError
 from warpaint.engine.io import (

@@ -10,6 +10,7 @@ import io_corpus as corpus
 import numpy as np
 import pytest
 from PIL import Image
+
 from warpaint.engine.compositing import BLEND_MODES, flatten
 from warpaint.engine.document import DocMeta, DocState, Document, Layer
 from warpaint.engine.errors import BadInputError

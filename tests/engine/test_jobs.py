@@ -4,6 +4,7 @@ import threading
 import time
 
 import pytest
+
 from warpaint.engine.errors import BadInputError
 from warpaint.engine.jobs import JobRunner, JobState
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from warpaint.engine.compositing import composite, flatten
 from warpaint.engine.document import DocState, Layer
 from warpaint.engine.lod import LevelOfDetail, level_for_scale, level_for_side, reduce_block

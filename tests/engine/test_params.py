@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+
 from warpaint.engine.errors import BadInputError, UnknownEffectError
 from warpaint.engine.params import Param, ParamType
 from warpaint.engine.registry import effects, get_effect

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from warpaint.engine.tiles import TILE, Rect, TiledImage, from_float, to_float
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from warpaint.engine import io as wio
 from warpaint.engine.document import Document, Layer
 from warpaint.engine.jobs import Job

@@ -10,6 +10,7 @@ import numpy as np
 from gui_helpers import needs_io, small_document, wait_delivered
 from PIL import Image
 from PySide6.QtCore import QSize
+
 from warpaint.engine import io as wio
 from warpaint.engine.compositing import flatten
 
@@ -119,6 +120,7 @@ def test_screenshot_works_from_a_plain_script(tmp_path):
 
 def test_run_gui_opens_the_files_or_the_sample(qtbot, monkeypatch, tmp_path):
     from PySide6.QtWidgets import QApplication
+
     from warpaint.gui import app as gui_app
     from warpaint.gui.main_window import MainWindow
 

@@ -10,6 +10,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
+
 from warpaint.engine.document import Document, Layer
 from warpaint.engine.lod import level_for_scale
 from warpaint.engine.tiles import TiledImage

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFormLayout, QLabel
+
 from warpaint.engine.io import EXPORT_FORMATS
 from warpaint.gui.dialogs import ExportOptionsDialog, NewDocumentDialog, ResizeDialog
 from warpaint.gui.layers_panel import THUMB, _thumbnail_pixmap

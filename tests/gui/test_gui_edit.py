@@ -8,6 +8,7 @@ from gui_helpers import small_document, wait_delivered
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtTest import QTest
+
 from warpaint.engine.compositing import flatten
 from warpaint.engine.selection import Selection
 from warpaint.gui.main_window import qimage_to_rgba

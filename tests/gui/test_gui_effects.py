@@ -6,6 +6,7 @@ import numpy as np
 from gui_helpers import small_document, wait_delivered
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
+
 from warpaint.engine.apply import effect_job
 from warpaint.engine.document import Document
 from warpaint.engine.jobs import JobContext, JobState

@@ -9,6 +9,7 @@ from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication
+
 from warpaint.engine.compositing import flatten
 from warpaint.engine.io import open_document
 

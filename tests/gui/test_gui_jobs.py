@@ -8,6 +8,7 @@ import time
 import numpy as np
 from gui_helpers import Heartbeat, wait_canvas, wait_delivered
 from PySide6.QtCore import Qt
+
 from warpaint.engine.document import Document, Layer
 from warpaint.engine.jobs import JobContext, JobState
 

@@ -6,6 +6,7 @@ import numpy as np
 from gui_helpers import needs_io
 from PIL import Image
 from PySide6.QtCore import QModelIndex, Qt
+
 from warpaint.gui.layers_panel import ID_ROLE
 
 

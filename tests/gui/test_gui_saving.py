@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 from gui_helpers import Heartbeat, needs_io, wait_canvas, wait_delivered
+
 from warpaint.engine import io as wio
 from warpaint.engine.compositing import flatten
 from warpaint.engine.document import Document

@@ -1,0 +1,106 @@
+"""Loss networks: feature extractors for perceptual and style losses.
+
+`feature_network(name, device)` returns a `LossNetwork`: the module plus the
+layers and weights its style/content recipe uses. Networks:
+
+- `vgg19-random` (default): VGG-19 with frozen-stream random weights
+  (`numpy.random.RandomState(0)`), no file needed, identical everywhere.
+- `vgg19-random-slim`: the same recipe at half the channels (about 2x
+  faster on a CPU; its own RandomState(0) stream).
+- `vgg19`: torchvision's ImageNet VGG-19 file (`vgg19-dcbb9e9d.pth`), found at
+  the path given (setting/CLI), `WARPAINT_VGG19`, or torch hub's cache.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import torch
+
+from warpaint.engine.errors import BadInputError
+from warpaint.engine.nets.vgg import VGGFeatures, random_vgg19, vgg19_from_state_dict
+
+NETWORKS: tuple[str, ...] = ("vgg19-random", "vgg19-random-slim", "vgg19")
+DEFAULT_NETWORK = "vgg19-random"
+VGG19_FILENAME = "vgg19-dcbb9e9d.pth"
+STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+CONTENT_LAYER = "relu4_2"
+
+
+@dataclass(frozen=True)
+class LossNetwork:
+    """A feature network and the layers its losses read."""
+
+    name: str
+    module: VGGFeatures
+    style_layers: tuple[str, ...] = STYLE_LAYERS
+    style_weights: tuple[float, ...] = (0.2, 0.2, 0.2, 0.2, 0.2)
+    content_layer: str = CONTENT_LAYER
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        from warpaint.engine.nets.vgg import LAYER_NAMES
+
+        return LAYER_NAMES
+
+
+def torch_hub_vgg19_path() -> Path:
+    """Where torchvision caches the VGG-19 file ($TORCH_HOME/hub/checkpoints)."""
+    home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "torch"
+    )
+    return Path(home) / "hub" / "checkpoints" / VGG19_FILENAME
+
+
+def find_vgg19_file(path: str | os.PathLike[str] | None = None) -> Path:
+    """The ImageNet VGG-19 file: `path`, else $WARPAINT_VGG19, else torch hub's cache."""
+    for candidate in (path, os.environ.get("WARPAINT_VGG19"), torch_hub_vgg19_path()):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    where = path or os.environ.get("WARPAINT_VGG19") or torch_hub_vgg19_path()
+    raise BadInputError(
+        f"the ImageNet VGG-19 network needs the file {VGG19_FILENAME} (looked at {where}); "
+        "choose the built-in network 'vgg19-random' or give the file's path"
+    )
+
+
+def load_vgg19_file(path: str | os.PathLike[str]) -> VGGFeatures:
+    """VGG-19 features from a torchvision-format file (never unpickles code)."""
+    from warpaint.engine.checkpoints import load_state_dict
+
+    try:
+        return vgg19_from_state_dict(load_state_dict(path))
+    except ValueError as exc:
+        raise BadInputError(f"{path}: {exc}") from None
+
+
+def feature_network(
+    name: str = DEFAULT_NETWORK, device: str = "cpu", path: str | None = None
+) -> LossNetwork:
+    """The named loss network on `device` (built once per process and device)."""
+    if name not in NETWORKS:
+        raise BadInputError(f"unknown loss network {name!r} (choose from {', '.join(NETWORKS)})")
+    file = str(find_vgg19_file(path)) if name == "vgg19" else None
+    return _cached(name, str(device), file)
+
+
+@cache
+def _cached(name: str, device: str, file: str | None) -> LossNetwork:
+    # Built outside inference mode (effects run inside it) so the weights can
+    # take part in the autograd graphs of image optimisation.
+    with torch.inference_mode(False):
+        return _build(name, device, file)
+
+
+def _build(name: str, device: str, file: str | None) -> LossNetwork:
+    if name == "vgg19":
+        assert file is not None
+        module = load_vgg19_file(file)
+    else:
+        module = random_vgg19(0.5 if name.endswith("-slim") else 1.0, deepest="relu5_1")
+    if device == "cuda":
+        module = module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # missing from torch's stubs
+    return LossNetwork(name, module.to(device))

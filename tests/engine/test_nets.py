@@ -1,0 +1,115 @@
+"""Loss networks: the frozen random VGG-19, the torchvision-format loader, safe loading."""
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from warpaint.engine.checkpoints import load_state_dict
+from warpaint.engine.errors import BadInputError
+from warpaint.engine.nets import feature_network, find_vgg19_file, load_vgg19_file
+from warpaint.engine.nets.vgg import TORCHVISION_CONV_INDICES, VGG19_CONFIG, random_vgg19
+
+LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_2"]
+
+
+def test_random_vgg19_weights_come_from_the_frozen_numpy_stream():
+    first = random_vgg19(deepest="relu1_1").convs[0].weight
+    # RandomState(0).standard_normal((64, 3, 3, 3)) * sqrt(2 / 27): fixed forever.
+    expected = np.random.RandomState(0).standard_normal((64, 3, 3, 3)) * np.sqrt(2 / 27)
+    assert np.array_equal(first.numpy(), expected.astype(np.float32))
+    assert float(first[0, 0, 0, 0]) == pytest.approx(0.480114221572876, abs=1e-7)
+
+
+def test_random_vgg19_gives_the_same_features_on_every_build():
+    x = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(1))
+    a = random_vgg19(deepest="relu4_2")(x, LAYERS)
+    b = random_vgg19(deepest="relu4_2")(x, LAYERS)
+    for name in LAYERS:
+        assert torch.equal(a[name], b[name]), name
+    assert a["relu4_2"].shape == (1, 512, 6, 6)
+
+
+def test_a_truncated_network_shares_the_full_networks_shallow_weights():
+    short = random_vgg19(deepest="relu2_1")
+    full = random_vgg19(deepest="relu5_1")
+    assert len(short.convs) == 3 and len(full.convs) == 13
+    for s, f in zip(short.convs, full.convs, strict=False):
+        assert torch.equal(s.weight, f.weight)
+
+
+def _torchvision_state_dict() -> dict[str, torch.Tensor]:
+    """A synthetic state dict in torchvision's vgg19 format (features.N.*;
+    classifier keys present but small: the loader ignores them)."""
+    gen = torch.Generator().manual_seed(3)
+    state: dict[str, torch.Tensor] = {}
+    channels = 3
+    convs = [c for c in VGG19_CONFIG if c != "P"]
+    for index, out in zip(TORCHVISION_CONV_INDICES, convs, strict=True):
+        state[f"features.{index}.weight"] = torch.randn(out, channels, 3, 3, generator=gen) * 0.05
+        state[f"features.{index}.bias"] = torch.randn(out, generator=gen) * 0.01
+        channels = out
+    for i in (0, 3, 6):
+        state[f"classifier.{i}.weight"] = torch.zeros(4, 4)
+        state[f"classifier.{i}.bias"] = torch.zeros(4)
+    return state
+
+
+def test_torchvision_format_file_loads_into_the_vgg19_features(tmp_path):
+    state = _torchvision_state_dict()
+    path = tmp_path / "vgg19-dcbb9e9d.pth"
+    torch.save(state, path)
+    net = load_vgg19_file(path)
+    assert torch.equal(net.convs[0].weight, state["features.0.weight"])
+    assert torch.equal(net.convs[15].bias, state["features.34.bias"])
+    feats = net(torch.rand(1, 3, 32, 32), ["relu5_1"])
+    assert feats["relu5_1"].shape == (1, 512, 2, 2)
+
+
+def test_the_vgg19_file_is_found_in_torch_hubs_cache(tmp_path, monkeypatch):
+    monkeypatch.delenv("WARPAINT_VGG19", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(BadInputError, match="vgg19-dcbb9e9d.pth"):
+        find_vgg19_file()
+    target = tmp_path / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
+    target.parent.mkdir(parents=True)
+    torch.save(_torchvision_state_dict(), target)
+    assert find_vgg19_file() == target
+    net = feature_network("vgg19")
+    assert torch.equal(net.module.convs[1].weight, _torchvision_state_dict()["features.2.weight"])
+
+
+def test_a_wrong_state_dict_is_a_clear_error(tmp_path):
+    path = tmp_path / "other.pth"
+    torch.save({"features.0.weight": torch.zeros(8, 3, 3, 3)}, path)
+    with pytest.raises(BadInputError, match="not a torchvision VGG-19 file"):
+        load_vgg19_file(path)
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.makedirs, (_MARKER,))
+
+
+_MARKER = ""
+
+
+def test_a_weights_file_that_would_run_code_is_refused_unopened(tmp_path):
+    global _MARKER
+    _MARKER = str(tmp_path / "pwned")
+    path = tmp_path / "evil.pth"
+    with open(path, "wb") as f:
+        pickle.dump({"features.0.weight": _RunsCode()}, f)
+    with pytest.raises(BadInputError, match="refused"):
+        load_state_dict(path)
+    assert not os.path.exists(_MARKER), "the file's code never ran"
+
+
+def test_safetensors_files_load(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "w.safetensors"
+    save_file({"a": torch.arange(4.0)}, str(path))
+    assert torch.equal(load_state_dict(path)["a"], torch.arange(4.0))

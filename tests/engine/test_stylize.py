@@ -1,0 +1,164 @@
+"""Stylize (Gatys optimisation): judged effect, colour preservation, masks, cancel, CLI."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage import data, transform
+
+from warpaint.engine.apply import effect_job
+from warpaint.engine.cli import main
+from warpaint.engine.document import Document
+from warpaint.engine.jobs import JobRunner, JobState
+from warpaint.engine.nets import feature_network
+from warpaint.engine.optim import OPTIMIZERS, optimise, stylize_image
+from warpaint.engine.style_judge import judge
+from warpaint.engine.style_losses import rgb_to_yiq
+from warpaint.engine.style_samples import mosaic, strokes
+
+
+def _t(a):
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).permute(2, 0, 1)[None]
+
+
+def _astronaut(side):
+    return transform.resize(data.astronaut() / 255.0, (side, side), anti_aliasing=True)
+
+
+def _rgba(rgb):
+    return np.concatenate([rgb, np.ones(rgb.shape[:2] + (1,))], 2).astype(np.float32)
+
+
+@pytest.mark.slow
+def test_stylization_cuts_the_judged_style_distance():
+    content, style = _astronaut(80), mosaic(80)
+    net = feature_network("vgg19-random")
+    out = stylize_image(
+        net, _t(content), [(_t(style), 1.0)], side=80, evaluations=40, style_weight=20.0, scales=1
+    )
+    result = out[0].permute(1, 2, 0).numpy()
+    before, after = judge(content, style, content), judge(result, style, content)
+    assert after["style_distance"] < 0.8 * before["style_distance"]
+    assert after["colour_distance"] < 0.6 * before["colour_distance"]
+    assert after["content_ssim"] > 0.3, "the content stays recognisable"
+
+
+def test_luminance_colour_preservation_keeps_the_contents_chroma():
+    content, style = _astronaut(48), mosaic(48)
+    net = feature_network("vgg19-random")
+
+    def chroma_error(mode):
+        out = stylize_image(
+            net, _t(content), [(_t(style), 1.0)], side=48, evaluations=8, scales=1,
+            style_weight=5.0, preserve_colours=mode,
+        )  # fmt: skip
+        return float((rgb_to_yiq(out)[:, 1:] - rgb_to_yiq(_t(content))[:, 1:]).abs().mean())
+
+    kept, free = chroma_error("luminance"), chroma_error("off")
+    assert kept < 0.01
+    assert free > 3 * kept
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_every_optimizer_lowers_the_loss(name):
+    target = torch.linspace(0, 1, 3 * 16 * 16).reshape(1, 3, 16, 16)
+    losses = []
+
+    def loss_fn(x):
+        loss = (x - target).square().mean()
+        return loss, {"l2": loss.detach()}
+
+    def on_chunk(done, x, parts):
+        losses.append(parts["total"])
+
+    start = torch.full_like(target, 0.5)
+    out = optimise(start, loss_fn, name, 30, on_chunk)
+    assert float((out - target).square().mean()) < 0.5 * float((start - target).square().mean())
+    assert losses[-1] < float((start - target).square().mean())
+
+
+def test_stylize_leaves_pixels_outside_the_mask_alone():
+    rgb = _astronaut(40)
+    doc = Document.from_array((_rgba(rgb) * 255).astype(np.uint8))
+    mask = np.zeros((40, 40, 1), np.float32)
+    mask[:, 20:] = 1.0
+    job = effect_job(
+        doc.state, doc.layers[0].id, "stylize",
+        {"style": ((_rgba(mosaic(40)), 1.0),), "size": 40, "iterations": 10, "scales": 1,
+         "strength": 5.0, "mask": mask},
+    )  # fmt: skip
+    runner = JobRunner("cpu")
+    try:
+        handle = runner.submit(job)
+        handle.wait(120)
+    finally:
+        runner.shutdown()
+    assert handle.state is JobState.DONE, handle.error_message
+    out, original = handle.result.pixels, doc.layers[0].pixels.read_float()
+    assert np.abs(out[:, :18, :3] - original[:, :18, :3]).max() < 2 / 255
+    assert np.abs(out[:, 22:, :3] - original[:, 22:, :3]).mean() > 0.02
+
+
+def test_cancel_stops_a_stylization_mid_optimisation_within_half_a_second():
+    rgb = _astronaut(192)
+    doc = Document.from_array((_rgba(rgb) * 255).astype(np.uint8))
+    previews = []
+    started = threading.Event()
+
+    def on_progress(job, fraction, preview):
+        if preview is not None:
+            previews.append(preview)
+            started.set()
+
+    runner = JobRunner("cpu")
+    try:
+        handle = runner.submit(
+            effect_job(
+                doc.state,
+                doc.layers[0].id,
+                "stylize",
+                {
+                    "style": ((_rgba(strokes(96)), 1.0),),
+                    "size": 192,
+                    "iterations": 500,
+                    "scales": 1,
+                },
+            ),  # fmt: skip
+            on_progress=on_progress,
+        )
+        assert started.wait(120), "a preview arrived during the optimisation"
+        t = time.perf_counter()
+        runner.cancel(handle)
+        assert handle.wait(5)
+        latency = time.perf_counter() - t
+    finally:
+        runner.shutdown()
+    assert handle.state is JobState.CANCELLED
+    assert latency < 0.5
+    assert previews[-1].shape == (192, 192, 4) and previews[-1].dtype == np.float32
+
+
+def test_cli_stylize_with_a_style_file(tmp_path):
+    content, style = tmp_path / "content.png", tmp_path / "style.png"
+    Image.fromarray((_astronaut(64) * 255).astype(np.uint8)).save(content)
+    Image.fromarray((mosaic(64) * 255).astype(np.uint8)).save(style)
+    out = tmp_path / "out.png"
+    code = main([
+        "apply", "stylize", str(content), "--set", f"style={style}", "--set", "size=48",
+        "--set", "iterations=3", "--set", "scales=1", "-o", str(out),
+    ])  # fmt: skip
+    assert code == 0
+    result = np.asarray(Image.open(out).convert("RGB")).astype(np.float32)
+    assert result.shape == (64, 64, 3)
+    assert np.abs(result - np.asarray(Image.open(content))).mean() > 2.0, "the image changed"
+
+
+def test_stylize_without_a_style_is_a_one_line_error(tmp_path, capsys):
+    content = tmp_path / "content.png"
+    Image.fromarray((_astronaut(32) * 255).astype(np.uint8)).save(content)
+    code = main(["apply", "stylize", str(content), "-o", str(tmp_path / "o.png")])
+    assert code == 2
+    assert "style" in capsys.readouterr().err
