@@ -73,9 +73,13 @@ class JobContext:
         if self._job._cancel.is_set():
             raise JobCancelled(self._job.label)
 
-    def report(self, fraction: float, preview: Any = None) -> None:
-        """Progress in [0, 1] and an optional preview image; also a cancellation point."""
+    def report(self, fraction: float, preview: Any = None, data: Any = None) -> None:
+        """Progress in [0, 1], an optional preview image and optional extra
+        `data` (e.g. the current losses of an optimisation, which the GUI
+        plots); also a cancellation point. `data` is kept in `job.data`."""
         self.check()
+        if data is not None:
+            self._job.data = data
         self._job.progress = max(0.0, min(1.0, float(fraction)))
         if self._job.on_progress is not None:
             self._job.on_progress(self._job, self._job.progress, preview)
@@ -114,6 +118,7 @@ class Job:
         self.scale = scale
         self.state = JobState.PENDING
         self.progress = 0.0
+        self.data: Any = None  # the latest `data` a job reported with its progress
         self.result: Any = None
         self.error: BaseException | None = None
         self.error_details = ""

@@ -35,17 +35,16 @@ def progress_reporter(
     """A `progress` callback for `warpaint.engine.optim` that sends previews.
 
     The preview is (h, w, 4) float32 at the current optimisation scale (the
-    GUI stretches it over the layer); the latest losses are kept on the
-    context as `ctx.losses` (a list of (fraction, {name: value})) for a panel
-    that plots them.
+    GUI stretches it over the layer); the loss history so far travels as the
+    progress `data` ({"losses": [(fraction, {name: value}), ...]}, read from
+    `job.data`) for a panel that plots the curves.
     """
     history: list[tuple[float, dict[str, float]]] = []
-    ctx.losses = history  # type: ignore[attr-defined]
 
     def report(fraction: float, x: torch.Tensor, losses: dict[str, float]) -> None:
         history.append((fraction, dict(losses)))
         preview = to_numpy(with_alpha(x, rgba_alpha))
-        ctx.report(0.98 * fraction, preview=preview)
+        ctx.report(0.98 * fraction, preview=preview, data={"losses": list(history)})
 
     return report
 

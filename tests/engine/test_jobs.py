@@ -182,3 +182,14 @@ def test_shutdown_cancels_running_work():
     assert job.state is JobState.CANCELLED
     with pytest.raises(RuntimeError):
         r.submit(lambda ctx: 1)
+
+
+def test_progress_can_carry_extra_data_for_the_gui(runner):
+    seen = []
+    job = runner.submit(
+        lambda ctx: ctx.report(0.5, data={"style": 1.5, "content": 0.2}),
+        on_progress=lambda j, f, p: seen.append(j.data),
+    )
+    assert job.wait(5)
+    assert seen == [{"style": 1.5, "content": 0.2}]
+    assert job.data == {"style": 1.5, "content": 0.2}
