@@ -10,7 +10,9 @@ screen, so nothing flickers.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -32,12 +34,18 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QWidget
 
-from warpaint.engine.compositing import composite
-from warpaint.engine.document import DocState, Document
+from warpaint.engine.compositing import CANVAS_MODES, composite
+from warpaint.engine.document import DocState, Document, Layer
 from warpaint.engine.jobs import Job, JobContext, JobState
-from warpaint.engine.lod import MAX_LEVEL, level_for_scale, shared_lod
+from warpaint.engine.lod import (
+    MAX_LEVEL,
+    LevelOfDetail,
+    level_for_scale,
+    reduced_size,
+    shared_lod,
+)
 from warpaint.engine.selection import Selection
-from warpaint.engine.tiles import Rect, from_float
+from warpaint.engine.tiles import TILE, Rect, TiledImage, from_float
 from warpaint.gui.bridge import JobBridge
 from warpaint.gui.canvas_tools import CanvasTool
 
@@ -52,6 +60,8 @@ MAX_CACHED_TILES = 600
 PROGRESSIVE_TILES = 4
 COARSE_SHIFT = 2  # the quick pass after an edit is at most 4x coarser
 BACKGROUND = QColor(58, 58, 62)
+MASK_OVERLAY_COLOUR = QColor(230, 30, 60)  # the tint over what a mask hides
+MASK_OVERLAY_OPACITY = 0.5
 
 TileKey = tuple[int, int, int]  # level, tx, ty
 
@@ -72,13 +82,15 @@ def changed_region(old: DocState, new: DocState) -> Rect | None:
     common_new = [i for i in new_ids if i in old_layers]
     if common_old != common_new:
         return None  # layers were reordered
+    if old.layers != new.layers and (_has_canvas_mode(old) or _has_canvas_mode(new)):
+        return None  # a multiresolution layer: any change below or in it spreads over the canvas
     rects: list[Rect] = []
     for layer in new.layers:
         before = old_layers.pop(layer.id, None)
         if before is None:
             rects.append(layer.bounds)
         elif before is not layer:
-            rects += [before.bounds, layer.bounds]
+            rects += _layer_change(before, layer)
     rects += [layer.bounds for layer in old_layers.values()]
     rects = [r for r in rects if not r.empty]
     if not rects:
@@ -86,6 +98,88 @@ def changed_region(old: DocState, new: DocState) -> Rect | None:
     x0, y0 = min(r.x for r in rects), min(r.y for r in rects)
     x1, y1 = max(r.right for r in rects), max(r.bottom for r in rects)
     return Rect(x0, y0, x1 - x0, y1 - y0)
+
+
+def _layer_change(before: Layer, after: Layer) -> list[Rect]:
+    """Canvas rectangles where a layer's change can show (before any spatial mode)."""
+    if (
+        before.mask is not None
+        and after.mask is not None
+        and dataclasses.replace(before, mask=after.mask) == after
+    ):
+        # Only the mask changed (a brush stroke): just the tiles it rewrote.
+        ids = {key: id(before.mask.tile(*key)) for key in before.mask.tile_keys()}
+        keys = set(ids) | set(after.mask.tile_keys())
+        rects = [
+            Rect(tx * TILE + after.x, ty * TILE + after.y, TILE, TILE)
+            for tx, ty in keys
+            if ids.get((tx, ty)) != id(after.mask.tile(tx, ty))
+        ]
+        return [r.intersect(after.bounds) for r in rects]
+    return [before.bounds, after.bounds]
+
+
+def _has_canvas_mode(state: DocState) -> bool:
+    return any(lay.blend_mode in CANVAS_MODES and lay.visible for lay in state.layers)
+
+
+class _StableReductions:
+    """Reduced whole-canvas states for documents with a multiresolution layer.
+
+    The engine caches a multiresolution spline by the identity of the layers
+    involved, so a reduced state must reuse the reduced layers (and reduced
+    pixels) of the previous one wherever the source did not change: then a
+    mask stroke re-blends only the mask instead of rebuilding both pyramids.
+    Whole layers are reduced (the spline spans the canvas), cached by tile in
+    the shared level of detail. Only what the latest call used is kept.
+    """
+
+    def __init__(self, lod: LevelOfDetail) -> None:
+        self._lod = lod
+        self._images: dict[tuple[int, int], tuple[TiledImage, TiledImage]] = {}
+        self._layers: dict[tuple[int, int], tuple[Layer, Layer]] = {}
+        self._lock = threading.Lock()
+
+    def state_at(self, state: DocState, level: int) -> DocState:
+        if level == 0:
+            return state
+        factor = 2**level
+        with self._lock:
+            images: dict[tuple[int, int], tuple[TiledImage, TiledImage]] = {}
+            layers: dict[tuple[int, int], tuple[Layer, Layer]] = {}
+
+            def image(source: TiledImage) -> TiledImage:
+                key = (id(source), level)
+                hit = self._images.get(key) or images.get(key)
+                if hit is None or hit[0] is not source:
+                    hit = (source, self._lod.image_at(source, level))
+                images[key] = hit
+                return hit[1]
+
+            out: list[Layer] = []
+            for layer in state.layers:
+                if not layer.visible or layer.opacity <= 0.0:
+                    continue
+                key = (id(layer), level)
+                hit = self._layers.get(key)
+                if hit is None or hit[0] is not layer:
+                    mask = image(layer.mask) if layer.mask is not None else None
+                    reduced = layer.with_(
+                        pixels=image(layer.pixels), mask=mask,
+                        x=layer.x // factor, y=layer.y // factor,
+                    )  # fmt: skip
+                    hit = (layer, reduced)
+                else:
+                    image(layer.pixels)
+                    if layer.mask is not None:
+                        image(layer.mask)
+                layers[key] = hit
+                out.append(hit[1])
+            self._images, self._layers = images, layers
+        return DocState(
+            reduced_size(state.width, factor), reduced_size(state.height, factor),
+            tuple(out), state.meta,
+        )  # fmt: skip
 
 
 def checker_brush(device_pixel_ratio: float, square: int = 8) -> QBrush:
@@ -126,6 +220,7 @@ class CanvasView(QWidget):
         self.setMinimumSize(200, 150)
         self._bridge = bridge
         self._lod = shared_lod()
+        self._stable = _StableReductions(self._lod)
         self._doc: Document | None = None
         self._unsubscribe = None
         self._state: DocState | None = None
@@ -146,6 +241,8 @@ class CanvasView(QWidget):
         self._preview: tuple[QImage, QRectF] | None = None
         self._override: DocState | None = None
         self._checker: tuple[float, QBrush] | None = None
+        self._mask_overlay: int | None = None
+        self._overlay_cache: tuple[tuple[object, ...], QImage] | None = None
 
     # -- document ---------------------------------------------------------
     def set_document(self, doc: Document | None) -> None:
@@ -182,6 +279,12 @@ class CanvasView(QWidget):
         if new is old or old is None:
             return
         region = changed_region(old, new)
+        if region is not None and region.empty:
+            # Same pixels (e.g. a stroke's preview committed as is): tiles being drawn
+            # for the old state are just as good, so nothing is redrawn.
+            self._state = new
+            self.update()
+            return
         size_changed = (old.width, old.height) != (new.width, new.height)
         generation = self._generation + 1
         if size_changed:
@@ -284,6 +387,66 @@ class CanvasView(QWidget):
         self._selection = selection
         self.update()
 
+    def set_mask_overlay(self, layer_id: int | None) -> None:
+        """Tint where layer `layer_id`'s mask hides it (None: no overlay)."""
+        self._mask_overlay = layer_id
+        self._overlay_cache = None
+        self.update()
+
+    @property
+    def mask_overlay(self) -> int | None:
+        return self._mask_overlay
+
+    def mask_overlay_image(self) -> tuple[QImage, QRectF] | None:
+        """The overlay for the part of the mask in view: image and its image-space rect.
+
+        The mask is read from the engine at the view's level of detail (only
+        the visible part); where it is 0 the overlay is fully tinted, where 1
+        clear. Cached until the mask, level or visible area changes.
+        """
+        state = self._state
+        if state is None or self._mask_overlay is None:
+            return None
+        try:
+            layer = state.layer(self._mask_overlay)
+        except KeyError:
+            return None
+        if layer.mask is None or not layer.visible:
+            return None
+        view = QRectF(
+            self.to_image(QPointF(0, 0)), self.to_image(QPointF(self.width(), self.height()))
+        )
+        factor = 2**self.level
+        x0 = max(layer.x, math.floor(view.left())) - layer.x
+        y0 = max(layer.y, math.floor(view.top())) - layer.y
+        x1 = min(layer.bounds.right, math.ceil(view.right())) - layer.x
+        y1 = min(layer.bounds.bottom, math.ceil(view.bottom())) - layer.y
+        if x1 <= x0 or y1 <= y0:
+            return None
+        small = Rect(x0 // factor, y0 // factor, -(-x1 // factor) - x0 // factor,
+                     -(-y1 // factor) - y0 // factor)  # fmt: skip
+        rect = QRectF(layer.x + small.x * factor, layer.y + small.y * factor,
+                      small.w * factor, small.h * factor)  # fmt: skip
+        key = (id(layer.mask), self.level, small)
+        if self._overlay_cache is not None and self._overlay_cache[0] == key:
+            return self._overlay_cache[1], rect
+        local = Rect(small.x * factor, small.y * factor, small.w * factor, small.h * factor)
+        reduced = self._lod.image_at(layer.mask, self.level, local)
+        values = reduced.read(small)
+        if values.dtype != np.uint8:
+            values = from_float(reduced.read_float(small), np.uint8)
+        values = np.ascontiguousarray(values[..., 0])
+        alpha = QImage(values.data, small.w, small.h, small.w, QImage.Format.Format_Alpha8)
+        tint = QImage(small.w, small.h, QImage.Format.Format_ARGB32_Premultiplied)
+        tint.fill(MASK_OVERLAY_COLOUR)
+        painter = QPainter(tint)
+        # Cut the tint away where the mask shows the layer.
+        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_DestinationOut)
+        painter.drawImage(0, 0, alpha)
+        painter.end()
+        self._overlay_cache = (key, tint)
+        return tint, rect
+
     def set_preview(self, image: QImage | None, rect: QRectF | None = None) -> None:
         """An effect preview drawn over the canvas at image-space `rect`."""
         self._preview = (image, rect) if image is not None and rect is not None else None
@@ -349,9 +512,11 @@ class CanvasView(QWidget):
             return
         self._pending = (self._generation, wanted)
         generation, lod, level = self._generation, self._lod, missing[0][0]
+        stable = self._stable
         keys = list(missing)
         redraw = sum(1 for key in missing if key in self._tiles)
-        if redraw > PROGRESSIVE_TILES and level < MAX_LEVEL:
+        whole_canvas = _has_canvas_mode(state)
+        if redraw > PROGRESSIVE_TILES and level < MAX_LEVEL and not whole_canvas:
             # An edit touched many tiles on screen: first a quick pass at a coarser level
             # (at most a few tiles) so the change shows at once, then the sharp tiles.
             # (A first view gains nothing from it: reducing the layers costs the same.)
@@ -384,7 +549,11 @@ class CanvasView(QWidget):
                 key_level, tx, ty = key
                 if key_level not in reduced:
                     # Only the part in view is reduced: cost follows the window, not the image.
-                    reduced[key_level] = lod.state_at(state, key_level, regions[key_level])
+                    reduced[key_level] = (
+                        stable.state_at(state, key_level)
+                        if whole_canvas
+                        else lod.state_at(state, key_level, regions[key_level])
+                    )
                 lstate = reduced[key_level]
                 rect = Rect(tx * CANVAS_TILE, ty * CANVAS_TILE, CANVAS_TILE, CANVAS_TILE)
                 rect = rect.intersect(lstate.bounds)
@@ -546,8 +715,22 @@ class CanvasView(QWidget):
             painter.drawImage(
                 QRectF(self.to_widget(rect.topLeft()), self.to_widget(rect.bottomRight())), image
             )
+        overlay = self.mask_overlay_image()
+        if overlay is not None:
+            image, rect = overlay
+            painter.save()
+            painter.setClipRect(self.image_rect_in_widget())
+            painter.setOpacity(MASK_OVERLAY_OPACITY)
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+            painter.drawImage(
+                QRectF(self.to_widget(rect.topLeft()), self.to_widget(rect.bottomRight())), image
+            )
+            painter.restore()
         if self._selection is not None and not self._selection.empty:
-            self.paint_outline(painter, self._selection.shape, self.selection_rect())
+            if self._selection.shape == "polygon":
+                self.paint_polygon(painter, self._selection.outline(), closed=True)
+            else:
+                self.paint_outline(painter, self._selection.shape, self.selection_rect())
         if self._tool is not None:
             self._tool.paint(painter, self)
 
@@ -558,6 +741,23 @@ class CanvasView(QWidget):
         return QRectF(
             self.to_widget(QPointF(s.x, s.y)), self.to_widget(QPointF(s.x + s.w, s.y + s.h))
         )
+
+    def paint_polygon(
+        self, painter: QPainter, outline: list[tuple[float, float]], closed: bool
+    ) -> None:
+        """A two-tone dashed polyline through image points (a lasso)."""
+        if len(outline) < 2:
+            return
+        path = QPainterPath(self.to_widget(QPointF(*outline[0])))
+        for point in outline[1:]:
+            path.lineTo(self.to_widget(QPointF(*point)))
+        if closed:
+            path.closeSubpath()
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.setPen(QPen(QColor(0, 0, 0, 200), 1.0))
+        painter.drawPath(path)
+        painter.setPen(QPen(QColor(255, 255, 255, 230), 1.0, Qt.PenStyle.DashLine))
+        painter.drawPath(path)
 
     @staticmethod
     def paint_outline(painter: QPainter, shape: str, rect: QRectF) -> None:

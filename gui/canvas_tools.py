@@ -183,18 +183,32 @@ class RectTool(CanvasTool):
 
 
 class SelectionTool(RectTool):
-    """Rectangle or ellipse selection with feather; a click without a drag deselects."""
+    """Rectangle, ellipse or freehand (lasso, shape 'polygon') selection with feather.
+
+    A click without a drag deselects. A lasso records the pointer's path while
+    the button is down and closes it on release; it has no handles.
+    """
+
+    LASSO_STEP = 0.75  # image pixels between recorded lasso points
 
     def __init__(self, shape: str = "rectangle", parent: QObject | None = None) -> None:
         super().__init__(None, parent)
         self.shape = shape
         self.feather = 0.0
         self.inverted = False
+        self.points: list[tuple[float, float]] = []  # the lasso outline, image coordinates
+
+    @property
+    def lasso(self) -> bool:
+        return self.shape == "polygon"
 
     @property
     def selection(self) -> Selection | None:
         if self.value is None:
             return None
+        if self.lasso:
+            selection = Selection.polygon(self.points, self.feather, self.inverted)
+            return None if selection.empty or len(self.points) < 3 else selection
         x, y, w, h = self.value
         selection = Selection(self.shape, x, y, w, h, self.feather, self.inverted)
         return None if selection.empty else selection
@@ -202,23 +216,54 @@ class SelectionTool(RectTool):
     def set_selection(self, selection: Selection | None) -> None:
         if selection is None:
             self.value = None
+            self.points = []
         else:
             self.value = (selection.x, selection.y, selection.w, selection.h)
             self.shape, self.feather = selection.shape, selection.feather
             self.inverted = selection.inverted
+            self.points = selection.outline()
         self.changed.emit()
+
+    def handles(self) -> list[QPointF]:
+        return [] if self.lasso else super().handles()
+
+    def begin_new(self, pos: QPointF) -> int | None:
+        if not self.lasso:
+            return super().begin_new(pos)
+        self.points = [(pos.x(), pos.y())]
+        self.value = (pos.x(), pos.y(), 0.0, 0.0)
+        return 0
+
+    def start_drag(self, index: int, pos: QPointF) -> None:
+        if not self.lasso:
+            super().start_drag(index, pos)
+
+    def move_handle(self, index: int, pos: QPointF) -> None:
+        if not self.lasso:
+            super().move_handle(index, pos)
+            return
+        last = self.points[-1]
+        if math.hypot(pos.x() - last[0], pos.y() - last[1]) >= self.LASSO_STEP:
+            self.points.append((pos.x(), pos.y()))
+        xs, ys = [p[0] for p in self.points], [p[1] for p in self.points]
+        self.value = (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
 
     def release(self, canvas: CanvasView, widget_pos: QPointF) -> bool:
         done = super().release(canvas, widget_pos)
         if done and self.value is not None and (self.value[2] < 1 or self.value[3] < 1):
             self.value = None
+            self.points = []
             self.changed.emit()
             self.edited.emit()
         return done
 
     def paint_overlay(self, painter: QPainter, canvas: CanvasView) -> None:
         # The canvas draws the committed selection itself; only a drag in progress here.
-        if self.value is not None and self.dragging:
+        if self.value is None or not self.dragging:
+            return
+        if self.lasso:
+            canvas.paint_polygon(painter, self.points, closed=False)
+        else:
             canvas.paint_outline(painter, self.shape, self._widget_rect(canvas))
 
 

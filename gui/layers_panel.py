@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QListWidget,
     QListWidgetItem,
     QSlider,
@@ -119,6 +120,24 @@ class LayersPanel(QWidget):
             button.setIconSize(QSize(20, 20))
             self.buttons.addWidget(button)
         self.buttons.addStretch(1)
+
+    def set_mask_actions(self, actions: Sequence[QAction]) -> None:
+        """A second row of buttons, for the current layer's mask."""
+        row = QHBoxLayout()
+        row.setSpacing(2)
+        label = QLabel("Mask:")
+        label.setObjectName("MaskButtonsLabel")
+        row.addWidget(label)
+        for action in actions:
+            button = QToolButton()
+            button.setDefaultAction(action)
+            button.setAutoRaise(True)
+            button.setIconSize(QSize(20, 20))
+            row.addWidget(button)
+        row.addStretch(1)
+        layout = self.layout()
+        assert isinstance(layout, QVBoxLayout)
+        layout.addLayout(row)
 
     # -- document ---------------------------------------------------------------
     def set_document(self, doc: Document | None) -> None:

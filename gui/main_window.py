@@ -57,6 +57,7 @@ from warpaint.gui.effects_panel import EffectPanel, EffectsPanel
 from warpaint.gui.history_panel import HistoryPanel
 from warpaint.gui.icons import icon
 from warpaint.gui.layers_panel import LayersPanel
+from warpaint.gui.masks import MaskActions
 from warpaint.gui.param_widgets import SELECTION
 
 MAX_RECENT = 10
@@ -246,8 +247,18 @@ class MainWindow(QMainWindow):
             "Shift+M",
             "select-ellipse",
         )
+        self.lasso_select_action = a(
+            "&Lasso Select", lambda: self._choose_selection("polygon"), "L", "tool-lasso"
+        )
+        self.masks = MaskActions(self)
         self.tool_group = QActionGroup(self)
-        for action in (self.rect_select_action, self.ellipse_select_action):
+        for action in (
+            self.rect_select_action,
+            self.ellipse_select_action,
+            self.lasso_select_action,
+            self.masks.brush_action,
+            self.masks.move_action,
+        ):
             action.setCheckable(True)
             self.tool_group.addAction(action)
         self.rect_select_action.setChecked(True)
@@ -267,6 +278,10 @@ class MainWindow(QMainWindow):
                 self.delete_layer_action,
             ]
         )
+        self.layers_panel.set_mask_actions(
+            [self.masks.add_action, self.masks.invert_action, self.masks.remove_action,
+             self.masks.show_action]
+        )  # fmt: skip
         self.layers_panel.current_layer_changed.connect(self._on_current_layer_changed)
         self.history_panel = HistoryPanel()
         self.effects_panel = EffectsPanel(effects(), self)
@@ -330,6 +345,10 @@ class MainWindow(QMainWindow):
         layer.addActions([self.delete_layer_action, self.merge_down_action])
         layer.addSeparator()
         layer.addActions([self.raise_layer_action, self.lower_layer_action])
+        layer.addSeparator()
+        m = self.masks
+        layer.addActions([m.add_action, m.remove_action, m.invert_action])
+        layer.addActions([m.from_selection_action, m.from_alpha_action, m.from_file_action])
 
         effects_menu = bar.addMenu("Effec&ts")
         for spec in effects().values():
@@ -343,6 +362,8 @@ class MainWindow(QMainWindow):
         view.addActions(
             [self.zoom_in_action, self.zoom_out_action, self.fit_action, self.actual_size_action]
         )
+        view.addSeparator()
+        view.addAction(self.masks.show_action)
         view.addSeparator()
         for dock in (self.layers_dock, self.effects_dock, self.history_dock):
             view.addAction(dock.toggleViewAction())
@@ -369,7 +390,9 @@ class MainWindow(QMainWindow):
         tools = self.addToolBar("Selection")
         tools.setObjectName("SelectionToolBar")
         tools.setIconSize(QSize(20, 20))
-        tools.addActions([self.rect_select_action, self.ellipse_select_action])
+        tools.addActions(
+            [self.rect_select_action, self.ellipse_select_action, self.lasso_select_action]
+        )
         tools.addWidget(QLabel("  Feather: "))
         self.feather_spin = QDoubleSpinBox()
         self.feather_spin.setRange(0.0, 500.0)
@@ -378,6 +401,8 @@ class MainWindow(QMainWindow):
         self.feather_spin.setToolTip("Soften the selection's edge over this many pixels")
         self.feather_spin.valueChanged.connect(self._on_feather_changed)
         tools.addWidget(self.feather_spin)
+        self.addToolBarBreak()
+        self.addToolBar(self.masks.make_toolbar())
 
     def _make_status_bar(self) -> None:
         bar = self.statusBar()
@@ -482,6 +507,7 @@ class MainWindow(QMainWindow):
         self.merge_down_action.setEnabled(index > 0)
         self.lower_layer_action.setEnabled(index > 0)
         self.raise_layer_action.setEnabled(0 <= index < count - 1)
+        self.masks.update()
         for panel in self.effects_panel.panels.values():
             panel.set_has_selection(has_selection)
             panel.apply_button.setEnabled(
@@ -948,13 +974,10 @@ class MainWindow(QMainWindow):
     def invert_selection(self) -> None:
         s = self.selection
         if s is not None:
-            self.set_selection(Selection(s.shape, s.x, s.y, s.w, s.h, s.feather, not s.inverted))
+            self.set_selection(dataclasses.replace(s, inverted=not s.inverted))
 
     def _choose_selection(self, shape: str) -> None:
         self.selection_tool.shape = shape
-        (
-            self.rect_select_action if shape == "rectangle" else self.ellipse_select_action
-        ).setChecked(True)
         self._set_tool(self.selection_tool, None)
         if self.selection is not None:
             self._on_selection_edited()
@@ -977,15 +1000,21 @@ class MainWindow(QMainWindow):
             if deactivate is not None:
                 deactivate()
         self._tool_owner = owner
+        if self.canvas.tool is self.masks.brush_tool and tool is not self.masks.brush_tool:
+            self.masks.brush_tool.cancel(self.canvas)
         self.canvas.set_tool(tool)
         is_selection = tool is self.selection_tool
-        self.tool_group.setExclusive(is_selection)
-        self.rect_select_action.setChecked(
-            is_selection and self.selection_tool.shape == "rectangle"
-        )
-        self.ellipse_select_action.setChecked(
-            is_selection and self.selection_tool.shape == "ellipse"
-        )
+        shape = self.selection_tool.shape
+        checked = {
+            self.rect_select_action: is_selection and shape == "rectangle",
+            self.ellipse_select_action: is_selection and shape == "ellipse",
+            self.lasso_select_action: is_selection and shape == "polygon",
+            self.masks.brush_action: tool is self.masks.brush_tool,
+            self.masks.move_action: tool is self.masks.move_tool,
+        }
+        self.tool_group.setExclusive(any(checked.values()))
+        for action, on in checked.items():
+            action.setChecked(on)
         self.tool_group.setExclusive(True)
 
     # ======================================================================

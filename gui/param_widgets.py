@@ -102,6 +102,9 @@ class NumberParamWidget(ParamWidget):
             self.spin: QSpinBox | QDoubleSpinBox = QSpinBox()
             self.spin.setRange(int(lo), int(hi))
             self.spin.setSingleStep(max(1, int(step)))
+            if param.auto:
+                # 0 means "automatic": the spin box says so instead of showing 0.
+                self.spin.setSpecialValueText("Auto")
         else:
             self.spin = QDoubleSpinBox()
             self.spin.setDecimals(min(4, max(0, -math.floor(math.log10(step)))) if step < 1 else 0)
