@@ -285,8 +285,12 @@ class MainWindow(QMainWindow):
         self.layers_panel.current_layer_changed.connect(self._on_current_layer_changed)
         self.history_panel = HistoryPanel()
         self.effects_panel = EffectsPanel(effects(), self)
+        # Panels the user has changed: only those preview when shown again, so
+        # opening the window or browsing effects starts no work (and no
+        # "make a selection first" complaints about inputs nobody chose yet).
+        self._touched_panels: set[EffectPanel] = set()
         for panel in self.effects_panel.panels.values():
-            panel.preview_requested.connect(self._on_effect_preview_requested)
+            panel.preview_requested.connect(self._on_panel_edited)
             panel.apply_requested.connect(self._on_effect_apply_requested)
         self.effects_panel.effect_changed.connect(self._on_effect_changed)
 
@@ -518,11 +522,7 @@ class MainWindow(QMainWindow):
         self._clear_preview()
         self._update_actions()
         panel = self.effects_panel.current
-        if (
-            panel is not None
-            and self._preview_key is None
-            and panel.values() != panel.spec.defaults()
-        ):
+        if panel is not None and self._preview_key is None and panel in self._touched_panels:
             self._on_effect_preview_requested(panel)
 
     # ======================================================================
@@ -1160,8 +1160,12 @@ class MainWindow(QMainWindow):
 
     def _on_effect_changed(self, panel: EffectPanel) -> None:
         self._clear_preview()
-        if panel.live_preview and panel.values() != panel.spec.defaults():
+        if panel.live_preview and panel in self._touched_panels:
             self._on_effect_preview_requested(panel)
+
+    def _on_panel_edited(self, panel: EffectPanel) -> None:
+        self._touched_panels.add(panel)
+        self._on_effect_preview_requested(panel)
 
     def _on_effect_preview_requested(self, panel: EffectPanel) -> None:
         layer = self.current_layer()
