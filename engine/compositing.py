@@ -20,8 +20,10 @@ has no mask); result = spline(A, B, weight), premultiplied, over the whole
 canvas. Because the coarsest band spans the canvas, it is computed once for
 the full canvas and cached by the identity of the (immutable) layers
 involved; any rect is a crop of it, so tiles and whole-canvas flattening agree
-exactly. A mask edit keeps the cached image pyramid and redoes only the mask's
-(`PreparedSpline`).
+exactly. A mask edit keeps the cached image pyramid (`PreparedSpline`) and
+patches the mask's pyramid only around the pixels that changed (`LiveSpline`);
+the blended canvas is then collapsed per 256 px tile as tiles are asked for,
+so a brush dab on a big canvas costs the tiles in view, not the canvas.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from warpaint.engine.tiles import Rect, from_float
+from warpaint.engine.tiles import TILE, Rect, TiledImage, from_float
 
 if TYPE_CHECKING:
     from warpaint.engine.document import DocState, Layer
@@ -132,7 +134,7 @@ def composite(
         part = rect.intersect(state.bounds)
         if not part.empty:
             acc[part.y - rect.y : part.bottom - rect.y, part.x - rect.x : part.right - rect.x] = (
-                full[part.y : part.bottom, part.x : part.right]
+                full.read(part)
             )
         start = top + 1
     if background is not None:
@@ -191,10 +193,15 @@ def _accumulate(
 
 # -- multiresolution layers ----------------------------------------------
 
-_CACHE_ENTRIES = 4
+# Entries: prepared image pyramids (one per set of layers below and layer
+# pixels, with the live mask state) and blended results (one per mask); a
+# mask stroke adds a result, undo and redo go back to older ones.
+_CACHE_ENTRIES = 8
 _cache_lock = threading.RLock()  # re-entered: a backdrop may hold a multiresolution layer
 # key -> (objects kept alive so ids stay unique, value)
 _spline_cache: OrderedDict[tuple[Any, ...], tuple[Any, Any]] = OrderedDict()
+# A mask change over more than this share of the canvas is blended from scratch.
+_INCREMENTAL_MAX_SHARE = 0.4
 
 
 def _top_canvas_mode_layer(state: DocState) -> int | None:
@@ -225,7 +232,130 @@ def clear_multiresolution_cache() -> None:
         _spline_cache.clear()
 
 
-def _multiresolution_canvas(state: DocState, index: int) -> np.ndarray:
+def changed_box(before: TiledImage, after: TiledImage) -> Rect | None:
+    """The bounding box of the pixels that differ between two images of one
+    size (None if none): unshared tiles are compared, shared ones skipped."""
+    y0 = x0 = 1 << 62
+    y1 = x1 = -1
+    for key in set(before.tile_keys()) | set(after.tile_keys()):
+        old, new = before.tile(*key), after.tile(*key)
+        if old is new:
+            continue
+        shape = before.tile_shape(*key)
+        diff = (old if old is not None else 0) != (new if new is not None else 0)
+        diff = np.broadcast_to(diff, (*shape, before.channels)).any(axis=2)
+        rows, cols = np.flatnonzero(diff.any(axis=1)), np.flatnonzero(diff.any(axis=0))
+        if rows.size == 0:
+            continue
+        ty, tx = key[1] * TILE, key[0] * TILE
+        y0, y1 = min(y0, ty + int(rows[0])), max(y1, ty + int(rows[-1]) + 1)
+        x0, x1 = min(x0, tx + int(cols[0])), max(x1, tx + int(cols[-1]) + 1)
+    if y1 < 0:
+        return None
+    return Rect(x0, y0, x1 - x0, y1 - y0)
+
+
+class _LiveBlend:
+    """The prepared spline of one multiresolution layer over its backdrop and
+    the mask state it is blended with now (`engine.pyramid.LiveSpline`); a
+    new mask moves that state by re-reading only the box that differs."""
+
+    def __init__(self, prepared: Any) -> None:
+        self.prepared = prepared
+        self.live: Any = None
+        self.mask: TiledImage | None = None
+        self.opacity = np.float32(-1.0)
+
+    def region(self, layer: Layer, canvas: Rect, box: Rect) -> np.ndarray:
+        """The premultiplied blend for `layer`'s mask and opacity over `box`:
+        (h, w, 4) float32, clipped to valid premultiplied values."""
+        import torch
+
+        from warpaint.engine.tensors import to_numpy
+
+        with torch.inference_mode():
+            self._move_to(layer, canvas)
+            out = to_numpy(self.live.region((box.y, box.bottom, box.x, box.right)))
+        np.clip(out, 0.0, 1.0, out=out)
+        np.minimum(out[..., :3], out[..., 3:4], out=out[..., :3])
+        return out
+
+    def _move_to(self, layer: Layer, canvas: Rect) -> None:
+        from warpaint.engine.pyramid import LiveSpline
+        from warpaint.engine.tensors import to_tensor
+
+        mask, opacity = layer.mask, np.float32(layer.opacity)
+        if self.live is not None and mask is self.mask and opacity == self.opacity:
+            return
+        if (
+            self.live is not None
+            and mask is not None
+            and self.mask is not None
+            and opacity == self.opacity
+        ):
+            box = changed_box(self.mask, mask)
+            box = None if box is None else box.translated(layer.x, layer.y).intersect(canvas)
+            if box is None or box.empty:
+                self.mask = mask
+                return
+            if box.w * box.h <= _INCREMENTAL_MAX_SHARE * canvas.w * canvas.h:
+                patch = mask.read_float(box.translated(-layer.x, -layer.y))
+                if opacity != 1.0:
+                    patch *= opacity
+                self.live.update(to_tensor(patch), box.y, box.x)
+                self.mask = mask
+                return
+        if mask is not None:
+            weight = mask.read_float(canvas.translated(-layer.x, -layer.y))
+        else:
+            weight = np.zeros((canvas.h, canvas.w, 1), np.float32)
+            inside = layer.bounds.intersect(canvas)
+            weight[inside.y : inside.bottom, inside.x : inside.right] = 1.0
+        if opacity != 1.0:
+            weight *= opacity
+        self.live = LiveSpline(self.prepared, to_tensor(weight))
+        self.mask, self.opacity = mask, opacity
+
+
+class _SplinedCanvas:
+    """The blended canvas for one state of a multiresolution layer, computed
+    per 256 px tile on demand (a view shows a few tiles) and kept."""
+
+    def __init__(self, blend: _LiveBlend, layer: Layer, canvas: Rect) -> None:
+        self._blend, self._layer, self._canvas = blend, layer, canvas
+        self._tiles: dict[tuple[int, int], np.ndarray] = {}
+
+    def read(self, rect: Rect) -> np.ndarray:
+        """(h, w, 4) float32 premultiplied over `rect` (inside the canvas)."""
+        tx0, tx1 = rect.x // TILE, (rect.right - 1) // TILE
+        ty0, ty1 = rect.y // TILE, (rect.bottom - 1) // TILE
+        keys = [(tx, ty) for ty in range(ty0, ty1 + 1) for tx in range(tx0, tx1 + 1)]
+        with _cache_lock:
+            missing = [k for k in keys if k not in self._tiles]
+            if missing:
+                # One region for all missing tiles: the coarse levels are shared.
+                x0, x1 = min(k[0] for k in missing) * TILE, (max(k[0] for k in missing) + 1) * TILE
+                y0, y1 = min(k[1] for k in missing) * TILE, (max(k[1] for k in missing) + 1) * TILE
+                box = Rect(x0, y0, x1 - x0, y1 - y0).intersect(self._canvas)
+                block = self._blend.region(self._layer, self._canvas, box)
+                for tx, ty in missing:
+                    tile = Rect(tx * TILE, ty * TILE, TILE, TILE).intersect(box)
+                    self._tiles[(tx, ty)] = block[
+                        tile.y - box.y : tile.bottom - box.y, tile.x - box.x : tile.right - box.x
+                    ]
+        out = np.empty((rect.h, rect.w, 4), np.float32)
+        for tx, ty in keys:
+            tile = Rect(tx * TILE, ty * TILE, TILE, TILE)
+            part = tile.intersect(rect)
+            out[part.y - rect.y : part.bottom - rect.y, part.x - rect.x : part.right - rect.x] = (
+                self._tiles[(tx, ty)][
+                    part.y - tile.y : part.bottom - tile.y, part.x - tile.x : part.right - tile.x
+                ]
+            )
+        return out
+
+
+def _multiresolution_canvas(state: DocState, index: int) -> _SplinedCanvas:
     """Layers [0..index] composited, the top one (multiresolution) splined
     into the rest: (H, W, 4) float32 premultiplied over the whole canvas."""
     from dataclasses import replace
@@ -244,7 +374,7 @@ def _multiresolution_canvas(state: DocState, index: int) -> np.ndarray:
     )
     key = basis_key + (id(layer.mask), layer.opacity)
 
-    def make_basis() -> Any:
+    def make_basis() -> _LiveBlend:
         import torch
 
         from warpaint.engine.pyramid import PreparedSpline
@@ -256,27 +386,10 @@ def _multiresolution_canvas(state: DocState, index: int) -> np.ndarray:
         for img in (backdrop, over):
             img[..., :3] *= img[..., 3:4]
         with torch.inference_mode():
-            return PreparedSpline(to_tensor(over), to_tensor(backdrop))
+            return _LiveBlend(PreparedSpline(to_tensor(over), to_tensor(backdrop)))
 
-    def make() -> np.ndarray:
-        import torch
-
-        from warpaint.engine.tensors import to_numpy, to_tensor
-
-        basis = _cached(basis_key, (below, layer.pixels), make_basis)
-        local = canvas.translated(-layer.x, -layer.y)
-        if layer.mask is not None:
-            weight = layer.mask.read_float(local)
-        else:
-            weight = np.zeros((state.height, state.width, 1), np.float32)
-            inside = layer.bounds.intersect(canvas)
-            weight[inside.y : inside.bottom, inside.x : inside.right] = 1.0
-        weight *= np.float32(layer.opacity)
-        with torch.inference_mode():
-            out = to_numpy(basis.blend(to_tensor(weight)))
-        np.clip(out, 0.0, 1.0, out=out)
-        np.minimum(out[..., :3], out[..., 3:4], out=out[..., :3])
-        return out
+    def make() -> _SplinedCanvas:
+        return _SplinedCanvas(_cached(basis_key, (below, layer.pixels), make_basis), layer, canvas)
 
     return _cached(key, (below, layer), make)  # type: ignore[no-any-return]
 

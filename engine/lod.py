@@ -116,6 +116,10 @@ class LevelOfDetail:
         self._bytes = 0
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
+        # Per level: the whole-layer reductions the latest whole-canvas call made,
+        # source image/layer id -> (source, reduced), to hand out again unchanged.
+        self._stable: dict[int, tuple[dict[int, tuple[Any, Any]], dict[int, tuple[Any, Any]]]] = {}
+        self._stable_lock = threading.Lock()
 
     @property
     def cached_bytes(self) -> int:
@@ -126,25 +130,63 @@ class LevelOfDetail:
 
         With `region` (canvas pixels at full size) only the parts of layers that
         touch it are reduced; the rest of the reduced layers reads as transparent.
-        Hidden layers are left out.
+        A document with a multiresolution layer is always reduced whole: its
+        spline spans the canvas, so a partly blank layer would change what shows
+        inside the region too. Whole reductions hand out the same reduced layer
+        and image objects as the previous call wherever the source did not
+        change, so caches keyed by layer identity (the multiresolution spline's
+        pyramids) keep hitting on reduced states. Hidden layers are left out.
         """
         if level == 0:
             return state
+        if region is not None and not _has_canvas_mode(state):
+            return self._reduced(state, level, lambda layer, image: self.image_at(
+                image, level, region.translated(-layer.x, -layer.y)))  # fmt: skip
+        with self._stable_lock:
+            old_images, old_layers = self._stable.get(level, ({}, {}))
+            images: dict[int, tuple[Any, Any]] = {}
+            layers: dict[int, tuple[Any, Any]] = {}
+
+            def image(layer: Layer, source: TiledImage) -> TiledImage:
+                hit = old_images.get(id(source)) or images.get(id(source))
+                if hit is None or hit[0] is not source:
+                    hit = (source, self.image_at(source, level))
+                images[id(source)] = hit
+                return hit[1]  # type: ignore[no-any-return]
+
+            def layer_at(layer: Layer) -> Layer:
+                hit = old_layers.get(id(layer))
+                if hit is None or hit[0] is not layer:
+                    hit = (layer, self._layer_at(layer, level, image))
+                else:
+                    image(layer, layer.pixels)
+                    if layer.mask is not None:
+                        image(layer, layer.mask)
+                layers[id(layer)] = hit
+                return hit[1]  # type: ignore[no-any-return]
+
+            out = self._reduced(state, level, None, layer_at)
+            self._stable[level] = (images, layers)
+        return out
+
+    def _layer_at(self, layer: Layer, level: int, image: Any) -> Layer:
         factor = 2**level
-        layers: list[Layer] = []
-        for layer in state.layers:
-            if not layer.visible or layer.opacity <= 0.0:
-                continue
-            local = None if region is None else region.translated(-layer.x, -layer.y)
-            pixels = self.image_at(layer.pixels, level, local)
-            mask = self.image_at(layer.mask, level, local) if layer.mask is not None else None
-            layers.append(
-                layer.with_(pixels=pixels, mask=mask, x=layer.x // factor, y=layer.y // factor)
-            )
+        mask = image(layer, layer.mask) if layer.mask is not None else None
+        return layer.with_(
+            pixels=image(layer, layer.pixels), mask=mask, x=layer.x // factor, y=layer.y // factor
+        )
+
+    def _reduced(self, state: DocState, level: int, image: Any, layer_at: Any = None) -> DocState:
+        factor = 2**level
+        layers = tuple(
+            layer_at(layer) if layer_at is not None else self._layer_at(layer, level, image)
+            for layer in state.layers
+            if layer.visible and layer.opacity > 0.0
+        )
         return DocState(
             reduced_size(state.width, factor),
             reduced_size(state.height, factor),
-            tuple(layers),
+            layers,
             state.meta,
         )
 
@@ -198,6 +240,12 @@ class LevelOfDetail:
                 _, (_, dropped) = self._tiles.popitem(last=False)
                 self._bytes -= dropped.nbytes
         return small
+
+
+def _has_canvas_mode(state: DocState) -> bool:
+    from warpaint.engine.compositing import CANVAS_MODES
+
+    return any(layer.blend_mode in CANVAS_MODES and layer.visible for layer in state.layers)
 
 
 _shared: LevelOfDetail | None = None

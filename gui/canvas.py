@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -39,13 +38,11 @@ from warpaint.engine.document import DocState, Document, Layer
 from warpaint.engine.jobs import Job, JobContext, JobState
 from warpaint.engine.lod import (
     MAX_LEVEL,
-    LevelOfDetail,
     level_for_scale,
-    reduced_size,
     shared_lod,
 )
 from warpaint.engine.selection import Selection
-from warpaint.engine.tiles import TILE, Rect, TiledImage, from_float
+from warpaint.engine.tiles import TILE, Rect, from_float
 from warpaint.gui.bridge import JobBridge
 from warpaint.gui.canvas_tools import CanvasTool
 
@@ -123,65 +120,6 @@ def _has_canvas_mode(state: DocState) -> bool:
     return any(lay.blend_mode in CANVAS_MODES and lay.visible for lay in state.layers)
 
 
-class _StableReductions:
-    """Reduced whole-canvas states for documents with a multiresolution layer.
-
-    The engine caches a multiresolution spline by the identity of the layers
-    involved, so a reduced state must reuse the reduced layers (and reduced
-    pixels) of the previous one wherever the source did not change: then a
-    mask stroke re-blends only the mask instead of rebuilding both pyramids.
-    Whole layers are reduced (the spline spans the canvas), cached by tile in
-    the shared level of detail. Only what the latest call used is kept.
-    """
-
-    def __init__(self, lod: LevelOfDetail) -> None:
-        self._lod = lod
-        self._images: dict[tuple[int, int], tuple[TiledImage, TiledImage]] = {}
-        self._layers: dict[tuple[int, int], tuple[Layer, Layer]] = {}
-        self._lock = threading.Lock()
-
-    def state_at(self, state: DocState, level: int) -> DocState:
-        if level == 0:
-            return state
-        factor = 2**level
-        with self._lock:
-            images: dict[tuple[int, int], tuple[TiledImage, TiledImage]] = {}
-            layers: dict[tuple[int, int], tuple[Layer, Layer]] = {}
-
-            def image(source: TiledImage) -> TiledImage:
-                key = (id(source), level)
-                hit = self._images.get(key) or images.get(key)
-                if hit is None or hit[0] is not source:
-                    hit = (source, self._lod.image_at(source, level))
-                images[key] = hit
-                return hit[1]
-
-            out: list[Layer] = []
-            for layer in state.layers:
-                if not layer.visible or layer.opacity <= 0.0:
-                    continue
-                key = (id(layer), level)
-                hit = self._layers.get(key)
-                if hit is None or hit[0] is not layer:
-                    mask = image(layer.mask) if layer.mask is not None else None
-                    reduced = layer.with_(
-                        pixels=image(layer.pixels), mask=mask,
-                        x=layer.x // factor, y=layer.y // factor,
-                    )  # fmt: skip
-                    hit = (layer, reduced)
-                else:
-                    image(layer.pixels)
-                    if layer.mask is not None:
-                        image(layer.mask)
-                layers[key] = hit
-                out.append(hit[1])
-            self._images, self._layers = images, layers
-        return DocState(
-            reduced_size(state.width, factor), reduced_size(state.height, factor),
-            tuple(out), state.meta,
-        )  # fmt: skip
-
-
 def checker_brush(device_pixel_ratio: float, square: int = 8) -> QBrush:
     """The grey checkerboard shown under transparent pixels, crisp at any DPR."""
     side = round(2 * square * device_pixel_ratio)
@@ -220,7 +158,6 @@ class CanvasView(QWidget):
         self.setMinimumSize(200, 150)
         self._bridge = bridge
         self._lod = shared_lod()
-        self._stable = _StableReductions(self._lod)
         self._doc: Document | None = None
         self._unsubscribe = None
         self._state: DocState | None = None
@@ -512,7 +449,6 @@ class CanvasView(QWidget):
             return
         self._pending = (self._generation, wanted)
         generation, lod, level = self._generation, self._lod, missing[0][0]
-        stable = self._stable
         keys = list(missing)
         redraw = sum(1 for key in missing if key in self._tiles)
         whole_canvas = _has_canvas_mode(state)
@@ -548,12 +484,9 @@ class CanvasView(QWidget):
                 ctx.check()
                 key_level, tx, ty = key
                 if key_level not in reduced:
-                    # Only the part in view is reduced: cost follows the window, not the image.
-                    reduced[key_level] = (
-                        stable.state_at(state, key_level)
-                        if whole_canvas
-                        else lod.state_at(state, key_level, regions[key_level])
-                    )
+                    # Only the part in view is reduced: cost follows the window, not the
+                    # image (the engine reduces whole layers under a multiresolution one).
+                    reduced[key_level] = lod.state_at(state, key_level, regions[key_level])
                 lstate = reduced[key_level]
                 rect = Rect(tx * CANVAS_TILE, ty * CANVAS_TILE, CANVAS_TILE, CANVAS_TILE)
                 rect = rect.intersect(lstate.bounds)
