@@ -242,8 +242,8 @@ def changed_box(before: TiledImage, after: TiledImage) -> Rect | None:
         if old is new:
             continue
         shape = before.tile_shape(*key)
-        diff = (old if old is not None else 0) != (new if new is not None else 0)
-        diff = np.broadcast_to(diff, (*shape, before.channels)).any(axis=2)
+        differs = np.not_equal(old if old is not None else 0, new if new is not None else 0)
+        diff = np.asarray(np.broadcast_to(differs, (*shape, before.channels)).any(axis=2))
         rows, cols = np.flatnonzero(diff.any(axis=1)), np.flatnonzero(diff.any(axis=0))
         if rows.size == 0:
             continue

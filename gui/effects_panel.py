@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from warpaint.engine.registry import EffectSpec
 from warpaint.gui.icons import icon
+from warpaint.gui.loss_plot import LossPlotWidget
 from warpaint.gui.param_widgets import (
     CanvasParamWidget,
     ParamContext,
@@ -97,6 +98,10 @@ class EffectPanel(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.reset_button)
         buttons.addWidget(self.apply_button)
+        # Live loss curves of an optimisation (stylize, texture, ...); hidden
+        # until a running job of this effect reports losses.
+        self.loss_plot = LossPlotWidget()
+        self.loss_plot.setVisible(False)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
@@ -106,6 +111,7 @@ class EffectPanel(QWidget):
         layout.addWidget(params_box)
         layout.addWidget(output)
         layout.addLayout(buttons)
+        layout.addWidget(self.loss_plot)
         layout.addStretch(1)
 
         # Coalesce bursts of edits (a slider drag) into one preview per event-loop turn.
@@ -152,6 +158,20 @@ class EffectPanel(QWidget):
     def set_busy(self, busy: bool) -> None:
         self.apply_button.setEnabled(not busy)
         self.apply_button.setText("Applying…" if busy else "Apply")
+
+    def show_progress_data(self, data: Any) -> None:
+        """Show a running job's progress data: the loss curves if it reports
+        losses (`{"losses": [(fraction, {name: value}), ...]}`), else nothing."""
+        history = data.get("losses") if isinstance(data, dict) else None
+        if not history:
+            self.clear_progress_data()
+            return
+        self.loss_plot.set_history(history)
+        self.loss_plot.setVisible(True)
+
+    def clear_progress_data(self) -> None:
+        self.loss_plot.clear()
+        self.loss_plot.setVisible(False)
 
     def refresh_layers(self) -> None:
         for widget in self.widgets.values():

@@ -1270,7 +1270,14 @@ class MainWindow(QMainWindow):
                     self.statusBar().showMessage(message, STATUS_TIMEOUT_MS)
 
         panel.set_busy(True)
-        return self.bridge.submit(fn, f"{spec.title} on “{layer.name}”", on_done=done)
+        panel.clear_progress_data()
+        return self.bridge.submit(
+            fn,
+            f"{spec.title} on “{layer.name}”",
+            # job.data carries an optimisation's loss history for the panel's plot.
+            on_progress=lambda job, _fraction, _preview: panel.show_progress_data(job.data),
+            on_done=done,
+        )
 
     # ======================================================================
     # jobs and status

@@ -5,8 +5,8 @@ layers and weights its style/content recipe uses. Networks:
 
 - `vgg19-random` (default): VGG-19 with frozen-stream random weights
   (`numpy.random.RandomState(0)`), no file needed, identical everywhere.
-- `vgg19-random-slim`: the same recipe at half the channels (about 2x
-  faster on a CPU; its own RandomState(0) stream).
+- `vgg19-random-slim` (the default of `stylize`): the same recipe at half
+  the channels (about 3x faster on a CPU; its own RandomState(0) stream).
 - `vgg19`: torchvision's ImageNet VGG-19 file (`vgg19-dcbb9e9d.pth`), found at
   the path given (setting/CLI), `WARPAINT_VGG19`, or torch hub's cache.
 """

