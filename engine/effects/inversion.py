@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from warpaint.engine.effects._network_params import network_params
 from warpaint.engine.params import Param, ParamType
 from warpaint.engine.registry import EffectSpec
 
@@ -35,10 +36,7 @@ SPEC = EffectSpec(
               max=10.0, step=0.01),
         Param("beta", "TV beta", ParamType.NUMBER, default=2.0, min=1.0, max=3.0, step=0.1),
         Param("size", "Processing size (px)", ParamType.INTEGER, default=256, min=32, max=2048),
-        Param("network", "Loss network", ParamType.CHOICE, default="vgg19-random",
-              choices=("vgg19-random", "vgg19-random-slim", "vgg19")),
-        Param("network_file", "VGG-19 weights file", ParamType.FILE, default=None),
-        Param("seed", "Seed", ParamType.INTEGER, default=0, min=0, max=2**31 - 1),
+        *network_params(),
     ),
     long=True,
 )  # fmt: skip

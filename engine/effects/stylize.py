@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from warpaint.engine.effects._network_params import network_params
 from warpaint.engine.params import Param, ParamType
 from warpaint.engine.registry import EffectSpec
 
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
     from warpaint.engine.jobs import JobContext
 
 OPTIMIZER_CHOICES = ("lbfgs", "adam", "sgd-momentum", "nesterov", "adagrad", "rmsprop", "adadelta")
-NETWORK_CHOICES = ("vgg19-random", "vgg19-random-slim", "vgg19")
 # Style weight at strength 1 for the scale-free losses of `style_losses`:
 # tuned on the stylize benchmark (docs/stylization.md); weights 5 and 10 judge
 # alike, 5 keeps more content.
@@ -50,12 +50,7 @@ SPEC = EffectSpec(
         Param("style_scale", "Style scale", ParamType.NUMBER, default=1.0, min=0.25, max=4.0,
               step=0.05, help="Size of the style's patterns relative to the processing size."),
         Param("scales", "Scales (coarse to fine)", ParamType.INTEGER, default=2, min=1, max=5),
-        Param("network", "Loss network", ParamType.CHOICE, default="vgg19-random-slim",
-              choices=NETWORK_CHOICES,
-              help="The slim random network is about 3x faster on a CPU, judged alike."),
-        Param("network_file", "VGG-19 weights file", ParamType.FILE, default=None,
-              help="torchvision's vgg19-dcbb9e9d.pth for the 'vgg19' network."),
-        Param("seed", "Seed", ParamType.INTEGER, default=0, min=0, max=2**31 - 1),
+        *network_params(default="vgg19-random-slim"),
         Param("mask", "Mask", ParamType.MASK, default=None,
               help="Stylize only where the mask is set."),
     ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from warpaint.engine.effects._network_params import network_params
 from warpaint.engine.params import Param, ParamType
 from warpaint.engine.registry import EffectSpec
 
@@ -35,10 +36,7 @@ SPEC = EffectSpec(
         Param("sample_size", "Sample size (px)", ParamType.INTEGER, default=256, min=16,
               max=4096, help="Long side the sample is read at: smaller makes bigger patterns."),
         Param("scales", "Scales (coarse to fine)", ParamType.INTEGER, default=3, min=1, max=5),
-        Param("network", "Loss network", ParamType.CHOICE, default="vgg19-random",
-              choices=("vgg19-random", "vgg19-random-slim", "vgg19")),
-        Param("network_file", "VGG-19 weights file", ParamType.FILE, default=None),
-        Param("seed", "Seed", ParamType.INTEGER, default=0, min=0, max=2**31 - 1),
+        *network_params(),
     ),
     long=True,
 )  # fmt: skip

@@ -1,0 +1,19 @@
+"""The loss-network parameters shared by the neural effects (torch-free metadata)."""
+
+from __future__ import annotations
+
+from warpaint.engine.params import Param, ParamType
+
+NETWORK_CHOICES = ("vgg19-random", "vgg19-random-slim", "vgg19")
+
+
+def network_params(default: str = "vgg19-random") -> tuple[Param, ...]:
+    """network, network_file and seed, the same in every neural effect's panel."""
+    return (
+        Param("network", "Loss network", ParamType.CHOICE, default=default,
+              choices=NETWORK_CHOICES,
+              help="The slim random network is about 3x faster on a CPU, judged alike."),
+        Param("network_file", "VGG-19 weights file", ParamType.FILE, default=None,
+              help="torchvision's vgg19-dcbb9e9d.pth for the 'vgg19' network."),
+        Param("seed", "Seed", ParamType.INTEGER, default=0, min=0, max=2**31 - 1),
+    )  # fmt: skip
