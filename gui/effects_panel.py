@@ -33,6 +33,7 @@ from warpaint.gui.icons import icon
 from warpaint.gui.loss_plot import LossPlotWidget
 from warpaint.gui.param_widgets import (
     CanvasParamWidget,
+    LayersParamWidget,
     ParamContext,
     ParamWidget,
     make_param_widget,
@@ -176,6 +177,12 @@ class EffectPanel(QWidget):
     def refresh_layers(self) -> None:
         for widget in self.widgets.values():
             widget.refresh_layers()
+
+    def remember_images(self) -> None:
+        """The effect is being applied: image pickers record their images as recent."""
+        for widget in self.widgets.values():
+            if isinstance(widget, LayersParamWidget):
+                widget.remember()
 
     def deactivate_canvas_tools(self) -> None:
         for widget in self.widgets.values():

@@ -39,23 +39,26 @@ from PySide6.QtWidgets import (
 )
 
 from warpaint.engine import transform
-from warpaint.engine.apply import commit_effect, effect_job
+from warpaint.engine.apply import EffectResult, commit_effect, effect_job
 from warpaint.engine.compositing import composite
 from warpaint.engine.document import DocState, Document, Layer
 from warpaint.engine.errors import WarpaintError
 from warpaint.engine.jobs import Job, JobContext, JobRunner, JobState
 from warpaint.engine.params import ParamType
 from warpaint.engine.registry import effects
+from warpaint.engine.resample import resize
 from warpaint.engine.selection import Selection
 from warpaint.engine.settings import Settings
 from warpaint.engine.tiles import Rect, TiledImage, from_float
 from warpaint.gui.bridge import JobBridge
 from warpaint.gui.canvas import CanvasView, rgba_to_qimage
 from warpaint.gui.canvas_tools import CanvasTool, SelectionTool
+from warpaint.gui.device_menu import DeviceMenu, initial_device
 from warpaint.gui.dialogs import ExportOptionsDialog, NewDocumentDialog, Prompter, ResizeDialog
 from warpaint.gui.effects_panel import EffectPanel, EffectsPanel
 from warpaint.gui.history_panel import HistoryPanel
 from warpaint.gui.icons import icon
+from warpaint.gui.keep_preview import KeepPreviewDialog
 from warpaint.gui.layers_panel import LayersPanel
 from warpaint.gui.masks import MaskActions
 from warpaint.gui.param_widgets import SELECTION
@@ -118,10 +121,10 @@ class MainWindow(QMainWindow):
         self.settings = settings if settings is not None else QSettings()
         self.engine_settings = engine_settings or Settings.from_env()
         self._owns_bridge = bridge is None
+        self._device_note: str | None = None
         if bridge is None:
-            from warpaint.engine.device import choose_device
-
-            bridge = JobBridge(JobRunner(choose_device(device or self.engine_settings.device)))
+            chosen, self._device_note = initial_device(device, self.settings)
+            bridge = JobBridge(JobRunner(chosen))
         self.bridge = bridge
         self.prompter = prompter or Prompter()
         self.doc: Document | None = None
@@ -335,6 +338,14 @@ class MainWindow(QMainWindow):
         edit.addActions(
             [self.select_all_action, self.deselect_action, self.invert_selection_action]
         )
+        edit.addSeparator()
+        self.device_menu = DeviceMenu(self.settings, self.bridge, self)
+        self.device_menu.device_changed.connect(
+            lambda name: self.statusBar().showMessage(f"Effects now run on: {name}", 5000)
+        )
+        edit.addMenu(self.device_menu)
+        if self._device_note:
+            self.statusBar().showMessage(self._device_note, 10000)
 
         image = bar.addMenu("&Image")
         image.addActions([self.crop_action, self.resize_action, self.canvas_size_action])
@@ -1150,9 +1161,13 @@ class MainWindow(QMainWindow):
         for p in panel.spec.all_params(values):
             value = values.get(p.name)
             if p.type is ParamType.MASK and value == SELECTION:
-                if self.selection is None:
-                    raise WarpaintError(f"{p.label}: make a selection first")
-                value = self.selection.mask(state.width, state.height)[..., None]
+                # No selection means the whole layer, as everywhere else in the
+                # editor; effects that need a mask say so themselves.
+                value = (
+                    None
+                    if self.selection is None
+                    else self.selection.mask(state.width, state.height)[..., None]
+                )
             if value is None or (p.type in (ParamType.POINTS, ParamType.IMAGES) and value == ()):
                 continue
             params[p.name] = value
@@ -1258,6 +1273,8 @@ class MainWindow(QMainWindow):
                 self._error(f"Could not apply {spec.title}", job.error_message, None)
             elif job.state is JobState.CANCELLED:
                 self.statusBar().showMessage(f"{spec.title} cancelled", STATUS_TIMEOUT_MS)
+                if last_preview and doc is self.doc:
+                    self._offer_cancelled_preview(panel, layer.id, params, last_preview[0], mask)
             elif job.state is JobState.DONE and doc is self.doc:
                 self._clear_preview()
                 try:
@@ -1269,15 +1286,46 @@ class MainWindow(QMainWindow):
                 for message in job.messages:
                     self.statusBar().showMessage(message, STATUS_TIMEOUT_MS)
 
+        # The newest preview a long job reported: what Cancel can keep.
+        last_preview: list[np.ndarray] = []
+
+        def progress(job: Job, _fraction: float, preview: Any) -> None:
+            if isinstance(preview, np.ndarray):
+                last_preview[:] = [preview]
+            # job.data carries an optimisation's loss history for the panel's plot.
+            panel.show_progress_data(job.data)
+
         panel.set_busy(True)
         panel.clear_progress_data()
+        panel.remember_images()
         return self.bridge.submit(
-            fn,
-            f"{spec.title} on “{layer.name}”",
-            # job.data carries an optimisation's loss history for the panel's plot.
-            on_progress=lambda job, _fraction, _preview: panel.show_progress_data(job.data),
-            on_done=done,
+            fn, f"{spec.title} on “{layer.name}”", on_progress=progress, on_done=done
         )
+
+    def _offer_cancelled_preview(
+        self,
+        panel: EffectPanel,
+        layer_id: int,
+        params: dict[str, Any],
+        preview: np.ndarray,
+        mask: np.ndarray | None,
+    ) -> None:
+        """Ask whether the cancelled job's last preview becomes a new layer (one undo step)."""
+        title = f"Could not keep the {panel.spec.title} preview"
+        dialog = KeepPreviewDialog(panel.spec.title, self)
+        if self.doc is None or not self.prompter.run_dialog(dialog):
+            return
+        try:
+            source = self.doc.layer(layer_id)
+        except KeyError:
+            self._error(title, "the layer was deleted", None)
+            return
+        pixels = resize(preview, source.pixels.width, source.pixels.height)
+        result = EffectResult(panel.spec.id, layer_id, params, pixels)
+        try:
+            commit_effect(self.doc, result, "new_layer", mask)
+        except WarpaintError as exc:
+            self._error(title, exc, None)
 
     # ======================================================================
     # jobs and status

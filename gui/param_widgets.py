@@ -11,7 +11,7 @@ import math
 import os
 from typing import Any, Protocol
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -26,14 +26,17 @@ from PySide6.QtWidgets import (
     QSlider,
     QSpinBox,
     QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
 from warpaint.engine.params import Param, ParamType
 from warpaint.gui.canvas_tools import CanvasTool, PointsTool, RectTool
+from warpaint.gui.recent_styles import FILE, LAYER, recent_styles, remember_styles
 
 SLIDER_STEPS_MAX = 10_000
 SELECTION = "selection"
+RECENT_THUMB_SIDE = 32
 
 
 class ParamContext(Protocol):
@@ -260,45 +263,152 @@ class LayerParamWidget(ParamWidget):
 
 
 class LayersParamWidget(ParamWidget):
-    """IMAGES: tick layers and give each a weight; value = ((layer id, weight), ...)."""
+    """IMAGES: tick layers or image files and give each a weight;
+    value = ((layer id or file path, weight), ...).
+
+    A "Recent" combo re-selects images applied before (kept in the context's
+    QSettings, when it has one).
+    """
 
     def __init__(self, param: Param, context: ParamContext, parent: QWidget | None = None) -> None:
         super().__init__(param, context, parent)
         self.list = QListWidget()
         self.list.setMaximumHeight(96)
-        self._weights: dict[int, float] = {}
+        self._weights: dict[int | str, float] = {}
+        self.add_file_button = QPushButton("Add file…")
+        self.add_file_button.clicked.connect(self._on_add_file_clicked)
+        self.recent_combo = shrinkable_combo()
+        self.recent_combo.setIconSize(QSize(RECENT_THUMB_SIDE, RECENT_THUMB_SIDE))
+        self.recent_combo.setToolTip("Re-select an image applied before")
+        column = QVBoxLayout()
+        column.addWidget(self.add_file_button)
+        column.addWidget(self.recent_combo)
+        column.addStretch(1)
         self._layout.addWidget(self.list, 1)
+        self._layout.addLayout(column)
         self.refresh_layers()
-        self.list.itemChanged.connect(lambda _: (self.changed.emit(), self.released.emit()))
+        self.list.itemChanged.connect(lambda _: self._emit_edited())
+        self.recent_combo.activated.connect(self._on_recent_activated)
+
+    def _settings(self) -> QSettings | None:
+        settings = getattr(self.context, "settings", None)
+        return settings if isinstance(settings, QSettings) else None
+
+    def _emit_edited(self) -> None:
+        self.changed.emit()
+        self.released.emit()
+
+    def _add_item(self, ref: int | str, name: str, checked: bool) -> QListWidgetItem:
+        item = QListWidgetItem(name)
+        item.setData(Qt.ItemDataRole.UserRole, ref)
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+        if isinstance(ref, str):
+            item.setToolTip(ref)
+        self.list.addItem(item)
+        return item
+
+    def _items(self) -> list[QListWidgetItem]:
+        return [self.list.item(i) for i in range(self.list.count())]
 
     def refresh_layers(self) -> None:
         chosen = dict(self.value()) if self.list.count() else {}
+        files = [
+            item.data(Qt.ItemDataRole.UserRole)
+            for item in self._items()
+            if isinstance(item.data(Qt.ItemDataRole.UserRole), str)
+        ]
         self.list.blockSignals(True)
         self.list.clear()
         for layer_id, name in self.context.layer_choices():
-            item = QListWidgetItem(name)
-            item.setData(Qt.ItemDataRole.UserRole, layer_id)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(
-                Qt.CheckState.Checked if layer_id in chosen else Qt.CheckState.Unchecked
-            )
-            self.list.addItem(item)
+            self._add_item(layer_id, name, layer_id in chosen)
+        for path in files:
+            self._add_item(path, os.path.basename(path), path in chosen)
         self.list.blockSignals(False)
+        self.refresh_recent()
 
-    def value(self) -> tuple[tuple[int, float], ...]:
-        out = []
-        for i in range(self.list.count()):
-            item = self.list.item(i)
+    def refresh_recent(self) -> None:
+        """Fill the "Recent" combo: remembered files that still exist, layers of this document."""
+        self.recent_combo.clear()
+        self.recent_combo.addItem("Recent…", None)
+        settings = self._settings()
+        names = {name for _, name in self.context.layer_choices()}
+        for entry in recent_styles(settings, self.param.name) if settings is not None else []:
+            if entry.startswith(FILE):
+                path = entry[len(FILE) :]
+                thumb = QPixmap(path)
+                if thumb.isNull():
+                    continue  # not an image Qt can read: nothing to show or re-select
+                side = RECENT_THUMB_SIDE
+                icon = QIcon(thumb.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio))
+                self.recent_combo.addItem(icon, os.path.basename(path), entry)
+                self.recent_combo.setItemData(
+                    self.recent_combo.count() - 1, path, Qt.ItemDataRole.ToolTipRole
+                )
+            elif entry[len(LAYER) :] in names:
+                self.recent_combo.addItem(f"Layer “{entry[len(LAYER) :]}”", entry)
+        self.recent_combo.setEnabled(self.recent_combo.count() > 1)
+
+    def remember(self) -> None:
+        """Record the ticked images as the most recent (called when the effect is applied)."""
+        settings = self._settings()
+        if settings is None:
+            return
+        entries = []
+        for item in self._items():
             if item.checkState() == Qt.CheckState.Checked:
-                layer_id = item.data(Qt.ItemDataRole.UserRole)
-                out.append((layer_id, self._weights.get(layer_id, 1.0)))
+                ref = item.data(Qt.ItemDataRole.UserRole)
+                entries.append(FILE + ref if isinstance(ref, str) else LAYER + item.text())
+        remember_styles(settings, self.param.name, entries)
+        self.refresh_recent()
+
+    def select_recent(self, entry: str) -> bool:
+        """Tick the image of a recent entry; False when it is no longer available."""
+        if entry.startswith(FILE):
+            self._check_file(entry[len(FILE) :])
+            return True
+        name = entry[len(LAYER) :]
+        for item in self._items():
+            if isinstance(item.data(Qt.ItemDataRole.UserRole), int) and item.text() == name:
+                item.setCheckState(Qt.CheckState.Checked)  # itemChanged reports the edit
+                return True
+        return False
+
+    def _check_file(self, path: str) -> None:
+        for item in self._items():
+            if item.data(Qt.ItemDataRole.UserRole) == path:
+                item.setCheckState(Qt.CheckState.Checked)
+                return
+        self._add_item(path, os.path.basename(path), True)
+        self._emit_edited()
+
+    def _on_add_file_clicked(self) -> None:
+        path = self.context.ask_file(self.param.label)
+        if path:
+            self._check_file(path)
+
+    def _on_recent_activated(self, index: int) -> None:
+        entry = self.recent_combo.itemData(index)
+        self.recent_combo.setCurrentIndex(0)
+        if isinstance(entry, str):
+            self.select_recent(entry)
+
+    def value(self) -> tuple[tuple[int | str, float], ...]:
+        out = []
+        for item in self._items():
+            if item.checkState() == Qt.CheckState.Checked:
+                ref = item.data(Qt.ItemDataRole.UserRole)
+                out.append((ref, self._weights.get(ref, 1.0)))
         return tuple(out)
 
     def set_value(self, value: Any) -> None:
         chosen = dict(value or ())
         self._weights.update(chosen)
-        for i in range(self.list.count()):
-            item = self.list.item(i)
+        present = {item.data(Qt.ItemDataRole.UserRole) for item in self._items()}
+        for ref in chosen:
+            if isinstance(ref, str) and ref not in present:
+                self._add_item(ref, os.path.basename(ref), True)
+        for item in self._items():
             checked = item.data(Qt.ItemDataRole.UserRole) in chosen
             item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
 
