@@ -313,14 +313,20 @@ def _tiff_info(source: Source) -> dict[str, Any]:
         }
 
 
-def read_header(source: Source, limits: Limits, name: str | None = None) -> RasterHeader:
-    """Format, size, mode, depth and profile from the header; checks the limits."""
-    what = display_name(source, name)
+def _raster_kind(source: Source, what: str) -> str:
+    """The raster format sniffed from the content; anything else is refused."""
     kind = sniff(read_head(source))
     if kind is None or kind == "ORA":
         raise BadInputError(
             f"{what}: not an image Warpaint can open (PNG, JPEG, TIFF, WebP, BMP or OpenRaster)"
         )
+    return kind
+
+
+def read_header(source: Source, limits: Limits, name: str | None = None) -> RasterHeader:
+    """Format, size, mode, depth and profile from the header; checks the limits."""
+    what = display_name(source, name)
+    kind = _raster_kind(source, what)
     if kind == "TIFF":
         with decoding(what):
             info = _tiff_info(source)
@@ -394,11 +400,7 @@ def read_raster(
     Raises BadInputError (one line) for anything that cannot be opened.
     """
     what = display_name(source, name)
-    kind = sniff(read_head(source))
-    if kind is None or kind == "ORA":
-        raise BadInputError(
-            f"{what}: not an image Warpaint can open (PNG, JPEG, TIFF, WebP, BMP or OpenRaster)"
-        )
+    kind = _raster_kind(source, what)
     if kind == "PNG":
         head = pngio.read_header(read_head(source, 64))
         if head is not None and head.bit_depth == 16:
