@@ -41,7 +41,7 @@ SPEC = EffectSpec(
     long=True,
 )  # fmt: skip
 
-DEMO_PARAMS: dict[str, Any] = {"width": 512, "height": 512, "iterations": 12, "sample_size": 192}
+DEMO_PARAMS: dict[str, Any] = {"width": 384, "height": 384, "sample_size": 192}
 DEMO_PARAMS_QUICK: dict[str, Any] = {
     "width": 192,
     "height": 192,
