@@ -41,7 +41,20 @@ def benchmark(name: str, description: str):  # type: ignore[no-untyped-def]
     return register
 
 
+def load_all() -> dict[str, Benchmark]:
+    """Every benchmark: those defined here and those in `warpaint.engine.benches`."""
+    import pkgutil
+
+    from warpaint.engine import benches
+
+    for info in pkgutil.iter_modules(benches.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{benches.__name__}.{info.name}")
+    return BENCHMARKS
+
+
 def run_benchmark(name: str, quick: bool = False, device: str | None = None) -> dict[str, Any]:
+    load_all()
     if name not in BENCHMARKS:
         raise BadInputError(f"unknown benchmark {name!r} (known: {', '.join(BENCHMARKS)})")
     result = {"benchmark": name}

@@ -29,7 +29,7 @@ from typing import Any, NoReturn
 from warpaint.engine import __version__
 from warpaint.engine.errors import BadInputError, WarpaintError
 
-COMMANDS = ("effects", "apply", "info", "bench", "demo", "recover", "gui")
+COMMANDS = ("effects", "apply", "info", "bench", "demo", "train", "recover", "gui")
 RASTER_TARGET = "replace"  # a flat output file shows the effect alone
 LAYERED_TARGET = "new_layer"  # an .ora output keeps the input as a layer below
 
@@ -80,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="small sizes, for tests")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--no-screenshot", action="store_true")
+
+    p = sub.add_parser("train", help="train a network the effects use (style, gaze, ...)")
+    from warpaint.engine.train import add_parsers
+
+    add_parsers(p.add_subparsers(dest="kind", required=True, parser_class=_Parser))
 
     p = sub.add_parser("recover", help="list, restore or discard autosaved documents")
     p.add_argument("--restore", type=int, metavar="N")
@@ -214,10 +219,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from warpaint.engine.bench import BENCHMARKS, machine_info, run_benchmark
+    from warpaint.engine.bench import load_all, machine_info, run_benchmark
 
     if args.name == "list":
-        for name, bench in BENCHMARKS.items():
+        for name, bench in load_all().items():
             print(f"{name}: {bench.description}")
         return 0
     result = run_benchmark(args.name, quick=args.quick, device=args.device)
@@ -243,6 +248,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for path in written:
         print(path)
     return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    return int(args.train_run(args) or 0)
 
 
 def cmd_recover(args: argparse.Namespace) -> int:

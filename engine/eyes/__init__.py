@@ -1,0 +1,1 @@
+"""Eyes: a procedural eye renderer, eye localisation and gaze redirection."""
