@@ -349,10 +349,23 @@ def _mix_into(out: torch.Tensor, start: torch.Tensor, d: torch.Tensor, wts: torc
         out.addcmul_(d[:, i * c : (i + 1) * c], wts[:, i : i + 1])
 
 
-def _band_rows(width: int, channels: int) -> int:
-    """Rows per band so a band's temporaries stay near 8 MiB: the allocator then
-    recycles them instead of mapping (and page-faulting) fresh memory each time."""
-    rows = (8 << 20) // max(1, width * channels * 4)
+def _band_rows(width: int, channels: int, like: torch.Tensor) -> int:
+    """Rows per band of the collapse.
+
+    CPU: temporaries near 8 MiB, so the allocator recycles them instead of
+    mapping (and page-faulting) fresh memory each time. GPU: as many rows as a
+    quarter of the free device memory holds, because each band costs several
+    kernel launches (8 MiB bands made an 8192^2 spline launch-bound) and a
+    band never needs more memory than that.
+    """
+    import torch
+
+    row_bytes = max(1, width * channels * 4)
+    if like.device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(like.device)
+        rows = free // 4 // row_bytes
+    else:
+        rows = (8 << 20) // row_bytes
     return max(16, rows - rows % 2)
 
 
@@ -392,7 +405,7 @@ def _blend_stack(
         # channels of G_{l+1} together.
         gp = _padded_coarse([s, g_coarse[:, :dc]], shape)
         out = _empty((stack.shape[0], c, *shape), stack)
-        rows = _band_rows(shape[1], 2 * c + dc)
+        rows = _band_rows(shape[1], 2 * c + dc, stack)
         for r0 in range(0, shape[0], rows):
             r1 = min(shape[0], r0 + rows)
             e = _expand_padded(gp, shape, k_s, r0, r1)
