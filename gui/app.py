@@ -24,6 +24,8 @@ def ensure_app() -> QApplication:
     QCoreApplication.setOrganizationName(ORGANIZATION)
     QCoreApplication.setOrganizationDomain("warpaint.invalid")
     QCoreApplication.setApplicationName(APPLICATION)
+    # Ties windows to packaging/linux/io.warpaint.Warpaint.desktop (icon, grouping).
+    QApplication.setDesktopFileName("io.warpaint.Warpaint")
     from warpaint.gui.icons import icon
 
     app.setWindowIcon(icon("app-icon"))  # type: ignore[union-attr]
@@ -44,6 +46,16 @@ def run_gui(files: list[str], device: str | None = None) -> int:
             window.add_layer_from_path(path)
     if window.doc is None and not recovered:
         window.set_document(sample_document())
+    if os.environ.get("WARPAINT_STARTUP_PROBE"):
+        # Packaging's smoke test times the start: quit once the event loop has
+        # run with the window shown (its first paint is queued before this).
+        from PySide6.QtCore import QTimer
+
+        def report() -> None:
+            print(f"warpaint: window shown: {window.isVisible()}", flush=True)
+            app.quit()
+
+        QTimer.singleShot(0, report)
     return app.exec()
 
 

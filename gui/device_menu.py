@@ -9,8 +9,9 @@ job lanes at once, so the next job runs on the chosen device.
 from __future__ import annotations
 
 import os
+import threading
 
-from PySide6.QtCore import QSettings, Signal
+from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu, QWidget
 
@@ -27,17 +28,42 @@ CHOICES = (
 )
 
 
-def initial_device(explicit: str | None, settings: QSettings) -> tuple[str, str | None]:
-    """The device for a new window and, if the saved choice is unusable here, why.
+def wanted_device(explicit: str | None, settings: QSettings) -> str:
+    """The device asked for: `explicit` (--device), then WARPAINT_DEVICE, then
+    the saved choice, then automatic. Does not import torch."""
+    return explicit or os.environ.get("WARPAINT_DEVICE") or str(settings.value(SETTING, "auto"))
 
-    Precedence: `explicit` (--device), then WARPAINT_DEVICE, then the saved
-    choice, then automatic.
-    """
-    wanted = explicit or os.environ.get("WARPAINT_DEVICE") or str(settings.value(SETTING, "auto"))
+
+def resolve_device(wanted: str) -> tuple[str, str | None]:
+    """The device to use for `wanted` and, if it is unusable here, why."""
     try:
         return choose_device(wanted), None
     except BadInputError as exc:
         return choose_device("auto"), f"{exc}; using {choose_device('auto')} instead"
+
+
+def initial_device(explicit: str | None, settings: QSettings) -> tuple[str, str | None]:
+    """The device for a new window and, if the saved choice is unusable here, why."""
+    return resolve_device(wanted_device(explicit, settings))
+
+
+class DeviceResolver(QObject):
+    """Finds the start-up device off the GUI thread.
+
+    Asking torch which devices exist imports it (about 2 s here), which would
+    hold the first window back; the lanes start on the CPU and switch when
+    `resolved(device, note)` arrives, long before a user can start an effect.
+    """
+
+    resolved = Signal(str, object)
+
+    def start(self, explicit: str | None, settings: QSettings) -> None:
+        wanted = wanted_device(explicit, settings)
+        threading.Thread(
+            target=lambda: self.resolved.emit(*resolve_device(wanted)),
+            name="warpaint-device",
+            daemon=True,
+        ).start()
 
 
 class DeviceMenu(QMenu):
@@ -57,15 +83,17 @@ class DeviceMenu(QMenu):
             self.addAction(action)
         self._group.triggered.connect(self._on_chosen)
         self.aboutToShow.connect(self.refresh)
-        self.refresh()
+        self.refresh(probe=False)
 
-    def refresh(self) -> None:
-        """Disable devices this machine lacks; check the saved choice."""
-        found = available_devices()
+    def refresh(self, probe: bool = True) -> None:
+        """Check the saved choice and, with `probe`, disable devices this
+        machine lacks (probing imports torch, so the first window skips it)."""
+        found = available_devices() if probe else None
         saved = str(self._settings.value(SETTING, "auto"))
         for action in self._group.actions():
             name = action.data()
-            action.setEnabled(name == "auto" or name in found)
+            if found is not None:
+                action.setEnabled(name == "auto" or name in found)
             action.setChecked(name == saved)
 
     def _on_chosen(self, action: QAction) -> None:

@@ -53,7 +53,7 @@ from warpaint.engine.tiles import Rect, TiledImage, from_float
 from warpaint.gui.bridge import JobBridge
 from warpaint.gui.canvas import CanvasView, rgba_to_qimage
 from warpaint.gui.canvas_tools import CanvasTool, SelectionTool
-from warpaint.gui.device_menu import DeviceMenu, initial_device
+from warpaint.gui.device_menu import DeviceMenu, DeviceResolver
 from warpaint.gui.dialogs import ExportOptionsDialog, NewDocumentDialog, Prompter, ResizeDialog
 from warpaint.gui.effects_panel import EffectPanel, EffectsPanel
 from warpaint.gui.history_panel import HistoryPanel
@@ -121,10 +121,18 @@ class MainWindow(QMainWindow):
         self.settings = settings if settings is not None else QSettings()
         self.engine_settings = engine_settings or Settings.from_env()
         self._owns_bridge = bridge is None
-        self._device_note: str | None = None
+        self._device_resolver: DeviceResolver | None = None
         if bridge is None:
-            chosen, self._device_note = initial_device(device, self.settings)
-            bridge = JobBridge(JobRunner(chosen))
+            bridge = JobBridge(JobRunner("cpu"))
+            self._device_resolver = DeviceResolver(self)
+            self._device_resolver.resolved.connect(self._on_device_resolved)
+            # After the first paint: the import competes for the GIL.
+            QTimer.singleShot(
+                250,
+                lambda: (
+                    self._device_resolver and self._device_resolver.start(device, self.settings)
+                ),
+            )
         self.bridge = bridge
         self.prompter = prompter or Prompter()
         self.doc: Document | None = None
@@ -344,8 +352,6 @@ class MainWindow(QMainWindow):
             lambda name: self.statusBar().showMessage(f"Effects now run on: {name}", 5000)
         )
         edit.addMenu(self.device_menu)
-        if self._device_note:
-            self.statusBar().showMessage(self._device_note, 10000)
 
         image = bar.addMenu("&Image")
         image.addActions([self.crop_action, self.resize_action, self.canvas_size_action])
@@ -475,6 +481,11 @@ class MainWindow(QMainWindow):
             return self.doc.layer(self.current_layer_id)
         except KeyError:
             return None
+
+    def _on_device_resolved(self, device: str, note: str | None) -> None:
+        self.bridge.runner.device = device
+        if note:
+            self.statusBar().showMessage(note, 10000)
 
     def _on_document_changed(self, doc: Document) -> None:
         self.setWindowTitle(f"{doc.name}[*] — Warpaint")

@@ -8,10 +8,11 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from warpaint.engine.device import available_devices
-from warpaint.gui.device_menu import SETTING, initial_device
+from warpaint.gui.device_menu import SETTING, DeviceResolver, initial_device
 
 
-def test_menu_offers_the_devices_this_machine_has(window: Any) -> None:
+def test_menu_offers_the_devices_this_machine_has_when_opened(window: Any) -> None:
+    window.device_menu.aboutToShow.emit()
     actions = {a.data(): a for a in window.device_menu.actions()}
     assert set(actions) == {"auto", "cpu", "cuda", "mps"}
     found = available_devices()
@@ -44,3 +45,21 @@ def test_the_saved_choice_starts_the_next_window_unless_overridden(
         device, reason = initial_device(None, settings)
         assert device == available_devices()[0]
         assert reason is not None and "not available" in reason
+
+
+def test_the_start_up_device_is_found_off_the_gui_thread(
+    qtbot: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    monkeypatch.delenv("WARPAINT_DEVICE", raising=False)
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    settings.setValue(SETTING, "cpu")
+    resolver = DeviceResolver()
+    threads: list[str] = []
+    resolver.resolved.connect(lambda *_: threads.append(threading.current_thread().name))
+    with qtbot.waitSignal(resolver.resolved, timeout=30000) as signal:
+        resolver.start(None, settings)
+    assert signal.args == ["cpu", None]
+    # Delivered (queued) on the GUI thread, though found on another.
+    assert threads == [threading.current_thread().name]
