@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test demo bench lint clean
+.PHONY: run test demo bench lint clean package package-smoke wheel-check
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,34 @@ lint: $(STAMP)
 	# mypy cannot follow setuptools' package-dir mapping: give it a symlinked tree.
 	mkdir -p build/typecheck/warpaint && ln -sfn ../../../engine build/typecheck/warpaint/engine
 	MYPYPATH=build/typecheck $(BIN)/mypy -p warpaint.engine --namespace-packages
+
+# -- packaging (not part of `make test`) -----------------------------------
+PACKAGE_DIR := dist/warpaint
+APP_ID := io.warpaint.Warpaint
+
+package: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,package]'
+	rm -rf build/pyinstaller $(PACKAGE_DIR)
+	$(BIN)/pyinstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller packaging/warpaint.spec
+	QT_QPA_PLATFORM=offscreen $(BIN)/python packaging/make_icons.py $(PACKAGE_DIR)/share/icons
+	install -Dm644 packaging/linux/$(APP_ID).desktop $(PACKAGE_DIR)/share/applications/$(APP_ID).desktop
+	install -Dm644 packaging/linux/$(APP_ID).metainfo.xml $(PACKAGE_DIR)/share/metainfo/$(APP_ID).metainfo.xml
+	install -Dm644 packaging/linux/warpaint-openraster.xml $(PACKAGE_DIR)/share/mime/packages/warpaint-openraster.xml
+	install -m755 packaging/install-linux.sh $(PACKAGE_DIR)/install-linux.sh
+	du -sh $(PACKAGE_DIR)
+
+package-smoke:
+	$(BIN)/python packaging/smoke_test.py $(PACKAGE_DIR)/warpaint
+
+# The wheel installs into a clean venv and works from there.
+wheel-check: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,package]'
+	rm -rf build/wheel-venv build/wheel-demo dist/warpaint-*.whl dist/warpaint-*.tar.gz
+	$(BIN)/python -m build --outdir dist .
+	$(PYTHON) -m venv build/wheel-venv
+	build/wheel-venv/bin/python -m pip install --quiet -c constraints.txt dist/warpaint-*.whl
+	build/wheel-venv/bin/warpaint --help > /dev/null
+	cd build && QT_QPA_PLATFORM=offscreen wheel-venv/bin/warpaint demo --quick -o wheel-demo
 
 clean:
 	rm -rf $(VENV) demo-out build dist *.egg-info
