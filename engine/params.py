@@ -51,6 +51,9 @@ class Param:
     # INTEGER only: 0 means "automatic"; the CLI also accepts the word 'auto'
     # and a panel may show 0 as "Auto".
     auto: bool = False
+    # CHOICE only: the panel shows the choices as a gallery of pictures made by
+    # the effect's `thumbnail` hook (see `warpaint.engine.registry`).
+    gallery: bool = False
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
@@ -71,6 +74,8 @@ class Param:
         }
         if self.auto:
             data["auto"] = True
+        if self.gallery:
+            data["gallery"] = True
         return data
 
     # -- values -------------------------------------------------------

@@ -5,7 +5,14 @@ params)`, and imports torch only inside `run` (or modules it imports there),
 so listing effects and building panels never pays for importing torch. A
 module may also define `extra_params(params) -> list[Param]` to add
 parameters that depend on other values (e.g. one slider per attribute of a
-loaded model).
+loaded model), and two hooks the GUI runs off its thread:
+
+- `prefill(image) -> dict[str, Any]`: values found in the layer itself (an
+  (H, W, 4) float32 array), e.g. detected eye points; the panel takes them for
+  parameters the user has not set.
+- `thumbnail(param, choice, side) -> np.ndarray | None`: a picture of one
+  choice of a `gallery` CHOICE parameter (e.g. a style preset rendering a
+  sample), (h, w, 3 or 4) float32 in [0, 1] fitting side x side.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from warpaint.engine.errors import BadInputError, UnknownEffectError
 from warpaint.engine.params import Param
 
 EFFECTS_PACKAGE = "warpaint.engine.effects"
+HOOKS = ("prefill", "thumbnail")
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,15 @@ class EffectSpec:
             self._module(), "extra_params", None
         )
         return self.params + tuple(hook(values)) if hook else self.params
+
+    def hook(self, name: str) -> Callable[..., Any] | None:
+        """The module's optional `prefill` or `thumbnail` function, or None."""
+        if name not in HOOKS:
+            raise ValueError(f"unknown effect hook {name!r}")
+        if not self.module:
+            return None
+        found = getattr(self._module(), name, None)
+        return found if callable(found) else None
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}

@@ -8,6 +8,7 @@ job lanes at once, so the next job runs on the chosen device.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 
@@ -59,11 +60,14 @@ class DeviceResolver(QObject):
 
     def start(self, explicit: str | None, settings: QSettings) -> None:
         wanted = wanted_device(explicit, settings)
-        threading.Thread(
-            target=lambda: self.resolved.emit(*resolve_device(wanted)),
-            name="warpaint-device",
-            daemon=True,
-        ).start()
+
+        def work() -> None:
+            found = resolve_device(wanted)
+            # The window may have closed meanwhile (tests open and close many).
+            with contextlib.suppress(RuntimeError):
+                self.resolved.emit(*found)
+
+        threading.Thread(target=work, name="warpaint-device", daemon=True).start()
 
 
 class DeviceMenu(QMenu):

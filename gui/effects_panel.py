@@ -133,6 +133,26 @@ class EffectPanel(QWidget):
                 self.widgets[name].set_value(value)
         self._on_param_changed()
 
+    def prefill(self, values: dict[str, Any]) -> list[str]:
+        """Take values found in the layer (see the `prefill` hook) for the
+        parameters still at their defaults; returns the names taken. Starts no
+        preview: nothing was edited."""
+        taken = []
+        defaults = {p.name: p.default for p in self.spec.all_params(self.values())}
+        for name, value in values.items():
+            widget = self.widgets.get(name)
+            if widget is None or value is None:
+                continue
+            current, default = widget.value(), defaults.get(name)
+            if current == default or current in (None, ()):
+                widget.blockSignals(True)
+                try:
+                    widget.set_value(value)
+                finally:
+                    widget.blockSignals(False)
+                taken.append(name)
+        return taken
+
     def reset(self) -> None:
         self._build(self.spec.defaults())
         self._on_param_changed()
@@ -195,7 +215,7 @@ class EffectPanel(QWidget):
             self.form.removeRow(0)
         self.widgets.clear()
         for param in self.spec.all_params(values):
-            widget = make_param_widget(param, self.context)
+            widget = make_param_widget(param, self.context, self.spec.hook("thumbnail"))
             if param.name in values and values[param.name] is not None:
                 widget.set_value(values[param.name])
             widget.changed.connect(self._on_param_changed)

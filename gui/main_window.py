@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import numpy as np
@@ -300,6 +300,8 @@ class MainWindow(QMainWindow):
         # opening the window or browsing effects starts no work (and no
         # "make a selection first" complaints about inputs nobody chose yet).
         self._touched_panels: set[EffectPanel] = set()
+        # (layer id, pixels) each panel's `prefill` hook last ran on.
+        self._prefilled: dict[EffectPanel, tuple[int, int]] = {}
         for panel in self.effects_panel.panels.values():
             panel.preview_requested.connect(self._on_panel_edited)
             panel.apply_requested.connect(self._on_effect_apply_requested)
@@ -544,6 +546,8 @@ class MainWindow(QMainWindow):
         self._clear_preview()
         self._update_actions()
         panel = self.effects_panel.current
+        if panel is not None:
+            self._prefill(panel)
         if panel is not None and self._preview_key is None and panel in self._touched_panels:
             self._on_effect_preview_requested(panel)
 
@@ -1163,6 +1167,40 @@ class MainWindow(QMainWindow):
         paths = self.prompter.open_paths(self, title, self._last_directory(), "All files (*)")
         return paths[0] if paths else None
 
+    def run_background(
+        self, key: Hashable, fn: Callable[[], Any], on_done: Callable[[Any], None]
+    ) -> None:
+        def done(job: Job) -> None:
+            if job.state is JobState.DONE:
+                on_done(job.result)
+
+        self.bridge.preview(("background", key), lambda _ctx: fn(), on_done=done)
+
+    def _prefill(self, panel: EffectPanel) -> None:
+        """Run the effect's `prefill` hook (e.g. eye detection) on the current
+        layer once per layer content, and give the panel what it found."""
+        hook = panel.spec.hook("prefill")
+        layer = self.current_layer()
+        if hook is None or layer is None or self.doc is None:
+            return
+        stamp = (layer.id, id(layer.pixels))
+        if self._prefilled.get(panel) == stamp:
+            return
+        self._prefilled[panel] = stamp
+        pixels = layer.pixels
+
+        def found(values: Any) -> None:
+            current = self.current_layer()
+            if current is None or current.id != stamp[0] or current.pixels is not pixels:
+                return  # the user moved on meanwhile
+            taken = panel.prefill(dict(values or {}))
+            if taken:
+                self.statusBar().showMessage(
+                    f"{panel.spec.title}: found {', '.join(taken)} in the layer", STATUS_TIMEOUT_MS
+                )
+
+        self.run_background(("prefill", panel.spec.id), lambda: hook(pixels.read_float()), found)
+
     def _effect_params(self, panel: EffectPanel) -> dict[str, Any]:
         """The panel's values with canvas references resolved for the engine."""
         assert self.doc is not None
@@ -1186,6 +1224,7 @@ class MainWindow(QMainWindow):
 
     def _on_effect_changed(self, panel: EffectPanel) -> None:
         self._clear_preview()
+        self._prefill(panel)
         if panel.live_preview and panel in self._touched_panels:
             self._on_effect_preview_requested(panel)
 

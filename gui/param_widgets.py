@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
+import numpy as np
 from PySide6.QtCore import QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
@@ -49,6 +51,13 @@ class ParamContext(Protocol):
     def ask_colour(self, initial: QColor, title: str) -> QColor | None: ...
 
     def ask_file(self, title: str) -> str | None: ...
+
+    def run_background(
+        self, key: Hashable, fn: Callable[[], Any], on_done: Callable[[Any], None]
+    ) -> None:
+        """Run `fn` off the GUI thread; `on_done(result)` on it if it succeeds.
+        A newer call with the same key supersedes an older one."""
+        ...
 
 
 def shrinkable_combo() -> QComboBox:
@@ -195,6 +204,78 @@ class ChoiceParamWidget(ParamWidget):
 
     def set_value(self, value: Any) -> None:
         self.combo.setCurrentIndex(max(0, self.combo.findData(value)))
+
+
+class GalleryParamWidget(ParamWidget):
+    """A CHOICE as a grid of pictures (style presets): each drawn once, in
+    the background, by the effect's `thumbnail` hook, and kept for the session."""
+
+    SIDE = 72
+    _cache: dict[tuple[Any, str, str], QPixmap] = {}
+
+    def __init__(
+        self,
+        param: Param,
+        context: ParamContext,
+        thumbnail: Callable[[str, str, int], Any],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(param, context, parent)
+        self._thumbnail = thumbnail
+        self.list = QListWidget()
+        self.list.setViewMode(QListWidget.ViewMode.IconMode)
+        self.list.setIconSize(QSize(self.SIDE, self.SIDE))
+        self.list.setGridSize(QSize(self.SIDE + 18, self.SIDE + 22))
+        self.list.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.list.setMovement(QListWidget.Movement.Static)
+        self.list.setWrapping(True)
+        self.list.setWordWrap(True)
+        self.list.setUniformItemSizes(True)
+        self.list.setMinimumHeight(2 * (self.SIDE + 22) + 8)
+        placeholder = QPixmap(self.SIDE, self.SIDE)
+        placeholder.fill(QColor(128, 128, 128, 60))
+        for choice in param.choices:
+            item = QListWidgetItem(choice.replace("-", " ").replace("_", " ").capitalize())
+            item.setData(Qt.ItemDataRole.UserRole, choice)
+            item.setToolTip(choice)
+            key = (thumbnail, param.name, choice)
+            item.setIcon(QIcon(self._cache.get(key, placeholder)))
+            self.list.addItem(item)
+            if key not in self._cache:
+                context.run_background(
+                    ("thumbnail", id(thumbnail), param.name, choice),
+                    lambda c=choice: thumbnail(param.name, c, self.SIDE),
+                    lambda picture, c=choice, k=key: self._on_thumbnail(c, k, picture),
+                )
+        self._layout.addWidget(self.list, 1)
+        self.set_value(param.default)
+        self.list.currentItemChanged.connect(lambda *_: (self.changed.emit(), self.released.emit()))
+
+    def _on_thumbnail(self, choice: str, key: tuple[Any, str, str], picture: Any) -> None:
+        if picture is None:
+            return
+        from warpaint.engine.tiles import from_float
+        from warpaint.gui.canvas import rgba_to_qimage
+
+        rgba = np.asarray(picture, np.float32)
+        if rgba.shape[2] == 3:
+            rgba = np.concatenate([rgba, np.ones_like(rgba[..., :1])], axis=2)
+        pixmap = QPixmap.fromImage(rgba_to_qimage(from_float(rgba, np.uint8)))
+        self._cache[key] = pixmap
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            if item.data(Qt.ItemDataRole.UserRole) == choice:
+                item.setIcon(QIcon(pixmap))
+
+    def value(self) -> str:
+        item = self.list.currentItem()
+        return str(item.data(Qt.ItemDataRole.UserRole)) if item else str(self.param.default)
+
+    def set_value(self, value: Any) -> None:
+        for i in range(self.list.count()):
+            if self.list.item(i).data(Qt.ItemDataRole.UserRole) == value:
+                self.list.setCurrentRow(i)
+                return
 
 
 class ColourParamWidget(ParamWidget):
@@ -548,6 +629,13 @@ WIDGETS: dict[ParamType, type[ParamWidget]] = {
 }
 
 
-def make_param_widget(param: Param, context: ParamContext) -> ParamWidget:
-    """The editor for `param`, chosen by its type."""
+def make_param_widget(
+    param: Param,
+    context: ParamContext,
+    thumbnail: Callable[[str, str, int], Any] | None = None,
+) -> ParamWidget:
+    """The editor for `param`, chosen by its type (a gallery for a `gallery`
+    CHOICE whose effect draws thumbnails)."""
+    if param.type is ParamType.CHOICE and param.gallery and thumbnail is not None:
+        return GalleryParamWidget(param, context, thumbnail)
     return WIDGETS[param.type](param, context)
