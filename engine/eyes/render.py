@@ -100,6 +100,7 @@ class EyeAppearance:
     blur: float = 0.4  # Gaussian blur sigma in pixels of a 64-px-wide crop
     noise: float = 0.01  # sensor noise standard deviation
     jpeg_quality: int = 0  # 0 = no JPEG round trip, else 1..100
+    resolution: float = 1.0  # < 1: the eye was photographed this much smaller, then upscaled
     texture_seed: int = 0
 
     @staticmethod
@@ -166,14 +167,15 @@ def _random_appearance(rng: np.random.Generator) -> EyeAppearance:
     skin_arr = (1 - (t - i)) * np.asarray(_SKIN_TONES[i]) + (t - i) * np.asarray(_SKIN_TONES[i + 1])
     skin = _jitter_colour(rng, (skin_arr[0], skin_arr[1], skin_arr[2]), 0.08)
     dark_skin = float(np.mean(skin))
-    sclera = _jitter_colour(rng, (0.88, 0.84, 0.8), 0.08)
-    brow = _jitter_colour(rng, (0.16, 0.11, 0.08), 0.4)
+    sclera = _jitter_colour(rng, (0.8, 0.76, 0.74), 0.08)
+    # Hair from near black to light brown (one hue family: no purple brows).
+    brow = tuple(float(c) for c in np.array([0.16, 0.11, 0.075]) * rng.uniform(0.3, 2.2))
     # Light mostly from the front and above; sometimes from a side.
     az = rng.uniform(-1.0, 1.0)
     el = rng.uniform(-0.9, 0.1)
     ld = np.array([az, el, rng.uniform(0.5, 1.2)])
     ld /= np.linalg.norm(ld)
-    cast = np.clip(1.0 + rng.normal(0, 0.06, 3), 0.8, 1.2)
+    cast = np.clip(1.0 + rng.normal(0, 0.035, 3), 0.9, 1.1)
     cast /= cast.mean()
     jpeg = int(rng.integers(25, 96)) if rng.random() < 0.6 else 0
     return EyeAppearance(
@@ -195,11 +197,11 @@ def _random_appearance(rng: np.random.Generator) -> EyeAppearance:
         lashes=float(rng.uniform(0.2, 1.0)),
         lash_darkness=float(rng.uniform(0.6, 0.95)),
         brow=float(rng.uniform(0.0, 1.0)),
-        brow_height=float(rng.uniform(0.6, 0.85)),
+        brow_height=float(rng.uniform(0.45, 0.8)),
         brow_colour=(
             min(brow[0], dark_skin * 0.6),
-            min(brow[1], dark_skin * 0.5),
-            min(brow[2], dark_skin * 0.45),
+            min(brow[1], dark_skin * 0.45),
+            min(brow[2], dark_skin * 0.35),
         ),
         light_direction=(float(ld[0]), float(ld[1]), float(ld[2])),
         light_strength=float(rng.uniform(0.5, 0.9)),
@@ -212,7 +214,9 @@ def _random_appearance(rng: np.random.Generator) -> EyeAppearance:
         scale=float(rng.uniform(0.93, 1.07)),
         rotation=float(rng.normal(0.0, 3.0)),
         shift=(float(rng.normal(0.0, 0.015)), float(rng.normal(0.0, 0.02))),
-        blur=float(rng.uniform(0.0, 1.0)),
+        blur=float(rng.uniform(0.0, 1.2)),
+        # Half the eyes come from small faces (an eye ~20 px wide in the photo).
+        resolution=float(rng.uniform(0.4, 1.0)) if rng.random() < 0.5 else 1.0,
         noise=float(rng.uniform(0.0, 0.03)),
         jpeg_quality=jpeg,
         texture_seed=int(rng.integers(0, 2**31 - 1)),
@@ -386,7 +390,7 @@ def render_eye(
     car = np.exp(-(((u + 0.47) / 0.06) ** 2 + (v / 0.06) ** 2))
     caruncle = np.asarray(app.skin_colour, np.float32) * np.array([1.05, 0.62, 0.6], np.float32)
     eye = eye * (1 - 0.8 * car[..., None]) + 0.8 * car[..., None] * caruncle * shade[..., None]
-    eye *= (1.0 - 0.35 * np.clip((np.abs(u) - 0.32) / 0.18, 0.0, 1.0))[..., None]
+    eye *= (1.0 - 0.45 * np.clip((np.abs(u) - 0.22) / 0.28, 0.0, 1.0))[..., None]
 
     # --- iris and pupil: sampled on the iris plane (perpendicular to the gaze)
     gu, gv, gz = geo.gaze
@@ -439,10 +443,12 @@ def render_eye(
     # --- skin: a height field lit by the same light
     skin_noise = _value_noise(tex, (12, 16), size) - 0.5
     fine = _value_noise(tex, (max(2, h // 2), max(2, w // 2)), size) - 0.5
-    bulge = np.sqrt(np.clip(0.3**2 - (u / 1.5) ** 2 - (v / 1.2) ** 2, 0.0, None))
+    # The lids drape over the eyeball: a smooth bump (no rim: a sphere cap's
+    # edge would draw a ring on the skin).
+    bulge = np.exp(-((u / 0.42) ** 2) - ((v + 0.02) / 0.3) ** 2)
     crease_t = _bump(t, geo.up_peak_at, 0.6)
     crease_v = geo.crease_v * crease_t - 0.02 * (1 - crease_t)
-    hgt = 0.6 * bulge
+    hgt = 0.12 * bulge
     hgt -= 0.05 * app.crease * np.exp(-(((v - crease_v) / 0.035) ** 2)) * (np.abs(u) < 0.6)
     hgt += 0.25 / (1.0 + np.exp((v + app.brow_height - 0.05) / 0.08))  # brow ridge
     hgt -= 0.03 * np.exp(-(((v - 0.32) / 0.08) ** 2) - (u / 0.6) ** 2)  # tear trough
@@ -460,7 +466,8 @@ def render_eye(
     skin *= (1.0 - 0.15 * margin)[..., None]
 
     # --- compose the eye opening
-    aperture = _smooth(np.minimum(v - y_up, y_low - v) / px)
+    inside = np.minimum(np.minimum(v - y_up, y_low - v), 0.5 - np.abs(u))
+    aperture = _smooth(inside / px)
     img = skin * (1 - aperture[..., None]) + eye * aperture[..., None]
 
     # Upper lid margin and lashes: a dark band above the margin (below it when
@@ -484,10 +491,11 @@ def render_eye(
     # Eyebrow (often only its lower edge is inside the crop).
     if app.brow > 0:
         brow_v = -app.brow_height - 0.08 * np.sin(np.pi * np.clip(t * 1.2 - 0.1, 0, 1))
-        bd = (brow_v - v) / 0.1
-        brow_band = np.clip(1.0 - np.abs(bd - 0.6), 0.0, 1.0) * np.clip(1.4 - np.abs(u) * 1.2, 0, 1)
-        hair = _value_noise(tex, (max(2, h // 3), max(2, w // 1)), size)
-        brow_mask = app.brow * brow_band * np.clip(0.3 + 1.2 * hair, 0, 1)
+        brow_band = np.exp(-(((v - brow_v + 0.07) / 0.065) ** 2)) * np.clip(1.5 - np.abs(u), 0, 1)
+        # Hairs slant outward and up: stripes along that direction, broken by noise.
+        phase = (u * 0.9 + (v - brow_v) * 0.5) * 2 * np.pi * 22
+        hair = 0.5 + 0.5 * np.sin(phase + 3.0 * _value_noise(tex, (4, 6), size))
+        brow_mask = np.clip(app.brow * brow_band * (0.55 + 0.45 * hair), 0.0, 0.95)
         img = img * (1 - brow_mask[..., None]) + np.asarray(app.brow_colour) * brow_mask[..., None]
 
     # --- the photograph: colour cast, exposure, contrast, blur, noise, JPEG
@@ -497,10 +505,17 @@ def render_eye(
     sigma = app.blur * w / 64.0
     if sigma > 0.05:
         img = cv2.GaussianBlur(img, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
+    # Noise and JPEG happen at the photo's own resolution; the crop is then
+    # upscaled from it, as crops of small faces are.
+    small = (max(4, round(w * app.resolution)), max(4, round(h * app.resolution)))
+    low_res = app.resolution < 0.95
+    if low_res:
+        img = cv2.resize(img, small, interpolation=cv2.INTER_AREA)
     if app.noise > 0:
         noise_rng = np.random.default_rng(seed)
-        lum = noise_rng.normal(0.0, app.noise, (h, w, 1)).astype(np.float32)
-        chroma = noise_rng.normal(0.0, app.noise * 0.4, (h, w, 3)).astype(np.float32)
+        sh = img.shape[:2]
+        lum = noise_rng.normal(0.0, app.noise, (*sh, 1)).astype(np.float32)
+        chroma = noise_rng.normal(0.0, app.noise * 0.4, (*sh, 3)).astype(np.float32)
         img = img + lum + chroma
     img = np.clip(img, 0.0, 1.0)
     if app.jpeg_quality > 0:
@@ -509,6 +524,8 @@ def render_eye(
         decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
         if decoded is not None:
             img = decoded[..., ::-1].astype(np.float32) / 255.0
+    if low_res:
+        img = np.clip(cv2.resize(img, (w, h), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
     return np.ascontiguousarray(img, dtype=np.float32), landmarks(app, look, size)
 
 
