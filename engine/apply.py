@@ -42,38 +42,56 @@ class EffectResult:
 
 
 def resolve_references(
-    spec: EffectSpec, params: Mapping[str, Any], state: DocState | None
+    spec: EffectSpec,
+    params: Mapping[str, Any],
+    state: DocState | None,
+    frame: Layer | None = None,
 ) -> dict[str, Any]:
     """Replace image/mask parameter values by float32 arrays.
 
     A value may be a layer id (int, GUI), a file path (str, CLI) or already
     an array. IMAGE -> (h, w, 4); MASK -> (h, w, 1); IMAGES -> list of
-    (array, weight).
+    (array, weight). For a `placed` parameter a layer is read where it lies
+    on the canvas under `frame` (the layer the effect runs on).
     """
     out = dict(params)
     for p in spec.all_params(params):
         value = params.get(p.name)
         if value is None:
             continue
+        where = frame if p.placed else None
         if p.type is ParamType.IMAGE:
-            out[p.name] = _image_ref(value, state)
+            out[p.name] = _image_ref(value, state, where)
         elif p.type is ParamType.MASK:
             out[p.name] = _mask_ref(value, state)
         elif p.type is ParamType.IMAGES:
-            out[p.name] = [(_image_ref(ref, state), float(w)) for ref, w in value]
+            out[p.name] = [(_image_ref(ref, state, where), float(w)) for ref, w in value]
     return out
 
 
-def _image_ref(value: Any, state: DocState | None) -> np.ndarray:
+def _image_ref(value: Any, state: DocState | None, frame: Layer | None = None) -> np.ndarray:
     if isinstance(value, np.ndarray):
         return value.astype(np.float32, copy=False)
     if isinstance(value, int):
         if state is None:
             raise BadInputError("a layer was given but there is no document")
         try:
-            return state.layer(value).pixels.read_float()
+            layer = state.layer(value)
         except KeyError:
             raise BadInputError("the chosen layer no longer exists") from None
+        rect = None
+        if frame is not None:
+            rect = Rect(frame.x - layer.x, frame.y - layer.y, frame.pixels.width,
+                        frame.pixels.height)  # fmt: skip
+        pixels = layer.pixels.read_float(rect)
+        mask = layer.mask
+        if mask is not None and (mask.width, mask.height) == (
+            layer.pixels.width,
+            layer.pixels.height,
+        ):
+            # A layer used as an image is what shows of it: its mask hides the rest.
+            pixels[..., 3:4] *= mask.read_float(rect)
+        return pixels
     from warpaint.engine.io import read_image_array
 
     return read_image_array(str(value))
@@ -227,7 +245,7 @@ def effect_job(
     def job(ctx: JobContext) -> EffectResult:
         image, scale = _job_input(layer, max_side)
         ctx.scale = scale
-        refs = resolve_references(spec, resolved, state)
+        refs = resolve_references(spec, resolved, state, layer)
         scaled = {
             p.name: refs[p.name] * scale
             if p.spatial and refs.get(p.name) is not None

@@ -40,14 +40,22 @@ def demo_params(spec: EffectSpec, quick: bool) -> dict[str, Any]:
 def layer_refs(params: dict[str, Any], state: DocState) -> dict[str, Any]:
     """`params` with each "layer:NAME" value replaced by the id of that layer of
     `state`, so DEMO_PARAMS can name the sample's layers (ids differ per run)."""
-    out = dict(params)
+
+    def ref(value: Any) -> Any:
+        if not (isinstance(value, str) and value.startswith("layer:")):
+            return value
+        name = value.removeprefix("layer:")
+        ids = [layer.id for layer in state.layers if layer.name == name]
+        if not ids:
+            raise BadInputError(f"the demo document has no layer {name!r}")
+        return ids[0]
+
+    out = {}
     for key, value in params.items():
-        if isinstance(value, str) and value.startswith("layer:"):
-            name = value.removeprefix("layer:")
-            ids = [layer.id for layer in state.layers if layer.name == name]
-            if not ids:
-                raise BadInputError(f"the demo document has no layer {name!r}")
-            out[key] = ids[0]
+        if isinstance(value, tuple) and all(isinstance(v, tuple) for v in value):
+            out[key] = tuple((ref(v[0]), *v[1:]) for v in value)  # an image list
+        else:
+            out[key] = ref(value)
     return out
 
 

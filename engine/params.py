@@ -54,6 +54,9 @@ class Param:
     # CHOICE only: the panel shows the choices as a gallery of pictures made by
     # the effect's `thumbnail` hook (see `warpaint.engine.registry`).
     gallery: bool = False
+    # IMAGE/IMAGES only: layers are read as placed on the canvas, cut to the
+    # current layer's rectangle (transparent outside), not as their own pixels.
+    placed: bool = False
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):

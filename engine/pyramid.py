@@ -424,6 +424,32 @@ def _blend_stack(
     return s
 
 
+def fill_transparent(rgb: torch.Tensor, alpha: torch.Tensor, a: float = DEFAULT_A) -> torch.Tensor:
+    """Colours extended smoothly into transparent areas (push-pull).
+
+    rgb: (N, C, H, W) straight colours; alpha: (N, 1, H, W) in [0, 1]. Where
+    alpha is 1 the colours are kept exactly; elsewhere each level is composited
+    over the expanded fill of the level below it, so holes take the colours of
+    their surroundings. A multiresolution blend of images that are only
+    partly defined (mosaics) needs this: pyramids of a hard edge to black
+    would print a dark halo into the neighbouring image.
+    """
+    import torch
+
+    _check(rgb)
+    premultiplied = [rgb * alpha]
+    coverage = [alpha]
+    while min(premultiplied[-1].shape[2:]) >= 2 * MIN_SIDE:
+        premultiplied.append(reduce(premultiplied[-1], a))
+        coverage.append(reduce(coverage[-1], a))
+    fill = premultiplied[-1] / coverage[-1].clamp_min(1e-6)
+    # An image with nothing visible at all stays as it was.
+    fill = torch.where(coverage[-1] > 1e-6, fill, rgb.mean(dim=(2, 3), keepdim=True))
+    for p, c in zip(reversed(premultiplied[:-1]), reversed(coverage[:-1]), strict=True):
+        fill = p + (1.0 - c) * expand(fill, (p.shape[2], p.shape[3]), a)
+    return fill
+
+
 class PreparedSpline:
     """A spline of fixed A and B whose mask changes often (mask painting).
 
