@@ -36,6 +36,9 @@ class EffectResult:
     pixels: np.ndarray  # (h, w, 4) float32 straight alpha
     scale: float = 1.0
     messages: tuple[str, ...] = field(default=())
+    # A local preview (see the `region` hook): `pixels` is only the patch of
+    # the layer whose top-left corner is here, in layer pixels; None = whole.
+    origin: tuple[int, int] | None = None
 
 
 # -- references --------------------------------------------------------
@@ -241,6 +244,11 @@ def effect_job(
     spec = get_effect(effect_id)
     resolved = spec.resolve(params)
     layer = state.layer(layer_id)
+    region = spec.hook("region")
+    if max_side is not None and region is not None:
+        box = region(resolved, layer.pixels.width, layer.pixels.height)
+        if box is not None:
+            return _local_job(spec, state, layer, resolved, Rect(*(int(v) for v in box)))
 
     def job(ctx: JobContext) -> EffectResult:
         image, scale = _job_input(layer, max_side)
@@ -255,6 +263,37 @@ def effect_job(
         ctx.check()
         pixels = run_effect(ctx, spec, image, scaled)
         return EffectResult(effect_id, layer_id, dict(resolved), pixels, scale, tuple(ctx.messages))
+
+    return job
+
+
+def _local_job(
+    spec: EffectSpec, state: DocState, layer: Layer, resolved: dict[str, Any], box: Rect
+) -> Callable[[JobContext], EffectResult]:
+    """A preview of an effect that changes only `box` of the layer (the
+    `region` hook, e.g. the eyes of a portrait): it reads and computes just
+    that patch at full resolution, with canvas parameters (points, rectangles)
+    moved into the patch's frame. The result carries the patch and its origin."""
+    box = box.intersect(layer.pixels.bounds)
+    shifted = dict(resolved)
+    for p in spec.all_params(resolved):
+        value = resolved.get(p.name)
+        if value is None:
+            continue
+        if p.type is ParamType.POINTS:
+            shifted[p.name] = tuple((x - box.x, y - box.y) for x, y in value)
+        elif p.type is ParamType.RECT:
+            x, y, w, h = value
+            shifted[p.name] = (x - box.x, y - box.y, w, h)
+
+    def job(ctx: JobContext) -> EffectResult:
+        patch = layer.pixels.read_float(box)
+        refs = resolve_references(spec, shifted, state, layer)
+        ctx.check()
+        pixels = run_effect(ctx, spec, patch, refs)
+        return EffectResult(
+            spec.id, layer.id, dict(resolved), pixels, 1.0, tuple(ctx.messages), (box.x, box.y)
+        )
 
     return job
 

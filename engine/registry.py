@@ -13,6 +13,11 @@ loaded model), and two hooks the GUI runs off its thread:
 - `thumbnail(param, choice, side) -> np.ndarray | None`: a picture of one
   choice of a `gallery` CHOICE parameter (e.g. a style preset rendering a
   sample), (h, w, 3 or 4) float32 in [0, 1] fitting side x side.
+
+One hook serves previews: `region(params, width, height) -> (x, y, w, h) |
+None`, the only part of a width x height layer the effect can change with
+these (resolved) values; a preview then computes just that patch at full
+resolution (see `apply.effect_job`). None means the whole layer.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from warpaint.engine.errors import BadInputError, UnknownEffectError
 from warpaint.engine.params import Param
 
 EFFECTS_PACKAGE = "warpaint.engine.effects"
-HOOKS = ("prefill", "thumbnail")
+HOOKS = ("prefill", "thumbnail", "region")
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,7 @@ class EffectSpec:
         return self.params + tuple(hook(values)) if hook else self.params
 
     def hook(self, name: str) -> Callable[..., Any] | None:
-        """The module's optional `prefill` or `thumbnail` function, or None."""
+        """The module's optional `prefill`, `thumbnail` or `region` function, or None."""
         if name not in HOOKS:
             raise ValueError(f"unknown effect hook {name!r}")
         if not self.module:

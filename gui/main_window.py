@@ -1257,8 +1257,9 @@ class MainWindow(QMainWindow):
 
         def job(ctx: JobContext) -> tuple[Any, Any, DocState]:
             result = fn(ctx)
-            if result.scale != 1.0:
-                # Too big to preview at full size: shown as an overlay at preview resolution.
+            if result.origin is not None or result.scale != 1.0:
+                # A patch (a local effect) or too big to preview at full size:
+                # shown as an overlay, without building the document.
                 return result, from_float(result.pixels, np.uint8), state
             # The document as Apply would leave it, built by the engine on a throwaway copy.
             scratch = Document(state)
@@ -1290,6 +1291,10 @@ class MainWindow(QMainWindow):
             self.canvas.set_preview_state(shown)
             return
         rect = QRectF(layer.x, layer.y, layer.pixels.width, layer.pixels.height)
+        if result.origin is not None:
+            x, y = result.origin
+            h, w = result.pixels.shape[:2]
+            rect = QRectF(layer.x + x, layer.y + y, w, h)
         self.canvas.set_preview(rgba_to_qimage(shown), rect)
 
     def _clear_preview(self) -> None:
