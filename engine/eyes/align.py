@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from warpaint.engine.errors import BadInputError
 from warpaint.engine.eyes.render import INNER_CORNER, OUTER_CORNER
 
 
@@ -33,15 +34,16 @@ def crop_matrix(corners: np.ndarray, size: tuple[int, int], mirror: bool) -> np.
 
     `corners` is (2, 2) [inner, outer] (x, y) in the image; they land on
     `canonical_corners(size)`. `mirror` reflects the image so that a right
-    eye looks like a left one (the crop keeps "up" up).
+    eye looks like a left one (the crop keeps "up" up). BadInputError for
+    corners that are not two distinct finite points.
     """
     c = np.asarray(corners, dtype=np.float64)
     if c.shape != (2, 2) or not np.all(np.isfinite(c)):
-        raise ValueError(f"corners must be a finite (2, 2) array, got shape {c.shape}")
+        raise BadInputError(f"eye corners must be two finite (x, y) points, got shape {c.shape}")
     d = c[1] - c[0]
     n2 = float(d @ d)
     if n2 < 1e-12:
-        raise ValueError("the two eye corners coincide")
+        raise BadInputError("the two eye corners coincide")
     target = canonical_corners(size)
     t = target[1] - target[0]  # horizontal: (tx, 0)
     tx = float(t[0])

@@ -449,7 +449,11 @@ def render_eye(
     crease_t = _bump(t, geo.up_peak_at, 0.6)
     crease_v = geo.crease_v * crease_t - 0.02 * (1 - crease_t)
     hgt = 0.12 * bulge
-    hgt -= 0.05 * app.crease * np.exp(-(((v - crease_v) / 0.035) ** 2)) * (np.abs(u) < 0.6)
+    # The crease fades out toward the corners (no hard end, nothing beyond them).
+    # Truncated at 4 widths, so skin far from the lid is bit-identical across gazes.
+    crease_d = np.minimum(np.abs(v - crease_v) / 0.035, 4.0)
+    crease_line = (np.exp(-(crease_d**2)) - np.exp(-16.0)) * np.sqrt(crease_t)
+    hgt -= 0.05 * app.crease * crease_line
     hgt += 0.25 / (1.0 + np.exp((v + app.brow_height - 0.05) / 0.08))  # brow ridge
     hgt -= 0.03 * np.exp(-(((v - 0.32) / 0.08) ** 2) - (u / 0.6) ** 2)  # tear trough
     gy_, gx_ = np.gradient(hgt / px)
@@ -461,12 +465,13 @@ def render_eye(
     skin = np.asarray(app.skin_colour, np.float32) * skin_shade[..., None]
     skin = skin * (1.0 + app.skin_texture * (0.35 * skin_noise + 0.25 * fine))[..., None]
     # Darker, redder lid margin skin near the opening.
-    margin = np.exp(-np.clip(-np.minimum(y_up - v, v - y_low), 0.0, None) / 0.03)
+    # Compact support: skin farther than 0.06 from the opening never changes with it.
+    inside = np.minimum(np.minimum(v - y_up, y_low - v), 0.5 - np.abs(u))
+    margin = np.clip(1.0 + inside / 0.06, 0.0, 1.0) ** 2
     margin *= np.clip((0.5 - np.abs(u)) / 0.05, 0.0, 1.0)
     skin *= (1.0 - 0.15 * margin)[..., None]
 
     # --- compose the eye opening
-    inside = np.minimum(np.minimum(v - y_up, y_low - v), 0.5 - np.abs(u))
     aperture = _smooth(inside / px)
     img = skin * (1 - aperture[..., None]) + eye * aperture[..., None]
 
