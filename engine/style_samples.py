@@ -221,11 +221,15 @@ def cubist(side: int = 256, shards: int = 110, seed: int = 7) -> np.ndarray:
         for a, b in ((0, 1), (1, 2), (2, 0)):
             (y0, x0), (y1, x1) = pts[a], pts[b]
             cross = (x1 - x0) * (ys - y0) - (y1 - y0) * (xs - x0)
-            sign = np.sign((x1 - x0) * (pts[3 - a - b][0] - y0) - (y1 - y0) * (pts[3 - a - b][1] - x0))
+            sign = np.sign(
+                (x1 - x0) * (pts[3 - a - b][0] - y0) - (y1 - y0) * (pts[3 - a - b][1] - x0)
+            )
             inside &= cross * sign >= 0
             edge = np.minimum(edge, np.abs(cross) / (np.hypot(x1 - x0, y1 - y0) + 1e-6))
         colour = palette[rng.randint(0, len(palette))]
-        shade = 0.75 + 0.5 * ((xs - pts[0][1]) * rng.randn() + (ys - pts[0][0]) * rng.randn()) / side
+        shade = (
+            0.75 + 0.5 * ((xs - pts[0][1]) * rng.randn() + (ys - pts[0][0]) * rng.randn()) / side
+        )
         fill = colour * np.clip(shade, 0.6, 1.25)[..., None]
         line = (edge < 1.6)[..., None]
         image = np.where(inside[..., None], np.where(line, np.float32(0.12), fill), image)

@@ -1,0 +1,250 @@
+"""Distilling Gatys stylization into the feed-forward generator.
+
+The naive perceptual-loss recipe (train the generator against the random
+VGG's Gram loss directly) failed in our probes: the generator found patterns
+that satisfy the random network's statistics without looking like the style
+(see docs/fast-style.md). Gatys optimisation with the same network does look
+like the style, so the recipe here is:
+
+1. `content_pool`: content crops from the offline photos (or a folder), with
+   augmentation (scale, crop, flips, tint);
+2. `stylize_batch`: optimise those crops once per style with the project's
+   Gatys loss and schedule (`warpaint.engine.optim`), a batch at a time;
+3. `distill_step`: train the generator to reproduce those targets from the
+   contents: L1 on pixels + a feature loss on relu2_1/relu3_1 + a little Gram
+   (style) loss, on random sub-crops with flips applied to both.
+
+Tensors are float32 (N, 3, S, S) in [0, 1] on one device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from warpaint.engine.errors import BadInputError
+from warpaint.engine.nets import LossNetwork
+from warpaint.engine.nets.generator import StyleGenerator
+from warpaint.engine.optim import coarse_to_fine, optimise, style_targets
+from warpaint.engine.style_losses import content_loss, gram, gram_loss
+
+# Offline photos for the default content pool. The benchmark's contents
+# (astronaut, chelsea, coffee) are left out so the benchmark measures unseen images.
+POOL_IMAGES: tuple[str, ...] = (
+    "rocket", "stereo_motorcycle", "hubble_deep_field", "immunohistochemistry", "retina",
+    "colorwheel", "camera", "coins", "moon", "brick", "grass", "gravel", "clock", "cell", "page",
+)  # fmt: skip
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
+# Gatys settings of the targets: the stylize effect's CPU defaults (docs/stylization.md).
+GATYS_NETWORK = "vgg19-random-slim"
+GATYS_STYLE_WEIGHT = 5.0
+FEATURE_LAYERS = ("relu2_1", "relu3_1")
+
+_noop: Callable[[], None] = lambda: None  # noqa: E731
+
+
+def _to_rgb_float(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a)
+    if a.dtype == bool:
+        a = a.astype(np.float32)
+    elif a.dtype == np.uint8:
+        a = a.astype(np.float32) / 255.0
+    elif a.dtype == np.uint16:
+        a = a.astype(np.float32) / 65535.0
+    a = a.astype(np.float32)
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=2)
+    if a.shape[2] == 4:  # composite over white
+        a = a[..., :3] * a[..., 3:] + (1.0 - a[..., 3:])
+    return np.clip(a[..., :3], 0.0, 1.0)
+
+
+def pool_images(folder: str | Path | None = None) -> list[np.ndarray]:
+    """The content photos: every image in `folder`, or the offline scikit-image
+    photos (POOL_IMAGES). Each (H, W, 3) float32 in [0, 1]."""
+    if folder is None:
+        from skimage import data
+
+        images = []
+        for name in POOL_IMAGES:
+            a = getattr(data, name)()
+            images.append(_to_rgb_float(a[0] if isinstance(a, tuple) else a))
+        return images
+    from warpaint.engine.io import read_image_array
+
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise BadInputError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) in the folder")
+    return [_to_rgb_float(read_image_array(str(p))) for p in files]
+
+
+def content_pool(images: Sequence[np.ndarray], count: int, size: int, seed: int) -> torch.Tensor:
+    """`count` augmented square crops (count, 3, size, size): a random image,
+    a random scale (the crop covers 35-100 % of the short side), a random
+    position, flips, and for colour photos a mild random tint."""
+    from PIL import Image
+
+    rng = np.random.RandomState(seed)
+    crops = []
+    for _ in range(count):
+        a = images[rng.randint(len(images))]
+        h, w = a.shape[:2]
+        side = max(8, int(min(h, w) * rng.uniform(0.35, 1.0)))
+        y, x = rng.randint(0, h - side + 1), rng.randint(0, w - side + 1)
+        piece = Image.fromarray((a[y : y + side, x : x + side] * 255).astype(np.uint8))
+        crop = np.asarray(piece.resize((size, size), Image.Resampling.LANCZOS), np.float32) / 255.0
+        if rng.rand() < 0.5:
+            crop = crop[:, ::-1]
+        if rng.rand() < 0.2:
+            crop = crop[::-1]
+        crop = np.clip(crop * rng.uniform(0.9, 1.1, 3).astype(np.float32), 0, 1)
+        crops.append(np.ascontiguousarray(crop))
+    return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
+
+
+def stylize_batch(
+    net: LossNetwork,
+    contents: torch.Tensor,
+    style: torch.Tensor,
+    *,
+    evaluations: int = 48,
+    scales: int = 2,
+    style_weight: float = GATYS_STYLE_WEIGHT,
+    check: Callable[[], None] = _noop,
+) -> torch.Tensor:
+    """Gatys stylization of a batch (B, 3, S, S) with one style (1, 3, h, w),
+    the stylize effect's loss and coarse-to-fine schedule, from the contents.
+
+    The batch is one optimisation problem whose loss is the mean of the
+    images' own losses (each image's Gram against the style's), so every
+    image gets its own stylization; L-BFGS shares only its step sizes.
+    Returns (B, 3, S, S).
+    """
+    side = contents.shape[-1]
+    schedule = coarse_to_fine(side, evaluations, scales)
+    x: torch.Tensor | None = None
+    for s, n in zip(schedule.sides, schedule.evaluations, strict=True):
+        c = F.interpolate(contents, size=(s, s), mode="bilinear", antialias=True,
+                          align_corners=False) if s != side else contents  # fmt: skip
+        x = c.clone() if x is None else F.interpolate(x, size=(s, s), mode="bilinear",
+                                                      align_corners=False)  # fmt: skip
+        targets = style_targets(net, [(style, 1.0)], s, check)
+        with torch.no_grad():
+            c_target = net.module(c, [net.content_layer], check)[net.content_layer]
+        layers = (*net.style_layers, net.content_layer)
+
+        def loss_fn(
+            img: torch.Tensor,
+            targets: dict[str, torch.Tensor] = targets,
+            c_target: torch.Tensor = c_target,
+            layers: tuple[str, ...] = layers,
+        ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            feats = net.module(img, layers, check)
+            ls = sum(
+                w * gram_loss(feats[name], targets[name])
+                for name, w in zip(net.style_layers, net.style_weights, strict=True)
+            )
+            lc = content_loss(feats[net.content_layer], c_target)
+            total = style_weight * ls + lc
+            return total, {"style": ls.detach(), "content": lc.detach()}  # type: ignore[union-attr]
+
+        x = optimise(x, loss_fn, "lbfgs", n)
+    assert x is not None
+    return x
+
+
+@dataclass
+class DistillLoss:
+    """Weights of the distillation loss terms (pixel L1 is weight 1)."""
+
+    feature: float = 1.0
+    style: float = 0.5
+
+
+def style_grams(net: LossNetwork, styles: torch.Tensor, side: int) -> list[dict[str, torch.Tensor]]:
+    """Per style (N, 3, h, w): its Gram targets at long side `side`."""
+    return [style_targets(net, [(styles[i : i + 1], 1.0)], side) for i in range(len(styles))]
+
+
+def random_views(
+    contents: torch.Tensor, targets: torch.Tensor, crop: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same random crop (crop x crop) and flip of each content/target pair."""
+    b, _, s, _ = contents.shape
+    out_c, out_t = [], []
+    for i in range(b):
+        y, x = (torch.randint(0, s - crop + 1, (2,), generator=generator)).tolist()
+        c = contents[i : i + 1, :, y : y + crop, x : x + crop]
+        t = targets[i : i + 1, :, y : y + crop, x : x + crop]
+        if torch.rand((), generator=generator) < 0.5:
+            c, t = c.flip(-1), t.flip(-1)
+        out_c.append(c)
+        out_t.append(t)
+    return torch.cat(out_c), torch.cat(out_t)
+
+
+def distill_loss(
+    net: LossNetwork,
+    output: torch.Tensor,
+    target: torch.Tensor,
+    grams: Sequence[dict[str, torch.Tensor]],
+    style_index: torch.Tensor,
+    weights: DistillLoss,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Loss of generator `output` (B, 3, s, s) against Gatys `target` (same);
+    `grams[k]` is style k's Gram targets, `style_index` (B,) each sample's style."""
+    pixel = (output - target).abs().mean()
+    layers = tuple(dict.fromkeys((*FEATURE_LAYERS, *net.style_layers)))
+    feats = net.module(torch.cat([output, target]), layers)
+    b = output.shape[0]
+    feature = sum(content_loss(feats[n][:b], feats[n][b:].detach()) for n in FEATURE_LAYERS)
+    style = output.new_zeros(())
+    for k in style_index.unique().tolist():
+        rows = style_index == k
+        for name, w in zip(net.style_layers, net.style_weights, strict=True):
+            g = gram(feats[name][:b][rows])
+            t = grams[k][name]
+            style = style + w * (g - t).square().mean() / t.square().mean().clamp_min(1e-12)
+    style = style / max(1, len(style_index.unique()))
+    total = pixel + weights.feature * feature + weights.style * style
+    return total, {  # type: ignore[return-value]
+        "pixel": float(pixel.detach()),
+        "feature": float(feature.detach()),  # type: ignore[union-attr]
+        "style": float(style.detach()),
+        "total": float(total.detach()),
+    }
+
+
+def one_hot(index: torch.Tensor, styles: int) -> torch.Tensor:
+    """(B,) style indices -> (B, styles) float mix vectors."""
+    return F.one_hot(index, styles).float()
+
+
+def distill_step(
+    gen: torch.nn.Module,
+    net: LossNetwork,
+    optimizer: torch.optim.Optimizer,
+    contents: torch.Tensor,
+    targets: torch.Tensor,
+    style_index: torch.Tensor,
+    grams: Sequence[dict[str, torch.Tensor]],
+    weights: DistillLoss,
+    styles: int,
+) -> dict[str, float]:
+    """One optimiser step on a batch: contents/targets (B, 3, s, s), style_index (B,).
+    `gen` may be a DistributedDataParallel wrapper of a StyleGenerator."""
+    optimizer.zero_grad(set_to_none=True)
+    out = gen(contents, one_hot(style_index, styles).to(contents.device))
+    loss, parts = distill_loss(net, out, targets, grams, style_index, weights)
+    loss.backward()  # type: ignore[no-untyped-call]
+    optimizer.step()
+    return parts
+
+
+def generator_tensors(gen: StyleGenerator) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in gen.state_dict().items()}

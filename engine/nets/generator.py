@@ -1,0 +1,220 @@
+"""Feed-forward style generators: the shipped light net and Johnson's reference.
+
+`StyleGenerator` is one network for N styles (conditional instance norm,
+Dumoulin et al. 2017): every norm layer holds one scale/shift row per style,
+and a style-mix vector w (N,) picks gamma = w @ scales, beta = w @ shifts, so
+mixing styles is a slider. Most work happens at reduced resolution: the
+image is folded into channels (pixel unshuffle) to 1/2, a strided conv takes
+it to 1/4, where the residual blocks run with few channels; pixel shuffle
+brings it back, and a small full-resolution head sees the input again (a
+skip) so edges stay sharp.
+
+`JohnsonNet` is the common fast_neural_style architecture (Johnson et al.
+2016), kept only as the speed reference of `warpaint bench fast-style`.
+
+Both take (N, 3, H, W) RGB in [0, 1] and return (N, 3, H, W) in [0, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+EPS = 1e-5
+
+
+def instance_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-(N, C) mean and biased variance of (N, C, h, w), each (N, C, 1, 1).
+
+    E[x^2] - E[x]^2 rather than `torch.var_mean`: about 4x faster on a CPU
+    (two vectorised reductions), exact enough for post-conv activations.
+    """
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    var = (x.square().mean(dim=(2, 3), keepdim=True) - mean.square()).clamp_min(0.0)
+    return mean, var
+
+
+class ConditionalInstanceNorm(nn.Module):
+    """Instance norm whose affine scale/shift is a mix of per-style rows.
+
+    `style` is a (N_styles,) or (B, N_styles) weight vector set by the owner
+    before the forward pass (see `StyleGenerator.forward`). `normalise` is
+    split out so `warpaint.engine.feedforward` can run it with statistics
+    frozen for a whole image.
+    """
+
+    def __init__(self, channels: int, styles: int) -> None:
+        super().__init__()
+        self.eps = EPS
+        self.scale = nn.Parameter(torch.ones(styles, channels))
+        self.shift = nn.Parameter(torch.zeros(styles, channels))
+        self.style: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean, var = instance_stats(x)
+        return self.normalise(x, mean, var)
+
+    def normalise(self, x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+        """(B, C, h, w) with per-(B, C) `mean`/`var` (B|1, C, 1, 1) -> normalised, styled."""
+        if self.style is None:
+            raise RuntimeError("set the style mix before running the generator")
+        w = self.style if self.style.ndim == 2 else self.style[None]
+        gamma = (w @ self.scale)[:, :, None, None]
+        beta = (w @ self.shift)[:, :, None, None]
+        # One fused multiply-add over the big tensor: fold the statistics into it.
+        a = gamma * torch.rsqrt(var + self.eps)
+        return torch.addcmul(beta - a * mean, x, a)
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Channel widths of `StyleGenerator` (stored in model files)."""
+
+    styles: int
+    half: int = 32  # channels at 1/2 resolution
+    quarter: int = 64  # channels of the residual blocks at 1/4 resolution
+    blocks: int = 4
+    head: int = 8  # channels at full resolution before the last conv
+
+    def to_json(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class _Residual(nn.Module):
+    def __init__(self, channels: int, styles: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, padding_mode="reflect")
+        self.norm1 = ConditionalInstanceNorm(channels, styles)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, padding_mode="reflect")
+        self.norm2 = ConditionalInstanceNorm(channels, styles)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.norm1(self.conv1(x)))
+        return x + self.norm2(self.conv2(y))
+
+
+class StyleGenerator(nn.Module):
+    """The light conditional-instance-norm generator (see the module docstring).
+
+    forward(x (B, 3, H, W), style (N_styles,) or (B, N_styles)) -> (B, 3, H, W).
+    H and W need not be multiples of 4: the input is padded by reflection and
+    the result cropped.
+    """
+
+    STRIDE = 4
+
+    def __init__(self, config: GeneratorConfig) -> None:
+        super().__init__()
+        c = config
+        self.config = config
+        # 1/2: the 2x2 pixels folded into 12 channels, then a 3x3 conv.
+        self.down1 = nn.Conv2d(12, c.half, 3, padding=1, padding_mode="reflect")
+        self.norm_d1 = ConditionalInstanceNorm(c.half, c.styles)
+        self.down2 = nn.Conv2d(c.half, c.quarter, 3, stride=2, padding=1, padding_mode="reflect")
+        self.norm_d2 = ConditionalInstanceNorm(c.quarter, c.styles)
+        self.blocks = nn.ModuleList(_Residual(c.quarter, c.styles) for _ in range(c.blocks))
+        # Back up by pixel shuffle (no checkerboard of transposed convs).
+        self.up1 = nn.Conv2d(c.quarter, 4 * c.half, 3, padding=1, padding_mode="reflect")
+        self.norm_u1 = ConditionalInstanceNorm(c.half, c.styles)
+        self.up2 = nn.Conv2d(c.half, 4 * c.head, 3, padding=1, padding_mode="reflect")
+        self.norm_u2 = ConditionalInstanceNorm(c.head, c.styles)
+        # Full resolution: the upsampled features plus the input itself.
+        self.out = nn.Conv2d(c.head + 3, 3, 3, padding=1, padding_mode="reflect")
+
+    def norms(self) -> list[ConditionalInstanceNorm]:
+        return [m for m in self.modules() if isinstance(m, ConditionalInstanceNorm)]
+
+    def set_style(self, style: torch.Tensor) -> None:
+        """Set the style mix (N_styles,) or (B, N_styles) on every norm layer."""
+        if style.shape[-1] != self.config.styles or style.ndim not in (1, 2):
+            raise ValueError(
+                f"style mix must be ({self.config.styles},) or (B, {self.config.styles}),"
+                f" got {tuple(style.shape)}"
+            )
+        for norm in self.norms():
+            norm.style = style
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        if style is not None:
+            self.set_style(style)
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % self.STRIDE, (-w) % self.STRIDE
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        y = F.pixel_unshuffle(x, 2)
+        y = F.relu(self.norm_d1(self.down1(y)))
+        y = F.relu(self.norm_d2(self.down2(y)))
+        for block in self.blocks:
+            y = block(y)
+        y = F.relu(self.norm_u1(F.pixel_shuffle(self.up1(y), 2)))
+        y = F.relu(self.norm_u2(F.pixel_shuffle(self.up2(y), 2)))
+        y = self.out(torch.cat([y, x], dim=1))
+        # The head predicts a change of the input; a sigmoid keeps [0, 1].
+        out = torch.sigmoid(y + torch.logit(x.clamp(0.02, 0.98)))
+        return out[..., :h, :w]
+
+
+class JohnsonNet(nn.Module):
+    """Johnson et al. 2016's residual generator with instance norm, random
+    weights (speed reference only): 9x9 conv 32, stride-2 3x3 convs 64 and 128,
+    5 residual blocks of 128, two x2 nearest-upsampling 3x3 convs, 9x9 conv."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+        def conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Module:
+            return nn.Conv2d(cin, cout, k, stride, k // 2, padding_mode="reflect")
+
+        def norm(c: int) -> nn.Module:
+            return nn.InstanceNorm2d(c, affine=True)
+
+        self.head = nn.Sequential(
+            conv(3, 32, 9), norm(32), nn.ReLU(),
+            conv(32, 64, 3, 2), norm(64), nn.ReLU(),
+            conv(64, 128, 3, 2), norm(128), nn.ReLU(),
+        )  # fmt: skip
+        self.res = nn.ModuleList(
+            nn.Sequential(conv(128, 128, 3), norm(128), nn.ReLU(), conv(128, 128, 3), norm(128))
+            for _ in range(5)
+        )
+        self.up = nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="nearest"), conv(128, 64, 3), norm(64), nn.ReLU(),
+            nn.Upsample(scale_factor=2, mode="nearest"), conv(64, 32, 3), norm(32), nn.ReLU(),
+            conv(32, 3, 9),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.head(x)
+        for block in self.res:
+            y = y + block(y)
+        return torch.sigmoid(self.up(y))[..., : x.shape[-2], : x.shape[-1]]
+
+
+def conv_macs(net: nn.Module, height: int, width: int) -> int:
+    """Multiply-accumulates of every Conv2d in `net` for a (1, 3, height, width)
+    input, counted from the shapes seen in one forward pass on a small copy
+    scaled up by area (exact for fully convolutional nets with these strides)."""
+    probe = 64
+    macs = 0
+
+    def hook(module: nn.Module, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal macs
+        assert isinstance(module, nn.Conv2d)
+        k = module.kernel_size[0] * module.kernel_size[1]
+        macs += output.numel() * k * module.in_channels // module.groups
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            x = torch.rand(1, 3, probe, probe)
+            if isinstance(net, StyleGenerator):
+                net(x, torch.ones(net.config.styles) / net.config.styles)
+            else:
+                net(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return round(macs * (height * width) / (probe * probe))

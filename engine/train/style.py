@@ -1,0 +1,371 @@
+"""`warpaint train style`: a feed-forward generator for one or many styles.
+
+The recipe is distillation (see `warpaint.engine.distill` and
+docs/fast-style.md): Gatys targets for a pool of content crops, computed once
+per style and cached, then the conditional-instance-norm generator learns to
+reproduce them. Checkpoints (safetensors with JSON metadata, never pickles)
+every `--checkpoint-every` steps; `--resume` continues from the last one.
+
+Several processes: run under `torchrun` (DistributedDataParallel, gloo on
+CPUs, NCCL on GPUs); each process computes the targets of its share of the
+crops and trains on them, gradients are averaged across processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+KIND = "style"
+HELP = "train a fast (feed-forward) style network: one or many styles in one model"
+MODEL_KIND = "fast-style"
+CHECKPOINT_KIND = "fast-style-checkpoint"
+TARGETS_KIND = "fast-style-targets"
+FORMAT = 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "styles",
+        nargs="*",
+        metavar="STYLE_IMAGE",
+        help="style images (one style each, named by the file name)",
+    )
+    parser.add_argument(
+        "--presets",
+        nargs="?",
+        const="all",
+        default=None,
+        metavar="NAMES",
+        help="train the shipped presets (the project's procedural styles), "
+        "all or a comma-separated list",
+    )
+    parser.add_argument("-o", "--output", required=True, help="model file (.safetensors)")
+    parser.add_argument(
+        "--content", default=None, help="folder of content images (default: offline sample photos)"
+    )
+    parser.add_argument("--steps", type=int, default=3000, help="generator training steps")
+    parser.add_argument("--size", type=int, default=256, help="side of the content crops")
+    parser.add_argument(
+        "--crops",
+        type=int,
+        default=24,
+        help="content crops stylised by Gatys per style (shared by all styles)",
+    )
+    parser.add_argument("--batch", type=int, default=8, help="generator batch per process")
+    parser.add_argument(
+        "--gatys-evaluations",
+        type=int,
+        default=48,
+        help="Gatys loss evaluations per target (at the crop size)",
+    )
+    parser.add_argument("--gatys-batch", type=int, default=8, help="crops optimised at once")
+    parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
+    parser.add_argument("--half", type=int, default=16, help="generator channels at 1/2 size")
+    parser.add_argument(
+        "--quarter",
+        type=int,
+        default=32,
+        help="generator channels of the residual blocks at 1/4 size",
+    )
+    parser.add_argument("--blocks", type=int, default=5, help="residual blocks")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: automatic)")
+    parser.add_argument("--checkpoint-every", type=int, default=500, metavar="N")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the output's checkpoint and cached targets",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")  # fmt: skip
+
+
+def _paths(output: Path) -> dict[str, Path]:
+    stem = output.with_suffix("")
+    return {
+        "model": output,
+        "record": output.with_suffix(".json"),
+        "checkpoint": Path(f"{stem}.ckpt.safetensors"),
+    }
+
+
+def _targets_path(output: Path, rank: int, world: int) -> Path:
+    return Path(f"{output.with_suffix('')}.targets-{rank}of{world}.safetensors")
+
+
+def _load_styles(args: argparse.Namespace) -> tuple[list[str], list[Any]]:
+    """Style names and (h, w, 3) float32 arrays."""
+    import numpy as np
+
+    from warpaint.engine.errors import BadInputError
+
+    names: list[str] = []
+    images: list[Any] = []
+    if args.presets:
+        from warpaint.engine.style_samples import PRESET_STYLES
+
+        wanted = list(PRESET_STYLES) if args.presets == "all" else args.presets.split(",")
+        unknown = [n for n in wanted if n not in PRESET_STYLES]
+        if unknown:
+            raise BadInputError(
+                f"unknown preset {unknown[0]!r} (choose from {', '.join(PRESET_STYLES)})"
+            )
+        for name in wanted:
+            fn = PRESET_STYLES[name]
+            names.append(name)
+            images.append(fn(args.size))
+    for file in args.styles:
+        from warpaint.engine.io import read_image_array
+
+        a = read_image_array(str(file))
+        names.append(Path(file).stem)
+        images.append(np.clip(a[..., :3] * a[..., 3:] + (1 - a[..., 3:]), 0, 1))
+    if not names:
+        raise BadInputError("train style: give style images or --presets")
+    if len(set(names)) != len(names):
+        raise BadInputError(f"train style: two styles share a name ({', '.join(names)})")
+    return names, images
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+    import torch.distributed as dist
+
+    from warpaint.engine.checkpoints import load_model, save_model
+    from warpaint.engine.device import choose_device
+    from warpaint.engine.distill import (
+        GATYS_NETWORK,
+        DistillLoss,
+        content_pool,
+        distill_step,
+        generator_tensors,
+        pool_images,
+        random_views,
+        style_grams,
+        stylize_batch,
+    )
+    from warpaint.engine.errors import BadInputError
+    from warpaint.engine.nets import feature_network
+    from warpaint.engine.nets.generator import GeneratorConfig, StyleGenerator
+    from warpaint.engine.style_losses import resize_to_side
+
+    output = Path(args.output)
+    if output.suffix.lower() != ".safetensors":
+        raise BadInputError(f"{output}: the model file must end in .safetensors")
+    if args.size < 16 or args.size % 4:
+        raise BadInputError("--size must be a multiple of 4, at least 16")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    device = choose_device(args.device)
+    if world > 1:
+        backend = "nccl" if device == "cuda" else "gloo"
+        if device == "cuda":
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+            torch.cuda.set_device(local)
+            device = f"cuda:{local}"
+        dist.init_process_group(backend)
+    paths = _paths(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    say = (lambda *_a: None) if (args.quiet or rank != 0) else _printer()
+    started = time.perf_counter()
+    try:
+        names, style_arrays = _load_styles(args)
+        styles = [
+            resize_to_side(torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None]
+                           .float(), args.size).to(device)
+            for a in style_arrays
+        ]  # fmt: skip
+        n_styles = len(names)
+        net = feature_network(GATYS_NETWORK, device)
+        # -- targets: this process's share of the crops, cached per process ----
+        mine = [i for i in range(args.crops) if i % world == rank]
+        if not mine:
+            raise BadInputError(f"--crops {args.crops} leaves process {rank} without crops")
+        tpath = _targets_path(output, rank, world)
+        settings = {
+            "styles": names, "size": args.size, "crops": args.crops, "seed": args.seed,
+            "gatys_evaluations": args.gatys_evaluations, "content": args.content,
+        }  # fmt: skip
+        contents = targets = None
+        if args.resume and tpath.is_file():
+            tensors, meta = load_model(tpath, TARGETS_KIND)
+            if meta.get("settings") == settings:
+                contents, targets = tensors["contents"], tensors["targets"]
+                say(f"targets: reused {tpath}")
+        if contents is None or targets is None:
+            pool = content_pool(pool_images(args.content), args.crops, args.size, args.seed)
+            contents = pool[mine].to(device)
+            stylised = []
+            t0 = time.perf_counter()
+            with torch.enable_grad():
+                for k, style in enumerate(styles):
+                    for b in range(0, len(mine), args.gatys_batch):
+                        chunk = contents[b : b + args.gatys_batch]
+                        stylised.append(stylize_batch(net, chunk, style,
+                                                   evaluations=args.gatys_evaluations))  # fmt: skip
+                    say(f"targets: style {k + 1}/{n_styles} ({names[k]}) done, "
+                        f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
+            targets = torch.cat(stylised).reshape(n_styles, len(mine), *contents.shape[1:])
+            save_model(tpath, {"contents": contents, "targets": targets},
+                       {"kind": TARGETS_KIND, "format": FORMAT, "settings": settings})  # fmt: skip
+        contents, targets = contents.to(device), targets.to(device)
+        targets_s = time.perf_counter() - started
+        # -- the generator ------------------------------------------------------
+        config = GeneratorConfig(styles=n_styles, half=args.half, quarter=args.quarter,
+                                 blocks=args.blocks)  # fmt: skip
+        torch.manual_seed(args.seed)
+        gen = StyleGenerator(config).to(device)
+        optimizer = torch.optim.Adam(gen.parameters(), lr=args.lr)
+        start_step = 0
+        history: list[float] = []
+        if args.resume and paths["checkpoint"].is_file():
+            start_step, history = _load_checkpoint(paths["checkpoint"], gen, optimizer, names,
+                                                   config)  # fmt: skip
+            say(f"resumed at step {start_step}")
+        model: torch.nn.Module = gen
+        if world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            model = DistributedDataParallel(gen)
+        grams = [style_grams(net, s, args.size)[0] for s in styles]
+        weights = DistillLoss()
+        crop = max(16, (args.size * 3 // 4) // 4 * 4)
+        t0 = time.perf_counter()
+        parts_sum: dict[str, float] = {}
+        counted = 0
+        for step in range(start_step, args.steps):
+            # Cosine decay set from the step itself, so a resumed run continues it exactly.
+            for group in optimizer.param_groups:
+                group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * step / max(1, args.steps)))
+            rng = torch.Generator().manual_seed(args.seed * 1_000_003 + 7919 * step + rank)
+            style_index = torch.randint(0, n_styles, (args.batch,), generator=rng)
+            crop_index = torch.randint(0, len(mine), (args.batch,), generator=rng)
+            c, t = random_views(contents[crop_index], targets[style_index, crop_index], crop, rng)
+            with torch.enable_grad():
+                parts = distill_step(model, net, optimizer, c, t, style_index.to(device), grams,
+                                     weights, n_styles)  # fmt: skip
+            history.append(parts["total"])
+            for key, v in parts.items():
+                parts_sum[key] = parts_sum.get(key, 0.0) + v
+            counted += 1
+            done = step + 1
+            if done % 50 == 0 or done == args.steps:
+                n = done - start_step
+                rate = (time.perf_counter() - t0) / max(1, n)
+                mean = {k: v / counted for k, v in parts_sum.items()}
+                parts_sum, counted = {}, 0
+                say(f"step {done}/{args.steps} loss {mean.get('total', 0):.4f} (pixel "
+                    f"{mean.get('pixel', 0):.4f}, feature {mean.get('feature', 0):.4f}, style "
+                    f"{mean.get('style', 0):.4f}) {rate * 1000:.0f} ms/step, "
+                    f"eta {rate * (args.steps - done):.0f} s")  # fmt: skip
+            if rank == 0 and (done % args.checkpoint_every == 0 or done == args.steps):
+                _save_checkpoint(paths["checkpoint"], gen, optimizer, done, history, names, config)
+        in_sync = _ranks_in_sync(gen) if world > 1 else True
+        if rank == 0:
+            meta = {"kind": MODEL_KIND, "format": FORMAT, "styles": names,
+                    "config": config.to_json(), "size": args.size}  # fmt: skip
+            save_model(output, generator_tensors(gen), meta)
+            tenth = max(1, len(history) // 10)
+            record = {
+                "model": output.name,
+                "command": "warpaint train style " + " ".join(sys.argv[3:])
+                if sys.argv[1:3] == ["train", "style"]
+                else " ".join(sys.argv),
+                "styles": names,
+                "seed": args.seed,
+                "steps": args.steps,
+                "size": args.size,
+                "crops": args.crops,
+                "gatys": {"network": GATYS_NETWORK, "evaluations": args.gatys_evaluations},
+                "config": config.to_json(),
+                "device": str(device),
+                "world_size": world,
+                "ranks_in_sync": in_sync,
+                "seconds_total": round(time.perf_counter() - started, 1),
+                "seconds_targets": round(targets_s, 1),
+                "loss_first": round(float(np.mean(history[:tenth])), 5) if history else None,
+                "loss_last": round(float(np.mean(history[-tenth:])), 5) if history else None,
+                "torch": torch.__version__,
+            }
+            from warpaint.engine.io.atomic import atomic_write
+
+            with atomic_write(paths["record"]) as f:
+                f.write(json.dumps(record, indent=2).encode())
+            say(f"wrote {output} and {paths['record'].name} "
+                f"({record['seconds_total']} s)")  # fmt: skip
+    finally:
+        if world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+    return 0
+
+
+def _printer() -> Any:
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    return say
+
+
+def _save_checkpoint(
+    path: Path, gen: Any, optimizer: Any, step: int, history: list[float], names: list[str],
+    config: Any,
+) -> None:  # fmt: skip
+    import torch
+
+    from warpaint.engine.checkpoints import save_model
+
+    tensors = {f"gen.{k}": v for k, v in gen.state_dict().items()}
+    state = optimizer.state_dict()
+    for i, s in state["state"].items():
+        for key, value in s.items():
+            tensors[f"opt.{i}.{key}"] = torch.as_tensor(value).reshape(-1).float() \
+                if key == "step" else value  # fmt: skip
+    tensors["history"] = torch.tensor(history, dtype=torch.float32)
+    save_model(path, tensors, {"kind": CHECKPOINT_KIND, "format": FORMAT, "step": step,
+                               "styles": names, "config": config.to_json()})  # fmt: skip
+
+
+def _load_checkpoint(
+    path: Path, gen: Any, optimizer: Any, names: list[str], config: Any
+) -> tuple[int, list[float]]:
+
+    from warpaint.engine.checkpoints import load_model
+    from warpaint.engine.errors import BadInputError
+
+    tensors, meta = load_model(path, CHECKPOINT_KIND)
+    if meta.get("styles") != names or meta.get("config") != config.to_json():
+        raise BadInputError(f"{path}: checkpoint of other styles or another network size")
+    device = next(gen.parameters()).device
+    gen.load_state_dict({k[4:]: v.to(device) for k, v in tensors.items() if k.startswith("gen.")})
+    state = optimizer.state_dict()
+    for i in range(len(state["param_groups"][0]["params"])):
+        entry = {}
+        for key in ("step", "exp_avg", "exp_avg_sq"):
+            name = f"opt.{i}.{key}"
+            if name in tensors:
+                v = tensors[name]
+                entry[key] = v.reshape(()) if key == "step" else v.to(device)
+        if entry:
+            state["state"][i] = entry
+    optimizer.load_state_dict(state)
+    step = int(meta.get("step", 0))  # type: ignore[call-overload]
+    return step, [float(v) for v in tensors["history"].tolist()]
+
+
+def _ranks_in_sync(gen: Any) -> bool:
+    """Whether every process ends with the same weights (DDP kept them in step)."""
+    import torch
+    import torch.distributed as dist
+
+    flat = torch.cat([p.detach().reshape(-1).double() for p in gen.parameters()])
+    mine = torch.stack([flat.sum(), flat.square().sum()])
+    gathered = [torch.zeros_like(mine) for _ in range(dist.get_world_size())]
+    dist.all_gather(gathered, mine)
+    return all(torch.allclose(g, gathered[0], rtol=0, atol=1e-9) for g in gathered)

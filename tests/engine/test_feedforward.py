@@ -1,0 +1,100 @@
+"""Tiled inference with instance-norm statistics shared by all tiles."""
+
+import pytest
+import torch
+
+from warpaint.engine import feedforward
+from warpaint.engine.feedforward import (
+    auto_tile_side,
+    frozen_statistics,
+    norm_layers,
+    norm_statistics,
+    tiled_forward,
+)
+from warpaint.engine.nets.generator import GeneratorConfig, JohnsonNet, StyleGenerator
+
+
+def _generator(styles: int = 2, seed: int = 0) -> StyleGenerator:
+    torch.manual_seed(seed)
+    gen = StyleGenerator(GeneratorConfig(styles=styles, half=8, quarter=16, blocks=2)).eval()
+    with torch.no_grad():
+        # Away from the identity init, so every norm layer's scale/shift matters.
+        for p in gen.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    gen.set_style(torch.tensor([0.3, 0.7]))
+    return gen
+
+
+def _image(h: int, w: int, seed: int = 1) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    ys, xs = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    smooth = torch.stack([torch.sin(7 * xs + 3 * ys), torch.cos(5 * ys), xs * ys])[None]
+    return (0.5 + 0.3 * smooth + 0.1 * torch.rand(1, 3, h, w, generator=g)).clamp(0, 1)
+
+
+def test_tiled_output_equals_the_untiled_output():
+    gen, x = _generator(), _image(210, 275)
+    with torch.inference_mode():
+        whole = gen(x)
+        tiled = tiled_forward(gen, gen, x, tile=64, halo=64, align=4)
+    assert tiled.shape == whole.shape
+    assert (tiled - whole).abs().max() < 1e-4
+
+
+def test_tiles_without_shared_statistics_would_show_seams():
+    # The reason the statistics are frozen: each tile's own statistics differ.
+    gen, x = _generator(), _image(128, 256)
+    with torch.inference_mode():
+        whole = gen(x)
+        left, right = gen(x[..., :128]), gen(x[..., 128:])
+    naive = torch.cat([left, right], dim=-1)
+    assert (naive - whole).abs().max() > 1e-2
+
+
+def test_frozen_statistics_reproduce_the_network_exactly_on_the_same_image():
+    gen, x = _generator(), _image(96, 80)
+    with torch.inference_mode():
+        stats = norm_statistics(gen, gen, x)
+        assert len(stats) == len(norm_layers(gen))
+        with frozen_statistics(gen, stats):
+            frozen = gen(x)
+        free = gen(x)
+    assert torch.allclose(frozen, free, atol=1e-6)
+    assert all("forward" not in m.__dict__ for m in norm_layers(gen)), "patches removed"
+
+
+def test_frozen_statistics_work_for_plain_instance_norm_networks():
+    torch.manual_seed(0)
+    net = JohnsonNet().eval()
+    x = _image(112, 144)
+    with torch.inference_mode():
+        whole = net(x)
+        tiled = tiled_forward(net, net, x, tile=48, halo=64, align=4)
+    assert (tiled - whole).abs().max() < 1e-4
+
+
+def test_wrong_number_of_statistics_is_refused():
+    gen = _generator()
+    with pytest.raises(ValueError, match="statistics for"), frozen_statistics(gen, []):
+        pass
+
+
+def test_tile_side_follows_free_memory(monkeypatch):
+    monkeypatch.setattr(feedforward, "free_memory_bytes", lambda device: 64 << 20)
+    small = auto_tile_side(1000.0, "cpu", halo=64, align=4)
+    monkeypatch.setattr(feedforward, "free_memory_bytes", lambda device: 64 << 30)
+    big = auto_tile_side(1000.0, "cpu", halo=64, align=4)
+    assert small % 4 == 0 and big % 4 == 0
+    assert feedforward.MIN_TILE <= small < big <= feedforward.MAX_TILE_CPU
+    # 0.4 * 64 MiB at 1000 bytes per pixel is a (164 px)^2 window, minus the halos.
+    assert small == 36 // 4 * 4 or small == feedforward.MIN_TILE
+
+
+def test_progress_and_cancellation_points_are_called_per_tile():
+    gen, x = _generator(), _image(100, 100)
+    fractions, checks = [], []
+    with torch.inference_mode():
+        tiled_forward(gen, gen, x, tile=48, halo=16, align=4,
+                      check=lambda: checks.append(1), progress=fractions.append)  # fmt: skip
+    assert fractions[-1] == 1.0 and len(fractions) == 9
+    assert len(checks) >= 9
