@@ -1,0 +1,311 @@
+"""Gaze: redirect where the eyes of a portrait look (DeepWarp, issue 9).
+
+Eyes come from the `eyes` points (two corners per eye; they override
+detection) or from the detector (`warpaint.engine.eyes.detect`), cached per
+image so slider drags never detect again. Each eye is cut out in the
+canonical crop frame (`align.extract_crop`, the image's right-hand eye
+mirrored), redirected by the DeepWarp network, and only the change is pasted
+back with a soft elliptical weight (`align.paste_crop`): pixels outside the
+eye crops and their blend band stay bit-identical, and angle 0 returns the
+input itself.
+
+Sign conventions (as seen in the image): `horizontal` > 0 turns the eyes
+toward the image's right, `vertical` > 0 makes them look up.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from warpaint.engine.errors import BadInputError
+from warpaint.engine.params import Param, ParamType
+from warpaint.engine.registry import EffectSpec
+
+if TYPE_CHECKING:
+    import torch
+
+    from warpaint.engine.eyes.deepwarp import DeepWarp
+    from warpaint.engine.jobs import JobContext
+
+MAX_ANGLE = 15.0
+WHICH = ("both", "left", "right")
+
+SPEC = EffectSpec(
+    id="gaze",
+    title="Gaze",
+    category="Portrait",
+    description="Redirect where the eyes look (DeepWarp); eyes are found automatically "
+    "or given as two corner points per eye.",
+    params=(
+        Param("horizontal", "Horizontal (deg)", ParamType.NUMBER, default=0.0, min=-MAX_ANGLE,
+              max=MAX_ANGLE, step=0.5, help="+ turns the eyes toward the image's right"),
+        Param("vertical", "Vertical (deg)", ParamType.NUMBER, default=0.0, min=-MAX_ANGLE,
+              max=MAX_ANGLE, step=0.5, help="+ looks up"),
+        Param("which", "Eyes", ParamType.CHOICE, default="both", choices=WHICH,
+              help="left and right as seen in the image"),
+        Param("eyes", "Eye corners", ParamType.POINTS, default=None,
+              help="two corner points per eye (x,y;x,y;...), in image pixels; "
+              "they replace detection"),
+        Param("face", "Face", ParamType.INTEGER, default=0, min=0, max=63,
+              help="which detected face, counted from the image's left"),
+        Param("model", "Model file", ParamType.FILE, default=None,
+              help="a gaze model from 'warpaint train gaze' (default: the shipped one)"),
+    ),
+)  # fmt: skip
+
+SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "gaze.safetensors"
+
+
+# The demo runs on the sample document, whose bottom layer is the astronaut
+# portrait: the eyes are detected there.
+DEMO_PARAMS: dict[str, Any] = {"horizontal": 10.0, "vertical": 5.0}
+
+
+# -- eyes -------------------------------------------------------------------------
+
+
+EyeCorners = tuple[np.ndarray, bool]  # (2, 2) [inner, outer] corners (x, y), mirrored?
+
+
+def detect_eye_corners(image: np.ndarray) -> list[list[EyeCorners]]:
+    """Faces from the image's left to its right, each a list of its eyes as
+    ((2, 2) [inner, outer] corners in image pixels, mirror flag).
+
+    `image` is (H, W, C) uint8 or float in [0, 1].
+    """
+    from warpaint.engine.eyes.detect import detect_faces
+
+    faces = sorted(detect_faces(image[..., :3]), key=lambda f: f.box[0])
+    return [[(np.asarray(e.corners, np.float64), bool(e.mirror)) for e in f.eyes] for f in faces]
+
+
+class _DetectionCache:
+    """Detections of the last few images, keyed by size and a sparse pixel sample
+    (hashing a strided subset costs microseconds; an edited layer changes it)."""
+
+    def __init__(self, size: int = 4) -> None:
+        self._items: OrderedDict[tuple[Any, ...], list[list[EyeCorners]]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(image: np.ndarray) -> tuple[Any, ...]:
+        h, w = image.shape[:2]
+        sy, sx = max(1, h // 61), max(1, w // 67)
+        sample = np.ascontiguousarray(image[::sy, ::sx])
+        return (h, w, image.dtype.str, hash(sample.tobytes()))
+
+    def get(self, image: np.ndarray) -> list[list[EyeCorners]]:
+        key = self.key(image)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        found = detect_eye_corners(image)
+        with self._lock:
+            self._items[key] = found
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return found
+
+
+_DETECTIONS = _DetectionCache()
+
+
+def detected_points(image: np.ndarray, face: int = 0) -> tuple[tuple[float, float], ...]:
+    """The detected eye corners of face `face` (counted from the image's left) as a
+    value for the `eyes` parameter: two points per eye, image-left eye first;
+    () when no face is found. Cached per image."""
+    faces = _DETECTIONS.get(image)
+    if not faces:
+        return ()
+    eyes = faces[min(face, len(faces) - 1)]
+    return tuple((float(x), float(y)) for corners, _ in eyes for x, y in corners)
+
+
+def prefill(image: np.ndarray) -> dict[str, Any]:
+    """The panel hook: the detected eye points of the first face, if any."""
+    points = detected_points(image)
+    return {"eyes": points} if points else {}
+
+
+def choose_eyes(image: np.ndarray, params: dict[str, Any], scale: float = 1.0) -> list[EyeCorners]:
+    """The eyes to redirect in `image` pixels.
+
+    `eyes` points (full-resolution pixels; `scale` maps them onto a preview)
+    win over detection. Raises BadInputError when none are given and none are
+    found.
+    """
+    from warpaint.engine.eyes.detect import eyes_from_points
+
+    points = params.get("eyes")
+    if points:
+        flat = np.asarray(points, np.float64).reshape(-1, 2) * scale
+        eyes = [(e.corners, e.mirror) for e in eyes_from_points(flat)]
+    else:
+        faces = _DETECTIONS.get(image)
+        if not faces:
+            raise BadInputError(
+                "gaze: no eyes found in the image; give the eye corners as points "
+                "(--set eyes=x,y;x,y;... two per eye)"
+            )
+        index = int(params.get("face", 0))
+        if index >= len(faces):
+            raise BadInputError(f"gaze: face {index} asked for, but {len(faces)} found")
+        eyes = faces[index]
+    which = params.get("which", "both")
+    if which != "both" and len(eyes) > 1:
+        centres = [float(corners[:, 0].mean()) for corners, _ in eyes]
+        pick = int(np.argmin(centres)) if which == "left" else int(np.argmax(centres))
+        eyes = [eyes[pick]]
+    return eyes
+
+
+# -- the network ----------------------------------------------------------------
+
+_MODELS: dict[tuple[str, str], DeepWarp] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def load_gaze_model(path: str | None, device: str) -> DeepWarp:
+    """The (cached) gaze network from `path` or the shipped model file."""
+    from warpaint.engine.eyes.deepwarp import model_from_file
+
+    file = Path(path) if path else SHIPPED_MODEL
+    if not file.is_file():
+        raise BadInputError(
+            f"{file}: no gaze model; train one with 'warpaint train gaze -o {file.name}'"
+        )
+    key = (str(file.resolve()), device)
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            _MODELS[key] = model_from_file(str(file), device)
+        return _MODELS[key]
+
+
+def blend_weight(size: tuple[int, int]) -> np.ndarray:
+    """(H, W) float32 paste-back weight in the crop frame: 1 over the eye and its
+    lids, easing to exactly 0 well inside the crop's border."""
+    from warpaint.engine.eyes.align import canonical_corners
+
+    h, w = size
+    corners = canonical_corners(size)
+    cx, cy = corners.mean(axis=0)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    r = np.hypot((xs - cx) / (0.44 * w), (ys - cy) / (0.40 * h))
+    t = np.clip((1.0 - r) / 0.4, 0.0, 1.0)
+    return (t * t * (3 - 2 * t)).astype(np.float32)
+
+
+def crop_angle(matrix: np.ndarray, horizontal: float, vertical: float) -> tuple[float, float]:
+    """(dyaw, dpitch) in the crop frame for an image-frame redirection.
+
+    The crop's x axis may point to the image's left (a mirrored eye): then
+    "toward the image's right" is -yaw in the crop.
+    """
+    lin = np.asarray(matrix, np.float64)[:, :2]
+    inv = np.linalg.inv(lin)
+    x_axis, y_axis = inv[:, 0], inv[:, 1]
+    return (
+        horizontal * float(np.sign(x_axis[0]) or 1.0),
+        vertical * float(np.sign(y_axis[1]) or 1.0),
+    )
+
+
+def redirect_patches(
+    image: np.ndarray,
+    eyes: list[EyeCorners],
+    horizontal: float,
+    vertical: float,
+    model: DeepWarp,
+    device: str = "cpu",
+) -> list[tuple[int, int, np.ndarray]]:
+    """The changed patches of `image` ((H, W, C) float32, C = 3 or 4) as
+    (x0, y0, (h, w, C) float32 patch) for eyes as ([inner, outer] corners, mirror).
+
+    Only the colour channels change; alpha is kept. Patches are the image's
+    pixels plus the redirected eye change blended in by `blend_weight`.
+    """
+    import torch
+
+    from warpaint.engine.eyes.align import (
+        canonical_corners,
+        crop_matrix,
+        extract_crop,
+        invert_affine,
+        paste_crop,
+        transform_points,
+    )
+    from warpaint.engine.eyes.deepwarp import CROP_SIZE
+
+    if not eyes:
+        return []
+    ch, cw = CROP_SIZE
+    h, w = image.shape[:2]
+    weight = blend_weight(CROP_SIZE)
+    crops, boxes, matrices, angles = [], [], [], []
+    for corners, mirror in eyes:
+        full = crop_matrix(corners, CROP_SIZE, mirror)
+        # Work on the crop's bounding box only: the rest of the image is never read.
+        rect = transform_points(
+            invert_affine(full), np.array([[-2, -2], [cw + 1, -2], [-2, ch + 1], [cw + 1, ch + 1]])
+        )
+        x0 = int(np.clip(np.floor(rect[:, 0].min()), 0, w))
+        x1 = int(np.clip(np.ceil(rect[:, 0].max()) + 1, 0, w))
+        y0 = int(np.clip(np.floor(rect[:, 1].min()), 0, h))
+        y1 = int(np.clip(np.ceil(rect[:, 1].max()) + 1, 0, h))
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue
+        region = np.ascontiguousarray(image[y0:y1, x0:x1], np.float32)
+        crop, matrix = extract_crop(region, corners - [x0, y0], CROP_SIZE, mirror)
+        crops.append(crop)
+        boxes.append((x0, y0, region))
+        matrices.append(matrix)
+        angles.append(crop_angle(matrix, horizontal, vertical))
+    if not crops:
+        return []
+    batch = torch.from_numpy(np.stack([c[..., :3].transpose(2, 0, 1) for c in crops])).to(device)
+    marks = torch.from_numpy(
+        np.repeat(canonical_corners(CROP_SIZE)[None], len(crops), 0).astype(np.float32)
+    ).to(device)
+    with torch.inference_mode():
+        out = model(batch, marks, torch.tensor(angles, dtype=torch.float32, device=device))
+    result = out["output"].clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+    patches = []
+    for (x0, y0, region), crop, matrix, redirected in zip(
+        boxes, crops, matrices, result, strict=True
+    ):
+        # Paste the change, not the crop: resampling twice would soften the
+        # eye even where the network left it alone.
+        change = np.zeros_like(crop)
+        change[..., :3] = redirected - crop[..., :3]
+        delta = paste_crop(np.zeros_like(region), change, matrix, weight)
+        patches.append((x0, y0, np.clip(region + delta, 0.0, 1.0)))
+    return patches
+
+
+def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+    horizontal, vertical = float(params["horizontal"]), float(params["vertical"])
+    pixels = image[0].permute(1, 2, 0).cpu().numpy()
+    eyes = choose_eyes(pixels, params, ctx.scale)
+    if horizontal == 0.0 and vertical == 0.0:
+        return image
+    model = load_gaze_model(params.get("model"), ctx.device)
+    ctx.check()
+    patches = redirect_patches(pixels, eyes, horizontal, vertical, model, ctx.device)
+    out = image.clone()
+    for x0, y0, patch in patches:
+        tensor = _to_chw(patch, image)
+        out[0, :, y0 : y0 + patch.shape[0], x0 : x0 + patch.shape[1]] = tensor
+    return out
+
+
+def _to_chw(patch: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(patch.transpose(2, 0, 1))).to(like.device)
