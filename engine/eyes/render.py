@@ -101,6 +101,15 @@ class EyeAppearance:
     noise: float = 0.01  # sensor noise standard deviation
     jpeg_quality: int = 0  # 0 = no JPEG round trip, else 1..100
     resolution: float = 1.0  # < 1: the eye was photographed this much smaller, then upscaled
+    # Clutter real crops have: hair or background past an edge beyond the eye
+    # (opacity 0 = none; the edge's normal angle in degrees, 0 = toward the
+    # outer side, -90 = up; its distance from the eye centre), and the shadow
+    # of the nose bridge on the inner side.
+    hair: float = 0.0
+    hair_angle: float = 0.0
+    hair_edge: float = 0.8
+    hair_colour: tuple[float, float, float] = (0.25, 0.17, 0.1)
+    nose_shadow: float = 0.0
     texture_seed: int = 0
 
     @staticmethod
@@ -220,6 +229,15 @@ def _random_appearance(rng: np.random.Generator) -> EyeAppearance:
         noise=float(rng.uniform(0.0, 0.03)),
         jpeg_quality=jpeg,
         texture_seed=int(rng.integers(0, 2**31 - 1)),
+        hair=float(rng.uniform(0.7, 1.0)) if rng.random() < 0.35 else 0.0,
+        hair_angle=float(rng.uniform(-80.0, 30.0)),
+        hair_edge=float(rng.uniform(0.58, 1.1)),
+        hair_colour=tuple(  # type: ignore[arg-type]
+            float(c) for c in np.array([0.25, 0.17, 0.1]) * rng.uniform(0.2, 2.8)
+        )
+        if rng.random() < 0.8
+        else tuple(float(c) for c in rng.uniform(0.1, 0.9, 3)),
+        nose_shadow=float(rng.uniform(0.0, 0.5)),
     )
 
 
@@ -470,6 +488,20 @@ def render_eye(
     margin = np.clip(1.0 + inside / 0.06, 0.0, 1.0) ** 2
     margin *= np.clip((0.5 - np.abs(u)) / 0.05, 0.0, 1.0)
     skin *= (1.0 - 0.15 * margin)[..., None]
+    if app.nose_shadow > 0:
+        skin *= (1.0 - app.nose_shadow * np.clip((-u - 0.6) / 0.5, 0.0, 1.0))[..., None]
+    if app.hair > 0:
+        # Past a wavy edge beyond the eye: hair (strands) or background.
+        a = math.radians(app.hair_angle)
+        across = u * math.cos(a) + v * math.sin(a)
+        wave = 0.1 * (_value_noise(tex, (3, 4), size) - 0.5)
+        cover = app.hair * _smooth((across - app.hair_edge - wave) / px * 0.7)
+        strands = _value_noise(tex, (max(2, h // 6), max(2, w // 2)), size)
+        hair_col = np.asarray(app.hair_colour, np.float32) * (0.6 + 0.7 * strands)[..., None]
+        skin = (
+            skin * (1 - cover[..., None])
+            + hair_col * (0.5 + 0.5 * skin_shade)[..., None] * cover[..., None]
+        )
 
     # --- compose the eye opening
     aperture = _smooth(inside / px)
