@@ -1,0 +1,131 @@
+"""`warpaint bench attributes`: how good the shipped eye-attribute model is.
+
+On rendered eyes the model never saw (their own seeds):
+- reconstruction PSNR of d(e(x)) against x;
+- per slider, ROC-AUC of z . v as a classifier of the attribute (White 2016's
+  check) on eyes where the attribute is clearly low or high;
+- per slider, the paired edit: x1 + d(e(x1) + v) - d(e(x1)) against the true
+  rendering x2 of the same eye one unit further, as MSE relative to leaving
+  the eye alone (MSE(x1, x2)); below 1 means the edit moves toward the
+  truth, the goal is <= 0.6;
+- speed: a decode, and a slider step of the `attributes` effect on a region
+  whose encoding is cached (what a drag costs), at the crop size.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from warpaint.engine.bench import benchmark
+
+if TYPE_CHECKING:
+    from warpaint.engine.nets.autoencoder import AttributeModel
+
+HELD_OUT_SEED = 90210  # training uses seeds 0 (crops), 1000 (slider pairs)
+
+
+def _float(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float32) / 255.0
+
+
+def evaluate_eye_model(
+    model: AttributeModel, n: int = 200, seed: int = HELD_OUT_SEED
+) -> dict[str, Any]:
+    """Quality figures of an eye model on `n` held-out renders per measurement."""
+    import torch
+
+    from warpaint.engine.attributes import encode_crops, roc_auc
+    from warpaint.engine.train.autoencoder import (
+        render_eye_labelled,
+        render_eye_pairs,
+        render_eye_singles,
+    )
+
+    net = model.net.to("cpu").eval()
+    out: dict[str, Any] = {"held_out_per_measure": n}
+    singles = _float(render_eye_singles(n, seed))
+    with torch.inference_mode():
+        x = torch.from_numpy(singles).permute(0, 3, 1, 2)
+        rec = torch.cat([net(x[i : i + 100]) for i in range(0, n, 100)])
+        mse = float(((rec - x) ** 2).mean())
+    out["reconstruction_psnr_db"] = round(10 * np.log10(1.0 / max(mse, 1e-12)), 2)
+    per: dict[str, dict[str, float]] = {}
+    for name, attr in model.attributes.items():
+        entry: dict[str, float] = {}
+        try:
+            images, labels = render_eye_labelled(name, n, seed)
+        except ValueError:
+            continue  # not an eye attribute: no renderer ground truth for it
+        z = encode_crops(model, _float(images))
+        entry["roc_auc"] = round(roc_auc((z @ attr.vector).numpy(), labels), 4)
+        x1u, x2u = render_eye_pairs(name, n, seed)
+        x1 = torch.from_numpy(_float(x1u)).permute(0, 3, 1, 2)
+        x2 = torch.from_numpy(_float(x2u)).permute(0, 3, 1, 2)
+        with torch.inference_mode():
+            z1 = net.encode(x1)
+            edit = (x1 + net.decode(z1 + attr.vector[None]) - net.decode(z1)).clamp(0, 1)
+            entry["edit_mse"] = float(((edit - x2) ** 2).mean())
+            entry["identity_mse"] = float(((x1 - x2) ** 2).mean())
+        entry["edit_vs_identity"] = round(entry["edit_mse"] / max(entry["identity_mse"], 1e-12), 4)
+        entry["edit_mse"] = round(entry["edit_mse"], 6)
+        entry["identity_mse"] = round(entry["identity_mse"], 6)
+        per[name] = entry
+    out["sliders"] = per
+    return out
+
+
+def slider_speed(model: AttributeModel, repeats: int = 60) -> dict[str, float]:
+    """Median seconds of a decode and of a cached-encoding slider step at the crop size."""
+    import torch
+
+    from warpaint.engine.attributes import EncodingCache, edit_region
+
+    h, w = model.config.height, model.config.width
+    rng = np.random.default_rng(0)
+    image = torch.from_numpy(rng.random((1, 4, h, w), dtype=np.float32))
+    image[:, 3] = 1.0
+    z = torch.zeros(1, model.config.latent)
+    names = list(model.attributes)
+    cache = EncodingCache()
+    decode_t, step_t = [], []
+    with torch.inference_mode():
+        for i in range(repeats):
+            t0 = time.perf_counter()
+            model.net.decode(z)
+            decode_t.append(time.perf_counter() - t0)
+            values = {n: 0.02 * (i + 1) for n in names[:2]} if names else {}
+            t0 = time.perf_counter()
+            edit_region(model, image, (0, 0, w, h), values, cache=cache)
+            step_t.append(time.perf_counter() - t0)
+    dec, step = float(np.median(decode_t)), float(np.median(step_t[1:]))
+    return {
+        "decode_ms": round(dec * 1000, 3),
+        "decode_fps": round(1.0 / dec, 1),
+        "slider_step_ms": round(step * 1000, 3),
+        "slider_step_fps": round(1.0 / step, 1),
+    }
+
+
+@benchmark(
+    "attributes", "eye-attribute sliders: reconstruction PSNR, ROC-AUC, paired edit MSE, fps"
+)
+def bench_attributes(quick: bool, device: str | None) -> dict[str, Any]:
+    import torch
+
+    from warpaint.engine.attributes import default_model_path
+    from warpaint.engine.nets.autoencoder import load_attribute_model
+
+    path = default_model_path()
+    model = load_attribute_model(path)
+    result: dict[str, Any] = {
+        "model": path.name,
+        "crop": [model.config.height, model.config.width],
+        "latent": model.config.latent,
+        "torch_threads": torch.get_num_threads(),
+    }
+    result.update(evaluate_eye_model(model, n=40 if quick else 400))
+    result.update(slider_speed(model, repeats=10 if quick else 100))
+    return result
