@@ -171,6 +171,26 @@ def reduce(x: torch.Tensor, a: float = DEFAULT_A) -> torch.Tensor:
     return out
 
 
+def _reduce_banded(x: torch.Tensor, a: float, compute: torch.device) -> torch.Tensor:
+    """REDUCE of `x` (left where it is, e.g. host memory) computed on `compute`
+    in bands of output rows: each band reads its rows plus two reflected ones
+    each side, so the result equals `reduce(x)`."""
+    import torch
+    import torch.nn.functional as F
+
+    n, c, h, w = x.shape
+    out = _empty((n, c, (h + 1) // 2, (w + 1) // 2), x)
+    k = _weights(c, a, 1.0, torch.empty(0, device=compute))
+    index = _reflect(range(-2, h + 2), h)  # index[i] = the row i - 2 reads
+    rows = _band_rows(w, 3 * c, torch.empty(0, device=compute)) // 2
+    for r0 in range(0, out.shape[2], rows):
+        r1 = min(out.shape[2], r0 + rows)
+        src = torch.tensor(index[2 * r0 : 2 * r1 + 3], device=x.device)
+        band = F.pad(x.index_select(2, src).to(compute), (2, 2, 0, 0), mode="reflect")
+        out[:, :, r0:r1] = F.conv2d(band, k, stride=2, groups=c)
+    return out
+
+
 def _empty(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     """An uninitialised float32 (channels-last) tensor on `like`'s device."""
     import torch
@@ -212,7 +232,8 @@ def _expand_padded(
     wide = shape[1]
     w_coarse = gp.shape[3] - 2
     p0, p1 = r0 // 2, (r1 - 1) // 2 + 2  # padded coarse rows that reach the band
-    piece = gp[:, :, p0 : p1 + 1]
+    # A no-op unless gp lives in host memory while bands run on a GPU.
+    piece = gp[:, :, p0 : p1 + 1].to(k.device)
     rows_out = 2 * piece.shape[2] - 5
     op_h = 1 if rows_out < r1 - r0 else 0
     op_w = wide - (2 * w_coarse - 1)
@@ -274,13 +295,17 @@ def spline(
     levels: int | None = None,
     a: float = DEFAULT_A,
     progress: Progress | None = None,
+    compute: torch.device | str | None = None,
 ) -> torch.Tensor:
     """Multiresolution spline of A and B: A where mask = 1, B where mask = 0.
 
     a_img, b_img: (N, C, H, W) float; mask: (N, 1, H, W) in [0, 1]. Returns
     (N, C, H, W) float32 = B + collapse(GR_l * L(A - B)_l). `levels` None or
     is automatic. `progress(fraction)` is called between chunks (it may
-    raise to cancel). For alpha images pass premultiplied colours.
+    raise to cancel). For alpha images pass premultiplied colours. With
+    `compute` (e.g. "cuda" for inputs in host memory) the work runs there in
+    row bands while the pyramids stay with the inputs: images larger than
+    the GPU's memory (see `stream_device`).
     """
     import torch
 
@@ -293,7 +318,7 @@ def spline(
     stack = _empty((n, c + 1, h, w), a_img)
     torch.sub(a_img, b_img, out=stack[:, :c])
     stack[:, c:] = mask
-    return _blend_stack(stack, b_img, c, levels, a, progress, normalise=False)
+    return _blend_stack(stack, b_img, c, levels, a, progress, False, _device(compute))
 
 
 def blend(
@@ -328,6 +353,31 @@ def blend(
     for i, wt in enumerate(weights):
         stack[:, (k - 1) * c + i : (k - 1) * c + i + 1] = wt
     return _blend_stack(stack, base, (k - 1) * c, levels, a, progress, normalise=True)
+
+
+def _device(compute: torch.device | str | None) -> torch.device | None:
+    import torch
+
+    return None if compute is None else torch.device(compute)
+
+
+# Bytes per pixel and channel a spline needs on its device when not streamed:
+# the difference/mask stack and its pyramid, the collapse's levels, the base,
+# band temporaries (measured layout: about 3x the stack).
+_BYTES_PER_PIXEL_CHANNEL = 4 * 3.2
+
+
+def stream_device(shape: tuple[int, ...], device: torch.device) -> bool:
+    """True when a spline of (N, C, H, W) `shape` would not fit in half of the
+    free memory of the GPU `device`: run it with the inputs in host memory and
+    `compute=device` instead."""
+    import torch
+
+    if device.type != "cuda":
+        return False
+    n, c, h, w = shape
+    need = _BYTES_PER_PIXEL_CHANNEL * n * (2 * c + 1) * h * w
+    return need > torch.cuda.mem_get_info(device)[0] / 2
 
 
 def _level_weights(g: torch.Tensor, dc: int, c: int, normalise: bool) -> torch.Tensor:
@@ -377,13 +427,20 @@ def _blend_stack(
     a: float,
     progress: Progress | None,
     normalise: bool,
+    compute: torch.device | None = None,
 ) -> torch.Tensor:
     """base + collapse(sum_k w_k,l L(D_k)_l) for a stack [D_1..D_m, weights...].
 
     stack: (N, dc + weights, H, W) with the differences in its first dc channels.
+    With `compute`, every level is stored where the stack is and only row
+    bands visit `compute`: a GPU then needs
+    memory for a band, not for the image's pyramids.
     """
     import torch
 
+    # Streaming to the stack's own device is allowed (and what the tests use).
+    streamed = compute is not None
+    where = torch.empty(0, device=compute if streamed else stack.device)
     c = base.shape[1]
     h, w = stack.shape[2:]
     levels = resolve_levels(h, w, levels)
@@ -391,11 +448,12 @@ def _blend_stack(
     for _ in range(levels):
         if progress is not None:
             progress(0.3 * len(gauss) / (levels + 1))
-        gauss.append(reduce(gauss[-1], a))
+        g = gauss[-1]
+        gauss.append(_reduce_banded(g, a, where.device) if streamed else reduce(g, a))
     top = gauss[-1]
     s = _empty((top.shape[0], c, *top.shape[2:]), top)
     _mix_into(s, torch.zeros_like(s), top, _level_weights(top, dc, c, normalise))
-    k_s = _weights(c + dc, a, 4.0, stack)
+    k_s = _weights(c + dc, a, 4.0, where)
     total_rows = sum(g.shape[2] for g in gauss[:-1])
     done = 0
     for level in range(levels - 1, -1, -1):
@@ -405,16 +463,22 @@ def _blend_stack(
         # channels of G_{l+1} together.
         gp = _padded_coarse([s, g_coarse[:, :dc]], shape)
         out = _empty((stack.shape[0], c, *shape), stack)
-        rows = _band_rows(shape[1], 2 * c + dc, stack)
+        rows = _band_rows(shape[1], 2 * c + dc, where)
         for r0 in range(0, shape[0], rows):
             r1 = min(shape[0], r0 + rows)
             e = _expand_padded(gp, shape, k_s, r0, r1)
-            fine = g_fine[:, :, r0:r1]
+            fine = g_fine[:, :, r0:r1].to(where.device)
             lap = torch.sub(fine[:, :dc], e[:, c:], out=e[:, c:])
-            band = out[:, :, r0:r1]
+            band = (
+                _empty((out.shape[0], c, r1 - r0, shape[1]), where)
+                if streamed
+                else out[:, :, r0:r1]
+            )
             _mix_into(band, e[:, :c], lap, _level_weights(fine, dc, c, normalise))
             if level == 0:
-                band += base[:, :, r0:r1]
+                band += base[:, :, r0:r1].to(where.device)
+            if streamed:
+                out[:, :, r0:r1] = band
             done += r1 - r0
             if progress is not None:
                 progress(0.3 + 0.7 * done / total_rows)

@@ -74,7 +74,7 @@ def _fit(t: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 
 def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
-    from warpaint.engine.pyramid import spline
+    from warpaint.engine.pyramid import spline, stream_device
     from warpaint.engine.tensors import premultiply, unpremultiply
 
     other, mask = params.get("other"), params.get("mask")
@@ -86,12 +86,20 @@ def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.T
     other = premultiply(_fit(other.to(image.device), h, w))
     mask = _fit(mask.to(image.device), h, w).clamp(0.0, 1.0)
     levels = int(params.get("levels") or 0) or None
+    layer = premultiply(image)
+    compute = None
+    if stream_device(tuple(layer.shape), layer.device):
+        # Too big for the GPU's free memory: pyramids in host memory, row bands on the GPU.
+        ctx.message("Multiresolution spline: GPU memory is short; streaming the image in bands")
+        compute = layer.device
+        layer, other, mask = layer.cpu(), other.cpu(), mask.cpu()
     out = spline(
-        premultiply(image),
+        layer,
         other,
         mask,
         levels=levels,
         a=float(params.get("kernel_a", "0.375")),
         progress=ctx.report,
+        compute=compute,
     )
     return unpremultiply(out.clamp(0.0, 1.0))

@@ -201,3 +201,24 @@ def test_spline_beats_every_feather_on_seam_step_or_ghosting():
     assert ghost > feathers[160][1] + 0.15  # wide feathering ghosts the other image
     for width, (f_step, f_ghost) in feathers.items():
         assert f_step > step or f_ghost < ghost, f"{width} px feather beats the spline"
+
+
+def test_banded_reduce_equals_reduce_for_odd_and_even_sizes(monkeypatch):
+    from warpaint.engine import pyramid
+
+    monkeypatch.setattr(pyramid, "_band_rows", lambda *_: 6)  # 3 output rows a band
+    for h, w in ((17, 12), (16, 9), (5, 5)):
+        x = torch.rand(1, 3, h, w)
+        banded = pyramid._reduce_banded(x, 0.4, torch.device("cpu"))
+        assert torch.allclose(banded, pyramid.reduce(x, 0.4), atol=1e-6)
+
+
+def test_streamed_spline_equals_the_in_memory_one(monkeypatch):
+    from warpaint.engine import pyramid
+
+    monkeypatch.setattr(pyramid, "_band_rows", lambda *_: 16)
+    a, b = torch.rand(1, 4, 75, 66), torch.rand(1, 4, 75, 66)
+    mask = (torch.arange(66) < 30).float().expand(1, 1, 75, 66).contiguous()
+    whole = pyramid.spline(a, b, mask, levels=4)
+    streamed = pyramid.spline(a, b, mask, levels=4, compute="cpu")
+    assert torch.allclose(streamed, whole, atol=1e-5)

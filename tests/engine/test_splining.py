@@ -168,6 +168,10 @@ def test_gpu_spline_matches_the_cpu():
     assert (cpu - gpu).abs().max() < 1e-4
     lap = P.laplacian_pyramid(a.cuda(), 5)
     assert (P.collapse(lap).cpu() - a).abs().max() < 1e-5
+    # Host-memory pyramids with the bands on the GPU (short GPU memory).
+    streamed = P.spline(a, b, m, compute="cuda")
+    assert streamed.device.type == "cpu"
+    assert (cpu - streamed).abs().max() < 1e-4
 
 
 def test_splining_does_not_import_torch_to_list_effects():
