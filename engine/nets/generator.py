@@ -5,9 +5,9 @@ Dumoulin et al. 2017): every norm layer holds one scale/shift row per style,
 and a style-mix vector w (N,) picks gamma = w @ scales, beta = w @ shifts, so
 mixing styles is a slider. Most work happens at reduced resolution: the
 image is folded into channels (pixel unshuffle) to 1/2, a strided conv takes
-it to 1/4, where the residual blocks run with few channels; pixel shuffle
-brings it back, and a small full-resolution head sees the input again (a
-skip) so edges stay sharp.
+it to 1/4, where the residual blocks run with few channels; bilinear
+upsampling and 3x3 convs bring it back, and a small full-resolution head sees
+the input again (a skip) so edges stay sharp.
 
 `JohnsonNet` is the common fast_neural_style architecture (Johnson et al.
 2016), kept only as the speed reference of `warpaint bench fast-style`.
@@ -116,10 +116,14 @@ class StyleGenerator(nn.Module):
         self.down2 = nn.Conv2d(c.half, c.quarter, 3, stride=2, padding=1, padding_mode="reflect")
         self.norm_d2 = ConditionalInstanceNorm(c.quarter, c.styles)
         self.blocks = nn.ModuleList(_Residual(c.quarter, c.styles) for _ in range(c.blocks))
-        # Back up by pixel shuffle (no checkerboard of transposed convs).
-        self.up1 = nn.Conv2d(c.quarter, 4 * c.half, 3, padding=1, padding_mode="reflect")
+        # Back up: a 1x1 conv narrows the channels at the coarse size, bilinear
+        # x2, then a 3x3 conv; unlike pixel shuffle or transposed convs this
+        # leaves no periodic (stride-sized) pattern in the result.
+        self.narrow1 = nn.Conv2d(c.quarter, c.half, 1)
+        self.up1 = nn.Conv2d(c.half, c.half, 3, padding=1, padding_mode="reflect")
         self.norm_u1 = ConditionalInstanceNorm(c.half, c.styles)
-        self.up2 = nn.Conv2d(c.half, 4 * c.head, 3, padding=1, padding_mode="reflect")
+        self.narrow2 = nn.Conv2d(c.half, c.head, 1)
+        self.up2 = nn.Conv2d(c.head, c.head, 3, padding=1, padding_mode="reflect")
         self.norm_u2 = ConditionalInstanceNorm(c.head, c.styles)
         # Full resolution: the upsampled features plus the input itself.
         self.out = nn.Conv2d(c.head + 3, 3, 3, padding=1, padding_mode="reflect")
@@ -149,8 +153,10 @@ class StyleGenerator(nn.Module):
         y = F.relu(self.norm_d2(self.down2(y)))
         for block in self.blocks:
             y = block(y)
-        y = F.relu(self.norm_u1(F.pixel_shuffle(self.up1(y), 2)))
-        y = F.relu(self.norm_u2(F.pixel_shuffle(self.up2(y), 2)))
+        y = F.interpolate(self.narrow1(y), scale_factor=2.0, mode="bilinear", align_corners=False)
+        y = F.relu(self.norm_u1(self.up1(y)))
+        y = F.interpolate(self.narrow2(y), scale_factor=2.0, mode="bilinear", align_corners=False)
+        y = F.relu(self.norm_u2(self.up2(y)))
         y = self.out(torch.cat([y, x], dim=1))
         # The head predicts a change of the input; a sigmoid keeps [0, 1].
         out = torch.sigmoid(y + torch.logit(x.clamp(0.02, 0.98)))

@@ -1,0 +1,196 @@
+"""`warpaint bench fast-style`: judged quality next to Gatys, and 1080p speed
+next to a Johnson-architecture reference in the same process."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from warpaint.engine.bench import benchmark, machine_info
+
+
+def _timed(fn: Callable[[], Any], runs: int, sync: Callable[[], None]) -> list[float]:
+    fn()  # warm-up
+    sync()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def speed(device: str, quick: bool) -> dict[str, Any]:
+    """1920x1080 (quick: 960x540) through the shipped generator's architecture
+    and the Johnson reference: medians of runs after a warm-up, same process,
+    alternating so both see the same machine load."""
+    import torch
+
+    from warpaint.engine.effects.fast_style import HALO, load_generator
+    from warpaint.engine.errors import BadInputError
+    from warpaint.engine.feedforward import tiled_forward
+    from warpaint.engine.nets.generator import (
+        GeneratorConfig,
+        JohnsonNet,
+        StyleGenerator,
+        conv_macs,
+    )
+
+    h, w = (540, 960) if quick else (1080, 1920)
+    runs = 3 if quick else 5
+    try:
+        gen, styles = load_generator(None, device)
+        trained = True
+    except BadInputError:
+        gen, styles, trained = StyleGenerator(GeneratorConfig(styles=9)).to(device), ("",), False
+    gen.set_style(torch.ones(len(styles), device=device) / len(styles))
+    johnson = JohnsonNet().eval().to(device)
+    x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)).to(device)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    fast_times: list[float] = []
+    ref_times: list[float] = []
+    with torch.inference_mode():
+        tiled_forward(gen, gen, x, halo=HALO, align=4)
+        johnson(x)
+        for _ in range(runs):
+            fast_times += _timed(lambda: tiled_forward(gen, gen, x, halo=HALO, align=4), 1, sync)
+            ref_times += _timed(lambda: johnson(x), 1, sync)
+    fast, ref = statistics.median(fast_times), statistics.median(ref_times)
+    out: dict[str, Any] = {
+        "image": f"{w}x{h}",
+        "generator": gen.config.to_json() | {"trained": trained},
+        "generator_gmac": round(conv_macs(gen.cpu(), h, w) / 1e9, 2),
+        "johnson_gmac": round(conv_macs(johnson.cpu(), h, w) / 1e9, 2),
+        "generator_s_median": round(fast, 4),
+        "johnson_s_median": round(ref, 4),
+        "generator_s_all": [round(t, 4) for t in fast_times],
+        "ratio": round(fast / ref, 3),
+        "goal_ratio_max": 0.2,
+        "goal_s_max": 1.0 if device == "cpu" else 0.002,
+    }
+    gen.to(device)
+    return out
+
+
+def quality(device: str, quick: bool) -> dict[str, Any]:
+    """Each preset on astronaut, chelsea, coffee (256 px; quick: astronaut at
+    128 px): the judged style distance against the preset's source image and
+    the luminance SSIM to the content, for the fast network and for Gatys
+    (the stylize effect's defaults) on the same pair. With
+    $WARPAINT_BENCH_IMAGES set, also writes content | style | Gatys | fast
+    sheets (three presets each) there."""
+    import torch
+    from skimage import data, transform
+
+    from warpaint.engine.effects.fast_style import load_generator, style_mix, stylize
+    from warpaint.engine.effects.stylize import BASE_STYLE_WEIGHT
+    from warpaint.engine.effects.stylize import SPEC as STYLIZE
+    from warpaint.engine.nets import feature_network
+    from warpaint.engine.optim import stylize_image
+    from warpaint.engine.style_judge import judge
+    from warpaint.engine.style_samples import PRESET_STYLES
+
+    side = 128 if quick else 256
+    gen, styles = load_generator(None, device)
+    defaults = STYLIZE.defaults()
+    net = feature_network(defaults["network"], device)
+
+    def fit(a: np.ndarray) -> np.ndarray:
+        a = a[..., :3] / 255.0 if a.dtype == np.uint8 else a[..., :3]
+        s = side / max(a.shape[:2])
+        size = (round(a.shape[0] * s), round(a.shape[1] * s))
+        return transform.resize(a, size, anti_aliasing=True).astype(np.float32)
+
+    def t(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].to(device)
+
+    def host(x: torch.Tensor) -> np.ndarray:
+        return x[0].permute(1, 2, 0).clamp(0, 1).cpu().numpy()
+
+    contents = {"astronaut": data.astronaut(), "chelsea": data.chelsea(), "coffee": data.coffee()}
+    if quick:
+        contents = {"astronaut": contents["astronaut"]}
+    contents = {k: fit(v) for k, v in contents.items()}
+    rows = []
+    # Side-by-side pictures (content | style | Gatys | fast) when asked for.
+    picture_dir = os.environ.get("WARPAINT_BENCH_IMAGES")
+    strips: list[np.ndarray] = []
+    for name in styles:
+        if name not in PRESET_STYLES:
+            continue
+        style = PRESET_STYLES[name](side)
+        for cname, c in contents.items():
+            with torch.inference_mode():
+                fast = host(stylize(gen, t(c), style_mix(styles, name)))
+            with torch.inference_mode(False), torch.enable_grad():
+                gatys = host(stylize_image(
+                    net, t(c), [(t(style), 1.0)], side=side, evaluations=defaults["iterations"],
+                    style_weight=BASE_STYLE_WEIGHT * defaults["strength"],
+                    scales=defaults["scales"],
+                ))  # fmt: skip
+            jf, jg = judge(fast, style, c), judge(gatys, style, c)
+            if picture_dir:
+                shown = transform.resize(style, c.shape[:2], anti_aliasing=True)
+                strips.append(np.concatenate([c, shown, gatys, fast], axis=1))
+            rows.append({
+                "preset": name, "content": cname,
+                "fast_style_distance": jf["style_distance"], "fast_ssim": jf["content_ssim"],
+                "gatys_style_distance": jg["style_distance"], "gatys_ssim": jg["content_ssim"],
+                "ratio": round(jf["style_distance"] / jg["style_distance"], 3),
+                "ssim_minus_gatys": round(jf["content_ssim"] - jg["content_ssim"], 4),
+                "content_only_style_distance": judge(c, style, c)["style_distance"],
+            })  # fmt: skip
+    if picture_dir and strips:
+        from PIL import Image
+
+        os.makedirs(picture_dir, exist_ok=True)
+        per_content = len(contents)
+        for i in range(0, len(strips), 3 * per_content):
+            sheet = np.concatenate(strips[i : i + 3 * per_content], axis=0)
+            name = os.path.join(picture_dir, f"fast-style-{i // (3 * per_content) + 1}.png")
+            Image.fromarray((np.clip(sheet, 0, 1) * 255 + 0.5).astype(np.uint8)).save(name)
+    per_preset = {}
+    for name in dict.fromkeys(r["preset"] for r in rows):
+        mine = [r for r in rows if r["preset"] == name]
+        per_preset[name] = {
+            "ratio_mean": round(statistics.mean(r["ratio"] for r in mine), 3),
+            "ssim_minus_gatys_mean": round(statistics.mean(r["ssim_minus_gatys"] for r in mine), 4),
+        }
+    return {
+        "size": side,
+        "gatys_settings": {k: defaults[k] for k in ("network", "iterations", "scales", "strength")},
+        "results": rows,
+        "per_preset": per_preset,
+        "median_ratio": round(statistics.median(r["ratio"] for r in rows), 3) if rows else None,
+        "presets_meeting_goal": sum(
+            1
+            for p in per_preset.values()
+            if p["ratio_mean"] <= 1.25 and p["ssim_minus_gatys_mean"] >= 0
+        ),  # fmt: skip
+        "goal": "ratio <= 1.25 at ssim_minus_gatys >= 0",
+    }
+
+
+@benchmark("fast-style", "fast-style presets: judged quality vs Gatys, 1080p speed vs Johnson")
+def bench_fast_style(quick: bool, device: str | None) -> dict[str, Any]:
+    """Speed: start with the (1, 3, H, W) tensor on the device, stop with the
+    result on it (synchronised on CUDA); the generator path is the effect's
+    (`tiled_forward`, which runs 1080p in one pass). Quality: see `quality`;
+    skipped with a reason when the presets' model is not installed."""
+    from warpaint.engine.device import choose_device
+    from warpaint.engine.effects.fast_style import shipped_model_path
+
+    dev = choose_device(device)
+    result: dict[str, Any] = {"device": dev, "machine": machine_info(dev)}
+    result["speed"] = speed(dev, quick)
+    if shipped_model_path().is_file():
+        result["quality"] = quality(dev, quick)
+    else:
+        result["quality"] = f"skipped: {shipped_model_path()} is not installed"
+    return result

@@ -1,0 +1,238 @@
+"""Fast style: a trained feed-forward network repaints the layer in one pass.
+
+One network holds every preset (conditional instance norm), so a second
+preset mixes in with a slider. Strength blends with the layer at run time
+(0 returns it exactly); colours can be kept (the result's luminance on the
+layer's chroma). Big layers run in tiles that share one set of instance-norm
+statistics (`warpaint.engine.feedforward`), so no seams appear. Fast enough
+for live previews (not a long job).
+
+The presets come from `resources/models/fast-style.safetensors`, trained by
+`warpaint train style --presets` (see docs/fast-style.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import threading
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from warpaint.engine.errors import BadInputError
+from warpaint.engine.params import Param, ParamType
+from warpaint.engine.registry import EffectSpec
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from warpaint.engine.jobs import JobContext
+    from warpaint.engine.nets.generator import StyleGenerator
+
+MODEL_NAME = "fast-style.safetensors"
+MODEL_KIND = "fast-style"
+# The generator's receptive radius is 44 px (measured by gradient); the halo rounds it up.
+HALO = 64
+# A cached generator carries its style mix and, while tiling, frozen norm
+# statistics: one job at a time uses it.
+_GENERATOR_LOCK = threading.Lock()
+
+
+def shipped_model_path() -> Path:
+    """The presets' model inside the installed `warpaint.resources` package
+    (`$WARPAINT_FAST_STYLE_MODEL` overrides it)."""
+    override = os.environ.get("WARPAINT_FAST_STYLE_MODEL")
+    if override:
+        return Path(override)
+    from importlib.resources import files
+
+    return Path(str(files("warpaint.resources").joinpath("models", MODEL_NAME)))
+
+
+def _header_styles(path: Path) -> tuple[str, ...]:
+    """Style names from a model file's safetensors header, read without torch
+    (panels and `warpaint effects` must not import it). Empty if unreadable."""
+    try:
+        with open(path, "rb") as f:
+            (length,) = struct.unpack("<Q", f.read(8))
+            if length > 50_000_000:
+                return ()
+            header = json.loads(f.read(length))
+        meta = json.loads(header["__metadata__"]["warpaint"])
+        if meta.get("kind") != MODEL_KIND:
+            return ()
+        return tuple(str(s) for s in meta["styles"])
+    except (OSError, ValueError, KeyError, TypeError, struct.error):
+        return ()
+
+
+def preset_names() -> tuple[str, ...]:
+    """The shipped model's styles, else the preset sources it is trained from."""
+    names = _header_styles(shipped_model_path())
+    if names:
+        return names
+    from warpaint.engine.style_samples import PRESET_STYLES
+
+    return tuple(PRESET_STYLES)
+
+
+PRESETS = preset_names()
+
+FULL_SPEC = EffectSpec(
+    id="fast-style",
+    title="Fast style",
+    category="Neural",
+    description="Repaint the layer in a preset style with a trained network (instant).",
+    params=(
+        Param("preset", "Preset", ParamType.CHOICE, default=PRESETS[0], choices=PRESETS),
+        Param("strength", "Strength", ParamType.NUMBER, default=1.0, min=0.0, max=1.0,
+              step=0.01, help="0 leaves the layer unchanged."),
+        Param("mix_with", "Mix with", ParamType.CHOICE, default="none",
+              choices=("none", *PRESETS), help="A second preset blended into the first."),
+        Param("mix", "Mix amount", ParamType.NUMBER, default=0.5, min=0.0, max=1.0, step=0.01,
+              help="0: only the first preset, 1: only the second."),
+        Param("preserve_colours", "Preserve colours", ParamType.BOOL, default=False,
+              help="Keep the layer's colours, take the style's light and texture."),
+        Param("model", "Model file", ParamType.FILE, default=None,
+              help="A model from 'warpaint train style' instead of the presets; "
+                   "'preset' picks its style by name, else its first style is used."),
+        Param("mask", "Mask", ParamType.MASK, default=None,
+              help="Apply only where the mask is set."),
+    ),
+)  # fmt: skip
+
+# The effect is listed once its presets' model is installed (the registry
+# skips a module whose SPEC is not an EffectSpec); a user's own model file
+# still works through `FULL_SPEC` from code.
+SPEC: EffectSpec | None = FULL_SPEC if shipped_model_path().is_file() else None
+
+DEMO_PARAMS: dict[str, Any] = {"preset": PRESETS[0]}
+
+
+@cache
+def _load(path: str, mtime: float, device: str) -> tuple[StyleGenerator, tuple[str, ...]]:
+    """The generator of a model file on `device` (cached by path and mtime)."""
+    import torch
+
+    from warpaint.engine.checkpoints import load_model
+    from warpaint.engine.nets.generator import GeneratorConfig, StyleGenerator
+
+    tensors, meta = load_model(path, MODEL_KIND)
+    try:
+        styles = tuple(str(s) for s in meta["styles"])  # type: ignore[attr-defined]
+        config = GeneratorConfig(**meta["config"])  # type: ignore[arg-type]
+        with torch.inference_mode(False):
+            gen = StyleGenerator(config)
+            gen.load_state_dict(tensors)
+    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise BadInputError(f"{path}: not a usable fast-style model ({first})") from None
+    if config.styles != len(styles):
+        raise BadInputError(f"{path}: the model lists {len(styles)} styles for {config.styles}")
+    return gen.eval().to(device), styles
+
+
+def load_generator(path: str | Path | None, device: str) -> tuple[StyleGenerator, tuple[str, ...]]:
+    """(generator, style names) of `path` (None: the shipped presets) on `device`.
+
+    Raises BadInputError when the file is missing, corrupt or of another kind.
+    """
+    file = Path(path) if path else shipped_model_path()
+    if not file.is_file():
+        if path:
+            raise BadInputError(f"{file}: no such model file")
+        raise BadInputError(
+            f"the fast-style presets are not installed ({file} is missing); train them with "
+            f"'warpaint train style --presets -o {file}'"
+        )
+    return _load(str(file), file.stat().st_mtime, str(device))
+
+
+def style_mix(
+    styles: tuple[str, ...], preset: str, other: str = "none", mix: float = 0.0
+) -> list[float]:
+    """The (N,) mix vector: `preset` at 1 - mix and `other` at mix."""
+    first = styles.index(preset) if preset in styles else 0
+    w = [0.0] * len(styles)
+    w[first] += 1.0
+    if other != "none" and mix > 0:
+        if other not in styles:
+            raise BadInputError(f"mix_with: the model has no style {other!r}")
+        w[first] -= mix
+        w[styles.index(other)] += mix
+    return w
+
+
+def stylize(
+    gen: StyleGenerator,
+    rgb: torch.Tensor,
+    mix: list[float],
+    *,
+    check: Any = None,
+    progress: Any = None,
+    tile: int | None = None,
+) -> torch.Tensor:
+    """(1, 3, H, W) RGB in [0, 1] -> the generator's (1, 3, H, W) at the mix,
+    tiled with shared instance-norm statistics when the image is big."""
+    import torch
+
+    from warpaint.engine.feedforward import tiled_forward
+
+    w = torch.tensor(mix, dtype=torch.float32, device=rgb.device)
+    with _GENERATOR_LOCK:
+        gen.set_style(w)
+        return tiled_forward(gen, gen, rgb, halo=HALO, align=gen.STRIDE, tile=tile,
+                             check=check or (lambda: None), progress=progress)  # fmt: skip
+
+
+def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+    import torch
+
+    from warpaint.engine.effects._neural import resize_to, rgb
+    from warpaint.engine.style_losses import with_chroma_of
+
+    strength = float(params["strength"])
+    if strength <= 0.0:
+        return image.clone()
+    gen, styles = load_generator(params.get("model"), ctx.device)
+    mix = style_mix(styles, params["preset"], params["mix_with"], float(params["mix"]))
+    content = rgb(image).to(ctx.device)
+    with torch.inference_mode():
+        out = stylize(gen, content, mix, check=ctx.check,
+                      progress=lambda f: ctx.report(0.95 * f))  # fmt: skip
+        if params["preserve_colours"]:
+            out = with_chroma_of(out, content)
+        out = content + strength * (out - content) if strength < 1.0 else out
+        mask = params.get("mask")
+        if mask is not None:
+            m = resize_to(mask[:, :1].float(), tuple(image.shape[-2:])).clamp(0, 1)  # type: ignore[arg-type]
+            out = content * (1 - m) + out * m
+        return torch.cat([out.clamp(0.0, 1.0), image[:, 3:4].float()], dim=1)
+
+
+@cache
+def _thumbnail_content(size: int) -> np.ndarray:
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    face = Image.fromarray(data.astronaut()[30:330, 90:390])
+    return np.asarray(face.resize((size, size), Image.Resampling.LANCZOS), np.float32) / 255.0
+
+
+def preset_thumbnail(name: str, size: int = 128, model: str | None = None) -> np.ndarray:
+    """(size, size, 3) uint8: the preset `name` rendered by the model itself on a
+    fixed photo (the astronaut's portrait), for a preset gallery."""
+    import numpy as np
+    import torch
+
+    gen, styles = load_generator(model, "cpu")
+    if name not in styles:
+        raise BadInputError(f"no preset {name!r} (choose from {', '.join(styles)})")
+    content = torch.from_numpy(_thumbnail_content(size)).permute(2, 0, 1)[None].contiguous()
+    with torch.inference_mode():
+        out = stylize(gen, content, style_mix(styles, name))
+    return (out[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
