@@ -34,6 +34,8 @@ BOX_TO_CORNERS = 0.72
 # A refined eye may move at most this many corner distances from its Haar box
 # and change its size at most this factor; beyond that the box wins.
 MAX_SHIFT = 0.6
+# Longest side of the image the Haar cascades search.
+DETECT_SIDE = 800
 MAX_RESIZE = 1.8
 
 
@@ -293,6 +295,12 @@ def detect_faces(image: np.ndarray, refine: bool = True) -> list[Face]:
 
     rgb = _as_rgb01(image)
     grey = cv2.cvtColor(np.round(rgb * 255.0).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+    # The cascades look at a copy at most DETECT_SIDE px long (a 1080p frame
+    # costs 1.8 s at full size); the regressor then works at full resolution.
+    scale = min(1.0, DETECT_SIDE / max(grey.shape))
+    if scale < 1.0:
+        size = (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale)))
+        grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
     grey = cv2.equalizeHist(grey)
     side = min(grey.shape)
     min_face = max(24, side // 16)
@@ -315,7 +323,8 @@ def detect_faces(image: np.ndarray, refine: bool = True) -> list[Face]:
             maxSize=(fw // 2, fw // 2),
         )
         boxes = np.array([[bx + fx, by + top, bw, bh] for bx, by, bw, bh in boxes]).reshape(-1, 4)
-        rough, source, priors = _rough_corners((fx, fy, fw, fh), boxes)
+        face_box = tuple(int(round(v / scale)) for v in (fx, fy, fw, fh))
+        rough, source, priors = _rough_corners(face_box, boxes / scale)  # type: ignore[arg-type]
         eyes = refine_eyes(rgb, rough) if refine else [_average_eye(c, m) for c, m in rough]
         checked = []
         for eye, (corners, mirror), (centre, width) in zip(eyes, rough, priors, strict=True):
@@ -324,5 +333,5 @@ def detect_faces(image: np.ndarray, refine: bool = True) -> list[Face]:
             if moved > MAX_SHIFT or not (1 / MAX_RESIZE < resized < MAX_RESIZE):
                 eye = _average_eye(corners, mirror)
             checked.append(eye)
-        faces.append(Face((fx, fy, fw, fh), (checked[0], checked[1]), source))
+        faces.append(Face(face_box, (checked[0], checked[1]), source))  # type: ignore[arg-type]
     return faces

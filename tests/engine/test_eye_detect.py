@@ -228,3 +228,19 @@ def test_a_short_training_run_lowers_the_loss_and_writes_a_loadable_model(
         lm_module.N_OUTPUTS,
     )
     assert (tmp_path / "lm.ckpt.safetensors").is_file()
+
+
+def test_a_1080p_portrait_is_searched_small_and_refined_at_full_size(
+    astronaut: np.ndarray,
+) -> None:
+    import cv2
+
+    k = 3.75  # the astronaut at 1920 px, cropped to a 1920x1080 frame
+    big = cv2.resize(astronaut, (1920, 1920), interpolation=cv2.INTER_CUBIC)[:1080]
+    faces = detect_faces(big)
+    assert len(faces) == 1
+    for eye, truth in zip(faces[0].eyes, (ASTRONAUT["left"], ASTRONAUT["right"]), strict=True):
+        # Pixel centres: original x maps to (x + 0.5) * k - 0.5.
+        back = (eye.corners + 0.5) / k - 0.5
+        assert _dist(back[0], truth["inner"]) < 3.0 and _dist(back[1], truth["outer"]) < 3.0
+        assert _dist((eye.iris_centre + 0.5) / k - 0.5, truth["iris"]) < 2.5
