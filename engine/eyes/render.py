@@ -11,7 +11,7 @@ camera; orthographic projection, which is what a 5 cm eye at portrait distance
 looks like):
 
 - the eyeball is a sphere of radius ~0.42 (24 mm ball, 29 mm lid fissure);
-- the iris is a disc of radius ~0.21 on that sphere, perpendicular to the gaze
+- the iris is a disc of radius ~0.2 on that sphere, perpendicular to the gaze
   and at depth sqrt(R^2 - r^2) from the centre: it moves and foreshortens with
   yaw and pitch because it is sampled on its plane per pixel;
 - the corneal highlight is the mirror point of a corneal sphere (smaller radius
@@ -45,7 +45,7 @@ INNER_CORNER = (0.2, 0.55)
 OUTER_CORNER = (0.8, 0.55)
 
 _BALL_RADIUS = 0.42
-_IRIS_RADIUS = 0.21
+_IRIS_RADIUS = 0.2
 
 
 @dataclass(frozen=True)
@@ -456,7 +456,7 @@ def render_eye(
 
     # Shadow cast by the upper lid and its lashes on the eyeball.
     lid_shadow = np.exp(-np.clip(v - y_up, 0.0, None) / 0.05)
-    eye *= (1.0 - 0.55 * lid_shadow)[..., None]
+    eye *= (1.0 - 0.45 * lid_shadow)[..., None]
 
     # --- skin: a height field lit by the same light
     skin_noise = _value_noise(tex, (12, 16), size) - 0.5
@@ -517,7 +517,7 @@ def render_eye(
     band = _smooth((reach - dist) / px) * (np.abs(u) < 0.5)
     strands = 0.5 + 0.5 * np.sin((u + 0.8 * np.abs(s)) * 2 * np.pi * 45 + tex.uniform(0, 6.28))
     lash = band * (0.55 + 0.45 * strands) * np.clip(1.2 - dist / np.maximum(reach, 1e-6), 0, 1)
-    margin_line = _smooth((0.028 - dist) / px) * (np.abs(u) < 0.5)
+    margin_line = _smooth((0.018 - dist) / px) * (np.abs(u) < 0.5)
     lash = np.maximum(lash, margin_line * 0.9) * app.lash_darkness
     lower_s = v - y_low
     lower_lash = _smooth((0.025 * app.lashes - np.abs(lower_s - 0.012)) / px) * (np.abs(u) < 0.45)
