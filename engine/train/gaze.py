@@ -152,15 +152,31 @@ class PairPool:
     with fresh augmentation each time, which is ~10x cheaper per step.
     """
 
-    def __init__(self, seed: int, size: int, log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        seed: int,
+        size: int,
+        log: Callable[[str], None] | None = None,
+        workers: int = 1,
+    ) -> None:
         self.seed = seed
         self.size = size
         self._pairs: list[dict[str, Any]] = []
         t0 = time.perf_counter()
-        for i in range(size):
-            self._pairs.append(_quantised(render_sample(_pool_seed(seed, i))))
-            if log and (i + 1) % 1000 == 0:
-                log(f"rendered {i + 1}/{size} pairs ({time.perf_counter() - t0:.0f} s)")
+        seeds = [_pool_seed(seed, i) for i in range(size)]
+        if workers > 1 and size:
+            # Each pair depends on its seed alone, so processes give the same pool.
+            import multiprocessing
+
+            with multiprocessing.get_context("spawn").Pool(workers) as pool:
+                self._pairs = pool.map(_render_quantised, seeds, chunksize=64)
+        else:
+            for i, s in enumerate(seeds):
+                self._pairs.append(_render_quantised(s))
+                if log and (i + 1) % 1000 == 0:
+                    log(f"rendered {i + 1}/{size} pairs ({time.perf_counter() - t0:.0f} s)")
+        if log and size:
+            log(f"rendered {size} pairs in {time.perf_counter() - t0:.0f} s")
 
     def draw(self, rng: np.random.Generator) -> dict[str, Any]:
         if not self.size:
@@ -176,6 +192,10 @@ class PairPool:
 def _pool_seed(seed: int, i: int) -> int:
     # Far above the held-out seeds (EVAL_SEED + ...), so the two never meet.
     return (seed + 1) * 10**10 + i
+
+
+def _render_quantised(seed: int) -> dict[str, Any]:
+    return _quantised(render_sample(seed))
 
 
 def _quantised(sample: dict[str, Any]) -> dict[str, Any]:
@@ -264,6 +284,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best one)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's)")
+    p.add_argument("--workers", type=int, default=1, help="processes rendering the pool")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     p.add_argument("--checkpoint-every", type=int, default=250)
     p.add_argument("--eval-every", type=int, default=500)
@@ -319,7 +340,7 @@ def train(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[
         elapsed = float(meta["elapsed_s"])  # type: ignore[arg-type]
         history = list(meta["history"])  # type: ignore[call-overload]
         log(f"resumed at step {start}")
-    pool = PairPool(args.seed, args.pool, log=None if args.quiet else log)
+    pool = PairPool(args.seed, args.pool, None if args.quiet else log, args.workers)
     evals = {m: stack_pairs(eval_pairs(m, args.eval_count), device) for m in EVAL_MAGNITUDES}
     t0 = time.perf_counter() - elapsed
     running = 0.0

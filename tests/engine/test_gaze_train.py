@@ -77,3 +77,12 @@ def test_resume_continues_from_the_checkpoint(tmp_path):
     assert meta["step"] == 6
     with pytest.raises(BadInputError, match="another --width or --seed"):
         train_gaze.train(args_for(tmp_path, "--steps", "8", "--resume", "--seed", "5"))
+
+
+@pytest.mark.slow
+def test_a_pool_rendered_by_several_processes_equals_a_serial_one():
+    serial = train_gaze.PairPool(1, 4)
+    parallel = train_gaze.PairPool(1, 4, workers=2)
+    a = train_gaze.training_batch(1, 0, 4, serial)
+    b = train_gaze.training_batch(1, 0, 4, parallel)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
