@@ -244,3 +244,34 @@ def test_a_1080p_portrait_is_searched_small_and_refined_at_full_size(
         back = (eye.corners + 0.5) / k - 0.5
         assert _dist(back[0], truth["inner"]) < 3.0 and _dist(back[1], truth["outer"]) < 3.0
         assert _dist((eye.iris_centre + 0.5) / k - 0.5, truth["iris"]) < 2.5
+
+
+def test_refinement_recovers_from_detector_sized_errors(astronaut: np.ndarray) -> None:
+    from warpaint.engine.eyes.detect import refine_eyes
+
+    rgb = astronaut.astype(np.float32) / 255.0
+    truths = [
+        (
+            np.array([ASTRONAUT[s]["inner"], ASTRONAUT[s]["outer"]]),
+            ASTRONAUT[s]["iris"],
+            s == "left",
+        )
+        for s in ("left", "right")
+    ]
+    rng = np.random.default_rng(0)
+    worst_start = 0.0
+    for _ in range(10):
+        rough = []
+        for corners, _iris, mirror in truths:
+            # Scale x0.8-1.25, roll +-10 degrees, shift +-15 % of the eye width.
+            c = corners.mean(axis=0)
+            a = np.radians(rng.uniform(-10, 10))
+            rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+            start = (corners - c) @ rot.T * np.exp(rng.uniform(-0.22, 0.22)) + c
+            start += rng.uniform(-0.15, 0.15, 2) * 21.0
+            worst_start = max(worst_start, float(np.abs(start - corners).max()))
+            rough.append((start, mirror))
+        for eye, (corners, iris, _m) in zip(refine_eyes(rgb, rough), truths, strict=True):
+            assert np.linalg.norm(eye.corners - corners, axis=1).max() < 4.0
+            assert _dist(eye.iris_centre, iris) < 2.5
+    assert worst_start > 5.0  # the starts really were off
