@@ -163,3 +163,16 @@ def test_eye_pairs_differ_only_by_their_attribute():
         changed = {f for f in ("yaw", "pitch", "openness", "pupil")
                    if getattr(look1, f) != getattr(look2, f)}  # fmt: skip
         assert len(changed) == 1
+
+
+@pytest.mark.slow
+def test_rendered_training_crops_do_not_depend_on_the_number_of_workers():
+    from warpaint.engine.train.autoencoder import CHUNK, render_eye_labelled, render_eye_singles
+
+    n = CHUNK + 7  # crosses a chunk boundary
+    one = render_eye_singles(n, seed=3, workers=1)
+    two = render_eye_singles(n, seed=3, workers=2)
+    assert one.shape == (n, 48, 64, 3) and np.array_equal(one, two)
+    assert not np.array_equal(one[0], one[CHUNK])  # chunks have their own streams
+    images, labels = render_eye_labelled("pupil", 6, seed=3)
+    assert labels.tolist() == [1, -1, 1, -1, 1, -1] and images.shape[0] == 6
