@@ -330,7 +330,9 @@ def apply_flow(
         maps, grid, mode="bilinear", padding_mode="zeros", align_corners=False
     )[0]
     # A crop-frame displacement f is A^-1 f in the region (A = the matrix's linear part).
-    inv = torch.linalg.inv(m[:, :2])
+    inv = torch.as_tensor(
+        np.linalg.inv(np.asarray(matrix, np.float64)[:, :2]), dtype=torch.float32, device=device
+    )
     dx = inv[0, 0] * fx + inv[0, 1] * fy
     dy = inv[1, 0] * fx + inv[1, 1] * fy
     src = torch.from_numpy(np.ascontiguousarray(region.transpose(2, 0, 1))).to(device)[None]

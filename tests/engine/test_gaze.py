@@ -230,3 +230,17 @@ def test_cli_takes_manual_eye_points(tmp_path, capsys):
     diff = np.abs(np.asarray(Image.open(out))[..., :3].astype(int) - np.asarray(Image.open(src)))
     assert diff[50, 41].max() > 0 and diff[50, 87].max() > 0
     assert diff[:, :10].max() == 0 and diff[:20].max() == 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gpu_redirection_matches_the_cpu():
+    image = portrait()
+    eyes = gaze.choose_eyes(image, {"eyes": EYES})
+    results = []
+    for device in ("cpu", "cuda"):
+        model = gaze.load_gaze_model(None, device)
+        results.append(gaze.redirect_patches(image, eyes, 8.0, -6.0, model, device))
+    for (x0, y0, a), (x1, y1, b) in zip(*results, strict=True):
+        assert (x0, y0) == (x1, y1)
+        assert np.abs(a - b).max() < 1e-3
