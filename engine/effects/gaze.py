@@ -3,11 +3,11 @@
 Eyes come from the `eyes` points (two corners per eye; they override
 detection) or from the detector (`warpaint.engine.eyes.detect`), cached per
 image so slider drags never detect again. Each eye is cut out in the
-canonical crop frame (`align.extract_crop`, the image's right-hand eye
-mirrored), redirected by the DeepWarp network, and only the change is pasted
-back with a soft elliptical weight (`align.paste_crop`): pixels outside the
-eye crops and their blend band stay bit-identical, and angle 0 returns the
-input itself.
+canonical crop frame (`align.extract_crop`, the image-left eye mirrored);
+the DeepWarp network predicts a flow and a lightness map there, and both
+are applied to the eye region at the image's own resolution, blended in by
+a soft elliptical weight (`apply_flow`): pixels outside the eye patches and
+their blend band stay bit-identical, and angle 0 returns the input itself.
 
 Sign conventions (as seen in the image): `horizontal` > 0 turns the eyes
 toward the image's right, `vertical` > 0 makes them look up.
