@@ -48,7 +48,8 @@ def speed(device: str, quick: bool) -> dict[str, Any]:
         gen, styles = load_generator(None, device)
         trained = True
     except BadInputError:
-        gen, styles, trained = StyleGenerator(GeneratorConfig(styles=9)).to(device), ("",), False
+        gen, trained = StyleGenerator(GeneratorConfig(styles=9)).to(device), False
+        styles = tuple(str(i) for i in range(9))
     gen.set_style(torch.ones(len(styles), device=device) / len(styles))
     johnson = JohnsonNet().eval().to(device)
     x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)).to(device)
@@ -75,6 +76,15 @@ def speed(device: str, quick: bool) -> dict[str, Any]:
         "goal_s_max": 1.0 if device == "cpu" else 0.002,
     }
     gen.to(device)
+    if device == "cuda":
+        # Half precision, channels-last, eager (no compile on the user's first click).
+        half = StyleGenerator(gen.config).to(device).half().to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # missing from torch's stubs
+        half.load_state_dict(gen.state_dict())
+        half.set_style(torch.ones(len(styles), device=device, dtype=torch.half) / len(styles))
+        xh = x.half().contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            times = _timed(lambda: half(xh), 2 * runs, sync)
+        out["generator_fp16_channels_last_s_median"] = round(statistics.median(times), 5)
     return out
 
 

@@ -74,9 +74,9 @@ class GeneratorConfig:
     """Channel widths of `StyleGenerator` (stored in model files)."""
 
     styles: int
-    half: int = 32  # channels at 1/2 resolution
-    quarter: int = 64  # channels of the residual blocks at 1/4 resolution
-    blocks: int = 4
+    half: int = 16  # channels at 1/2 resolution
+    quarter: int = 32  # channels of the residual blocks at 1/4 resolution
+    blocks: int = 5
     head: int = 8  # channels at full resolution before the last conv
 
     def to_json(self) -> dict[str, int]:

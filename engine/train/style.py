@@ -67,6 +67,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--gatys-batch", type=int, default=8, help="crops optimised at once")
     parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
+    parser.add_argument(
+        "--feature-weight",
+        type=float,
+        default=1.0,
+        help="weight of the relu2_1/relu3_1 feature loss (pixel L1 is 1)",
+    )
+    parser.add_argument(
+        "--style-weight",
+        type=float,
+        default=0.5,
+        help="weight of the Gram (style) loss against the style image",
+    )
     parser.add_argument("--half", type=int, default=16, help="generator channels at 1/2 size")
     parser.add_argument(
         "--quarter",
@@ -79,6 +91,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: automatic)")
     parser.add_argument("--checkpoint-every", type=int, default=500, metavar="N")
     parser.add_argument(
+        "--work",
+        default=None,
+        metavar="DIR",
+        help="folder for checkpoints and cached targets (default: next to the "
+        "output; the targets are big, keep them out of resources/)",
+    )
+    parser.add_argument(
         "--resume",
         action="store_true",
         help="continue from the output's checkpoint and cached targets",
@@ -86,17 +105,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress lines")  # fmt: skip
 
 
-def _paths(output: Path) -> dict[str, Path]:
-    stem = output.with_suffix("")
+def _paths(output: Path, work: Path) -> dict[str, Path]:
     return {
         "model": output,
         "record": output.with_suffix(".json"),
-        "checkpoint": Path(f"{stem}.ckpt.safetensors"),
+        "checkpoint": work / f"{output.stem}.ckpt.safetensors",
     }
 
 
-def _targets_path(output: Path, rank: int, world: int) -> Path:
-    return Path(f"{output.with_suffix('')}.targets-{rank}of{world}.safetensors")
+def _targets_path(output: Path, work: Path, rank: int, world: int) -> Path:
+    return work / f"{output.stem}.targets-{rank}of{world}.safetensors"
 
 
 def _load_styles(args: argparse.Namespace) -> tuple[list[str], list[Any]]:
@@ -171,8 +189,10 @@ def run(args: argparse.Namespace) -> int:
             torch.cuda.set_device(local)
             device = f"cuda:{local}"
         dist.init_process_group(backend)
-    paths = _paths(output)
+    work = Path(args.work) if args.work else output.parent
+    paths = _paths(output, work)
     output.parent.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
     say = (lambda *_a: None) if (args.quiet or rank != 0) else _printer()
     started = time.perf_counter()
     try:
@@ -188,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
         mine = [i for i in range(args.crops) if i % world == rank]
         if not mine:
             raise BadInputError(f"--crops {args.crops} leaves process {rank} without crops")
-        tpath = _targets_path(output, rank, world)
+        tpath = _targets_path(output, work, rank, world)
         settings = {
             "styles": names, "size": args.size, "crops": args.crops, "seed": args.seed,
             "gatys_evaluations": args.gatys_evaluations, "content": args.content,
@@ -235,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
 
             model = DistributedDataParallel(gen)
         grams = [style_grams(net, s, args.size)[0] for s in styles]
-        weights = DistillLoss()
+        weights = DistillLoss(feature=args.feature_weight, style=args.style_weight)
         crop = max(16, (args.size * 3 // 4) // 4 * 4)
         t0 = time.perf_counter()
         parts_sum: dict[str, float] = {}
@@ -284,6 +304,11 @@ def run(args: argparse.Namespace) -> int:
                 "size": args.size,
                 "crops": args.crops,
                 "gatys": {"network": GATYS_NETWORK, "evaluations": args.gatys_evaluations},
+                "loss_weights": {
+                    "pixel": 1.0,
+                    "feature": args.feature_weight,
+                    "style": args.style_weight,
+                },  # fmt: skip
                 "config": config.to_json(),
                 "device": str(device),
                 "world_size": world,
