@@ -198,8 +198,9 @@ def eyes_from_points(points: np.ndarray, image: np.ndarray | None = None) -> lis
     """Eyes from manual corner points: (2N, 2) (x, y), two consecutive points per eye.
 
     Either order works within an eye: with two or more eyes, an eye left of
-    their mean is the subject's right eye (mirrored; its inner corner is its
-    right-hand point), the others are left eyes (inner corner on the left).
+    its nearest neighbour is the subject's right eye (mirrored; its inner
+    corner is its right-hand point), one right of it a left eye (inner corner
+    on the left), so several faces' eyes can be given at once.
     A single eye is taken as given: first point inner corner, second outer,
     mirrored when the inner corner is right of the outer one.
     With `image`, lids and iris are found by the regressor (corners kept);
@@ -221,9 +222,13 @@ def eyes_from_points(points: np.ndarray, image: np.ndarray | None = None) -> lis
         inner, outer = pairs[0]
         rough.append((pairs[0].copy(), bool(inner[0] > outer[0])))
     else:
-        middle = pairs.mean(axis=(0, 1))[0]
-        for pair in pairs:
-            image_left = pair[:, 0].mean() < middle
+        centres = pairs.mean(axis=1)
+        for i, pair in enumerate(pairs):
+            # An eye's partner is the nearest other eye: left of it means the
+            # subject's right eye (this also holds with several faces).
+            dist = np.linalg.norm(centres - centres[i], axis=1)
+            dist[i] = np.inf
+            image_left = bool(centres[i, 0] < centres[int(np.argmin(dist)), 0])
             # Image-left eye: inner corner is the right-hand point; image-right eye: the left one.
             order = np.argsort(pair[:, 0])
             inner, outer = (order[1], order[0]) if image_left else (order[0], order[1])

@@ -114,6 +114,16 @@ def test_manual_points_in_any_order_give_mirrored_and_plain_eyes() -> None:
         assert 0.15 * eye.width < eye.iris_radius < 0.3 * eye.width
 
 
+def test_manual_points_of_two_faces_pair_each_eye_with_its_neighbour() -> None:
+    face_a = [[192.0, 100.0], [212.0, 102.0], [258.5, 103.0], [236.0, 104.0]]
+    face_b = [[x + 300.0, y + 20.0] for x, y in face_a]
+    eyes = eyes_from_points(np.array(face_a + face_b))
+    assert [e.mirror for e in eyes] == [True, False, True, False]
+    for e in eyes:
+        inner_x, outer_x = e.corners[:, 0]
+        assert (inner_x > outer_x) == e.mirror  # inner corners toward each nose
+
+
 def test_manual_points_with_the_image_find_the_iris(astronaut: np.ndarray) -> None:
     points = [ASTRONAUT["left"]["outer"], ASTRONAUT["left"]["inner"]]
     points += [ASTRONAUT["right"]["inner"], ASTRONAUT["right"]["outer"]]
