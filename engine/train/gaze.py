@@ -270,8 +270,8 @@ def learned_mse(model: DeepWarp, batch: dict[str, torch.Tensor]) -> float:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default="gaze.safetensors", help="model file to write")
-    p.add_argument("--steps", type=int, default=4000, help="optimizer steps in all")
-    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--steps", type=int, default=2600, help="optimizer steps in all")
+    p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-3, help="peak Adam learning rate (cosine)")
     p.add_argument("--tv", type=float, default=0.01, help="weight of the flow smoothness term")
     p.add_argument("--width", type=int, default=32, help="channels per convolution")
