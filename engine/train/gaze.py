@@ -279,7 +279,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--pool",
         type=int,
-        default=6000,
+        default=3000,
         help="pairs rendered once and re-augmented (0: render every batch)",
     )
     p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best one)")
