@@ -156,11 +156,20 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.samples < 1 or args.steps < 1 or args.batch < 1:
-        raise BadInputError("--samples, --steps and --batch must be positive")
+    if min(args.samples, args.steps, args.batch, args.eval_samples, args.workers) < 1:
+        raise BadInputError(
+            "--samples, --steps, --batch, --eval-samples and --workers must be positive"
+        )
     out = Path(args.output)
     ckpt = out.with_name(out.stem + ".ckpt.safetensors")
-    device = torch.device(args.device)
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        raise BadInputError(f"--device {args.device!r}: not a torch device") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BadInputError("--device cuda: no CUDA device here")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise BadInputError("--device mps: no MPS device here")
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)

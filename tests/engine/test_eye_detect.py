@@ -285,3 +285,17 @@ def test_refinement_recovers_from_detector_sized_errors(astronaut: np.ndarray) -
             assert np.linalg.norm(eye.corners - corners, axis=1).max() < 4.0
             assert _dist(eye.iris_centre, iris) < 2.5
     assert worst_start > 5.0  # the starts really were off
+
+
+@pytest.mark.parametrize(
+    "bad", [["--samples", "0"], ["--eval-samples", "0"], ["--device", "bogus"]]
+)
+def test_training_refuses_bad_arguments_before_any_work(tmp_path: Path, bad: list[str]) -> None:
+    from warpaint.engine.train import eye_landmarks as trainer
+
+    parser = argparse.ArgumentParser()
+    trainer.add_arguments(parser)
+    out = tmp_path / "lm.safetensors"
+    with pytest.raises(BadInputError):
+        trainer.run(parser.parse_args(["-o", str(out), *bad]))
+    assert not out.exists()
