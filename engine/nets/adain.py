@@ -148,3 +148,58 @@ def decoder_from_model(tensors: dict[str, torch.Tensor], meta: dict[str, object]
             raise ValueError(f"{name} has shape {tuple(value.shape)}")
     decoder.load_state_dict({k: v.float() for k, v in tensors.items()})
     return decoder.eval().requires_grad_(False)
+
+
+class AdaINLayer(nn.Module):
+    """AdaIN towards fixed style statistics, blended with the input by `strength`.
+
+    Its `normalise(x, mean, var)` takes the content statistics as arguments,
+    the protocol of `warpaint.engine.feedforward`: tiled inference measures
+    them once on the whole image and freezes them for every tile.
+    """
+
+    def __init__(self, style_mean: torch.Tensor, style_std: torch.Tensor, strength: float) -> None:
+        super().__init__()
+        self.style_mean, self.style_std, self.strength = style_mean, style_std, float(strength)
+
+    def normalise(self, x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+        t = (x - mean) / (var + EPS).sqrt() * self.style_std + self.style_mean
+        return t if self.strength >= 1.0 else self.strength * t + (1 - self.strength) * x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.flatten(2)
+        mean = flat.mean(2)[..., None, None]
+        var = flat.var(2, unbiased=False)[..., None, None]
+        return self.normalise(x, mean, var)
+
+
+class StyleTransfer(nn.Module):
+    """Image (1, 3, H, W) -> stylised image (1, 3, H, W), unclamped.
+
+    Below strength 1 the decoder's own reconstruction error is added back in
+    proportion to 1 - strength, so the result tends to the content exactly as
+    the strength tends to 0 instead of jumping at the slider's first step.
+    """
+
+    STRIDE = 4  # the encoder pools twice
+
+    def __init__(self, net: VGGFeatures, layer: AdaINLayer, decoder: Decoder) -> None:
+        super().__init__()
+        self.net, self.layer, self.decoder = net, layer, decoder
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        h, w = image.shape[-2:]
+        # Pad to a multiple of the stride so the output lines up pixel for pixel.
+        pad_h, pad_w = (-h) % self.STRIDE, (-w) % self.STRIDE
+        if pad_h or pad_w:
+            mode = "reflect" if min(h, w) > self.STRIDE else "replicate"
+            image = F.pad(image, (0, pad_w, 0, pad_h), mode=mode)
+        features = encode(self.net, image)
+        target = self.layer(features)
+        strength = self.layer.strength
+        if strength >= 1.0:
+            out = self.decoder(target)
+        else:
+            both = self.decoder(torch.cat([target, features]))
+            out = both[:1] + (1 - strength) * (image - both[1:])
+        return out[..., :h, :w]
