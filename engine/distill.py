@@ -237,11 +237,14 @@ def distill_step(
     grams: Sequence[dict[str, torch.Tensor]],
     weights: DistillLoss,
     styles: int,
+    origins: list[tuple[int, int]] | None = None,
 ) -> dict[str, float]:
     """One optimiser step on a batch: contents/targets (B, 3, s, s), style_index (B,).
-    `gen` may be a DistributedDataParallel wrapper of a StyleGenerator."""
+    `gen` may be a DistributedDataParallel wrapper of a StyleGenerator;
+    `origins` place each crop in a virtual whole image (for the noise input)."""
     optimizer.zero_grad(set_to_none=True)
-    out = gen(contents, one_hot(style_index, styles).to(contents.device))
+    mix = one_hot(style_index, styles).to(contents.device)
+    out = gen(contents, mix, origin=origins) if origins is not None else gen(contents, mix)
     loss, parts = distill_loss(net, out, targets, grams, style_index, weights)
     loss.backward()  # type: ignore[no-untyped-call]
     optimizer.step()

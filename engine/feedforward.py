@@ -215,6 +215,7 @@ def tiled_forward(
     align: int = 1,
     check: Callable[[], None] = _noop,
     progress: Callable[[float], None] | None = None,
+    with_origin: bool = False,
 ) -> torch.Tensor:
     """`forward(image)` for a same-size network `net` with instance norms, in tiles.
 
@@ -223,11 +224,19 @@ def tiled_forward(
     from free memory), each computed with `halo` px of context on every side
     and blended over `overlap` px; tile corners sit on multiples of `align`
     (the network's total stride), so strided layers see the same pixel grid
-    as in one pass. Returns (1, out_channels, H, W) on the image's device.
+    as in one pass. With `with_origin`, `forward(crop, (top, left))` is told
+    where each crop sits (for inputs tied to absolute coordinates).
+    Returns (1, out_channels, H, W) on the image's device.
     """
     if image.ndim != 4 or image.shape[0] != 1:
         raise ValueError(f"expected a (1, C, H, W) image, got {tuple(image.shape)}")
     h, w = image.shape[-2:]
+    if with_origin:
+        run = forward
+
+        def forward(x: torch.Tensor, origin: tuple[int, int] = (0, 0)) -> torch.Tensor:
+            return run(x, origin)  # type: ignore[call-arg]
+
     if tile is None:
         tile = auto_tile_side(activation_bytes_per_pixel(net, forward, image.shape[1]),
                               image.device, halo, align)  # fmt: skip
@@ -259,7 +268,8 @@ def tiled_forward(
                 cy0 = max(0, (y0 - halo) // align * align)
                 cx0 = max(0, (x0 - halo) // align * align)
                 cy1, cx1 = min(h, y1 + halo), min(w, x1 + halo)
-                piece = forward(image[:, :, cy0:cy1, cx0:cx1])
+                crop = image[:, :, cy0:cy1, cx0:cx1]
+                piece = forward(crop, (cy0, cx0)) if with_origin else forward(crop)  # type: ignore[call-arg]
                 piece = piece[:, :, y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]
                 out[:, :, y0:y1, x0:x1] += piece * (wy[:, None] * wx[None, :])
                 done += 1

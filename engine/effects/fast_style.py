@@ -181,11 +181,15 @@ def stylize(
 
     from warpaint.engine.feedforward import tiled_forward
 
+    def forward(x: torch.Tensor, origin: tuple[int, int] = (0, 0)) -> torch.Tensor:
+        return gen(x, origin=origin)  # type: ignore[no-any-return]
+
     w = torch.tensor(mix, dtype=torch.float32, device=rgb.device)
     with _GENERATOR_LOCK:
         gen.set_style(w)
-        return tiled_forward(gen, gen, rgb, halo=HALO, align=gen.STRIDE, tile=tile,
-                             check=check or (lambda: None), progress=progress)  # fmt: skip
+        return tiled_forward(gen, forward, rgb, halo=HALO, align=gen.STRIDE, tile=tile,
+                             check=check or (lambda: None), progress=progress,
+                             with_origin=bool(gen.config.noise))  # fmt: skip
 
 
 def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:

@@ -37,6 +37,26 @@ def instance_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, var
 
 
+def coordinate_noise(
+    height: int, width: int, top: int, left: int, channels: int, device: torch.device | str
+) -> torch.Tensor:
+    """(1, channels, height, width) uniform noise in [0, 1) that depends only on
+    the absolute pixel coordinates (top + i, left + j): an integer hash, so it
+    is identical on every device and for every tiling of the same image."""
+    ys = torch.arange(top, top + height, device=device, dtype=torch.int64)[:, None]
+    xs = torch.arange(left, left + width, device=device, dtype=torch.int64)[None, :]
+    mask = 0xFFFFFFFF
+    planes = []
+    for c in range(channels):
+        # Products wrap in int64; only their low 32 bits are kept, which is exact.
+        v = (ys * 0x9E3779B1 + xs * 0x85EBCA77 + c * 0xC2B2AE3D) & mask
+        v = ((v ^ (v >> 15)) * 0x2C1B3C6D) & mask
+        v = ((v ^ (v >> 12)) * 0x297A2D39) & mask
+        v = v ^ (v >> 15)
+        planes.append((v & 0xFFFFFF).float() / float(1 << 24))
+    return torch.stack(planes)[None]
+
+
 class ConditionalInstanceNorm(nn.Module):
     """Instance norm whose affine scale/shift is a mix of per-style rows.
 
@@ -78,6 +98,10 @@ class GeneratorConfig:
     quarter: int = 32  # channels of the residual blocks at 1/4 resolution
     blocks: int = 5
     head: int = 8  # channels at full resolution before the last conv
+    # Extra input channels of deterministic noise tied to absolute pixel
+    # coordinates (Texture Networks feed noise so flat areas can get texture;
+    # tying it to coordinates keeps tiles and whole-image runs identical).
+    noise: int = 0
 
     def to_json(self) -> dict[str, int]:
         return asdict(self)
@@ -111,7 +135,7 @@ class StyleGenerator(nn.Module):
         c = config
         self.config = config
         # 1/2: the 2x2 pixels folded into 12 channels, then a 3x3 conv.
-        self.down1 = nn.Conv2d(12, c.half, 3, padding=1, padding_mode="reflect")
+        self.down1 = nn.Conv2d(4 * (3 + c.noise), c.half, 3, padding=1, padding_mode="reflect")
         self.norm_d1 = ConditionalInstanceNorm(c.half, c.styles)
         self.down2 = nn.Conv2d(c.half, c.quarter, 3, stride=2, padding=1, padding_mode="reflect")
         self.norm_d2 = ConditionalInstanceNorm(c.quarter, c.styles)
@@ -141,14 +165,27 @@ class StyleGenerator(nn.Module):
         for norm in self.norms():
             norm.style = style
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        style: torch.Tensor | None = None,
+        origin: tuple[int, int] | list[tuple[int, int]] = (0, 0),
+    ) -> torch.Tensor:
+        """origin: where `x` (or each image of the batch) sits in the whole image,
+        (top, left) in pixels; only the noise input (config.noise) reads it."""
         if style is not None:
             self.set_style(style)
         h, w = x.shape[-2:]
         ph, pw = (-h) % self.STRIDE, (-w) % self.STRIDE
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        y = F.pixel_unshuffle(x, 2)
+        y = x
+        if self.config.noise:
+            origins = [origin] * x.shape[0] if isinstance(origin, tuple) else origin
+            noise = [coordinate_noise(x.shape[-2], x.shape[-1], top, left, self.config.noise,
+                                      x.device) for top, left in origins]  # fmt: skip
+            y = torch.cat([x, torch.cat(noise).to(x.dtype)], dim=1)
+        y = F.pixel_unshuffle(y, 2)
         y = F.relu(self.norm_d1(self.down1(y)))
         y = F.relu(self.norm_d2(self.down2(y)))
         for block in self.blocks:

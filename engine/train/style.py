@@ -87,6 +87,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="generator channels of the residual blocks at 1/4 size",
     )
     parser.add_argument("--blocks", type=int, default=5, help="residual blocks")
+    parser.add_argument(
+        "--noise", type=int, default=0,
+        help="noise input channels tied to pixel coordinates (lets flat areas get texture)",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: automatic)")
     parser.add_argument("--checkpoint-every", type=int, default=500, metavar="N")
@@ -239,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
         targets_s = time.perf_counter() - started
         # -- the generator ------------------------------------------------------
         config = GeneratorConfig(styles=n_styles, half=args.half, quarter=args.quarter,
-                                 blocks=args.blocks)  # fmt: skip
+                                 blocks=args.blocks, noise=args.noise)  # fmt: skip
         torch.manual_seed(args.seed)
         gen = StyleGenerator(config).to(device)
         optimizer = torch.optim.Adam(gen.parameters(), lr=args.lr)
@@ -268,9 +272,12 @@ def run(args: argparse.Namespace) -> int:
             style_index = torch.randint(0, n_styles, (args.batch,), generator=rng)
             crop_index = torch.randint(0, len(mine), (args.batch,), generator=rng)
             c, t = random_views(contents[crop_index], targets[style_index, crop_index], crop, rng)
+            # Random places in a virtual big image: the noise is never the same twice.
+            places = torch.randint(0, 1 << 14, (args.batch, 2), generator=rng).tolist()
+            origins = [(a, b) for a, b in places] if args.noise else None
             with torch.enable_grad():
                 parts = distill_step(model, net, optimizer, c, t, style_index.to(device), grams,
-                                     weights, n_styles)  # fmt: skip
+                                     weights, n_styles, origins)  # fmt: skip
             history.append(parts["total"])
             for key, v in parts.items():
                 parts_sum[key] = parts_sum.get(key, 0.0) + v

@@ -98,3 +98,33 @@ def test_progress_and_cancellation_points_are_called_per_tile():
                       check=lambda: checks.append(1), progress=fractions.append)  # fmt: skip
     assert fractions[-1] == 1.0 and len(fractions) == 9
     assert len(checks) >= 9
+
+
+def test_coordinate_noise_input_keeps_tiles_identical_to_one_pass():
+    torch.manual_seed(0)
+    gen = StyleGenerator(GeneratorConfig(styles=1, half=8, quarter=16, blocks=2, noise=1)).eval()
+    with torch.no_grad():
+        for p in gen.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    gen.set_style(torch.ones(1))
+    x = _image(130, 170)
+
+    def forward(y, origin=(0, 0)):
+        return gen(y, origin=origin)
+
+    with torch.inference_mode():
+        whole = forward(x)
+        tiled = tiled_forward(gen, forward, x, tile=64, halo=64, align=4, with_origin=True)
+        shifted = forward(x, (7, 0))
+    assert (tiled - whole).abs().max() < 1e-4
+    assert (shifted - whole).abs().max() > 1e-3, "the noise input matters"
+
+
+def test_coordinate_noise_depends_only_on_absolute_coordinates():
+    from warpaint.engine.nets.generator import coordinate_noise
+
+    big = coordinate_noise(40, 50, 0, 0, 2, "cpu")
+    part = coordinate_noise(10, 20, 25, 17, 2, "cpu")
+    assert torch.equal(big[..., 25:35, 17:37], part)
+    assert float(big.min()) >= 0.0 and float(big.max()) < 1.0
+    assert abs(float(big.mean()) - 0.5) < 0.05 and not torch.equal(big[:, 0], big[:, 1])
