@@ -106,6 +106,11 @@ def run_demo(
             log(f"{spec.id}: {time.perf_counter() - t:.2f} s")
     finally:
         runner.shutdown()
+    if not quick:
+        from warpaint.engine.effects.gaze import write_demo_grid
+
+        # The astronaut redirected +-10 degrees each way: what the issue asks to judge by eye.
+        written.append(write_demo_grid(source.pixels.read_float(), out_dir / "gaze-grid.png"))
     ora = out_dir / "demo.ora"
     save_document(doc, str(ora))
     written.append(ora)

@@ -98,9 +98,15 @@ class Param:
             elif t is ParamType.COLOUR:
                 value = parse_colour(text)
             elif t is ParamType.POINTS:
-                value = tuple(
-                    tuple(float(c) for c in p.split(",")) for p in text.split(";") if p.strip()
-                )
+                if ";" in text:  # x1,y1;x2,y2
+                    value = tuple(
+                        tuple(float(c) for c in p.split(",")) for p in text.split(";") if p.strip()
+                    )
+                else:  # x1,y1,x2,y2,...
+                    flat = [float(c) for c in text.split(",") if c.strip()]
+                    if len(flat) % 2:
+                        raise ValueError
+                    value = tuple(zip(flat[0::2], flat[1::2], strict=True))
                 if any(len(p) != 2 for p in value):
                     raise ValueError
             elif t is ParamType.RECT:

@@ -54,6 +54,7 @@ def test_unknown_effect_names_the_known_ones():
         (ParamType.COLOUR, "#ff8000", (1.0, 128 / 255, 0.0)),
         (ParamType.COLOUR, "0,255,0", (0.0, 1.0, 0.0)),
         (ParamType.POINTS, "10,20;30.5,40", ((10.0, 20.0), (30.5, 40.0))),
+        (ParamType.POINTS, "10,20,30.5,40", ((10.0, 20.0), (30.5, 40.0))),
         (ParamType.RECT, "1,2,30,40", (1.0, 2.0, 30.0, 40.0)),
         (ParamType.IMAGES, "a.png:0.25,b.png", (("a.png", 0.25), ("b.png", 1.0))),
         (ParamType.FILE, "model.safetensors", "model.safetensors"),
