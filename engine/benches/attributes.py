@@ -128,4 +128,32 @@ def bench_attributes(quick: bool, device: str | None) -> dict[str, Any]:
     }
     result.update(evaluate_eye_model(model, n=40 if quick else 400))
     result.update(slider_speed(model, repeats=10 if quick else 100))
+    result.update(effect_speed(repeats=10 if quick else 50))
     return result
+
+
+def effect_speed(repeats: int = 50, side: int = 512) -> dict[str, float]:
+    """Median ms of the `attributes` effect on a side x side layer, one eye-sized region.
+
+    Each call moves a slider (the region's encoding is cached after the first),
+    through `apply.run_effect`: the layer's conversion to a tensor and back
+    included, as a preview of a drag pays it.
+    """
+    from warpaint.engine.apply import run_effect
+    from warpaint.engine.jobs import Job, JobContext
+    from warpaint.engine.registry import get_effect
+
+    spec = get_effect("attributes")
+    rng = np.random.default_rng(1)
+    image = rng.random((side, side, 4), dtype=np.float32)
+    image[..., 3] = 1.0
+    ctx = JobContext(Job(lambda c: None, device="cpu"))
+    times = []
+    for i in range(repeats + 1):
+        params = spec.resolve({"region": (200.0, 100.0, 40.0, 30.0), "pupil": 0.01 * (i + 1)})
+        t0 = time.perf_counter()
+        run_effect(ctx, spec, image, params)
+        times.append(time.perf_counter() - t0)
+    med = float(np.median(times[1:]))
+    return {f"effect_step_ms_{side}px": round(med * 1000, 3),
+            f"effect_step_fps_{side}px": round(1.0 / med, 1)}  # fmt: skip
