@@ -142,6 +142,36 @@ def prefill(image: np.ndarray) -> dict[str, Any]:
     return {"eyes": points} if points else {}
 
 
+def region(params: dict[str, Any], width: int, height: int) -> tuple[int, int, int, int] | None:
+    """The panel-preview hook: with eye points given, only the eyes' crop boxes
+    can change, so a preview computes just that patch of the layer (a slider
+    drag on a big portrait then costs the eyes, not the frame). None without
+    points (detection needs the whole image) or at angle 0."""
+    from warpaint.engine.eyes.align import crop_matrix, invert_affine, transform_points
+    from warpaint.engine.eyes.deepwarp import CROP_SIZE
+    from warpaint.engine.eyes.detect import eyes_from_points
+
+    points = params.get("eyes")
+    if not points or (params.get("horizontal") == 0 and params.get("vertical") == 0):
+        return None
+    try:
+        eyes = eyes_from_points(np.asarray(points, np.float64).reshape(-1, 2))
+    except BadInputError:
+        return None
+    ch, cw = CROP_SIZE
+    frame = np.array([[-4, -4], [cw + 3, -4], [-4, ch + 3], [cw + 3, ch + 3]], np.float64)
+    corners = np.concatenate(
+        [transform_points(invert_affine(crop_matrix(e.corners, CROP_SIZE, e.mirror)), frame)
+         for e in eyes]
+    )  # fmt: skip
+    x0, y0 = np.floor(corners.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(corners.max(axis=0)).astype(int)
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+
+
 def choose_eyes(image: np.ndarray, params: dict[str, Any], scale: float = 1.0) -> list[EyeCorners]:
     """The eyes to redirect in `image` pixels.
 
