@@ -309,3 +309,19 @@ def test_listing_a_models_sliders_needs_no_torch(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['smile', 'wink'] False"
+
+
+@pytest.mark.slow
+def test_bench_quick_measures_the_shipped_eye_model(capsys):
+    from warpaint.engine.cli import main
+
+    assert main(["bench", "attributes", "--quick", "--json"]) == 0
+    result = __import__("json").loads(capsys.readouterr().out)
+    sliders = result["sliders"]
+    assert sorted(sliders) == ["gaze_horizontal", "gaze_vertical", "iris_colour", "openness",
+                               "pupil"]  # fmt: skip
+    # The shipped sliders really move eyes toward the rendered truth.
+    assert sliders["gaze_horizontal"]["roc_auc"] > 0.9
+    assert sliders["iris_colour"]["edit_vs_identity"] < 0.6
+    assert result["reconstruction_psnr_db"] > 24.0
+    assert result["slider_step_fps"] > 0 and result["effect_step_fps_512px"] > 0
