@@ -88,11 +88,11 @@ def _image_ref(value: Any, state: DocState | None, frame: Layer | None = None) -
                         frame.pixels.height)  # fmt: skip
         pixels = layer.pixels.read_float(rect)
         mask = layer.mask
-        if mask is not None and (mask.width, mask.height) == (
+        if frame is not None and mask is not None and (mask.width, mask.height) == (
             layer.pixels.width,
             layer.pixels.height,
         ):
-            # A layer used as an image is what shows of it: its mask hides the rest.
+            # A placed layer is what shows of it on the canvas: its mask hides the rest.
             pixels[..., 3:4] *= mask.read_float(rect)
         return pixels
     from warpaint.engine.io import read_image_array

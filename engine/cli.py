@@ -134,7 +134,7 @@ def cmd_effects(args: argparse.Namespace) -> int:
         return 0
     for eid, spec in specs.items():
         print(f"{eid}  ({spec.title}) - {spec.description}")
-        for p in spec.params:
+        for p in spec.all_params({}):
             rng = f" [{p.min:g}..{p.max:g}]" if p.min is not None and p.max is not None else ""
             choices = f" {{{', '.join(p.choices)}}}" if p.choices else ""
             print(f"    {p.name} ({p.type.value}{rng}{choices}) default {p.default!r}: {p.label}")
@@ -142,12 +142,26 @@ def cmd_effects(args: argparse.Namespace) -> int:
 
 
 def parse_sets(spec: Any, sets: list[str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
+    """`--set NAME=VALUE` items parsed by their parameters. Declared parameters
+    first, then the rest, looked up among the parameters those values derive
+    (e.g. the sliders of the model given by `--set model=...`)."""
+    items: list[tuple[str, str]] = []
     for item in sets:
         name, sep, text = item.partition("=")
         if not sep:
             raise BadInputError(f"--set {item!r}: expected NAME=VALUE")
-        values[name.strip()] = spec.param(name.strip()).parse(text)
+        items.append((name.strip(), text))
+    declared = {p.name: p for p in spec.params}
+    values: dict[str, Any] = {}
+    for name, text in items:
+        if name in declared:
+            values[name] = declared[name].parse(text)
+    derived = {p.name: p for p in spec.all_params(values)}
+    for name, text in items:
+        if name not in declared:
+            if name not in derived:
+                raise BadInputError(f"{spec.id} has no parameter {name!r}")
+            values[name] = derived[name].parse(text)
     return values
 
 

@@ -92,7 +92,7 @@ class EffectSpec:
             "title": self.title,
             "description": self.description,
             "category": self.category,
-            "params": [p.to_json() for p in self.params],
+            "params": [p.to_json() for p in self.all_params({})],
         }
 
     def runner(self) -> Callable[..., Any]:

@@ -162,3 +162,19 @@ def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.T
         model, image, region, values, feather=float(params.get("feather", 0.15)),
         mirror=bool(params.get("mirror", False)), cache=encoding_cache(),
     )  # fmt: skip
+
+
+def prefill(image: Any) -> dict[str, Any]:
+    """The panel hook: frame the first detected face's image-right eye (the
+    subject's left, not mirrored) as the region, so the sliders work at once."""
+    import numpy as np
+
+    from warpaint.engine.attributes import eye_region
+    from warpaint.engine.eyes.detect import detect_faces
+
+    faces = detect_faces(np.ascontiguousarray(image[..., :3]))
+    if not faces:
+        return {}
+    eye = faces[0].eyes[1]
+    box, mirror = eye_region(eye.corners)
+    return {"region": tuple(float(v) for v in box), "mirror": bool(mirror)}

@@ -176,3 +176,19 @@ def test_ctrl_c_cancels_a_long_apply_and_writes_nothing(tmp_path):
     assert "cancelled" in err and "Traceback" not in err
     assert not out.exists()
     assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["big.png"]
+
+
+def test_effects_json_lists_the_attribute_models_sliders(capsys):
+    code, out, _ = run(["effects", "--json"], capsys)
+    assert code == 0
+    names = {p["name"] for p in json.loads(out)["attributes"]["params"]}
+    assert {"region", "openness", "pupil", "iris_colour"} <= names
+
+
+def test_set_rejects_a_parameter_the_effect_lacks(tmp_path, capsys):
+    src = tmp_path / "in.png"
+    Image.new("RGB", (8, 8)).save(src)
+    code, _, err = run(
+        ["apply", "attributes", str(src), "-o", str(tmp_path / "o.png"), "--set", "nope=1"], capsys
+    )
+    assert code == 2 and "no parameter 'nope'" in err
