@@ -55,7 +55,7 @@ class Param:
     # the effect's `thumbnail` hook (see `warpaint.engine.registry`).
     gallery: bool = False
     # IMAGE/IMAGES only: layers are read as placed on the canvas, cut to the
-    # current layer's rectangle (transparent outside), not as their own pixels.
+    # current layer's rectangle (transparent outside) and masked by their masks.
     placed: bool = False
 
     def __post_init__(self) -> None:
