@@ -87,7 +87,8 @@ FULL_SPEC = EffectSpec(
     category="Neural",
     description="Repaint the layer in a preset style with a trained network (instant).",
     params=(
-        Param("preset", "Preset", ParamType.CHOICE, default=PRESETS[0], choices=PRESETS),
+        Param("preset", "Preset", ParamType.CHOICE, default=PRESETS[0], choices=PRESETS,
+              gallery=True),
         Param("strength", "Strength", ParamType.NUMBER, default=1.0, min=0.0, max=1.0,
               step=0.01, help="0 leaves the layer unchanged."),
         Param("mix_with", "Mix with", ParamType.CHOICE, default="none",
@@ -240,3 +241,12 @@ def preset_thumbnail(name: str, size: int = 128, model: str | None = None) -> np
     with torch.inference_mode():
         out = stylize(gen, content, style_mix(styles, name))
     return (out[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def thumbnail(param: str, choice: str, side: int) -> np.ndarray | None:
+    """The panel hook: the preset gallery's pictures, drawn by the presets."""
+    import numpy as np
+
+    if param != "preset" or choice not in PRESETS:
+        return None
+    return preset_thumbnail(choice, side).astype(np.float32) / 255.0
