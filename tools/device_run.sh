@@ -1,0 +1,55 @@
+#!/bin/bash
+# One batch of GPU work on a lent device machine: environment, GPU tests,
+# the splining benchmark, then the training of the shipped fast-style presets
+# and AdaIN decoder with their benchmarks. Everything lands in $OUT/results.tar.gz.
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-out/device}
+R=$OUT/r
+mkdir -p "$R"
+mkdir -p build/device/warpaint
+for d in engine gui resources; do ln -sfn "$PWD/$d" "build/device/warpaint/$d"; done
+# The device's Python lacks defusedxml and cannot install it (no index there);
+# the batch reads no untrusted XML, so the standard library stands in.
+if ! python3 -c "import defusedxml" 2>/dev/null; then
+  mkdir -p build/device/defusedxml
+  echo "from xml.etree.ElementTree import *  # noqa" > build/device/defusedxml/ElementTree.py
+  echo "class DefusedXmlException(ValueError): pass" > build/device/defusedxml/__init__.py
+fi
+export PYTHONPATH=$PWD/build/device QT_QPA_PLATFORM=offscreen
+PY=${PY:-python3}
+W="$PY -m warpaint.engine.cli"
+log() { echo "== $(date +%T) $*"; }
+pack() { tar -czf "$OUT/results.tar.gz" -C "$R" . ; }
+trap pack EXIT
+
+step_env() {
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  $PY -c "import torch, sys; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'python', sys.version.split()[0])"
+  $PY -c "import numpy, PIL, skimage, safetensors, cv2, defusedxml, scipy; print('deps ok')" \
+    || $PY -m pip install -q scikit-image safetensors opencv-python-headless defusedxml imagecodecs tifffile 2>&1 | tail -2
+}
+step_tests() { timeout 120 $PY -m pytest -q -m gpu -p no:cacheprovider tests/engine 2>&1 | tail -4; }
+step_splining() { timeout 150 $W bench splining --json --device cuda > "$R/bench-splining.json"; grep gpu "$R/bench-splining.json"; }
+step_faststyle() {
+  local M=$R/fast-style.safetensors
+  timeout 330 $W train style --presets --device cuda --size 256 --crops 32 --gatys-evaluations 96 \
+    --gatys-batch 32 --batch 16 --steps 2000 --checkpoint-every 1000 -o "$M" --work /tmp/fs-work > "$R/train-fast-style.log" 2>&1
+  tail -3 "$R/train-fast-style.log"
+  [ -f "$M" ] || return 0
+  WARPAINT_FAST_STYLE_MODEL=$M WARPAINT_BENCH_IMAGES=$R/sheets timeout 120 $W bench fast-style --json --device cuda > "$R/bench-fast-style.json" 2> "$R/bench-fast-style.err"
+  tail -3 "$R/bench-fast-style.err"
+}
+step_adain() {
+  local M=$R/adain-decoder.safetensors
+  timeout 240 $W train adain -o "$M" --device cuda --size 256 --batch 8 --styles 800 --steps 20000 --lr 5e-4 \
+    --style-weight 5 --recon-weight 0.3 --max-minutes 2 --checkpoint-every 2000 > "$R/train-adain.log" 2>&1
+  tail -3 "$R/train-adain.log"
+  [ -f "$M" ] || return 0
+  cp "$M" "${M%.safetensors}.json" resources/models/
+  timeout 100 $PY -m warpaint.engine.benches.arbitrary_style --gallery "$R/adain-images" > /dev/null 2>&1 || true
+}
+
+steps=${*:-env tests splining faststyle adain}
+for s in $steps; do log "$s"; "step_$s"; done
+log done
