@@ -88,9 +88,14 @@ def _image_ref(value: Any, state: DocState | None, frame: Layer | None = None) -
                         frame.pixels.height)  # fmt: skip
         pixels = layer.pixels.read_float(rect)
         mask = layer.mask
-        if frame is not None and mask is not None and (mask.width, mask.height) == (
-            layer.pixels.width,
-            layer.pixels.height,
+        if (
+            frame is not None
+            and mask is not None
+            and (mask.width, mask.height)
+            == (
+                layer.pixels.width,
+                layer.pixels.height,
+            )
         ):
             # A placed layer is what shows of it on the canvas: its mask hides the rest.
             pixels[..., 3:4] *= mask.read_float(rect)

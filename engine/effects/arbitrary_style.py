@@ -62,7 +62,7 @@ SPEC = EffectSpec(
 
 
 def default_model_path() -> Path:
-    from warpaint import resources
+    from warpaint import resources  # type: ignore[attr-defined]  # mypy sees engine/ only
 
     return Path(resources.__file__).parent / "models" / MODEL_FILE
 

@@ -176,5 +176,5 @@ def prefill(image: Any) -> dict[str, Any]:
     if not faces:
         return {}
     eye = faces[0].eyes[1]
-    box, mirror = eye_region(eye.corners)
+    box, mirror = eye_region(eye.corners.tolist())
     return {"region": tuple(float(v) for v in box), "mirror": bool(mirror)}

@@ -48,7 +48,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 
 
 def default_output() -> Path:
-    from warpaint import resources
+    from warpaint import resources  # type: ignore[attr-defined]  # mypy sees engine/ only
 
     return Path(resources.__file__).parent / "models" / "adain-decoder.safetensors"
 
