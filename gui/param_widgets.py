@@ -241,15 +241,26 @@ class GalleryParamWidget(ParamWidget):
             key = (thumbnail, param.name, choice)
             item.setIcon(QIcon(self._cache.get(key, placeholder)))
             self.list.addItem(item)
-            if key not in self._cache:
-                context.run_background(
-                    ("thumbnail", id(thumbnail), param.name, choice),
-                    lambda c=choice: thumbnail(param.name, c, self.SIDE),
-                    lambda picture, c=choice, k=key: self._on_thumbnail(c, k, picture),
-                )
+        self._requested = False
         self._layout.addWidget(self.list, 1)
         self.set_value(param.default)
         self.list.currentItemChanged.connect(lambda *_: (self.changed.emit(), self.released.emit()))
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        # Drawn when first shown, not when the window builds every panel at start.
+        super().showEvent(event)
+        if self._requested:
+            return
+        self._requested = True
+        name, thumbnail = self.param.name, self._thumbnail
+        for choice in self.param.choices:
+            key = (thumbnail, name, choice)
+            if key not in self._cache:
+                self.context.run_background(
+                    ("thumbnail", id(thumbnail), name, choice),
+                    lambda c=choice: thumbnail(name, c, self.SIDE),
+                    lambda picture, c=choice, k=key: self._on_thumbnail(c, k, picture),
+                )
 
     def _on_thumbnail(self, choice: str, key: tuple[Any, str, str], picture: Any) -> None:
         if picture is None:

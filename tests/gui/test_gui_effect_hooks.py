@@ -19,6 +19,9 @@ def test_a_gallery_choice_shows_pictures_drawn_in_the_background(window: Any, qt
     gallery = panel.widgets["tint"]
     assert isinstance(gallery, GalleryParamWidget)
     assert gallery.value() == "red"
+    qtbot.wait(50)
+    assert GalleryParamWidget._cache == {}, "nothing is drawn before the gallery shows"
+    panel.show()
 
     def drawn() -> bool:
         return len(GalleryParamWidget._cache) == 3
