@@ -30,8 +30,8 @@ from torch.nn import functional as F
 from warpaint.engine.errors import BadInputError
 from warpaint.engine.nets import LossNetwork
 from warpaint.engine.nets.generator import StyleGenerator
-from warpaint.engine.optim import coarse_to_fine, optimise, style_targets
-from warpaint.engine.style_losses import content_loss, gram, gram_loss
+from warpaint.engine.optim import coarse_to_fine, gatys_loss, optimise, style_targets
+from warpaint.engine.style_losses import content_loss, gram
 
 # Offline photos for the default content pool. The benchmark's contents
 # (astronaut, chelsea, coffee) are left out so the benchmark measures unseen images.
@@ -136,25 +136,7 @@ def stylize_batch(
         x = c.clone() if x is None else F.interpolate(x, size=(s, s), mode="bilinear",
                                                       align_corners=False)  # fmt: skip
         targets = style_targets(net, [(style, 1.0)], s, check)
-        with torch.no_grad():
-            c_target = net.module(c, [net.content_layer], check)[net.content_layer]
-        layers = (*net.style_layers, net.content_layer)
-
-        def loss_fn(
-            img: torch.Tensor,
-            targets: dict[str, torch.Tensor] = targets,
-            c_target: torch.Tensor = c_target,
-            layers: tuple[str, ...] = layers,
-        ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-            feats = net.module(img, layers, check)
-            ls = sum(
-                w * gram_loss(feats[name], targets[name])
-                for name, w in zip(net.style_layers, net.style_weights, strict=True)
-            )
-            lc = content_loss(feats[net.content_layer], c_target)
-            total = style_weight * ls + lc
-            return total, {"style": ls.detach(), "content": lc.detach()}  # type: ignore[union-attr]
-
+        loss_fn = gatys_loss(net, c, targets, style_weight, check=check)
         x = optimise(x, loss_fn, "lbfgs", n)
     assert x is not None
     return x

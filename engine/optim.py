@@ -237,6 +237,38 @@ def style_targets(
     return targets
 
 
+def gatys_loss(
+    net: LossNetwork,
+    content: torch.Tensor,
+    targets: dict[str, torch.Tensor],
+    style_weight: float,
+    content_weight: float = 1.0,
+    tv_weight: float = 0.0,
+    check: Callable[[], None] = _noop,
+) -> Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+    """The Gatys loss of an image against style Gram `targets` and the
+    features of `content` (N, 3, H, W): weighted Gram losses on the style
+    layers + content loss (+ TV). For a batch, each image's Gram is compared
+    with the targets, so the images are stylised independently."""
+    with torch.no_grad():
+        c_target = net.module(content, [net.content_layer], check)[net.content_layer]
+    layers = (*net.style_layers, net.content_layer)
+
+    def loss_fn(img: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        feats = net.module(img, layers, check)
+        ls = sum(
+            w * gram_loss(feats[name], targets[name])
+            for name, w in zip(net.style_layers, net.style_weights, strict=True)
+        )
+        lc = content_loss(feats[net.content_layer], c_target)
+        total = style_weight * ls + content_weight * lc
+        if tv_weight > 0:
+            total = total + tv_weight * tv_beta(img)
+        return total, {"style": ls.detach(), "content": lc.detach()}  # type: ignore[union-attr]
+
+    return loss_fn
+
+
 def stylize_image(
     net: LossNetwork,
     content: torch.Tensor,
@@ -296,27 +328,7 @@ def stylize_image(
         else:
             x = _resize(x, size)
         targets = style_targets(net, styles, max(16, round(s * style_scale)), check)
-        with torch.no_grad():
-            c_target = net.module(c, [net.content_layer], check)[net.content_layer]
-        layers = (*net.style_layers, net.content_layer)
-
-        def loss_fn(
-            img: torch.Tensor,
-            layers: tuple[str, ...] = layers,
-            targets: dict[str, torch.Tensor] = targets,
-            c_target: torch.Tensor = c_target,
-        ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-            feats = net.module(img, layers, check)
-            ls = sum(
-                w * gram_loss(feats[name], targets[name])
-                for name, w in zip(net.style_layers, net.style_weights, strict=True)
-            )
-            lc = content_loss(feats[net.content_layer], c_target)
-            total = style_weight * ls + content_weight * lc
-            if tv_weight > 0:
-                total = total + tv_weight * tv_beta(img)
-            return total, {"style": ls.detach(), "content": lc.detach()}  # type: ignore[union-attr]
-
+        loss_fn = gatys_loss(net, c, targets, style_weight, content_weight, tv_weight, check)
         x = optimise(x, loss_fn, optimizer, n, report, learning_rate)
     assert x is not None
     if preserve_colours == "luminance":
