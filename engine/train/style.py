@@ -332,6 +332,11 @@ def run(args: argparse.Namespace) -> int:
                 f.write(json.dumps(record, indent=2).encode())
             say(f"wrote {output} and {paths['record'].name} "
                 f"({record['seconds_total']} s)")  # fmt: skip
+        if world > 1:
+            # Leave together: a process that tears its gloo pairs down while a peer still
+            # finishes can make the peer's transport thread abort on the closed socket.
+            dist.barrier()
+            del model
     finally:
         if world > 1 and dist.is_initialized():
             dist.destroy_process_group()
