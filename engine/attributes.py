@@ -264,7 +264,7 @@ def load_crops(
 
 
 def encode_crops(
-    model: AttributeModel, crops: np.ndarray, batch: int = 256, device: str = "cpu"
+    model: AttributeModel, crops: np.ndarray, batch: int = 256, device: Any = "cpu"
 ) -> torch.Tensor:
     """(N, h, w, 3) crops -> (N, L) codes on the CPU."""
     import torch
@@ -278,16 +278,24 @@ def encode_crops(
     return torch.cat(out)
 
 
-def slider_from_sets(model: AttributeModel, without: np.ndarray, with_: np.ndarray) -> torch.Tensor:
+def slider_from_sets(
+    model: AttributeModel, without: np.ndarray, with_: np.ndarray, device: Any = "cpu"
+) -> torch.Tensor:
     """(L,) unpaired vector from crops (N, h, w, 3) without / with the attribute."""
-    return unpaired_vector(encode_crops(model, without), encode_crops(model, with_))
+    return unpaired_vector(
+        encode_crops(model, without, device=device), encode_crops(model, with_, device=device)
+    )
 
 
-def slider_from_pairs(model: AttributeModel, before: np.ndarray, after: np.ndarray) -> torch.Tensor:
+def slider_from_pairs(
+    model: AttributeModel, before: np.ndarray, after: np.ndarray, device: Any = "cpu"
+) -> torch.Tensor:
     """(L,) paired vector from crops (N, h, w, 3): after[i] is before[i] with the attribute."""
     if len(before) != len(after):
         raise BadInputError(f"{len(before)} 'before' images but {len(after)} 'after' images")
-    return paired_vector(encode_crops(model, before), encode_crops(model, after))
+    return paired_vector(
+        encode_crops(model, before, device=device), encode_crops(model, after, device=device)
+    )
 
 
 def sliders_from_table(
@@ -319,6 +327,35 @@ def sliders_from_table(
         name: unpaired_vector(z[labels[:, k] <= 0], z[labels[:, k] > 0])
         for k, name in enumerate(table.names)
     }
+
+
+def crops_from_images(
+    images: Sequence[np.ndarray],
+    size: tuple[int, int],
+    alignment: str,
+    region: Sequence[float] | None = None,
+    mirror: bool = False,
+) -> np.ndarray:
+    """(N, h, w, 3) float32 crops of (H, W, C>=3) float images (layers, loaded files).
+
+    Without `region` each whole image is prepared as `to_crop` does for the
+    model's alignment; with `region` (x, y, w, h in each image's own pixels)
+    that box is cut out first, as the effect cuts the region it edits, and
+    flipped left-right if `mirror` (the eye model's subject's right eye).
+    """
+    crops = []
+    for image in images:
+        if image.ndim != 3 or image.shape[2] < 3:
+            raise BadInputError(f"expected a colour image, got shape {image.shape}")
+        if region is not None:
+            x0, y0, x1, y1 = region_box(region, image.shape[0], image.shape[1])
+            crop = to_crop(image[y0:y1, x0:x1], size, "stretch")
+        else:
+            crop = to_crop(image, size, alignment)
+        crops.append(crop[:, ::-1] if mirror else crop)
+    if not crops:
+        raise BadInputError("no images given")
+    return np.ascontiguousarray(np.stack(crops))
 
 
 def model_size(model: AttributeModel) -> tuple[int, int]:

@@ -21,8 +21,9 @@ from warpaint.engine.params import Param, ParamType
 from warpaint.engine.registry import EffectSpec
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
+    import numpy as np
     import torch
 
     from warpaint.engine.attributes import EncodingCache
@@ -65,6 +66,11 @@ _lock = threading.Lock()
 _headers: dict[tuple[str, float], list[Param]] = {}
 _models: dict[tuple[str, float, str], AttributeModel] = {}
 _cache: EncodingCache | None = None
+# Sliders built in this session from example images (`add_slider`), per model
+# file: (its Param, its (L,) vector). They live in memory, are added to that
+# model whenever it is loaded, and are written to disk only by
+# `save_model_copy`, into a copy of the model file (never into the original).
+_session: dict[str, dict[str, tuple[Param, Any]]] = {}
 
 
 def _model_path(value: Any) -> Path:
@@ -94,8 +100,9 @@ def extra_params(values: Mapping[str, Any]) -> list[Param]:
     key = (str(path), _mtime(path))
     with _lock:
         hit = _headers.get(key)
+        added = [param for param, _ in _session.get(str(path), {}).values()]
     if hit is not None:
-        return hit
+        return hit + added
     meta = read_model_header(path)
     params: list[Param] = []
     for item in meta["attributes"]:
@@ -114,7 +121,7 @@ def extra_params(values: Mapping[str, Any]) -> list[Param]:
             raise BadInputError(f"{path}: attribute {name!r} is not a valid slider") from None
     with _lock:
         _headers[key] = params
-    return params
+    return params + added
 
 
 def load(value: Any, device: torch.device | str) -> AttributeModel:
@@ -128,10 +135,129 @@ def load(value: Any, device: torch.device | str) -> AttributeModel:
     if model is None:
         model = load_attribute_model(path)
         model.net.to(device)
+        _add_session_sliders(model, str(path))
         with _lock:
             _models.clear()  # one model at a time: a drag never needs two
             _models[key] = model
     return model
+
+
+def _add_session_sliders(model: AttributeModel, path: str) -> None:
+    from warpaint.engine.nets.autoencoder import Attribute
+
+    with _lock:
+        added = dict(_session.get(path, {}))
+    for name, (param, vector) in added.items():
+        model.add(Attribute(name, vector, param.label, param.help, "unpaired",
+                            float(param.min or -2.0), float(param.max or 2.0)))  # fmt: skip
+
+
+def add_slider(
+    name: str,
+    without: Sequence[np.ndarray | str | Path],
+    with_: Sequence[np.ndarray | str | Path],
+    *,
+    model: Any = None,
+    paired: bool = False,
+    region: Sequence[float] | None = None,
+    mirror: bool = False,
+) -> Param:
+    """Build a slider from example images and add it to `model` for this session.
+
+    `without` / `with_`: images without and with the attribute, each an
+    (H, W, C>=3) float array in [0, 1] (a layer's pixels) or an image file.
+    Unpaired: v = mean(e(with)) - mean(e(without)); `paired`: with_[i] is
+    without[i] with the attribute, v = mean(e(with_[i]) - e(without[i])).
+    With `region` (x, y, w, h in each image's pixels) only that box of each
+    image is used, `mirror` flipping it as the effect does. `name` is made
+    snake_case; a name of the model's own sliders or parameters is refused, a
+    slider built earlier in the session with that name is replaced. Returns
+    the new slider's Param; `extra_params` lists it from now on, and the
+    effect edits with it at once (no training).
+    """
+    from warpaint.engine.attributes import (
+        crops_from_images,
+        model_size,
+        slider_from_pairs,
+        slider_from_sets,
+        slider_name,
+    )
+    from warpaint.engine.io.documents import read_image_array
+
+    if not name.strip():
+        raise BadInputError("the new slider needs a name")
+    slider = slider_name(name)
+    path = _model_path(model)
+    if slider in FIXED:
+        raise BadInputError(f"{slider!r} is a parameter of the effect; choose another name")
+    with _lock:
+        ours = slider in _session.get(str(path), {})
+    if not ours and any(p.name == slider for p in extra_params({"model": model})):
+        raise BadInputError(f"the model already has a slider {slider!r}; choose another name")
+    if not without or not with_:
+        raise BadInputError("a slider needs at least one image 'without' and one 'with'")
+    if paired and len(without) != len(with_):
+        raise BadInputError(
+            f"pairs need as many 'with' images as 'without' images ({len(with_)} vs {len(without)})"
+        )
+
+    def pixels(item: np.ndarray | str | Path) -> np.ndarray:
+        return read_image_array(item) if isinstance(item, str | Path) else item
+
+    net_model = load(model, _loaded_device(path))
+    size, alignment = model_size(net_model), net_model.alignment
+    a = crops_from_images([pixels(i) for i in without], size, alignment, region, mirror)
+    b = crops_from_images([pixels(i) for i in with_], size, alignment, region, mirror)
+    device = next(net_model.net.parameters()).device
+    vector = (slider_from_pairs if paired else slider_from_sets)(net_model, a, b, device=device)
+    how = "pairs" if paired else "examples"
+    param = Param(slider, name.strip(), ParamType.NUMBER, default=0.0, min=-2.0, max=2.0,
+                  step=0.05, help=f"1 = from the {len(without)} 'without' to the "
+                                  f"{len(with_)} 'with' {how}")  # fmt: skip
+    with _lock:
+        _session.setdefault(str(path), {})[slider] = (param, vector.detach().cpu())
+    _add_session_sliders(net_model, str(path))
+    return param
+
+
+def session_sliders(model: Any = None) -> list[str]:
+    """Names of the sliders built in this session for `model` (None: the built-in one)."""
+    with _lock:
+        return list(_session.get(str(_model_path(model)), {}))
+
+
+def save_model_copy(destination: str | Path, model: Any = None) -> Path:
+    """Write `model` with this session's sliders into a new model file; returns its path.
+
+    The original (e.g. the built-in model inside the installation) is never
+    overwritten; choose the copy as the effect's model file to use it later.
+    """
+    from warpaint.engine.nets.autoencoder import load_attribute_model, save_attribute_model
+
+    source = _model_path(model)
+    target = Path(destination)
+    if target.suffix.lower() != ".safetensors":
+        raise BadInputError(f"{target}: a model file must end in .safetensors")
+    if target.resolve() == source.resolve():
+        raise BadInputError(f"{target}: save the sliders into a copy, not over the model itself")
+    if not session_sliders(model):
+        raise BadInputError("no sliders were built in this session for this model")
+    copy = load_attribute_model(source)
+    _add_session_sliders(copy, str(source))
+    copy.info = {**copy.info, "copied_from": source.name,
+                 "sliders_added": session_sliders(model)}  # fmt: skip
+    save_attribute_model(target, copy)
+    return target
+
+
+def _loaded_device(path: Path) -> str:
+    """The device the model is already loaded on (so building a slider does not
+    move a model a preview is using), else the CPU."""
+    with _lock:
+        for p, _, device in _models:
+            if p == str(path):
+                return device
+    return "cpu"
 
 
 def encoding_cache() -> EncodingCache:
@@ -170,9 +296,10 @@ def prefill(image: Any) -> dict[str, Any]:
     import numpy as np
 
     from warpaint.engine.attributes import eye_region
-    from warpaint.engine.eyes.detect import detect_faces
+    from warpaint.engine.eyes.detect import detect_faces_cached
 
-    faces = detect_faces(np.ascontiguousarray(image[..., :3]))
+    # Cached by the layer's pixels, shared with the gaze effect and its panel.
+    faces = detect_faces_cached(np.asarray(image))
     if not faces:
         return {}
     eye = faces[0].eyes[1]
