@@ -71,6 +71,7 @@ class EffectPanel(QWidget):
         self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         params_box = QWidget()
         params_box.setLayout(self.form)
+        self._params_box = params_box
 
         output = QGroupBox("Result")
         self.new_layer_radio = QRadioButton("On a new layer")
@@ -152,6 +153,19 @@ class EffectPanel(QWidget):
                     widget.blockSignals(False)
                 taken.append(name)
         return taken
+
+    def refresh_params(self) -> None:
+        """Lay the parameters out again if the effect now derives others (a slider
+        was added to its model); values are kept and no preview starts."""
+        values = self.values()
+        if [p.name for p in self.spec.all_params(values)] != list(self.widgets):
+            self._build(values)
+
+    def add_tools(self, widget: QWidget) -> None:
+        """Put an effect's own tools (e.g. building sliders) under its parameters."""
+        layout = self.layout()
+        assert isinstance(layout, QVBoxLayout)
+        layout.insertWidget(layout.indexOf(self._params_box) + 1, widget)
 
     def reset(self) -> None:
         self._build(self.spec.defaults())

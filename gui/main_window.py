@@ -50,6 +50,7 @@ from warpaint.engine.resample import resize
 from warpaint.engine.selection import Selection
 from warpaint.engine.settings import Settings
 from warpaint.engine.tiles import Rect, TiledImage, from_float
+from warpaint.gui.attribute_sliders import SliderBuilderWidget
 from warpaint.gui.bridge import JobBridge
 from warpaint.gui.canvas import CanvasView, rgba_to_qimage
 from warpaint.gui.canvas_tools import CanvasTool, SelectionTool
@@ -302,6 +303,9 @@ class MainWindow(QMainWindow):
         self._touched_panels: set[EffectPanel] = set()
         # (layer id, pixels) each panel's `prefill` hook last ran on.
         self._prefilled: dict[EffectPanel, tuple[int, int]] = {}
+        attributes_panel = self.effects_panel.panels.get("attributes")
+        if attributes_panel is not None:
+            attributes_panel.add_tools(SliderBuilderWidget(attributes_panel, self))
         for panel in self.effects_panel.panels.values():
             panel.preview_requested.connect(self._on_panel_edited)
             panel.apply_requested.connect(self._on_effect_apply_requested)
