@@ -16,7 +16,6 @@ toward the image's right, `vertical` > 0 makes them look up.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,52 +83,22 @@ def detect_eye_corners(image: np.ndarray) -> list[list[EyeCorners]]:
     """Faces from the image's left to its right, each a list of its eyes as
     ((2, 2) [inner, outer] corners in image pixels, mirror flag).
 
-    `image` is (H, W, C) uint8 or float in [0, 1].
+    `image` is (H, W, C) uint8 or float in [0, 1]. Detections are cached by
+    the image's pixels (shared with the attributes panel, see
+    `warpaint.engine.eyes.detect.DetectionCache`), so slider drags never
+    detect again.
     """
-    from warpaint.engine.eyes.detect import detect_faces
+    from warpaint.engine.eyes.detect import detect_faces_cached
 
-    faces = sorted(detect_faces(image[..., :3]), key=lambda f: f.box[0])
+    faces = sorted(detect_faces_cached(image), key=lambda f: f.box[0])
     return [[(np.asarray(e.corners, np.float64), bool(e.mirror)) for e in f.eyes] for f in faces]
-
-
-class _DetectionCache:
-    """Detections of the last few images, keyed by size and a sparse pixel sample
-    (hashing a strided subset costs microseconds; an edited layer changes it)."""
-
-    def __init__(self, size: int = 4) -> None:
-        self._items: OrderedDict[tuple[Any, ...], list[list[EyeCorners]]] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def key(image: np.ndarray) -> tuple[Any, ...]:
-        h, w = image.shape[:2]
-        sy, sx = max(1, h // 61), max(1, w // 67)
-        sample = np.ascontiguousarray(image[::sy, ::sx])
-        return (h, w, image.dtype.str, hash(sample.tobytes()))
-
-    def get(self, image: np.ndarray) -> list[list[EyeCorners]]:
-        key = self.key(image)
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        found = detect_eye_corners(image)
-        with self._lock:
-            self._items[key] = found
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-        return found
-
-
-_DETECTIONS = _DetectionCache()
 
 
 def detected_points(image: np.ndarray, face: int = 0) -> tuple[tuple[float, float], ...]:
     """The detected eye corners of face `face` (counted from the image's left) as a
     value for the `eyes` parameter: two points per eye, image-left eye first;
     () when no face is found. Cached per image."""
-    faces = _DETECTIONS.get(image)
+    faces = detect_eye_corners(image)
     if not faces:
         return ()
     eyes = faces[min(face, len(faces) - 1)]
@@ -186,7 +155,7 @@ def choose_eyes(image: np.ndarray, params: dict[str, Any], scale: float = 1.0) -
         flat = np.asarray(points, np.float64).reshape(-1, 2) * scale
         eyes = [(e.corners, e.mirror) for e in eyes_from_points(flat)]
     else:
-        faces = _DETECTIONS.get(image)
+        faces = detect_eye_corners(image)
         if not faces:
             raise BadInputError(
                 "gaze: no eyes found in the image; give the eye corners as points "
