@@ -80,6 +80,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="eyes: weight of the paired-edit loss (0: plain autoencoder)",
     )
     parser.add_argument(
+        "--consistency",
+        type=float,
+        default=0.0,
+        help="eyes: weight of the latent-consistency term (pairs' code differences "
+        "pulled onto their mean direction), relative to the paired-edit loss",
+    )
+    parser.add_argument(
+        "--extra-turns",
+        default="",
+        metavar="NAMES",
+        help="eyes: comma-separated attributes that get one more paired-loss turn per cycle",
+    )
+    parser.add_argument(
         "--eye-samples",
         type=int,
         default=3000,
@@ -376,6 +389,8 @@ def train_steps(
     lr: float = 2e-3,
     kl: float = 0.0,
     pair_weight: float = 0.0,
+    consistency: float = 0.0,
+    extra_turns: Sequence[str] = (),
     seed: int = 0,
     device: str = "cpu",
     optimizer: Any = None,
@@ -392,7 +407,14 @@ def train_steps(
     loss of one attribute (cycled) + the reconstruction MSE of its pairs):
     with z_i = e(x_i) and v = mean(z2 - z1) over the batch's pairs, the edit
     error [MSE(d(z1 + v) - d(z1), x2 - x1) + MSE(d(z2 - v) - d(z2), x1 - x2)]
-    / (2 MSE(x1, x2)), the relative error the benchmark reports. Batches are drawn from
+    / (2 MSE(x1, x2)), the relative error the benchmark reports; plus
+    `consistency` times the latent-consistency term of the same pairs,
+    sum_i |d_i - v|^2 / sum_i |d_i|^2 with d_i = z2_i - z1_i (the share of
+    the code differences that the mean direction v does not explain: 0 when
+    every pair moves the code the same way, which is what makes z . v read
+    the attribute). The attributes take turns in sorted order, and each name
+    in `extra_turns` gets one more turn per cycle (for attributes that move
+    few pixels). Batches are drawn from
     `np.random.default_rng([seed, step])`, so a resumed run draws the same
     batches as an uninterrupted one. The learning rate decays by a cosine
     from `lr` to `lr / 20`.
@@ -405,7 +427,10 @@ def train_steps(
     net.to(device).train()
     if optimizer is None:
         optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    names = sorted(data.pairs)
+    unknown = sorted(set(extra_turns) - set(data.pairs))
+    if unknown:
+        raise BadInputError(f"no paired data for {', '.join(unknown)}")
+    names = sorted(data.pairs) + list(extra_turns)
     # The crops go to the device once (uint8: 9 kB per 48x64 crop); on the
     # CPU this is a view of the numpy arrays, not a copy.
     images = torch.from_numpy(data.images).to(device)
@@ -447,8 +472,14 @@ def train_steps(
             # pixels than a gaze change, and would otherwise hardly be learnt.
             rel = err / (2.0 * F.mse_loss(x1, x2).clamp_min(1e-5))
             pair_rec = 0.5 * (F.mse_loss(d1, x1) + F.mse_loss(d2, x2))
-            total = total + pair_weight * (PAIR_SCALE * rel + pair_rec)
+            pair_loss = PAIR_SCALE * rel + pair_rec
             losses["pair"] = rel.item()
+            if consistency > 0:
+                diff = z2 - z1
+                spread = (diff - v).pow(2).sum() / diff.pow(2).sum().clamp_min(1e-8)
+                pair_loss = pair_loss + consistency * PAIR_SCALE * spread
+                losses["spread"] = spread.item()
+            total = total + pair_weight * pair_loss
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         optimizer.step()
@@ -610,7 +641,8 @@ def run(args: argparse.Namespace) -> int:
 
         history, optimizer = train_steps(
             net, data, args.steps, start=start, batch=args.batch, lr=args.lr, kl=args.kl,
-            pair_weight=args.pair_weight if args.eyes else 0.0, seed=args.seed,
+            pair_weight=args.pair_weight if args.eyes else 0.0, consistency=args.consistency,
+            extra_turns=[n for n in args.extra_turns.split(",") if n], seed=args.seed,
             device=device, optimizer=optimizer, log=log, checkpoint=save_ckpt,
             checkpoint_every=args.checkpoint_every,
         )  # fmt: skip

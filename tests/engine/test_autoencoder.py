@@ -176,3 +176,48 @@ def test_rendered_training_crops_do_not_depend_on_the_number_of_workers():
     assert not np.array_equal(one[0], one[CHUNK])  # chunks have their own streams
     images, labels = render_eye_labelled("pupil", 6, seed=3)
     assert labels.tolist() == [1, -1, 1, -1, 1, -1] and images.shape[0] == 6
+
+
+def blob_pairs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 32, 32, 3) uint8 small discs and the same discs (colour, place, noise) big."""
+    small, big = [], []
+    for i in range(n):
+        red = i % 2 == 0
+        small.append(blob(red, False, np.random.default_rng([seed, i])))
+        big.append(blob(red, True, np.random.default_rng([seed, i])))
+    return (np.stack(small) * 255).astype(np.uint8), (np.stack(big) * 255).astype(np.uint8)
+
+
+def code_spread(net: ConvAutoencoder, x1: np.ndarray, x2: np.ndarray) -> float:
+    """Share of the pairs' code differences that their mean does not explain."""
+    from warpaint.engine.nets.autoencoder import AttributeModel
+
+    model = AttributeModel(net, "stretch")
+    d = encode_crops(model, x2 / 255.0) - encode_crops(model, x1 / 255.0)
+    return float((d - d.mean(0)).pow(2).sum() / d.pow(2).sum())
+
+
+def test_the_consistency_term_pulls_pair_differences_onto_one_direction():
+    images, _ = blob_dataset(32, seed=4)
+    x1, x2 = blob_pairs(32, seed=5)
+    data = TrainData((images * 255).astype(np.uint8), {"big": (x1, x2)})
+    config = AutoencoderConfig(32, 32, latent=8, channels=(8, 16))
+    spreads = {}
+    for weight in (0.0, 200.0):
+        torch.manual_seed(0)
+        net = ConvAutoencoder(config)
+        history, _ = train_steps(
+            net, data, 60, batch=16, lr=3e-3, pair_weight=1.0, consistency=weight, seed=0
+        )
+        assert ("spread" in history[-1]) == (weight > 0)
+        held_out = blob_pairs(32, seed=6)
+        spreads[weight] = code_spread(net, *held_out)
+    assert spreads[200.0] < 0.7 * spreads[0.0]
+
+
+def test_extra_turns_must_name_a_paired_attribute():
+    x1, x2 = blob_pairs(4, seed=5)
+    data = TrainData(x1, {"big": (x1, x2)})
+    net = ConvAutoencoder(AutoencoderConfig(32, 32, latent=4, channels=(4, 8)))
+    with pytest.raises(BadInputError, match="no paired data for small"):
+        train_steps(net, data, 2, batch=4, pair_weight=1.0, extra_turns=["small"])
