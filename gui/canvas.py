@@ -385,9 +385,24 @@ class CanvasView(QWidget):
         return tint, rect
 
     def set_preview(self, image: QImage | None, rect: QRectF | None = None) -> None:
-        """An effect preview drawn over the canvas at image-space `rect`."""
+        """An effect preview drawn over the canvas at image-space `rect`.
+
+        Only the widget area under the old and the new preview is repainted: a
+        slider drag on a local effect (the eyes of a portrait) changes a patch,
+        and repainting the whole canvas for it costs more than the patch.
+        """
+        before = self._preview
         self._preview = (image, rect) if image is not None and rect is not None else None
-        self.update()
+        dirty = QRectF()
+        for shown in (before, self._preview):
+            if shown is not None:
+                area = shown[1]
+                dirty = dirty.united(
+                    QRectF(self.to_widget(area.topLeft()), self.to_widget(area.bottomRight()))
+                )
+        if not dirty.isEmpty():
+            # Smooth scaling bleeds a pixel or two past the rectangle.
+            self.update(dirty.adjusted(-2, -2, 2, 2).toAlignedRect())
 
     @property
     def has_preview(self) -> bool:

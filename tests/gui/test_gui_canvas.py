@@ -151,3 +151,27 @@ def test_status_bar_shows_pixel_position_and_colour(window):
     assert window.colour_label.text().startswith("R ") and "A 255" in window.colour_label.text()
     QTest.mouseMove(canvas, canvas.to_widget(QPointF(-20, -20)).toPoint())
     assert window.position_label.text() == ""
+
+
+def test_a_moved_preview_repaints_where_it_was_and_where_it_is_not_the_whole_canvas(
+    qtbot, window, monkeypatch
+):
+    from PySide6.QtCore import QRect, QRectF
+    from PySide6.QtGui import QImage
+
+    wait_canvas(qtbot, window)
+    canvas = window.canvas
+    repainted: list[QRect] = []
+    monkeypatch.setattr(canvas, "update", lambda *a: repainted.append(a[0] if a else canvas.rect()))
+    patch = QImage(4, 4, QImage.Format.Format_RGBA8888)
+    patch.fill(Qt.GlobalColor.green)
+    canvas.set_preview(patch, QRectF(2, 2, 4, 4))
+    canvas.set_preview(patch, QRectF(20, 20, 4, 4))
+    canvas.set_preview(None)
+    old = QRectF(canvas.to_widget(QPointF(2, 2)), canvas.to_widget(QPointF(6, 6))).toRect()
+    new = QRectF(canvas.to_widget(QPointF(20, 20)), canvas.to_widget(QPointF(24, 24))).toRect()
+    first, moved, cleared = repainted
+    assert first.contains(old) and not first.contains(new)
+    assert moved.contains(old) and moved.contains(new), "the old place is cleaned up"
+    assert cleared.contains(new)
+    assert moved.width() < canvas.width() / 2 and moved.height() < canvas.height() / 2
