@@ -235,6 +235,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from warpaint.engine.bench import load_all, machine_info, run_benchmark
 
+    # The editor's own benchmarks (slider to repainted canvas) register with the engine's;
+    # the module imports Qt only when one of them runs.
+    importlib.import_module("warpaint.gui.bench_canvas")
     if args.name == "list":
         for name, bench in load_all().items():
             print(f"{name}: {bench.description}")
