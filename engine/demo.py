@@ -106,6 +106,13 @@ def run_demo(
             log(f"{spec.id}: {time.perf_counter() - t:.2f} s")
     finally:
         runner.shutdown()
+    from warpaint.engine.effects import fast_style
+
+    if fast_style.PRESETS:
+        # Every shipped preset on the sample, side by side with the original.
+        side = QUICK_SIDE // 2 if quick else 256
+        sheet = out_dir / "fast-style-presets.png"
+        written.append(fast_style.write_preset_sheet(source.pixels.read_float(), sheet, side))
     if not quick:
         from warpaint.engine.effects.gaze import write_demo_grid
 

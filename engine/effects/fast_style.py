@@ -250,3 +250,45 @@ def thumbnail(param: str, choice: str, side: int) -> np.ndarray | None:
     if param != "preset" or choice not in PRESETS:
         return None
     return preset_thumbnail(choice, side).astype(np.float32) / 255.0
+
+
+def preset_sheet(image: np.ndarray, side: int = 256, model: str | None = None) -> np.ndarray:
+    """(rows * (side + 16), cols * side, 3) uint8: `image` ((H, W, C) float in
+    [0, 1], C >= 3) fitted into `side` x `side`, then the original and every
+    preset of the model side by side, each captioned with its name (what
+    `warpaint demo` shows of the presets)."""
+    import math
+
+    import numpy as np
+    import torch
+    from PIL import Image, ImageDraw
+
+    gen, styles = load_generator(model, "cpu")
+    photo = Image.fromarray((np.clip(image[..., :3], 0, 1) * 255 + 0.5).astype(np.uint8))
+    photo = photo.resize((side, side), Image.Resampling.LANCZOS)
+    content = torch.from_numpy(np.asarray(photo, np.float32) / 255.0).permute(2, 0, 1)[None]
+    cells = [("original", np.asarray(photo))]
+    with torch.inference_mode():
+        for name in styles:
+            out = stylize(gen, content.contiguous(), style_mix(styles, name))
+            rgb8 = (out[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+            cells.append((name, rgb8))
+    cols = math.ceil(math.sqrt(len(cells)))
+    rows = math.ceil(len(cells) / cols)
+    caption = 16
+    sheet = Image.new("RGB", (cols * side, rows * (side + caption)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (name, cell) in enumerate(cells):
+        x, y = (i % cols) * side, (i // cols) * (side + caption)
+        sheet.paste(Image.fromarray(cell), (x, y + caption))
+        draw.text((x + 4, y + 2), name, fill="black")
+    return np.asarray(sheet)
+
+
+def write_preset_sheet(image: np.ndarray, path: str | Path, side: int = 256) -> Path:
+    """`preset_sheet` of `image` saved as a PNG at `path` (for `warpaint demo`)."""
+    from PIL import Image
+
+    out = Path(path)
+    Image.fromarray(preset_sheet(image, side)).save(out)
+    return out

@@ -17,6 +17,16 @@ def test_quick_demo_exports_every_effect_and_a_layered_document(tmp_path, capsys
         image = Image.open(out / f"{effect_id}.png")
         assert image.size == (192, 192)
         assert np.asarray(image.convert("RGBA"))[..., 3].max() == 255, "the result is visible"
+    # Every fast-style preset, side by side with the original, each captioned.
+    from warpaint.engine.effects.fast_style import PRESETS
+
+    sheet = np.asarray(Image.open(out / "fast-style-presets.png").convert("RGB"), np.float32)
+    cells = len(PRESETS) + 1
+    cols = int(np.ceil(np.sqrt(cells)))
+    assert sheet.shape[1] == cols * 96 and sheet.shape[0] == int(np.ceil(cells / cols)) * 112
+    pictures = [sheet[16 + r * 112 : (r + 1) * 112, c * 96 : (c + 1) * 96]
+                for r in range(sheet.shape[0] // 112) for c in range(cols)][:cells]  # fmt: skip
+    assert all(np.abs(p - pictures[0]).mean() > 3 for p in pictures[1:]), "each preset styles"
     doc = open_document(str(out / "demo.ora"))
     names = [layer.name for layer in doc.layers]
     assert len(names) == 3 + len(effects()), "the sample's three layers plus one per effect"
