@@ -87,6 +87,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "pulled onto their mean direction), relative to the paired-edit loss",
     )
     parser.add_argument(
+        "--separation",
+        type=float,
+        default=0.0,
+        help="eyes: weight of the term that narrows the random eyes' spread along each "
+        "slider's direction (Var(z.v)/|v|^4), relative to the paired-edit loss",
+    )
+    parser.add_argument(
         "--extra-turns",
         default="",
         metavar="NAMES",
@@ -390,6 +397,7 @@ def train_steps(
     kl: float = 0.0,
     pair_weight: float = 0.0,
     consistency: float = 0.0,
+    separation: float = 0.0,
     extra_turns: Sequence[str] = (),
     seed: int = 0,
     device: str = "cpu",
@@ -411,8 +419,12 @@ def train_steps(
     `consistency` times the latent-consistency term of the same pairs,
     sum_i |d_i - v|^2 / sum_i |d_i|^2 with d_i = z2_i - z1_i (the share of
     the code differences that the mean direction v does not explain: 0 when
-    every pair moves the code the same way, which is what makes z . v read
-    the attribute). The attributes take turns in sorted order, and each name
+    every pair moves the code the same way); plus `separation` times
+    Var(z . v) / |v|^4 over the batch of random eyes: how far the codes
+    spread along v, in units of one attribute step (the attribute's own
+    range gives a floor; what is above it is other attributes and identity
+    leaking onto the slider's direction, which is what lowers the AUC of
+    z . v as a classifier). The attributes take turns in sorted order, and each name
     in `extra_turns` gets one more turn per cycle (for attributes that move
     few pixels). Batches are drawn from
     `np.random.default_rng([seed, step])`, so a resumed run draws the same
@@ -479,6 +491,10 @@ def train_steps(
                 spread = (diff - v).pow(2).sum() / diff.pow(2).sum().clamp_min(1e-8)
                 pair_loss = pair_loss + consistency * PAIR_SCALE * spread
                 losses["spread"] = spread.item()
+            if separation > 0:
+                along = (mean @ v[0]).var() / v.pow(2).sum().pow(2).clamp_min(1e-8)
+                pair_loss = pair_loss + separation * PAIR_SCALE * along
+                losses["along"] = along.item()
             total = total + pair_weight * pair_loss
         optimizer.zero_grad(set_to_none=True)
         total.backward()
@@ -642,6 +658,7 @@ def run(args: argparse.Namespace) -> int:
         history, optimizer = train_steps(
             net, data, args.steps, start=start, batch=args.batch, lr=args.lr, kl=args.kl,
             pair_weight=args.pair_weight if args.eyes else 0.0, consistency=args.consistency,
+            separation=args.separation,
             extra_turns=[n for n in args.extra_turns.split(",") if n], seed=args.seed,
             device=device, optimizer=optimizer, log=log, checkpoint=save_ckpt,
             checkpoint_every=args.checkpoint_every,

@@ -215,6 +215,29 @@ def test_the_consistency_term_pulls_pair_differences_onto_one_direction():
     assert spreads[200.0] < 0.7 * spreads[0.0]
 
 
+def test_the_separation_term_narrows_other_eyes_along_the_slider():
+    images, _ = blob_dataset(48, seed=4)
+    x1, x2 = blob_pairs(32, seed=5)
+    data = TrainData((images * 255).astype(np.uint8), {"big": (x1, x2)})
+    config = AutoencoderConfig(32, 32, latent=8, channels=(8, 16))
+    from warpaint.engine.nets.autoencoder import AttributeModel
+
+    spread_along = {}
+    for weight in (0.0, 100.0):
+        torch.manual_seed(0)
+        net = ConvAutoencoder(config)
+        history, _ = train_steps(
+            net, data, 60, batch=16, lr=3e-3, pair_weight=1.0, separation=weight, seed=0
+        )
+        assert ("along" in history[-1]) == (weight > 0)
+        model = AttributeModel(net, "stretch")
+        h1, h2 = blob_pairs(32, seed=6)
+        v = (encode_crops(model, h2 / 255.0) - encode_crops(model, h1 / 255.0)).mean(0)
+        z = encode_crops(model, blob_dataset(64, seed=7)[0])
+        spread_along[weight] = float((z @ v).var() / v.pow(2).sum() ** 2)
+    assert spread_along[100.0] < 0.7 * spread_along[0.0]
+
+
 def test_extra_turns_must_name_a_paired_attribute():
     x1, x2 = blob_pairs(4, seed=5)
     data = TrainData(x1, {"big": (x1, x2)})
