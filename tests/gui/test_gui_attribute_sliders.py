@@ -95,3 +95,41 @@ def test_a_slider_built_from_layers_appears_at_once_and_previews_its_edit(
     assert blueness(after) > blueness(before) + 0.02
     assert np.array_equal(after[0], before[0])  # the region's edge row is never written
     assert window.canvas.has_preview
+
+
+def test_new_sliders_are_saved_into_a_copy_and_bad_requests_say_why(
+    qtbot: Any, make_window: Any, monkeypatch: Any, eyes_document: Any, tmp_path: Any
+) -> None:
+    from warpaint.engine.nets.autoencoder import load_attribute_model
+
+    monkeypatch.setattr(effect, "_session", {})
+    doc, brown, blue = eyes_document
+    window = make_window(doc)
+    panel = window.show_effect("attributes")
+    builder = panel.findChild(SliderBuilderWidget)
+    added: list[str] = []
+    builder.slider_added.connect(added.append)
+
+    def fill(name: str) -> Any:
+        def setup(dialog: NewSliderDialog) -> bool:
+            dialog.name_edit.setText(name)
+            dialog.check_layers(brown, blue)
+            return True
+
+        return setup
+
+    window.prompter.dialog_setup = fill("pupil")  # the model's own slider: refused
+    qtbot.mouseClick(builder.new_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "No slider" in builder.status.text(), timeout=30_000)
+    assert "already has a slider 'pupil'" in builder.status.text()
+    assert not builder.save_button.isEnabled() and added == []
+
+    window.prompter.dialog_setup = fill("Blue eyes")
+    qtbot.mouseClick(builder.new_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: added == ["blue_eyes"], timeout=30_000)
+    target = tmp_path / "mine.safetensors"
+    window.prompter.save_path_answers = [str(target)]
+    qtbot.mouseClick(builder.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Saved" in builder.status.text(), timeout=30_000)
+    saved = load_attribute_model(target)
+    assert "blue_eyes" in saved.attributes and "pupil" in saved.attributes
