@@ -94,6 +94,40 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def speed_512(dev: str, quick: bool = False) -> dict[str, Any]:
+    """Median seconds for a 512x512 image (256 quick) with the shipped decoder:
+    start with content and style tensors on the device (one warm-up run),
+    stop when the result is back on the host; a new style every run (the
+    style is encoded too) and the same style (its statistics remembered, as
+    when a slider moves)."""
+    import torch
+
+    from warpaint.engine.effects.arbitrary_style import _STYLE_CACHE, load_decoder, stylize
+
+    speed_side = 256 if quick else SPEED_SIDE
+    runs = 3 if quick else 7
+    decoder = load_decoder(None, dev)
+    rng = np.random.default_rng(0)
+    content_t = _t(rng.random((speed_side, speed_side, 3), dtype=np.float32), dev)
+    style_t = _t(held_out_styles(speed_side, quick=True)["mosaic"], dev)
+    speed: dict[str, Any] = {"side": speed_side, "runs": runs}
+    with torch.inference_mode():
+        for label, new_style in (("new_style", True), ("same_style", False)):
+            times = []
+            for i in range(runs + 1):
+                if new_style:
+                    _STYLE_CACHE.clear()
+                _sync(dev)
+                t0 = time.perf_counter()
+                stylize(decoder, content_t, [(style_t, 1.0)]).cpu()
+                if i:  # the first run is the warm-up
+                    times.append(time.perf_counter() - t0)
+            speed[f"median_s_{label}"] = round(statistics.median(times), 4)
+            speed[f"min_s_{label}"] = round(min(times), 4)
+    speed["torch_threads"] = torch.get_num_threads()
+    return speed
+
+
 @benchmark(
     "arbitrary-style",
     "AdaIN vs Gatys on held-out styles: judged style distance, content SSIM, 512 px speed",
@@ -112,7 +146,6 @@ def bench_arbitrary_style(quick: bool, device: str | None) -> dict[str, Any]:
     import torch
 
     from warpaint.engine.device import choose_device
-    from warpaint.engine.effects.arbitrary_style import _STYLE_CACHE, load_decoder, stylize
     from warpaint.engine.effects.stylize import BASE_STYLE_WEIGHT
     from warpaint.engine.effects.stylize import SPEC as STYLIZE
     from warpaint.engine.nets import feature_network
@@ -154,27 +187,7 @@ def bench_arbitrary_style(quick: bool, device: str | None) -> dict[str, Any]:
                 }
             )
 
-    speed_side = 256 if quick else SPEED_SIDE
-    runs = 3 if quick else 7
-    decoder = load_decoder(None, dev)
-    rng = np.random.default_rng(0)
-    content_t = _t(rng.random((speed_side, speed_side, 3), dtype=np.float32), dev)
-    style_t = _t(held_out_styles(speed_side, quick=True)["mosaic"], dev)
-    speed: dict[str, Any] = {"side": speed_side, "runs": runs}
-    with torch.inference_mode():
-        for label, new_style in (("new_style", True), ("same_style", False)):
-            times = []
-            for i in range(runs + 1):
-                if new_style:
-                    _STYLE_CACHE.clear()
-                _sync(dev)
-                t0 = time.perf_counter()
-                stylize(decoder, content_t, [(style_t, 1.0)]).cpu()
-                if i:  # the first run is the warm-up
-                    times.append(time.perf_counter() - t0)
-            speed[f"median_s_{label}"] = round(statistics.median(times), 4)
-            speed[f"min_s_{label}"] = round(min(times), 4)
-    speed["torch_threads"] = torch.get_num_threads()
+    speed = speed_512(dev, quick)
     ratios = [r["style_ratio"] for r in rows]
     ssim_diffs = [r["ssim_minus_gatys"] for r in rows]
     return {
