@@ -305,3 +305,20 @@ def prefill(image: Any) -> dict[str, Any]:
     eye = faces[0].eyes[1]
     box, mirror = eye_region(eye.corners.tolist())
     return {"region": tuple(float(v) for v in box), "mirror": bool(mirror)}
+
+
+def region(params: dict[str, Any], width: int, height: int) -> tuple[int, int, int, int] | None:
+    """The panel-preview hook: only the region's box can change, so a slider
+    preview reads and computes just that patch of the layer at full size (a
+    drag on a big portrait then costs the eye, not the frame). None without a
+    region (the whole layer is the region) or with one the effect would refuse."""
+    from warpaint.engine.attributes import region_box
+
+    box = params.get("region")
+    if box is None:
+        return None
+    try:
+        x0, y0, x1, y1 = region_box(box, height, width)
+    except BadInputError:
+        return None
+    return x0, y0, x1 - x0, y1 - y0
