@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from warpaint.engine.params import Param, ParamType
 
-NETWORK_CHOICES = ("vgg19-random", "vgg19-random-slim", "vgg19")
+# The same ids as `warpaint.engine.nets.NETWORKS` (a test keeps them equal).
+NETWORK_CHOICES = ("vgg19-random", "vgg19-random-slim", "vgg19", "efficientnet-lite0")
 
 
 def network_params(default: str = "vgg19-random") -> tuple[Param, ...]:
@@ -12,8 +13,11 @@ def network_params(default: str = "vgg19-random") -> tuple[Param, ...]:
     return (
         Param("network", "Loss network", ParamType.CHOICE, default=default,
               choices=NETWORK_CHOICES,
-              help="The slim random network is about 3x faster on a CPU, judged alike."),
-        Param("network_file", "VGG-19 weights file", ParamType.FILE, default=None,
-              help="torchvision's vgg19-dcbb9e9d.pth for the 'vgg19' network."),
+              help="The slim random network is about 3x faster on a CPU, judged alike; "
+                   "efficientnet-lite0 (ImageNet) needs warpaint[efficientnet]."),
+        Param("network_file", "Network weights file", ParamType.FILE, default=None,
+              help="torchvision's vgg19-dcbb9e9d.pth for the 'vgg19' network, or "
+                   "efficientnet-lite0-57934424.pth for 'efficientnet-lite0' "
+                   "(default: the file from its package)."),
         Param("seed", "Seed", ParamType.INTEGER, default=0, min=0, max=2**31 - 1),
     )  # fmt: skip

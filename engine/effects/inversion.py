@@ -18,9 +18,11 @@ if TYPE_CHECKING:
 
     from warpaint.engine.jobs import JobContext
 
+# The VGG-19 networks' layers, then EfficientNet-Lite0's (stem and block outputs).
 LAYER_CHOICES = (
     "relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3", "relu3_4",
     "relu4_1", "relu4_2", "relu4_3", "relu4_4", "relu5_1",
+    "stem", *(f"block{i}" for i in range(16)),
 )  # fmt: skip
 
 SPEC = EffectSpec(
@@ -49,12 +51,18 @@ def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.T
     import torch
 
     from warpaint.engine.effects._neural import progress_reporter, resize_to, rgb
+    from warpaint.engine.errors import BadInputError
     from warpaint.engine.nets import feature_network
     from warpaint.engine.optim import invert_features
     from warpaint.engine.style_losses import resize_to_side
 
     with torch.inference_mode(False), torch.enable_grad():
         net = feature_network(params["network"], ctx.device, params.get("network_file"))
+        if params["layer"] not in net.layer_names:
+            raise BadInputError(
+                f"layer {params['layer']!r} is not in the {net.name} network "
+                f"(its layers run {net.layer_names[0]} .. {net.layer_names[-1]})"
+            )
         source = rgb(image)
         side = min(int(params["size"]), max(source.shape[-2:]))
         result = invert_features(

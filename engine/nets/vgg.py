@@ -59,6 +59,7 @@ class VGGFeatures(nn.Module):
     `width` scales every channel count (random weights only).
     """
 
+    layer_names = LAYER_NAMES
     mean: torch.Tensor
     std: torch.Tensor
 

@@ -35,3 +35,17 @@ def test_cli_inversion_of_a_chosen_layer(tmp_path):
     ])  # fmt: skip
     assert code == 0
     assert Image.open(out).size == (40, 40)
+
+
+def test_inversion_on_efficientnet_and_a_layer_it_lacks(tmp_path, capsys):
+    src, out = tmp_path / "in.png", tmp_path / "inv.png"
+    rgb = transform.resize(data.astronaut(), (40, 40), anti_aliasing=True)
+    Image.fromarray((rgb * 255).astype(np.uint8)).save(src)
+    args = ["apply", "inversion", str(src), "--set", "network=efficientnet-lite0"]
+    code = main([*args, "--set", "layer=block2", "--set", "iterations=3", "-o", str(out)])
+    assert code == 0
+    assert Image.open(out).size == (40, 40)
+    code = main([*args, "--set", "layer=relu2_1", "-o", str(tmp_path / "x.png")])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert "relu2_1" in err and "efficientnet-lite0" in err and "\n" not in err

