@@ -38,7 +38,8 @@ CONTENT_LAYER = "relu4_2"
 # effect's defaults (docs/stylization.md): the stem (full colour, /2) weighted
 # most, then the depthwise activations at /2, /4, /8 and /16. The weights sum
 # to 100: at VGG's sum of 1 the result barely leaves the content in 48
-# evaluations (luminance SSIM 0.78 on astronaut x mosaic).
+# evaluations (these layers at 0.2 each: luminance SSIM 0.78 on astronaut x
+# mosaic, style distance 0.64 where the content alone judges 0.62).
 EFFICIENTNET_STYLE_LAYERS: tuple[str, ...] = (
     "stem", "block0_dw", "block1_dw", "block3_dw", "block5_dw",
 )  # fmt: skip
