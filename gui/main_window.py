@@ -1202,6 +1202,10 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(
                     f"{panel.spec.title}: found {', '.join(taken)} in the layer", STATUS_TIMEOUT_MS
                 )
+                if panel in self._touched_panels and panel is self.effects_panel.current:
+                    # The user moved a slider before the detection came back: the
+                    # preview on screen used the values the panel had then.
+                    self._on_effect_preview_requested(panel)
 
         self.run_background(("prefill", panel.spec.id), lambda: hook(pixels.read_float()), found)
 

@@ -98,6 +98,9 @@ class ParamWidget(QWidget):
         return False
 
 
+SLIDER_MIN_WIDTH = 72
+
+
 class NumberParamWidget(ParamWidget):
     """A slider over [min, max] in `step` increments with a spin box beside it."""
 
@@ -130,6 +133,9 @@ class NumberParamWidget(ParamWidget):
         steps = min(SLIDER_STEPS_MAX, round((hi - lo) / step)) if bounded else 1
         self._slider_unit = (hi - lo) / steps if bounded else 1.0
         self.slider.setRange(0, steps)
+        # A slider squeezed to a few pixels looks like a check box: with this
+        # minimum, a narrow panel puts the field under its label instead.
+        self.slider.setMinimumWidth(SLIDER_MIN_WIDTH)
         self._layout.addWidget(self.slider, 1)
         self._layout.addWidget(self.spin)
         self._syncing = False
@@ -584,8 +590,9 @@ class CanvasParamWidget(ParamWidget):
         if isinstance(self.tool, PointsTool):
             text = f"{len(v)} point{'s' if len(v) != 1 else ''}" if v else "No points"
         else:
-            text = f"{v[2]:.0f} × {v[3]:.0f} at {v[0]:.0f}, {v[1]:.0f}" if v else "No region"
+            text = f"{v[2]:.0f}×{v[3]:.0f} at {v[0]:.0f},{v[1]:.0f}" if v else "No region"
         self.summary.setText(text)
+        self.summary.setToolTip(text)  # the panel may be too narrow for all of it
 
 
 class MaskParamWidget(ParamWidget):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from gui_helpers import small_document, wait_delivered
 from PySide6.QtCore import QPointF, Qt
@@ -191,7 +193,7 @@ def test_rect_and_points_params_are_edited_on_the_canvas(qtbot, make_window):
     QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=b)
     x, y, w, h = panel.values()["region"]
     assert abs(x - 10) <= 1 and abs(y - 20) <= 1 and abs(w - 50) <= 2 and abs(h - 50) <= 2
-    assert "50 × 50" in region.summary.text() or "×" in region.summary.text()
+    assert re.fullmatch(r"\d+×\d+ at \d+,\d+", region.summary.text())
     # Drag the centre handle: the rectangle moves, keeping its size.
     centre = canvas.to_widget(QPointF(x + w / 2, y + h / 2)).toPoint()
     moved = canvas.to_widget(QPointF(x + w / 2 + 30, y + h / 2)).toPoint()
@@ -220,3 +222,15 @@ def test_rect_and_points_params_are_edited_on_the_canvas(qtbot, make_window):
     qtbot.waitUntil(lambda: bool(requested), timeout=2000)
     eyes.edit_button.click()
     assert canvas.tool is window.selection_tool
+
+
+def test_sliders_keep_a_usable_width_in_a_narrow_panel_with_long_labels(window, qtbot):
+    from warpaint.gui.param_widgets import SLIDER_MIN_WIDTH
+
+    panel = window.show_effect("attributes")  # long labels: "Mirror (subject's right eye)"
+    window.resizeDocks([window.effects_dock], [260], Qt.Orientation.Horizontal)
+    qtbot.wait(50)
+    sliders = [w.slider for w in panel.widgets.values() if isinstance(w, NumberParamWidget)]
+    assert len(sliders) >= 5
+    for slider in sliders:
+        assert slider.isVisible() and slider.width() >= SLIDER_MIN_WIDTH, slider.width()
