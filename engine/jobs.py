@@ -28,6 +28,7 @@ from collections.abc import Callable, Hashable
 from enum import StrEnum
 from typing import Any
 
+from warpaint.engine.cpu_threads import threads_for_job
 from warpaint.engine.errors import JobCancelled, WarpaintError
 
 
@@ -106,8 +107,12 @@ class Job:
         on_done: DoneCallback | None = None,
         device: str = "cpu",
         scale: float = 1.0,
+        background: bool = False,
     ) -> None:
         self.id = next(_job_ids)
+        # Background work on the interactive lane (thumbnails, detection) waits
+        # while previews and canvas tiles are queued.
+        self.background = background
         self.fn = fn
         self.label = label
         self.lane = lane
@@ -255,12 +260,16 @@ class _Lane:
                     self.idle.set()
                     return
                 if isinstance(self._queue, OrderedDict):
-                    _, job = self._queue.popitem(last=False)
+                    first = next(iter(self._queue))
+                    key = next((k for k, j in self._queue.items() if not j.background), first)
+                    job = self._queue.pop(key)
                 else:
                     job = self._queue.popleft()
                 self.current = job
             yield_to = self.runner._interactive.idle if self.name == "long" else None
-            job._run(JobContext(job, yield_to))
+            # One torch thread while other programs keep the CPU busy (see cpu_threads).
+            with threads_for_job():
+                job._run(JobContext(job, yield_to))
             with self._cond:
                 self.current = None
 
@@ -281,9 +290,12 @@ class JobRunner:
         on_progress: ProgressCallback | None = None,
         on_done: DoneCallback | None = None,
         scale: float = 1.0,
+        background: bool = False,
     ) -> Job:
-        """Run `fn` on the interactive lane; supersedes any job for the same target."""
-        job = Job(fn, label, "interactive", target, on_progress, on_done, self.device, scale)
+        """Run `fn` on the interactive lane; supersedes any job for the same target.
+        A `background` job runs only when no other interactive job is waiting."""
+        job = Job(fn, label, "interactive", target, on_progress, on_done, self.device, scale,
+                  background)  # fmt: skip
         self._interactive.put(job)
         return job
 

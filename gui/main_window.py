@@ -1178,7 +1178,8 @@ class MainWindow(QMainWindow):
             if job.state is JobState.DONE:
                 on_done(job.result)
 
-        self.bridge.preview(("background", key), lambda _ctx: fn(), on_done=done)
+        # Behind canvas tiles and previews: a gallery's pictures never hold up the image.
+        self.bridge.preview(("background", key), lambda _ctx: fn(), on_done=done, background=True)
 
     def _prefill(self, panel: EffectPanel) -> None:
         """Run the effect's `prefill` hook (e.g. eye detection) on the current

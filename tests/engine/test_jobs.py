@@ -193,3 +193,18 @@ def test_progress_can_carry_extra_data_for_the_gui(runner):
     assert job.wait(5)
     assert seen == [{"style": 1.5, "content": 0.2}]
     assert job.data == {"style": 1.5, "content": 0.2}
+
+
+def test_background_work_waits_behind_previews_queued_after_it():
+    runner = JobRunner("cpu")
+    gate, order = threading.Event(), []
+    try:
+        runner.preview("busy", lambda ctx: gate.wait(5))
+        runner.preview("thumb", lambda ctx: order.append("thumbnail"), background=True)
+        runner.preview("tiles", lambda ctx: order.append("tiles"))
+        last = runner.preview("thumb2", lambda ctx: order.append("thumbnail 2"), background=True)
+        gate.set()
+        assert last.wait(5)
+    finally:
+        runner.shutdown()
+    assert order == ["tiles", "thumbnail", "thumbnail 2"]
