@@ -50,6 +50,17 @@ step_adain() {
   timeout 100 $PY -m warpaint.engine.benches.arbitrary_style --gallery "$R/adain-images" > /dev/null 2>&1 || true
 }
 
-steps=${*:-env tests splining faststyle adain}
+# Inference speed on the GPU for the goals still open (no training): stylize at
+# 512 px / 300 evaluations, fast-style 1080p, AdaIN 512 px, gaze frames.
+step_speed() {
+  timeout 150 $W bench stylize --json --device cuda > "$R/bench-stylize.json" 2> "$R/bench-stylize.err"; tail -2 "$R/bench-stylize.err"
+  timeout 60 $PY -c "import json; from warpaint.engine.benches.fast_style import speed; print(json.dumps(speed('cuda', False)))" > "$R/speed-fast-style.json"
+  timeout 60 $PY -c "import json; from warpaint.engine.benches.arbitrary_style import speed_512; print(json.dumps(speed_512('cuda')))" > "$R/speed-adain.json"
+  timeout 90 $W bench gaze --json --device cuda > "$R/bench-gaze.json" 2> "$R/bench-gaze.err"
+  cat "$R"/speed-*.json
+}
+
+# Default: measure only (the shipped models are trained); `faststyle adain` retrain.
+steps=${*:-env tests splining speed}
 for s in $steps; do log "$s"; "step_$s"; done
 log done
