@@ -74,6 +74,16 @@ def small_document(width: int = 64, height: int = 48) -> Document:
     return doc
 
 
+def astronaut_document() -> Document:
+    """The 512x512 astronaut portrait (a real face: eye detection finds both eyes), saved."""
+    from skimage import data
+
+    rgba = np.concatenate([data.astronaut(), np.full((512, 512, 1), 255, np.uint8)], axis=2)
+    doc = Document.from_array(rgba, name="Astronaut")
+    doc.mark_saved()
+    return doc
+
+
 def wait_delivered(qtbot: Any, window: MainWindow, job: Job | None, timeout: int = 20_000) -> Job:
     """Wait until `job` ended and its result was handled on the GUI thread."""
     assert job is not None

@@ -5,22 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from skimage import data
-
-from warpaint.engine.document import Document
-
-
-def _astronaut() -> Document:
-    rgba = np.concatenate([data.astronaut(), np.full((512, 512, 1), 255, np.uint8)], axis=2)
-    doc = Document.from_array(rgba, name="Astronaut")
-    doc.mark_saved()
-    return doc
+from gui_helpers import astronaut_document
 
 
 def test_opening_gaze_finds_the_eyes_and_the_slider_previews_only_them(
     qtbot: Any, make_window: Any, monkeypatch: Any
 ) -> None:
-    window = make_window(_astronaut())
+    window = make_window(astronaut_document())
     panel = window.show_effect("gaze")
     # Detection runs off the GUI thread and fills the untouched eye points.
     qtbot.waitUntil(lambda: len(panel.values()["eyes"] or ()) == 4, timeout=30_000)

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-from skimage import data
-
-from warpaint.engine.document import Document
+from gui_helpers import astronaut_document
 
 
 def test_a_preview_started_before_the_eye_was_found_is_redone_with_the_found_region(
     qtbot: Any, make_window: Any
 ) -> None:
-    rgba = np.concatenate([data.astronaut(), np.full((512, 512, 1), 255, np.uint8)], axis=2)
-    doc = Document.from_array(rgba, name="Astronaut")
-    doc.mark_saved()
-    window = make_window(doc)
+    window = make_window(astronaut_document())
     finished: list[Any] = []
     window.bridge.job_finished.connect(finished.append)
     panel = window.show_effect("attributes")
