@@ -67,10 +67,11 @@ _headers: dict[tuple[str, float], list[Param]] = {}
 _models: dict[tuple[str, float, str], AttributeModel] = {}
 _cache: EncodingCache | None = None
 # Sliders built in this session from example images (`add_slider`), per model
-# file: (its Param, its (L,) vector). They live in memory, are added to that
-# model whenever it is loaded, and are written to disk only by
-# `save_model_copy`, into a copy of the model file (never into the original).
-_session: dict[str, dict[str, tuple[Param, Any]]] = {}
+# file: (its Param, its (L,) vector, its unit, "paired" or "unpaired"). They
+# live in memory, are added to that model whenever it is loaded, and are
+# written to disk only by `save_model_copy`, into a copy of the model file
+# (never into the original).
+_session: dict[str, dict[str, tuple[Param, Any, str, str]]] = {}
 
 
 def _model_path(value: Any) -> Path:
@@ -100,7 +101,7 @@ def extra_params(values: Mapping[str, Any]) -> list[Param]:
     key = (str(path), _mtime(path))
     with _lock:
         hit = _headers.get(key)
-        added = [param for param, _ in _session.get(str(path), {}).values()]
+        added = [entry[0] for entry in _session.get(str(path), {}).values()]
     if hit is not None:
         return hit + added
     meta = read_model_header(path)
@@ -147,9 +148,9 @@ def _add_session_sliders(model: AttributeModel, path: str) -> None:
 
     with _lock:
         added = dict(_session.get(path, {}))
-    for name, (param, vector) in added.items():
-        model.add(Attribute(name, vector, param.label, param.help, "unpaired",
-                            float(param.min or -2.0), float(param.max or 2.0)))  # fmt: skip
+    for name, (param, vector, unit, source) in added.items():
+        model.add(Attribute(name, vector, param.label, unit, source,
+                            float(param.min), float(param.max)))  # fmt: skip
 
 
 def add_slider(
@@ -211,11 +212,12 @@ def add_slider(
     device = next(net_model.net.parameters()).device
     vector = (slider_from_pairs if paired else slider_from_sets)(net_model, a, b, device=device)
     how = "pairs" if paired else "examples"
+    unit = f"from the {len(without)} 'without' to the {len(with_)} 'with' {how}"
     param = Param(slider, name.strip(), ParamType.NUMBER, default=0.0, min=-2.0, max=2.0,
-                  step=0.05, help=f"1 = from the {len(without)} 'without' to the "
-                                  f"{len(with_)} 'with' {how}")  # fmt: skip
+                  step=0.05, help=f"1 = {unit}")  # fmt: skip
+    source = "paired" if paired else "unpaired"
     with _lock:
-        _session.setdefault(str(path), {})[slider] = (param, vector.detach().cpu())
+        _session.setdefault(str(path), {})[slider] = (param, vector.detach().cpu(), unit, source)
     _add_session_sliders(net_model, str(path))
     return param
 

@@ -107,6 +107,11 @@ def test_saving_writes_a_copy_with_the_new_sliders_and_leaves_the_model_alone(tm
         saved.attributes["tint"].vector, effect.load(path, "cpu").attributes["tint"].vector
     )
     assert saved.info["sliders_added"] == ["tint"]
+    tint = saved.attributes["tint"]
+    assert (tint.label, tint.source) == ("tint", "unpaired")
+    assert tint.unit == "from the 2 'without' to the 2 'with' examples"
+    help_text = next(p.help for p in effect.extra_params({"model": str(copy)}) if p.name == "tint")
+    assert help_text == "1 = " + tint.unit
     assert list(load_attribute_model(path).attributes) == list(before.attributes) == ["smile"]
     with pytest.raises(BadInputError, match="copy"):
         effect.save_model_copy(path, model=path)
