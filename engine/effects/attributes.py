@@ -149,8 +149,9 @@ def _add_session_sliders(model: AttributeModel, path: str) -> None:
     with _lock:
         added = dict(_session.get(path, {}))
     for name, (param, vector, unit, source) in added.items():
-        model.add(Attribute(name, vector, param.label, unit, source,
-                            float(param.min), float(param.max)))  # fmt: skip
+        lo = -2.0 if param.min is None else float(param.min)
+        hi = 2.0 if param.max is None else float(param.max)
+        model.add(Attribute(name, vector, param.label, unit, source, lo, hi))
 
 
 def add_slider(
