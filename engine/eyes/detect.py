@@ -351,9 +351,11 @@ class DetectionCache:
 
     The attributes and gaze panels both look for eyes when they open, and the
     gaze effect again on every run without points: one detection per layer
-    content serves them all. The key is the shape, dtype and a BLAKE2 digest
-    of every RGB byte (about 3 ms for a 512x512 float layer, against a
-    detection's tenths of a second), so any edit of the layer detects again.
+    content serves them all. The key is the shape, dtype and a SHA-256 digest
+    of every byte, read in place (18 ms for a 1920x1080 float RGBA layer on
+    the development CPU, which hashes SHA-256 in hardware; BLAKE2 of a copy of
+    the RGB channels took 54 ms), against a detection's tenths of a second, so
+    any edit of the layer detects again.
     """
 
     def __init__(self, capacity: int = 4) -> None:
@@ -364,8 +366,8 @@ class DetectionCache:
 
     @staticmethod
     def key(image: np.ndarray) -> tuple[Any, ...]:
-        rgb = np.ascontiguousarray(image[..., :3]) if image.ndim == 3 else image
-        digest = hashlib.blake2b(rgb.tobytes(), digest_size=16).hexdigest()
+        whole = np.ascontiguousarray(image)  # no copy for a layer's own array
+        digest = hashlib.sha256(memoryview(whole).cast("B")).hexdigest()
         return (image.shape, image.dtype.str, digest)
 
     def faces(self, image: np.ndarray) -> list[Face]:
