@@ -367,7 +367,7 @@ class DetectionCache:
     @staticmethod
     def key(image: np.ndarray) -> tuple[Any, ...]:
         whole = np.ascontiguousarray(image)  # no copy for a layer's own array
-        digest = hashlib.sha256(memoryview(whole).cast("B")).hexdigest()
+        digest = hashlib.sha256(whole.data.cast("B")).hexdigest()
         return (image.shape, image.dtype.str, digest)
 
     def faces(self, image: np.ndarray) -> list[Face]:
