@@ -331,8 +331,9 @@ _progress_state = {"shown": False, "last": 0.0}
 
 
 def _terminal_progress(title: str):  # type: ignore[no-untyped-def]
-    """A progress callback drawing a bar on stderr (only on a terminal)."""
-    tty = sys.stderr.isatty()
+    """A progress callback drawing a bar on stderr: on a terminal, or wherever
+    `WARPAINT_PROGRESS=always` (a program reading the bar through a pipe)."""
+    tty = sys.stderr.isatty() or os.environ.get("WARPAINT_PROGRESS") == "always"
 
     def show(job: Any, fraction: float, preview: Any) -> None:
         now = time.monotonic()

@@ -81,7 +81,7 @@ def gaussian_blur(image: torch.Tensor, sigma: float, ctx: JobContext | None = No
     band_rows = max(4, min(BAND_ROWS, int(BAND_WORK / (2 * n * c * (w + 2 * r) * k.numel()))))
     for y in range(0, h, band_rows):
         if ctx is not None:
-            ctx.check()
+            ctx.report(y / h)  # a cancellation point too
         rows = min(band_rows, h - y)
         band = padded[:, :, y : y + rows + 2 * r]
         band = F.conv2d(band, ky, groups=c)

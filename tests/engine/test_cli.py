@@ -1,6 +1,7 @@
 """The `warpaint` command on generated files: outputs and exit codes."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -165,12 +166,20 @@ def test_ctrl_c_cancels_a_long_apply_and_writes_nothing(tmp_path):
         [*WARPAINT, "apply", "gaussian-blur", str(big), "-o", str(out), "--set", "sigma=50"],
         stderr=subprocess.PIPE,
         text=True,
+        env=dict(os.environ, WARPAINT_PROGRESS="always"),
     )
-    time.sleep(2.5)
+    # Interrupt once the blur has reported progress (however long start-up took).
+    assert proc.stderr is not None
+    seen = ""
+    while "%" not in seen:
+        chunk = proc.stderr.read(1)
+        assert chunk, f"the apply ended before reporting progress: {seen!r}"
+        seen += chunk
     assert proc.poll() is None, "the job should still be running"
     t = time.perf_counter()
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=20)
+    rest, err = proc.communicate(timeout=20)
+    err = seen + err
     assert proc.returncode == 130
     assert time.perf_counter() - t < 3.0
     assert "cancelled" in err and "Traceback" not in err
