@@ -85,7 +85,31 @@ def speed(device: str, quick: bool) -> dict[str, Any]:
         with torch.inference_mode():
             times = _timed(lambda: half(xh), 2 * runs, sync)
         out["generator_fp16_channels_last_s_median"] = round(statistics.median(times), 5)
+        out.update(_cuda_graph_time(half, xh, runs, sync))
     return out
+
+
+def _cuda_graph_time(net: Any, x: Any, runs: int, sync: Callable[[], None]) -> dict[str, Any]:
+    """The same fp16 call recorded once as a CUDA graph and replayed: what a
+    live preview at a fixed size could use, since the light generator is
+    bound by kernel launches on a GPU. Reported, not yet used by the effect."""
+    import torch
+
+    try:
+        static_in = x.clone()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.inference_mode(), torch.cuda.stream(side):
+            for _ in range(3):  # warm-up outside the capture (allocator, cuDNN choices)
+                net(static_in)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.inference_mode(), torch.cuda.graph(graph):
+            net(static_in)
+        times = _timed(graph.replay, 2 * runs, sync)
+    except Exception as exc:  # noqa: BLE001 - a capture failure is a result to report
+        return {"generator_fp16_cuda_graph_error": f"{type(exc).__name__}: {exc}"}
+    return {"generator_fp16_cuda_graph_s_median": round(statistics.median(times), 5)}
 
 
 def quality(device: str, quick: bool) -> dict[str, Any]:
