@@ -66,6 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Gatys loss evaluations per target (at the crop size)",
     )
     parser.add_argument("--gatys-batch", type=int, default=8, help="crops optimised at once")
+    parser.add_argument(
+        "--gatys-network",
+        default="vgg19-random-slim",
+        help="loss network of the Gatys targets (the training losses keep vgg19-random-slim); "
+        "efficientnet-lite0 needs warpaint[efficientnet]",
+    )
     parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
     parser.add_argument(
         "--feature-weight",
@@ -208,6 +214,12 @@ def run(args: argparse.Namespace) -> int:
         ]  # fmt: skip
         n_styles = len(names)
         net = feature_network(GATYS_NETWORK, device)
+        # The targets may come from another loss network (e.g. ImageNet features, whose
+        # Gatys results carry more of a style's texture); training keeps `net`.
+        target_net = (
+            net if args.gatys_network == GATYS_NETWORK
+            else feature_network(args.gatys_network, device)
+        )  # fmt: skip
         # -- targets: this process's share of the crops, cached per process ----
         mine = [i for i in range(args.crops) if i % world == rank]
         if not mine:
@@ -216,6 +228,7 @@ def run(args: argparse.Namespace) -> int:
         settings = {
             "styles": names, "size": args.size, "crops": args.crops, "seed": args.seed,
             "gatys_evaluations": args.gatys_evaluations, "content": args.content,
+            "gatys_network": args.gatys_network,
         }  # fmt: skip
         contents = targets = None
         if args.resume and tpath.is_file():
@@ -232,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
                 for k, style in enumerate(styles):
                     for b in range(0, len(mine), args.gatys_batch):
                         chunk = contents[b : b + args.gatys_batch]
-                        stylised.append(stylize_batch(net, chunk, style,
+                        stylised.append(stylize_batch(target_net, chunk, style,
                                                    evaluations=args.gatys_evaluations))  # fmt: skip
                     say(f"targets: style {k + 1}/{n_styles} ({names[k]}) done, "
                         f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
@@ -310,7 +323,8 @@ def run(args: argparse.Namespace) -> int:
                 "steps": args.steps,
                 "size": args.size,
                 "crops": args.crops,
-                "gatys": {"network": GATYS_NETWORK, "evaluations": args.gatys_evaluations},
+                "gatys": {"network": args.gatys_network, "evaluations": args.gatys_evaluations},
+                "training_loss_network": GATYS_NETWORK,
                 "loss_weights": {
                     "pixel": 1.0,
                     "feature": args.feature_weight,

@@ -87,3 +87,21 @@ def _why(stderr: str) -> str:
     words = ("error", "terminate", "what()", "exception", "abort", "signal", "warn")
     telling = [ln for ln in lines if any(w in ln.lower() for w in words)]
     return "\n".join(telling[:40] + ["--- first lines ---", *lines[:30]])
+
+
+def test_targets_can_come_from_another_loss_network_and_the_record_says_which(tmp_path):
+    out = tmp_path / "e.safetensors"
+    args = ["train", "style", "--presets", "tiles", "-o", str(out), *TINY, "--steps", "2",
+            "--gatys-network", "efficientnet-lite0", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    record = json.loads((tmp_path / "e.json").read_text())
+    assert record["gatys"]["network"] == "efficientnet-lite0"
+    assert record["training_loss_network"] == "vgg19-random-slim"
+    load_model(out, "fast-style")  # a usable model
+
+
+def test_an_unknown_target_network_is_a_clear_error(tmp_path, capsys):
+    args = ["train", "style", "--presets", "tiles", "-o", str(tmp_path / "m.safetensors"),
+            *TINY, "--steps", "1", "--gatys-network", "alexnet"]  # fmt: skip
+    assert main(args) == 2
+    assert "unknown loss network 'alexnet'" in capsys.readouterr().err
