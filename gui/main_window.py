@@ -1177,6 +1177,11 @@ class MainWindow(QMainWindow):
         def done(job: Job) -> None:
             if job.state is JobState.DONE:
                 on_done(job.result)
+            elif job.state is JobState.FAILED:
+                # Never silent: the hook's own errors come back as results, this is a bug.
+                self.statusBar().showMessage(
+                    f"Background task failed: {job.error_message}", STATUS_TIMEOUT_MS
+                )
 
         # Behind canvas tiles and previews: a gallery's pictures never hold up the image.
         self.bridge.preview(("background", key), lambda _ctx: fn(), on_done=done, background=True)

@@ -76,3 +76,15 @@ def test_background_work_reports_on_the_gui_thread_and_newer_supersedes(window: 
     qtbot.waitUntil(lambda: len(results) >= 2, timeout=5000)
     qtbot.wait(300)
     assert sorted(results) == [("new", gui_thread), ("other", gui_thread)]
+
+
+def test_background_work_that_fails_says_so_in_the_status_bar(window: Any, qtbot: Any):
+    results: list[object] = []
+
+    def broken() -> object:
+        raise RuntimeError("thumbnail renderer exploded")
+
+    window.run_background("broken", broken, results.append)
+    qtbot.waitUntil(lambda: "exploded" in window.statusBar().currentMessage(), timeout=5000)
+    assert "Background task failed" in window.statusBar().currentMessage()
+    assert results == [], "no result is handed on"
