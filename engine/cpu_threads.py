@@ -17,6 +17,7 @@ thread count is a per-thread setting), so the lanes decide independently.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -40,7 +41,7 @@ def own_cpu_use() -> float:
             dt = now - _last[0]
             if dt > 0.05:
                 rate = max(0.0, (cpu - _last[1]) / dt)
-                keep = pow(2.718281828, -dt / _WINDOW_S)
+                keep = math.exp(-dt / _WINDOW_S)
                 _own = keep * _own + (1 - keep) * rate
                 _last = (now, cpu)
         else:
