@@ -504,8 +504,9 @@ def bench_stylize(quick: bool, device: str | None) -> dict[str, Any]:
     <= 1.2) and `ssim_minus_reference` (goal >= 0: no worse content).
     """
     import torch
-    from skimage import data, transform
+    from skimage import data
 
+    from warpaint.engine.benches._images import fit_rgb, to_batch
     from warpaint.engine.device import choose_device
     from warpaint.engine.effects.stylize import BASE_STYLE_WEIGHT, SPEC
     from warpaint.engine.nets import feature_network
@@ -518,15 +519,10 @@ def bench_stylize(quick: bool, device: str | None) -> dict[str, Any]:
     defaults = SPEC.defaults()
 
     def rgb(a: np.ndarray) -> np.ndarray:
-        a = a[..., :3] / 255.0 if a.dtype == np.uint8 else a[..., :3]
-        h, w = a.shape[:2]
-        s = side / max(h, w)
-        return transform.resize(a, (round(h * s), round(w * s)), anti_aliasing=True).astype(
-            np.float32
-        )
+        return fit_rgb(a, side)
 
     def t(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].to(dev)
+        return to_batch(a, dev)
 
     contents = {"astronaut": data.astronaut(), "chelsea": data.chelsea(), "coffee": data.coffee()}
     styles = {name: fn(side) for name, fn in STYLES.items()}

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from warpaint.engine.bench import benchmark
+from warpaint.engine.benches._images import fit_rgb as _fit
+from warpaint.engine.benches._images import to_batch as _t
 
 if TYPE_CHECKING:
     import torch
@@ -25,16 +27,6 @@ CONTENTS: tuple[str, ...] = ("astronaut", "chelsea", "coffee")
 HELD_OUT_CORPUS = 4  # the first held-out corpus styles (indices 0, 8, 16, 24)
 GOAL_STYLE_RATIO = 1.35
 GOAL_CPU_512_SECONDS = 0.5
-
-
-def _fit(image: np.ndarray, side: int) -> np.ndarray:
-    from skimage import transform
-
-    a = image[..., :3] / 255.0 if image.dtype == np.uint8 else image[..., :3]
-    h, w = a.shape[:2]
-    s = side / max(h, w)
-    size = (round(h * s), round(w * s))
-    return transform.resize(a, size, anti_aliasing=True).astype(np.float32)
 
 
 def bench_contents(side: int, quick: bool = False) -> dict[str, np.ndarray]:
@@ -59,12 +51,6 @@ def held_out_styles(side: int, quick: bool = False) -> dict[str, np.ndarray]:
     if quick:
         return {k: styles[k] for k in ("corpus-8", "mosaic")}
     return styles
-
-
-def _t(a: np.ndarray, device: str) -> torch.Tensor:
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].to(device)
 
 
 def _np(x: torch.Tensor) -> np.ndarray:

@@ -122,6 +122,7 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
     import torch
     from skimage import data, transform
 
+    from warpaint.engine.benches._images import fit_rgb, to_batch
     from warpaint.engine.effects.fast_style import load_generator, style_mix, stylize
     from warpaint.engine.effects.stylize import BASE_STYLE_WEIGHT
     from warpaint.engine.effects.stylize import SPEC as STYLIZE
@@ -136,13 +137,10 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
     net = feature_network(defaults["network"], device)
 
     def fit(a: np.ndarray) -> np.ndarray:
-        a = a[..., :3] / 255.0 if a.dtype == np.uint8 else a[..., :3]
-        s = side / max(a.shape[:2])
-        size = (round(a.shape[0] * s), round(a.shape[1] * s))
-        return transform.resize(a, size, anti_aliasing=True).astype(np.float32)
+        return fit_rgb(a, side)
 
     def t(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].to(device)
+        return to_batch(a, device)
 
     def host(x: torch.Tensor) -> np.ndarray:
         return x[0].permute(1, 2, 0).clamp(0, 1).cpu().numpy()

@@ -36,6 +36,7 @@ def bench_stylize_networks(quick: bool, device: str | None) -> dict[str, Any]:
     import torch
     from skimage import data, transform
 
+    from warpaint.engine.benches._images import fit_rgb, to_batch
     from warpaint.engine.device import choose_device
     from warpaint.engine.effects.stylize import BASE_STYLE_WEIGHT, SPEC
     from warpaint.engine.nets import feature_network
@@ -49,13 +50,10 @@ def bench_stylize_networks(quick: bool, device: str | None) -> dict[str, Any]:
     pairs = SHOWN[:1] if quick else [(c, s) for c in CONTENTS for s in STYLE_NAMES]
 
     def fit(a: np.ndarray) -> np.ndarray:
-        a = a[..., :3] / 255.0 if a.dtype == np.uint8 else a[..., :3]
-        s = side / max(a.shape[:2])
-        size = (round(a.shape[0] * s), round(a.shape[1] * s))
-        return transform.resize(a, size, anti_aliasing=True).astype(np.float32)
+        return fit_rgb(a, side)
 
     def t(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].to(dev)
+        return to_batch(a, dev)
 
     def image(name: str) -> np.ndarray:
         if name in STYLES:
