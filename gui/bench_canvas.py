@@ -59,6 +59,7 @@ def slider_frames(
     from warpaint.gui.canvas import CanvasView
     from warpaint.gui.dialogs import Prompter
     from warpaint.gui.main_window import MainWindow
+    from warpaint.gui.param_widgets import NumberParamWidget
 
     app = QApplication.instance() or QApplication([])
     painted: list[float] = []
@@ -92,15 +93,15 @@ def slider_frames(
             if not _wait(app, lambda: panel.values().get(ready) not in (None, ()), 60):
                 return {"error": f"the panel's {ready!r} was never filled (nothing detected)"}
             widget = panel.widgets[param]
-            slider = widget.slider  # type: ignore[attr-defined]
-            unit, lo = widget._slider_unit, widget._lo  # type: ignore[attr-defined]
+            assert isinstance(widget, NumberParamWidget), f"{param} is not a slider"
+            slider = widget.slider
             times: list[float] = []
             for i in range(frames + 2):
                 value = values[i % len(values)]
                 arrived.clear()
                 slider.setSliderDown(True)
                 start = time.perf_counter()
-                slider.setValue(round((value - lo) / unit))  # as the user's drag does
+                slider.setValue(widget.slider_position(value))  # as the user's drag does
 
                 def shown() -> bool:
                     return bool(arrived) and any(t > arrived[0] for t in painted)

@@ -405,6 +405,11 @@ class CanvasView(QWidget):
             self.update(dirty.adjusted(-2, -2, 2, 2).toAlignedRect())
 
     @property
+    def preview_rect(self) -> QRectF | None:
+        """Image-space rectangle of the effect preview shown (None: none)."""
+        return self._preview[1] if self._preview is not None else None
+
+    @property
     def has_preview(self) -> bool:
         return self._preview is not None or self._override is not None
 

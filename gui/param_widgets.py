@@ -151,8 +151,12 @@ class NumberParamWidget(ParamWidget):
     def set_value(self, value: Any) -> None:
         self._syncing = True
         self.spin.setValue(value)
-        self.slider.setValue(round((float(value) - self._lo) / self._slider_unit))
+        self.slider.setValue(self.slider_position(value))
         self._syncing = False
+
+    def slider_position(self, value: Any) -> int:
+        """The slider's integer position for `value`."""
+        return round((float(value) - self._lo) / self._slider_unit)
 
     @property
     def dragging(self) -> bool:
@@ -171,7 +175,7 @@ class NumberParamWidget(ParamWidget):
         if self._syncing:
             return
         self._syncing = True
-        self.slider.setValue(round((float(value) - self._lo) / self._slider_unit))
+        self.slider.setValue(self.slider_position(value))
         self._syncing = False
         self.changed.emit()
         self.released.emit()

@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from job_helpers import run_job
 from skimage import data
 
 from warpaint.engine.apply import effect_job
 from warpaint.engine.document import Document
 from warpaint.engine.effects.attributes import _has_default_model, region
-from warpaint.engine.jobs import JobRunner
 
 pytestmark = pytest.mark.skipif(not _has_default_model(), reason="the eye model is not installed")
-
-
-def _run(fn):
-    runner = JobRunner("cpu")
-    try:
-        job = runner.submit(fn, "attributes")
-        job.wait()
-        assert job.error is None, job.error_message
-        return job.result
-    finally:
-        runner.shutdown()
 
 
 def test_a_preview_computes_only_the_region_and_matches_the_full_result():
@@ -34,8 +23,8 @@ def test_a_preview_computes_only_the_region_and_matches_the_full_result():
     assert box == (231, 86, 34, 26), "the region's pixel box, rounded outward"
     x, y, w, h = box
 
-    preview = _run(effect_job(doc.state, layer.id, "attributes", params, max_side=256))
-    full = _run(effect_job(doc.state, layer.id, "attributes", params))
+    preview = run_job(effect_job(doc.state, layer.id, "attributes", params, max_side=256))
+    full = run_job(effect_job(doc.state, layer.id, "attributes", params))
     assert preview.origin == (x, y) and preview.scale == 1.0, "full size, though max_side < 512"
     assert preview.pixels.shape == (h, w, 4)
     assert np.abs(preview.pixels - full.pixels[y : y + h, x : x + w]).max() < 1e-5

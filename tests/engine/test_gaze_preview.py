@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+from job_helpers import run_job
 from skimage import data
 
 from warpaint.engine.apply import effect_job
 from warpaint.engine.document import Document
 from warpaint.engine.effects.gaze import detected_points, region
-from warpaint.engine.jobs import JobRunner
-
-
-def _run(fn):
-    runner = JobRunner("cpu")
-    try:
-        job = runner.submit(fn, "gaze")
-        job.wait()
-        assert job.error is None, job.error_message
-        return job.result
-    finally:
-        runner.shutdown()
 
 
 def test_a_preview_computes_only_the_eye_patch_and_matches_the_full_result():
@@ -33,8 +22,8 @@ def test_a_preview_computes_only_the_eye_patch_and_matches_the_full_result():
     x, y, w, h = box
     assert w * h < 0.1 * 512 * 512, "the eyes, not the frame"
 
-    preview = _run(effect_job(doc.state, layer.id, "gaze", params, max_side=1024))
-    full = _run(effect_job(doc.state, layer.id, "gaze", params))
+    preview = run_job(effect_job(doc.state, layer.id, "gaze", params, max_side=1024))
+    full = run_job(effect_job(doc.state, layer.id, "gaze", params))
     assert preview.origin == (x, y)
     assert preview.pixels.shape == (h, w, 4)
     assert np.abs(preview.pixels - full.pixels[y : y + h, x : x + w]).max() < 1e-5

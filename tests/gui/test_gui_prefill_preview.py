@@ -28,6 +28,6 @@ def test_a_preview_started_before_the_eye_was_found_is_redone_with_the_found_reg
     last = previews()[-1]
     assert last.params["region"] == panel.values()["region"]
     assert last.origin is not None, "the redone preview is the eye's patch"
-    qtbot.waitUntil(lambda: window.canvas._preview is not None, timeout=10_000)
-    shown = window.canvas._preview[1]
+    qtbot.waitUntil(lambda: window.canvas.preview_rect is not None, timeout=10_000)
+    shown = window.canvas.preview_rect
     assert (shown.x(), shown.y()) == last.origin, "the canvas shows the eye, not the whole layer"
