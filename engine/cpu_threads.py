@@ -68,18 +68,30 @@ def job_threads() -> int | None:
 
 
 @contextmanager
-def threads_for_job() -> Iterator[int | None]:
-    """Run the calling thread's torch operations with `job_threads()` threads,
-    restoring its previous count afterwards. Does nothing before torch is
-    imported (a job that imports it runs with its default)."""
-    torch = sys.modules.get("torch")
-    wanted = job_threads() if torch is not None else None
-    if torch is None or wanted is None:
-        yield None
-        return
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the calling thread's torch operations on `count` threads, restoring
+    its previous count afterwards."""
+    import torch
+
     before = torch.get_num_threads()
-    torch.set_num_threads(wanted)
+    if before == count:
+        yield
+        return
+    torch.set_num_threads(count)
     try:
-        yield wanted
+        yield
     finally:
         torch.set_num_threads(before)
+
+
+@contextmanager
+def threads_for_job() -> Iterator[int | None]:
+    """Run the calling thread's torch operations with `job_threads()` threads.
+    Does nothing before torch is imported (a job that imports it runs with its
+    default)."""
+    wanted = job_threads() if "torch" in sys.modules else None
+    if wanted is None:
+        yield None
+        return
+    with torch_threads(wanted):
+        yield wanted

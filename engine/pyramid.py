@@ -38,8 +38,8 @@ channel of D, so one REDUCE per level builds both pyramids.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -571,23 +571,14 @@ def _coarse_box(box: Box, shape: tuple[int, int]) -> Box:
     )
 
 
-@contextmanager
-def _one_thread() -> Iterator[None]:
+def _one_thread() -> AbstractContextManager[None]:
     """Run the calling thread's torch ops on one thread: the incremental ops
     are small crops, where OpenMP's fork and barrier cost more than they save,
     and on a loaded 2-core machine far more (measured: 16 canvas tiles 1.3 s
     with 2 threads at load 4.4, 32 ms with one)."""
-    import torch
+    from warpaint.engine.cpu_threads import torch_threads
 
-    threads = torch.get_num_threads()
-    if threads == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+    return torch_threads(1)
 
 
 def _crop(x: torch.Tensor, box: Box) -> torch.Tensor:
