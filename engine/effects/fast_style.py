@@ -231,15 +231,22 @@ def _thumbnail_content(size: int) -> np.ndarray:
 def preset_thumbnail(name: str, size: int = 128, model: str | None = None) -> np.ndarray:
     """(size, size, 3) uint8: the preset `name` rendered by the model itself on a
     fixed photo (the astronaut's portrait), for a preset gallery."""
-    import numpy as np
-    import torch
-
     gen, styles = load_generator(model, "cpu")
     if name not in styles:
         raise BadInputError(f"no preset {name!r} (choose from {', '.join(styles)})")
-    content = torch.from_numpy(_thumbnail_content(size)).permute(2, 0, 1)[None].contiguous()
+    return _styled_uint8(gen, styles, _thumbnail_content(size), name)
+
+
+def _styled_uint8(
+    gen: StyleGenerator, styles: tuple[str, ...], rgb: np.ndarray, name: str
+) -> np.ndarray:
+    """(H, W, 3) uint8: `rgb` ((H, W, 3) float in [0, 1]) in preset `name`."""
+    import numpy as np
+    import torch
+
+    content = torch.from_numpy(np.ascontiguousarray(rgb, np.float32)).permute(2, 0, 1)[None]
     with torch.inference_mode():
-        out = stylize(gen, content, style_mix(styles, name))
+        out = stylize(gen, content.contiguous(), style_mix(styles, name))
     return (out[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
 
 
@@ -260,19 +267,14 @@ def preset_sheet(image: np.ndarray, side: int = 256, model: str | None = None) -
     import math
 
     import numpy as np
-    import torch
     from PIL import Image, ImageDraw
 
     gen, styles = load_generator(model, "cpu")
     photo = Image.fromarray((np.clip(image[..., :3], 0, 1) * 255 + 0.5).astype(np.uint8))
     photo = photo.resize((side, side), Image.Resampling.LANCZOS)
-    content = torch.from_numpy(np.asarray(photo, np.float32) / 255.0).permute(2, 0, 1)[None]
+    rgb = np.asarray(photo, np.float32) / 255.0
     cells = [("original", np.asarray(photo))]
-    with torch.inference_mode():
-        for name in styles:
-            out = stylize(gen, content.contiguous(), style_mix(styles, name))
-            rgb8 = (out[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
-            cells.append((name, rgb8))
+    cells += [(name, _styled_uint8(gen, styles, rgb, name)) for name in styles]
     cols = math.ceil(math.sqrt(len(cells)))
     rows = math.ceil(len(cells) / cols)
     caption = 16
