@@ -38,6 +38,7 @@ channel of D, so one REDUCE per level builds both pyramids.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
@@ -296,6 +297,7 @@ def spline(
     a: float = DEFAULT_A,
     progress: Progress | None = None,
     compute: torch.device | str | None = None,
+    backend: str = "auto",
 ) -> torch.Tensor:
     """Multiresolution spline of A and B: A where mask = 1, B where mask = 0.
 
@@ -306,6 +308,11 @@ def spline(
     `compute` (e.g. "cuda" for inputs in host memory) the work runs there in
     row bands while the pyramids stay with the inputs: images larger than
     the GPU's memory (see `stream_device`).
+
+    `backend`: "torch" (convolutions, every device), "triton" (fused kernels,
+    `warpaint.engine.pyramid_triton`; on a CPU only under TRITON_INTERPRET=1)
+    or "auto": Triton for CUDA inputs when it compiles there (checked once per
+    device and channel count), else torch.
     """
     import torch
 
@@ -315,6 +322,17 @@ def spline(
     n, c, h, w = a_img.shape
     if mask.shape != (n, 1, h, w):
         raise ValueError(f"mask must be {(n, 1, h, w)}, got {tuple(mask.shape)}")
+    if backend not in ("auto", "torch", "triton"):
+        raise ValueError(f"unknown spline backend {backend!r}")
+    fused = backend == "triton" or (
+        backend == "auto" and compute is None and triton_ready(a_img.device, c)
+    )
+    resolved = resolve_levels(h, w, levels)
+    if fused and resolved > 0:
+        from warpaint.engine import pyramid_triton
+
+        x, y, m = (t.to(torch.float32) for t in (a_img, b_img, mask))
+        return pyramid_triton.spline(x, y, m, resolved, a, progress)
     stack = _empty((n, c + 1, h, w), a_img)
     torch.sub(a_img, b_img, out=stack[:, :c])
     stack[:, c:] = mask
@@ -353,6 +371,41 @@ def blend(
     for i, wt in enumerate(weights):
         stack[:, (k - 1) * c + i : (k - 1) * c + i + 1] = wt
     return _blend_stack(stack, base, (k - 1) * c, levels, a, progress, normalise=True)
+
+
+_triton_checked: dict[tuple[str, int], bool] = {}
+
+
+def triton_ready(device: torch.device, channels: int) -> bool:
+    """Whether the fused kernels run on CUDA `device` for `channels` channels.
+
+    The first call per (device, channels) compiles them on a small spline
+    and compares it with the convolution path; a machine without what
+    Triton needs at run time (a C compiler for its launcher, a supported
+    GPU) or a wrong result keeps the convolution path, with a warning.
+    """
+    import torch
+
+    if device.type != "cuda":
+        return False
+    key = (str(device), channels)
+    if key not in _triton_checked:
+        from warpaint.engine import pyramid_triton
+
+        ok = False
+        if pyramid_triton.available():
+            gen = torch.Generator(device=device).manual_seed(0)
+            x, y = (torch.rand(1, channels, 21, 34, device=device, generator=gen) for _ in "ab")
+            m = torch.rand(1, 1, 21, 34, device=device, generator=gen)
+            try:
+                fused = pyramid_triton.spline(x, y, m, 3, DEFAULT_A)
+                ok = bool((fused - spline(x, y, m, 3, backend="torch")).abs().max() < 1e-4)
+            except Exception as exc:  # noqa: BLE001 - any failure means: use torch
+                warnings.warn(
+                    f"Triton spline kernels unavailable ({exc}); using convolutions", stacklevel=3
+                )
+        _triton_checked[key] = ok
+    return _triton_checked[key]
 
 
 def _device(compute: torch.device | str | None) -> torch.device | None:

@@ -166,6 +166,11 @@ def test_gpu_spline_matches_the_cpu():
     cpu = P.spline(a, b, m)
     gpu = P.spline(a.cuda(), b.cuda(), m.cuda()).cpu()
     assert (cpu - gpu).abs().max() < 1e-4
+    # The auto backend is the fused Triton path when the GPU runs it.
+    if P.triton_ready(torch.device("cuda"), 4):
+        convs = P.spline(a.cuda(), b.cuda(), m.cuda(), backend="torch").cpu()
+        assert (convs - gpu).abs().max() < 1e-5
+        assert not torch.equal(convs, gpu)  # really two paths (rounding differs)
     lap = P.laplacian_pyramid(a.cuda(), 5)
     assert (P.collapse(lap).cpu() - a).abs().max() < 1e-5
     # Host-memory pyramids with the bands on the GPU (short GPU memory).

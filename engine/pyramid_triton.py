@@ -1,0 +1,153 @@
+"""The two-image spline of `warpaint.engine.pyramid` as two fused Triton kernels.
+
+Same definitions as `pyramid` (read its docstring): REDUCE and EXPAND with the
+generating kernel w(a), reflected borders, any size. Why a second
+implementation: on a GPU the convolution path is bound by kernel launches and
+by cuDNN's depthwise (transposed) convolutions, not by memory (measured on an
+H200: 22.4 ms for an 8192^2 RGB spline whose data, read and written once per
+level, would move in about 2 ms). Here each level is one kernel that reads its
+input once and writes its output once:
+
+- `_reduce_kernel`: G_{l+1} of the stack [D = A - B, mask] from G_l. At level
+  0 the stack is never made: the kernel reads A, B and the mask and
+  subtracts on the fly (REDUCE is linear).
+- `_collapse_kernel`: S_l = EXPAND(S_{l+1}) + GR_l (D_l - EXPAND(D_{l+1}))
+  in one pass (polyphase EXPAND: an even fine sample reads coarse samples
+  p - 1, p, p + 1 with weights 2 (c, a, c), an odd one p, p + 1 with
+  2 (1/4, 1/4), per axis). At level 0 it reads A, B and the mask and adds B,
+  so the result B + collapse(GR L(A - B)) is written once.
+
+Memory on the device: the inputs, the output, and the reduced levels of the
+4-channel stack and of S (about 0.45 of one input image). Images with more
+than 2^31 elements per tensor are fine (offsets are 64-bit).
+
+Triton compiles these for CUDA; with TRITON_INTERPRET=1 (set before triton is
+imported) the same code runs on CPU tensors, which is how CI tests it against
+the convolution path. `available()` says whether triton can be imported.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+# Output tile of one program: rows x columns (columns are the contiguous axis
+# of planar tensors, so they get the long side).
+_BLOCK_H = 8
+_BLOCK_W = 128
+
+
+def available() -> bool:
+    """True when the Triton compiler (or its interpreter) can be imported."""
+    return importlib.util.find_spec("triton") is not None
+
+
+def _kernels() -> ModuleType:
+    # Triton 3.9 warns on every compile unless this is set; fusing multiply-adds
+    # is what every Triton before it did.
+    os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
+    from warpaint.engine import pyramid_kernels
+
+    return pyramid_kernels
+
+
+def _grid(n: int, height: int, width: int) -> tuple[int, int, int]:
+    return (-(-width // _BLOCK_W), -(-height // _BLOCK_H), n)
+
+
+def spline(
+    a_img: torch.Tensor,
+    b_img: torch.Tensor,
+    mask: torch.Tensor,
+    levels: int,
+    a: float,
+    progress: Callable[[float], None] | None = None,
+) -> torch.Tensor:
+    """B + collapse(GR_l L(A - B)_l), as `pyramid.spline` (checked shapes, float32).
+
+    a_img, b_img: (N, C, H, W), mask: (N, 1, H, W), float32, any strides, on
+    one device; `levels` already resolved (>= 1). Returns (N, C, H, W)
+    float32, channels-last like the convolution path's result.
+    """
+    import torch
+
+    from warpaint.engine.pyramid import kernel_1d, level_shapes
+
+    k = _kernels()
+    w0, w1, w2 = kernel_1d(a)[:3]
+    n, c, h, w = a_img.shape
+    shapes = level_shapes(h, w, levels)
+    dev = a_img.device
+    f32 = torch.float32
+    stack = [torch.empty((n, c + 1, hh, ww), dtype=f32, device=dev) for hh, ww in shapes[1:]]
+    src_strides = [a_img.stride(), b_img.stride(), (mask.stride(0), mask.stride(2), mask.stride(3))]
+    for level, out in enumerate(stack):
+        if progress is not None:
+            progress(0.3 * level / levels)
+        (hh, ww), (oh, ow) = shapes[level], shapes[level + 1]
+        if level == 0:
+            src, sub, sa, sb, sm = a_img, b_img, *src_strides
+        else:
+            src = sub = stack[level - 1]
+            sa = sb = src.stride()
+            sm = (0, 0, 0)
+        k.reduce_kernel[_grid(n, oh, ow)](
+            src, sub, mask, out, hh, ww, oh, ow, *sa, *sb, *sm, *out.stride(), w0, w1, w2,
+            C=c, FIRST=level == 0, BH=_BLOCK_H, BW=_BLOCK_W,
+        )  # fmt: skip
+    top = stack[-1]
+    s = top[:, :c] * top[:, c:]
+    for level in range(levels - 1, -1, -1):
+        if progress is not None:
+            progress(0.3 + 0.7 * (levels - 1 - level) / levels)
+        hh, ww = shapes[level]
+        g = stack[level]
+        first = level == 0
+        out = torch.empty(
+            (n, c, hh, ww), dtype=torch.float32, device=dev,
+            memory_format=torch.channels_last if first else torch.contiguous_format,
+        )  # fmt: skip
+        fine = a_img if first else stack[level - 1]
+        sb = src_strides[1] if first else (0, 0, 0, 0)
+        sm = src_strides[2] if first else (0, 0, 0)
+        k.collapse_kernel[_grid(n, hh, ww)](
+            s, g, fine, b_img, mask, out, g.shape[2], g.shape[3], hh, ww,
+            *s.stride(), *g.stride(), *fine.stride(), *sb, *sm, *out.stride(), w0, w1, w2,
+            C=c, FIRST=first, BH=_BLOCK_H, BW=_BLOCK_W,
+        )  # fmt: skip
+        s = out
+    return s
+
+
+def compile_for(target: object, channels: int = 3) -> dict[str, int]:
+    """Compile every kernel variant for a Triton `GPUTarget` (no GPU needed):
+    {kernel and level kind: bytes of machine code}. A check that the kernels
+    are valid for the real compiler, not only for the interpreter."""
+    import triton
+    from triton.compiler import ASTSource
+
+    k = _kernels()
+    pointers = {"src", "sub", "msk", "out", "s", "g", "fine"}
+    sizes = {}
+    for fn in (k.reduce_kernel, k.collapse_kernel):
+        for first in (True, False):
+            constants = {"C": channels, "FIRST": first, "BH": _BLOCK_H, "BW": _BLOCK_W}
+            signature = {
+                name: "constexpr" if name in constants
+                else "*fp32" if name in pointers
+                else "fp32" if name in ("w0", "w1", "w2")
+                else "i32"
+                for name in fn.arg_names
+            }  # fmt: skip
+            compiled = triton.compile(
+                ASTSource(fn=fn, signature=signature, constexprs=constants), target=target
+            )
+            binary = compiled.asm.get("cubin") or compiled.asm.get("hsaco") or b""
+            sizes[f"{fn.__name__}{'_first' if first else ''}"] = len(binary)
+    return sizes
