@@ -86,7 +86,33 @@ def speed(device: str, quick: bool) -> dict[str, Any]:
             times = _timed(lambda: half(xh), 2 * runs, sync)
         out["generator_fp16_channels_last_s_median"] = round(statistics.median(times), 5)
         out.update(_cuda_graph_time(half, xh, runs, sync))
+        out.update(_effect_cuda_time(gen, x, len(styles), runs, sync))
     return out
+
+
+def _effect_cuda_time(
+    gen: Any, x: Any, styles: int, runs: int, sync: Callable[[], None]
+) -> dict[str, Any]:
+    """What the effect does on CUDA (`fast_style.stylize`): start with the float32
+    image on the device, stop with the float32 result there (synchronised).
+    The first call, which records the CUDA graph for this size, is timed apart."""
+    import torch
+
+    from warpaint.engine.effects.fast_style import _cuda_runner, stylize
+
+    mix = [1.0 / styles] * styles
+    with torch.inference_mode():
+        first = _timed(lambda: stylize(gen, x, mix), 1, sync)[0]
+        times = _timed(lambda: stylize(gen, x, mix), 2 * runs, sync)
+    graphed = _cuda_runner(gen).graphed
+    return {
+        "effect_cuda_first_call_s": round(first, 4),
+        "effect_cuda_s_median": round(statistics.median(times), 5),
+        "effect_cuda_s_all": [round(t, 5) for t in times],
+        "effect_cuda_path": "half precision, CUDA graph"
+        if graphed.recorded and not graphed.failed
+        else "float32 eager (graph not recorded)",
+    }
 
 
 def _cuda_graph_time(net: Any, x: Any, runs: int, sync: Callable[[], None]) -> dict[str, Any]:

@@ -186,11 +186,75 @@ def stylize(
         return gen(x, origin=origin)  # type: ignore[no-any-return]
 
     w = torch.tensor(mix, dtype=torch.float32, device=rgb.device)
+    if rgb.is_cuda and tile is None:
+        runner = _cuda_runner(gen)
+        if runner.fits(rgb):
+            try:
+                return runner(rgb, w)
+            except torch.OutOfMemoryError:
+                torch.cuda.empty_cache()  # the tiled path below needs less
     with _GENERATOR_LOCK:
         gen.set_style(w)
         return tiled_forward(gen, forward, rgb, halo=HALO, align=gen.STRIDE, tile=tile,
                              check=check or (lambda: None), progress=progress,
                              with_origin=bool(gen.config.noise))  # fmt: skip
+
+
+class _CudaRunner:
+    """The CUDA path for images that fit one pass: a half-precision,
+    channels-last copy of the generator replayed from CUDA graphs (one per
+    image size; `warpaint.engine.cuda_graphs`). The light generator is bound by
+    kernel launches on a GPU, which the graph removes. Its style mix lives in
+    one buffer that the graph reads, updated in place per call."""
+
+    def __init__(self, gen: StyleGenerator) -> None:
+        import copy
+
+        import torch
+
+        from warpaint.engine.cuda_graphs import GraphedForward
+        from warpaint.engine.feedforward import activation_bytes_per_pixel
+
+        device = next(gen.parameters()).device
+        half = copy.deepcopy(gen).half().to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # missing from torch's stubs
+        self.style = torch.zeros(gen.config.styles, dtype=torch.half, device=device)
+        half.set_style(self.style)
+        self.net = half
+        self.device = device
+        self.lock = threading.Lock()
+        self.graphed = GraphedForward(lambda x: half(x))
+        with torch.inference_mode():
+            self.bytes_per_pixel = activation_bytes_per_pixel(half, lambda x: half(x.half()), 3)
+
+    def fits(self, rgb: torch.Tensor) -> bool:
+        """Whether `rgb` runs in one pass (as `tiled_forward` would decide)."""
+        from warpaint.engine.feedforward import STATS_SIDE, auto_tile_side
+
+        side = max(rgb.shape[-2:])
+        tile = auto_tile_side(self.bytes_per_pixel, self.device, HALO, self.net.STRIDE)
+        return side <= min(STATS_SIDE, tile)
+
+    def __call__(self, rgb: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
+        """(1, 3, H, W) float RGB and the (N,) mix -> (1, 3, H, W) float32."""
+        import torch
+
+        with self.lock:
+            self.style.copy_(mix)
+            x = rgb.to(torch.half).contiguous(memory_format=torch.channels_last)
+            return self.graphed(x).float()
+
+
+_runners: dict[int, tuple[StyleGenerator, _CudaRunner]] = {}
+
+
+def _cuda_runner(gen: StyleGenerator) -> _CudaRunner:
+    """One runner per (cached) generator."""
+    with _GENERATOR_LOCK:
+        held = _runners.get(id(gen))
+        if held is None or held[0] is not gen:
+            held = (gen, _CudaRunner(gen))
+            _runners[id(gen)] = held
+        return held[1]
 
 
 def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:

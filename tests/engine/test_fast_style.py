@@ -191,3 +191,39 @@ def test_every_shipped_preset_loads_and_renders():
     thumbs = [fast_style.preset_thumbnail(name, 64) for name in styles]
     for a, b in zip(thumbs, thumbs[1:], strict=False):
         assert np.abs(a.astype(int) - b.astype(int)).mean() > 2, "presets differ"
+
+
+def test_half_precision_runner_matches_float32_and_follows_the_mix():
+    # The CUDA path's network (half precision, channels-last, the style mix in
+    # one buffer the CUDA graph reads); on a CPU it runs eagerly.
+    import torch
+
+    gen, styles = fast_style.load_generator(None, "cpu")
+    runner = fast_style._CudaRunner(gen)
+    x = torch.from_numpy(_photo(45, 66)[..., :3]).permute(2, 0, 1)[None].contiguous()
+    with torch.inference_mode():
+        for name in (styles[0], styles[4]):
+            mix = fast_style.style_mix(styles, name)
+            exact = fast_style.stylize(gen, x, mix)
+            half = runner(x, torch.tensor(mix))
+            assert half.dtype == torch.float32 and half.shape == exact.shape
+            assert (half - exact).abs().max() < 1e-2
+    assert runner.fits(x)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs CUDA")
+def test_cuda_path_replays_graphs_that_follow_the_mix():
+    import torch
+
+    gen_cpu, styles = fast_style.load_generator(None, "cpu")
+    gen, _ = fast_style.load_generator(None, "cuda")
+    x = torch.from_numpy(_photo(270, 481)[..., :3]).permute(2, 0, 1)[None].contiguous()
+    with torch.inference_mode():
+        for name in (styles[1], styles[6], styles[1]):
+            mix = fast_style.style_mix(styles, name)
+            exact = fast_style.stylize(gen_cpu, x, mix)
+            fast = fast_style.stylize(gen, x.cuda(), mix).cpu()
+            assert (fast - exact).abs().max() < 2e-2
+    runner = fast_style._cuda_runner(gen)
+    assert runner.graphed.recorded == 1 and not runner.graphed.failed
