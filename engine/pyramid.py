@@ -324,6 +324,8 @@ def spline(
         raise ValueError(f"mask must be {(n, 1, h, w)}, got {tuple(mask.shape)}")
     if backend not in ("auto", "torch", "triton"):
         raise ValueError(f"unknown spline backend {backend!r}")
+    if backend == "triton" and compute is not None:
+        raise ValueError("the Triton backend runs where the inputs are: no `compute`")
     fused = backend == "triton" or (
         backend == "auto" and compute is None and triton_ready(a_img.device, c)
     )

@@ -7,6 +7,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -178,6 +179,11 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
     rows = []
     # Side-by-side pictures (content | style | Gatys | fast) when asked for.
     picture_dir = os.environ.get("WARPAINT_BENCH_IMAGES")
+    # Comparing several models: the Gatys side is the same for all of them.
+    gatys_cache = Path(os.environ["WARPAINT_BENCH_GATYS_CACHE"]) if os.environ.get(
+        "WARPAINT_BENCH_GATYS_CACHE") else None  # fmt: skip
+    if gatys_cache is not None:
+        gatys_cache.mkdir(parents=True, exist_ok=True)
     strips: list[np.ndarray] = []
     for name in styles:
         if name not in PRESET_STYLES:
@@ -186,12 +192,18 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
         for cname, c in contents.items():
             with torch.inference_mode():
                 fast = host(stylize(gen, t(c), style_mix(styles, name)))
-            with torch.inference_mode(False), torch.enable_grad():
-                gatys = host(stylize_image(
-                    net, t(c), [(t(style), 1.0)], side=side, evaluations=defaults["iterations"],
-                    style_weight=BASE_STYLE_WEIGHT * defaults["strength"],
-                    scales=defaults["scales"],
-                ))  # fmt: skip
+            cached = gatys_cache / f"{name}-{cname}-{side}-{device}.npy" if gatys_cache else None
+            if cached is not None and cached.is_file():
+                gatys = np.load(cached)
+            else:
+                with torch.inference_mode(False), torch.enable_grad():
+                    gatys = host(stylize_image(
+                        net, t(c), [(t(style), 1.0)], side=side, evaluations=defaults["iterations"],
+                        style_weight=BASE_STYLE_WEIGHT * defaults["strength"],
+                        scales=defaults["scales"],
+                    ))  # fmt: skip
+                if cached is not None:
+                    np.save(cached, gatys)
             jf, jg = judge(fast, style, c), judge(gatys, style, c)
             if picture_dir:
                 shown = transform.resize(style, c.shape[:2], anti_aliasing=True)

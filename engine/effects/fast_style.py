@@ -238,7 +238,7 @@ class _CudaRunner:
         """(1, 3, H, W) float RGB and the (N,) mix -> (1, 3, H, W) float32."""
         import torch
 
-        with self.lock:
+        with self.lock, torch.inference_mode():
             self.style.copy_(mix)
             x = rgb.to(torch.half).contiguous(memory_format=torch.channels_last)
             return self.graphed(x).float()
