@@ -148,6 +148,11 @@ class DistillLoss:
 
     feature: float = 1.0
     style: float = 0.5
+    # The pixel L1 compares the output and the target average-pooled by this
+    # factor: above 1 it matches colours and layout but not the exact texture,
+    # which a generator cannot predict (Gatys' fine texture is chaotic in its
+    # start) and which the Gram term and a noise input then supply.
+    pixel_scale: int = 1
 
 
 def style_grams(net: LossNetwork, styles: torch.Tensor, side: int) -> list[dict[str, torch.Tensor]]:
@@ -182,7 +187,11 @@ def distill_loss(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss of generator `output` (B, 3, s, s) against Gatys `target` (same);
     `grams[k]` is style k's Gram targets, `style_index` (B,) each sample's style."""
-    pixel = (output - target).abs().mean()
+    if weights.pixel_scale > 1:
+        k = weights.pixel_scale
+        pixel = (F.avg_pool2d(output, k) - F.avg_pool2d(target, k)).abs().mean()
+    else:
+        pixel = (output - target).abs().mean()
     layers = tuple(dict.fromkeys((*FEATURE_LAYERS, *net.style_layers)))
     feats = net.module(torch.cat([output, target]), layers)
     b = output.shape[0]

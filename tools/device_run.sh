@@ -19,6 +19,7 @@ fi
 export PYTHONPATH=$PWD/build/device QT_QPA_PLATFORM=offscreen
 PY=${PY:-python3}
 W="$PY -m warpaint.engine.cli"
+W_CLI=$W
 log() { echo "== $(date +%T) $*"; }
 pack() { tar -czf "$OUT/results.tar.gz" -C "$R" . ; }
 trap pack EXIT
@@ -51,6 +52,36 @@ step_adain() {
   [ -f "$M" ] || return 0
   cp "$M" "${M%.safetensors}.json" resources/models/
   timeout 100 $PY -m warpaint.engine.benches.arbitrary_style --gallery "$R/adain-images" > /dev/null 2>&1 || true
+}
+
+# Recipe variants of the presets, trained side by side on the same Gatys targets (one
+# small training leaves most of an H100/H200 idle), each benchmarked with picture sheets;
+# the Gatys side of the benchmark is computed once. VARIANTS: "name:extra args;..." .
+step_variants() {
+  local W=/tmp/fs-var T=$R/variants common
+  mkdir -p "$W" "$T"
+  common="${FS_COMMON:---presets --device cuda --size 256 --crops 32 --gatys-evaluations 96 --gatys-batch 32 --batch 16} --checkpoint-every 5000 --work $W"
+  timeout 150 $W_CLI train style $common --steps 1 -o "$W/targets.safetensors" > "$T/targets.log" 2>&1
+  tail -1 "$T/targets.log"
+  local spec name args pids=()
+  IFS=';' read -ra specs <<< "${VARIANTS:-sw05:--style-weight 0.5;sw2:--style-weight 2;sw4:--style-weight 4}"
+  for spec in "${specs[@]}"; do
+    name=${spec%%:*}; args=${spec#*:}
+    cp "$W/targets.targets-0of1.safetensors" "$W/$name.targets-0of1.safetensors"
+    timeout 420 $W_CLI train style $common --steps "${STEPS:-2000}" --resume $args -o "$T/$name.safetensors" \
+      > "$T/$name.log" 2>&1 &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  for spec in "${specs[@]}"; do
+    name=${spec%%:*}
+    tail -1 "$T/$name.log"
+    [ -f "$T/$name.safetensors" ] || continue
+    WARPAINT_FAST_STYLE_MODEL=$T/$name.safetensors WARPAINT_BENCH_IMAGES=$T/sheets-$name \
+      WARPAINT_BENCH_GATYS_CACHE=$W/gatys timeout 150 $W_CLI bench fast-style --json --device "${BENCH_DEVICE:-cuda}" ${BENCH_QUICK:-} \
+      > "$T/bench-$name.json" 2> "$T/bench-$name.err"
+    $PY -c "import json,sys; q=json.load(open(sys.argv[1]))['quality']; print(sys.argv[2], q.get('per_preset'), q.get('presets_meeting_goal'))" "$T/bench-$name.json" "$name" 2>&1 | tail -1
+  done
 }
 
 # Inference speed on the GPU for the goals still open (no training): stylize at

@@ -80,6 +80,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="weight of the relu2_1/relu3_1 feature loss (pixel L1 is 1)",
     )
     parser.add_argument(
+        "--pixel-scale", type=int, default=1, metavar="K",
+        help="compare pixels after K x K average pooling: colours and layout from the "
+        "targets, texture from the Gram loss (and --noise)",
+    )  # fmt: skip
+    parser.add_argument(
         "--style-weight",
         type=float,
         default=0.5,
@@ -272,7 +277,8 @@ def run(args: argparse.Namespace) -> int:
 
             model = DistributedDataParallel(gen)
         grams = [style_grams(net, s, args.size)[0] for s in styles]
-        weights = DistillLoss(feature=args.feature_weight, style=args.style_weight)
+        weights = DistillLoss(feature=args.feature_weight, style=args.style_weight,
+                              pixel_scale=args.pixel_scale)  # fmt: skip
         crop = max(16, (args.size * 3 // 4) // 4 * 4)
         t0 = time.perf_counter()
         parts_sum: dict[str, float] = {}
@@ -327,6 +333,7 @@ def run(args: argparse.Namespace) -> int:
                 "training_loss_network": GATYS_NETWORK,
                 "loss_weights": {
                     "pixel": 1.0,
+                    "pixel_scale": args.pixel_scale,
                     "feature": args.feature_weight,
                     "style": args.style_weight,
                 },  # fmt: skip

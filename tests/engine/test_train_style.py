@@ -39,6 +39,26 @@ def test_distillation_steps_lower_the_loss_on_tiny_crops():
     assert sum(losses[-5:]) / 5 < 0.6 * sum(losses[:5]) / 5
 
 
+def test_pooled_pixel_loss_ignores_fine_texture_but_not_colour():
+    from warpaint.engine.distill import DistillLoss, distill_loss, style_grams
+    from warpaint.engine.nets import feature_network
+
+    net = feature_network("vgg19-random-slim", "cpu")
+    target = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 0.5 + 0.25
+    checker = ((torch.arange(32)[:, None] + torch.arange(32)[None, :]) % 2).float() - 0.5
+    textured = target + 0.2 * checker  # zero mean over every 2x2 block
+    grams = style_grams(net, target, 32)
+    index = torch.zeros(1, dtype=torch.long)
+
+    def pixel(out, scale):
+        weights = DistillLoss(pixel_scale=scale)
+        return distill_loss(net, out, target, grams, index, weights)[1]["pixel"]
+
+    assert pixel(textured, 1) > 0.09
+    assert pixel(textured, 4) < 1e-6
+    assert pixel(target + 0.1, 4) > 0.09  # a colour shift still counts
+
+
 def test_training_writes_model_record_and_resumes_from_its_checkpoint(tmp_path, capsys):
     out = tmp_path / "m.safetensors"
     args = ["train", "style", "--presets", "waves", "-o", str(out), *TINY,
