@@ -125,3 +125,17 @@ def test_an_unknown_target_network_is_a_clear_error(tmp_path, capsys):
             *TINY, "--steps", "1", "--gatys-network", "alexnet"]  # fmt: skip
     assert main(args) == 2
     assert "unknown loss network 'alexnet'" in capsys.readouterr().err
+
+
+def test_head_width_is_trained_recorded_and_loaded(tmp_path):
+    from warpaint.engine.effects import fast_style
+
+    out = tmp_path / "wide.safetensors"
+    args = ["train", "style", "--presets", "waves", "-o", str(out), *TINY, "--steps", "1",
+            "--head", "4", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    assert json.loads((tmp_path / "wide.json").read_text())["config"]["head"] == 4
+    gen, styles = fast_style.load_generator(out, "cpu")
+    assert gen.config.head == 4 and gen.up2.out_channels == 4
+    with torch.inference_mode():
+        assert fast_style.stylize(gen, torch.rand(1, 3, 24, 20), [1.0]).shape == (1, 3, 24, 20)
