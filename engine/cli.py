@@ -192,8 +192,15 @@ def cmd_apply(args: argparse.Namespace) -> int:
                 pass
         except KeyboardInterrupt:
             runner.cancel(job)
-            job.wait(5.0)
+            stopped = job.wait(2.0)
             print("\nwarpaint: cancelled, nothing written", file=sys.stderr)
+            if not stopped:
+                # The job is inside one long native operation and has not reached
+                # its next check. Leaving through the interpreter's shutdown would
+                # wait for it (torch's OpenMP runtime joins its threads at exit), so
+                # leave now: nothing has been written, there is nothing to clean up.
+                sys.stderr.flush()
+                os._exit(130)
             return 130
     finally:
         runner.shutdown(wait=1.0)
