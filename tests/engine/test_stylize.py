@@ -228,3 +228,21 @@ def test_stylize_runs_on_the_efficientnet_network(tmp_path):
     assert after["style_distance"] < 0.9 * before["style_distance"]
     assert after["colour_distance"] < before["colour_distance"]
     assert after["content_ssim"] > 0.4
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_optimisation_uses_tf32_matrix_products_only_on_cuda_and_restores(device):
+    from warpaint.engine.optim import optimise
+
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    seen = []
+
+    def loss_fn(x):
+        seen.append(torch.get_float32_matmul_precision())
+        return (x - 0.5).square().sum(), {}
+
+    before = torch.get_float32_matmul_precision()
+    optimise(torch.zeros(1, 3, 4, 4, device=device), loss_fn, "adam", 3)
+    assert set(seen) == {"high" if device == "cuda" else before}
+    assert torch.get_float32_matmul_precision() == before
