@@ -64,7 +64,7 @@ step_variants() {
   timeout 150 $W_CLI train style $common --steps 1 -o "$W/targets.safetensors" > "$T/targets.log" 2>&1
   tail -1 "$T/targets.log"
   local spec name args pids=()
-  IFS=';' read -ra specs <<< "${VARIANTS:-base:;noise:--noise 1;noise-head12:--noise 1 --head 12}"
+  IFS=';' read -ra specs <<< "${VARIANTS:-base:;noise:--noise 1;noise-3000:--noise 1 --steps 3000}"
   for spec in "${specs[@]}"; do
     name=${spec%%:*}; args=${spec#*:}
     cp "$W/targets.targets-0of1.safetensors" "$W/$name.targets-0of1.safetensors"
