@@ -332,9 +332,21 @@ def spline(
     resolved = resolve_levels(h, w, levels)
     if fused and resolved > 0:
         from warpaint.engine import pyramid_triton
+        from warpaint.engine.errors import JobCancelled
 
         x, y, m = (t.to(torch.float32) for t in (a_img, b_img, mask))
-        return pyramid_triton.spline(x, y, m, resolved, a, progress)
+        try:
+            return pyramid_triton.spline(x, y, m, resolved, a, progress)
+        except (JobCancelled, torch.OutOfMemoryError):
+            raise
+        except Exception as exc:
+            # A size the check did not cover may compile differently; a failure
+            # there must not cost the user the spline.
+            if backend == "triton":
+                raise
+            _triton_checked[(str(a_img.device), c)] = False
+            warnings.warn(f"Triton spline kernels failed ({exc}); using convolutions",
+                          stacklevel=2)  # fmt: skip
     stack = _empty((n, c + 1, h, w), a_img)
     torch.sub(a_img, b_img, out=stack[:, :c])
     stack[:, c:] = mask

@@ -93,3 +93,28 @@ def test_unknown_backend_is_refused():
     with pytest.raises(ValueError, match="backend"):
         P.spline(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8), torch.zeros(1, 1, 8, 8),
                  backend="opencl")  # fmt: skip
+
+
+def test_a_failing_fused_path_falls_back_to_convolutions_once(monkeypatch):
+    # Stand-ins for what only a GPU shows: the device passes the check, then the
+    # kernels fail on a size the check did not cover.
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        raise RuntimeError("simulated compile failure")
+
+    # The device's check passed (its cached verdict), as on a GPU.
+    monkeypatch.setitem(P._triton_checked, ("cpu", 3), True)
+    monkeypatch.setattr(P, "triton_ready", lambda d, c: P._triton_checked[(str(d), c)])
+    monkeypatch.setattr(pyramid_triton, "spline", failing)
+    g = torch.Generator().manual_seed(5)
+    x, y = (torch.rand(1, 3, 24, 30, generator=g) for _ in "ab")
+    m = torch.rand(1, 1, 24, 30, generator=g)
+    with pytest.warns(UserWarning, match="using convolutions"):
+        out = P.spline(x, y, m, backend="auto")
+    assert torch.equal(out, P.spline(x, y, m, backend="torch"))
+    P.spline(x, y, m, backend="auto")  # the verdict is now "no": no second try
+    assert calls == [1]
+    with pytest.raises(RuntimeError, match="simulated"):
+        P.spline(x, y, m, backend="triton")
