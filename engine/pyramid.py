@@ -350,7 +350,7 @@ def spline(
     stack = _empty((n, c + 1, h, w), a_img)
     torch.sub(a_img, b_img, out=stack[:, :c])
     stack[:, c:] = mask
-    return _blend_stack(stack, b_img, c, levels, a, progress, False, _device(compute))
+    return _blend_stack(stack, b_img, c, resolved, a, progress, False, _device(compute))
 
 
 def blend(

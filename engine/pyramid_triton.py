@@ -23,7 +23,8 @@ than 2^31 elements per tensor are fine (offsets are 64-bit).
 
 Triton compiles these for CUDA; with TRITON_INTERPRET=1 (set before triton is
 imported) the same code runs on CPU tensors, which is how CI tests it against
-the convolution path. `available()` says whether triton can be imported.
+the convolution path, and compiles them for sm_90 without a GPU.
+`available()` says whether triton can be imported.
 """
 
 from __future__ import annotations
@@ -123,31 +124,3 @@ def spline(
         )  # fmt: skip
         s = out
     return s
-
-
-def compile_for(target: object, channels: int = 3) -> dict[str, int]:
-    """Compile every kernel variant for a Triton `GPUTarget` (no GPU needed):
-    {kernel and level kind: bytes of machine code}. A check that the kernels
-    are valid for the real compiler, not only for the interpreter."""
-    import triton
-    from triton.compiler import ASTSource
-
-    k = _kernels()
-    pointers = {"src", "sub", "msk", "out", "s", "g", "fine"}
-    sizes = {}
-    for fn in (k.reduce_kernel, k.collapse_kernel):
-        for first in (True, False):
-            constants = {"C": channels, "FIRST": first, "BH": _BLOCK_H, "BW": _BLOCK_W}
-            signature = {
-                name: "constexpr" if name in constants
-                else "*fp32" if name in pointers
-                else "fp32" if name in ("w0", "w1", "w2")
-                else "i32"
-                for name in fn.arg_names
-            }  # fmt: skip
-            compiled = triton.compile(
-                ASTSource(fn=fn, signature=signature, constexprs=constants), target=target
-            )
-            binary = compiled.asm.get("cubin") or compiled.asm.get("hsaco") or b""
-            sizes[f"{fn.__name__}{'_first' if first else ''}"] = len(binary)
-    return sizes

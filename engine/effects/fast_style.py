@@ -244,17 +244,15 @@ class _CudaRunner:
             return self.graphed(x).float()
 
 
-_runners: dict[int, tuple[StyleGenerator, _CudaRunner]] = {}
+_runners: dict[StyleGenerator, _CudaRunner] = {}  # modules hash by identity
 
 
 def _cuda_runner(gen: StyleGenerator) -> _CudaRunner:
     """One runner per (cached) generator."""
     with _GENERATOR_LOCK:
-        held = _runners.get(id(gen))
-        if held is None or held[0] is not gen:
-            held = (gen, _CudaRunner(gen))
-            _runners[id(gen)] = held
-        return held[1]
+        if gen not in _runners:
+            _runners[gen] = _CudaRunner(gen)
+        return _runners[gen]
 
 
 def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:

@@ -40,6 +40,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from warpaint.engine.errors import BadInputError
+from warpaint.engine.nets.vgg import requested_layers
 
 MODEL_NAME = "efficientnet-lite0"
 WEIGHTS_FILENAME = "efficientnet-lite0-57934424.pth"
@@ -105,13 +106,7 @@ class EfficientNetFeatures(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """`check` (e.g. a job's cancellation check) is called between blocks,
         in the forward pass and, through gradient hooks, in the backward pass."""
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"expected (N, 3, H, W) RGB, got {tuple(x.shape)}")
-        wanted = set(layers)
-        unknown = wanted - set(LAYER_NAMES)
-        if unknown:
-            raise ValueError(f"unknown EfficientNet-Lite0 layers {sorted(unknown)}")
-        deepest = max(LAYER_NAMES.index(n) for n in wanted)
+        wanted, deepest = requested_layers(x, layers, LAYER_NAMES, "EfficientNet-Lite0")
         out: dict[str, torch.Tensor] = {}
         if self.antialias:
             mode = "circular" if self.padding_mode == "circular" else "replicate"

@@ -51,6 +51,20 @@ TORCHVISION_CONV_INDICES: tuple[int, ...] = (
 )  # fmt: skip
 
 
+def requested_layers(
+    x: torch.Tensor, layers: Iterable[str], names: Sequence[str], network: str
+) -> tuple[set[str], int]:
+    """Checks a loss network's input (N, 3, H, W) and requested layer names:
+    (the names, the index in `names` of the deepest one)."""
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"expected (N, 3, H, W) RGB, got {tuple(x.shape)}")
+    wanted = set(layers)
+    unknown = wanted - set(names)
+    if unknown:
+        raise ValueError(f"unknown {network} layers {sorted(unknown)}")
+    return wanted, max(names.index(n) for n in wanted)
+
+
 class VGGFeatures(nn.Module):
     """VGG-19 convolutions with average pooling, run only as deep as asked.
 
@@ -95,13 +109,8 @@ class VGGFeatures(nn.Module):
         """`check` (e.g. a job's cancellation check) is called between layers,
         in the forward pass and, through gradient hooks, in the backward pass,
         so a cancel acts within one layer's work even on a slow CPU."""
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"expected (N, 3, H, W) RGB, got {tuple(x.shape)}")
-        wanted = set(layers)
-        unknown = wanted - set(LAYER_NAMES)
-        if unknown:
-            raise ValueError(f"unknown VGG-19 layers {sorted(unknown)}")
-        deepest = max(LAYER_NAMES.index(n) for n in wanted) // 2
+        wanted, deepest = requested_layers(x, layers, LAYER_NAMES, "VGG-19")
+        deepest //= 2
         out: dict[str, torch.Tensor] = {}
         h = (x - self.mean) / self.std
         for i, conv in enumerate(self.conv_layers()[: deepest + 1]):

@@ -186,15 +186,21 @@ def test_cancel_stops_a_stylization_mid_optimisation_within_half_a_second():
     assert previews[-1].shape == (192, 192, 4) and previews[-1].dtype == np.float32
 
 
-def test_cli_stylize_with_a_style_file(tmp_path):
+def _cli_stylize(tmp_path, style_image, *sets):
+    """`warpaint apply stylize` of the 64 px astronaut with `style_image` written
+    to a file: (exit code, content path, output path)."""
     content, style = tmp_path / "content.png", tmp_path / "style.png"
     Image.fromarray((_astronaut(64) * 255).astype(np.uint8)).save(content)
-    Image.fromarray((mosaic(64) * 255).astype(np.uint8)).save(style)
+    Image.fromarray((style_image * 255).astype(np.uint8)).save(style)
     out = tmp_path / "out.png"
-    code = main([
-        "apply", "stylize", str(content), "--set", f"style={style}", "--set", "size=48",
-        "--set", "iterations=3", "--set", "scales=1", "-o", str(out),
-    ])  # fmt: skip
+    args = ["apply", "stylize", str(content), "--set", f"style={style}", "-o", str(out)]
+    for item in sets:
+        args += ["--set", item]
+    return main(args), content, out
+
+
+def test_cli_stylize_with_a_style_file(tmp_path):
+    code, content, out = _cli_stylize(tmp_path, mosaic(64), "size=48", "iterations=3", "scales=1")
     assert code == 0
     result = np.asarray(Image.open(out).convert("RGB")).astype(np.float32)
     assert result.shape == (64, 64, 3)
@@ -213,14 +219,9 @@ def test_stylize_runs_on_the_efficientnet_network(tmp_path):
     """The ImageNet EfficientNet-Lite0 is a choice of the effect's loss network,
     with its own layers: 40 evaluations at 64 px cut the judged style distance
     (measured 0.84x) and the colour distance."""
-    content, style = tmp_path / "content.png", tmp_path / "style.png"
-    Image.fromarray((_astronaut(64) * 255).astype(np.uint8)).save(content)
-    Image.fromarray((strokes(64) * 255).astype(np.uint8)).save(style)
-    out = tmp_path / "out.png"
-    code = main([
-        "apply", "stylize", str(content), "--set", f"style={style}", "--set", "size=64",
-        "--set", "iterations=40", "--set", "network=efficientnet-lite0", "-o", str(out),
-    ])  # fmt: skip
+    code, _, out = _cli_stylize(
+        tmp_path, strokes(64), "size=64", "iterations=40", "network=efficientnet-lite0"
+    )
     assert code == 0
     result = np.asarray(Image.open(out).convert("RGB")) / 255.0
     before = judge(_astronaut(64), strokes(64), _astronaut(64))
