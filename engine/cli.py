@@ -107,6 +107,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("warpaint: cancelled", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader left (`warpaint effects | head`): not an error of ours. Point
+        # stdout at /dev/null so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # what a shell reports for a command ended by SIGPIPE
     except Exception as exc:  # noqa: BLE001 - last resort: one line, details on request
         if os.environ.get("WARPAINT_DEBUG"):
             traceback.print_exc()

@@ -201,3 +201,15 @@ def test_set_rejects_a_parameter_the_effect_lacks(tmp_path, capsys):
         ["apply", "attributes", str(src), "-o", str(tmp_path / "o.png"), "--set", "nope=1"], capsys
     )
     assert code == 2 and "no parameter 'nope'" in err
+
+
+def test_a_reader_that_leaves_early_is_not_an_error():
+    # `warpaint effects | head -3`: the pipe closes while the listing is written.
+    proc = subprocess.Popen([*WARPAINT, "effects"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(40)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) in (0, 141)
+    assert "error" not in err and "Traceback" not in err
