@@ -153,6 +153,9 @@ class DistillLoss:
     # which a generator cannot predict (Gatys' fine texture is chaotic in its
     # start) and which the Gram term and a noise input then supply.
     pixel_scale: int = 1
+    # Gram loss against each target's own Gram (its texture statistics, free
+    # of where each dot sits), at the style layers.
+    target_style: float = 0.0
 
 
 def style_grams(net: LossNetwork, styles: torch.Tensor, side: int) -> list[dict[str, torch.Tensor]]:
@@ -177,6 +180,14 @@ def random_views(
     return torch.cat(out_c), torch.cat(out_t)
 
 
+def feature_layers(net: LossNetwork) -> tuple[str, ...]:
+    """The layers of the feature loss: relu2_1 and relu3_1 on a VGG, else the
+    network's content layer."""
+    if all(name in net.layer_names for name in FEATURE_LAYERS):
+        return FEATURE_LAYERS
+    return (net.content_layer,)
+
+
 def distill_loss(
     net: LossNetwork,
     output: torch.Tensor,
@@ -192,23 +203,36 @@ def distill_loss(
         pixel = (F.avg_pool2d(output, k) - F.avg_pool2d(target, k)).abs().mean()
     else:
         pixel = (output - target).abs().mean()
-    layers = tuple(dict.fromkeys((*FEATURE_LAYERS, *net.style_layers)))
+    content_layers = feature_layers(net)
+    layers = tuple(dict.fromkeys((*content_layers, *net.style_layers)))
     feats = net.module(torch.cat([output, target]), layers)
     b = output.shape[0]
-    feature = sum(content_loss(feats[n][:b], feats[n][b:].detach()) for n in FEATURE_LAYERS)
+    feature = sum(content_loss(feats[n][:b], feats[n][b:].detach()) for n in content_layers)
+    # Layer weights scaled to sum to 1, so the loss weights mean the same for
+    # every network (EfficientNet's sum to 100 for the stylize effect).
+    layer_weights = [w / sum(net.style_weights) for w in net.style_weights]
     style = output.new_zeros(())
     for k in style_index.unique().tolist():
         rows = style_index == k
-        for name, w in zip(net.style_layers, net.style_weights, strict=True):
+        for name, w in zip(net.style_layers, layer_weights, strict=True):
             g = gram(feats[name][:b][rows])
             t = grams[k][name]
             style = style + w * (g - t).square().mean() / t.square().mean().clamp_min(1e-12)
     style = style / max(1, len(style_index.unique()))
+    target_style = output.new_zeros(())
+    if weights.target_style:
+        for name, w in zip(net.style_layers, layer_weights, strict=True):
+            g, t = gram(feats[name][:b]), gram(feats[name][b:]).detach()
+            scale = t.square().mean(dim=(1, 2)).clamp_min(1e-12)
+            per_image = (g - t).square().mean(dim=(1, 2)) / scale
+            target_style = target_style + w * per_image.mean()
     total = pixel + weights.feature * feature + weights.style * style
+    total = total + weights.target_style * target_style
     return total, {  # type: ignore[return-value]
         "pixel": float(pixel.detach()),
         "feature": float(feature.detach()),  # type: ignore[union-attr]
         "style": float(style.detach()),
+        "target_style": float(target_style.detach()),
         "total": float(total.detach()),
     }
 

