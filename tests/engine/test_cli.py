@@ -154,6 +154,10 @@ def test_the_installed_command_exits_with_the_documented_codes(tmp_path):
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_ctrl_c_cancels_a_long_apply_and_writes_nothing(tmp_path):
     rng = np.random.default_rng(0)
@@ -167,6 +171,10 @@ def test_ctrl_c_cancels_a_long_apply_and_writes_nothing(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         env=dict(os.environ, WARPAINT_PROGRESS="always"),
+        # As from a terminal: a shell starts background jobs (e.g. a CI runner's
+        # `make test &`) with SIGINT ignored, and a Python started so inherits it
+        # and would never see the Ctrl+C this test sends.
+        preexec_fn=_default_sigint,
     )
     # Interrupt once the blur has reported progress (however long start-up took).
     assert proc.stderr is not None
