@@ -34,8 +34,16 @@ if TYPE_CHECKING:
 
 MODEL_NAME = "fast-style.safetensors"
 MODEL_KIND = "fast-style"
-# The generator's receptive radius is 44 px (measured by gradient); the halo rounds it up.
+# Tiles' context: the generator's receptive radius rounded up (64 px for the
+# undilated net, whose radius is at most 55 px; `StyleGenerator.receptive_radius`).
 HALO = 64
+
+
+def halo(gen: StyleGenerator) -> int:
+    """The tiles' context (px) for `gen`: at least its receptive radius."""
+    return max(HALO, -(-gen.receptive_radius() // 16) * 16)
+
+
 # A cached generator carries its style mix and, while tiling, frozen norm
 # statistics: one job at a time uses it.
 _GENERATOR_LOCK = threading.Lock()
@@ -195,7 +203,7 @@ def stylize(
                 torch.cuda.empty_cache()  # the tiled path below needs less
     with _GENERATOR_LOCK:
         gen.set_style(w)
-        return tiled_forward(gen, forward, rgb, halo=HALO, align=gen.STRIDE, tile=tile,
+        return tiled_forward(gen, forward, rgb, halo=halo(gen), align=gen.STRIDE, tile=tile,
                              check=check or (lambda: None), progress=progress,
                              with_origin=bool(gen.config.noise))  # fmt: skip
 
@@ -231,7 +239,7 @@ class _CudaRunner:
         from warpaint.engine.feedforward import STATS_SIDE, auto_tile_side
 
         side = max(rgb.shape[-2:])
-        tile = auto_tile_side(self.bytes_per_pixel, self.device, HALO, self.net.STRIDE)
+        tile = auto_tile_side(self.bytes_per_pixel, self.device, halo(self.net), self.net.STRIDE)
         return side <= min(STATS_SIDE, tile)
 
     def __call__(self, rgb: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:

@@ -125,6 +125,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=True,
         help="feed the noise channels to the full-size head too (fine texture)",
     )
+    parser.add_argument(
+        "--dilated", action="store_true",
+        help="dilate the residual blocks 1, 2, 4, 2, 1 (a wider view, same cost)",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: automatic)")
     parser.add_argument("--checkpoint-every", type=int, default=500, metavar="N")
@@ -281,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
         # -- the generator ------------------------------------------------------
         config = GeneratorConfig(styles=n_styles, half=args.half, quarter=args.quarter,
                                  blocks=args.blocks, head=args.head, noise=args.noise,
-                                 noise_head=args.noise_head)  # fmt: skip
+                                 noise_head=args.noise_head, dilated=args.dilated)  # fmt: skip
         torch.manual_seed(args.seed)
         gen = StyleGenerator(config).to(device)
         optimizer = torch.optim.Adam(gen.parameters(), lr=args.lr)

@@ -130,3 +130,26 @@ def test_coordinate_noise_depends_only_on_absolute_coordinates():
     assert torch.equal(big[..., 25:35, 17:37], part)
     assert float(big.min()) >= 0.0 and float(big.max()) < 1.0
     assert abs(float(big.mean()) - 0.5) < 0.05 and not torch.equal(big[:, 0], big[:, 1])
+
+
+@pytest.mark.parametrize("dilated", [False, True])
+def test_the_receptive_radius_bounds_what_a_pixel_sees_and_sets_the_tiles_halo(dilated):
+    from warpaint.engine.effects.fast_style import halo
+
+    torch.manual_seed(0)
+    gen = StyleGenerator(GeneratorConfig(styles=1, half=8, quarter=16, blocks=5, dilated=dilated))
+    gen.eval().set_style(torch.ones(1))
+    x = _image(200, 200)
+    with torch.no_grad():
+        stats = norm_statistics(gen, gen, x)
+    x.requires_grad_(True)
+    with frozen_statistics(gen, stats):  # as in tiles: the network is then local
+        gen(x)[0, :, 100, 100].sum().backward()
+    seen = (x.grad.abs().sum(dim=(0, 1)) > 0).nonzero()
+    radius = int((seen - torch.tensor([100, 100])).abs().max())
+    assert radius <= gen.receptive_radius()
+    assert radius > (60 if dilated else 30)  # the dilation widens the view
+    with torch.inference_mode():
+        whole = gen(x.detach())
+        tiled = tiled_forward(gen, gen, x.detach(), tile=64, halo=halo(gen), align=4)
+    assert (tiled - whole).abs().max() < 1e-4

@@ -207,3 +207,22 @@ def test_head_width_is_trained_recorded_and_loaded(tmp_path):
     assert gen.config.head == 4 and gen.up2.out_channels == 4
     with torch.inference_mode():
         assert fast_style.stylize(gen, torch.rand(1, 3, 24, 20), [1.0]).shape == (1, 3, 24, 20)
+
+
+def test_dilated_blocks_are_trained_recorded_and_loaded_with_a_wider_halo(tmp_path):
+    from dataclasses import replace
+
+    from warpaint.engine.effects import fast_style
+    from warpaint.engine.nets.generator import StyleGenerator
+
+    out = tmp_path / "dil.safetensors"
+    args = ["train", "style", "--presets", "waves", "-o", str(out), *TINY, "--steps", "1",
+            "--dilated", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    assert json.loads((tmp_path / "dil.json").read_text())["config"]["dilated"] is True
+    gen, _ = fast_style.load_generator(out, "cpu")
+    assert [b.conv1.dilation[0] for b in gen.blocks] == [1, 2]  # TINY: two blocks
+    plain = StyleGenerator(replace(gen.config, dilated=False))
+    assert fast_style.halo(gen) >= gen.receptive_radius() > plain.receptive_radius()
+    with torch.inference_mode():  # smaller than the dilation's reflection padding allows
+        assert fast_style.stylize(gen, torch.rand(1, 3, 9, 13), [1.0]).shape == (1, 3, 9, 13)
