@@ -11,8 +11,11 @@ like the style, so the recipe here is:
 2. `stylize_batch`: optimise those crops once per style with the project's
    Gatys loss and schedule (`warpaint.engine.optim`), a batch at a time;
 3. `distill_step`: train the generator to reproduce those targets from the
-   contents: L1 on pixels + a feature loss on relu2_1/relu3_1 + a little Gram
-   (style) loss, on random sub-crops with flips applied to both.
+   contents, on random sub-crops with flips applied to both: L1 on pixels
+   (optionally on K x K means), a feature loss, a Gram loss against the style
+   and one against each target's own Gram (`DistillLoss` weighs them). What
+   the shipped presets use (EfficientNet-Lite0 targets and losses, 4x4 means,
+   the targets' own Gram) is in docs/fast-style.md, "What drew the texture".
 
 Tensors are float32 (N, 3, S, S) in [0, 1] on one device.
 """
