@@ -213,19 +213,20 @@ def distill_loss(
     feature = sum(content_loss(feats[n][:b], feats[n][b:].detach()) for n in content_layers)
     # Layer weights scaled to sum to 1, so the loss weights mean the same for
     # every network (EfficientNet's sum to 100 for the stylize effect).
-    layer_weights = [w / sum(net.style_weights) for w in net.style_weights]
+    pairs = zip(net.style_layers, net.style_weights, strict=True)
+    layer_weights = {name: w / sum(net.style_weights) for name, w in pairs}
+    out_grams = {name: gram(feats[name][:b]) for name in net.style_layers}  # (B, C, C) each
     style = output.new_zeros(())
     for k in style_index.unique().tolist():
         rows = style_index == k
-        for name, w in zip(net.style_layers, layer_weights, strict=True):
-            g = gram(feats[name][:b][rows])
-            t = grams[k][name]
+        for name, w in layer_weights.items():
+            g, t = out_grams[name][rows], grams[k][name]
             style = style + w * (g - t).square().mean() / t.square().mean().clamp_min(1e-12)
     style = style / max(1, len(style_index.unique()))
     target_style = output.new_zeros(())
     if weights.target_style:
-        for name, w in zip(net.style_layers, layer_weights, strict=True):
-            g, t = gram(feats[name][:b]), gram(feats[name][b:]).detach()
+        for name, w in layer_weights.items():
+            g, t = out_grams[name], gram(feats[name][b:]).detach()
             scale = t.square().mean(dim=(1, 2)).clamp_min(1e-12)
             per_image = (g - t).square().mean(dim=(1, 2)) / scale
             target_style = target_style + w * per_image.mean()

@@ -34,14 +34,12 @@ if TYPE_CHECKING:
 
 MODEL_NAME = "fast-style.safetensors"
 MODEL_KIND = "fast-style"
-# Tiles' context: the generator's receptive radius rounded up (64 px for the
-# undilated net, whose radius is at most 55 px; `StyleGenerator.receptive_radius`).
-HALO = 64
 
 
 def halo(gen: StyleGenerator) -> int:
-    """The tiles' context (px) for `gen`: at least its receptive radius."""
-    return max(HALO, -(-gen.receptive_radius() // 16) * 16)
+    """The tiles' context (px) for `gen`: its receptive radius rounded up to 16
+    (`StyleGenerator.receptive_radius`; 64 px for the undilated net, 96 dilated)."""
+    return -(-gen.receptive_radius() // 16) * 16
 
 
 # A cached generator carries its style mix and, while tiling, frozen norm

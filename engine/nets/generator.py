@@ -203,9 +203,8 @@ class StyleGenerator(nn.Module):
         if style is not None:
             self.set_style(style)
         h, w = x.shape[-2:]
-        ph = max((-h) % self.STRIDE, self.min_side - h)
-        pw = max((-w) % self.STRIDE, self.min_side - w)
-        ph, pw = ph + (-(h + ph)) % self.STRIDE, pw + (-(w + pw)) % self.STRIDE
+        # Up to a multiple of the stride, and at least `min_side`.
+        ph, pw = (-(-max(n, self.min_side) // self.STRIDE) * self.STRIDE - n for n in (h, w))
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
         y = x
