@@ -49,6 +49,10 @@ class EffectSpec:
     tile_halo: int | None = None
     # Long effects (optimisations) run on the long-job lane even for previews.
     long: bool = False
+    # Its defaults already make a useful result (a preset, a blur), so the
+    # GUI previews it as soon as its panel opens; others wait for an edit (their
+    # defaults are incomplete, or the preview is a long optimisation).
+    preview_on_open: bool = False
     module: str = field(default="", compare=False)
 
     def param(self, name: str) -> Param:

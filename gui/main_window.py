@@ -552,7 +552,7 @@ class MainWindow(QMainWindow):
         panel = self.effects_panel.current
         if panel is not None:
             self._prefill(panel)
-        if panel is not None and self._preview_key is None and panel in self._touched_panels:
+        if panel is not None and self._preview_key is None and self._previews_now(panel):
             self._on_effect_preview_requested(panel)
 
     # ======================================================================
@@ -1239,8 +1239,13 @@ class MainWindow(QMainWindow):
     def _on_effect_changed(self, panel: EffectPanel) -> None:
         self._clear_preview()
         self._prefill(panel)
-        if panel.live_preview and panel in self._touched_panels:
+        if panel.live_preview and self._previews_now(panel):
             self._on_effect_preview_requested(panel)
+
+    def _previews_now(self, panel: EffectPanel) -> bool:
+        """Whether showing `panel` (or another layer under it) previews at once:
+        after the user edited it, or from the start where its defaults make a result."""
+        return panel in self._touched_panels or panel.spec.preview_on_open
 
     def _on_panel_edited(self, panel: EffectPanel) -> None:
         self._touched_panels.add(panel)

@@ -92,6 +92,7 @@ FULL_SPEC = EffectSpec(
     title="Fast style",
     category="Neural",
     description="Repaint the layer in a preset style with a trained network (instant).",
+    preview_on_open=True,
     params=(
         Param("preset", "Preset", ParamType.CHOICE, default=PRESETS[0], choices=PRESETS,
               gallery=True),

@@ -24,6 +24,7 @@ SPEC = EffectSpec(
     title="Gaussian blur",
     category="Blur",
     description="Soften the layer with a Gaussian of the given standard deviation.",
+    preview_on_open=True,
     params=(
         Param(
             "sigma",

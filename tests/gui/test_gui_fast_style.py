@@ -1,4 +1,4 @@
-"""The fast-style panel: the preset gallery drawn by the shipped presets, a pick previews."""
+"""The fast-style panel: the preset gallery drawn by the shipped presets, opening it and a pick preview."""
 
 from __future__ import annotations
 
@@ -40,6 +40,28 @@ def test_the_preset_gallery_shows_each_shipped_preset_drawn_by_itself(
     with qtbot.waitSignal(gallery.changed):
         gallery.list.setCurrentRow(3)
     assert panel.values()["preset"] == PRESETS[3]
-    qtbot.waitUntil(lambda: any(j.label.startswith("Preview") and j.result for j in finished),
-                    timeout=30_000)  # fmt: skip
+    qtbot.waitUntil(lambda: PRESETS[3] in _previewed_presets(finished), timeout=30_000)
     assert window.canvas.has_preview
+
+
+def _previewed(finished: list[Any]) -> list[Any]:
+    """The effect results of the finished preview jobs."""
+    return [j.result[0] for j in finished if j.label.startswith("Preview") and j.result]
+
+
+def _previewed_presets(finished: list[Any]) -> list[str]:
+    return [r.params["preset"] for r in _previewed(finished)]
+
+
+def test_opening_the_panel_previews_the_default_preset_without_an_edit(
+    window: Any, qtbot: Any
+) -> None:
+    finished: list[Any] = []
+    window.bridge.job_finished.connect(finished.append)
+    window.show_effect("splining")  # its defaults lack the other layer and the mask
+    qtbot.wait(300)
+    assert not window.canvas.has_preview and not _previewed(finished), "it waits for edits"
+    panel = window.show_effect("fast-style")
+    qtbot.waitUntil(lambda: _previewed_presets(finished) == [PRESETS[0]], timeout=30_000)
+    assert panel.values()["preset"] == PRESETS[0]
+    qtbot.waitUntil(lambda: window.canvas.has_preview, timeout=10_000)
