@@ -14,11 +14,13 @@ crops and trains on them, gradients are averaged across processes.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +104,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target-style-weight", type=float, default=4.0,
         help="weight of a Gram loss against each target's own Gram (texture, not dot positions)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--gram-layers", default=None, metavar="LAYER=W,...",
+        help="layers and weights of the generator's Gram losses, e.g. "
+        "'block1_dw=1,block3_dw=2,block5_dw=2' (default: the loss network's style layers; "
+        "weights are scaled to sum 1)",
     )  # fmt: skip
     parser.add_argument("--half", type=int, default=16, help="generator channels at 1/2 size")
     parser.add_argument(
@@ -193,6 +201,31 @@ def _load_styles(args: argparse.Namespace) -> tuple[list[str], list[Any]]:
     return names, images
 
 
+def parse_gram_layers(text: str, known: Sequence[str]) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """'name=w,name=w' -> (names, weights); names must be layers of the network
+    (`known`), weights positive."""
+    from warpaint.engine.errors import BadInputError
+
+    names: list[str] = []
+    weights: list[float] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        try:
+            weight = float(value) if sep else 1.0
+        except ValueError:
+            raise BadInputError(f"--gram-layers: {part!r} is not LAYER=WEIGHT") from None
+        if name not in known:
+            raise BadInputError(f"--gram-layers: no layer {name!r} (layers: {', '.join(known)})")
+        if not weight > 0 or name in names:
+            raise BadInputError(f"--gram-layers: {name!r} needs one positive weight")
+        names.append(name)
+        weights.append(weight)
+    if not names:
+        raise BadInputError("--gram-layers: give at least one LAYER=WEIGHT")
+    return tuple(names), tuple(weights)
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
@@ -247,6 +280,9 @@ def run(args: argparse.Namespace) -> int:
         # The targets and the generator's losses may each use another loss network
         # (e.g. ImageNet features, whose Gatys results carry more of a style's texture).
         net = feature_network(args.loss_network, device)
+        if args.gram_layers:
+            layers, layer_weights = parse_gram_layers(args.gram_layers, net.layer_names)
+            net = dataclasses.replace(net, style_layers=layers, style_weights=layer_weights)
         target_net = feature_network(args.gatys_network, device)
         # -- targets: this process's share of the crops, cached per process ----
         mine = [i for i in range(args.crops) if i % world == rank]
@@ -363,6 +399,7 @@ def run(args: argparse.Namespace) -> int:
                     "style": args.style_weight,
                     "target_style": args.target_style_weight,
                 },  # fmt: skip
+                "gram_layers": dict(zip(net.style_layers, net.style_weights, strict=True)),
                 "config": config.to_json(),
                 "device": str(device),
                 "world_size": world,

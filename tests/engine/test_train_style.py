@@ -226,3 +226,33 @@ def test_dilated_blocks_are_trained_recorded_and_loaded_with_a_wider_halo(tmp_pa
     assert fast_style.halo(gen) >= gen.receptive_radius() > plain.receptive_radius()
     with torch.inference_mode():  # smaller than the dilation's reflection padding allows
         assert fast_style.stylize(gen, torch.rand(1, 3, 9, 13), [1.0]).shape == (1, 3, 9, 13)
+
+
+def test_gram_layers_pick_the_gram_losses_layers_and_the_record_says_which(tmp_path):
+    out = tmp_path / "g.safetensors"
+    args = ["train", "style", "--presets", "tiles", "-o", str(out), *TINY, "--steps", "1",
+            "--loss-network", "vgg19-random-slim", "--gram-layers", "relu3_1=2, relu4_1",
+            "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    record = json.loads((tmp_path / "g.json").read_text())
+    assert record["gram_layers"] == {"relu3_1": 2.0, "relu4_1": 1.0}
+    default = tmp_path / "d.safetensors"
+    args = ["train", "style", "--presets", "tiles", "-o", str(default), *TINY, "--steps", "1",
+            "--loss-network", "vgg19-random-slim", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    layers = json.loads((tmp_path / "d.json").read_text())["gram_layers"]
+    assert list(layers) == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [("relu9_9=1", "no layer 'relu9_9'"), ("relu3_1=heavy", "is not LAYER=WEIGHT"),
+     ("relu3_1=0", "needs one positive weight"), (",", "at least one")],
+)  # fmt: skip
+def test_bad_gram_layers_are_a_clear_error(tmp_path, capsys, spec, message):
+    args = ["train", "style", "--presets", "tiles", "-o", str(tmp_path / "m.safetensors"),
+            *TINY, "--steps", "1", "--loss-network", "vgg19-random-slim",
+            "--gram-layers", spec]  # fmt: skip
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "m.safetensors").exists()
