@@ -1,4 +1,4 @@
-"""The fast-style panel: the preset gallery drawn by the shipped presets, opening it and a pick preview."""
+"""The fast-style panel: the preset gallery drawn by the presets; opening it and a pick preview."""
 
 from __future__ import annotations
 
