@@ -33,6 +33,7 @@ from warpaint.gui.icons import icon
 from warpaint.gui.loss_plot import LossPlotWidget
 from warpaint.gui.param_widgets import (
     CanvasParamWidget,
+    GalleryParamWidget,
     LayersParamWidget,
     ParamContext,
     ParamWidget,
@@ -236,7 +237,13 @@ class EffectPanel(QWidget):
             label = QLabel(param.label + ":")
             label.setToolTip(param.help)
             label.setBuddy(widget)
-            self.form.addRow(label, widget)
+            if isinstance(widget, GalleryParamWidget):
+                # A grid of pictures takes the panel's whole width (three or
+                # four to a row in the default dock, not one beside its label).
+                self.form.addRow(label)
+                self.form.addRow(widget)
+            else:
+                self.form.addRow(label, widget)
             self.widgets[param.name] = widget
 
     def _on_param_changed(self) -> None:

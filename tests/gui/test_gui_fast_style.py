@@ -20,6 +20,9 @@ def test_the_preset_gallery_shows_each_shipped_preset_drawn_by_itself(
     panel = window.show_effect("fast-style")
     gallery = panel.widgets["preset"]
     assert isinstance(gallery, GalleryParamWidget)
+    qtbot.waitUntil(lambda: gallery.width() > 0)
+    box = gallery.parentWidget()
+    assert gallery.width() > 0.9 * box.contentsRect().width(), "the grid spans the panel"
     assert [gallery.list.item(i).data(Qt.ItemDataRole.UserRole)
             for i in range(gallery.list.count())] == list(PRESETS)  # fmt: skip
     qtbot.waitUntil(lambda: len(GalleryParamWidget._cache) == len(PRESETS), timeout=60_000)
