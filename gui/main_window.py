@@ -549,6 +549,8 @@ class MainWindow(QMainWindow):
     def _on_current_layer_changed(self, _layer_id: object) -> None:
         self._clear_preview()
         self._update_actions()
+        for each in self.effects_panel.panels.values():
+            each.refresh_layers()  # layer pickers not yet set follow the current layer
         panel = self.effects_panel.current
         if panel is not None:
             self._prefill(panel)

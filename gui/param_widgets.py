@@ -46,6 +46,11 @@ class ParamContext(Protocol):
 
     def layer_choices(self) -> list[tuple[int, str]]: ...
 
+    @property
+    def current_layer_id(self) -> int | None:
+        """The layer the effects run on."""
+        ...
+
     def activate_tool(self, tool: CanvasTool | None, owner: QWidget | None) -> None: ...
 
     def ask_colour(self, initial: QColor, title: str) -> QColor | None: ...
@@ -334,25 +339,39 @@ class ColourParamWidget(ParamWidget):
 
 
 class LayerParamWidget(ParamWidget):
-    """IMAGE: pick a layer of the document; value = layer id (None when there is none)."""
+    """IMAGE: pick a layer of the document; value = layer id (None when there is none).
+
+    Until the user picks one it shows the first layer other than the one the
+    effect runs on (blending or styling a layer with itself is never meant),
+    following the current layer as it changes."""
 
     def __init__(self, param: Param, context: ParamContext, parent: QWidget | None = None) -> None:
         super().__init__(param, context, parent)
         self.combo = shrinkable_combo()
+        self._picked = False  # the user chose a layer: keep it while it exists
         self._layout.addWidget(self.combo, 1)
         self.refresh_layers()
+        self.combo.activated.connect(self._on_activated)
         self.combo.currentIndexChanged.connect(
             lambda _: (self.changed.emit(), self.released.emit())
         )
 
+    def _on_activated(self, _index: int) -> None:
+        self._picked = True
+
     def refresh_layers(self) -> None:
-        current = self.combo.currentData()
+        kept = self.combo.currentData() if self._picked else None
         self.combo.blockSignals(True)
         self.combo.clear()
         for layer_id, name in self.context.layer_choices():
             self.combo.addItem(name, layer_id)
-        index = self.combo.findData(current)
-        self.combo.setCurrentIndex(index if index >= 0 else 0)
+        index = self.combo.findData(kept) if kept is not None else -1
+        if index < 0:
+            self._picked = False
+            own = self.context.current_layer_id
+            others = [i for i in range(self.combo.count()) if self.combo.itemData(i) != own]
+            index = others[0] if others else 0
+        self.combo.setCurrentIndex(index)
         self.combo.blockSignals(False)
 
     def value(self) -> int | None:
@@ -361,6 +380,7 @@ class LayerParamWidget(ParamWidget):
     def set_value(self, value: Any) -> None:
         index = self.combo.findData(value)
         if index >= 0:
+            self._picked = True
             self.combo.setCurrentIndex(index)
 
 

@@ -167,7 +167,9 @@ def test_panel_builder_handles_every_parameter_type(window):
     assert values["amount"] == 0.5 and values["count"] == 3 and values["keep"] is True
     assert values["mode"] == "soft" and values["eyes"] == () and values["region"] is None
     assert values["tint"] == (1.0, 0.5, 0.0)
-    assert values["style"] == window.doc.layers[-1].id  # a layer id, top layer first
+    # A layer id: the first from the top that is not the layer the effect runs on.
+    assert window.current_layer_id == window.doc.layers[-1].id
+    assert values["style"] == window.doc.layers[-2].id
     assert values["where"] == "selection" and values["model"] is None
     panel.widgets["count"].slider.setValue(6)
     assert panel.values()["count"] == 7 and isinstance(panel.values()["count"], int)
@@ -234,3 +236,17 @@ def test_sliders_keep_a_usable_width_in_a_narrow_panel_with_long_labels(window, 
     assert len(sliders) >= 5
     for slider in sliders:
         assert slider.isVisible() and slider.width() >= SLIDER_MIN_WIDTH, slider.width()
+
+
+def test_a_layer_picker_shows_another_layer_than_the_effects_own_until_the_user_picks(window):
+    background, square = (layer.id for layer in window.doc.layers)
+    picker = window.show_effect("splining").widgets["other"]
+    assert window.current_layer_id == square and picker.value() == background
+    window.layers_panel.set_current_layer(background)
+    assert picker.value() == square, "it follows the current layer"
+    index = picker.combo.findData(background)
+    picker.combo.setCurrentIndex(index)
+    picker.combo.activated.emit(index)  # as a click in the list does
+    window.layers_panel.set_current_layer(square)
+    window.layers_panel.set_current_layer(background)
+    assert picker.value() == background, "the user's pick is kept"

@@ -24,6 +24,8 @@ HISTORY = [
 
 
 class _Context:
+    current_layer_id = None
+
     def layer_choices(self) -> list[tuple[int, str]]:
         return []
 
