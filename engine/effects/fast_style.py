@@ -204,7 +204,7 @@ def stylize(
         gen.set_style(w)
         return tiled_forward(gen, forward, rgb, halo=halo(gen), align=gen.STRIDE, tile=tile,
                              check=check or (lambda: None), progress=progress,
-                             with_origin=bool(gen.config.noise))  # fmt: skip
+                             with_origin=gen.reads_origin)  # fmt: skip
 
 
 class _CudaRunner:

@@ -62,6 +62,41 @@ def coordinate_noise(
     return torch.stack(planes)[None]
 
 
+def lattice_noise(
+    height: int,
+    width: int,
+    top: int,
+    left: int,
+    channels: int,
+    cell: int,
+    stride: int,
+    device: torch.device | str,
+) -> torch.Tensor:
+    """(1, channels, height, width) smooth noise in [0, 1) sampled every `stride`
+    px from the pixel (top, left): values hashed at the corners of a `cell`-px
+    lattice in absolute coordinates (`coordinate_noise` on the lattice),
+    blended with smoothstep weights. Blobs about a cell wide, identical for
+    every tiling whose origins sit on the stride grid."""
+    axes = []
+    for n, start in ((height, top), (width, left)):
+        # The centre of each sampled stride x stride block, in integer pixels;
+        # the lattice range from Python ints (no device sync, so CUDA graphs can
+        # record it).
+        centre = start + stride // 2
+        first, last = centre // cell, (centre + stride * (n - 1)) // cell
+        p = centre + stride * torch.arange(n, device=device, dtype=torch.int64)
+        k = torch.div(p, cell, rounding_mode="floor")
+        t = (p - k * cell).float() / cell
+        axes.append((k - first, t * t * (3 - 2 * t), first, last - first + 2))
+    (iy, wy, ky0, ny), (ix, wx, kx0, nx) = axes
+    # Lattice values, salted so they are not the pixel noise at those coordinates.
+    lat = coordinate_noise(ny, nx, ky0 + (1 << 30), kx0, channels, device)[0]
+    iy, ix, wy, wx = iy[:, None], ix[None, :], wy[:, None], wx[None, :]
+    top_row = lat[:, iy, ix] * (1 - wx) + lat[:, iy, ix + 1] * wx
+    bottom_row = lat[:, iy + 1, ix] * (1 - wx) + lat[:, iy + 1, ix + 1] * wx
+    return (top_row * (1 - wy) + bottom_row * wy)[None]
+
+
 class ConditionalInstanceNorm(nn.Module):
     """Instance norm whose affine scale/shift is a mix of per-style rows.
 
@@ -113,6 +148,11 @@ class GeneratorConfig:
     # Dilate the residual blocks' convolutions 1, 2, 4, 2, 1, ... (same cost,
     # about twice the receptive field: room for marks as big as mosaic cells).
     dilated: bool = False
+    # Channels of smooth noise (blobs about `coarse_cell` px wide, tied to
+    # absolute coordinates like `noise`) added to the 1/4-size features: seeds
+    # for marks bigger than the first layers see (mosaic cells, facets).
+    coarse_noise: int = 0
+    coarse_cell: int = 32
 
     def dilations(self) -> list[int]:
         pattern = (1, 2, 4, 2) if self.dilated else (1,)
@@ -155,6 +195,7 @@ class StyleGenerator(nn.Module):
         self.norm_d1 = ConditionalInstanceNorm(c.half, c.styles)
         self.down2 = nn.Conv2d(c.half, c.quarter, 3, stride=2, padding=1, padding_mode="reflect")
         self.norm_d2 = ConditionalInstanceNorm(c.quarter, c.styles)
+        self.coarse = nn.Conv2d(c.coarse_noise, c.quarter, 1) if c.coarse_noise else None
         self.blocks = nn.ModuleList(_Residual(c.quarter, c.styles, d) for d in c.dilations())
         # Reflection padding needs the 1/4-size map wider than the largest dilation.
         self.min_side = self.STRIDE * (max(c.dilations(), default=1) + 1)
@@ -178,6 +219,11 @@ class StyleGenerator(nn.Module):
         undilated net, 95 dilated (a gradient reaches 52 and 92 px, with the
         norm statistics frozen as in tiles)."""
         return 3 + 2 + sum(2 * 4 * d for d in self.config.dilations()) + 4 + 2 + 2 + 1 + 1
+
+    @property
+    def reads_origin(self) -> bool:
+        """Whether the result depends on where the image sits (its noise inputs)."""
+        return bool(self.config.noise or self.config.coarse_noise)
 
     def norms(self) -> list[ConditionalInstanceNorm]:
         return [m for m in self.modules() if isinstance(m, ConditionalInstanceNorm)]
@@ -209,8 +255,8 @@ class StyleGenerator(nn.Module):
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
         y = x
         noise_planes: torch.Tensor | None = None
+        origins = [origin] * x.shape[0] if isinstance(origin, tuple) else origin
         if self.config.noise:
-            origins = [origin] * x.shape[0] if isinstance(origin, tuple) else origin
             noise = [coordinate_noise(x.shape[-2], x.shape[-1], top, left, self.config.noise,
                                       x.device) for top, left in origins]  # fmt: skip
             noise_planes = torch.cat(noise).to(x.dtype)
@@ -218,6 +264,11 @@ class StyleGenerator(nn.Module):
         y = F.pixel_unshuffle(y, 2)
         y = F.relu(self.norm_d1(self.down1(y)))
         y = F.relu(self.norm_d2(self.down2(y)))
+        if self.coarse is not None:
+            seeds = [lattice_noise(y.shape[-2], y.shape[-1], top, left, self.config.coarse_noise,
+                                   self.config.coarse_cell, self.STRIDE, x.device)
+                     for top, left in origins]  # fmt: skip
+            y = y + self.coarse(torch.cat(seeds).to(y.dtype))
         for block in self.blocks:
             y = block(y)
         y = F.interpolate(self.narrow1(y), scale_factor=2.0, mode="bilinear", align_corners=False)

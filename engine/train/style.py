@@ -134,6 +134,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="feed the noise channels to the full-size head too (fine texture)",
     )
     parser.add_argument(
+        "--coarse-noise", type=int, default=0, metavar="N",
+        help="channels of smooth noise (blobs --coarse-cell px wide) added at 1/4 size: "
+        "seeds for big marks such as mosaic cells",
+    )  # fmt: skip
+    parser.add_argument("--coarse-cell", type=int, default=32, metavar="PX",
+                        help="width of the coarse noise's blobs")  # fmt: skip
+    parser.add_argument(
         "--dilated", action="store_true",
         help="dilate the residual blocks 1, 2, 4, 2, 1 (a wider view, same cost)",
     )  # fmt: skip
@@ -321,7 +328,9 @@ def run(args: argparse.Namespace) -> int:
         # -- the generator ------------------------------------------------------
         config = GeneratorConfig(styles=n_styles, half=args.half, quarter=args.quarter,
                                  blocks=args.blocks, head=args.head, noise=args.noise,
-                                 noise_head=args.noise_head, dilated=args.dilated)  # fmt: skip
+                                 noise_head=args.noise_head, dilated=args.dilated,
+                                 coarse_noise=args.coarse_noise,
+                                 coarse_cell=args.coarse_cell)  # fmt: skip
         torch.manual_seed(args.seed)
         gen = StyleGenerator(config).to(device)
         optimizer = torch.optim.Adam(gen.parameters(), lr=args.lr)
@@ -354,7 +363,7 @@ def run(args: argparse.Namespace) -> int:
             c, t = random_views(contents[crop_index], targets[style_index, crop_index], crop, rng)
             # Random places in a virtual big image: the noise is never the same twice.
             places = torch.randint(0, 1 << 14, (args.batch, 2), generator=rng).tolist()
-            origins = [(a, b) for a, b in places] if args.noise else None
+            origins = [(a, b) for a, b in places] if gen.reads_origin else None
             with torch.enable_grad():
                 parts = distill_step(model, net, optimizer, c, t, style_index.to(device), grams,
                                      weights, n_styles, origins)  # fmt: skip

@@ -100,10 +100,14 @@ def test_progress_and_cancellation_points_are_called_per_tile():
     assert len(checks) >= 9
 
 
-@pytest.mark.parametrize("noise_head", [False, True])
-def test_coordinate_noise_input_keeps_tiles_identical_to_one_pass(noise_head):
+@pytest.mark.parametrize(
+    ("noise", "noise_head", "coarse"), [(1, False, 0), (1, True, 0), (0, False, 2), (1, True, 2)]
+)
+def test_coordinate_noise_input_keeps_tiles_identical_to_one_pass(noise, noise_head, coarse):
     torch.manual_seed(0)
-    config = GeneratorConfig(styles=1, half=8, quarter=16, blocks=2, noise=1, noise_head=noise_head)
+    config = GeneratorConfig(styles=1, half=8, quarter=16, blocks=2, noise=noise,
+                             noise_head=noise_head, coarse_noise=coarse,
+                             coarse_cell=24)  # fmt: skip
     gen = StyleGenerator(config).eval()
     with torch.no_grad():
         for p in gen.parameters():
@@ -119,6 +123,7 @@ def test_coordinate_noise_input_keeps_tiles_identical_to_one_pass(noise_head):
         tiled = tiled_forward(gen, forward, x, tile=64, halo=64, align=4, with_origin=True)
         shifted = forward(x, (7, 0))
     assert (tiled - whole).abs().max() < 1e-4
+    assert gen.reads_origin
     assert (shifted - whole).abs().max() > 1e-3, "the noise input matters"
 
 
@@ -130,6 +135,21 @@ def test_coordinate_noise_depends_only_on_absolute_coordinates():
     assert torch.equal(big[..., 25:35, 17:37], part)
     assert float(big.min()) >= 0.0 and float(big.max()) < 1.0
     assert abs(float(big.mean()) - 0.5) < 0.05 and not torch.equal(big[:, 0], big[:, 1])
+
+
+def test_lattice_noise_is_smooth_blobs_a_cell_wide_tied_to_absolute_coordinates():
+    from warpaint.engine.nets.generator import lattice_noise
+
+    big = lattice_noise(64, 80, 0, 0, 2, 32, 4, "cpu")  # a 256 x 320 px area at 1/4 size
+    assert torch.equal(big[..., 6:30, 10:50], lattice_noise(24, 40, 24, 40, 2, 32, 4, "cpu"))
+    assert float(big.min()) >= 0.0 and float(big.max()) < 1.0
+    assert not torch.equal(big[:, 0], big[:, 1])
+    # Smooth: neighbours 4 px apart differ little, points 4 cells apart are unrelated.
+    step = (big[..., 1:] - big[..., :-1]).abs().mean()
+    far = (big[..., 32:] - big[..., :-32]).abs().mean()
+    assert step < 0.2 * far and far > 0.15
+    finer = lattice_noise(64, 80, 0, 0, 1, 8, 4, "cpu")
+    assert (finer[..., 1:] - finer[..., :-1]).abs().mean() > 2 * step, "the cell sets the size"
 
 
 @pytest.mark.parametrize("dilated", [False, True])

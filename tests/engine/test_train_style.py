@@ -256,3 +256,21 @@ def test_bad_gram_layers_are_a_clear_error(tmp_path, capsys, spec, message):
     assert main(args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_coarse_noise_is_trained_recorded_and_loaded(tmp_path):
+    from warpaint.engine.effects import fast_style
+
+    out = tmp_path / "coarse.safetensors"
+    args = ["train", "style", "--presets", "waves", "-o", str(out), *TINY, "--steps", "1",
+            "--noise", "0", "--coarse-noise", "2", "--coarse-cell", "16", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    config = json.loads((tmp_path / "coarse.json").read_text())["config"]
+    assert (config["coarse_noise"], config["coarse_cell"]) == (2, 16)
+    gen, _ = fast_style.load_generator(out, "cpu")
+    assert gen.reads_origin and gen.coarse is not None and gen.coarse.in_channels == 2
+    x = torch.rand(1, 3, 40, 36)
+    with torch.inference_mode():
+        a = gen(x, torch.ones(1), origin=(0, 0))
+        b = gen(x, torch.ones(1), origin=(64, 0))
+    assert (a - b).abs().max() > 0, "the result follows the noise at its place"
