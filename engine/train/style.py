@@ -260,6 +260,8 @@ def run(args: argparse.Namespace) -> int:
         raise BadInputError(f"{output}: the model file must end in .safetensors")
     if args.size < 16 or args.size % 4:
         raise BadInputError("--size must be a multiple of 4, at least 16")
+    if args.coarse_noise < 0 or args.coarse_cell < 4:
+        raise BadInputError("--coarse-noise must be 0 or more and --coarse-cell at least 4 px")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     device = choose_device(args.device)

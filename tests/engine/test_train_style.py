@@ -274,3 +274,10 @@ def test_coarse_noise_is_trained_recorded_and_loaded(tmp_path):
         a = gen(x, torch.ones(1), origin=(0, 0))
         b = gen(x, torch.ones(1), origin=(64, 0))
     assert (a - b).abs().max() > 0, "the result follows the noise at its place"
+
+
+def test_a_coarse_cell_too_small_is_a_clear_error(tmp_path, capsys):
+    args = ["train", "style", "--presets", "waves", "-o", str(tmp_path / "m.safetensors"),
+            *TINY, "--steps", "1", "--coarse-noise", "2", "--coarse-cell", "0"]  # fmt: skip
+    assert main(args) == 2
+    assert "--coarse-cell at least 4 px" in capsys.readouterr().err
