@@ -8,7 +8,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
-from warpaint.engine.effects.fast_style import PRESETS, preset_thumbnail
+from warpaint.engine.effects.fast_style import DEFAULT_PRESET, PRESETS, preset_thumbnail
 from warpaint.gui.param_widgets import GalleryParamWidget
 
 
@@ -65,6 +65,6 @@ def test_opening_the_panel_previews_the_default_preset_without_an_edit(
     qtbot.wait(300)
     assert not window.canvas.has_preview and not _previewed(finished), "it waits for edits"
     panel = window.show_effect("fast-style")
-    qtbot.waitUntil(lambda: _previewed_presets(finished) == [PRESETS[0]], timeout=30_000)
-    assert panel.values()["preset"] == PRESETS[0]
+    qtbot.waitUntil(lambda: _previewed_presets(finished) == [DEFAULT_PRESET], timeout=30_000)
+    assert panel.values()["preset"] == DEFAULT_PRESET
     qtbot.waitUntil(lambda: window.canvas.has_preview, timeout=10_000)
