@@ -238,8 +238,8 @@ class EffectPanel(QWidget):
             label.setToolTip(param.help)
             label.setBuddy(widget)
             if isinstance(widget, GalleryParamWidget):
-                # A grid of pictures takes the panel's whole width (three or
-                # four to a row in the default dock, not one beside its label).
+                # A grid of pictures takes the panel's whole width (two or more
+                # to a row in the default dock, not one beside its label).
                 self.form.addRow(label)
                 self.form.addRow(widget)
             else:
