@@ -159,6 +159,11 @@ class DistillLoss:
     # Gram loss against each target's own Gram (its texture statistics, free
     # of where each dot sits), at the style layers.
     target_style: float = 0.0
+    # What the feature loss compares the output with: the Gatys "target" (its
+    # layout, marks included) or the "content" photo (Johnson et al.'s content
+    # loss: where the target's marks sit is then left to the Gram terms; in flat
+    # areas nothing the generator sees predicts it).
+    feature_from: str = "target"
 
 
 def style_grams(net: LossNetwork, styles: torch.Tensor, side: int) -> list[dict[str, torch.Tensor]]:
@@ -198,9 +203,11 @@ def distill_loss(
     grams: Sequence[dict[str, torch.Tensor]],
     style_index: torch.Tensor,
     weights: DistillLoss,
+    content: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss of generator `output` (B, 3, s, s) against Gatys `target` (same);
-    `grams[k]` is style k's Gram targets, `style_index` (B,) each sample's style."""
+    `grams[k]` is style k's Gram targets, `style_index` (B,) each sample's style;
+    `content` (same shape) the photos, needed when the feature loss compares with them."""
     if weights.pixel_scale > 1:
         k = weights.pixel_scale
         pixel = (F.avg_pool2d(output, k) - F.avg_pool2d(target, k)).abs().mean()
@@ -208,9 +215,17 @@ def distill_loss(
         pixel = (output - target).abs().mean()
     content_layers = feature_layers(net)
     layers = tuple(dict.fromkeys((*content_layers, *net.style_layers)))
-    feats = net.module(torch.cat([output, target]), layers)
     b = output.shape[0]
-    feature = sum(content_loss(feats[n][:b], feats[n][b:].detach()) for n in content_layers)
+    if weights.feature_from == "content":
+        if content is None:
+            raise ValueError("the feature loss against the content needs the content images")
+        feats = net.module(torch.cat([output, target, content]), layers)
+        reference = slice(2 * b, 3 * b)
+    else:
+        feats = net.module(torch.cat([output, target]), layers)
+        reference = slice(b, 2 * b)
+    feature = sum(content_loss(feats[n][:b], feats[n][reference].detach())
+                  for n in content_layers)  # fmt: skip
     # Layer weights scaled to sum to 1, so the loss weights mean the same for
     # every network (EfficientNet's sum to 100 for the stylize effect).
     pairs = zip(net.style_layers, net.style_weights, strict=True)
@@ -226,7 +241,7 @@ def distill_loss(
     target_style = output.new_zeros(())
     if weights.target_style:
         for name, w in layer_weights.items():
-            g, t = out_grams[name], gram(feats[name][b:]).detach()
+            g, t = out_grams[name], gram(feats[name][b : 2 * b]).detach()
             scale = t.square().mean(dim=(1, 2)).clamp_min(1e-12)
             per_image = (g - t).square().mean(dim=(1, 2)) / scale
             target_style = target_style + w * per_image.mean()
@@ -264,7 +279,7 @@ def distill_step(
     optimizer.zero_grad(set_to_none=True)
     mix = one_hot(style_index, styles).to(contents.device)
     out = gen(contents, mix, origin=origins) if origins is not None else gen(contents, mix)
-    loss, parts = distill_loss(net, out, targets, grams, style_index, weights)
+    loss, parts = distill_loss(net, out, targets, grams, style_index, weights, contents)
     loss.backward()  # type: ignore[no-untyped-call]
     optimizer.step()
     return parts

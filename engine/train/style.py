@@ -106,6 +106,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="weight of a Gram loss against each target's own Gram (texture, not dot positions)",
     )  # fmt: skip
     parser.add_argument(
+        "--feature-from", choices=("target", "content"), default="target",
+        help="what the feature loss compares with: the Gatys target or the content photo "
+        "(then the targets give only colours, via the pixel loss, and texture, via Gram)",
+    )  # fmt: skip
+    parser.add_argument(
         "--gram-layers", default=None, metavar="LAYER=W,...",
         help="layers and weights of the generator's Gram losses, e.g. "
         "'block1_dw=1,block3_dw=2,block5_dw=2' (default: the loss network's style layers; "
@@ -350,7 +355,8 @@ def run(args: argparse.Namespace) -> int:
         grams = [style_grams(net, s, args.size)[0] for s in styles]
         weights = DistillLoss(feature=args.feature_weight, style=args.style_weight,
                               pixel_scale=args.pixel_scale,
-                              target_style=args.target_style_weight)  # fmt: skip
+                              target_style=args.target_style_weight,
+                              feature_from=args.feature_from)  # fmt: skip
         crop = max(16, (args.size * 3 // 4) // 4 * 4)
         t0 = time.perf_counter()
         parts_sum: dict[str, float] = {}
@@ -410,6 +416,7 @@ def run(args: argparse.Namespace) -> int:
                     "style": args.style_weight,
                     "target_style": args.target_style_weight,
                 },  # fmt: skip
+                "feature_from": args.feature_from,
                 "gram_layers": dict(zip(net.style_layers, net.style_weights, strict=True)),
                 "config": config.to_json(),
                 "device": str(device),

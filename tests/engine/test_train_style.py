@@ -62,6 +62,29 @@ def test_pooled_pixel_loss_ignores_fine_texture_but_not_colour():
     assert pixel(target + 0.1, 4) > 0.09  # a colour shift still counts
 
 
+def test_the_feature_loss_compares_with_the_target_or_with_the_content_photo():
+    from warpaint.engine.distill import DistillLoss, distill_loss, style_grams
+    from warpaint.engine.nets import feature_network
+
+    net = feature_network("vgg19-random-slim", "cpu")
+    gen = torch.Generator().manual_seed(2)
+    content, target = (
+        torch.rand(1, 3, 32, 32, generator=gen),
+        torch.rand(1, 3, 32, 32, generator=gen),
+    )
+    grams = style_grams(net, target, 32)
+    index = torch.zeros(1, dtype=torch.long)
+
+    def feature(out, source):
+        weights = DistillLoss(feature_from=source)
+        return distill_loss(net, out, target, grams, index, weights, content)[1]["feature"]
+
+    assert feature(target, "target") < 1e-9 < 1e-3 < feature(content, "target")
+    assert feature(content, "content") < 1e-9 < 1e-3 < feature(target, "content")
+    with pytest.raises(ValueError, match="needs the content"):
+        distill_loss(net, target, target, grams, index, DistillLoss(feature_from="content"))
+
+
 def test_target_gram_loss_rewards_the_texture_wherever_its_dots_sit():
     """Moving the target's fine texture by one pixel costs the pixel L1 more
     than removing it; the target-Gram term says the opposite."""
@@ -281,3 +304,13 @@ def test_a_coarse_cell_too_small_is_a_clear_error(tmp_path, capsys):
             *TINY, "--steps", "1", "--coarse-noise", "2", "--coarse-cell", "0"]  # fmt: skip
     assert main(args) == 2
     assert "--coarse-cell at least 4 px" in capsys.readouterr().err
+
+
+def test_feature_from_content_trains_and_is_recorded(tmp_path):
+    out = tmp_path / "f.safetensors"
+    args = ["train", "style", "--presets", "tiles", "-o", str(out), *TINY, "--steps", "2",
+            "--loss-network", "vgg19-random-slim", "--feature-from", "content",
+            "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    record = json.loads((tmp_path / "f.json").read_text())
+    assert record["feature_from"] == "content" and record["loss_last"] > 0
