@@ -74,7 +74,7 @@ step_variants() {
   timeout 150 $W_CLI train style $common --steps 1 -o "$W/targets.safetensors" > "$T/targets.log" 2>&1
   tail -1 "$T/targets.log"
   local spec name args pids=()
-  IFS=';' read -ra specs <<< "${VARIANTS:-shipped:$FAST_STYLE_RECIPE;long:$FAST_STYLE_RECIPE --steps 4000;big-marks:$FAST_STYLE_RECIPE --dilated --coarse-noise 4 --feature-weight 0.25 --steps 4000}"
+  IFS=';' read -ra specs <<< "${VARIANTS:-shipped:$FAST_STYLE_RECIPE;long:$FAST_STYLE_RECIPE --steps 4000;big-marks:$FAST_STYLE_RECIPE --dilated --coarse-noise 4 --feature-weight 0.25 --steps 4000;free-marks:$FAST_STYLE_RECIPE --feature-from content --feature-weight 0.05 --pixel-scale 16 --target-style-weight 8}"
   for spec in "${specs[@]}"; do
     name=${spec%%:*}; args=${spec#*:}
     cp "$W/targets.targets-0of1.safetensors" "$W/$name.targets-0of1.safetensors"
