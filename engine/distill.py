@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -163,7 +164,7 @@ class DistillLoss:
     # layout, marks included) or the "content" photo (Johnson et al.'s content
     # loss: where the target's marks sit is then left to the Gram terms; in flat
     # areas nothing the generator sees predicts it).
-    feature_from: str = "target"
+    feature_from: Literal["target", "content"] = "target"
 
 
 def style_grams(net: LossNetwork, styles: torch.Tensor, side: int) -> list[dict[str, torch.Tensor]]:
@@ -216,14 +217,13 @@ def distill_loss(
     content_layers = feature_layers(net)
     layers = tuple(dict.fromkeys((*content_layers, *net.style_layers)))
     b = output.shape[0]
+    batch = [output, target]  # features of the output, then of what it is compared with
     if weights.feature_from == "content":
         if content is None:
             raise ValueError("the feature loss against the content needs the content images")
-        feats = net.module(torch.cat([output, target, content]), layers)
-        reference = slice(2 * b, 3 * b)
-    else:
-        feats = net.module(torch.cat([output, target]), layers)
-        reference = slice(b, 2 * b)
+        batch.append(content)
+    feats = net.module(torch.cat(batch), layers)
+    reference = slice((len(batch) - 1) * b, len(batch) * b)  # the target or the content
     feature = sum(content_loss(feats[n][:b], feats[n][reference].detach())
                   for n in content_layers)  # fmt: skip
     # Layer weights scaled to sum to 1, so the loss weights mean the same for

@@ -34,6 +34,7 @@ from warpaint.gui.loss_plot import LossPlotWidget
 from warpaint.gui.param_widgets import (
     CanvasParamWidget,
     GalleryParamWidget,
+    LayerParamWidget,
     LayersParamWidget,
     ParamContext,
     ParamWidget,
@@ -212,6 +213,13 @@ class EffectPanel(QWidget):
     def refresh_layers(self) -> None:
         for widget in self.widgets.values():
             widget.refresh_layers()
+
+    def follow_current_layer(self) -> None:
+        """The current layer changed: single-layer pickers not yet set by the user
+        move off it (lists of images and the rest have nothing to update)."""
+        for widget in self.widgets.values():
+            if isinstance(widget, LayerParamWidget):
+                widget.refresh_layers()
 
     def remember_images(self) -> None:
         """The effect is being applied: image pickers record their images as recent."""

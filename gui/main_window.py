@@ -550,7 +550,7 @@ class MainWindow(QMainWindow):
         self._clear_preview()
         self._update_actions()
         for each in self.effects_panel.panels.values():
-            each.refresh_layers()  # layer pickers not yet set follow the current layer
+            each.follow_current_layer()
         panel = self.effects_panel.current
         if panel is not None:
             self._prefill(panel)
