@@ -17,6 +17,8 @@ inputs in place (`copy_`).
 
 from __future__ import annotations
 
+import os
+import queue
 import threading
 import warnings
 from collections import OrderedDict
@@ -93,3 +95,174 @@ class GraphedForward:
         with torch.cuda.graph(graph, capture_error_mode="thread_local"):
             static_out = self.fn(static_in)
         return graph, static_in, static_out
+
+
+LossFn = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+
+
+class GraphedLossGrad:
+    """A loss of `x` and its gradient with respect to `x`, replayed from one CUDA graph.
+
+    For image optimisation (`warpaint.engine.optim.optimise`): each evaluation
+    is a forward and a backward pass through a loss network, a few hundred
+    kernels, and at 512 px on a big GPU launching them from Python costs about
+    twice what running them does. `x` is a leaf that requires grad and is
+    changed only in place between calls (the optimisers do), so the graph reads
+    its current pixels. `loss_fn` must read nothing else that changes.
+
+    `__call__()` returns (total, parts, grad): the graph's own buffers,
+    overwritten by the next call (copy what must be kept). On CPU tensors, or
+    after a failed recording (warned once), the same values are computed eagerly.
+    """
+
+    def __init__(self, x: torch.Tensor, loss_fn: LossFn, warmups: int = 2) -> None:
+        self.x = x
+        self.loss_fn = loss_fn
+        self.warmups = warmups
+        self.failed = x.device.type != "cuda"
+        self._graph: Any = None
+        self._out: tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor] | None = None
+
+    def _eager(self) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        total, parts = self.loss_fn(self.x)
+        (grad,) = torch.autograd.grad(total, self.x)
+        return total.detach(), {k: v.detach() for k, v in parts.items()}, grad
+
+    @property
+    def graphed(self) -> bool:
+        """Whether calls replay a recorded graph."""
+        return self._graph is not None
+
+    def __call__(self) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        if self.failed:
+            return self._eager()
+        if self._graph is None:
+            try:
+                self._record()
+            except torch.OutOfMemoryError:
+                raise
+            except RuntimeError as exc:
+                self.failed = True
+                warnings.warn(f"CUDA graph recording failed ({exc}); running eagerly",
+                              stacklevel=2)  # fmt: skip
+                return self._eager()
+        self._graph.replay()
+        assert self._out is not None
+        return self._out
+
+    def _record(self) -> None:
+        stream = torch.cuda.current_stream(self.x.device)
+        side = torch.cuda.Stream(device=self.x.device)
+        side.wait_stream(stream)
+        with torch.cuda.stream(side):
+            for _ in range(self.warmups):
+                self._eager()
+        stream.wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            out = self._eager()
+        self._graph, self._out = graph, out
+
+
+# Inductor's mode for `BackgroundCompiled`. Not "reduce-overhead": the CUDA
+# graph replay is ours (`GraphedForward`), shared by the compiled and eager paths.
+COMPILE_MODE = os.environ.get("WARPAINT_COMPILE_MODE", "default")
+
+
+def compile_enabled() -> bool:
+    """Whether background compilation may be used: off with WARPAINT_COMPILE=0,
+    and only where Triton (Inductor's GPU code generator) is installed."""
+    if os.environ.get("WARPAINT_COMPILE", "1") == "0":
+        return False
+    try:
+        from torch.utils._triton import has_triton
+    except ImportError:  # pragma: no cover - every supported torch has it
+        return False
+    return bool(has_triton())
+
+
+def _inductor(fn: Forward) -> Forward:
+    return torch.compile(fn, mode=COMPILE_MODE, dynamic=False)  # type: ignore[return-value]
+
+
+class BackgroundCompiled:
+    """`fn` compiled (torch.compile) per input shape in a background thread,
+    then replayed from a CUDA graph (`GraphedForward`).
+
+    Compiling a network takes tens of seconds, which must not land on a user's
+    click: `get(x)` returns the compiled replay for x's shape once it is ready
+    and None until then (having queued the shape), so the caller runs its eager
+    path meanwhile. At most `max_shapes` shapes are compiled; a failure (no
+    working compiler, say) is warned once and turns the whole object off.
+    Compilation holds Python's interpreter lock part of the time: a GUI stays
+    responsive but slower while it runs. Inductor keeps its results in its
+    on-disk cache, so a later session compiles the same shape in seconds.
+    `compiler` replaces torch.compile (tests).
+    """
+
+    def __init__(
+        self, fn: Forward, compiler: Callable[[Forward], Forward] | None = None, max_shapes: int = 4
+    ) -> None:
+        self.fn = fn
+        self.compiler = compiler or _inductor
+        self.max_shapes = max_shapes
+        self.failed: str | None = None
+        self._ready: dict[tuple[Any, ...], GraphedForward] = {}
+        self._queued: set[tuple[Any, ...]] = set()
+        self._jobs: queue.SimpleQueue[tuple[tuple[Any, ...], torch.Tensor]] = queue.SimpleQueue()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def get(self, x: torch.Tensor) -> Forward | None:
+        """The compiled replay for x's shape, or None (queued for compiling)."""
+        key = (tuple(x.shape), x.stride(), x.dtype, x.device)
+        with self._lock:
+            ready = self._ready.get(key)
+            if ready is not None or self.failed or key in self._queued:
+                return ready
+            if len(self._queued) >= self.max_shapes:
+                return None
+            self._queued.add(key)
+            self._idle.clear()
+            self._jobs.put((key, x.detach().clone()))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="warpaint-compile",
+                                                daemon=True)  # fmt: skip
+                self._thread.start()
+        return None
+
+    @property
+    def ready_shapes(self) -> int:
+        """How many shapes have a compiled replay."""
+        return len(self._ready)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until every queued shape is compiled (or failed); False on timeout."""
+        return self._idle.wait(timeout)
+
+    def _work(self) -> None:
+        while True:
+            key, example = self._jobs.get()
+            try:
+                if self.failed:
+                    raise RuntimeError(self.failed)
+                replay = GraphedForward(self.compiler(self.fn), max_shapes=1)
+                with torch.inference_mode():
+                    replay(example)  # compiles, then records the graph
+                if example.device.type == "cuda" and replay.failed:
+                    raise RuntimeError("the compiled network could not be recorded")
+            except Exception as exc:  # noqa: BLE001 - any failure means: stay eager
+                with self._lock:
+                    first = self.failed is None
+                    self.failed = self.failed or f"{type(exc).__name__}: {exc}"
+                if first:
+                    warnings.warn(f"background compilation failed ({self.failed}); running "
+                                  "eagerly", stacklevel=1)  # fmt: skip
+            else:
+                with self._lock:
+                    self._ready[key] = replay
+            with self._lock:
+                if self._jobs.empty():
+                    self._idle.set()

@@ -141,7 +141,7 @@ def stylize_batch(
                                                       align_corners=False)  # fmt: skip
         targets = style_targets(net, [(style, 1.0)], s, check)
         loss_fn = gatys_loss(net, c, targets, style_weight, check=check)
-        x = optimise(x, loss_fn, "lbfgs", n)
+        x = optimise(x, loss_fn, "lbfgs", n, check=check)
     assert x is not None
     return x
 

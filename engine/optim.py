@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
+from warpaint.engine.cuda_graphs import GraphedLossGrad
 from warpaint.engine.nets import LossNetwork
 from warpaint.engine.style_losses import (
     content_loss,
@@ -100,25 +101,38 @@ def optimise(
     evaluations: int = 100,
     on_chunk: Callable[[int, torch.Tensor, dict[str, float]], None] | None = None,
     learning_rate: float | None = None,
+    check: Callable[[], None] = _noop,
+    cuda_graph: bool = True,
 ) -> torch.Tensor:
     """Minimise `loss_fn` over the pixels of `x` for `evaluations` loss evaluations.
 
     Returns the optimised image clamped to [0, 1]. `on_chunk(done, x, losses)`
-    is called after every chunk of about 5 evaluations.
+    is called after every chunk of about 5 evaluations, `check()` before every
+    evaluation (it raises to cancel). `cuda_graph`: on CUDA, replay each
+    evaluation from a recorded graph (same values; eager when recording fails).
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r} (choose from {', '.join(OPTIMIZERS)})")
     x = x.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     done = 0
-    last: dict[str, float] = {}
+    last: dict[str, torch.Tensor] = {}
+    # Every optimiser here changes x in place, so on CUDA one recorded graph
+    # of the loss and its gradient serves every evaluation (`cuda_graphs`).
+    evaluate = GraphedLossGrad(x, loss_fn) if cuda_graph and x.is_cuda else None
 
     def closure() -> torch.Tensor:
         nonlocal done, last
         opt.zero_grad(set_to_none=True)
-        total, parts = loss_fn(x)
-        total.backward()
+        if evaluate is None:
+            total, parts = loss_fn(x)
+            total.backward()
+        else:
+            check()  # a replay never calls the network's own checks
+            total, parts, grad = evaluate()
+            x.grad = grad
+            total = total.clone()
         done += 1
-        last = {k: float(v) for k, v in parts.items()} | {"total": float(total.detach())}
+        last = parts | {"total": total.detach()}
         if optimizer != "lbfgs" and x.grad is not None:
             x.grad = _normalised(x.grad)
         return total
@@ -155,7 +169,7 @@ def optimise(
                     with torch.no_grad():
                         x.clamp_(0.0, 1.0)
             if on_chunk is not None:
-                on_chunk(done, x.detach(), last)
+                on_chunk(done, x.detach(), {k: float(v) for k, v in last.items()})
             if done == before:  # converged: L-BFGS made no evaluation
                 break
     return x.detach().clamp(0.0, 1.0)
@@ -348,7 +362,7 @@ def stylize_image(
             x = _resize(x, size)
         targets = style_targets(net, styles, max(16, round(s * style_scale)), check)
         loss_fn = gatys_loss(net, c, targets, style_weight, content_weight, tv_weight, check)
-        x = optimise(x, loss_fn, optimizer, n, report, learning_rate)
+        x = optimise(x, loss_fn, optimizer, n, report, learning_rate, check)
     assert x is not None
     if preserve_colours == "luminance":
         x = with_chroma_of(x, _resize(original, tuple(x.shape[-2:])))  # type: ignore[arg-type]
@@ -411,7 +425,7 @@ def synthesize_texture(
                 )
                 return ls, {"style": ls.detach()}  # type: ignore[return-value,union-attr]
 
-            x = optimise(x, loss_fn, "lbfgs", n, report)
+            x = optimise(x, loss_fn, "lbfgs", n, report, check=check)
     finally:
         net.module.set_padding("zeros")
     assert x is not None
@@ -443,4 +457,4 @@ def invert_features(
         tv = tv_beta(img, beta)
         return lc + tv_weight * tv, {"feature": lc.detach(), "tv": tv.detach()}
 
-    return optimise(_noise(image, generator), loss_fn, "lbfgs", evaluations, report)
+    return optimise(_noise(image, generator), loss_fn, "lbfgs", evaluations, report, check=check)

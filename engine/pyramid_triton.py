@@ -40,8 +40,10 @@ if TYPE_CHECKING:
 
 # Output tile of one program: rows x columns (columns are the contiguous axis
 # of planar tensors, so they get the long side).
-_BLOCK_H = 8
+_BLOCK_H = 4
 _BLOCK_W = 128
+# Warps per program (Triton's default).
+_NUM_WARPS = 4
 
 
 def available() -> bool:
@@ -100,7 +102,7 @@ def spline(
             sm = (0, 0, 0)
         k.reduce_kernel[_grid(n, oh, ow)](
             src, sub, mask, out, hh, ww, oh, ow, *sa, *sb, *sm, *out.stride(), w0, w1, w2,
-            C=c, FIRST=level == 0, BH=_BLOCK_H, BW=_BLOCK_W,
+            C=c, FIRST=level == 0, BH=_BLOCK_H, BW=_BLOCK_W, num_warps=_NUM_WARPS,
         )  # fmt: skip
     top = stack[-1]
     s = top[:, :c] * top[:, c:]
@@ -120,7 +122,7 @@ def spline(
         k.collapse_kernel[_grid(n, hh, ww)](
             s, g, fine, b_img, mask, out, g.shape[2], g.shape[3], hh, ww,
             *s.stride(), *g.stride(), *fine.stride(), *sb, *sm, *out.stride(), w0, w1, w2,
-            C=c, FIRST=first, BH=_BLOCK_H, BW=_BLOCK_W,
+            C=c, FIRST=first, BH=_BLOCK_H, BW=_BLOCK_W, num_warps=_NUM_WARPS,
         )  # fmt: skip
         s = out
     return s

@@ -222,7 +222,7 @@ class _CudaRunner:
 
         import torch
 
-        from warpaint.engine.cuda_graphs import GraphedForward
+        from warpaint.engine.cuda_graphs import BackgroundCompiled, GraphedForward, compile_enabled
         from warpaint.engine.feedforward import activation_bytes_per_pixel
 
         device = next(gen.parameters()).device
@@ -233,6 +233,10 @@ class _CudaRunner:
         self.device = device
         self.lock = threading.Lock()
         self.graphed = GraphedForward(lambda x: half(x))
+        # Inductor fuses the padding, norm and activation passes that bound the
+        # eager kernels; it compiles in the background, the eager graph serves
+        # until then.
+        self.compiled = BackgroundCompiled(half) if compile_enabled() else None
         with torch.inference_mode():
             self.bytes_per_pixel = activation_bytes_per_pixel(half, lambda x: half(x.half()), 3)
 
@@ -251,7 +255,8 @@ class _CudaRunner:
         with self.lock, torch.inference_mode():
             self.style.copy_(mix)
             x = rgb.to(torch.half).contiguous(memory_format=torch.channels_last)
-            return self.graphed(x).float()
+            fast = self.compiled.get(x) if self.compiled is not None else None
+            return (fast or self.graphed)(x).float()
 
 
 _runners: dict[StyleGenerator, _CudaRunner] = {}  # modules hash by identity

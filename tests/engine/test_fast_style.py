@@ -227,3 +227,29 @@ def test_cuda_path_replays_graphs_that_follow_the_mix():
             assert (fast - exact).abs().max() < 2e-2
     runner = fast_style._cuda_runner(gen)
     assert runner.graphed.recorded == 1 and not runner.graphed.failed
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs CUDA")
+def test_cuda_path_switches_to_the_compiled_network_and_it_follows_the_mix():
+    import torch
+
+    from warpaint.engine.cuda_graphs import compile_enabled
+
+    if not compile_enabled():
+        pytest.skip("no Triton, so no compilation")
+    gen_cpu, styles = fast_style.load_generator(None, "cpu")
+    gen, _ = fast_style.load_generator(None, "cuda")
+    x = torch.from_numpy(_photo(200, 333)[..., :3]).permute(2, 0, 1)[None].contiguous()
+    runner = fast_style._cuda_runner(gen)
+    with torch.inference_mode():
+        fast_style.stylize(gen, x.cuda(), fast_style.style_mix(styles, styles[0]))  # queues it
+        assert runner.compiled is not None and runner.compiled.wait(240)
+        as_run = x.cuda().half().contiguous(memory_format=torch.channels_last)
+        assert runner.compiled.failed is None and runner.compiled.get(as_run) is not None
+        for name in (styles[2], styles[7], styles[2]):
+            mix = fast_style.style_mix(styles, name)
+            exact = fast_style.stylize(gen_cpu, x, mix)
+            fast = fast_style.stylize(gen, x.cuda(), mix).cpu()
+            assert (fast - exact).abs().max() < 2e-2
