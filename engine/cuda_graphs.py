@@ -126,6 +126,9 @@ class GraphedLossGrad:
     def _eager(self) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         total, parts = self.loss_fn(self.x)
         (grad,) = torch.autograd.grad(total, self.x)
+        if grad.stride() != self.x.stride():
+            # As `backward()` lays out .grad (optimisers view it flat): like x.
+            grad = torch.empty_like(self.x).copy_(grad)
         return total.detach(), {k: v.detach() for k, v in parts.items()}, grad
 
     @property

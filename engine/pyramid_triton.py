@@ -40,8 +40,8 @@ if TYPE_CHECKING:
 
 # Output tile of one program: rows x columns (columns are the contiguous axis
 # of planar tensors, so they get the long side).
-_BLOCK_H = 4
-_BLOCK_W = 128
+_BLOCK_H = 1
+_BLOCK_W = 256
 # Warps per program (Triton's default).
 _NUM_WARPS = 4
 

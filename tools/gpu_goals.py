@@ -73,8 +73,7 @@ def splining(out: Path) -> None:
         m = m.contiguous()
         ref = spline(a, b, m, levels, backend="torch")
         sweep = []
-        shapes = [default, (2, 128, 4), (4, 64, 4), (4, 128, 2), (2, 256, 4), (4, 256, 8),
-                  (2, 64, 2), (4, 128, 8), (1, 256, 4)]  # fmt: skip
+        shapes = [default, (4, 128, 4), (1, 128, 4), (1, 512, 4), (1, 256, 8), (1, 128, 2)]
         for bh, bw, warps in shapes:
             PT._BLOCK_H, PT._BLOCK_W, PT._NUM_WARPS = bh, bw, warps
             try:

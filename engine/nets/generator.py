@@ -42,6 +42,9 @@ def instance_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, var
 
 
+# Not compiled (Inductor writes the hash's 32-bit constants as int32 literals,
+# which Triton rejects): a compiled generator calls these eagerly.
+@torch.compiler.disable
 def coordinate_noise(
     height: int, width: int, top: int, left: int, channels: int, device: torch.device | str
 ) -> torch.Tensor:
@@ -62,6 +65,7 @@ def coordinate_noise(
     return torch.stack(planes)[None]
 
 
+@torch.compiler.disable
 def lattice_noise(
     height: int,
     width: int,

@@ -117,3 +117,15 @@ def test_a_failed_compilation_turns_background_compilation_off_with_one_warning(
         bg.wait(30)
     assert bg.failed and "no compiler here" in bg.failed
     assert bg.get(torch.ones(1, 1, 5, 5)) is None and bg.ready_shapes == 0
+
+
+def test_the_gradient_is_laid_out_like_x_whatever_the_network_does():
+    x = torch.zeros(1, 3, 4, 5, requires_grad=True)
+
+    def loss_fn(img):
+        y = img.contiguous(memory_format=torch.channels_last) * 2
+        return y.square().sum() + y.sum(), {}
+
+    _, _, grad = GraphedLossGrad(x, loss_fn)()
+    assert grad.stride() == x.stride() and torch.allclose(grad, torch.full_like(x, 2.0))
+    assert grad.view(-1).numel() == x.numel()  # what L-BFGS does with it
