@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     import torch
 
 # Output tile of one program: rows x columns (columns are the contiguous axis
-# of planar tensors, so they get the long side).
+# of planar tensors, so they get the long side). Swept on an H200 (8192^2 RGB,
+# 7 levels): 8x128 13.9 ms, 4x128 9.2, 2x128 6.4, 1x256 5.8, 1x512 8.2.
 _BLOCK_H = 1
 _BLOCK_W = 256
 # Warps per program (Triton's default).
