@@ -7,6 +7,7 @@ its seed (numpy's frozen `RandomState` stream).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -103,26 +104,28 @@ def tiles(side: int = 256, cell: int = 12, seed: int = 3) -> np.ndarray:
     return np.clip(np.where(grout, np.float32(0.8), image), 0, 1).astype(np.float32)
 
 
-def ink_wash(side: int = 256, seed: int = 4) -> np.ndarray:
+def ink_wash(side: int = 256, seed: int = 4, scale: float = 1.0) -> np.ndarray:
     """Ink wash on warm paper: soft layered washes of blue-black ink with
-    darker pooled edges and a few dry-brush strokes."""
+    darker pooled edges and a few dry-brush strokes. `scale` < 1 makes the
+    washes and strokes smaller (and the strokes more numerous)."""
     rng = np.random.RandomState(seed)
     paper = np.array([0.95, 0.92, 0.84], np.float32)
     ink = np.array([0.1, 0.12, 0.2], np.float32)
     density = np.zeros((side, side), np.float32)
     for level, cells in ((0.35, 3), (0.3, 6), (0.25, 12)):
-        n = _smooth_noise(side, rng, cells)
+        n = _smooth_noise(side, rng, max(1, round(cells / scale)))
         wash = np.clip((n - 0.55) * 6, 0, 1)
         # Pooled pigment at the wash's edge: where it is partly on.
         edge = np.clip(1 - np.abs(wash - 0.5) * 2, 0, 1) ** 2
         density += level * wash + 0.25 * edge
     ys, xs = _grid(side)
-    for _ in range(14):
+    for _ in range(round(14 / scale**2)):
         y0, x0 = rng.rand(2) * side
         angle = rng.rand() * np.pi
         u = (xs - x0) * np.cos(angle) + (ys - y0) * np.sin(angle)
         v = -(xs - x0) * np.sin(angle) + (ys - y0) * np.cos(angle)
-        length, width = side * (0.1 + 0.2 * rng.rand()), 2 + 4 * rng.rand()
+        length = side * scale * (0.1 + 0.2 * rng.rand())
+        width = max(1.0, scale * (2 + 4 * rng.rand()))
         bristles = 0.5 + 0.5 * np.sin(v * 2.7 + rng.rand() * 6)
         stroke = (np.abs(u) < length) & (np.abs(v) < width)
         density += 0.7 * stroke * bristles
@@ -204,9 +207,10 @@ def _swirl_weights(near: float) -> np.ndarray:
     return w / w.sum()
 
 
-def cubist(side: int = 256, shards: int = 110, seed: int = 7) -> np.ndarray:
+def cubist(side: int = 256, shards: int = 110, seed: int = 7, scale: float = 1.0) -> np.ndarray:
     """Facets: overlapping flat triangles in ochre, umber, olive and grey-blue
-    with dark outlines, shaded across each facet."""
+    with dark outlines, shaded across each facet. `scale` < 1 makes the
+    facets smaller and `shards / scale^2` of them cover the image."""
     rng = np.random.RandomState(seed)
     ys, xs = _grid(side)
     palette = np.array(
@@ -214,8 +218,8 @@ def cubist(side: int = 256, shards: int = 110, seed: int = 7) -> np.ndarray:
          [0.85, 0.78, 0.6], [0.25, 0.2, 0.15]], np.float32,
     )  # fmt: skip
     image = np.zeros((side, side, 3), np.float32) + palette[4]
-    for _ in range(shards):
-        pts = (rng.rand(1, 2) * 1.2 - 0.1) * side + (rng.rand(3, 2) - 0.5) * side * 0.45
+    for _ in range(round(shards / scale**2)):
+        pts = (rng.rand(1, 2) * 1.2 - 0.1) * side + (rng.rand(3, 2) - 0.5) * side * 0.45 * scale
         inside = np.ones((side, side), bool)
         edge = np.full((side, side), np.inf, np.float32)
         for a, b in ((0, 1), (1, 2), (2, 0)):
@@ -227,9 +231,9 @@ def cubist(side: int = 256, shards: int = 110, seed: int = 7) -> np.ndarray:
             inside &= cross * sign >= 0
             edge = np.minimum(edge, np.abs(cross) / (np.hypot(x1 - x0, y1 - y0) + 1e-6))
         colour = palette[rng.randint(0, len(palette))]
-        shade = (
-            0.75 + 0.5 * ((xs - pts[0][1]) * rng.randn() + (ys - pts[0][0]) * rng.randn()) / side
-        )
+        shade = 0.75 + 0.5 * (
+            (xs - pts[0][1]) * rng.randn() + (ys - pts[0][0]) * rng.randn()
+        ) / (side * scale)
         fill = colour * np.clip(shade, 0.6, 1.25)[..., None]
         line = (edge < 1.6)[..., None]
         image = np.where(inside[..., None], np.where(line, np.float32(0.12), fill), image)
@@ -267,14 +271,18 @@ STYLES: dict[str, Callable[[int], np.ndarray]] = {
 }
 
 # The fast-style presets' sources: the stylize benchmark's three plus six more.
+# Mosaic, cubist and ink wash are drawn with smaller marks than the benchmark's
+# (cells about 16 px instead of 33, facets and washes at half size): the
+# generator sees about 55 px around a pixel, and trained on the larger marks it
+# only recoloured (docs/fast-style.md, "Mark size").
 PRESET_STYLES: dict[str, Callable[[int], np.ndarray]] = {
-    "mosaic": mosaic,
+    "mosaic": functools.partial(mosaic, cells=240),
     "strokes": strokes,
     "waves": waves,
     "tiles": tiles,
-    "ink-wash": ink_wash,
+    "ink-wash": functools.partial(ink_wash, scale=0.5),
     "pointillism": pointillism,
     "swirls": swirls,
-    "cubist": cubist,
+    "cubist": functools.partial(cubist, scale=0.5),
     "watercolour": watercolour,
 }
