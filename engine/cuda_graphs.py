@@ -23,11 +23,24 @@ import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
+T = TypeVar("T")
+
+
+def _recorded(record: Callable[[], T]) -> T | None:
+    """record(), or None after a warning where capturing a graph fails (the
+    caller then runs eagerly); running out of memory is raised as it is."""
+    try:
+        return record()
+    except torch.OutOfMemoryError:
+        raise
+    except RuntimeError as exc:
+        warnings.warn(f"CUDA graph recording failed ({exc}); running eagerly", stacklevel=3)
+        return None
 
 
 class GraphedForward:
@@ -55,14 +68,9 @@ class GraphedForward:
         with self._lock:
             entry = self._graphs.get(key)
             if entry is None:
-                try:
-                    entry = self._record(x)
-                except torch.OutOfMemoryError:
-                    raise
-                except RuntimeError as exc:
+                entry = _recorded(lambda: self._record(x))
+                if entry is None:
                     self.failed = True
-                    warnings.warn(f"CUDA graph recording failed ({exc}); running eagerly",
-                                  stacklevel=2)  # fmt: skip
                     return self.fn(x)
                 self._graphs[key] = entry
                 while len(self._graphs) > self.max_shapes:
@@ -140,20 +148,16 @@ class GraphedLossGrad:
         if self.failed:
             return self._eager()
         if self._graph is None:
-            try:
-                self._record()
-            except torch.OutOfMemoryError:
-                raise
-            except RuntimeError as exc:
+            recorded = _recorded(self._record)
+            if recorded is None:
                 self.failed = True
-                warnings.warn(f"CUDA graph recording failed ({exc}); running eagerly",
-                              stacklevel=2)  # fmt: skip
                 return self._eager()
+            self._graph, self._out = recorded
         self._graph.replay()
         assert self._out is not None
         return self._out
 
-    def _record(self) -> None:
+    def _record(self) -> tuple[Any, tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]]:
         stream = torch.cuda.current_stream(self.x.device)
         side = torch.cuda.Stream(device=self.x.device)
         side.wait_stream(stream)
@@ -164,7 +168,7 @@ class GraphedLossGrad:
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, capture_error_mode="thread_local"):
             out = self._eager()
-        self._graph, self._out = graph, out
+        return graph, out
 
 
 # Inductor's mode for `BackgroundCompiled`. Not "reduce-overhead": the CUDA

@@ -231,9 +231,8 @@ def cubist(side: int = 256, shards: int = 110, seed: int = 7, scale: float = 1.0
             inside &= cross * sign >= 0
             edge = np.minimum(edge, np.abs(cross) / (np.hypot(x1 - x0, y1 - y0) + 1e-6))
         colour = palette[rng.randint(0, len(palette))]
-        shade = 0.75 + 0.5 * (
-            (xs - pts[0][1]) * rng.randn() + (ys - pts[0][0]) * rng.randn()
-        ) / (side * scale)
+        tilt = (xs - pts[0][1]) * rng.randn() + (ys - pts[0][0]) * rng.randn()
+        shade = 0.75 + 0.5 * tilt / (side * scale)
         fill = colour * np.clip(shade, 0.6, 1.25)[..., None]
         line = (edge < 1.6)[..., None]
         image = np.where(inside[..., None], np.where(line, np.float32(0.12), fill), image)
