@@ -108,7 +108,8 @@ step_speed() {
 # act on a miss (tools/gpu_goals.py); about 4 minutes.
 step_goals() { timeout 330 $PY tools/gpu_goals.py "$R/goals" ${GOALS:-}; }
 
-# Default: measure only (the shipped models are trained); `faststyle adain` retrain.
-steps=${*:-env tests splining speed}
+# Default: measure the GPU goals (the shipped models are trained); `faststyle adain` retrain,
+# `variants` trains recipe variants of the presets side by side, `speed` the other GPU figures.
+steps=${*:-env goals tests}
 for s in $steps; do log "$s"; "step_$s"; done
 log done
