@@ -252,24 +252,25 @@ class BackgroundCompiled:
     def _work(self) -> None:
         while True:
             key, example = self._jobs.get()
-            try:
-                if self.failed:
-                    raise RuntimeError(self.failed)
-                replay = GraphedForward(self.compiler(self.fn), max_shapes=1)
-                with torch.inference_mode():
-                    replay(example)  # compiles, then records the graph
-                if example.device.type == "cuda" and replay.failed:
-                    raise RuntimeError("the compiled network could not be recorded")
-            except Exception as exc:  # noqa: BLE001 - any failure means: stay eager
-                with self._lock:
-                    first = self.failed is None
-                    self.failed = self.failed or f"{type(exc).__name__}: {exc}"
-                if first:
+            if self.failed is None:  # after a failure, queued shapes stay eager
+                try:
+                    replay = self._compiled_replay(example)
+                except Exception as exc:  # noqa: BLE001 - any failure means: stay eager
+                    with self._lock:
+                        self.failed = f"{type(exc).__name__}: {exc}"
                     warnings.warn(f"background compilation failed ({self.failed}); running "
                                   "eagerly", stacklevel=1)  # fmt: skip
-            else:
-                with self._lock:
-                    self._ready[key] = replay
+                else:
+                    with self._lock:
+                        self._ready[key] = replay
             with self._lock:
                 if self._jobs.empty():
                     self._idle.set()
+
+    def _compiled_replay(self, example: torch.Tensor) -> GraphedForward:
+        replay = GraphedForward(self.compiler(self.fn), max_shapes=1)
+        with torch.inference_mode():
+            replay(example)  # compiles, then records the graph
+        if example.device.type == "cuda" and replay.failed:
+            raise RuntimeError("the compiled network could not be recorded")
+        return replay
