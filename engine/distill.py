@@ -9,7 +9,9 @@ like the style, so the recipe here is:
 1. `content_pool`: content crops from the offline photos (or a folder), with
    augmentation (scale, crop, flips, tint);
 2. `stylize_batch`: optimise those crops once per style with the project's
-   Gatys loss and schedule (`warpaint.engine.optim`), a batch at a time;
+   Gatys loss and schedule (`warpaint.engine.optim`), a batch at a time; for
+   styles with big marks from the photo plus the generator's coarse noise
+   (`mark_seeds`), so the generator can see where those marks form;
 3. `distill_step`: train the generator to reproduce those targets from the
    contents, on random sub-crops with flips applied to both: L1 on pixels
    (optionally on K x K means), a feature loss, a Gram loss against the style
@@ -33,7 +35,7 @@ from torch.nn import functional as F
 
 from warpaint.engine.errors import BadInputError
 from warpaint.engine.nets import LossNetwork
-from warpaint.engine.nets.generator import StyleGenerator
+from warpaint.engine.nets.generator import StyleGenerator, lattice_noise
 from warpaint.engine.optim import coarse_to_fine, gatys_loss, optimise, style_targets
 from warpaint.engine.style_losses import content_loss, gram
 
@@ -113,6 +115,27 @@ def content_pool(images: Sequence[np.ndarray], count: int, size: int, seed: int)
     return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
 
 
+def _resize(images: torch.Tensor, side: int) -> torch.Tensor:
+    if images.shape[-1] == side:
+        return images
+    return F.interpolate(images, size=(side, side), mode="bilinear", antialias=True,
+                         align_corners=False)  # fmt: skip
+
+
+def mark_seeds(side: int, places: Sequence[tuple[int, int]], cell: int,
+               device: torch.device | str) -> torch.Tensor:  # fmt: skip
+    """(B, 3, side, side) in [-1, 1): the first three channels of the generator's
+    coarse noise (`lattice_noise`, blobs about `cell` px wide) over crops whose
+    top-left pixels sit at `places` in the virtual image the noise is tied to.
+
+    Added to the contents where the Gatys targets start, they decide where the
+    targets' big marks form; a generator that reads the same noise at the same
+    places (its `coarse_noise` input) can then learn where to put them, which
+    it cannot when the marks land wherever the optimisation's chaos puts them."""
+    planes = [lattice_noise(side, side, top, left, 3, cell, 1, device) for top, left in places]
+    return torch.cat(planes) * 2 - 1
+
+
 def stylize_batch(
     net: LossNetwork,
     contents: torch.Tensor,
@@ -121,10 +144,12 @@ def stylize_batch(
     evaluations: int = 48,
     scales: int = 2,
     style_weight: float = GATYS_STYLE_WEIGHT,
+    start: torch.Tensor | None = None,
     check: Callable[[], None] = _noop,
 ) -> torch.Tensor:
     """Gatys stylization of a batch (B, 3, S, S) with one style (1, 3, h, w),
-    the stylize effect's loss and coarse-to-fine schedule, from the contents.
+    the stylize effect's loss and coarse-to-fine schedule, from the contents
+    or from `start` (B, 3, S, S) (the content loss still compares with the contents).
 
     The batch is one optimisation problem whose loss is the mean of the
     images' own losses (each image's Gram against the style's), so every
@@ -135,10 +160,11 @@ def stylize_batch(
     schedule = coarse_to_fine(side, evaluations, scales)
     x: torch.Tensor | None = None
     for s, n in zip(schedule.sides, schedule.evaluations, strict=True):
-        c = F.interpolate(contents, size=(s, s), mode="bilinear", antialias=True,
-                          align_corners=False) if s != side else contents  # fmt: skip
-        x = c.clone() if x is None else F.interpolate(x, size=(s, s), mode="bilinear",
-                                                      align_corners=False)  # fmt: skip
+        c = _resize(contents, s)
+        if x is None:
+            x = c.clone() if start is None else _resize(start, s).contiguous()
+        else:
+            x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)
         targets = style_targets(net, [(style, 1.0)], s, check)
         loss_fn = gatys_loss(net, c, targets, style_weight, check=check)
         x = optimise(x, loss_fn, "lbfgs", n, check=check)
@@ -173,20 +199,30 @@ def style_grams(net: LossNetwork, styles: torch.Tensor, side: int) -> list[dict[
 
 
 def random_views(
-    contents: torch.Tensor, targets: torch.Tensor, crop: int, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same random crop (crop x crop) and flip of each content/target pair."""
+    contents: torch.Tensor,
+    targets: torch.Tensor,
+    crop: int,
+    generator: torch.Generator,
+    *,
+    flip: bool | Sequence[bool] = True,
+    grid: int = 1,
+) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, int]]]:
+    """The same random crop (crop x crop) and, where `flip` (one for all or one
+    per pair) allows, the same random flip of each content/target pair; also
+    each crop's top-left corner (y, x), a multiple of `grid`."""
     b, _, s, _ = contents.shape
-    out_c, out_t = [], []
+    out_c, out_t, corners = [], [], []
+    flips = [flip] * b if isinstance(flip, bool) else list(flip)
     for i in range(b):
-        y, x = (torch.randint(0, s - crop + 1, (2,), generator=generator)).tolist()
+        y, x = (torch.randint(0, (s - crop) // grid + 1, (2,), generator=generator) * grid).tolist()
         c = contents[i : i + 1, :, y : y + crop, x : x + crop]
         t = targets[i : i + 1, :, y : y + crop, x : x + crop]
-        if torch.rand((), generator=generator) < 0.5:
+        if flips[i] and torch.rand((), generator=generator) < 0.5:
             c, t = c.flip(-1), t.flip(-1)
         out_c.append(c)
         out_t.append(t)
-    return torch.cat(out_c), torch.cat(out_t)
+        corners.append((y, x))
+    return torch.cat(out_c), torch.cat(out_t), corners
 
 
 def feature_layers(net: LossNetwork) -> tuple[str, ...]:

@@ -285,3 +285,10 @@ PRESET_STYLES: dict[str, Callable[[int], np.ndarray]] = {
     "cubist": functools.partial(cubist, scale=0.5),
     "watercolour": watercolour,
 }
+
+# Presets whose Gatys targets start from the photo plus this much of the
+# generator's coarse noise (`warpaint train style --seed-marks`): their marks
+# are too big and too irregular to draw from texture statistics alone, and
+# seeded, where each mark forms is something the generator reads
+# (docs/fast-style.md, "Seeded marks").
+PRESET_MARK_SEEDS: dict[str, float] = {"mosaic": 0.5, "ink-wash": 0.5, "cubist": 0.5}

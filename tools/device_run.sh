@@ -40,7 +40,8 @@ step_env() {
   fi
 }
 # The shipped presets' recipe (resources/models/MODELS.md): EfficientNet-Lite0 targets and
-# losses, the noise input, pooled pixel L1 and the targets' own Gram matrices.
+# losses, the noise input, pooled pixel L1 and the targets' own Gram matrices (with --presets
+# the big-mark presets' seeded targets and the coarse noise input come by default).
 FAST_STYLE_RECIPE=${FAST_STYLE_RECIPE:---noise 1 --noise-head --pixel-scale 4 --style-weight 0 --target-style-weight 4 --gatys-network efficientnet-lite0 --loss-network efficientnet-lite0}
 step_tests() { timeout 150 $PY -m pytest -q -m gpu -p no:cacheprovider tests/engine > "$R/tests.log" 2>&1; tail -5 "$R/tests.log"; }
 step_splining() { timeout 150 $W bench splining --json --device cuda > "$R/bench-splining.json"; grep gpu "$R/bench-splining.json"; }

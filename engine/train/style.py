@@ -139,12 +139,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="feed the noise channels to the full-size head too (fine texture)",
     )
     parser.add_argument(
-        "--coarse-noise", type=int, default=0, metavar="N",
+        "--coarse-noise", type=int, default=None, metavar="N",
         help="channels of smooth noise (blobs --coarse-cell px wide) added at 1/4 size: "
-        "seeds for big marks such as mosaic cells",
+        "seeds for big marks such as mosaic cells (default: 4 where --seed-marks seeds "
+        "a style, else 0)",
     )  # fmt: skip
     parser.add_argument("--coarse-cell", type=int, default=32, metavar="PX",
                         help="width of the coarse noise's blobs")  # fmt: skip
+    parser.add_argument(
+        "--seed-marks", default=None, metavar="A | NAME=A,...",
+        help="start the Gatys targets of every style (A) or of the named ones from the photo "
+        "plus A times the generator's coarse noise at each crop's place (needs "
+        "--coarse-noise 3 or more), so where the targets' big marks form is something the "
+        "generator sees (default: the presets with big marks, 0.5 each; 0: none)",
+    )  # fmt: skip
     parser.add_argument(
         "--dilated", action="store_true",
         help="dilate the residual blocks 1, 2, 4, 2, 1 (a wider view, same cost)",
@@ -177,6 +185,12 @@ def _paths(output: Path, work: Path) -> dict[str, Path]:
 
 def _targets_path(output: Path, work: Path, rank: int, world: int) -> Path:
     return work / f"{output.stem}.targets-{rank}of{world}.safetensors"
+
+
+def _mark_place(crop: int, cell: int) -> tuple[int, int]:
+    """Top-left pixel of content crop `crop` in the virtual image of the noise:
+    crops far apart on whole noise cells (a generator's tiles start on them too)."""
+    return (cell * 64 * (crop // 16), cell * 64 * (crop % 16))
 
 
 def _load_styles(args: argparse.Namespace) -> tuple[list[str], list[Any]]:
@@ -238,6 +252,45 @@ def parse_gram_layers(text: str, known: Sequence[str]) -> tuple[tuple[str, ...],
     return tuple(names), tuple(weights)
 
 
+def parse_seed_marks(text: str, names: Sequence[str]) -> list[float]:
+    """'A' (every style) or 'name=A,name=A' -> one amplitude per style (0: unseeded)."""
+    from warpaint.engine.errors import BadInputError
+
+    text = text.strip()
+    if not text:
+        return [0.0] * len(names)
+    try:
+        if "=" not in text:
+            amplitude = float(text)
+            pairs = {name: amplitude for name in names}
+        else:
+            pairs = {}
+            for part in filter(None, (p.strip() for p in text.split(","))):
+                name, _, value = part.partition("=")
+                if name.strip() not in names:
+                    raise BadInputError(f"--seed-marks: no style {name.strip()!r} "
+                                        f"(styles: {', '.join(names)})")  # fmt: skip
+                pairs[name.strip()] = float(value)
+    except ValueError:
+        raise BadInputError(f"--seed-marks: {text!r} is not A or NAME=A,...") from None
+    if any(not (a >= 0 and math.isfinite(a)) for a in pairs.values()):
+        raise BadInputError("--seed-marks: amplitudes must be 0 or more")
+    return [pairs.get(name, 0.0) for name in names]
+
+
+def _seed_marks(args: argparse.Namespace, names: Sequence[str]) -> list[float]:
+    """Each style's --seed-marks amplitude; by default the presets' own
+    (`PRESET_MARK_SEEDS`) for styles trained with --presets, none for images."""
+    if args.seed_marks is not None:
+        return parse_seed_marks(args.seed_marks, names)
+    if not args.presets:
+        return [0.0] * len(names)
+    from warpaint.engine.style_samples import PRESET_MARK_SEEDS
+
+    presets = set(names[: len(names) - len(args.styles)])  # presets come first
+    return [PRESET_MARK_SEEDS.get(name, 0.0) if name in presets else 0.0 for name in names]
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
@@ -250,6 +303,7 @@ def run(args: argparse.Namespace) -> int:
         content_pool,
         distill_step,
         generator_tensors,
+        mark_seeds,
         pool_images,
         random_views,
         style_grams,
@@ -265,7 +319,7 @@ def run(args: argparse.Namespace) -> int:
         raise BadInputError(f"{output}: the model file must end in .safetensors")
     if args.size < 16 or args.size % 4:
         raise BadInputError("--size must be a multiple of 4, at least 16")
-    if args.coarse_noise < 0 or args.coarse_cell < 4:
+    if (args.coarse_noise or 0) < 0 or args.coarse_cell < 4:
         raise BadInputError("--coarse-noise must be 0 or more and --coarse-cell at least 4 px")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -285,6 +339,13 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         names, style_arrays = _load_styles(args)
+        seed_marks = _seed_marks(args, names)
+        # The coarse noise input is on by default where marks are seeded: it is what they grew from.
+        coarse_noise = (
+            (4 if any(seed_marks) else 0) if args.coarse_noise is None else args.coarse_noise
+        )
+        if any(seed_marks) and coarse_noise < 3:
+            raise BadInputError("--seed-marks needs --coarse-noise 3 or more")
         styles = [
             resize_to_side(torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None]
                            .float(), args.size).to(device)
@@ -300,6 +361,8 @@ def run(args: argparse.Namespace) -> int:
         target_net = feature_network(args.gatys_network, device)
         # -- targets: this process's share of the crops, cached per process ----
         mine = [i for i in range(args.crops) if i % world == rank]
+        # Where each crop sits in the virtual image the noise is tied to (whole cells apart).
+        places = [_mark_place(i, args.coarse_cell) for i in mine]
         if not mine:
             raise BadInputError(f"--crops {args.crops} leaves process {rank} without crops")
         tpath = _targets_path(output, work, rank, world)
@@ -308,6 +371,8 @@ def run(args: argparse.Namespace) -> int:
             "gatys_evaluations": args.gatys_evaluations, "content": args.content,
             "gatys_network": args.gatys_network,
         }  # fmt: skip
+        if any(seed_marks):  # absent when off: older caches stay valid
+            settings["seed_marks"] = [seed_marks, args.coarse_cell]
         contents = targets = None
         if args.resume and tpath.is_file():
             tensors, meta = load_model(tpath, TARGETS_KIND)
@@ -323,7 +388,12 @@ def run(args: argparse.Namespace) -> int:
                 for k, style in enumerate(styles):
                     for b in range(0, len(mine), args.gatys_batch):
                         chunk = contents[b : b + args.gatys_batch]
-                        stylised.append(stylize_batch(target_net, chunk, style,
+                        start = None
+                        if seed_marks[k]:
+                            seeds = mark_seeds(args.size, places[b : b + args.gatys_batch],
+                                               args.coarse_cell, device)  # fmt: skip
+                            start = (chunk + seed_marks[k] * seeds).clamp(0, 1)
+                        stylised.append(stylize_batch(target_net, chunk, style, start=start,
                                                    evaluations=args.gatys_evaluations))  # fmt: skip
                     say(f"targets: style {k + 1}/{n_styles} ({names[k]}) done, "
                         f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
@@ -336,7 +406,7 @@ def run(args: argparse.Namespace) -> int:
         config = GeneratorConfig(styles=n_styles, half=args.half, quarter=args.quarter,
                                  blocks=args.blocks, head=args.head, noise=args.noise,
                                  noise_head=args.noise_head, dilated=args.dilated,
-                                 coarse_noise=args.coarse_noise,
+                                 coarse_noise=coarse_noise,
                                  coarse_cell=args.coarse_cell)  # fmt: skip
         torch.manual_seed(args.seed)
         gen = StyleGenerator(config).to(device)
@@ -368,10 +438,19 @@ def run(args: argparse.Namespace) -> int:
             rng = torch.Generator().manual_seed(args.seed * 1_000_003 + 7919 * step + rank)
             style_index = torch.randint(0, n_styles, (args.batch,), generator=rng)
             crop_index = torch.randint(0, len(mine), (args.batch,), generator=rng)
-            c, t = random_views(contents[crop_index], targets[style_index, crop_index], crop, rng)
-            # Random places in a virtual big image: the noise is never the same twice.
-            places = torch.randint(0, 1 << 14, (args.batch, 2), generator=rng).tolist()
-            origins = [(a, b) for a, b in places] if gen.reads_origin else None
+            seeded = [seed_marks[i] > 0 for i in style_index.tolist()]
+            grid = StyleGenerator.STRIDE if any(seed_marks) else 1
+            c, t, corners = random_views(contents[crop_index], targets[style_index, crop_index],
+                                         crop, rng, flip=[not x for x in seeded],
+                                         grid=grid)  # fmt: skip
+            # Random places in a virtual big image, so the noise is never the same twice;
+            # seeded targets' views at their crop's place: the noise their marks grew from.
+            spots = torch.randint(0, 1 << 14, (args.batch, 2), generator=rng).tolist()
+            origins = [(a, b) for a, b in spots] if gen.reads_origin else None
+            if origins is not None and any(seeded):
+                for i, (k, (y, x)) in enumerate(zip(crop_index.tolist(), corners, strict=True)):
+                    if seeded[i]:
+                        origins[i] = (places[k][0] + y, places[k][1] + x)
             with torch.enable_grad():
                 parts = distill_step(model, net, optimizer, c, t, style_index.to(device), grams,
                                      weights, n_styles, origins)  # fmt: skip
@@ -407,7 +486,15 @@ def run(args: argparse.Namespace) -> int:
                 "steps": args.steps,
                 "size": args.size,
                 "crops": args.crops,
-                "gatys": {"network": args.gatys_network, "evaluations": args.gatys_evaluations},
+                "gatys": {
+                    "network": args.gatys_network,
+                    "evaluations": args.gatys_evaluations,
+                    **(
+                        {"seed_marks": dict(zip(names, seed_marks, strict=True))}
+                        if any(seed_marks)
+                        else {}
+                    ),
+                },
                 "training_loss_network": args.loss_network,
                 "loss_weights": {
                     "pixel": 1.0,

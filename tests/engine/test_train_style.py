@@ -178,15 +178,29 @@ def test_targets_and_losses_each_take_their_network_and_the_record_says_which(
 
 def test_the_defaults_are_the_shipped_presets_recipe(tmp_path):
     out = tmp_path / "d.safetensors"
-    assert main(["train", "style", "--presets", "tiles", "-o", str(out), *TINY, "--steps", "1",
-                 "--quiet"]) == 0  # fmt: skip
+    assert main(["train", "style", "--presets", "tiles,cubist", "-o", str(out), *TINY,
+                 "--steps", "1", "--quiet"]) == 0  # fmt: skip
     record = json.loads((tmp_path / "d.json").read_text())
     shipped = json.loads((MODELS / "fast-style.json").read_text())
     assert record["gatys"]["network"] == shipped["gatys"]["network"]
+    seeds = shipped["gatys"]["seed_marks"]
+    assert record["gatys"]["seed_marks"] == {"tiles": seeds["tiles"], "cubist": seeds["cubist"]}
+    assert seeds["cubist"] > 0 == seeds["tiles"]
     for key in ("training_loss_network", "loss_weights"):
         assert record[key] == shipped[key], key
-    for key in ("noise", "noise_head"):
+    for key in ("noise", "noise_head", "coarse_noise", "coarse_cell"):
         assert record["config"][key] == shipped["config"][key], key
+
+
+def test_style_images_are_not_seeded_unless_asked(tmp_path):
+    from PIL import Image
+
+    style = tmp_path / "cubist.png"  # named like a seeded preset: still an image of the user's
+    Image.new("RGB", (32, 32), (200, 120, 40)).save(style)
+    record = _trained_record(tmp_path, "u", str(style))
+    assert "seed_marks" not in record["gatys"] and record["config"]["coarse_noise"] == 0
+    asked = _trained_record(tmp_path, "a", str(style), "--seed-marks", "0.25")
+    assert asked["gatys"]["seed_marks"]["cubist"] == 0.25 and asked["config"]["coarse_noise"] == 4
 
 
 def test_gram_terms_weigh_the_same_whatever_the_networks_layer_weights_sum_to():
@@ -267,7 +281,11 @@ def test_gram_layers_pick_the_gram_losses_layers_and_the_record_says_which(tmp_p
      (["--gram-layers", "relu3_1=heavy"], "is not LAYER=WEIGHT"),
      (["--gram-layers", "relu3_1=0"], "needs one positive weight"),
      (["--gram-layers", ","], "at least one"),
-     (["--coarse-noise", "2", "--coarse-cell", "0"], "--coarse-cell at least 4 px")],
+     (["--coarse-noise", "2", "--coarse-cell", "0"], "--coarse-cell at least 4 px"),
+     (["--coarse-noise", "2", "--seed-marks", "0.5"], "needs --coarse-noise 3 or more"),
+     (["--coarse-noise", "3", "--seed-marks", "waves=0.5"], "no style 'waves'"),
+     (["--coarse-noise", "3", "--seed-marks", "tiles=big"], "is not A or NAME=A"),
+     (["--coarse-noise", "3", "--seed-marks", "-1"], "must be 0 or more")],
 )  # fmt: skip
 def test_bad_training_options_are_a_clear_error(tmp_path, capsys, options, message):
     args = ["train", "style", "--presets", "tiles", "-o", str(tmp_path / "m.safetensors"),
@@ -298,3 +316,54 @@ def test_coarse_noise_is_trained_recorded_and_loaded(tmp_path):
 def test_feature_from_content_trains_and_is_recorded(tmp_path):
     record = _trained_record(tmp_path, "f", "--feature-from", "content")
     assert record["feature_from"] == "content" and record["loss_last"] > 0
+
+
+def test_views_without_flips_are_the_crops_at_their_corners_on_the_grid():
+    from warpaint.engine.distill import random_views
+
+    contents, targets = torch.rand(3, 3, 40, 40), torch.rand(3, 3, 40, 40)
+    c, t, corners = random_views(contents, targets, 16, torch.Generator().manual_seed(1),
+                                 flip=False, grid=4)  # fmt: skip
+    assert len(corners) == 3 and len(set(corners)) > 1
+    for i, (y, x) in enumerate(corners):
+        assert y % 4 == 0 and x % 4 == 0
+        assert torch.equal(c[i], contents[i, :, y : y + 16, x : x + 16])
+        assert torch.equal(t[i], targets[i, :, y : y + 16, x : x + 16])
+
+
+def test_mark_seeds_are_the_generators_coarse_noise_wherever_a_crop_sits():
+    from warpaint.engine.distill import mark_seeds
+    from warpaint.engine.nets.generator import lattice_noise
+
+    whole = mark_seeds(64, [(256, 512)], 16, "cpu")
+    part = mark_seeds(32, [(256 + 20, 512 + 8)], 16, "cpu")
+    assert torch.allclose(part[0], whole[0, :, 20:52, 8:40], atol=1e-6)
+    assert whole.min() >= -1 and whole.max() < 1 and whole.std() > 0.1
+    # The generator samples the same field every 4 px (its 1/4-size features).
+    quarter = lattice_noise(16, 16, 256, 512, 4, 16, 4, "cpu")
+    assert torch.allclose(quarter[0, :3] * 2 - 1, whole[0, :, 2::4, 2::4], atol=1e-6)
+
+
+def test_seeded_targets_start_from_the_coarse_noise_and_the_record_says_so(tmp_path):
+    from warpaint.engine.distill import mark_seeds
+    from warpaint.engine.train.style import _mark_place
+
+    def run(name: str, *options: str) -> tuple[dict, dict]:
+        out = tmp_path / f"{name}.safetensors"
+        args = ["train", "style", "--presets", "tiles,waves", "-o", str(out), *TINY,
+                "--steps", "1", "--loss-network", "vgg19-random-slim", "--quiet", "--work",
+                str(tmp_path), "--coarse-noise", "3", "--coarse-cell", "8", *options]  # fmt: skip
+        assert main(args) == 0
+        tensors, _ = load_model(tmp_path / f"{name}.targets-0of1.safetensors", "fast-style-targets")
+        return json.loads((tmp_path / f"{name}.json").read_text()), tensors
+
+    plain_record, plain = run("p")
+    record, seeded = run("s", "--seed-marks", "tiles=0.5")
+    assert record["gatys"]["seed_marks"] == {"tiles": 0.5, "waves": 0.0}
+    assert "seed_marks" not in plain_record["gatys"]
+    assert torch.equal(plain["contents"], seeded["contents"])
+    assert torch.equal(plain["targets"][1], seeded["targets"][1]), "waves is not seeded"
+    seeds = mark_seeds(32, [_mark_place(i, 8) for i in range(2)], 8, "cpu")
+    change = (seeded["targets"][0] - plain["targets"][0]).flatten()
+    # The targets moved the way the noise pushed them: where a target's marks grow is the noise's.
+    assert torch.corrcoef(torch.stack([change, seeds.flatten()]))[0, 1] > 0.3
