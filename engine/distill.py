@@ -37,7 +37,7 @@ from warpaint.engine.errors import BadInputError
 from warpaint.engine.nets import LossNetwork
 from warpaint.engine.nets.generator import StyleGenerator, lattice_noise
 from warpaint.engine.optim import coarse_to_fine, gatys_loss, optimise, style_targets
-from warpaint.engine.style_losses import content_loss, gram
+from warpaint.engine.style_losses import content_loss, gram, resize_to_side
 
 # Offline photos for the default content pool. The benchmark's contents
 # (astronaut, chelsea, coffee) are left out so the benchmark measures unseen images.
@@ -115,13 +115,6 @@ def content_pool(images: Sequence[np.ndarray], count: int, size: int, seed: int)
     return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
 
 
-def _resize(images: torch.Tensor, side: int) -> torch.Tensor:
-    if images.shape[-1] == side:
-        return images
-    return F.interpolate(images, size=(side, side), mode="bilinear", antialias=True,
-                         align_corners=False)  # fmt: skip
-
-
 def mark_seeds(side: int, places: Sequence[tuple[int, int]], cell: int,
                device: torch.device | str) -> torch.Tensor:  # fmt: skip
     """(B, 3, side, side) in [-1, 1): the first three channels of the generator's
@@ -160,9 +153,9 @@ def stylize_batch(
     schedule = coarse_to_fine(side, evaluations, scales)
     x: torch.Tensor | None = None
     for s, n in zip(schedule.sides, schedule.evaluations, strict=True):
-        c = _resize(contents, s)
+        c = resize_to_side(contents, s)
         if x is None:
-            x = c.clone() if start is None else _resize(start, s).contiguous()
+            x = c.clone() if start is None else resize_to_side(start, s).contiguous()
         else:
             x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)
         targets = style_targets(net, [(style, 1.0)], s, check)

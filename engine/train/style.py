@@ -361,10 +361,10 @@ def run(args: argparse.Namespace) -> int:
         target_net = feature_network(args.gatys_network, device)
         # -- targets: this process's share of the crops, cached per process ----
         mine = [i for i in range(args.crops) if i % world == rank]
-        # Where each crop sits in the virtual image the noise is tied to (whole cells apart).
-        places = [_mark_place(i, args.coarse_cell) for i in mine]
         if not mine:
             raise BadInputError(f"--crops {args.crops} leaves process {rank} without crops")
+        # Where each crop sits in the virtual image the noise is tied to (whole cells apart).
+        places = [_mark_place(i, args.coarse_cell) for i in mine]
         tpath = _targets_path(output, work, rank, world)
         settings = {
             "styles": names, "size": args.size, "crops": args.crops, "seed": args.seed,
