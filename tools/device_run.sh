@@ -46,6 +46,7 @@ FAST_STYLE_RECIPE=${FAST_STYLE_RECIPE:---noise 1 --noise-head --pixel-scale 4 --
 step_tests() { timeout 150 $PY -m pytest -q -m gpu -p no:cacheprovider tests/engine > "$R/tests.log" 2>&1; tail -5 "$R/tests.log"; }
 step_splining() { timeout 150 $W bench splining --json --device cuda > "$R/bench-splining.json"; grep gpu "$R/bench-splining.json"; }
 step_faststyle() {
+  # 2000 steps of batch 16: the samples of the CPU recipe's 4000 steps of batch 8.
   local M=$R/fast-style.safetensors
   timeout 330 $W train style --presets --device cuda --size 256 --crops 32 --gatys-evaluations 96 \
     --gatys-batch 32 --batch 16 --steps 2000 --checkpoint-every 1000 -o "$M" --work /tmp/fs-work \

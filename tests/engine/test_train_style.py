@@ -190,6 +190,16 @@ def test_the_defaults_are_the_shipped_presets_recipe(tmp_path):
         assert record[key] == shipped[key], key
     for key in ("noise", "noise_head", "coarse_noise", "coarse_cell"):
         assert record["config"][key] == shipped["config"][key], key
+    # What the run above set by hand, the parser's defaults give as shipped.
+    import argparse
+
+    from warpaint.engine.train.style import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    for key in ("steps", "size", "crops", "seed"):
+        assert parser.get_default(key) == shipped[key], key
+    assert f"--batch {parser.get_default('batch')} " in shipped["command"]  # not in the record
 
 
 def test_style_images_are_not_seeded_unless_asked(tmp_path):
