@@ -1,6 +1,7 @@
 """`warpaint train style`: the distillation step learns, checkpoints resume,
 and training runs under torchrun with two gloo processes."""
 
+import argparse
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ import torch
 
 from warpaint.engine.checkpoints import load_model
 from warpaint.engine.cli import main
+from warpaint.engine.train.style import add_arguments
 
 MODELS = Path(__file__).resolve().parents[2] / "resources" / "models"
 
@@ -191,10 +193,6 @@ def test_the_defaults_are_the_shipped_presets_recipe(tmp_path):
     for key in ("noise", "noise_head", "coarse_noise", "coarse_cell"):
         assert record["config"][key] == shipped["config"][key], key
     # What the run above set by hand, the parser's defaults give as shipped.
-    import argparse
-
-    from warpaint.engine.train.style import add_arguments
-
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     for key in ("steps", "size", "crops", "seed"):
