@@ -431,6 +431,8 @@ def run(args: argparse.Namespace) -> int:
                               target_style=args.target_style_weight,
                               feature_from=args.feature_from)  # fmt: skip
         crop = max(16, (args.size * 3 // 4) // 4 * 4)
+        # Seeded views start on the generator's stride grid, where its coarse noise is sampled.
+        grid = StyleGenerator.STRIDE if any(seed_marks) else 1
         t0 = time.perf_counter()
         parts_sum: dict[str, float] = {}
         counted = 0
@@ -442,7 +444,6 @@ def run(args: argparse.Namespace) -> int:
             style_index = torch.randint(0, n_styles, (args.batch,), generator=rng)
             crop_index = torch.randint(0, len(mine), (args.batch,), generator=rng)
             seeded = [seed_marks[i] > 0 for i in style_index.tolist()]
-            grid = StyleGenerator.STRIDE if any(seed_marks) else 1
             c, t, corners = random_views(contents[crop_index], targets[style_index, crop_index],
                                          crop, rng, flip=[not x for x in seeded],
                                          grid=grid)  # fmt: skip
@@ -479,6 +480,10 @@ def run(args: argparse.Namespace) -> int:
                     "config": config.to_json(), "size": args.size}  # fmt: skip
             save_model(output, generator_tensors(gen), meta)
             tenth = max(1, len(history) // 10)
+            gatys_record: dict[str, Any] = {"network": args.gatys_network,
+                                            "evaluations": args.gatys_evaluations}  # fmt: skip
+            if any(seed_marks):  # absent when off, like the targets cache's setting
+                gatys_record["seed_marks"] = dict(zip(names, seed_marks, strict=True))
             record = {
                 "model": output.name,
                 "command": "warpaint train style " + " ".join(sys.argv[3:])
@@ -489,15 +494,7 @@ def run(args: argparse.Namespace) -> int:
                 "steps": args.steps,
                 "size": args.size,
                 "crops": args.crops,
-                "gatys": {
-                    "network": args.gatys_network,
-                    "evaluations": args.gatys_evaluations,
-                    **(
-                        {"seed_marks": dict(zip(names, seed_marks, strict=True))}
-                        if any(seed_marks)
-                        else {}
-                    ),
-                },
+                "gatys": gatys_record,
                 "training_loss_network": args.loss_network,
                 "loss_weights": {
                     "pixel": 1.0,
