@@ -12,7 +12,9 @@ cannot game it. numpy + scikit-image only.
   directions; texture = mean LBP distance + 0.25 * mean energy log ratio;
 - style distance = colour + texture (a result that only matches colours
   keeps the content's texture and scores badly on the second term);
-- content similarity: SSIM of luminance to the content at the same size.
+- content similarity: SSIM of luminance to the content at the same size;
+- lattice: how strongly a result repeats a pattern every few pixels (a
+  generator's stride grid showing through), which none of the above sees.
 """
 
 from __future__ import annotations
@@ -94,6 +96,19 @@ def content_similarity(result: np.ndarray, content: np.ndarray) -> float:
     if b.shape != a.shape:
         b = resize(b, a.shape, anti_aliasing=True)
     return float(structural_similarity(a, b, data_range=1.0))
+
+
+def lattice_levels(image: np.ndarray, period: int = 4) -> float:
+    """RMS over phases and channels of the mean of the pixels at each phase
+    (row mod `period`, column mod `period`) about their overall mean, in 8-bit
+    levels. A pattern repeating every `period` px raises it; content, which
+    does not repeat, averages out (about 0.5 for photos and Gatys results at
+    256 px). The image is cropped to multiples of `period`."""
+    rgb = _rgb(image)
+    h, w = rgb.shape[0] // period * period, rgb.shape[1] // period * period
+    cells = rgb[:h, :w].reshape(h // period, period, w // period, period, 3)
+    means = cells.mean(axis=(0, 2))  # (period, period, 3)
+    return round(float(np.sqrt(np.mean((means - means.mean(axis=(0, 1))) ** 2))) * 255, 2)
 
 
 def judge(result: np.ndarray, style: np.ndarray, content: np.ndarray) -> dict[str, Any]:

@@ -168,7 +168,9 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
     """Each preset on astronaut, chelsea, coffee (256 px; quick: astronaut at
     128 px): the judged style distance against the preset's source image and
     the luminance SSIM to the content, for the fast network and for Gatys
-    (the stylize effect's defaults) on the same pair. With
+    (the stylize effect's defaults) on the same pair, and the strength of a
+    pattern repeating every 4 px (`lattice_levels`) in both and, on a flat
+    sky-blue input, in the fast result against the preset's source. With
     $WARPAINT_BENCH_IMAGES set, also writes content | style | Gatys | fast
     sheets (three presets each) there."""
     import torch
@@ -180,7 +182,7 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
     from warpaint.engine.effects.stylize import SPEC as STYLIZE
     from warpaint.engine.nets import feature_network
     from warpaint.engine.optim import stylize_image
-    from warpaint.engine.style_judge import judge
+    from warpaint.engine.style_judge import judge, lattice_levels
     from warpaint.engine.style_samples import PRESET_STYLES
 
     side = 128 if quick else 256
@@ -210,10 +212,15 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
     if gatys_cache is not None:
         gatys_cache.mkdir(parents=True, exist_ok=True)
     strips: list[np.ndarray] = []
+    flat = np.broadcast_to(np.array([0.55, 0.7, 0.9], np.float32), (side, side, 3)).copy()
+    lattice_flat = {}
     for name in styles:
         if name not in PRESET_STYLES:
             continue
         style = PRESET_STYLES[name](side)
+        with torch.inference_mode():
+            on_flat = host(stylize(gen, t(flat), style_mix(styles, name)))
+        lattice_flat[name] = {"fast": lattice_levels(on_flat), "source": lattice_levels(style)}
         for cname, c in contents.items():
             with torch.inference_mode():
                 fast = host(stylize(gen, t(c), style_mix(styles, name)))
@@ -239,6 +246,7 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
                 "gatys_style_distance": jg["style_distance"], "gatys_ssim": jg["content_ssim"],
                 "ratio": round(jf["style_distance"] / jg["style_distance"], 3),
                 "ssim_minus_gatys": round(jf["content_ssim"] - jg["content_ssim"], 4),
+                "fast_lattice": lattice_levels(fast), "gatys_lattice": lattice_levels(gatys),
                 "content_only_style_distance": judge(c, style, c)["style_distance"],
             })  # fmt: skip
     if picture_dir and strips:
@@ -256,6 +264,9 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
         per_preset[name] = {
             "ratio_mean": round(statistics.mean(r["ratio"] for r in mine), 3),
             "ssim_minus_gatys_mean": round(statistics.mean(r["ssim_minus_gatys"] for r in mine), 4),
+            "fast_lattice_mean": round(statistics.mean(r["fast_lattice"] for r in mine), 2),
+            "gatys_lattice_mean": round(statistics.mean(r["gatys_lattice"] for r in mine), 2),
+            "flat_lattice": lattice_flat[name],
         }
     return {
         "size": side,
@@ -269,6 +280,7 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
             if p["ratio_mean"] <= 1.25 and p["ssim_minus_gatys_mean"] >= 0
         ),  # fmt: skip
         "goal": "ratio <= 1.25 at ssim_minus_gatys >= 0",
+        "lattice_unit": "RMS of the 4x4 phase means about their mean, in 8-bit levels",
     }
 
 

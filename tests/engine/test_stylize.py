@@ -15,7 +15,7 @@ from warpaint.engine.document import Document
 from warpaint.engine.jobs import JobRunner, JobState
 from warpaint.engine.nets import feature_network
 from warpaint.engine.optim import OPTIMIZERS, optimise, stylize_image
-from warpaint.engine.style_judge import judge
+from warpaint.engine.style_judge import judge, lattice_levels
 from warpaint.engine.style_losses import rgb_to_yiq
 from warpaint.engine.style_samples import mosaic, strokes
 
@@ -41,6 +41,18 @@ def _fit(image, side):
 
 
 @pytest.mark.slow
+def test_the_judges_lattice_measure_sees_a_pattern_every_4_px_and_not_a_photo():
+    flat = np.full((64, 64, 3), 0.5)
+    dotted = flat.copy()
+    dotted[1::4, 2::4] += 0.1  # one brighter pixel per 4x4 cell
+    # One phase of 16 is 0.1 brighter: RMS of the phase means about theirs.
+    expected = 0.1 * np.sqrt(15) / 16 * 255
+    assert lattice_levels(flat) == 0
+    assert abs(lattice_levels(dotted) - expected) < 0.01
+    assert abs(lattice_levels(np.roll(dotted, 1, axis=1)) - expected) < 0.01  # wherever it sits
+    assert lattice_levels(_astronaut(256)) < 0.25 * expected
+
+
 def test_stylization_halves_the_judged_style_distance():
     """The issue's claim, on the benchmark pair where it holds at a small size:
     chelsea x strokes, 160 px, the default network, 64 evaluations over the
