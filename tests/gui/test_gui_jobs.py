@@ -31,10 +31,11 @@ def test_bridge_delivers_callbacks_on_the_gui_thread(qtbot, window):
     assert threads == [threading.main_thread(), threading.main_thread()]
 
 
-def _slow_job(ctx: JobContext, seconds: float = 30.0) -> str:
+def _slow_job(ctx: JobContext) -> str:
     """A long optimisation stand-in: numpy work in bounded chunks with progress,
-    for `seconds` of wall time (a fixed amount of work ended early on a quiet,
-    fast machine, before the tests that need it running were done with it)."""
+    for 30 s of wall time (a fixed amount of work ended early on a quiet, fast
+    machine, before the tests that need it running were done with it)."""
+    seconds = 30.0
     a = np.random.default_rng(0).random((300, 300), np.float32)
     started = time.perf_counter()
     while (elapsed := time.perf_counter() - started) < seconds:
