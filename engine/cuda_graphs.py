@@ -12,7 +12,9 @@ few warm-up passes on the first call at a new size.
 device, and after any failure to record (then once, with a warning). Every
 tensor `fn` reads besides its input (weights, a style-mix buffer) must keep
 its storage between calls: the graph reads those addresses, so change such
-inputs in place (`copy_`).
+inputs in place (`copy_`). Inputs that depend only on the shape (a network's
+noise planes) can be made once per recorded shape by `statics` and are kept
+with that graph.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from typing import Any, TypeVar
 import torch
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
+# fn(x, *statics(x)): a forward pass given inputs computed once per shape.
+ForwardWith = Callable[..., torch.Tensor]
+Statics = Callable[[torch.Tensor], tuple[Any, ...]]
 T = TypeVar("T")
 
 
@@ -43,27 +48,40 @@ def _recorded(record: Callable[[], T]) -> T | None:
         return None
 
 
+def _no_statics(_x: torch.Tensor) -> tuple[Any, ...]:
+    return ()
+
+
 class GraphedForward:
-    """`fn(x)` replayed from a CUDA graph recorded per (shape, strides, dtype, device).
+    """`fn(x, *statics(x))` replayed from a CUDA graph recorded per (shape,
+    strides, dtype, device); `statics` is called once per recorded graph (its
+    results live as long as the graph), and at every eager call.
 
     Keeps the `max_shapes` most recently used graphs (each holds the memory of
     its activations). The result is a fresh tensor (a copy of the graph's
     output buffer), so callers may keep it.
     """
 
-    def __init__(self, fn: Forward, max_shapes: int = 4, warmups: int = 2) -> None:
+    def __init__(
+        self,
+        fn: ForwardWith,
+        max_shapes: int = 4,
+        warmups: int = 2,
+        statics: Statics = _no_statics,
+    ) -> None:
         self.fn = fn
+        self.statics = statics
         self.max_shapes = max_shapes
         self.warmups = warmups
         self.failed = False
-        self._graphs: OrderedDict[tuple[Any, ...], tuple[Any, torch.Tensor, torch.Tensor]] = (
-            OrderedDict()
-        )
+        self._graphs: OrderedDict[
+            tuple[Any, ...], tuple[Any, torch.Tensor, torch.Tensor, tuple[Any, ...]]
+        ] = OrderedDict()
         self._lock = threading.Lock()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cuda" or self.failed:
-            return self.fn(x)
+            return self.fn(x, *self.statics(x))
         key = (tuple(x.shape), x.stride(), x.dtype, x.device)
         with self._lock:
             entry = self._graphs.get(key)
@@ -71,13 +89,13 @@ class GraphedForward:
                 entry = _recorded(lambda: self._record(x))
                 if entry is None:
                     self.failed = True
-                    return self.fn(x)
+                    return self.fn(x, *self.statics(x))
                 self._graphs[key] = entry
                 while len(self._graphs) > self.max_shapes:
                     self._graphs.popitem(last=False)
             else:
                 self._graphs.move_to_end(key)
-            graph, static_in, static_out = entry
+            graph, static_in, static_out, _ = entry
             static_in.copy_(x)
             graph.replay()
             return static_out.clone()
@@ -87,22 +105,23 @@ class GraphedForward:
         """How many graphs are held."""
         return len(self._graphs)
 
-    def _record(self, x: torch.Tensor) -> tuple[Any, torch.Tensor, torch.Tensor]:
+    def _record(self, x: torch.Tensor) -> tuple[Any, torch.Tensor, torch.Tensor, tuple[Any, ...]]:
         static_in = x.clone()
+        extra = self.statics(static_in)  # outside the graph: not replayed
         # Warm-up on a side stream, as recording requires: cuDNN picks its
         # algorithms and the allocator its blocks before the capture.
         side = torch.cuda.Stream(device=x.device)
         side.wait_stream(torch.cuda.current_stream(x.device))
         with torch.cuda.stream(side):
             for _ in range(self.warmups):
-                self.fn(static_in)
+                self.fn(static_in, *extra)
         torch.cuda.current_stream(x.device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         # thread_local: other threads (the GUI's, other job lanes) may use
         # CUDA while this one records.
         with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-            static_out = self.fn(static_in)
-        return graph, static_in, static_out
+            static_out = self.fn(static_in, *extra)
+        return graph, static_in, static_out, extra
 
 
 LossFn = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
@@ -188,13 +207,13 @@ def compile_enabled() -> bool:
     return bool(has_triton())
 
 
-def _inductor(fn: Forward) -> Forward:
-    return torch.compile(fn, mode=COMPILE_MODE, dynamic=False)  # type: ignore[return-value]
+def _inductor(fn: ForwardWith) -> ForwardWith:
+    return torch.compile(fn, mode=COMPILE_MODE, dynamic=False)
 
 
 class BackgroundCompiled:
     """`fn` compiled (torch.compile) per input shape in a background thread,
-    then replayed from a CUDA graph (`GraphedForward`).
+    then replayed from a CUDA graph (`GraphedForward`, with its `statics`).
 
     Compiling a network takes tens of seconds, which must not land on a user's
     click: `get(x)` returns the compiled replay for x's shape once it is ready
@@ -208,9 +227,14 @@ class BackgroundCompiled:
     """
 
     def __init__(
-        self, fn: Forward, compiler: Callable[[Forward], Forward] | None = None, max_shapes: int = 4
+        self,
+        fn: ForwardWith,
+        compiler: Callable[[ForwardWith], ForwardWith] | None = None,
+        max_shapes: int = 4,
+        statics: Statics = _no_statics,
     ) -> None:
         self.fn = fn
+        self.statics = statics
         self.compiler = compiler or _inductor
         self.max_shapes = max_shapes
         self.failed: str | None = None
@@ -268,7 +292,7 @@ class BackgroundCompiled:
                     self._idle.set()
 
     def _compiled_replay(self, example: torch.Tensor) -> GraphedForward:
-        replay = GraphedForward(self.compiler(self.fn), max_shapes=1)
+        replay = GraphedForward(self.compiler(self.fn), max_shapes=1, statics=self.statics)
         with torch.inference_mode():
             replay(example)  # compiles, then records the graph
         if example.device.type == "cuda" and replay.failed:

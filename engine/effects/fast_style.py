@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import torch
 
     from warpaint.engine.jobs import JobContext
-    from warpaint.engine.nets.generator import StyleGenerator
+    from warpaint.engine.nets.generator import NoiseInputs, StyleGenerator
 
 MODEL_NAME = "fast-style.safetensors"
 MODEL_KIND = "fast-style"
@@ -232,11 +232,23 @@ class _CudaRunner:
         self.net = half
         self.device = device
         self.lock = threading.Lock()
-        self.graphed = GraphedForward(lambda x: half(x))
+
+        # The noise planes depend only on the size (the runner's images sit at
+        # the origin): made once per recorded graph, they stay out of the
+        # replay, and the compiled network has no graph break at their hashes.
+        def noise(x: torch.Tensor) -> tuple[NoiseInputs]:
+            return (half.noise_inputs(x.shape[-2], x.shape[-1], [(0, 0)], x.device, x.dtype),)
+
+        def network(x: torch.Tensor, noise: NoiseInputs) -> torch.Tensor:
+            return half(x, noise=noise)  # type: ignore[no-any-return]
+
+        self.network = network
+        self.noise = noise
+        self.graphed = GraphedForward(network, statics=noise)
         # Inductor fuses the padding, norm and activation passes that bound the
         # eager kernels; it compiles in the background, the eager graph serves
         # until then.
-        self.compiled = BackgroundCompiled(half) if compile_enabled() else None
+        self.compiled = BackgroundCompiled(network, statics=noise) if compile_enabled() else None
         with torch.inference_mode():
             self.bytes_per_pixel = activation_bytes_per_pixel(half, lambda x: half(x.half()), 3)
 

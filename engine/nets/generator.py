@@ -18,6 +18,7 @@ Both take (N, 3, H, W) RGB in [0, 1] and return (N, 3, H, W) in [0, 1].
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -133,6 +134,19 @@ class ConditionalInstanceNorm(nn.Module):
         return torch.addcmul(beta - a * mean, x, a)
 
 
+class NoiseInputs(NamedTuple):
+    """A `StyleGenerator`'s noise inputs for one input size and origin(s).
+
+    They depend only on the size and where the image sits, so a caller running
+    one size many times (the CUDA runner) computes them once and passes them in:
+    the hashes then leave the replayed graph, and a compiled network has no
+    graph break at them.
+    """
+
+    pixel: torch.Tensor | None  # (B, config.noise, H', W'), H', W' the padded size
+    coarse: torch.Tensor | None  # (B, config.coarse_noise, H' / 4, W' / 4)
+
+
 @dataclass(frozen=True)
 class GeneratorConfig:
     """Channel widths of `StyleGenerator` (stored in model files)."""
@@ -242,37 +256,64 @@ class StyleGenerator(nn.Module):
         for norm in self.norms():
             norm.style = style
 
+    def padded_size(self, height: int, width: int) -> tuple[int, int]:
+        """The size an input of `height` x `width` is padded to: up to a
+        multiple of the stride, and at least `min_side`."""
+        h, w = (-(-max(n, self.min_side) // self.STRIDE) * self.STRIDE for n in (height, width))
+        return h, w
+
+    def noise_inputs(
+        self,
+        height: int,
+        width: int,
+        origins: list[tuple[int, int]],
+        device: torch.device | str,
+        dtype: torch.dtype = torch.float32,
+    ) -> NoiseInputs:
+        """The noise planes `forward` reads for a batch of `height` x `width`
+        inputs sitting at `origins` ((top, left) per image), as `dtype`."""
+        h, w = self.padded_size(height, width)
+        c = self.config
+        pixel = coarse = None
+        if c.noise:
+            pixel = torch.cat([coordinate_noise(h, w, top, left, c.noise, device)
+                               for top, left in origins]).to(dtype)  # fmt: skip
+        if c.coarse_noise:
+            coarse = torch.cat([lattice_noise(h // self.STRIDE, w // self.STRIDE, top, left,
+                                              c.coarse_noise, c.coarse_cell, self.STRIDE, device)
+                                for top, left in origins]).to(dtype)  # fmt: skip
+        return NoiseInputs(pixel, coarse)
+
     def forward(
         self,
         x: torch.Tensor,
         style: torch.Tensor | None = None,
         origin: tuple[int, int] | list[tuple[int, int]] = (0, 0),
+        noise: NoiseInputs | None = None,
     ) -> torch.Tensor:
         """origin: where `x` (or each image of the batch) sits in the whole image,
-        (top, left) in pixels; only the noise input (config.noise) reads it."""
+        (top, left) in pixels; only the noise inputs read it. noise: those inputs
+        precomputed by `noise_inputs` for x's size and origin (then `origin` is
+        not read)."""
         if style is not None:
             self.set_style(style)
         h, w = x.shape[-2:]
-        # Up to a multiple of the stride, and at least `min_side`.
-        ph, pw = (-(-max(n, self.min_side) // self.STRIDE) * self.STRIDE - n for n in (h, w))
+        ph, pw = (n - m for n, m in zip(self.padded_size(h, w), (h, w), strict=True))
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        y = x
-        noise_planes: torch.Tensor | None = None
-        origins = [origin] * x.shape[0] if isinstance(origin, tuple) else origin
-        if self.config.noise:
-            noise = [coordinate_noise(x.shape[-2], x.shape[-1], top, left, self.config.noise,
-                                      x.device) for top, left in origins]  # fmt: skip
-            noise_planes = torch.cat(noise).to(x.dtype)
-            y = torch.cat([x, noise_planes], dim=1)
+        if noise is None:
+            origins = [origin] * x.shape[0] if isinstance(origin, tuple) else origin
+            noise = self.noise_inputs(h, w, origins, x.device, x.dtype)
+        elif (noise.pixel is None) != (not self.config.noise) or (noise.coarse is None) != (
+            self.coarse is None
+        ):
+            raise ValueError("noise inputs do not match the generator (see noise_inputs)")
+        y = x if noise.pixel is None else torch.cat([x, noise.pixel], dim=1)
         y = F.pixel_unshuffle(y, 2)
         y = F.relu(self.norm_d1(self.down1(y)))
         y = F.relu(self.norm_d2(self.down2(y)))
-        if self.coarse is not None:
-            seeds = [lattice_noise(y.shape[-2], y.shape[-1], top, left, self.config.coarse_noise,
-                                   self.config.coarse_cell, self.STRIDE, x.device)
-                     for top, left in origins]  # fmt: skip
-            y = y + self.coarse(torch.cat(seeds).to(y.dtype))
+        if self.coarse is not None and noise.coarse is not None:  # both or neither (checked)
+            y = y + self.coarse(noise.coarse)
         for block in self.blocks:
             y = block(y)
         y = F.interpolate(self.narrow1(y), scale_factor=2.0, mode="bilinear", align_corners=False)
@@ -280,8 +321,8 @@ class StyleGenerator(nn.Module):
         y = F.interpolate(self.narrow2(y), scale_factor=2.0, mode="bilinear", align_corners=False)
         y = F.relu(self.norm_u2(self.up2(y)))
         head = [y, x]
-        if self.config.noise_head and noise_planes is not None:
-            head.append(noise_planes)
+        if self.config.noise_head and noise.pixel is not None:
+            head.append(noise.pixel)
         y = self.out(torch.cat(head, dim=1))
         # The head predicts a change of the input; a sigmoid keeps [0, 1].
         out = torch.sigmoid(y + torch.logit(x.clamp(0.02, 0.98)))

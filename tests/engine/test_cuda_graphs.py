@@ -19,6 +19,29 @@ def test_tensors_off_cuda_run_eagerly_and_record_nothing():
     assert calls == [(1, 1, 2, 3)] and graphed.recorded == 0
 
 
+def test_per_shape_inputs_reach_every_eager_call():
+    graphed = GraphedForward(lambda x, offset: x + offset, statics=lambda x: (x.shape[-1],))
+    x = torch.zeros(1, 1, 2, 3)
+    assert torch.equal(graphed(x), x + 3) and graphed.recorded == 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_per_shape_inputs_are_made_once_per_recorded_graph_and_read_by_its_replays():
+    made = []
+
+    def statics(x):
+        made.append(tuple(x.shape))
+        return (torch.full_like(x, float(x.shape[-1])),)
+
+    graphed = GraphedForward(lambda x, plane: x * plane, statics=statics)
+    with torch.inference_mode():
+        for side in (8, 8, 12, 8):
+            x = torch.rand(1, 1, side, side, device="cuda")
+            assert torch.allclose(graphed(x), x * side)
+    assert made == [(1, 1, 8, 8), (1, 1, 12, 12)] and not graphed.failed
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_replays_equal_eager_calls_per_shape_and_keep_the_newest_shapes():

@@ -211,6 +211,24 @@ def test_half_precision_runner_matches_float32_and_follows_the_mix():
     assert runner.fits(x)
 
 
+def test_the_cuda_runners_network_compiles_as_one_graph_without_breaks():
+    # The noise hashes cannot be compiled (torch.compiler.disable): the runner
+    # makes their planes outside the network, so Inductor sees one whole graph.
+    import torch
+
+    gen, _ = fast_style.load_generator(None, "cpu")
+    assert gen.reads_origin, "the shipped model has noise inputs"
+    runner = fast_style._CudaRunner(gen)
+    x = torch.rand(1, 3, 40, 52).half().contiguous(memory_format=torch.channels_last)
+    torch._dynamo.reset()
+    with torch.inference_mode():
+        explained = torch._dynamo.explain(runner.network)(x, *runner.noise(x))
+        whole = torch._dynamo.explain(runner.net)(x)
+    torch._dynamo.reset()
+    assert explained.graph_count == 1 and explained.graph_break_count == 0
+    assert whole.graph_count > 1, "the generator alone breaks at the hashes"
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs CUDA")
 def test_cuda_path_replays_graphs_that_follow_the_mix():

@@ -127,6 +127,28 @@ def test_coordinate_noise_input_keeps_tiles_identical_to_one_pass(noise, noise_h
     assert (shifted - whole).abs().max() > 1e-3, "the noise input matters"
 
 
+def test_precomputed_noise_inputs_give_the_same_result_and_mismatched_ones_are_refused():
+    # The CUDA runner makes the noise planes once per size and passes them in.
+    torch.manual_seed(0)
+    config = GeneratorConfig(styles=1, half=8, quarter=16, blocks=2, noise=1, noise_head=True,
+                             coarse_noise=2, coarse_cell=24)  # fmt: skip
+    gen = StyleGenerator(config).eval()
+    with torch.no_grad():
+        for p in gen.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    gen.set_style(torch.ones(1))
+    x = torch.cat([_image(45, 66), _image(45, 66, seed=2)])  # padded to 48 x 68
+    origins = [(8, 4), (0, 12)]
+    noise = gen.noise_inputs(45, 66, origins, "cpu")
+    assert noise.pixel is not None and noise.pixel.shape == (2, 1, 48, 68)
+    assert noise.coarse is not None and noise.coarse.shape == (2, 2, 12, 17)
+    with torch.inference_mode():
+        assert torch.equal(gen(x, noise=noise), gen(x, origin=origins))
+        assert not torch.equal(gen(x, noise=noise), gen(x)), "the origins are in the planes"
+        with pytest.raises(ValueError, match="noise inputs do not match"):
+            gen(x, noise=noise._replace(coarse=None))
+
+
 def test_coordinate_noise_depends_only_on_absolute_coordinates():
     from warpaint.engine.nets.generator import coordinate_noise
 
