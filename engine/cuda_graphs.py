@@ -9,12 +9,11 @@ and replays them with one call. No compilation is involved: recording costs a
 few warm-up passes on the first call at a new size.
 
 `GraphedForward(fn)` calls `fn` eagerly for tensors that are not on a CUDA
-device, and after any failure to record (then once, with a warning). Every
-tensor `fn` reads besides its input (weights, a style-mix buffer) must keep
-its storage between calls: the graph reads those addresses, so change such
-inputs in place (`copy_`). Inputs that depend only on the shape (a network's
-noise planes) can be made once per recorded shape by `statics` and are kept
-with that graph.
+device, and after any failure to record (then once, with a warning). Its
+inputs (tensors, or None where a network takes none) are copied into the
+graph's own buffers at every call. Every other tensor `fn` reads (weights, a
+style-mix buffer) must keep its storage between calls: the graph reads those
+addresses, so change such tensors in place (`copy_`).
 """
 
 from __future__ import annotations
@@ -29,10 +28,8 @@ from typing import Any, TypeVar
 
 import torch
 
-Forward = Callable[[torch.Tensor], torch.Tensor]
-# fn(x, *statics(x)): a forward pass given inputs computed once per shape.
-ForwardWith = Callable[..., torch.Tensor]
-Statics = Callable[[torch.Tensor], tuple[Any, ...]]
+# fn(*inputs): a forward pass of tensors (or None) to one tensor.
+Forward = Callable[..., torch.Tensor]
 T = TypeVar("T")
 
 
@@ -48,55 +45,52 @@ def _recorded(record: Callable[[], T]) -> T | None:
         return None
 
 
-def _no_statics(_x: torch.Tensor) -> tuple[Any, ...]:
-    return ()
+def _signature(inputs: tuple[torch.Tensor | None, ...]) -> tuple[Any, ...]:
+    """What a recorded graph is specific to: each input's shape, strides, dtype, device."""
+    return tuple(None if t is None else (tuple(t.shape), t.stride(), t.dtype, t.device)
+                 for t in inputs)  # fmt: skip
 
 
 class GraphedForward:
-    """`fn(x, *statics(x))` replayed from a CUDA graph recorded per (shape,
-    strides, dtype, device); `statics` is called once per recorded graph (its
-    results live as long as the graph), and at every eager call.
+    """`fn(*inputs)` replayed from a CUDA graph recorded per `_signature` of
+    the inputs; the first input decides the device.
 
     Keeps the `max_shapes` most recently used graphs (each holds the memory of
     its activations). The result is a fresh tensor (a copy of the graph's
     output buffer), so callers may keep it.
     """
 
-    def __init__(
-        self,
-        fn: ForwardWith,
-        max_shapes: int = 4,
-        warmups: int = 2,
-        statics: Statics = _no_statics,
-    ) -> None:
+    def __init__(self, fn: Forward, max_shapes: int = 4, warmups: int = 2) -> None:
         self.fn = fn
-        self.statics = statics
         self.max_shapes = max_shapes
         self.warmups = warmups
         self.failed = False
         self._graphs: OrderedDict[
-            tuple[Any, ...], tuple[Any, torch.Tensor, torch.Tensor, tuple[Any, ...]]
+            tuple[Any, ...], tuple[Any, tuple[torch.Tensor | None, ...], torch.Tensor]
         ] = OrderedDict()
         self._lock = threading.Lock()
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, *more: torch.Tensor | None) -> torch.Tensor:
+        inputs = (x, *more)
         if x.device.type != "cuda" or self.failed:
-            return self.fn(x, *self.statics(x))
-        key = (tuple(x.shape), x.stride(), x.dtype, x.device)
+            return self.fn(*inputs)
+        key = _signature(inputs)
         with self._lock:
             entry = self._graphs.get(key)
             if entry is None:
-                entry = _recorded(lambda: self._record(x))
+                entry = _recorded(lambda: self._record(inputs))
                 if entry is None:
                     self.failed = True
-                    return self.fn(x, *self.statics(x))
+                    return self.fn(*inputs)
                 self._graphs[key] = entry
                 while len(self._graphs) > self.max_shapes:
                     self._graphs.popitem(last=False)
             else:
                 self._graphs.move_to_end(key)
-            graph, static_in, static_out, _ = entry
-            static_in.copy_(x)
+            graph, static_in, static_out = entry
+            for buffer, t in zip(static_in, inputs, strict=True):
+                if buffer is not None and t is not None:
+                    buffer.copy_(t)
             graph.replay()
             return static_out.clone()
 
@@ -105,23 +99,25 @@ class GraphedForward:
         """How many graphs are held."""
         return len(self._graphs)
 
-    def _record(self, x: torch.Tensor) -> tuple[Any, torch.Tensor, torch.Tensor, tuple[Any, ...]]:
-        static_in = x.clone()
-        extra = self.statics(static_in)  # outside the graph: not replayed
+    def _record(
+        self, inputs: tuple[torch.Tensor | None, ...]
+    ) -> tuple[Any, tuple[torch.Tensor | None, ...], torch.Tensor]:
+        static_in = tuple(None if t is None else t.clone() for t in inputs)
+        device = inputs[0].device  # type: ignore[union-attr]  # the first input is a tensor
         # Warm-up on a side stream, as recording requires: cuDNN picks its
         # algorithms and the allocator its blocks before the capture.
-        side = torch.cuda.Stream(device=x.device)
-        side.wait_stream(torch.cuda.current_stream(x.device))
+        side = torch.cuda.Stream(device=device)
+        side.wait_stream(torch.cuda.current_stream(device))
         with torch.cuda.stream(side):
             for _ in range(self.warmups):
-                self.fn(static_in, *extra)
-        torch.cuda.current_stream(x.device).wait_stream(side)
+                self.fn(*static_in)
+        torch.cuda.current_stream(device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         # thread_local: other threads (the GUI's, other job lanes) may use
         # CUDA while this one records.
         with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-            static_out = self.fn(static_in, *extra)
-        return graph, static_in, static_out, extra
+            static_out = self.fn(*static_in)
+        return graph, static_in, static_out
 
 
 LossFn = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
@@ -207,17 +203,17 @@ def compile_enabled() -> bool:
     return bool(has_triton())
 
 
-def _inductor(fn: ForwardWith) -> ForwardWith:
+def _inductor(fn: Forward) -> Forward:
     return torch.compile(fn, mode=COMPILE_MODE, dynamic=False)
 
 
 class BackgroundCompiled:
     """`fn` compiled (torch.compile) per input shape in a background thread,
-    then replayed from a CUDA graph (`GraphedForward`, with its `statics`).
+    then replayed from a CUDA graph (`GraphedForward`).
 
     Compiling a network takes tens of seconds, which must not land on a user's
-    click: `get(x)` returns the compiled replay for x's shape once it is ready
-    and None until then (having queued the shape), so the caller runs its eager
+    click: `get(*inputs)` returns the compiled replay for the inputs' shapes
+    once it is ready and None until then (having queued them), so the caller runs its eager
     path meanwhile. At most `max_shapes` shapes are compiled; a failure (no
     working compiler, say) is warned once and turns the whole object off.
     Compilation holds Python's interpreter lock part of the time: a GUI stays
@@ -228,27 +224,27 @@ class BackgroundCompiled:
 
     def __init__(
         self,
-        fn: ForwardWith,
-        compiler: Callable[[ForwardWith], ForwardWith] | None = None,
+        fn: Forward,
+        compiler: Callable[[Forward], Forward] | None = None,
         max_shapes: int = 4,
-        statics: Statics = _no_statics,
     ) -> None:
         self.fn = fn
-        self.statics = statics
         self.compiler = compiler or _inductor
         self.max_shapes = max_shapes
         self.failed: str | None = None
         self._ready: dict[tuple[Any, ...], GraphedForward] = {}
         self._queued: set[tuple[Any, ...]] = set()
-        self._jobs: queue.SimpleQueue[tuple[tuple[Any, ...], torch.Tensor]] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[tuple[tuple[Any, ...], tuple[torch.Tensor | None, ...]]] = (
+            queue.SimpleQueue()
+        )
         self._idle = threading.Event()
         self._idle.set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def get(self, x: torch.Tensor) -> Forward | None:
-        """The compiled replay for x's shape, or None (queued for compiling)."""
-        key = (tuple(x.shape), x.stride(), x.dtype, x.device)
+    def get(self, *inputs: torch.Tensor | None) -> Forward | None:
+        """The compiled replay for these inputs' shapes, or None (queued for compiling)."""
+        key = _signature(inputs)
         with self._lock:
             ready = self._ready.get(key)
             if ready is not None or self.failed or key in self._queued:
@@ -257,7 +253,7 @@ class BackgroundCompiled:
                 return None
             self._queued.add(key)
             self._idle.clear()
-            self._jobs.put((key, x.detach().clone()))
+            self._jobs.put((key, tuple(None if t is None else t.detach().clone() for t in inputs)))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._work, name="warpaint-compile",
                                                 daemon=True)  # fmt: skip
@@ -291,10 +287,10 @@ class BackgroundCompiled:
                 if self._jobs.empty():
                     self._idle.set()
 
-    def _compiled_replay(self, example: torch.Tensor) -> GraphedForward:
-        replay = GraphedForward(self.compiler(self.fn), max_shapes=1, statics=self.statics)
+    def _compiled_replay(self, example: tuple[torch.Tensor | None, ...]) -> GraphedForward:
+        replay = GraphedForward(self.compiler(self.fn), max_shapes=1)
         with torch.inference_mode():
-            replay(example)  # compiles, then records the graph
-        if example.device.type == "cuda" and replay.failed:
+            replay(*example)  # type: ignore[arg-type]  # compiles, then records the graph
+        if example[0] is not None and example[0].device.type == "cuda" and replay.failed:
             raise RuntimeError("the compiled network could not be recorded")
         return replay

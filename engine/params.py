@@ -57,6 +57,9 @@ class Param:
     # IMAGE/IMAGES only: layers are read as placed on the canvas, cut to the
     # current layer's rectangle (transparent outside) and masked by their masks.
     placed: bool = False
+    # INTEGER only: a random seed. Its values are names, not amounts: a panel
+    # shows a field and a button that draws a new one, not a slider.
+    random_seed: bool = False
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
@@ -79,6 +82,8 @@ class Param:
             data["auto"] = True
         if self.gallery:
             data["gallery"] = True
+        if self.random_seed:
+            data["random_seed"] = True
         return data
 
     # -- values -------------------------------------------------------
@@ -130,8 +135,12 @@ class Param:
             if (self.min is not None and value < self.min) or (
                 self.max is not None and value > self.max
             ):
+                # Integer bounds in full ({:g} prints 2**31 - 1 as 2.14748e+09).
+                def bound(v: float) -> str:
+                    return str(int(v)) if t is ParamType.INTEGER else f"{v:g}"
+
                 raise BadInputError(
-                    f"{self.name}: {value} is outside {self.min:g}..{self.max:g}"
+                    f"{self.name}: {value} is outside {bound(self.min)}..{bound(self.max)}"
                     if self.min is not None and self.max is not None
                     else f"{self.name}: {value} is out of range"
                 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
@@ -134,7 +135,8 @@ class NumberParamWidget(ParamWidget):
         self.spin.setMinimumWidth(72)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         bounded = param.min is not None and param.max is not None
-        self.slider.setVisible(bounded)
+        # A seed's neighbours are no more alike than any two seeds: no slider.
+        self.slider.setVisible(bounded and not param.random_seed)
         steps = min(SLIDER_STEPS_MAX, round((hi - lo) / step)) if bounded else 1
         self._slider_unit = (hi - lo) / steps if bounded else 1.0
         self.slider.setRange(0, steps)
@@ -143,6 +145,16 @@ class NumberParamWidget(ParamWidget):
         self.slider.setMinimumWidth(SLIDER_MIN_WIDTH)
         self._layout.addWidget(self.slider, 1)
         self._layout.addWidget(self.spin)
+        self.new_seed: QToolButton | None = None
+        if param.random_seed:
+            self.new_seed = QToolButton()
+            self.new_seed.setText("New")
+            self.new_seed.setToolTip("Draw a new random seed")
+            self.new_seed.clicked.connect(
+                lambda: self.spin.setValue(random.randint(int(lo), int(hi)))
+            )
+            self._layout.addWidget(self.new_seed)
+            self._layout.addStretch(1)
         self._syncing = False
         self.set_value(param.default if param.default is not None else lo)
         self.slider.valueChanged.connect(self._on_slider_changed)

@@ -170,7 +170,8 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
     the luminance SSIM to the content, for the fast network and for Gatys
     (the stylize effect's defaults) on the same pair, and the strength of a
     pattern repeating every 4 px (`lattice_levels`) in both and, on a flat
-    sky-blue input, in the fast result against the preset's source. With
+    sky-blue input, in the fast result against the preset's source, with the
+    regularity of its marks' spacing there (`packing`). With
     $WARPAINT_BENCH_IMAGES set, also writes content | style | Gatys | fast
     sheets (three presets each) there."""
     import torch
@@ -182,7 +183,7 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
     from warpaint.engine.effects.stylize import SPEC as STYLIZE
     from warpaint.engine.nets import feature_network
     from warpaint.engine.optim import stylize_image
-    from warpaint.engine.style_judge import judge, lattice_levels
+    from warpaint.engine.style_judge import judge, lattice_levels, packing
     from warpaint.engine.style_samples import PRESET_STYLES
 
     side = 128 if quick else 256
@@ -213,7 +214,7 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
         gatys_cache.mkdir(parents=True, exist_ok=True)
     strips: list[np.ndarray] = []
     flat = np.broadcast_to(np.array([0.55, 0.7, 0.9], np.float32), (side, side, 3)).copy()
-    lattice_flat = {}
+    lattice_flat, packing_flat = {}, {}
     for name in styles:
         if name not in PRESET_STYLES:
             continue
@@ -221,6 +222,7 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
         with torch.inference_mode():
             on_flat = host(stylize(gen, t(flat), style_mix(styles, name)))
         lattice_flat[name] = {"fast": lattice_levels(on_flat), "source": lattice_levels(style)}
+        packing_flat[name] = {"fast": packing(on_flat), "source": packing(style)}
         for cname, c in contents.items():
             with torch.inference_mode():
                 fast = host(stylize(gen, t(c), style_mix(styles, name)))
@@ -267,6 +269,7 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
             "fast_lattice_mean": round(statistics.mean(r["fast_lattice"] for r in mine), 2),
             "gatys_lattice_mean": round(statistics.mean(r["gatys_lattice"] for r in mine), 2),
             "flat_lattice": lattice_flat[name],
+            "flat_packing": packing_flat[name],
         }
     return {
         "size": side,
@@ -281,6 +284,7 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
         ),  # fmt: skip
         "goal": "ratio <= 1.25 at ssim_minus_gatys >= 0",
         "lattice_unit": "RMS of the 4x4 phase means about their mean, in 8-bit levels",
+        "packing_unit": "RMS of the 3x3 high-pass's normalised autocorrelation at 3-12 px lags",
     }
 
 

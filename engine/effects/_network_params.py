@@ -20,5 +20,6 @@ def network_params(default: str = "vgg19-random") -> tuple[Param, ...]:
               help="torchvision's vgg19-dcbb9e9d.pth for the 'vgg19' network, or "
                    "efficientnet-lite0-57934424.pth for 'efficientnet-lite0' "
                    "(default: the file from its package)."),
-        Param("seed", "Seed", ParamType.INTEGER, default=0, min=0, max=2**31 - 1),
+        Param("seed", "Seed", ParamType.INTEGER, default=0, min=0, max=2**31 - 1,
+              random_seed=True),
     )  # fmt: skip

@@ -17,6 +17,7 @@ import json
 import os
 import struct
 import threading
+from collections import OrderedDict
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,6 +108,10 @@ FULL_SPEC = EffectSpec(
               help="0: only the first preset, 1: only the second."),
         Param("preserve_colours", "Preserve colours", ParamType.BOOL, default=False,
               help="Keep the layer's colours, take the style's light and texture."),
+        Param("seed", "Seed", ParamType.INTEGER, default=0, min=0, max=2**31 - 1,
+              random_seed=True,
+              help="Where the style's dots and patches fall: each seed is another "
+                   "arrangement, the same every time."),
         Param("model", "Model file", ParamType.FILE, default=None,
               help="A model from 'warpaint train style' instead of the presets; "
                    "'preset' picks its style by name, else its first style is used."),
@@ -177,30 +182,45 @@ def style_mix(
     return w
 
 
+# Seeds move the image through the generator's noise, which is tied to
+# absolute coordinates: this far apart per seed (a multiple of the network's
+# stride, so the noise is sampled as at seed 0), each seed meets unrelated noise.
+SEED_STEP = 4096
+
+
+def noise_origin(seed: int) -> tuple[int, int]:
+    """Where a `seed` places the image's top-left pixel in the generator's noise."""
+    return 0, seed * SEED_STEP
+
+
 def stylize(
     gen: StyleGenerator,
     rgb: torch.Tensor,
     mix: list[float],
     *,
+    seed: int = 0,
     check: Any = None,
     progress: Any = None,
     tile: int | None = None,
 ) -> torch.Tensor:
     """(1, 3, H, W) RGB in [0, 1] -> the generator's (1, 3, H, W) at the mix,
-    tiled with shared instance-norm statistics when the image is big."""
+    tiled with shared instance-norm statistics when the image is big. `seed`
+    picks where the noise-drawn marks (dots, patches) fall."""
     import torch
 
     from warpaint.engine.feedforward import tiled_forward
 
+    top, left = noise_origin(seed)
+
     def forward(x: torch.Tensor, origin: tuple[int, int] = (0, 0)) -> torch.Tensor:
-        return gen(x, origin=origin)  # type: ignore[no-any-return]
+        return gen(x, origin=(top + origin[0], left + origin[1]))  # type: ignore[no-any-return]
 
     w = torch.tensor(mix, dtype=torch.float32, device=rgb.device)
     if rgb.is_cuda and tile is None:
         runner = _cuda_runner(gen)
         if runner.fits(rgb):
             try:
-                return runner(rgb, w)
+                return runner(rgb, w, (top, left))
             except torch.OutOfMemoryError:
                 torch.cuda.empty_cache()  # the tiled path below needs less
     with _GENERATOR_LOCK:
@@ -224,6 +244,7 @@ class _CudaRunner:
 
         from warpaint.engine.cuda_graphs import BackgroundCompiled, GraphedForward, compile_enabled
         from warpaint.engine.feedforward import activation_bytes_per_pixel
+        from warpaint.engine.nets.generator import NoiseInputs
 
         device = next(gen.parameters()).device
         half = copy.deepcopy(gen).half().to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # missing from torch's stubs
@@ -233,22 +254,21 @@ class _CudaRunner:
         self.device = device
         self.lock = threading.Lock()
 
-        # The noise planes depend only on the size (the runner's images sit at
-        # the origin): made once per recorded graph, they stay out of the
-        # replay, and the compiled network has no graph break at their hashes.
-        def noise(x: torch.Tensor) -> tuple[NoiseInputs]:
-            return (half.noise_inputs(x.shape[-2], x.shape[-1], [(0, 0)], x.device, x.dtype),)
-
-        def network(x: torch.Tensor, noise: NoiseInputs) -> torch.Tensor:
-            return half(x, noise=noise)  # type: ignore[no-any-return]
+        # The noise planes are inputs of the graph, made once per size and seed
+        # (`noise`): the hashes stay out of the replay, and the compiled network
+        # has no graph break at them.
+        def network(
+            x: torch.Tensor, pixel: torch.Tensor | None, coarse: torch.Tensor | None
+        ) -> torch.Tensor:
+            return half(x, noise=NoiseInputs(pixel, coarse))  # type: ignore[no-any-return]
 
         self.network = network
-        self.noise = noise
-        self.graphed = GraphedForward(network, statics=noise)
+        self._noise: OrderedDict[tuple[int, int, tuple[int, int]], NoiseInputs] = OrderedDict()
+        self.graphed = GraphedForward(network)
         # Inductor fuses the padding, norm and activation passes that bound the
         # eager kernels; it compiles in the background, the eager graph serves
         # until then.
-        self.compiled = BackgroundCompiled(network, statics=noise) if compile_enabled() else None
+        self.compiled = BackgroundCompiled(network) if compile_enabled() else None
         with torch.inference_mode():
             self.bytes_per_pixel = activation_bytes_per_pixel(half, lambda x: half(x.half()), 3)
 
@@ -260,15 +280,32 @@ class _CudaRunner:
         tile = auto_tile_side(self.bytes_per_pixel, self.device, halo(self.net), self.net.STRIDE)
         return side <= min(STATS_SIDE, tile)
 
-    def __call__(self, rgb: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
-        """(1, 3, H, W) float RGB and the (N,) mix -> (1, 3, H, W) float32."""
+    def noise(self, x: torch.Tensor, origin: tuple[int, int] = (0, 0)) -> NoiseInputs:
+        """The generator's noise planes for x's size at `origin`, made once
+        (the eight most recent sizes and origins are kept)."""
+        key = (x.shape[-2], x.shape[-1], origin)
+        planes = self._noise.get(key)
+        if planes is None:
+            planes = self.net.noise_inputs(x.shape[-2], x.shape[-1], [origin], x.device, x.dtype)
+            self._noise[key] = planes
+            while len(self._noise) > 8:
+                self._noise.popitem(last=False)
+        self._noise.move_to_end(key)
+        return planes
+
+    def __call__(
+        self, rgb: torch.Tensor, mix: torch.Tensor, origin: tuple[int, int] = (0, 0)
+    ) -> torch.Tensor:
+        """(1, 3, H, W) float RGB and the (N,) mix -> (1, 3, H, W) float32;
+        `origin` places the image in the noise (`noise_origin`)."""
         import torch
 
         with self.lock, torch.inference_mode():
             self.style.copy_(mix)
             x = rgb.to(torch.half).contiguous(memory_format=torch.channels_last)
-            fast = self.compiled.get(x) if self.compiled is not None else None
-            return (fast or self.graphed)(x).float()
+            noise = self.noise(x, origin)
+            fast = self.compiled.get(x, *noise) if self.compiled is not None else None
+            return (fast or self.graphed)(x, *noise).float()
 
 
 _runners: dict[StyleGenerator, _CudaRunner] = {}  # modules hash by identity
@@ -295,7 +332,7 @@ def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.T
     mix = style_mix(styles, params["preset"], params["mix_with"], float(params["mix"]))
     content = rgb(image).to(ctx.device)
     with torch.inference_mode():
-        out = stylize(gen, content, mix, check=ctx.check,
+        out = stylize(gen, content, mix, seed=int(params["seed"]), check=ctx.check,
                       progress=lambda f: ctx.report(0.95 * f))  # fmt: skip
         if params["preserve_colours"]:
             out = with_chroma_of(out, content)

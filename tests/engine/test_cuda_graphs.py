@@ -19,27 +19,23 @@ def test_tensors_off_cuda_run_eagerly_and_record_nothing():
     assert calls == [(1, 1, 2, 3)] and graphed.recorded == 0
 
 
-def test_per_shape_inputs_reach_every_eager_call():
-    graphed = GraphedForward(lambda x, offset: x + offset, statics=lambda x: (x.shape[-1],))
-    x = torch.zeros(1, 1, 2, 3)
-    assert torch.equal(graphed(x), x + 3) and graphed.recorded == 0
+def test_several_inputs_none_included_reach_eager_calls():
+    graphed = GraphedForward(lambda x, y, z: x + y if z is None else x - y)
+    x, y = torch.zeros(1, 1, 2, 3), torch.ones(1, 1, 2, 3)
+    assert torch.equal(graphed(x, y, None), x + 1) and torch.equal(graphed(x, y, y), x - 1)
+    assert graphed.recorded == 0
 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_per_shape_inputs_are_made_once_per_recorded_graph_and_read_by_its_replays():
-    made = []
-
-    def statics(x):
-        made.append(tuple(x.shape))
-        return (torch.full_like(x, float(x.shape[-1])),)
-
-    graphed = GraphedForward(lambda x, plane: x * plane, statics=statics)
+def test_every_input_is_copied_into_the_graph_at_every_call():
+    graphed = GraphedForward(lambda x, plane, none: x * plane)
     with torch.inference_mode():
-        for side in (8, 8, 12, 8):
+        for side, value in ((8, 2.0), (8, 3.0), (12, 2.0), (8, 5.0)):
             x = torch.rand(1, 1, side, side, device="cuda")
-            assert torch.allclose(graphed(x), x * side)
-    assert made == [(1, 1, 8, 8), (1, 1, 12, 12)] and not graphed.failed
+            plane = torch.full_like(x, value)
+            assert torch.allclose(graphed(x, plane, None), x * value)
+    assert graphed.recorded == 2 and not graphed.failed
 
 
 @pytest.mark.gpu
@@ -128,6 +124,16 @@ def test_background_compilation_serves_nothing_until_ready_then_the_compiled_fun
     assert torch.equal(later(x), x * 2 + 1) and bg.ready_shapes == 1
     assert bg.get(torch.ones(1, 2, 4, 4)) is None, "a new shape is queued, not served"
     assert bg.wait(30) and bg.ready_shapes == 2 and len(compiled_for) == 2
+
+
+def test_background_compilation_is_per_the_shapes_of_all_inputs():
+    bg = BackgroundCompiled(lambda x, y, none: x + y, compiler=lambda fn: fn)
+    x = torch.ones(1, 1, 3, 3)
+    assert bg.get(x, x, None) is None and bg.wait(30)
+    ready = bg.get(x, x, None)
+    assert ready is not None and torch.equal(ready(x, 2 * x, None), 3 * x)
+    assert bg.get(x, torch.ones(1, 2, 3, 3), None) is None, "another second input: queued"
+    assert bg.wait(30) and bg.ready_shapes == 2
 
 
 def test_a_failed_compilation_turns_background_compilation_off_with_one_warning():

@@ -107,15 +107,40 @@ def test_mask_limits_the_effect(tiny_model):
     assert np.abs(out[:, :8, :3] - image[:, :8, :3]).mean() > 1e-3
 
 
-def test_big_images_run_in_tiles_that_match_one_pass(tiny_model):
+@pytest.mark.parametrize("seed", [0, 7])
+def test_big_images_run_in_tiles_that_match_one_pass(tiny_model, seed):
     import torch
 
     gen, styles = fast_style.load_generator(tiny_model, "cpu")
+    assert gen.reads_origin, "the noise inputs are what tiles must agree on"
     x = torch.from_numpy(_photo(150, 230)[..., :3]).permute(2, 0, 1)[None].contiguous()
+    mix = fast_style.style_mix(styles, "mosaic")
     with torch.inference_mode():
-        whole = fast_style.stylize(gen, x, fast_style.style_mix(styles, "waves"))
-        tiled = fast_style.stylize(gen, x, fast_style.style_mix(styles, "waves"), tile=64)
+        whole = fast_style.stylize(gen, x, mix, seed=seed)
+        tiled = fast_style.stylize(gen, x, mix, seed=seed, tile=64)
     assert (tiled - whole).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize(("preset", "moved"), [("pointillism", 0.02), ("mosaic", 0.1)])
+def test_a_seed_is_another_arrangement_of_the_same_style_the_same_every_time(preset, moved):
+    # The seed moves the picture through the network's noise: dots (pointillism)
+    # or whole cells (mosaic, whose marks grow from the coarse noise) fall
+    # elsewhere; colours and the amount of texture stay.
+    from skimage import data
+
+    from warpaint.engine.benches._images import fit_rgb
+
+    coffee = fit_rgb(data.coffee(), 192)
+    image = np.concatenate([coffee, np.ones((*coffee.shape[:2], 1), np.float32)], 2)
+    runs = {seed: _apply({"preset": preset, "seed": seed}, image) for seed in (0, 3, 11)}
+    np.testing.assert_array_equal(_apply({"preset": preset}, image), runs[0])
+    np.testing.assert_array_equal(_apply({"preset": preset, "seed": 3}, image), runs[3])
+    for a, b in ((0, 3), (0, 11), (3, 11)):
+        assert np.abs(runs[a][..., :3] - runs[b][..., :3]).mean() > moved, "another arrangement"
+        means = [runs[k][..., :3].mean(axis=(0, 1)) for k in (a, b)]
+        assert np.abs(means[0] - means[1]).max() < 0.05, "the same colours"
+        spread = [runs[k][..., :3].std() for k in (a, b)]
+        assert abs(spread[0] - spread[1]) < 0.15 * spread[0], "as much texture"
 
 
 def test_thumbnail_is_rendered_by_the_preset(tiny_model):
@@ -208,6 +233,11 @@ def test_half_precision_runner_matches_float32_and_follows_the_mix():
             half = runner(x, torch.tensor(mix))
             assert half.dtype == torch.float32 and half.shape == exact.shape
             assert (half - exact).abs().max() < 1e-2
+        seeded = fast_style.stylize(gen, x, mix, seed=5)
+        assert (
+            runner(x, torch.tensor(mix), fast_style.noise_origin(5)) - seeded
+        ).abs().max() < 1e-2
+        assert (seeded - exact).abs().max() > 0.05, "the seed reaches the runner's noise"
     assert runner.fits(x)
 
 
@@ -222,7 +252,7 @@ def test_the_cuda_runners_network_compiles_as_one_graph_without_breaks():
     x = torch.rand(1, 3, 40, 52).half().contiguous(memory_format=torch.channels_last)
     torch._dynamo.reset()
     with torch.inference_mode():
-        explained = torch._dynamo.explain(runner.network)(x, *runner.noise(x))
+        explained = torch._dynamo.explain(runner.network)(x, *runner.noise(x, (0, 4096)))
         whole = torch._dynamo.explain(runner.net)(x)
     torch._dynamo.reset()
     assert explained.graph_count == 1 and explained.graph_break_count == 0

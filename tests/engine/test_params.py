@@ -75,6 +75,7 @@ def test_command_line_values_parse_by_type(ptype, text, value):
     [
         (Param("n", "N", ParamType.NUMBER, 1.0, 0.0, 10.0), "11", "outside 0..10"),
         (Param("n", "N", ParamType.NUMBER, 1.0, 0.0, 10.0), "abc", "cannot read"),
+        (Param("s", "S", ParamType.INTEGER, 0, 0, 2**31 - 1), "-1", "outside 0..2147483647$"),
         (Param("i", "I", ParamType.INTEGER, 1), "1.5", "cannot read"),
         (Param("b", "B", ParamType.BOOL, True), "maybe", "cannot read"),
         (Param("c", "C", ParamType.CHOICE, "a", choices=("a", "b")), "z", "not one of a, b"),

@@ -15,7 +15,7 @@ from warpaint.engine.document import Document
 from warpaint.engine.jobs import JobRunner, JobState
 from warpaint.engine.nets import feature_network
 from warpaint.engine.optim import OPTIMIZERS, optimise, stylize_image
-from warpaint.engine.style_judge import judge, lattice_levels
+from warpaint.engine.style_judge import judge, lattice_levels, packing
 from warpaint.engine.style_losses import rgb_to_yiq
 from warpaint.engine.style_samples import mosaic, strokes
 
@@ -50,6 +50,24 @@ def test_the_judges_lattice_measure_sees_a_pattern_every_4_px_and_not_a_photo():
     assert abs(lattice_levels(dotted) - expected) < 0.01
     assert abs(lattice_levels(np.roll(dotted, 1, axis=1)) - expected) < 0.01  # wherever it sits
     assert lattice_levels(_astronaut(256)) < 0.25 * expected
+
+
+def test_the_judges_packing_measure_sees_dots_on_a_grid_and_not_scattered_dots():
+    rng = np.random.default_rng(0)
+    ys, xs = np.mgrid[0:128, 0:128]
+
+    def dots(centres):
+        image = np.full((128, 128, 3), 0.8)
+        for cy, cx in centres:
+            image[(ys - cy) ** 2 + (xs - cx) ** 2 <= 2.5**2] = 0.2
+        return image
+
+    scattered = dots(rng.uniform(0, 128, (400, 2)))
+    jitter = rng.uniform(-0.5, 0.5, (256, 2))
+    grid = dots(np.stack(np.mgrid[4:128:8, 4:128:8], -1).reshape(-1, 2) + jitter)
+    assert packing(np.full((32, 32, 3), 0.5)) == 0.0
+    assert packing(scattered) < 0.03 and packing(grid) > 0.08
+    assert packing(np.roll(grid, 3, axis=0)) == pytest.approx(packing(grid), abs=1e-3)
 
 
 @pytest.mark.slow

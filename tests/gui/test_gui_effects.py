@@ -50,6 +50,23 @@ def test_gaussian_blur_panel_is_built_from_its_metadata(window):
     assert sigma.value() == 12.5
 
 
+def test_a_seed_is_a_field_with_a_button_for_a_new_one_not_a_slider(qtbot, window):
+    panel = window.show_effect("fast-style")
+    seed = panel.widgets["seed"]
+    assert isinstance(seed, NumberParamWidget) and seed.new_seed is not None
+    assert seed.value() == 0 and not seed.slider.isVisibleTo(panel)
+    assert seed.new_seed.isVisibleTo(panel)
+    drawn = set()
+    for _ in range(3):
+        with qtbot.waitSignal(seed.changed, timeout=1000):
+            qtbot.mouseClick(seed.new_seed, Qt.MouseButton.LeftButton)
+        drawn.add(seed.value())
+        assert 0 <= seed.value() <= 2**31 - 1 and panel.values()["seed"] == seed.value()
+    assert len(drawn) == 3 and 0 not in drawn
+    sigma = window.show_effect("gaussian-blur").widgets["sigma"]
+    assert isinstance(sigma, NumberParamWidget) and sigma.new_seed is None
+
+
 def test_apply_gaussian_blur_through_its_panel_adds_one_undoable_layer(qtbot, make_window):
     window = make_window(_noise_document())
     doc = window.doc
