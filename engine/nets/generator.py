@@ -298,9 +298,9 @@ class StyleGenerator(nn.Module):
         if style is not None:
             self.set_style(style)
         h, w = x.shape[-2:]
-        ph, pw = (n - m for n, m in zip(self.padded_size(h, w), (h, w), strict=True))
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        hp, wp = self.padded_size(h, w)
+        if (hp, wp) != (h, w):
+            x = F.pad(x, (0, wp - w, 0, hp - h), mode="replicate")
         if noise is None:
             origins = [origin] * x.shape[0] if isinstance(origin, tuple) else origin
             noise = self.noise_inputs(h, w, origins, x.device, x.dtype)
