@@ -78,7 +78,7 @@ class GraphedForward:
         with self._lock:
             entry = self._graphs.get(key)
             if entry is None:
-                entry = _recorded(lambda: self._record(inputs))
+                entry = _recorded(lambda: self._record(inputs, x.device))
                 if entry is None:
                     self.failed = True
                     return self.fn(*inputs)
@@ -100,10 +100,9 @@ class GraphedForward:
         return len(self._graphs)
 
     def _record(
-        self, inputs: tuple[torch.Tensor | None, ...]
+        self, inputs: tuple[torch.Tensor | None, ...], device: torch.device
     ) -> tuple[Any, tuple[torch.Tensor | None, ...], torch.Tensor]:
         static_in = tuple(None if t is None else t.clone() for t in inputs)
-        device = inputs[0].device  # type: ignore[union-attr]  # the first input is a tensor
         # Warm-up on a side stream, as recording requires: cuDNN picks its
         # algorithms and the allocator its blocks before the capture.
         side = torch.cuda.Stream(device=device)
@@ -234,16 +233,18 @@ class BackgroundCompiled:
         self.failed: str | None = None
         self._ready: dict[tuple[Any, ...], GraphedForward] = {}
         self._queued: set[tuple[Any, ...]] = set()
-        self._jobs: queue.SimpleQueue[tuple[tuple[Any, ...], tuple[torch.Tensor | None, ...]]] = (
-            queue.SimpleQueue()
-        )
+        self._jobs: queue.SimpleQueue[
+            tuple[tuple[Any, ...], torch.Tensor, tuple[torch.Tensor | None, ...]]
+        ] = queue.SimpleQueue()
         self._idle = threading.Event()
         self._idle.set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def get(self, *inputs: torch.Tensor | None) -> Forward | None:
-        """The compiled replay for these inputs' shapes, or None (queued for compiling)."""
+    def get(self, x: torch.Tensor, *more: torch.Tensor | None) -> Forward | None:
+        """The compiled replay for these inputs' shapes (as `GraphedForward`
+        takes them), or None (queued for compiling)."""
+        inputs = (x, *more)
         key = _signature(inputs)
         with self._lock:
             ready = self._ready.get(key)
@@ -253,7 +254,8 @@ class BackgroundCompiled:
                 return None
             self._queued.add(key)
             self._idle.clear()
-            self._jobs.put((key, tuple(None if t is None else t.detach().clone() for t in inputs)))
+            copies = tuple(None if t is None else t.detach().clone() for t in more)
+            self._jobs.put((key, x.detach().clone(), copies))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._work, name="warpaint-compile",
                                                 daemon=True)  # fmt: skip
@@ -271,10 +273,10 @@ class BackgroundCompiled:
 
     def _work(self) -> None:
         while True:
-            key, example = self._jobs.get()
+            key, x, more = self._jobs.get()
             if self.failed is None:  # after a failure, queued shapes stay eager
                 try:
-                    replay = self._compiled_replay(example)
+                    replay = self._compiled_replay(x, more)
                 except Exception as exc:  # noqa: BLE001 - any failure means: stay eager
                     with self._lock:
                         self.failed = f"{type(exc).__name__}: {exc}"
@@ -287,10 +289,12 @@ class BackgroundCompiled:
                 if self._jobs.empty():
                     self._idle.set()
 
-    def _compiled_replay(self, example: tuple[torch.Tensor | None, ...]) -> GraphedForward:
+    def _compiled_replay(
+        self, x: torch.Tensor, more: tuple[torch.Tensor | None, ...]
+    ) -> GraphedForward:
         replay = GraphedForward(self.compiler(self.fn), max_shapes=1)
         with torch.inference_mode():
-            replay(*example)  # type: ignore[arg-type]  # compiles, then records the graph
-        if example[0] is not None and example[0].device.type == "cuda" and replay.failed:
+            replay(x, *more)  # compiles, then records the graph
+        if x.device.type == "cuda" and replay.failed:
             raise RuntimeError("the compiled network could not be recorded")
         return replay

@@ -304,8 +304,9 @@ class StyleGenerator(nn.Module):
         if noise is None:
             origins = [origin] * x.shape[0] if isinstance(origin, tuple) else origin
             noise = self.noise_inputs(h, w, origins, x.device, x.dtype)
-        elif (noise.pixel is None) != (not self.config.noise) or (noise.coarse is None) != (
-            self.coarse is None
+        elif (noise.pixel is not None, noise.coarse is not None) != (
+            bool(self.config.noise),
+            self.coarse is not None,
         ):
             raise ValueError("noise inputs do not match the generator (see noise_inputs)")
         y = x if noise.pixel is None else torch.cat([x, noise.pixel], dim=1)
