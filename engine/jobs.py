@@ -1,4 +1,4 @@
-"""Two job lanes: interactive previews and long jobs, each on its own worker thread.
+"""Three job lanes: interactive previews, long jobs and file writes, each on its own worker thread.
 
 - The interactive lane runs previews and compositing. Jobs carry a *target*
   (layer id + effect id); a newer request for the same target supersedes an
@@ -6,6 +6,10 @@
   result of a superseded job is never delivered.
 - The long lane is a FIFO queue for full-resolution effects, optimisations and
   training, with progress and preview images.
+- The files lane is a FIFO queue for saves, exports and autosaves. A write
+  never waits behind a long job (a full-size effect or a training run can
+  take minutes), and being one serial queue, two writes to one path never
+  interleave.
 
 Jobs are plain callables `fn(ctx) -> result`. They call `ctx.report(...)` or
 `ctx.check()` between bounded chunks of work; both raise `JobCancelled` once
@@ -274,13 +278,18 @@ class _Lane:
                 self.current = None
 
 
+QUEUED_LANES = ("long", "files")
+
+
 class JobRunner:
-    """The engine's two lanes. One runner per application (or per CLI command)."""
+    """The engine's three lanes. One runner per application (or per CLI command)."""
 
     def __init__(self, device: str = "cpu") -> None:
         self.device = device
         self._interactive = _Lane("interactive", self)
         self._long = _Lane("long", self)
+        self._files = _Lane("files", self)
+        self._lanes = {lane.name: lane for lane in (self._interactive, self._long, self._files)}
 
     def preview(
         self,
@@ -305,22 +314,24 @@ class JobRunner:
         label: str = "",
         on_progress: ProgressCallback | None = None,
         on_done: DoneCallback | None = None,
+        lane: str = "long",
     ) -> Job:
-        """Queue `fn` on the long-job lane."""
-        job = Job(fn, label, "long", None, on_progress, on_done, self.device)
-        self._long.put(job)
+        """Queue `fn` on the long-job lane, or with `lane="files"` on the file-writing lane."""
+        if lane not in QUEUED_LANES:
+            raise ValueError(f"jobs are queued on one of {', '.join(QUEUED_LANES)}, not {lane!r}")
+        job = Job(fn, label, lane, None, on_progress, on_done, self.device)
+        self._lanes[lane].put(job)
         return job
 
     def cancel(self, job: Job) -> None:
         """Cancel a job: dropped if still queued, stopped at its next check if running."""
         job.cancel()
-        lane = self._interactive if job.lane == "interactive" else self._long
-        if lane.remove_pending(job):
+        if self._lanes[job.lane].remove_pending(job):
             job.state = JobState.CANCELLED
             job._finish()
 
     def cancel_all(self) -> None:
-        for lane in (self._interactive, self._long):
+        for lane in self._lanes.values():
             for job in lane.pending():
                 self.cancel(job)
             current = lane.current
@@ -335,8 +346,8 @@ class JobRunner:
 
     def shutdown(self, wait: float | None = 5.0) -> None:
         self.cancel_all()
-        for lane in (self._interactive, self._long):
+        for lane in self._lanes.values():
             lane.stop()
         if wait:
-            for lane in (self._interactive, self._long):
+            for lane in self._lanes.values():
                 lane.join(wait)

@@ -76,14 +76,16 @@ class JobBridge(QObject):
         on_done: GuiDone | None = None,
         quiet: bool = False,
         busy: bool = False,
+        lane: str = "long",
     ) -> Job:
-        """A job on the long lane (full-resolution effects, optimisations, file writes).
+        """A job on the long lane (full-resolution effects, optimisations), or
+        with `lane="files"` on the lane of file writes, which never waits for them.
 
         A `quiet` job (autosave) is not listed in `long_jobs`, so it shows no
         progress bar and Cancel leaves it alone. A `busy` job reports no
         fractions (a file write), so its progress is shown as activity.
         """
-        job = self.runner.submit(fn, label, self._emit_progress, self._emit_done)
+        job = self.runner.submit(fn, label, self._emit_progress, self._emit_done, lane)
         self._handlers[job.id] = (on_progress, on_done)
         if busy:
             self._busy.add(job.id)

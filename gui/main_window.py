@@ -563,7 +563,7 @@ class MainWindow(QMainWindow):
     def maybe_save(self, then: Callable[[], object]) -> bool:
         """True when the document may be dropped now (clean, or the user chose Discard).
 
-        After "Save" it returns False: the save runs on the long lane, and
+        After "Save" it returns False: the save runs on the files lane, and
         once it succeeded `then` runs on the GUI thread to resume what the
         user was doing (close, open, ...). A failed or cancelled save leaves
         everything as it is.
@@ -634,7 +634,7 @@ class MainWindow(QMainWindow):
         return True
 
     def save(self) -> Job | None:
-        """Save in place (an .ora), else ask where; the write runs on the long lane."""
+        """Save in place (an .ora), else ask where; the write runs on the files lane."""
         if self.doc is None:
             return None
         if self.doc.path and self.doc.path.lower().endswith(".ora"):
@@ -654,7 +654,7 @@ class MainWindow(QMainWindow):
         return self.save_to(path)
 
     def save_to(self, path: str) -> Job:
-        """Write the current state as OpenRaster to `path` on the long lane.
+        """Write the current state as OpenRaster to `path` on the files lane.
 
         The worker only sees the immutable snapshot. When the write is done
         the document is marked saved, on the GUI thread, if it is still at
@@ -692,7 +692,7 @@ class MainWindow(QMainWindow):
             if pending is not None:
                 pending[1]()
 
-        return self.bridge.submit(work, f"Saving {name}", on_done=done, busy=True)
+        return self.bridge.submit(work, f"Saving {name}", on_done=done, busy=True, lane="files")
 
     def export_dialog(self) -> Job | None:
         from warpaint.engine.io import EXPORT_FORMATS
@@ -723,7 +723,7 @@ class MainWindow(QMainWindow):
     def export_to(
         self, path: str, quality: int = 92, bit_depth: int | None = None, keep_profile: bool = False
     ) -> Job:
-        """Flatten and write the current state to `path` on the long lane."""
+        """Flatten and write the current state to `path` on the files lane."""
         from warpaint.engine.io import export_image
 
         assert self.doc is not None
@@ -745,7 +745,7 @@ class MainWindow(QMainWindow):
                 message = f"Exported {name}" + (f" ({notes})" if notes else "")
                 self.statusBar().showMessage(message, STATUS_TIMEOUT_MS)
 
-        return self.bridge.submit(work, f"Exporting {name}", on_done=done, busy=True)
+        return self.bridge.submit(work, f"Exporting {name}", on_done=done, busy=True, lane="files")
 
     def add_layers_dialog(self) -> None:
         from warpaint.engine.io import OPEN_EXTENSIONS
@@ -856,7 +856,7 @@ class MainWindow(QMainWindow):
         self._autosave_timer.start()
 
     def autosave(self, force: bool = False) -> Job | None:
-        """Write a recovery copy on the long lane if due (or, with `force`, if changed)."""
+        """Write a recovery copy on the files lane if due (or, with `force`, if changed)."""
         saver, doc = self._autosaver, self.doc
         if (
             saver is None
@@ -875,7 +875,7 @@ class MainWindow(QMainWindow):
 
         self._autosaving = _AutosaveWrite(saver, saver.snapshot(doc))
         self._autosaving.job = self.bridge.submit(
-            self._autosaving.run, "Autosave", on_done=done, quiet=True
+            self._autosaving.run, "Autosave", on_done=done, quiet=True, lane="files"
         )
         return self._autosaving.job
 
@@ -1511,7 +1511,7 @@ class MainWindow(QMainWindow):
 
 
 class _AutosaveWrite:
-    """One autosave on the long lane whose copy can be discarded without waiting.
+    """One autosave on the files lane whose copy can be discarded without waiting.
 
     `Autosaver.discard` takes the lock `save_state` holds while writing, so
     the GUI thread never calls it during a write: it asks, and whichever side

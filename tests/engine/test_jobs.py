@@ -208,3 +208,56 @@ def test_background_work_waits_behind_previews_queued_after_it():
     finally:
         runner.shutdown()
     assert order == ["tiles", "thumbnail", "thumbnail 2"]
+
+
+def test_a_file_write_runs_while_a_long_job_holds_the_long_lane(runner):
+    release, started = threading.Event(), threading.Event()
+
+    def long_job(ctx):
+        started.set()
+        while not release.wait(0.01):
+            ctx.check()
+        return "long"
+
+    held = runner.submit(long_job, "training")
+    assert started.wait(5)
+    write = runner.submit(lambda ctx: "written", "save", lane="files")
+    assert write.wait(5), "the write waited behind the long job"
+    assert write.state is JobState.DONE and write.result == "written" and write.lane == "files"
+    assert held.state is JobState.RUNNING
+    release.set()
+    assert held.wait(5) and held.result == "long"
+
+
+def test_file_writes_run_one_at_a_time_in_the_order_submitted(runner):
+    events = []
+    lock = threading.Lock()
+
+    def write(name):
+        def fn(ctx):
+            with lock:
+                events.append(("start", name))
+            time.sleep(0.02)
+            with lock:
+                events.append(("end", name))
+
+        return fn
+
+    jobs = [runner.submit(write(n), n, lane="files") for n in ("a", "b", "c")]
+    assert all(job.wait(5) for job in jobs)
+    assert events == [(edge, n) for n in "abc" for edge in ("start", "end")]
+
+
+def test_a_queued_file_write_can_be_cancelled(runner):
+    gate = threading.Event()
+    first = runner.submit(lambda ctx: gate.wait(5), "first save", lane="files")
+    second = runner.submit(lambda ctx: "written", "second save", lane="files")
+    runner.cancel(second)
+    gate.set()
+    assert first.wait(5) and second.wait(5)
+    assert second.state is JobState.CANCELLED and second.started_at is None
+
+
+def test_jobs_queue_only_on_the_long_or_files_lane(runner):
+    with pytest.raises(ValueError, match="long, files"):
+        runner.submit(lambda ctx: 1, lane="interactive")

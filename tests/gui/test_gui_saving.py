@@ -1,4 +1,4 @@
-"""Save, Save As, Export and autosave run on the long lane; the GUI thread never writes files."""
+"""Save, Save As, Export and autosave run on the files lane; the GUI thread never writes files."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from warpaint.engine.jobs import JobState
 pytestmark = needs_io
 
 
-def _hold_long_lane(window) -> threading.Event:
-    """Keep the long lane busy until the returned event is set (jobs queue behind it)."""
+def _hold_files_lane(window) -> threading.Event:
+    """Keep the files lane busy until the returned event is set (writes queue behind it)."""
     release = threading.Event()
-    window.bridge.submit(lambda ctx: release.wait(20), "Hold", quiet=True)
+    window.bridge.submit(lambda ctx: release.wait(20), "Hold", quiet=True, lane="files")
     return release
 
 
@@ -47,7 +47,7 @@ def test_saving_a_large_document_keeps_the_gui_responsive(
     started = time.perf_counter()
     job = window.save_as()
     returned_ms = (time.perf_counter() - started) * 1000
-    assert job is not None and job.lane == "long"
+    assert job is not None and job.lane == "files"
     # While it writes, the status bar shows the save as a busy job.
     assert window.progress_bar.isVisible() and window.progress_bar.maximum() == 0
     assert window.job_label.text() == "Saving big.ora"
@@ -67,7 +67,7 @@ def test_saving_a_large_document_keeps_the_gui_responsive(
 def test_an_edit_during_the_save_keeps_the_document_dirty_under_its_new_name(
     qtbot, window, tmp_path
 ):
-    release = _hold_long_lane(window)
+    release = _hold_files_lane(window)
     saved = window.doc.state
     path = tmp_path / "while.ora"
     window.prompter.save_path_answers.append(str(path))
@@ -101,7 +101,7 @@ def test_close_then_save_waits_for_the_save_before_closing(qtbot, window, tmp_pa
     path = tmp_path / "closing.ora"
     window.prompter.save_answers.append("save")
     window.prompter.save_path_answers.append(str(path))
-    release = _hold_long_lane(window)
+    release = _hold_files_lane(window)
     assert not window.close()  # the save is queued: the window stays until it is done
     assert window.isVisible() and not path.exists()
     assert not window.close()  # asking again while it saves does not ask twice
@@ -124,10 +124,10 @@ def test_close_then_a_failed_save_keeps_the_window_open(qtbot, window, tmp_path)
     assert window.close()  # nothing left waiting: the next close asks again
 
 
-def test_export_runs_on_the_long_lane_and_reports_errors_plainly(qtbot, window, tmp_path):
+def test_export_runs_on_the_files_lane_and_reports_errors_plainly(qtbot, window, tmp_path):
     state = window.doc.state
     job = window.export_to(str(tmp_path / "deep.jpg"), bit_depth=16)
-    assert job.lane == "long" and window.job_label.text() == "Exporting deep.jpg"
+    assert job.lane == "files" and window.job_label.text() == "Exporting deep.jpg"
     wait_delivered(qtbot, window, job)
     assert job.state is JobState.FAILED
     title, reason = window.prompter.errors[-1]
@@ -162,7 +162,7 @@ def test_discarding_an_autosave_in_flight_never_waits_for_the_write(qtbot, windo
 
 def test_an_autosave_discarded_while_queued_writes_nothing(qtbot, window):
     window.new_layer()
-    release = _hold_long_lane(window)
+    release = _hold_files_lane(window)
     job = window.autosave(force=True)
     window._discard_autosave()
     release.set()
