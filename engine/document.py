@@ -270,9 +270,8 @@ class Document:
         changed = layer.with_(**props)
         if changed == layer:
             return
-        names = ", ".join(sorted(props))
         key = ("props", layer_id, tuple(sorted(props)))
-        self.commit(f"Layer '{layer.name}': {names}", self.state.replace_layer(changed), key)
+        self.commit(_props_label(layer, changed), self.state.replace_layer(changed), key)
 
     def set_layer_pixels(
         self,
@@ -309,6 +308,22 @@ class Document:
         layers[index - 1 : index + 1] = [merged]
         self.commit(f"Merge '{upper.name}' down", replace(self.state, layers=tuple(layers)))
         return merged
+
+
+def _props_label(before: Layer, after: Layer) -> str:
+    """A history entry in words for a change of layer properties, e.g.
+    "Hide layer 'Sky'" or "Opacity of 'Sky': 40 %"; the user never sees field names."""
+    name = before.name
+    parts = []
+    if after.visible != before.visible:
+        parts.append(f"{'Show' if after.visible else 'Hide'} layer '{name}'")
+    if after.blend_mode != before.blend_mode:
+        parts.append(f"Blend mode of '{name}': {after.blend_mode.capitalize()}")
+    if after.opacity != before.opacity:
+        parts.append(f"Opacity of '{name}': {round(after.opacity * 100)} %")
+    if (after.x, after.y) != (before.x, before.y):
+        parts.append(f"Move '{name}' to {after.x}, {after.y}")
+    return "; ".join(parts) or f"Change layer '{name}'"
 
 
 def merge_layers(lower: Layer, upper: Layer) -> Layer:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import cast
 
 import numpy as np
-from PySide6.QtCore import QModelIndex, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QIcon, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QSlider,
     QSpinBox,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -71,6 +73,13 @@ class LayersPanel(QWidget):
         self.list.setObjectName("LayerList")
         self.list.setIconSize(QSize(THUMB, THUMB))
         self.list.setSpacing(1)
+        # Long names are elided in the middle (a name's end often tells
+        # layers apart: "… copy 2"); the full name is in the tooltip.
+        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.list.setWordWrap(False)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.list.setItemDelegate(_FitWidthDelegate(self.list))
         self.list.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
         self.list.setDefaultDropAction(Qt.DropAction.MoveAction)
         self.list.setEditTriggers(
@@ -198,7 +207,9 @@ class LayersPanel(QWidget):
             if item.text() != layer.name:
                 item.setText(layer.name)
             check = Qt.CheckState.Checked if layer.visible else Qt.CheckState.Unchecked
-            if item.checkState() != check:
+            # A new item reads as Unchecked but has no check box until its
+            # check-state role is set: a hidden layer's row must set it too.
+            if item.data(Qt.ItemDataRole.CheckStateRole) is None or item.checkState() != check:
                 item.setCheckState(check)
             item.setToolTip(
                 f"{layer.name}\n{layer.pixels.width} × {layer.pixels.height} px"
@@ -352,6 +363,22 @@ class LayersPanel(QWidget):
     def _seal(self) -> None:
         if self._doc is not None:
             self._doc.history.seal()
+
+
+class _FitWidthDelegate(QStyledItemDelegate):
+    """Rows no wider than the list, so a long name is elided instead of
+    widening its row past the viewport (which clips it under a scrollbar)."""
+
+    def __init__(self, view: QListWidget) -> None:
+        super().__init__(view)
+        self._view = view
+
+    def sizeHint(
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> QSize:  # noqa: N802 - Qt override
+        hint = super().sizeHint(option, index)
+        room = self._view.viewport().width() - 2 * self._view.spacing()
+        return QSize(max(1, min(hint.width(), room)), hint.height())
 
 
 def _thumbnail_pixmap(image: QImage, dpr: float) -> QPixmap:

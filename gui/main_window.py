@@ -1207,8 +1207,10 @@ class MainWindow(QMainWindow):
                 return  # the user moved on meanwhile
             taken = panel.prefill(dict(values or {}))
             if taken:
+                filled = ", ".join(panel.widgets[name].param.label for name in taken)
                 self.statusBar().showMessage(
-                    f"{panel.spec.title}: found {', '.join(taken)} in the layer", STATUS_TIMEOUT_MS
+                    f"{panel.spec.title}: set {filled} from what was detected in the layer",
+                    STATUS_TIMEOUT_MS,
                 )
                 if panel in self._touched_panels and panel is self.effects_panel.current:
                     # The user moved a slider before the detection came back: the

@@ -30,7 +30,7 @@ def test_visibility_checkbox_hides_the_layer_as_one_step(window):
     square = doc.layers[1]
     panel.list.item(_row_of(panel, square.id)).setCheckState(Qt.CheckState.Unchecked)
     assert doc.layer(square.id).visible is False
-    assert doc.history.undo_label.endswith("visible")
+    assert doc.history.undo_label == "Hide layer 'Square'"
     window.undo()
     assert doc.layer(square.id).visible is True
 

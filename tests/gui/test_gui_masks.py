@@ -185,7 +185,7 @@ def test_move_tool_drags_the_layer_in_one_step(qtbot: Any, masked: MainWindow) -
     drag(qtbot, masked, [(100, 100), (110, 105), (130, 120)])
     top = doc.layers[-1]
     assert (top.x, top.y) == (30, 20)
-    assert doc.history.undo_label.startswith("Layer 'Top'")
+    assert doc.history.undo_label == "Move 'Top' to 30, 20"
     drag(qtbot, masked, [(100, 100), (90, 100)])
     assert (doc.layers[-1].x, doc.layers[-1].y) == (20, 20)
     masked.undo()  # the second drag is its own step

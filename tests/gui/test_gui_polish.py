@@ -1,0 +1,126 @@
+"""What users hit in a real window: lost checkboxes, wheel-stolen controls,
+scroll positions, history entries in words, elided layer names, shortcuts."""
+
+from __future__ import annotations
+
+from gui_helpers import astronaut_document, wait_delivered
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+
+from warpaint.engine.jobs import JobState
+from warpaint.gui.layers_panel import ID_ROLE
+
+
+def _item_of(panel, layer_id):
+    for row in range(panel.list.count()):
+        item = panel.list.item(row)
+        if item.data(ID_ROLE) == layer_id:
+            return item
+    raise AssertionError(f"no row for layer {layer_id}")
+
+
+def _has_checkbox(item) -> bool:
+    """The row draws a check box only when its check-state role holds a value."""
+    return item.data(Qt.ItemDataRole.CheckStateRole) is not None
+
+
+def _all_rows_have_checkboxes(panel) -> bool:
+    return all(_has_checkbox(panel.list.item(r)) for r in range(panel.list.count()))
+
+
+def _click_checkbox(qtbot, panel, item) -> None:
+    """Click the row's check box as a user does (the indicator sits at the row's left)."""
+    rect = panel.list.visualItemRect(item)
+    QTest.mouseClick(
+        panel.list.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(rect.left() + 10, rect.center().y())
+    )
+
+
+def test_a_hidden_layer_keeps_its_visibility_checkbox_when_a_layer_is_added(qtbot, window):
+    panel, doc = window.layers_panel, window.doc
+    square = doc.layers[1]
+    _click_checkbox(qtbot, panel, _item_of(panel, square.id))
+    assert doc.layer(square.id).visible is False
+    window.new_layer_action.trigger()
+    assert panel.list.count() == 3
+    item = _item_of(panel, square.id)
+    assert _has_checkbox(item) and item.checkState() == Qt.CheckState.Unchecked
+    assert _all_rows_have_checkboxes(panel)
+    # The box still works: ticking it shows the layer again.
+    _click_checkbox(qtbot, panel, item)
+    assert doc.layer(square.id).visible is True
+
+
+def test_a_hidden_layer_keeps_its_checkbox_through_apply_undo_and_redo(qtbot, window):
+    panel, doc = window.layers_panel, window.doc
+    background, square = doc.layers[0], doc.layers[1]
+    _click_checkbox(qtbot, panel, _item_of(panel, square.id))
+    panel.set_current_layer(background.id)
+    effect = window.show_effect("gaussian-blur")
+    qtbot.mouseClick(effect.apply_button, Qt.MouseButton.LeftButton)
+    job = wait_delivered(qtbot, window, window.bridge.long_jobs[0])
+    assert job.state is JobState.DONE and len(doc.layers) == 3
+    for step in (window.undo, window.redo):
+        step()
+        assert _all_rows_have_checkboxes(panel), step.__name__
+        item = _item_of(panel, square.id)
+        assert item.checkState() == Qt.CheckState.Unchecked, step.__name__
+    assert len(doc.layers) == 3
+
+
+def test_history_entries_for_layer_properties_read_as_words(qtbot, window):
+    panel, doc, history = window.layers_panel, window.doc, window.history_panel
+    square = doc.layers[1]
+    _click_checkbox(qtbot, panel, _item_of(panel, square.id))
+    assert doc.history.undo_label == "Hide layer 'Square'"
+    _click_checkbox(qtbot, panel, _item_of(panel, square.id))
+    assert doc.history.undo_label == "Show layer 'Square'"
+    panel.set_current_layer(square.id)
+    index = panel.blend_combo.findData("screen")
+    panel.blend_combo.setCurrentIndex(index)
+    panel.blend_combo.activated.emit(index)
+    assert doc.history.undo_label == "Blend mode of 'Square': Screen"
+    panel.opacity_spin.setValue(40)
+    assert doc.history.undo_label == "Opacity of 'Square': 40 %"
+    shown = [history.list.item(r).text() for r in range(history.list.count())]
+    assert shown[-4:] == [
+        "Hide layer 'Square'",
+        "Show layer 'Square'",
+        "Blend mode of 'Square': Screen",
+        "Opacity of 'Square': 40 %",
+    ]
+    for text in shown:
+        for internal in ("blend_mode", "visible", "opacity,", "props"):
+            assert internal not in text, text
+
+
+def test_long_layer_names_are_elided_without_a_horizontal_scrollbar(qtbot, window):
+    panel, doc = window.layers_panel, window.doc
+    long_name = "A layer with a very long name that says where it came from, copy 2"
+    doc.rename_layer(doc.layers[1].id, long_name)
+    item = _item_of(panel, doc.layers[1].id)
+    assert item.text() == long_name and long_name in item.toolTip()
+    qtbot.waitUntil(lambda: panel.list.visualItemRect(item).width() > 0)
+    viewport = panel.list.viewport().rect()
+    width_of_text = panel.list.fontMetrics().horizontalAdvance(long_name)
+    assert width_of_text > viewport.width(), "the name must not fit for this test to mean anything"
+    for row in range(panel.list.count()):
+        rect = panel.list.visualItemRect(panel.list.item(row))
+        assert rect.left() >= 0 and rect.right() <= viewport.right(), rect
+    assert panel.list.horizontalScrollBar().maximum() == 0
+    assert not panel.list.horizontalScrollBar().isVisible()
+    assert panel.list.textElideMode() == Qt.TextElideMode.ElideMiddle
+    # Narrowing the dock keeps every row inside the list.
+    panel.list.setFixedWidth(140)
+    qtbot.waitUntil(lambda: panel.list.visualItemRect(item).right() <= panel.list.viewport().rect().right())
+    assert panel.list.horizontalScrollBar().maximum() == 0
+
+
+def test_what_detection_filled_in_is_told_by_the_parameters_labels(qtbot, make_window):
+    window = make_window(astronaut_document())
+    panel = window.show_effect("gaze")
+    qtbot.waitUntil(lambda: "detected" in window.statusBar().currentMessage(), timeout=30_000)
+    message = window.statusBar().currentMessage()
+    label = panel.widgets["eyes"].param.label
+    assert message == f"Gaze: set {label} from what was detected in the layer"
+    assert "eyes" not in message.replace(label, "")
