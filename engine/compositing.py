@@ -9,8 +9,15 @@ function B, the spec's source-over composite is
     ao  = as + ab * (1 - as)
     Co  = co / ao                                  (straight result, 0 where ao = 0)
 
-where `as` already includes the layer's opacity and mask. This module is the
-only place that composites: the canvas, the CLI and every exporter call it.
+where `as` already includes the layer's opacity and mask. Blend modes
+(`BLEND_MODES`: the spec's separable and non-separable B) all use
+source-over. The Porter-Duff modes (`COMPOSITE_OPS`: plus, dst-in, dst-out,
+src-atop, dst-atop) use B = normal with another operator, in the spec's
+general form co = as Fa Cs + ab Fb Cb, ao = as Fa + ab Fb. Without groups
+they act on everything below them: the root stack, an isolated group as in
+OpenRaster. dst-in and dst-atop clear the backdrop where the layer has no
+pixels, so such a layer reaches the whole canvas (`reach`). This module is
+the only place that composites: the canvas, the CLI and every exporter call it.
 
 One mode is not per pixel: "multiresolution" splines the layer into what is
 below it (Burt & Adelson; `warpaint.engine.pyramid`). A = the layer laid
@@ -31,6 +38,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,9 +51,98 @@ if TYPE_CHECKING:
 BlendFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
+# -- separable blend functions: B(Cb, Cs) per channel ---------------------
+# Each takes (..., C) arrays and works on every channel, so the compositor can
+# pass whole RGBA pixels (contiguous, faster) and ignore the alpha result.
+
+
 def _overlay(cb: np.ndarray, cs: np.ndarray) -> np.ndarray:
     # overlay(Cb, Cs) = hard-light(Cs, Cb): multiply or screen by the backdrop.
     return np.where(cb <= 0.5, 2.0 * cb * cs, 1.0 - 2.0 * (1.0 - cb) * (1.0 - cs))
+
+
+def _hard_light(cb: np.ndarray, cs: np.ndarray) -> np.ndarray:
+    # Cs <= 0.5: multiply(Cb, 2 Cs); else screen(Cb, 2 Cs - 1).
+    two = 2.0 * cs
+    screen = two - 1.0
+    screen += cb - cb * screen
+    return np.where(cs <= 0.5, cb * two, screen)
+
+
+def _color_dodge(cb: np.ndarray, cs: np.ndarray) -> np.ndarray:
+    # 0 where Cb = 0 (even if Cs = 1), 1 where Cs = 1, else min(1, Cb / (1 - Cs)).
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.minimum(np.float32(1.0), cb / (1.0 - cs))
+    out = np.where(cs >= 1.0, np.float32(1.0), out)
+    return np.where(cb <= 0.0, np.float32(0.0), out)
+
+
+def _color_burn(cb: np.ndarray, cs: np.ndarray) -> np.ndarray:
+    # 1 where Cb = 1 (even if Cs = 0), 0 where Cs = 0, else 1 - min(1, (1 - Cb) / Cs).
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = 1.0 - np.minimum(np.float32(1.0), (1.0 - cb) / cs)
+    out = np.where(cs <= 0.0, np.float32(0.0), out)
+    return np.where(cb >= 1.0, np.float32(1.0), out)
+
+
+def _soft_light(cb: np.ndarray, cs: np.ndarray) -> np.ndarray:
+    # W3C's form: D(Cb) = ((16 Cb - 12) Cb + 4) Cb for Cb <= 0.25, else sqrt(Cb);
+    # Cs <= 0.5: Cb - (1 - 2 Cs) Cb (1 - Cb); else Cb + (2 Cs - 1) (D(Cb) - Cb).
+    d = np.where(cb <= 0.25, ((16.0 * cb - 12.0) * cb + 4.0) * cb, np.sqrt(np.maximum(cb, 0.0)))
+    darker = cb - (1.0 - 2.0 * cs) * cb * (1.0 - cb)
+    lighter = cb + (2.0 * cs - 1.0) * (d - cb)
+    return np.where(cs <= 0.5, darker, lighter)
+
+
+# -- non-separable blend functions: on the colour as a whole --------------
+# W3C's Lum, ClipColor, SetLum, Sat and SetSat on (..., 3) colours.
+
+
+def _lum(c: np.ndarray) -> np.ndarray:
+    """(..., 3) -> (..., 1): 0.3 R + 0.59 G + 0.11 B."""
+    return 0.3 * c[..., 0:1] + 0.59 * c[..., 1:2] + 0.11 * c[..., 2:3]
+
+
+def _clip_color(c: np.ndarray) -> np.ndarray:
+    # Pulls an out-of-range colour towards its luminosity (grey) until it fits.
+    # n and x are both taken before either correction, as the spec writes it.
+    lum = _lum(c)
+    n = c.min(axis=-1, keepdims=True)
+    x = c.max(axis=-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = np.where(n < 0.0, lum + (c - lum) * lum / (lum - n), c)
+        c = np.where(x > 1.0, lum + (c - lum) * (1.0 - lum) / (x - lum), c)
+    return c
+
+
+def _set_lum(c: np.ndarray, lum: np.ndarray) -> np.ndarray:
+    return _clip_color(c + (lum - _lum(c)))
+
+
+def _sat(c: np.ndarray) -> np.ndarray:
+    return c.max(axis=-1, keepdims=True) - c.min(axis=-1, keepdims=True)
+
+
+def _set_sat(c: np.ndarray, sat: np.ndarray) -> np.ndarray:
+    # Cmax -> s, Cmin -> 0, Cmid scaled between them; a grey stays black.
+    low = c.min(axis=-1, keepdims=True)
+    spread = c.max(axis=-1, keepdims=True) - low
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (c - low) * sat / spread
+    return np.where(spread > 0.0, out, np.float32(0.0))
+
+
+def _non_separable(fn: BlendFn) -> BlendFn:
+    """Lift a blend function of (..., 3) colours to (..., C >= 3) pixels."""
+
+    def blend(cb: np.ndarray, cs: np.ndarray) -> np.ndarray:
+        out = cs.astype(np.float32, copy=True)
+        # ClipColor keeps the result in [0, 1] up to float rounding; the clip
+        # keeps that rounding from leaving the range.
+        out[..., :3] = np.clip(fn(cb[..., :3], cs[..., :3]), 0.0, 1.0)
+        return out
+
+    return blend
 
 
 BLEND_MODES: dict[str, BlendFn] = {
@@ -55,7 +152,55 @@ BLEND_MODES: dict[str, BlendFn] = {
     "overlay": _overlay,
     "darken": np.minimum,
     "lighten": np.maximum,
+    "color-dodge": _color_dodge,
+    "color-burn": _color_burn,
+    "hard-light": _hard_light,
+    "soft-light": _soft_light,
     "difference": lambda cb, cs: np.abs(cb - cs),
+    "exclusion": lambda cb, cs: cb + cs - 2.0 * cb * cs,
+    "hue": _non_separable(lambda cb, cs: _set_lum(_set_sat(cs, _sat(cb)), _lum(cb))),
+    "saturation": _non_separable(lambda cb, cs: _set_lum(_set_sat(cb, _sat(cs)), _lum(cb))),
+    "color": _non_separable(lambda cb, cs: _set_lum(cs, _lum(cb))),
+    "luminosity": _non_separable(lambda cb, cs: _set_lum(cb, _lum(cs))),
+}
+
+
+# -- compositing operators ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CompositeOp:
+    """A Porter-Duff operator in W3C's general form
+
+        co = as Fa Cs' + ab Fb Cb,    ao = as Fa + ab Fb
+
+    with Fa = fa[0] + fa[1] * ab and Fb = fb[0] + fb[1] * as (every operator
+    OpenRaster names has factors of that shape). `clamp` caps the premultiplied
+    result at 1, as plus-lighter does.
+    """
+
+    fa: tuple[float, float]
+    fb: tuple[float, float]
+    clamp: bool = False
+
+    @property
+    def clears_outside(self) -> bool:
+        """Whether the backdrop changes where the source is transparent
+        (Fb < 1 at as = 0), i.e. outside the layer's own pixels."""
+        return self.fb[0] != 1.0
+
+
+SOURCE_OVER = CompositeOp(fa=(1.0, 0.0), fb=(1.0, -1.0))
+
+# Modes that composite the layer itself (B = normal) with another operator
+# than source-over. With no groups they act on everything below in the root
+# stack, which OpenRaster makes an isolated group.
+COMPOSITE_OPS: dict[str, CompositeOp] = {
+    "plus": CompositeOp(fa=(1.0, 0.0), fb=(1.0, 0.0), clamp=True),
+    "dst-in": CompositeOp(fa=(0.0, 0.0), fb=(0.0, 1.0)),
+    "dst-out": CompositeOp(fa=(0.0, 0.0), fb=(1.0, -1.0)),
+    "src-atop": CompositeOp(fa=(0.0, 1.0), fb=(1.0, -1.0)),
+    "dst-atop": CompositeOp(fa=(1.0, -1.0), fb=(0.0, 1.0)),
 }
 
 
@@ -63,13 +208,60 @@ MULTIRESOLUTION = "multiresolution"
 # Modes whose result at a pixel depends on the whole canvas, not on that pixel.
 CANVAS_MODES = (MULTIRESOLUTION,)
 
+_LABELS = {
+    "dst-in": "Destination in",
+    "dst-out": "Destination out",
+    "src-atop": "Source atop",
+    "dst-atop": "Destination atop",
+}
+
 
 def blend_mode_names() -> list[str]:
-    return list(BLEND_MODES) + list(CANVAS_MODES)
+    return list(BLEND_MODES) + list(COMPOSITE_OPS) + list(CANVAS_MODES)
+
+
+def blend_mode_label(name: str) -> str:
+    """A mode's name for people: "color-dodge" -> "Color dodge"."""
+    return _LABELS.get(name) or name.replace("-", " ").capitalize()
 
 
 def is_blend_mode(name: str) -> bool:
-    return name in BLEND_MODES or name in CANVAS_MODES
+    return name in BLEND_MODES or name in COMPOSITE_OPS or name in CANVAS_MODES
+
+
+def _mode(name: str) -> tuple[BlendFn | None, CompositeOp]:
+    """A pixel mode's blend function (None for normal) and operator."""
+    op = COMPOSITE_OPS.get(name)
+    if op is not None:
+        return None, op
+    try:
+        blend = BLEND_MODES[name]
+    except KeyError:
+        if name in CANVAS_MODES:
+            raise ValueError(
+                f"blend mode {name!r} needs the whole canvas (use composite)"
+            ) from None
+        raise ValueError(f"unknown blend mode {name!r}") from None
+    return (None if name == "normal" else blend), SOURCE_OVER
+
+
+def affects_composite(layer: Layer) -> bool:
+    """Whether `layer` can change any pixel of the composite: it is visible
+    and has some opacity, or its operator clears the backdrop where it has
+    no pixels (dst-in and dst-atop at opacity 0 clear everything below)."""
+    if not layer.visible:
+        return False
+    op = COMPOSITE_OPS.get(layer.blend_mode)
+    return layer.opacity > 0.0 or (op is not None and op.clears_outside)
+
+
+def reach(layer: Layer, canvas: Rect) -> Rect:
+    """The canvas area that `layer` can change: its own bounds, or all of
+    `canvas` for a visible layer whose operator clears outside its pixels."""
+    op = COMPOSITE_OPS.get(layer.blend_mode)
+    if layer.visible and op is not None and op.clears_outside:
+        return canvas
+    return layer.bounds
 
 
 def composite_over(
@@ -79,23 +271,25 @@ def composite_over(
     opacity: float = 1.0,
     mask: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Composite `source` over `backdrop` and return the result.
+    """Composite `source` onto `backdrop` with `mode` and return the result.
 
     backdrop, source: (h, w, 4) float32 straight-alpha RGBA in [0, 1].
     mask: (h, w, 1) or (h, w) float32 in [0, 1], multiplies the source alpha.
-    Returns a new (h, w, 4) float32 array.
+    Returns a new (h, w, 4) float32 array. The spec's formulas written out
+    directly, as the reference the accumulating `composite` is checked against.
     """
-    try:
-        blend = BLEND_MODES[mode]
-    except KeyError:
-        raise ValueError(f"unknown blend mode {mode!r}") from None
+    blend, op = _mode(mode)
     cb, ab = backdrop[..., :3], backdrop[..., 3:4]
     cs, a_s = source[..., :3], source[..., 3:4] * np.float32(opacity)
     if mask is not None:
         a_s = a_s * (mask if mask.ndim == 3 else mask[..., None])
-    mixed = cs if mode == "normal" else (1.0 - ab) * cs + ab * blend(cb, cs)
-    co = a_s * mixed + (1.0 - a_s) * ab * cb
-    ao = a_s + ab * (1.0 - a_s)
+    mixed = cs if blend is None else (1.0 - ab) * cs + ab * blend(cb, cs)
+    fa = op.fa[0] + op.fa[1] * ab
+    fb = op.fb[0] + op.fb[1] * a_s
+    co = a_s * fa * mixed + ab * fb * cb
+    ao = a_s * fa + ab * fb
+    if op.clamp:
+        co, ao = np.minimum(co, 1.0), np.minimum(ao, 1.0)
     out = np.empty_like(backdrop, dtype=np.float32)
     np.divide(co, ao, out=out[..., :3], where=ao > 0)
     out[..., :3][np.broadcast_to(ao <= 0, co.shape)] = 0.0
@@ -117,7 +311,7 @@ def composite(
     """Flatten the visible layers of `state` over canvas `rect`.
 
     Returns (h, w, 4) float32 straight-alpha RGBA. `background` (h, w, 4), if
-    given, is the backdrop (e.g. for previews); else transparent.
+    given, goes under the flattened layers (a matte for formats without alpha).
 
     Same result as chaining `composite_over`, but the running backdrop is kept
     premultiplied, so a normal-mode layer costs no division and the colour is
@@ -129,7 +323,7 @@ def composite(
     top = _top_canvas_mode_layer(state)
     if top is not None:
         # Everything up to and including the topmost multiresolution layer
-        # comes from the cached full-canvas result; a background goes under it.
+        # comes from the cached full-canvas result.
         full = _multiresolution_canvas(state, top)
         part = rect.intersect(state.bounds)
         if not part.empty:
@@ -137,18 +331,24 @@ def composite(
                 full.read(part)
             )
         start = top + 1
+    for layer in state.layers[start:]:
+        if not affects_composite(layer):
+            continue
+        if layer.opacity <= 0.0 or layer.bounds.intersect(rect).empty:
+            # No source here (as = 0): only the operator's Fb(0) acts on the backdrop.
+            keep = _mode(layer.blend_mode)[1].fb[0]
+            if keep != 1.0:
+                acc *= np.float32(keep)
+            continue
+        pixels, mask = layer_region(layer, rect)
+        _accumulate(acc, pixels, layer.blend_mode, layer.opacity, mask)
     if background is not None:
+        # Under the finished stack: the root stack is an isolated group, so
+        # neither blend modes nor operators see the background.
         back = np.array(background, np.float32, copy=True)
         back[..., :3] *= back[..., 3:4]
         back *= 1.0 - acc[..., 3:4]
         acc += back
-    for layer in state.layers[start:]:
-        if not layer.visible or layer.opacity <= 0.0:
-            continue
-        if layer.bounds.intersect(rect).empty:
-            continue
-        pixels, mask = layer_region(layer, rect)
-        _accumulate(acc, pixels, layer.blend_mode, layer.opacity, mask)
     alpha = acc[..., 3:4].copy()
     np.divide(acc, alpha, out=acc, where=alpha > 0)
     acc[..., 3:4] = alpha
@@ -158,25 +358,21 @@ def composite(
 def _accumulate(
     acc: np.ndarray, source: np.ndarray, mode: str, opacity: float, mask: np.ndarray | None
 ) -> None:
-    """In place: premultiplied backdrop `acc` <- straight `source` composited over it.
+    """In place: premultiplied backdrop `acc` <- straight `source` composited onto it.
 
-    Works on whole (h, w, 4) arrays with (h, w, 1) weights: numpy is several
-    times faster on contiguous 4-channel arrays than on the strided colour
-    slice, and the alpha channel is simply overwritten at the end.
+    acc: (h, w, 4) float32 premultiplied; source: (h, w, 4) float32 straight;
+    mask: (h, w, 1) or None. Works on whole 4-channel arrays with (h, w, 1)
+    weights: numpy is several times faster on contiguous 4-channel arrays than
+    on the strided colour slice, and the alpha channel is simply overwritten.
     """
-    if mode in CANVAS_MODES:
-        raise ValueError(f"blend mode {mode!r} needs the whole canvas (use composite)")
+    blend, op = _mode(mode)
     weight = source[..., 3:4].copy()  # a_s = alpha * opacity * mask
     if opacity != 1.0:
         weight *= np.float32(opacity)
     if mask is not None:
         weight *= mask
-    if mode != "normal":
-        try:
-            blend = BLEND_MODES[mode]
-        except KeyError:
-            raise ValueError(f"unknown blend mode {mode!r}") from None
-        ab = acc[..., 3:4]
+    ab = acc[..., 3:4]
+    if blend is not None:
         cb = np.divide(acc, ab, out=np.zeros_like(acc), where=ab > 0)
         # Cs' = (1 - ab) Cs + ab B(Cb, Cs) = Cs + ab (B - Cs)
         mixed = blend(cb, source)
@@ -187,8 +383,17 @@ def _accumulate(
         source = source.copy()
     source *= weight
     source[..., 3:4] = weight
-    acc *= 1.0 - weight
+    if op is SOURCE_OVER:
+        acc *= 1.0 - weight
+        acc += source
+        return
+    # as Fa Cs' with Fa read from the backdrop before acc is overwritten.
+    if op.fa != (1.0, 0.0):
+        source *= op.fa[0] + op.fa[1] * ab
+    acc *= op.fb[0] + op.fb[1] * weight
     acc += source
+    if op.clamp:
+        np.minimum(acc, 1.0, out=acc)
 
 
 # -- multiresolution layers ----------------------------------------------

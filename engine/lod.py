@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from warpaint.engine.compositing import affects_composite
 from warpaint.engine.document import DocState, Layer
 from warpaint.engine.tiles import TILE, Rect, TiledImage
 
@@ -181,7 +182,7 @@ class LevelOfDetail:
         layers = tuple(
             layer_at(layer) if layer_at is not None else self._layer_at(layer, level, image)
             for layer in state.layers
-            if layer.visible and layer.opacity > 0.0
+            if affects_composite(layer)
         )
         return DocState(
             reduced_size(state.width, factor),

@@ -33,7 +33,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QWidget
 
-from warpaint.engine.compositing import CANVAS_MODES, composite
+from warpaint.engine.compositing import CANVAS_MODES, composite, reach
 from warpaint.engine.document import DocState, Document, Layer
 from warpaint.engine.jobs import Job, JobContext, JobState
 from warpaint.engine.lod import (
@@ -85,10 +85,10 @@ def changed_region(old: DocState, new: DocState) -> Rect | None:
     for layer in new.layers:
         before = old_layers.pop(layer.id, None)
         if before is None:
-            rects.append(layer.bounds)
+            rects.append(reach(layer, new.bounds))
         elif before is not layer:
-            rects += _layer_change(before, layer)
-    rects += [layer.bounds for layer in old_layers.values()]
+            rects += _layer_change(before, layer, new.bounds)
+    rects += [reach(layer, old.bounds) for layer in old_layers.values()]
     rects = [r for r in rects if not r.empty]
     if not rects:
         return Rect(0, 0, 0, 0)
@@ -97,7 +97,7 @@ def changed_region(old: DocState, new: DocState) -> Rect | None:
     return Rect(x0, y0, x1 - x0, y1 - y0)
 
 
-def _layer_change(before: Layer, after: Layer) -> list[Rect]:
+def _layer_change(before: Layer, after: Layer, canvas: Rect) -> list[Rect]:
     """Canvas rectangles where a layer's change can show (before any spatial mode)."""
     if (
         before.mask is not None
@@ -113,7 +113,7 @@ def _layer_change(before: Layer, after: Layer) -> list[Rect]:
             if ids.get((tx, ty)) != id(after.mask.tile(tx, ty))
         ]
         return [r.intersect(after.bounds) for r in rects]
-    return [before.bounds, after.bounds]
+    return [reach(before, canvas), reach(after, canvas)]
 
 
 def _has_canvas_mode(state: DocState) -> bool:

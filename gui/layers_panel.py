@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from warpaint.engine.compositing import blend_mode_names
+from warpaint.engine.compositing import blend_mode_label, blend_mode_names
 from warpaint.engine.document import Document, Layer
 from warpaint.engine.jobs import Job, JobContext
 from warpaint.engine.lod import LevelOfDetail, shared_lod
@@ -92,7 +92,7 @@ class LayersPanel(QWidget):
 
         self.blend_combo = QComboBox()
         for mode in blend_mode_names():
-            self.blend_combo.addItem(mode.capitalize(), mode)
+            self.blend_combo.addItem(blend_mode_label(mode), mode)
         self.blend_combo.activated.connect(self._on_blend_activated)
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
         self.opacity_slider.setRange(0, 100)
@@ -214,7 +214,7 @@ class LayersPanel(QWidget):
             item.setToolTip(
                 f"{layer.name}\n{layer.pixels.width} × {layer.pixels.height} px"
                 f" at {layer.x}, {layer.y}"
-                f"\n{layer.blend_mode.capitalize()}, {layer.opacity:.0%}"
+                f"\n{blend_mode_label(layer.blend_mode)}, {layer.opacity:.0%}"
                 + ("\nhas a mask" if layer.mask is not None else "")
             )
             cached = self._thumbs.get(layer.id)

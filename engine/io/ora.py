@@ -72,7 +72,21 @@ SVG_OPS: dict[str, str] = {
     "overlay": "svg:overlay",
     "darken": "svg:darken",
     "lighten": "svg:lighten",
+    "color-dodge": "svg:color-dodge",
+    "color-burn": "svg:color-burn",
+    "hard-light": "svg:hard-light",
+    "soft-light": "svg:soft-light",
     "difference": "svg:difference",
+    "exclusion": "svg:exclusion",  # not in the OpenRaster list, but other editors write it
+    "hue": "svg:hue",
+    "saturation": "svg:saturation",
+    "color": "svg:color",
+    "luminosity": "svg:luminosity",
+    "plus": "svg:plus",
+    "dst-in": "svg:dst-in",
+    "dst-out": "svg:dst-out",
+    "src-atop": "svg:src-atop",
+    "dst-atop": "svg:dst-atop",
 }
 MODES_BY_OP: dict[str, str] = {op: mode for mode, op in SVG_OPS.items()}
 
