@@ -300,6 +300,7 @@ class EffectsPanel(QWidget):
             self.stack.addWidget(panel)
         self.chooser.currentIndexChanged.connect(self._on_chooser_changed)
         scroll = QScrollArea()
+        self.scroll = scroll
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -329,4 +330,6 @@ class EffectsPanel(QWidget):
             page.setSizePolicy(policy, policy)
         self.stack.setCurrentWidget(panel)
         self.stack.updateGeometry()
+        # Every effect opens at its top, not where the previous one was scrolled to.
+        self.scroll.verticalScrollBar().setValue(0)
         self.effect_changed.emit(panel)

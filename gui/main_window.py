@@ -204,6 +204,11 @@ class MainWindow(QMainWindow):
 
         self.undo_action = a("&Undo", self.undo, K.Undo, "edit-undo")
         self.redo_action = a("&Redo", self.redo, K.Redo, "edit-redo")
+        # Qt's Redo keys differ per platform (on X11 only Ctrl+Shift+Z): both
+        # common keys redo everywhere, beside whatever the platform adds.
+        redo_keys = [QKeySequence("Ctrl+Y"), QKeySequence("Ctrl+Shift+Z")]
+        platform_keys = [k for k in self.redo_action.shortcuts() if k not in redo_keys]
+        self.redo_action.setShortcuts(redo_keys + platform_keys)
         self.copy_action = a("&Copy", self.copy, K.Copy)
         self.copy_merged_action = a("Copy &Merged", lambda: self.copy(merged=True), "Ctrl+Shift+C")
         self.paste_action = a("&Paste as New Layer", self.paste, K.Paste)

@@ -14,9 +14,13 @@ from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
 import numpy as np
-from PySide6.QtCore import QSettings, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
+    QAbstractScrollArea,
+    QAbstractSlider,
+    QAbstractSpinBox,
+    QApplication,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -40,6 +44,7 @@ from warpaint.gui.recent_styles import FILE, LAYER, recent_styles, remember_styl
 SLIDER_STEPS_MAX = 10_000
 SELECTION = "selection"
 RECENT_THUMB_SIDE = 32
+_WHEEL_CONTROLS = (QComboBox, QAbstractSlider, QAbstractSpinBox)
 
 
 class ParamContext(Protocol):
@@ -64,6 +69,44 @@ class ParamContext(Protocol):
         """Run `fn` off the GUI thread; `on_done(result)` on it if it succeeds.
         A newer call with the same key supersedes an older one."""
         ...
+
+
+class _WheelOnlyWithFocus(QObject):
+    """Lets a control take the mouse wheel only while it has the keyboard focus;
+    otherwise the wheel goes to the scroll area around it, which scrolls."""
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if (
+            event.type() != QEvent.Type.Wheel
+            or not isinstance(watched, QWidget)
+            or watched.hasFocus()
+        ):
+            return False
+        parent = watched.parentWidget()
+        while parent is not None and not isinstance(parent, QAbstractScrollArea):
+            parent = parent.parentWidget()
+        if parent is not None:
+            # Handed over explicitly: Qt passes a wheel event on to the parents
+            # only when it came from the window system, not when it was sent.
+            QApplication.sendEvent(parent.viewport(), event)
+        else:
+            event.ignore()
+        return True
+
+
+_wheel_guard = _WheelOnlyWithFocus()
+
+
+def wheel_only_with_focus(root: QWidget) -> None:
+    """Make every combo box, slider and spin box in `root` (itself included)
+    change on the wheel only once clicked or tabbed into, so scrolling a panel
+    over them never changes a value by accident."""
+    controls: list[QWidget] = [
+        w for w in (root, *root.findChildren(QWidget)) if isinstance(w, _WHEEL_CONTROLS)
+    ]
+    for control in controls:
+        control.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        control.installEventFilter(_wheel_guard)
 
 
 def shrinkable_combo() -> QComboBox:
@@ -691,5 +734,8 @@ def make_param_widget(
     """The editor for `param`, chosen by its type (a gallery for a `gallery`
     CHOICE whose effect draws thumbnails)."""
     if param.type is ParamType.CHOICE and param.gallery and thumbnail is not None:
-        return GalleryParamWidget(param, context, thumbnail)
-    return WIDGETS[param.type](param, context)
+        widget: ParamWidget = GalleryParamWidget(param, context, thumbnail)
+    else:
+        widget = WIDGETS[param.type](param, context)
+    wheel_only_with_focus(widget)
+    return widget

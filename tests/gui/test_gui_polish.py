@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from gui_helpers import astronaut_document, wait_delivered
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 
 from warpaint.engine.jobs import JobState
@@ -32,7 +33,9 @@ def _click_checkbox(qtbot, panel, item) -> None:
     """Click the row's check box as a user does (the indicator sits at the row's left)."""
     rect = panel.list.visualItemRect(item)
     QTest.mouseClick(
-        panel.list.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(rect.left() + 10, rect.center().y())
+        panel.list.viewport(),
+        Qt.MouseButton.LeftButton,
+        pos=QPoint(rect.left() + 10, rect.center().y()),
     )
 
 
@@ -112,7 +115,9 @@ def test_long_layer_names_are_elided_without_a_horizontal_scrollbar(qtbot, windo
     assert panel.list.textElideMode() == Qt.TextElideMode.ElideMiddle
     # Narrowing the dock keeps every row inside the list.
     panel.list.setFixedWidth(140)
-    qtbot.waitUntil(lambda: panel.list.visualItemRect(item).right() <= panel.list.viewport().rect().right())
+    qtbot.waitUntil(
+        lambda: panel.list.visualItemRect(item).right() <= panel.list.viewport().rect().right()
+    )
     assert panel.list.horizontalScrollBar().maximum() == 0
 
 
@@ -124,3 +129,80 @@ def test_what_detection_filled_in_is_told_by_the_parameters_labels(qtbot, make_w
     label = panel.widgets["eyes"].param.label
     assert message == f"Gaze: set {label} from what was detected in the layer"
     assert "eyes" not in message.replace(label, "")
+
+
+def _wheel(widget, steps: int = -1) -> None:
+    """One notch of the mouse wheel over the middle of `widget` (negative: towards the user)."""
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    centre = QPointF(widget.rect().center())
+    event = QWheelEvent(
+        centre,
+        QPointF(widget.mapToGlobal(centre.toPoint())),
+        QPoint(0, 0),
+        QPoint(0, 120 * steps),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(widget, event)
+
+
+def _scrolled_effect(qtbot, window, effect_id: str):
+    """The effect's panel in a dock short enough that it must scroll."""
+    panel = window.show_effect(effect_id)
+    scroll = window.effects_panel.scroll
+    window.resize(1100, 520)
+    qtbot.waitUntil(lambda: scroll.verticalScrollBar().maximum() > 100)
+    return panel, scroll.verticalScrollBar()
+
+
+def test_the_wheel_scrolls_the_panel_over_controls_that_do_not_have_focus(qtbot, window):
+    panel, bar = _scrolled_effect(qtbot, window, "stylize")
+    window.canvas.setFocus()
+    combo = panel.widgets["optimizer"].combo
+    slider = panel.widgets["strength"].slider
+    spin = panel.widgets["iterations"].spin
+    before = panel.values()
+    for control in (combo, slider, spin):
+        assert control.focusPolicy() == Qt.FocusPolicy.StrongFocus
+        at = bar.value()
+        _wheel(control)
+        assert panel.values() == before, control
+        assert bar.value() > at, f"the panel did not scroll over {type(control).__name__}"
+    # Once the user clicks into a control, the wheel is the control's.
+    slider.setFocus()
+    qtbot.waitUntil(slider.hasFocus)
+    at = bar.value()
+    _wheel(slider, steps=1)
+    assert panel.values()["strength"] != before["strength"]
+    assert bar.value() == at
+
+
+def test_switching_effects_opens_the_new_panel_at_its_top(qtbot, window):
+    _, bar = _scrolled_effect(qtbot, window, "stylize")
+    bar.setValue(bar.maximum())
+    assert bar.value() > 0
+    window.show_effect("gaze")
+    assert bar.value() == 0
+    window.show_effect("texture")
+    assert bar.value() == 0
+
+
+def test_ctrl_y_and_ctrl_shift_z_both_redo(qtbot, window):
+    keys = [k.toString() for k in window.redo_action.shortcuts()]
+    assert "Ctrl+Y" in keys and "Ctrl+Shift+Z" in keys
+    doc = window.doc
+    window.activateWindow()  # shortcuts reach the active window only
+    qtbot.waitUntil(window.isActiveWindow)
+    for key in (QKeySequence("Ctrl+Y"), QKeySequence("Ctrl+Shift+Z")):
+        window.new_layer_action.trigger()
+        layers = len(doc.layers)
+        window.undo()
+        assert len(doc.layers) == layers - 1
+        window.canvas.setFocus()
+        QTest.keySequence(window.canvas, key)
+        assert len(doc.layers) == layers, key.toString()
