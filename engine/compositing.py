@@ -106,13 +106,17 @@ def _lum(c: np.ndarray) -> np.ndarray:
 def _clip_color(c: np.ndarray) -> np.ndarray:
     # Pulls an out-of-range colour towards its luminosity (grey) until it fits.
     # n and x are both taken before either correction, as the spec writes it.
+    # A grey a rounding step outside [0, 1] has L = n (or x): its scale stays 1
+    # instead of 0 / 0, and the caller's clip brings it back.
     lum = _lum(c)
     n = c.min(axis=-1, keepdims=True)
     x = c.max(axis=-1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        c = np.where(n < 0.0, lum + (c - lum) * lum / (lum - n), c)
-        c = np.where(x > 1.0, lum + (c - lum) * (1.0 - lum) / (x - lum), c)
-    return c
+    below, above = lum - n, x - lum
+    pull_up, pull_down = (n < 0.0) & (below > 0.0), (x > 1.0) & (above > 0.0)
+    low = np.divide(lum, below, out=np.ones_like(lum), where=pull_up)
+    high = np.divide(1.0 - lum, above, out=np.ones_like(lum), where=pull_down)
+    c = np.where(pull_up, lum + (c - lum) * low, c)
+    return np.where(pull_down, lum + (c - lum) * high, c)
 
 
 def _set_lum(c: np.ndarray, lum: np.ndarray) -> np.ndarray:

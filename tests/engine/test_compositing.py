@@ -188,6 +188,17 @@ def test_clip_color_pulls_a_negative_colour_towards_its_luminosity():
     np.testing.assert_allclose(out[0, 0, :3], [0.0, 0.0, 5 / 11], atol=1e-6)
 
 
+def test_color_of_a_grey_source_over_black_is_black_not_nan():
+    # SetLum(grey, 0) lands a rounding step below 0 with L = min: ClipColor's
+    # 0 / 0 must not happen. B = (0, 0, 0), so with ab = .6, as = .3 and Cs = .7:
+    # co = as (1 - ab) Cs = .3 * .4 * .7 = .084, ao = .3 + .6 * .7 = .72
+    out = composite_over(pixel((0.0, 0.0, 0.0), 0.6), pixel((0.7, 0.7, 0.7), 0.3), "color")
+    np.testing.assert_allclose(out[0, 0], [0.084 / 0.72] * 3 + [0.72], atol=1e-6)
+    for grey in (116 / 255, 251 / 255, 0.7):
+        out = composite_over(pixel((0.0, 0.0, 0.0), 1.0), pixel((grey,) * 3, 1.0), "color")
+        np.testing.assert_allclose(out[0, 0], [0.0, 0.0, 0.0, 1.0], atol=1e-6)
+
+
 def test_hue_of_a_grey_source_is_the_backdrop_luminosity_in_grey():
     # SetSat(grey, s) = 0 (no hue to stretch), then SetLum(., Lum(CB) = .384).
     out = composite_over(pixel(CB, 1.0), pixel((0.5, 0.5, 0.5), 1.0), "hue")
