@@ -15,6 +15,7 @@ import numpy as np
 
 from warpaint.engine.document import DocState, Document, Layer
 from warpaint.engine.errors import BadInputError
+from warpaint.engine.io.limits import resolve as resolve_limits
 from warpaint.engine.jobs import JobContext
 from warpaint.engine.lod import level_for_side, shared_lod
 from warpaint.engine.params import ParamType
@@ -370,9 +371,16 @@ def place_result(
 
 
 def _grown_to_fit(state: DocState, right: int, bottom: int) -> DocState:
+    """`state` with its canvas grown to reach (right, bottom), within the limits.
+
+    A layer far from the origin would otherwise grow the canvas to a size no
+    file reader accepts (a result saved that Warpaint then refuses to open).
+    """
     if right <= state.width and bottom <= state.height:
         return state
-    return replace(state, width=max(state.width, right), height=max(state.height, bottom))
+    width, height = max(state.width, right), max(state.height, bottom)
+    resolve_limits(None).check_image(width, height, "the canvas grown to fit the result")
+    return replace(state, width=width, height=height)
 
 
 def commit_effect(

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from warpaint.engine.errors import BadInputError
+from warpaint.engine.io.limits import check_regular_file
 
 if TYPE_CHECKING:
     import torch
@@ -551,6 +552,9 @@ def read_model_header(path: str | os.PathLike[str]) -> dict[str, Any]:
     from warpaint.engine.checkpoints import META_KEY
 
     file = Path(path)
+    if not os.path.exists(file):
+        raise BadInputError(f"{file}: no such model file")
+    check_regular_file(file)
     try:
         with open(file, "rb") as f:
             (n,) = struct.unpack("<Q", f.read(8))
@@ -558,13 +562,14 @@ def read_model_header(path: str | os.PathLike[str]) -> dict[str, Any]:
                 raise ValueError("header too large")
             header = json.loads(f.read(n))
         meta = json.loads(header["__metadata__"][META_KEY])
-    except FileNotFoundError:
-        raise BadInputError(f"{file}: no such model file") from None
-    except (OSError, ValueError, KeyError, TypeError, struct.error):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError, struct.error):
         raise BadInputError(f"{file}: not a Warpaint model file") from None
     if not isinstance(meta, dict) or meta.get("kind") != "autoencoder":
         found = meta.get("kind") if isinstance(meta, dict) else None
         raise BadInputError(f"{file}: holds a {found!r} model, not an 'autoencoder' model")
-    if not isinstance(meta.get("attributes"), list):
+    attributes = meta.get("attributes")
+    if not isinstance(attributes, list):
         raise BadInputError(f"{file}: the model lists no attributes")
+    if not all(isinstance(a, dict) and isinstance(a.get("name"), str) for a in attributes):
+        raise BadInputError(f"{file}: an attribute entry is not an object with a name")
     return meta

@@ -9,13 +9,18 @@ is refused with a one-line reason, never unpickled.
 from __future__ import annotations
 
 import os
+import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from warpaint.engine.errors import BadInputError
+from warpaint.engine.io.limits import check_regular_file
 
 if TYPE_CHECKING:
     import torch
+
+ModuleT = TypeVar("ModuleT", bound="torch.nn.Module")
 
 
 def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
@@ -29,8 +34,9 @@ def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     import torch
 
     file = Path(path)
-    if not file.is_file():
+    if not os.path.exists(file):  # False, not an error, for an over-long name too
         raise BadInputError(f"{file}: no such weights file")
+    check_regular_file(file)
     if file.suffix.lower() == ".safetensors":
         from safetensors.torch import load_file
 
@@ -39,9 +45,13 @@ def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
             raise BadInputError(f"{file}: not a readable safetensors file ({exc})") from None
     try:
-        loaded = torch.load(str(file), map_location="cpu", weights_only=True)
+        # torch warns (two lines on stderr) about pickle protocols other than 2;
+        # the outcome reaches the user as the one-line refusal below instead.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            loaded = torch.load(str(file), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
+        first = _unpickling_reason(str(exc))
         raise BadInputError(
             f"{file}: refused: loading it would run code from the file ({first[:120]})"
         ) from None
@@ -58,6 +68,13 @@ def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     ):
         raise BadInputError(f"{file}: not a state dict of named tensors")
     return dict(loaded)
+
+
+def _unpickling_reason(text: str) -> str:
+    """The line of torch's multi-paragraph refusal that names what was refused."""
+    _, found, rest = text.partition("WeightsUnpickler error:")
+    lines = [line.strip() for line in (rest if found else text).splitlines() if line.strip()]
+    return lines[0] if lines else "unsafe content"
 
 
 # -- the project's own model files --------------------------------------------
@@ -113,9 +130,74 @@ def load_model(
         header = f.metadata() or {}
     try:
         meta = json.loads(header[META_KEY])
-    except (KeyError, json.JSONDecodeError):
+    except (KeyError, json.JSONDecodeError, RecursionError):
         raise BadInputError(f"{file}: not a Warpaint model file (no model metadata)") from None
     if not isinstance(meta, dict) or meta.get("kind") != kind:
         found = meta.get("kind") if isinstance(meta, dict) else None
         raise BadInputError(f"{file}: holds a {found!r} model, not a {kind!r} model")
     return tensors, meta
+
+
+# Sizes a model file's metadata may ask for: each loader names the integers it
+# builds layers from and their bounds, and `check_model_sizes` refuses a file
+# before anything is built (a 200-byte file asking for 10**8 blocks would
+# otherwise allocate until memory runs out).
+MAX_LIST_ITEMS = 16
+
+
+def check_model_sizes(
+    source: str | os.PathLike[str],
+    values: object,
+    bounds: Mapping[str, tuple[int, int]],
+    what: str = "config",
+) -> None:
+    """Raise BadInputError unless `values` is a dict whose entries named in
+    `bounds` are integers within (low, high) inclusive.
+
+    A list entry (e.g. channels per stage) must hold 1..MAX_LIST_ITEMS such
+    integers. Entries missing from `values` are left to the loader's defaults.
+    Floats are refused even when integral (JSON `1e8`): the writer stores ints.
+    """
+    if not isinstance(values, dict):
+        raise BadInputError(f"{source}: the model's {what} is not a JSON object")
+    for name, (low, high) in bounds.items():
+        if name not in values:
+            continue
+        value = values[name]
+        items = value if isinstance(value, list) else [value]
+        if isinstance(value, list) and not 1 <= len(value) <= MAX_LIST_ITEMS:
+            raise BadInputError(
+                f"{source}: the model's {what}.{name} has {len(value)} entries "
+                f"(1..{MAX_LIST_ITEMS} allowed)"
+            )
+        for item in items:
+            if isinstance(item, bool) or not isinstance(item, int) or not low <= item <= high:
+                shown = repr(item) if len(repr(item)) <= 24 else repr(item)[:21] + "..."
+                raise BadInputError(
+                    f"{source}: the model's {what}.{name} is {shown}; "
+                    f"it must be an integer in {low}..{high}"
+                )
+
+
+def build_within_file(
+    build: Callable[[], ModuleT],
+    tensors: Mapping[str, torch.Tensor],
+) -> ModuleT:
+    """`build()`, once a dry run shows its weights fit in `tensors`.
+
+    The module is first built on torch's meta device, which allocates
+    nothing, and refused unless its state holds at most as many elements as
+    the file's tensors: a loader then never allocates more than the file
+    holds, whatever sizes within `check_model_sizes`' bounds the metadata
+    combines. Raises ValueError with the reason (each loader names the file
+    and what it was loading); the real module is built only after.
+    """
+    import torch
+
+    with torch.device("meta"):
+        probe = build()
+    need = sum(t.numel() for t in probe.state_dict().values())
+    have = sum(t.numel() for t in tensors.values())
+    if need > have:
+        raise ValueError(f"its metadata describes {need:,} weights but the file holds {have:,}")
+    return build()

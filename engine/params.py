@@ -7,6 +7,7 @@ and tells the CLI how to parse `--set NAME=VALUE`.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -138,6 +139,9 @@ class Param:
                 # Integer bounds in full ({:g} prints 2**31 - 1 as 2.14748e+09).
                 def bound(v: float) -> str:
                     return str(int(v)) if t is ParamType.INTEGER else f"{v:g}"
+            # NaN fails every comparison below, so it would pass the range check.
+            if not math.isfinite(value):
+                raise BadInputError(f"{self.name}: {value} is not a finite number")
 
                 raise BadInputError(
                     f"{self.name}: {value} is outside {bound(self.min)}..{bound(self.max)}"
@@ -155,6 +159,10 @@ class Param:
                     f"{self.name}: {value!r} is not one of {', '.join(self.choices)}"
                 )
             return value
+        if t in (ParamType.POINTS, ParamType.RECT, ParamType.IMAGES) and value is not None:
+            if not all(_finite(n) for n in _numbers(t, value)):
+                raise BadInputError(f"{self.name}: every number must be finite, got {value!r}")
+            return value
         return value
 
 
@@ -170,10 +178,29 @@ def parse_colour(text: str) -> tuple[float, float, float]:
 
 
 def _weighted(item: str) -> tuple[str, float]:
+    # The range test is also what refuses nan and inf (every comparison with nan is False).
     path, _, weight = item.rpartition(":")
     if not path:
         return (item, 1.0)
     return (path, float(weight))
+
+def _numbers(t: ParamType, value: Any) -> list[Any]:
+    """The numbers inside a POINTS ((x, y), ...), RECT (x, y, w, h) or IMAGES
+    ((ref, weight), ...) value."""
+    if t is ParamType.IMAGES:
+        return [item[1] for item in value]
+    if t is ParamType.POINTS:
+        return [c for point in value for c in point]
+    return list(value)
+
+
+def _finite(value: Any) -> bool:
+    """Whether `value` is a real, finite number (numpy scalars included)."""
+    try:
+        return not isinstance(value, bool | str) and math.isfinite(value)
+    except TypeError:
+        return False
+
 
 
 def _jsonable(value: Any) -> Any:

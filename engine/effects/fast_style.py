@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from warpaint.engine.errors import BadInputError
+from warpaint.engine.io.limits import check_regular_file
 from warpaint.engine.params import Param, ParamType
 from warpaint.engine.registry import EffectSpec
 
@@ -62,6 +63,8 @@ def shipped_model_path() -> Path:
 def _header_styles(path: Path) -> tuple[str, ...]:
     """Style names from a model file's safetensors header, read without torch
     (panels and `warpaint effects` must not import it). Empty if unreadable."""
+    if not path.is_file():  # also keeps a FIFO from blocking the import
+        return ()
     try:
         with open(path, "rb") as f:
             (length,) = struct.unpack("<Q", f.read(8))
@@ -72,7 +75,7 @@ def _header_styles(path: Path) -> tuple[str, ...]:
         if meta.get("kind") != MODEL_KIND:
             return ()
         return tuple(str(s) for s in meta["styles"])
-    except (OSError, ValueError, KeyError, TypeError, struct.error):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError, struct.error):
         return ()
 
 
@@ -115,7 +118,7 @@ FULL_SPEC = EffectSpec(
         Param("model", "Model file", ParamType.FILE, default=None,
               help="A model from 'warpaint train style' instead of the presets; "
                    "'preset' picks its style by name, else its first style is used."),
-        Param("mask", "Mask", ParamType.MASK, default=None,
+        Param("mask", "Mask", ParamType.MASK, default=None, image_bound=True,
               help="Apply only where the mask is set."),
     ),
 )  # fmt: skip
@@ -128,20 +131,34 @@ SPEC: EffectSpec | None = FULL_SPEC if shipped_model_path().is_file() else None
 DEMO_PARAMS: dict[str, Any] = {"preset": DEFAULT_PRESET}
 
 
+# Sizes a generator may be built with; the shipped one is far inside them.
+GENERATOR_BOUNDS = {
+    "styles": (1, 1024),
+    "half": (1, 1024),
+    "quarter": (1, 1024),
+    "blocks": (0, 64),
+    "head": (1, 1024),
+    "noise": (0, 64),
+    "coarse_noise": (0, 64),
+    "coarse_cell": (1, 4096),
+}
+
+
 @cache
 def _load(path: str, mtime: float, device: str) -> tuple[StyleGenerator, tuple[str, ...]]:
     """The generator of a model file on `device` (cached by path and mtime)."""
     import torch
 
-    from warpaint.engine.checkpoints import load_model
+    from warpaint.engine.checkpoints import build_within_file, check_model_sizes, load_model
     from warpaint.engine.nets.generator import GeneratorConfig, StyleGenerator
 
     tensors, meta = load_model(path, MODEL_KIND)
+    check_model_sizes(path, meta.get("config"), GENERATOR_BOUNDS)
     try:
         styles = tuple(str(s) for s in meta["styles"])  # type: ignore[attr-defined]
         config = GeneratorConfig(**meta["config"])  # type: ignore[arg-type]
         with torch.inference_mode(False):
-            gen = StyleGenerator(config)
+            gen = build_within_file(lambda: StyleGenerator(config), tensors)
             gen.load_state_dict(tensors)
     except (KeyError, TypeError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
@@ -157,9 +174,9 @@ def load_generator(path: str | Path | None, device: str) -> tuple[StyleGenerator
     Raises BadInputError when the file is missing, corrupt or of another kind.
     """
     file = Path(path) if path else shipped_model_path()
-    if not file.is_file():
-        if path:
-            raise BadInputError(f"{file}: no such model file")
+    if path:
+        check_regular_file(file)
+    elif not file.is_file():
         raise BadInputError(
             f"the fast-style presets are not installed ({file} is missing); train them with "
             f"'warpaint train style --presets -o {file}'"

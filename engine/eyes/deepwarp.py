@@ -196,19 +196,27 @@ def model_meta(model: DeepWarp, extra: Mapping[str, Any] | None = None) -> dict[
     return meta
 
 
+# Sizes a model file may ask for (the shipped model: 2 landmarks, width 32, embed 16).
+SIZE_BOUNDS = {"landmarks": (1, 64), "width": (1, 1024), "embed": (1, 1024)}
+
+
 def model_from_file(path: str, device: str | torch.device = "cpu") -> DeepWarp:
     """A DeepWarp in eval mode from a model file; BadInputError on a foreign file."""
-    from warpaint.engine.checkpoints import load_model
+    from warpaint.engine.checkpoints import build_within_file, check_model_sizes, load_model
     from warpaint.engine.errors import BadInputError
 
     tensors, meta = load_model(path, KIND)
     if meta.get("format") != FORMAT or list(meta.get("crop", [])) != list(CROP_SIZE):  # type: ignore[call-overload]
         raise BadInputError(f"{path}: a gaze model of another format or crop size")
+    check_model_sizes(path, meta, SIZE_BOUNDS, what="metadata")
     try:
-        model = DeepWarp(
-            landmarks=int(meta["landmarks"]),  # type: ignore[call-overload]
-            width=int(meta["width"]),  # type: ignore[call-overload]
-            embed=int(meta["embed"]),  # type: ignore[call-overload]
+        model = build_within_file(
+            lambda: DeepWarp(
+                landmarks=int(meta["landmarks"]),  # type: ignore[call-overload]
+                width=int(meta["width"]),  # type: ignore[call-overload]
+                embed=int(meta["embed"]),  # type: ignore[call-overload]
+            ),
+            tensors,
         )
         model.load_state_dict(tensors)
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:

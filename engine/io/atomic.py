@@ -5,12 +5,14 @@ and fsyncs it, then `os.replace`s it over the target (atomic on POSIX and
 Windows within one file system) and fsyncs the folder. On any failure the
 temporary file is removed. A process killed mid-write leaves its temporary
 file behind; its name carries the writer's pid, and the next write to the same
-target removes such leftovers whose writer is gone.
+target removes such leftovers whose writer is gone, as does
+`remove_stale_temp_files` for a whole folder (run at start-up).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -22,9 +24,39 @@ from warpaint.engine.errors import BadInputError
 TEMP_SUFFIX = ".warpaint-tmp"
 
 
+# A file name may hold 255 bytes on common file systems; the pid, random part
+# and suffix take at most 1 + 10 + 1 + 8 + 13 of them, the dots around the
+# target's name 2, which leaves it this many.
+_NAME_BUDGET = 220
+
+
 def temp_prefix(path: str | os.PathLike[str]) -> str:
-    """The name prefix of temporary files written for `path` (same folder)."""
-    return "." + Path(path).name + "."
+    """The name prefix of temporary files written for `path` (same folder).
+
+    A target name too long to fit beside the pid and suffix is cut (at a
+    character boundary) and followed by a hash of the whole name, so a valid
+    255-byte name still gets a valid temporary name of its own.
+    """
+    name = Path(path).name
+    encoded = name.encode("utf-8", "surrogateescape")
+    if len(encoded) > _NAME_BUDGET:
+        digest = hashlib.sha256(encoded).hexdigest()[:8]
+        cut = encoded[: _NAME_BUDGET - 9].decode("utf-8", "ignore")
+        name = f"{cut}~{digest}"
+    return "." + name + "."
+
+
+def _temp_pid(name: str) -> int | None:
+    """The writer's pid in a temporary file name `.NAME.<pid>.<8 hex>.warpaint-tmp`,
+    or None when `name` is not such a name."""
+    if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
+        return None
+    parts = name[1 : -len(TEMP_SUFFIX)].rsplit(".", 2)
+    if len(parts) != 3 or not parts[0] or not parts[1].isdigit():
+        return None
+    if len(parts[2]) != 8 or any(c not in "0123456789abcdef" for c in parts[2]):
+        return None
+    return int(parts[1])
 
 
 def pid_alive(pid: int) -> bool:
@@ -72,6 +104,30 @@ def stale_temp_files(path: str | os.PathLike[str]) -> list[Path]:
     return stale
 
 
+def remove_stale_temp_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files in `folder` left by Warpaint writers that no
+    longer run (killed mid-write); returns what was removed.
+
+    Only names of exactly our pattern, `.NAME.<pid>.<8 hex digits>.warpaint-tmp`,
+    whose pid is not a live process are touched; anything else, and the
+    temporary files of running writers, stay. Called at start-up (the editor,
+    `warpaint recover`) for the recovery folder and for documents opened.
+    """
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        pid = _temp_pid(entry.name)
+        if pid is None or pid_alive(pid) or not entry.is_file() or entry.is_symlink():
+            continue
+        with contextlib.suppress(OSError):
+            entry.unlink()
+            removed.append(entry)
+    return removed
+
+
 def _fsync_dir(folder: Path) -> None:
     if os.name != "posix":
         return
@@ -95,10 +151,13 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
         raise ValueError(f"atomic_write mode must be 'wb' or 'w', not {mode!r}")
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise BadInputError(f"{folder}: no such folder")
-    if target.is_dir():
-        raise BadInputError(f"{target}: is a folder")
+    try:
+        if not folder.is_dir():
+            raise BadInputError(f"{folder}: no such folder")
+        if target.is_dir():
+            raise BadInputError(f"{target}: is a folder")
+    except OSError as err:  # a name over the file system's limit, a loop of links, ...
+        raise BadInputError(f"{target}: cannot write here ({err.strerror or err})") from None
     for leftover in stale_temp_files(target):
         with contextlib.suppress(OSError):
             leftover.unlink()

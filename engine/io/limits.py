@@ -9,6 +9,7 @@ allocates anything, so a hostile or absurd file fails with a one-line
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, fields, replace
 
 from warpaint.engine.errors import BadInputError
@@ -48,6 +49,8 @@ class Limits:
         (checked for members over 1 MiB; PNG data barely compresses further).
     max_total_bytes: decoded pixel bytes of a whole document (all layers and
         masks at their storage precision); defaults to half the physical memory.
+    max_total_pixels: decoded pixels of a whole document, all layers and masks
+        counted (layers that share one image count once each: each is composited).
     """
 
     max_pixels: int = 200_000_000
@@ -57,6 +60,7 @@ class Limits:
     max_xml_bytes: int = 16 * MIB
     max_compression_ratio: float = 200.0
     max_total_bytes: int = 0
+    max_total_pixels: int = 1_000_000_000
 
     def __post_init__(self) -> None:
         if self.max_total_bytes <= 0:
@@ -66,7 +70,8 @@ class Limits:
     def from_env(cls, environ: dict[str, str] | None = None) -> Limits:
         """Defaults overridden by WARPAINT_MAX_PIXELS, WARPAINT_MAX_DIMENSION,
         WARPAINT_MAX_LAYERS, WARPAINT_MAX_MEMBER_BYTES, WARPAINT_MAX_XML_BYTES,
-        WARPAINT_MAX_COMPRESSION_RATIO and WARPAINT_MAX_TOTAL_BYTES."""
+        WARPAINT_MAX_COMPRESSION_RATIO, WARPAINT_MAX_TOTAL_BYTES and
+        WARPAINT_MAX_TOTAL_PIXELS."""
         env = os.environ if environ is None else environ
         changes: dict[str, int | float] = {}
         for f in fields(cls):
@@ -100,6 +105,14 @@ class Limits:
                 "set WARPAINT_MAX_PIXELS to change it)"
             )
 
+    def check_total_pixels(self, pixels: int, what: str = "the document") -> None:
+        if pixels > self.max_total_pixels:
+            raise BadInputError(
+                f"{what} decodes to {pixels / 1e6:.0f} megapixels across its layers, over the "
+                f"limit of {self.max_total_pixels / 1e6:.0f} megapixels "
+                "(set WARPAINT_MAX_TOTAL_PIXELS to change it)"
+            )
+
     def check_total(self, nbytes: int, what: str = "the document") -> None:
         if nbytes > self.max_total_bytes:
             raise BadInputError(
@@ -119,3 +132,60 @@ class Limits:
 def resolve(limits: Limits | None) -> Limits:
     """`limits`, or the defaults with environment overrides."""
     return limits if limits is not None else Limits.from_env()
+
+
+def check_regular_file(path: str | os.PathLike[str], what: str | None = None) -> None:
+    """Raise BadInputError unless `path` names an existing regular file.
+
+    Every reader calls this before opening a path: opening a FIFO blocks until
+    a writer appears (forever, from the user's point of view), and a device
+    or folder is never an image or a model. Symbolic links are followed.
+    """
+    label = what or os.fspath(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise BadInputError(f"{label}: no such file") from None
+    except PermissionError:
+        raise BadInputError(f"{label}: permission denied") from None
+    except (OSError, ValueError) as err:
+        # ENAMETOOLONG, ELOOP, ENOTDIR, an embedded NUL (ValueError), ...
+        reason = getattr(err, "strerror", None) or str(err)
+        raise BadInputError(f"{label}: cannot be read ({reason})") from None
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise BadInputError(f"{label}: is a folder, not a file")
+    kind = (
+        "a named pipe (FIFO)"
+        if stat.S_ISFIFO(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "not a regular file"
+    )
+    raise BadInputError(f"{label}: is {kind}; Warpaint reads only regular files")
+
+
+def checked_offset(value: int, what: str, limits: Limits | None = None) -> int:
+    """`value`, a layer's x or y offset, if it is within reach of a canvas.
+
+    A layer placed farther than the largest accepted side from the origin lies
+    wholly outside any canvas Warpaint can hold; growing a canvas to reach it
+    would need hundreds of megapixels (or, for offsets near 2**31, more
+    memory than exists). Raises BadInputError.
+    """
+    bound = resolve(limits).max_dimension
+    if abs(value) > bound:
+        raise BadInputError(
+            f"{what} is placed at offset {_short(value)}; offsets beyond ±{bound} are "
+            "refused (set WARPAINT_MAX_DIMENSION to change it)"
+        )
+    return value
+
+
+def _short(number: int) -> str:
+    """An integer for a message; one read from "1e300" has 301 digits."""
+    text = str(number)
+    return text if len(text) <= 20 else f"{text[:8]}... ({len(text.lstrip('-'))} digits)"

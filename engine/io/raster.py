@@ -33,7 +33,7 @@ from warpaint.engine.document import DocState
 from warpaint.engine.errors import BadInputError
 from warpaint.engine.io import colour, pngio
 from warpaint.engine.io.atomic import atomic_write
-from warpaint.engine.io.limits import Limits
+from warpaint.engine.io.limits import Limits, check_regular_file
 from warpaint.engine.tiles import Rect, dtype_max, from_float, to_float
 
 Source = str | os.PathLike[str] | bytes
@@ -140,9 +140,8 @@ def read_head(source: Source, n: int = 64) -> bytes:
             raise BadInputError("the image is empty (0 bytes)")
         return source[:n]
     path = Path(source)
+    check_regular_file(path)
     try:
-        if path.is_dir():
-            raise BadInputError(f"{path}: is a folder, not an image")
         with open(path, "rb") as fh:
             head = fh.read(n)
     except FileNotFoundError:
@@ -159,6 +158,7 @@ def read_head(source: Source, n: int = 64) -> bytes:
 def _read_all(source: Source) -> bytes:
     if isinstance(source, bytes):
         return source
+    check_regular_file(source)
     try:
         return Path(source).read_bytes()
     except OSError as err:

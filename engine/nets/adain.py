@@ -139,13 +139,20 @@ def decoder_from_model(tensors: dict[str, torch.Tensor], meta: dict[str, object]
     layers = meta.get("decoder_layers")
     if not isinstance(layers, list) or not all(isinstance(x, list) and len(x) == 3 for x in layers):
         raise ValueError("no decoder layer list in the metadata")
-    decoder = Decoder([(int(a), int(b), bool(u)) for a, b, u in layers])
-    expected = decoder.state_dict()
+    sizes = [size for layer in layers for size in layer[:2]]
+    if len(layers) > 64 or not all(
+        isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= 4096 for c in sizes
+    ):
+        raise ValueError("the decoder layer list asks for sizes outside 1..4096 or > 64 layers")
+    spec = [(int(a), int(b), bool(u)) for a, b, u in layers]
+    with torch.device("meta"):  # allocates nothing: the file's tensors must match first
+        expected = Decoder(spec).state_dict()
     if set(tensors) != set(expected):
         raise ValueError("its tensors do not match the decoder layers")
     for name, value in tensors.items():
         if tuple(value.shape) != tuple(expected[name].shape):
             raise ValueError(f"{name} has shape {tuple(value.shape)}")
+    decoder = Decoder(spec)
     decoder.load_state_dict({k: v.float() for k, v in tensors.items()})
     return decoder.eval().requires_grad_(False)
 

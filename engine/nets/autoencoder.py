@@ -32,7 +32,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from warpaint.engine.checkpoints import load_model, save_model
+from warpaint.engine.checkpoints import (
+    build_within_file,
+    check_model_sizes,
+    load_model,
+    save_model,
+)
 from warpaint.engine.errors import BadInputError
 
 MODEL_KIND = "autoencoder"
@@ -220,6 +225,16 @@ def save_attribute_model(path: str | os.PathLike[str], model: AttributeModel) ->
     save_model(path, tensors, meta)
 
 
+# Sizes a model file may ask for (the shipped model: 48 x 64, latent 64,
+# channels 32..128); `ConvAutoencoder` is built only from sizes within these.
+CONFIG_BOUNDS = {
+    "height": (1, 4096),
+    "width": (1, 4096),
+    "latent": (1, 4096),
+    "channels": (1, 4096),
+}
+
+
 def attribute_model_from_file(
     tensors: dict[str, torch.Tensor], meta: dict[str, object], source: str
 ) -> AttributeModel:
@@ -230,6 +245,7 @@ def attribute_model_from_file(
         raw = meta["config"]
         if not isinstance(raw, dict):
             raise KeyError("config")
+        check_model_sizes(source, raw, CONFIG_BOUNDS)
         config = AutoencoderConfig(
             height=int(raw["height"]),
             width=int(raw["width"]),
@@ -245,11 +261,11 @@ def attribute_model_from_file(
         raise BadInputError(f"{source}: model metadata is incomplete ({exc})") from None
     if alignment not in ALIGNMENTS:
         raise BadInputError(f"{source}: unknown alignment {alignment!r}")
-    net = ConvAutoencoder(config)
     state = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
     try:
+        net = build_within_file(lambda: ConvAutoencoder(config), state)
         net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0]
         raise BadInputError(f"{source}: weights do not match the model's shape ({first})") from None
     net.eval()

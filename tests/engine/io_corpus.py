@@ -350,3 +350,21 @@ def patch_jpeg_size(data: bytes, width: int, height: int) -> bytes:
 
 def patch_bmp_size(data: bytes, width: int, height: int) -> bytes:
     return data[:18] + struct.pack("<ii", width, height) + data[26:]
+
+
+# -- model files ------------------------------------------------------------------
+
+
+def model_file(path: Path, meta_json: str, floats: int = 1) -> Path:
+    """A safetensors file written by hand: one float32 tensor "w" of `floats`
+    zeros and `meta_json` (any text, valid JSON or not) as Warpaint's metadata."""
+    import json
+
+    header = {
+        "__metadata__": {"warpaint": meta_json},
+        "w": {"dtype": "F32", "shape": [floats], "data_offsets": [0, 4 * floats]},
+    }
+    head = json.dumps(header).encode("utf-8")
+    head += b" " * (-len(head) % 8)  # safetensors pads the header to 8 bytes
+    path.write_bytes(struct.pack("<Q", len(head)) + head + b"\0" * (4 * floats))
+    return path

@@ -247,3 +247,21 @@ def test_preview_of_a_big_layer_reads_the_level_of_detail_cache():
     # sigma 0 is the identity: the preview is the downscaled layer itself.
     direct = resize(layer.pixels.read_float(), 500, 357, method="box")
     assert np.abs(result.pixels - direct).mean() < 0.01
+
+
+def test_a_result_far_from_the_origin_cannot_grow_the_canvas_past_the_pixel_limit(monkeypatch):
+    from warpaint.engine.apply import place_result
+
+    monkeypatch.setenv("WARPAINT_MAX_PIXELS", "1000000")
+    d = Document.new(64, 64)
+    far = d.add_layer(Layer.from_array("far", np.zeros((4, 4, 4), np.uint8), x=3000, y=3000))
+    result = EffectResult("gaussian-blur", far.id, {"sigma": 1.0}, np.zeros((4, 4, 4), np.float32))
+    with pytest.raises(BadInputError, match="canvas grown to fit the result is 3004 x 3004"):
+        place_result(d.state, result)
+    assert (d.state.width, d.state.height) == (64, 64)
+    near = d.add_layer(Layer.from_array("near", np.zeros((4, 4, 4), np.uint8), x=990, y=10))
+    grown, _, _ = place_result(
+        d.state,
+        EffectResult("gaussian-blur", near.id, {"sigma": 1.0}, np.zeros((4, 4, 4), np.float32)),
+    )
+    assert (grown.width, grown.height) == (994, 64), "growing within the limit still works"

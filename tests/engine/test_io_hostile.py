@@ -423,3 +423,123 @@ def test_mutated_files_open_correctly_or_fail_cleanly(kind, mutations):
             pixels = layer.pixels.to_array()
             assert pixels.shape == (layer.pixels.height, layer.pixels.width, 4)
             assert pixels.dtype in (np.uint8, np.uint16, np.float32)
+
+
+# -- paths that are not regular files, over-long names --------------------------------
+
+
+def _within(seconds: float, call, unblock: Path | None = None):
+    """`call()` in a thread; fails the test if it has not returned in `seconds`
+    (then opens the FIFO `unblock` for writing so the thread can finish)."""
+    import os
+    import threading
+
+    outcome: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as err:  # noqa: BLE001 - handed to the test below
+            outcome["error"] = err
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        if unblock is not None:
+            os.close(os.open(unblock, os.O_WRONLY))
+        pytest.fail(f"still blocked after {seconds} s")
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome.get("value")
+
+
+@pytest.fixture
+def fifo(tmp_path):
+    import os
+
+    path = tmp_path / "pipe.png"
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "reader",
+    [open_document, describe, read_image_array],
+    ids=["open", "info", "read_image_array"],
+)
+def test_a_fifo_is_refused_at_once_not_waited_on(fifo, reader):
+    with pytest.raises(BadInputError, match="named pipe") as caught:
+        _within(10, lambda: reader(fifo), unblock=fifo)
+    assert str(fifo) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_fifo_model_file_is_refused_at_once(tmp_path):
+    import os
+
+    from warpaint.engine.attributes import read_model_header
+    from warpaint.engine.checkpoints import load_state_dict
+    from warpaint.engine.effects.fast_style import load_generator
+
+    pipe = tmp_path / "model.safetensors"
+    os.mkfifo(pipe)
+    for load in (load_state_dict, read_model_header, lambda p: load_generator(p, "cpu")):
+        with pytest.raises(BadInputError, match="named pipe"):
+            _within(10, lambda load=load: load(pipe), unblock=pipe)
+
+
+def test_a_character_device_is_refused():
+    with pytest.raises(BadInputError, match="is a device"):
+        open_document("/dev/zero")
+
+
+def test_an_over_long_name_is_bad_input(tmp_path):
+    long_name = tmp_path / ("a" * 300 + ".png")
+    for reader in (open_document, describe):
+        with pytest.raises(BadInputError, match="File name too long"):
+            reader(long_name)
+
+
+def test_a_244_character_output_name_can_be_written(tmp_path):
+    target = tmp_path / ("b" * 240 + ".png")
+    assert len(target.name.encode()) == 244
+    export_image(Document.from_array(corpus.rgba_pattern(4, 4)).state, target)
+    assert open_document(target).state.width == 4
+    assert [p.name for p in tmp_path.iterdir()] == [target.name], "no temporary file left"
+
+
+# -- layer offsets ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("x", "shown"),
+    [("3200000", "offset 3200000"), ("-2147483648", "offset -2147483648"),
+     ("1e300", "digits"), ("-1e300", "digits")],
+)  # fmt: skip
+def test_layer_offsets_beyond_any_canvas_are_refused_when_reading(tmp_path, x, shown):
+    path = corpus.make_ora(
+        tmp_path / "far.ora",
+        corpus.one_layer_xml(extra=f'x="{x}" y="0"'),
+        {"data/a.png": corpus.png_of(corpus.rgba_pattern(2, 2))},
+    )
+    message = _bad(path, shown)
+    assert "WARPAINT_MAX_DIMENSION" in message
+    with pytest.raises(BadInputError, match=shown):
+        describe(path)
+
+
+def test_offsets_within_reach_still_open(tmp_path):
+    path = corpus.make_ora(
+        tmp_path / "near.ora",
+        corpus.one_layer_xml(extra='x="-250000" y="299999"'),
+        {"data/a.png": corpus.png_of(corpus.rgba_pattern(2, 2))},
+    )
+    layer = open_document(path).layers[0]
+    assert (layer.x, layer.y) == (-250000, 299999)
+
+
+def test_an_over_long_output_name_is_bad_input_and_writes_nothing(tmp_path):
+    target = tmp_path / ("c" * 300 + ".png")
+    with pytest.raises(BadInputError, match="File name too long"):
+        export_image(Document.from_array(corpus.rgba_pattern(4, 4)).state, target)
+    assert list(tmp_path.iterdir()) == []

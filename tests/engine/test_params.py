@@ -122,3 +122,64 @@ def test_an_effect_module_can_derive_parameters_from_other_values():
     assert resolved == {"model": "smile+age", "smile": 0.5, "age": 0.0}
     with pytest.raises(BadInputError, match="outside"):
         spec.resolve({"model": "smile", "smile": 3.0})
+
+
+# -- non-finite numbers ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-inf", "-nan", "infinity"])
+def test_non_finite_numbers_are_refused_even_without_bounds(text):
+    bounded = Param("sigma", "Sigma", ParamType.NUMBER, default=1.0, min=0.0, max=50.0)
+    unbounded = Param("gain", "Gain", ParamType.NUMBER, default=1.0)
+    for param in (bounded, unbounded):
+        with pytest.raises(BadInputError, match="finite"):
+            param.parse(text)
+        with pytest.raises(BadInputError, match="finite"):
+            param.validate(float(text))
+
+
+@pytest.mark.parametrize(
+    ("ptype", "text"),
+    [
+        (ParamType.IMAGES, "a.png:nan"),
+        (ParamType.IMAGES, "a.png:1,b.png:inf"),
+        (ParamType.POINTS, "1,2,nan,4"),
+        (ParamType.RECT, "0,0,inf,5"),
+    ],
+)
+def test_non_finite_numbers_inside_lists_are_refused(ptype, text):
+    param = Param("value", "Value", ptype)
+    with pytest.raises(BadInputError, match="finite"):
+        param.parse(text)
+
+
+@pytest.mark.parametrize("text", ["nan,0,0", "0,inf,0", "#zzzzzz"])
+def test_colours_with_non_finite_or_bad_parts_are_refused(text):
+    param = Param("tint", "Tint", ParamType.COLOUR, default=(0.0, 0.0, 0.0))
+    with pytest.raises(BadInputError, match="cannot read"):
+        param.parse(text)
+
+
+def test_finite_lists_still_parse():
+    assert Param("layers", "L", ParamType.IMAGES).parse("a.png:0.5,b.png") == (
+        ("a.png", 0.5),
+        ("b.png", 1.0),
+    )
+    assert Param("eyes", "E", ParamType.POINTS).parse("1,2;3,4") == ((1.0, 2.0), (3.0, 4.0))
+
+
+@pytest.mark.parametrize(
+    ("effect", "name"),
+    [
+        ("gaussian-blur", "sigma"),
+        ("arbitrary-style", "style_scale"),
+        ("arbitrary-style", "strength"),
+        ("attributes", "pupil"),
+    ],
+)
+def test_effect_parameters_refuse_nan(effect, name):
+    spec = get_effect(effect)
+    if name not in {p.name for p in spec.all_params({})}:
+        pytest.skip(f"{effect} has no {name} here (its model is not installed)")
+    with pytest.raises(BadInputError, match="finite"):
+        spec.resolve({name: float("nan")})
