@@ -61,6 +61,10 @@ class Param:
     # INTEGER only: a random seed. Its values are names, not amounts: a panel
     # shows a field and a button that draws a new one, not a slider.
     random_seed: bool = False
+    # The value belongs to one image (a region, eye points, a chosen face, a
+    # mask): the editor derives it again when another document opens or
+    # another layer becomes current, while settings such as a radius stay.
+    image_bound: bool = False
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
@@ -85,6 +89,8 @@ class Param:
             data["gallery"] = True
         if self.random_seed:
             data["random_seed"] = True
+        if self.image_bound:
+            data["image_bound"] = True
         return data
 
     # -- values -------------------------------------------------------

@@ -53,7 +53,7 @@ SPEC = EffectSpec(
               step=0.05, help="Share of the second style: 0 first only, 1 second only."),
         Param("style_scale", "Style scale", ParamType.NUMBER, default=1.0, min=0.25, max=4.0,
               step=0.05, help="Size of the style's patterns relative to the layer."),
-        Param("mask", "Mask", ParamType.MASK, default=None,
+        Param("mask", "Mask", ParamType.MASK, default=None, image_bound=True,
               help="Apply only where the mask is set."),
         Param("model", "Decoder file", ParamType.FILE, default=None,
               help="A decoder from 'warpaint train adain -o FILE' (default: the shipped one)."),

@@ -37,13 +37,14 @@ SPEC = EffectSpec(
     description="Change an eye (or any region) along learned attribute directions: "
     "gaze, blink, pupil size, iris colour with the built-in eye model.",
     params=(
-        Param("region", "Region", ParamType.RECT, default=None,
+        Param("region", "Region", ParamType.RECT, default=None, image_bound=True,
               help="x, y, w, h of the area to edit (empty: the whole layer). For the eye "
                    "model, frame the eye with its corners at 20 % and 80 % of the width."),
         Param("model", "Model file", ParamType.FILE, default=None,
               help="An autoencoder .safetensors from 'warpaint train autoencoder' "
                    "(empty: the built-in eye model)."),
         Param("mirror", "Mirror (subject's right eye)", ParamType.BOOL, default=False,
+              image_bound=True,
               help="Flip the region into the model's frame (the eye model sees left eyes)."),
         Param("feather", "Feather", ParamType.NUMBER, default=0.15, min=0.0, max=0.5,
               step=0.01, help="Width of the fade at the region's edge, as a fraction of "

@@ -47,10 +47,10 @@ SPEC = EffectSpec(
               max=MAX_ANGLE, step=0.5, help="+ looks up"),
         Param("which", "Eyes", ParamType.CHOICE, default="both", choices=WHICH,
               help="left and right as seen in the image"),
-        Param("eyes", "Eye corners", ParamType.POINTS, default=None,
+        Param("eyes", "Eye corners", ParamType.POINTS, default=None, image_bound=True,
               help="two corner points per eye (x,y;x,y;...), in image pixels; "
               "they replace detection"),
-        Param("face", "Face", ParamType.INTEGER, default=0, min=0, max=63,
+        Param("face", "Face", ParamType.INTEGER, default=0, min=0, max=63, image_bound=True,
               help="which detected face, counted from the image's left"),
         Param("model", "Model file", ParamType.FILE, default=None,
               help="a gaze model from 'warpaint train gaze' (default: the shipped one)"),

@@ -34,7 +34,7 @@ SPEC = EffectSpec(
     ),
     params=(
         Param("other", "Other image", ParamType.IMAGE, help="shows where the mask is black"),
-        Param("mask", "Mask", ParamType.MASK, help="white where the layer shows"),
+        Param("mask", "Mask", ParamType.MASK, help="white where the layer shows", image_bound=True),
         Param(
             "levels",
             "Pyramid levels",

@@ -51,7 +51,7 @@ SPEC = EffectSpec(
               step=0.05, help="Size of the style's patterns relative to the processing size."),
         Param("scales", "Scales (coarse to fine)", ParamType.INTEGER, default=2, min=1, max=5),
         *network_params(default="vgg19-random-slim"),
-        Param("mask", "Mask", ParamType.MASK, default=None,
+        Param("mask", "Mask", ParamType.MASK, default=None, image_bound=True,
               help="Stylize only where the mask is set."),
     ),
     long=True,
