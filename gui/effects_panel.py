@@ -34,8 +34,7 @@ from warpaint.gui.loss_plot import LossPlotWidget
 from warpaint.gui.param_widgets import (
     CanvasParamWidget,
     GalleryParamWidget,
-    LayerParamWidget,
-    LayersParamWidget,
+    ImageParamWidget,
     ParamContext,
     ParamWidget,
     make_param_widget,
@@ -218,13 +217,13 @@ class EffectPanel(QWidget):
         """The current layer changed: single-layer pickers not yet set by the user
         move off it (lists of images and the rest have nothing to update)."""
         for widget in self.widgets.values():
-            if isinstance(widget, LayerParamWidget):
+            if isinstance(widget, ImageParamWidget) and not widget.multiple:
                 widget.refresh_layers()
 
     def remember_images(self) -> None:
         """The effect is being applied: image pickers record their images as recent."""
         for widget in self.widgets.values():
-            if isinstance(widget, LayersParamWidget):
+            if isinstance(widget, ImageParamWidget):
                 widget.remember()
 
     def deactivate_canvas_tools(self) -> None:

@@ -393,66 +393,33 @@ class ColourParamWidget(ParamWidget):
             self.released.emit()
 
 
-class LayerParamWidget(ParamWidget):
-    """IMAGE: pick a layer of the document; value = layer id (None when there is none).
+class ImageParamWidget(ParamWidget):
+    """IMAGE and IMAGES: layers of the document and image files alike.
 
-    Until the user picks one it shows the first layer other than the one the
-    effect runs on (blending or styling a layer with itself is never meant),
-    following the current layer as it changes."""
+    One image (IMAGE): a combo of the layers, then files; value = layer id,
+    file path, or None when there is nothing to pick. Until the user picks
+    one it shows the first layer other than the one the effect runs on
+    (blending or styling a layer with itself is never meant), following the
+    current layer as it changes.
 
-    def __init__(self, param: Param, context: ParamContext, parent: QWidget | None = None) -> None:
-        super().__init__(param, context, parent)
-        self.combo = shrinkable_combo()
-        self._picked = False  # the user chose a layer: keep it while it exists
-        self._layout.addWidget(self.combo, 1)
-        self.refresh_layers()
-        self.combo.activated.connect(self._on_activated)
-        self.combo.currentIndexChanged.connect(
-            lambda _: (self.changed.emit(), self.released.emit())
-        )
-
-    def _on_activated(self, _index: int) -> None:
-        self._picked = True
-
-    def refresh_layers(self) -> None:
-        kept = self.combo.currentData() if self._picked else None
-        self.combo.blockSignals(True)
-        self.combo.clear()
-        for layer_id, name in self.context.layer_choices():
-            self.combo.addItem(name, layer_id)
-        index = self.combo.findData(kept) if kept is not None else -1
-        if index < 0:
-            self._picked = False
-            own = self.context.current_layer_id
-            others = [i for i in range(self.combo.count()) if self.combo.itemData(i) != own]
-            index = others[0] if others else 0
-        self.combo.setCurrentIndex(index)
-        self.combo.blockSignals(False)
-
-    def value(self) -> int | None:
-        return self.combo.currentData()
-
-    def set_value(self, value: Any) -> None:
-        index = self.combo.findData(value)
-        if index >= 0:
-            self._picked = True
-            self.combo.setCurrentIndex(index)
-
-
-class LayersParamWidget(ParamWidget):
-    """IMAGES: tick layers or image files and give each a weight;
+    Several (IMAGES): tick layers or files in a list, each with a weight;
     value = ((layer id or file path, weight), ...).
 
-    A "Recent" combo re-selects images applied before (kept in the context's
-    QSettings, when it has one).
+    Both have "Add file…" and a "Recent" combo that re-selects images applied
+    before (kept in the context's QSettings, when it has one).
     """
 
     def __init__(self, param: Param, context: ParamContext, parent: QWidget | None = None) -> None:
         super().__init__(param, context, parent)
+        self.multiple = param.type is ParamType.IMAGES
+        self._files: list[str] = []  # added files, in the order added
+        self._weights: dict[int | str, float] = {}
+        self._picked = False  # one image: the user chose it, keep it while it exists
         self.list = QListWidget()
         self.list.setMaximumHeight(96)
-        self._weights: dict[int | str, float] = {}
+        self.combo = shrinkable_combo()
         self.add_file_button = QPushButton("Add file…")
+        self.add_file_button.setToolTip("Use an image file that is not a layer")
         self.add_file_button.clicked.connect(self._on_add_file_clicked)
         self.recent_combo = shrinkable_combo()
         self.recent_combo.setIconSize(QSize(RECENT_THUMB_SIDE, RECENT_THUMB_SIDE))
@@ -461,10 +428,18 @@ class LayersParamWidget(ParamWidget):
         column.addWidget(self.add_file_button)
         column.addWidget(self.recent_combo)
         column.addStretch(1)
-        self._layout.addWidget(self.list, 1)
+        picker = QVBoxLayout()
+        picker.addWidget(self.list)
+        picker.addWidget(self.combo)
+        picker.addStretch(1)
+        # Only one of them is used: hidden, the other takes no room.
+        (self.combo if self.multiple else self.list).hide()
+        self._layout.addLayout(picker, 1)
         self._layout.addLayout(column)
         self.refresh_layers()
         self.list.itemChanged.connect(lambda _: self._emit_edited())
+        self.combo.activated.connect(self._on_combo_activated)
+        self.combo.currentIndexChanged.connect(lambda _: self._emit_edited())
         self.recent_combo.activated.connect(self._on_recent_activated)
 
     def _settings(self) -> QSettings | None:
@@ -475,6 +450,12 @@ class LayersParamWidget(ParamWidget):
         self.changed.emit()
         self.released.emit()
 
+    def _choices(self) -> list[tuple[int | str, str]]:
+        """(reference, shown name) of every layer, then every added file."""
+        layers: list[tuple[int | str, str]] = list(self.context.layer_choices())
+        return layers + [(path, os.path.basename(path)) for path in self._files]
+
+    # -- several images -------------------------------------------------------
     def _add_item(self, ref: int | str, name: str, checked: bool) -> QListWidgetItem:
         item = QListWidgetItem(name)
         item.setData(Qt.ItemDataRole.UserRole, ref)
@@ -488,20 +469,34 @@ class LayersParamWidget(ParamWidget):
     def _items(self) -> list[QListWidgetItem]:
         return [self.list.item(i) for i in range(self.list.count())]
 
+    # -- both -------------------------------------------------------------------
     def refresh_layers(self) -> None:
-        chosen = dict(self.value()) if self.list.count() else {}
-        files = [
-            item.data(Qt.ItemDataRole.UserRole)
-            for item in self._items()
-            if isinstance(item.data(Qt.ItemDataRole.UserRole), str)
-        ]
-        self.list.blockSignals(True)
-        self.list.clear()
-        for layer_id, name in self.context.layer_choices():
-            self._add_item(layer_id, name, layer_id in chosen)
-        for path in files:
-            self._add_item(path, os.path.basename(path), path in chosen)
-        self.list.blockSignals(False)
+        if self.multiple:
+            chosen = dict(self.value()) if self.list.count() else {}
+            self.list.blockSignals(True)
+            self.list.clear()
+            for ref, name in self._choices():
+                self._add_item(ref, name, ref in chosen)
+            self.list.blockSignals(False)
+        else:
+            kept = self.combo.currentData() if self._picked else None
+            self.combo.blockSignals(True)
+            self.combo.clear()
+            for ref, name in self._choices():
+                self.combo.addItem(name, ref)
+                if isinstance(ref, str):
+                    self.combo.setItemData(self.combo.count() - 1, ref, Qt.ItemDataRole.ToolTipRole)
+            index = self.combo.findData(kept) if kept is not None else -1
+            if index < 0:
+                self._picked = False
+                own = self.context.current_layer_id
+                layers = [
+                    i for i in range(self.combo.count()) if isinstance(self.combo.itemData(i), int)
+                ]
+                others = [i for i in layers if self.combo.itemData(i) != own]
+                index = others[0] if others else 0
+            self.combo.setCurrentIndex(index)
+            self.combo.blockSignals(False)
         self.refresh_recent()
 
     def refresh_recent(self) -> None:
@@ -527,42 +522,62 @@ class LayersParamWidget(ParamWidget):
         self.recent_combo.setEnabled(self.recent_combo.count() > 1)
 
     def remember(self) -> None:
-        """Record the ticked images as the most recent (called when the effect is applied)."""
+        """Record the chosen images as the most recent (called when the effect is applied)."""
         settings = self._settings()
         if settings is None:
             return
-        entries = []
-        for item in self._items():
-            if item.checkState() == Qt.CheckState.Checked:
-                ref = item.data(Qt.ItemDataRole.UserRole)
-                entries.append(FILE + ref if isinstance(ref, str) else LAYER + item.text())
+        names = dict(self._choices())
+        refs = [ref for ref, _ in self.value()] if self.multiple else [self.value()]
+        entries = [
+            FILE + ref if isinstance(ref, str) else LAYER + names[ref]
+            for ref in refs
+            if ref is not None and ref in names
+        ]
         remember_styles(settings, self.param.name, entries)
         self.refresh_recent()
 
     def select_recent(self, entry: str) -> bool:
-        """Tick the image of a recent entry; False when it is no longer available."""
+        """Choose the image of a recent entry; False when it is no longer available."""
         if entry.startswith(FILE):
-            self._check_file(entry[len(FILE) :])
+            self._choose_file(entry[len(FILE) :])
             return True
         name = entry[len(LAYER) :]
-        for item in self._items():
-            if isinstance(item.data(Qt.ItemDataRole.UserRole), int) and item.text() == name:
-                item.setCheckState(Qt.CheckState.Checked)  # itemChanged reports the edit
-                return True
-        return False
+        ref = next((r for r, n in self.context.layer_choices() if n == name), None)
+        if ref is None:
+            return False
+        self._choose(ref)
+        return True
 
-    def _check_file(self, path: str) -> None:
-        for item in self._items():
-            if item.data(Qt.ItemDataRole.UserRole) == path:
-                item.setCheckState(Qt.CheckState.Checked)
+    def _choose(self, ref: int | str) -> None:
+        """Tick (several) or pick (one) an image already offered; reports the edit."""
+        if self.multiple:
+            for item in self._items():
+                if item.data(Qt.ItemDataRole.UserRole) == ref:
+                    item.setCheckState(Qt.CheckState.Checked)  # itemChanged reports the edit
+            return
+        self._picked = True
+        index = self.combo.findData(ref)
+        if index == self.combo.currentIndex():
+            return
+        self.combo.setCurrentIndex(index)  # currentIndexChanged reports the edit
+
+    def _choose_file(self, path: str) -> None:
+        if path not in self._files:
+            self._files.append(path)
+            if self.multiple:
+                self._add_item(path, os.path.basename(path), True)
+                self._emit_edited()
                 return
-        self._add_item(path, os.path.basename(path), True)
-        self._emit_edited()
+            self.refresh_layers()
+        self._choose(path)
 
     def _on_add_file_clicked(self) -> None:
         path = self.context.ask_file(self.param.label)
         if path:
-            self._check_file(path)
+            self._choose_file(path)
+
+    def _on_combo_activated(self, _index: int) -> None:
+        self._picked = True
 
     def _on_recent_activated(self, index: int) -> None:
         entry = self.recent_combo.itemData(index)
@@ -570,7 +585,9 @@ class LayersParamWidget(ParamWidget):
         if isinstance(entry, str):
             self.select_recent(entry)
 
-    def value(self) -> tuple[tuple[int | str, float], ...]:
+    def value(self) -> Any:
+        if not self.multiple:
+            return self.combo.currentData()
         out = []
         for item in self._items():
             if item.checkState() == Qt.CheckState.Checked:
@@ -579,12 +596,18 @@ class LayersParamWidget(ParamWidget):
         return tuple(out)
 
     def set_value(self, value: Any) -> None:
-        chosen = dict(value or ())
+        chosen = dict(value or ()) if self.multiple else ({value: 1.0} if value is not None else {})
         self._weights.update(chosen)
-        present = {item.data(Qt.ItemDataRole.UserRole) for item in self._items()}
-        for ref in chosen:
-            if isinstance(ref, str) and ref not in present:
-                self._add_item(ref, os.path.basename(ref), True)
+        added = [ref for ref in chosen if isinstance(ref, str) and ref not in self._files]
+        self._files.extend(added)
+        if added:
+            self.refresh_layers()
+        if not self.multiple:
+            index = self.combo.findData(value)
+            if index >= 0:
+                self._picked = True
+                self.combo.setCurrentIndex(index)
+            return
         for item in self._items():
             checked = item.data(Qt.ItemDataRole.UserRole) in chosen
             item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
@@ -717,8 +740,8 @@ WIDGETS: dict[ParamType, type[ParamWidget]] = {
     ParamType.BOOL: BoolParamWidget,
     ParamType.CHOICE: ChoiceParamWidget,
     ParamType.COLOUR: ColourParamWidget,
-    ParamType.IMAGE: LayerParamWidget,
-    ParamType.IMAGES: LayersParamWidget,
+    ParamType.IMAGE: ImageParamWidget,
+    ParamType.IMAGES: ImageParamWidget,
     ParamType.POINTS: CanvasParamWidget,
     ParamType.RECT: CanvasParamWidget,
     ParamType.MASK: MaskParamWidget,

@@ -23,8 +23,7 @@ from warpaint.gui.param_widgets import (
     ChoiceParamWidget,
     ColourParamWidget,
     FileParamWidget,
-    LayerParamWidget,
-    LayersParamWidget,
+    ImageParamWidget,
     MaskParamWidget,
     NumberParamWidget,
 )
@@ -176,8 +175,8 @@ def test_panel_builder_handles_every_parameter_type(window):
     kinds = {name: type(w) for name, w in panel.widgets.items()}
     assert kinds == {
         "amount": NumberParamWidget, "count": NumberParamWidget, "keep": BoolParamWidget,
-        "mode": ChoiceParamWidget, "tint": ColourParamWidget, "style": LayerParamWidget,
-        "styles": LayersParamWidget, "eyes": CanvasParamWidget, "region": CanvasParamWidget,
+        "mode": ChoiceParamWidget, "tint": ColourParamWidget, "style": ImageParamWidget,
+        "styles": ImageParamWidget, "eyes": CanvasParamWidget, "region": CanvasParamWidget,
         "where": MaskParamWidget, "model": FileParamWidget,
     }  # fmt: skip
     values = panel.values()
