@@ -91,6 +91,12 @@ class DocMeta:
     bit_depth: int = 8
     icc_profile: bytes | None = None
     dpi: tuple[float, float] | None = None
+    # What the reader noticed and the user should hear about on open (one line each).
+    warnings: tuple[str, ...] = ()
+    # Archive members another program wrote and Warpaint does not read, as
+    # (archive path, member name, CRC-32, size): the next .ora save copies
+    # them unchanged, so that program's references to them still resolve.
+    carried: tuple[tuple[str, str, int, int], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,8 @@
-"""`describe(path)`: what `warpaint info FILE --json` prints, without decoding pixels."""
+"""`describe(path)`: what `warpaint info FILE --json` prints.
+
+Sizes come from headers; the data is checked whole (a truncated file is
+reported as damaged, as opening it would), without keeping decoded pixels.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from warpaint.engine.io import colour
-from warpaint.engine.io.limits import Limits, resolve
+from warpaint.engine.io.limits import Limits, check_regular_file, resolve
 from warpaint.engine.io.ora import describe_ora
 from warpaint.engine.io.raster import read_head, read_header, sniff
+from warpaint.engine.io.verify import verify_raster
 
 
 def _icc(data: bytes | None) -> dict[str, Any] | bool:
@@ -25,12 +30,16 @@ def _icc(data: bytes | None) -> dict[str, Any] | bool:
 def describe(path: str | os.PathLike[str], limits: Limits | None = None) -> dict[str, Any]:
     """Facts about an image or .ora from its headers (sizes upright, after EXIF).
 
-    Keys: path, format, width, height, mode, bit_depth, icc (False or a dict
+    Keys: path, format, width, height, mode, bit_depth (per channel, as the
+    layers open: 1-bit and palette images open at 8), icc (False or a dict
     with description, colour_space, srgb), orientation (rasters), layers (a
     list of {name, width, height, x, y, opacity, visible, blend_mode,
-    has_mask}). Applies the limits: an oversized header raises BadInputError.
+    has_mask}, as Warpaint opens them), warnings (what opening would tell
+    the user, one line each). Applies the limits: an oversized header raises
+    BadInputError; so does damaged or truncated data.
     """
     limits = resolve(limits)
+    check_regular_file(path)
     size = Path(path).stat().st_size if Path(path).is_file() else 0
     if sniff(read_head(path)) == "ORA":
         found = describe_ora(path, limits)
@@ -44,6 +53,7 @@ def describe(path: str | os.PathLike[str], limits: Limits | None = None) -> dict
             "mode": "RGBA",
             "bit_depth": found["bit_depth"],
             "icc": _icc(found["icc_profile"]),
+            "warnings": found["warnings"],
             "layers": [
                 {
                     "name": e.name,
@@ -60,6 +70,7 @@ def describe(path: str | os.PathLike[str], limits: Limits | None = None) -> dict
             ],
         }
     header = read_header(path, limits)
+    verify_raster(path, limits)
     return {
         "path": os.fspath(path),
         "format": header.format,
@@ -67,10 +78,11 @@ def describe(path: str | os.PathLike[str], limits: Limits | None = None) -> dict
         "width": header.width,
         "height": header.height,
         "mode": header.mode,
-        "bit_depth": header.bit_depth,
+        "bit_depth": 8 if header.bit_depth < 8 else header.bit_depth,
         "icc": _icc(header.icc_profile),
         "orientation": header.orientation,
         "frames": header.frames,
+        "warnings": [],
         "layers": [
             {
                 "name": Path(path).stem,

@@ -31,15 +31,19 @@ normal. Unknown layer attributes go into `Layer.extra` and are written back.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import os
 import posixpath
 import re
+import shutil
 import struct
 import time
 import zipfile
-from dataclasses import dataclass, field
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -48,14 +52,15 @@ import numpy as np
 from defusedxml import DefusedXmlException
 from PIL import Image
 
-from warpaint.engine.compositing import is_blend_mode
+from warpaint.engine.compositing import CANVAS_MODES, composite, is_blend_mode, strips
 from warpaint.engine.document import DocMeta, DocState, Layer
 from warpaint.engine.errors import BadInputError
 from warpaint.engine.io import pngio
 from warpaint.engine.io.atomic import atomic_write
-from warpaint.engine.io.limits import MIB, Limits, human_bytes
+from warpaint.engine.io.colour import srgb_profile_bytes
+from warpaint.engine.io.limits import MIB, Limits, checked_offset, human_bytes
 from warpaint.engine.io.raster import document_bit_depth, flatten_strips, read_raster
-from warpaint.engine.tiles import TiledImage, from_float, to_float
+from warpaint.engine.tiles import Rect, TiledImage, from_float, to_float
 
 MIMETYPE = b"image/openraster"
 WARPAINT_NS = "https://warpaint.invalid/ns/openraster/1"
@@ -101,6 +106,15 @@ WP_BLEND, WP_MASK, WP_DTYPE, WP_MASK_DTYPE = (
     _wp("dtype"),
     _wp("mask-dtype"),
 )
+WP_PIXELS, WP_X, WP_Y, WP_BAKED = _wp("pixels"), _wp("x"), _wp("y"), _wp("baked-sha256")
+WP_OPACITY = _wp("opacity")
+MYPAINT_NS = "http://mypaint.org/ns/openraster"
+# MyPaint's background layer: src holds the tile repeated over the canvas and
+# this attribute the single tile (the older spelling has no namespace).
+BACKGROUND_TILE_ATTRS = (f"{{{MYPAINT_NS}}}background-tile", "background_tile")
+ET.register_namespace("mypaint", MYPAINT_NS)
+# Deepest nesting of <stack> groups read; real files nest a few levels.
+MAX_GROUP_DEPTH = 256
 _MANAGED = {
     "name",
     "src",
@@ -113,18 +127,35 @@ _MANAGED = {
     WP_MASK,
     WP_DTYPE,
     WP_MASK_DTYPE,
+    WP_PIXELS,
+    WP_X,
+    WP_Y,
+    WP_BAKED,
+    WP_OPACITY,
 }
 
 
 # -- writing ------------------------------------------------------------------
 
 
+def _stored(array: np.ndarray) -> np.ndarray:
+    """Pixels as they go into a PNG: float32 becomes uint16, other dtypes stay."""
+    return from_float(array, np.uint16) if array.dtype == np.float32 else array
+
+
 def _png_bytes(array: np.ndarray, level: int) -> bytes:
-    """(h, w, C) uint8/uint16/float32, C = 1 or 4 -> PNG bytes (float as 16-bit)."""
-    if array.dtype == np.float32:
-        array = from_float(array, np.uint16)
+    """(h, w, C) uint8/uint16/float32, C = 1 or 4 -> PNG bytes (float as 16-bit).
+
+    16-bit colour PNGs carry an sRGB iCCP chunk: without a profile Krita's PNG
+    import asks which one to assume in a modal dialog (a headless export
+    hangs), and an sRGB chunk does not stop it. 8-bit PNGs open as sRGB
+    there without one and are written as before; grey masks get none (an RGB
+    profile is invalid on a grey PNG).
+    """
+    array = _stored(array)
     if array.dtype == np.uint16:
-        return pngio.encode16(array, level=level)
+        icc = srgb_profile_bytes() if array.shape[2] >= 3 else None
+        return pngio.encode16(array, icc_profile=icc, level=level)
     mode = "L" if array.shape[2] == 1 else "RGBA"
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(array[..., 0] if mode == "L" else array), mode).save(
@@ -146,7 +177,158 @@ def _fmt_float(value: float) -> str:
     return repr(float(value))
 
 
-def _stack_xml(state: DocState, srcs: list[tuple[str, str | None]]) -> bytes:
+def pixels_digest(stored: np.ndarray, x: int, y: int) -> str:
+    """Hex SHA-256 of a layer as stored, (h, w, 4) uint8 or uint16, with its offset.
+
+    Written beside a baked layer so that Warpaint can tell on reading whether
+    another program changed its pixels or moved it.
+    """
+    h, w = stored.shape[:2]
+    digest = hashlib.sha256(f"{w}x{h}{x:+d}{y:+d}:{stored.dtype.itemsize}".encode())
+    digest.update(np.ascontiguousarray(stored, dtype=stored.dtype.newbyteorder("<")).data)
+    return digest.hexdigest()
+
+
+def unblend_normal(result: np.ndarray, backdrop: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
+    """The least opaque layer that, laid in normal mode over `backdrop`, gives `result`.
+
+    result, backdrop: (h, w, 4) float32 straight RGBA in [0, 1]. Returns
+    (h, w, 4) uint8 or uint16 (`dtype`). Per pixel, alpha is the smallest
+    value for which a colour in [0, 1] exists (rounded up to the next storable
+    step), so the layer is transparent wherever `result` equals `backdrop`.
+    Exact up to rounding where the backdrop is opaque or the result at least
+    as opaque as the backdrop; elsewhere the nearest colour is kept.
+    """
+    top = float(np.iinfo(dtype).max)
+    ra = result[..., 3:4].astype(np.float64)
+    ba = backdrop[..., 3:4].astype(np.float64)
+    rp = result[..., :3] * ra
+    bp = backdrop[..., :3] * ba
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # a + ba (1 - a) = ra  ->  a = (ra - ba) / (1 - ba), free where ba = 1.
+        a = np.where(ba < 1.0, (ra - ba) / (1.0 - ba), 0.0)
+        # a c + (1 - a) bp = rp with 0 <= c <= 1 needs a >= 1 - rp / bp and
+        # a >= (rp - bp) / (1 - bp), per channel.
+        low = np.where(bp > 0.0, (bp - rp) / bp, 0.0)
+        high = np.where(bp < 1.0, (rp - bp) / (1.0 - bp), 0.0)
+    a = np.maximum(a, np.maximum(low, high).max(axis=2, keepdims=True))
+    # Rounded up: a smaller alpha would need a colour outside [0, 1].
+    a = np.clip(np.ceil(np.clip(a, 0.0, 1.0) * top - 1e-3) / top, 0.0, 1.0)
+    colour = np.divide(rp - (1.0 - a) * bp, a, out=np.zeros_like(rp), where=a > 0.0)
+    out = np.concatenate([np.clip(colour, 0.0, 1.0), a], axis=2)
+    return np.rint(out * top).astype(dtype)
+
+
+def _bake_mask(layer: Layer) -> Layer:
+    """`layer` with its mask multiplied into its alpha (mode, opacity, offset kept)."""
+    assert layer.mask is not None
+    pixels = layer.pixels.to_array()
+    weight = to_float(layer.mask.to_array())  # (h, w, 1) in [0, 1]
+    if pixels.dtype == np.float32:
+        pixels[..., 3:4] *= weight
+    else:
+        pixels[..., 3:4] = np.rint(pixels[..., 3:4] * weight).astype(pixels.dtype)
+    return layer.with_(pixels=TiledImage.from_array(pixels), mask=None)
+
+
+def _bake_spline(state: DocState, index: int, below: tuple[Layer, ...]) -> Layer:
+    """A multiresolution layer as a normal-mode layer over the shown layers `below`.
+
+    Baked at the layer's opacity and written at full opacity: the blend is
+    clipped to [0, 1], so a result baked at full opacity and faded by the
+    reader differs where the spline overshoots (up to 4/255 measured). Baked
+    as if visible, so it shows as it would in Warpaint when made visible.
+    Cropped to its non-transparent pixels.
+    """
+    layer = state.layers[index]
+    whole = replace(state, layers=state.layers[:index] + (layer.with_(visible=True),))
+    plain = DocState(state.width, state.height, below)
+    dtype = np.uint8 if layer.pixels.dtype == np.uint8 else np.uint16
+    out = np.empty((state.height, state.width, 4), dtype)
+    for y, h in strips(state.height, 256):
+        rect = Rect(0, y, state.width, h)
+        out[y : y + h] = unblend_normal(composite(whole, rect), composite(plain, rect), dtype)
+    alpha = out[..., 3]
+    rows, cols = np.flatnonzero(alpha.any(axis=1)), np.flatnonzero(alpha.any(axis=0))
+    x0 = y0 = 0
+    crop = out[:1, :1]
+    if rows.size:
+        y0, x0 = int(rows[0]), int(cols[0])
+        crop = out[y0 : int(rows[-1]) + 1, x0 : int(cols[-1]) + 1]
+    pixels = to_float(crop) if layer.pixels.dtype == np.float32 else np.ascontiguousarray(crop)
+    return Layer(layer.name, TiledImage.from_array(pixels), visible=layer.visible, x=x0, y=y0)
+
+
+def shown_layers(state: DocState) -> Iterator[tuple[Layer, Layer]]:
+    """Each layer of `state` (bottom first) with the layer a reader that knows
+    only the OpenRaster ops must draw to show what Warpaint shows.
+
+    The second item is the layer itself when nothing needs baking; a masked
+    layer has its mask multiplied into its alpha and keeps its mode; a
+    multiresolution layer becomes its splined result in normal mode, as the
+    least opaque pixels that, laid over the shown layers below, give
+    Warpaint's composite. Yielded one at a time so a writer holds one baked
+    layer at a time (plus those a multiresolution layer above needs).
+    """
+    canvas_modes = [i for i, lay in enumerate(state.layers) if lay.blend_mode in CANVAS_MODES]
+    last = canvas_modes[-1] if canvas_modes else -1
+    below: list[Layer] = []
+    for i, layer in enumerate(state.layers):
+        if layer.blend_mode in CANVAS_MODES:
+            shown = _bake_spline(state, i, tuple(below))
+        elif layer.mask is not None:
+            shown = _bake_mask(layer)
+        else:
+            shown = layer
+        if i < last:
+            below.append(shown)
+        yield layer, shown
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """`name`, or `name` with a number before its extension, not yet in `taken`."""
+    stem, ext = posixpath.splitext(name)
+    candidate, n = name, 1
+    while candidate in taken:
+        candidate, n = f"{stem}-{n}{ext}", n + 1
+    taken.add(candidate)
+    return candidate
+
+
+def _layer_attrs(layer: Layer, shown: Layer, src: str) -> dict[str, str]:
+    """stack.xml attributes of one layer; `shown` gives the pixels' offset."""
+    attrs = {
+        "name": layer.name,
+        "src": src,
+        "x": str(shown.x),
+        "y": str(shown.y),
+        "opacity": _fmt_float(shown.opacity),
+        "visibility": "visible" if layer.visible else "hidden",
+    }
+    extra = dict(layer.extra)
+    if layer.blend_mode in SVG_OPS:
+        op = SVG_OPS[layer.blend_mode]
+        if layer.blend_mode == "normal":
+            # A mode read but not understood (another editor's composite-op, a
+            # newer Warpaint's mode) opened as normal; while it still is normal,
+            # write the original back so the other program keeps it.
+            op = extra.get("composite-op", op)
+            if WP_BLEND in extra:
+                attrs[WP_BLEND] = extra[WP_BLEND]
+        attrs["composite-op"] = op
+    else:
+        attrs["composite-op"] = "svg:src-over"
+        attrs[WP_BLEND] = layer.blend_mode
+    if layer.pixels.dtype == np.float32:
+        attrs[WP_DTYPE] = "float32"
+    for key, value in layer.extra:
+        if key not in _MANAGED:
+            attrs[key] = value
+    return attrs
+
+
+def _stack_xml(state: DocState, elements: list[dict[str, str]]) -> bytes:
+    """stack.xml for `elements` (layer attributes, bottom first)."""
     image = ET.Element(
         "image", {"version": ORA_VERSION, "w": str(state.width), "h": str(state.height)}
     )
@@ -159,52 +341,32 @@ def _stack_xml(state: DocState, srcs: list[tuple[str, str | None]]) -> bytes:
     if state.meta.icc_profile:
         image.set(_wp("icc-profile"), PROFILE_MEMBER)
     stack = ET.SubElement(image, "stack")
-    for layer, (src, mask_src) in reversed(list(zip(state.layers, srcs, strict=True))):
-        el = ET.SubElement(stack, "layer")
-        el.set("name", layer.name)
-        el.set("src", src)
-        el.set("x", str(layer.x))
-        el.set("y", str(layer.y))
-        el.set("opacity", _fmt_float(layer.opacity))
-        el.set("visibility", "visible" if layer.visible else "hidden")
-        extra = dict(layer.extra)
-        if layer.blend_mode in SVG_OPS:
-            op = SVG_OPS[layer.blend_mode]
-            if layer.blend_mode == "normal":
-                # A mode read but not understood (another editor's composite-op, a
-                # newer Warpaint's mode) opened as normal; while it still is normal,
-                # write the original back so the other program keeps it.
-                op = extra.get("composite-op", op)
-                if WP_BLEND in extra:
-                    el.set(WP_BLEND, extra[WP_BLEND])
-            el.set("composite-op", op)
-        else:
-            el.set("composite-op", "svg:src-over")
-            el.set(WP_BLEND, layer.blend_mode)
-        if layer.pixels.dtype == np.float32:
-            el.set(WP_DTYPE, "float32")
-        if mask_src is not None:
-            el.set(WP_MASK, mask_src)
-            if layer.mask is not None and layer.mask.dtype == np.float32:
-                el.set(WP_MASK_DTYPE, "float32")
-        for key, value in layer.extra:
-            if key not in _MANAGED:
-                el.set(key, value)
+    for attrs in reversed(elements):
+        ET.SubElement(stack, "layer", attrs)
     ET.indent(image)
     return ET.tostring(image, encoding="utf-8", xml_declaration=True)
 
 
-def write_ora(state: DocState, path: str | os.PathLike[str], *, compress_level: int = 4) -> None:
+_ALWAYS_WRITTEN = {"mimetype", "stack.xml", "mergedimage.png", "Thumbnails/thumbnail.png"}
+
+
+def write_ora(
+    state: DocState, path: str | os.PathLike[str], *, compress_level: int = 4
+) -> list[str]:
     """Write `state` as OpenRaster to `path` atomically (see the module docs).
 
     Members are encoded one at a time straight into the temporary file, so
-    memory holds one layer's PNG at a time. compress_level: zlib level 0-9
+    memory holds one layer's PNG at a time (and the baked layers a
+    multiresolution layer above them needs). compress_level: zlib level 0-9
     for the PNGs; 4 is about as small as 6 at half the time, autosave uses 1.
+    Members carried from the file the document came from
+    (`state.meta.carried`) are copied unchanged, streamed. Returns notes (one
+    line each) about carried members that could not be kept.
     """
-    srcs: list[tuple[str, str | None]] = [
-        (f"data/layer-{i:03d}.png", f"data/mask-{i:03d}.png" if layer.mask is not None else None)
-        for i, layer in enumerate(state.layers)
-    ]
+    taken = set(_ALWAYS_WRITTEN) | {PROFILE_MEMBER}
+    carried = [c for c in state.meta.carried if c[1] not in taken]
+    taken |= {name for _, name, _, _ in carried}
+    notes: list[str] = []
     with atomic_write(path) as fh, zipfile.ZipFile(fh, "w") as zf:
 
         def put(name: str, data: bytes, method: int = zipfile.ZIP_STORED) -> None:
@@ -213,17 +375,85 @@ def write_ora(state: DocState, path: str | os.PathLike[str], *, compress_level: 
             zf.writestr(info, data, compress_type=method)
 
         put("mimetype", MIMETYPE)
-        put("stack.xml", _stack_xml(state, srcs), zipfile.ZIP_DEFLATED)
-        for layer, (src, mask_src) in zip(state.layers, srcs, strict=True):
-            put(src, _png_bytes(layer.pixels.to_array(), compress_level))
-            if layer.mask is not None and mask_src is not None:
+        elements: list[dict[str, str]] = []
+        for i, (layer, shown) in enumerate(shown_layers(state)):
+            src = _unique(f"data/layer-{i:03d}.png", taken)
+            stored = _stored(shown.pixels.to_array())
+            put(src, _png_bytes(stored, compress_level))
+            attrs = _layer_attrs(layer, shown, src)
+            if shown is not layer:
+                original = _unique(f"warpaint/pixels-{i:03d}.png", taken)
+                put(original, _png_bytes(layer.pixels.to_array(), compress_level))
+                attrs[WP_PIXELS] = original
+                attrs[WP_BAKED] = pixels_digest(stored, shown.x, shown.y)
+                if (layer.x, layer.y) != (shown.x, shown.y):
+                    attrs[WP_X], attrs[WP_Y] = str(layer.x), str(layer.y)
+                if layer.opacity != shown.opacity:
+                    attrs[WP_OPACITY] = _fmt_float(layer.opacity)
+            del stored
+            if layer.mask is not None:
+                mask_src = _unique(f"data/mask-{i:03d}.png", taken)
                 put(mask_src, _png_bytes(layer.mask.to_array(), compress_level))
+                attrs[WP_MASK] = mask_src
+                if layer.mask.dtype == np.float32:
+                    attrs[WP_MASK_DTYPE] = "float32"
+            elements.append(attrs)
+        put("stack.xml", _stack_xml(state, elements), zipfile.ZIP_DEFLATED)
         if state.meta.icc_profile:
             put(PROFILE_MEMBER, bytes(state.meta.icc_profile), zipfile.ZIP_DEFLATED)
+        notes += _copy_carried(zf, carried)
         merged_dtype = np.uint8 if document_bit_depth(state) <= 8 else np.uint16
         merged = flatten_strips(state, merged_dtype)
         put("mergedimage.png", _png_bytes(merged, compress_level))
         put("Thumbnails/thumbnail.png", _thumbnail(merged))
+    return notes
+
+
+def _copy_carried(zf: zipfile.ZipFile, carried: list[tuple[str, str, int, int]]) -> list[str]:
+    """Stream each carried member from its archive into `zf`, unchanged."""
+    notes: list[str] = []
+    archives: dict[str, list[tuple[str, int, int]]] = {}
+    for archive, name, crc, size in carried:
+        archives.setdefault(archive, []).append((name, crc, size))
+    for archive, members in archives.items():
+        try:
+            source = zipfile.ZipFile(archive)
+        except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
+            notes.append(
+                f"{len(members)} member(s) of {archive} that Warpaint does not read were not "
+                "kept: that file can no longer be read"
+            )
+            continue
+        with source:
+            for name, crc, size in members:
+                try:
+                    info = source.getinfo(name)
+                except KeyError:
+                    info = None
+                if info is None or (info.CRC, info.file_size) != (crc, size):
+                    notes.append(
+                        f"{name!r} was not kept: it changed in {archive} since it was opened"
+                    )
+                    continue
+                out = zipfile.ZipInfo(name, date_time=info.date_time)
+                out.external_attr = info.external_attr
+                out.compress_type = (
+                    info.compress_type
+                    if info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+                    else zipfile.ZIP_DEFLATED
+                )
+                out.file_size = size
+                try:
+                    with (
+                        source.open(info) as fin,
+                        zf.open(out, "w", force_zip64=size >= zipfile.ZIP64_LIMIT) as fout,
+                    ):
+                        shutil.copyfileobj(fin, fout, MIB)
+                except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as err:
+                    raise BadInputError(
+                        f"{archive}: {name!r} could not be copied ({_first_line(err)})"
+                    ) from None
+    return notes
 
 
 # -- reading --------------------------------------------------------------------
@@ -247,6 +477,22 @@ class LayerEntry:
     width: int = 0
     height: int = 0
     bits: int = 8
+    # The mode composite-op gives, what other programs draw.
+    shown_mode: str = "normal"
+    # composite-op or warpaint:blend-mode named a mode Warpaint does not know.
+    unknown_mode: bool = False
+    # Warpaint's editable originals when src holds baked pixels: the unmasked
+    # pixels, their offset, and the digest of the baked pixels as written.
+    pixels_src: str | None = None
+    original_x: int = 0
+    original_y: int = 0
+    original_opacity: float = 1.0
+    baked_digest: str | None = None
+    originals_missing: bool = False
+    # MyPaint's background: the tile repeated over the canvas from (tile_x, tile_y).
+    tile_src: str | None = None
+    tile_x: int = 0
+    tile_y: int = 0
 
 
 @dataclass
@@ -259,6 +505,9 @@ class StackInfo:
     source_format: str | None = None
     profile_src: str | None = None
     attrs: dict[str, str] = field(default_factory=dict)
+    # Members the layers read (srcs, masks, originals, tiles).
+    read_members: set[str] = field(default_factory=set)
+    warnings: list[str] = field(default_factory=list)
 
 
 def open_zip(path: str | os.PathLike[str], what: str) -> zipfile.ZipFile:
@@ -383,6 +632,15 @@ def _first_line(err: BaseException) -> str:
     return lines[0] if lines else type(err).__name__
 
 
+def unknown_modes_message(count: int) -> str:
+    """The warning for `count` layers in blend modes Warpaint does not know."""
+    if count == 1:
+        return "1 layer uses a blend mode Warpaint does not know; it is shown as normal and kept"
+    return (
+        f"{count} layers use blend modes Warpaint does not know; they are shown as normal and kept"
+    )
+
+
 def parse_stack(zf: zipfile.ZipFile, limits: Limits, what: str) -> StackInfo:
     """Read and check stack.xml and the headers of every layer (no decoding)."""
     names = zf.namelist()
@@ -403,11 +661,10 @@ def parse_stack(zf: zipfile.ZipFile, limits: Limits, what: str) -> StackInfo:
             f"{what}: stack.xml has no valid image size (w={w_text!r}, h={h_text!r})"
         ) from None
     limits.check_image(width, height, f"{what}: the canvas")
-    entries: list[LayerEntry] = []
     top = root.find("stack")
-    if top is not None:
-        _walk(top, entries, 0, 0, 1.0, True, what)
-    limits.check_layers(len(entries), what)
+    # Counted before any layer is read, so a file with millions is refused at once.
+    limits.check_layers(sum(1 for _ in top.iter("layer")) if top is not None else 0, what)
+    entries = _walk(top, what) if top is not None else []
     entries.reverse()  # stack.xml lists top first; Warpaint keeps bottom first
     for number, entry in enumerate(entries, 1):
         entry.name = entry.name or f"Layer {number}"
@@ -424,32 +681,44 @@ def parse_stack(zf: zipfile.ZipFile, limits: Limits, what: str) -> StackInfo:
     profile = root.get(_wp("icc-profile"))
     if profile:
         info.profile_src = safe_member_name(profile, what)
+    unknown = sum(entry.unknown_mode for entry in entries)
+    if unknown:
+        info.warnings.append(unknown_modes_message(unknown))
     _measure(zf, info, limits, what)
     return info
 
 
-def _walk(
-    stack: ET.Element,
-    out: list[LayerEntry],
-    dx: int,
-    dy: int,
-    opacity: float,
-    visible: bool,
-    what: str,
-) -> None:
-    for el in stack:
-        if el.tag == "stack":
-            _walk(
-                el,
-                out,
-                dx + _parse_int(el.get("x"), 0),
-                dy + _parse_int(el.get("y"), 0),
-                opacity * _parse_opacity(el.get("opacity")),
-                visible and el.get("visibility", "visible") != "hidden",
-                what,
+def _walk(top: ET.Element, what: str) -> list[LayerEntry]:
+    """The <layer>s under `top` in document order, group effects applied.
+
+    Iterative, with the nesting capped at MAX_GROUP_DEPTH: a file nested
+    thousands of <stack>s deep must not exhaust Python's recursion limit.
+    """
+    out: list[LayerEntry] = []
+    # Per open group: its children, offset, opacity and visibility so far.
+    todo: list[tuple[Iterator[ET.Element], int, int, float, bool]] = [(iter(top), 0, 0, 1.0, True)]
+    while todo:
+        children, dx, dy, opacity, visible = todo[-1]
+        el = next(children, None)
+        if el is None:
+            todo.pop()
+        elif el.tag == "stack":
+            if len(todo) >= MAX_GROUP_DEPTH:
+                raise BadInputError(
+                    f"{what}: stack.xml nests groups more than {MAX_GROUP_DEPTH} levels deep"
+                )
+            todo.append(
+                (
+                    iter(el),
+                    dx + _parse_int(el.get("x"), 0),
+                    dy + _parse_int(el.get("y"), 0),
+                    opacity * _parse_opacity(el.get("opacity")),
+                    visible and el.get("visibility", "visible") != "hidden",
+                )
             )
         elif el.tag == "layer":
             out.append(_entry(el, dx, dy, opacity, visible, what))
+    return out
 
 
 def _entry(
@@ -463,21 +732,28 @@ def _entry(
     extra: list[tuple[str, str]] = [(k, v) for k, v in el.attrib.items() if k not in _MANAGED]
     op = el.get("composite-op", "svg:src-over")
     mode = MODES_BY_OP.get(op)
+    unknown = mode is None
     if mode is None:
         mode = "normal"
         extra.append(("composite-op", op))
+    shown_mode = mode
     wp_mode = el.get(WP_BLEND)
     if wp_mode is not None:
         if is_blend_mode(wp_mode):
             mode = wp_mode
         else:
             extra.append((WP_BLEND, wp_mode))
+            unknown = True
     mask = el.get(WP_MASK)
+    pixels = el.get(WP_PIXELS)
+    tile = next((el.get(a) for a in BACKGROUND_TILE_ATTRS if el.get(a)), None)
+    x = checked_offset(dx + _parse_int(el.get("x"), 0), label)
+    y = checked_offset(dy + _parse_int(el.get("y"), 0), label)
     return LayerEntry(
         name=name,
         src=safe_member_name(src, label),
-        x=dx + _parse_int(el.get("x"), 0),
-        y=dy + _parse_int(el.get("y"), 0),
+        x=x,
+        y=y,
         opacity=opacity * _parse_opacity(el.get("opacity")),
         visible=visible and el.get("visibility", "visible") != "hidden",
         blend_mode=mode,
@@ -485,6 +761,14 @@ def _entry(
         float_pixels=el.get(WP_DTYPE) == "float32",
         float_mask=el.get(WP_MASK_DTYPE) == "float32",
         extra=tuple(extra),
+        shown_mode=shown_mode,
+        unknown_mode=unknown,
+        pixels_src=safe_member_name(pixels, label) if pixels else None,
+        original_x=checked_offset(dx + _parse_int(el.get(WP_X), x - dx), label),
+        original_y=checked_offset(dy + _parse_int(el.get(WP_Y), y - dy), label),
+        baked_digest=el.get(WP_BAKED),
+        original_opacity=_parse_opacity(el.get(WP_OPACITY)),
+        tile_src=safe_member_name(tile, label + " background tile") if tile else None,
     )
 
 
@@ -508,32 +792,140 @@ def _member_size(zf: zipfile.ZipFile, name: str, limits: Limits, what: str) -> t
     return header.width, header.height, header.bit_depth
 
 
+def _open_depth(bits: int, is_float: bool) -> int:
+    """Bits per channel a layer opens at: 1/2/4-bit and palette images open at 8."""
+    return 32 if is_float else 16 if bits > 8 else 8
+
+
 def _measure(zf: zipfile.ZipFile, info: StackInfo, limits: Limits, what: str) -> None:
-    total = 0
+    """Read every layer's image headers and check the decoded size of the whole
+    document (pixels and bytes, over all layers, masks, originals and tiles)
+    against `limits` before anything is decoded."""
+    names = set(zf.namelist())
+    sizes: dict[str, tuple[int, int, int]] = {}
+
+    def size_of(member: str, label: str) -> tuple[int, int, int]:
+        if member not in sizes:
+            sizes[member] = _member_size(zf, member, limits, label)
+            limits.check_image(sizes[member][0], sizes[member][1], label)
+        return sizes[member]
+
+    pixels = nbytes = 0
     for entry in info.layers:
         label = f"{what}: layer '{entry.name}'"
-        entry.width, entry.height, entry.bits = _member_size(zf, entry.src, limits, label)
-        limits.check_image(entry.width, entry.height, label)
+        info.read_members.update(
+            m for m in (entry.src, entry.mask_src, entry.pixels_src, entry.tile_src) if m
+        )
+        if entry.tile_src is not None and entry.tile_src not in names:
+            entry.tile_src = None  # no tile to repeat: the src is drawn as it is
+        entry.width, entry.height, entry.bits = size_of(entry.src, label)
         itemsize = 4 if entry.float_pixels else 2 if entry.bits > 8 else 1
-        total += entry.width * entry.height * 4 * itemsize
-        if entry.mask_src:
-            mw, mh, mbits = _member_size(zf, entry.mask_src, limits, label + " mask")
-            if (mw, mh) != (entry.width, entry.height):
+        images = [(entry.width * entry.height, 4 * itemsize)]
+        if entry.tile_src is not None:
+            tw, th, tbits = size_of(entry.tile_src, label + " background tile")
+            entry.bits = tbits
+            images.append((tw * th, 4 * itemsize))
+            images.append((info.width * info.height, 4 * itemsize))
+            # It opens as one layer covering the canvas.
+            entry.tile_x, entry.tile_y, entry.x, entry.y = entry.x, entry.y, 0, 0
+            entry.width, entry.height = info.width, info.height
+        size = (entry.width, entry.height)
+        if entry.pixels_src is not None:
+            if entry.pixels_src not in names or (entry.mask_src and entry.mask_src not in names):
+                # Another program kept the attributes but not the members:
+                # the src is what there is (see _resolve_originals).
+                entry.originals_missing = True
+            else:
+                ow, oh, obits = size_of(entry.pixels_src, label)
+                size = (ow, oh)
+                images.append((ow * oh, 4 * (4 if entry.float_pixels else 2 if obits > 8 else 1)))
+        if entry.mask_src and not entry.originals_missing:
+            mw, mh, mbits = size_of(entry.mask_src, label + " mask")
+            if (mw, mh) != size:
                 raise BadInputError(
-                    f"{label}: the mask is {mw} x {mh}, the layer {entry.width} x {entry.height}"
+                    f"{label}: the mask is {mw} x {mh}, the layer {size[0]} x {size[1]}"
                 )
-            total += mw * mh * (4 if entry.float_mask else 2 if mbits > 8 else 1)
-        limits.check_total(total, what)
+            images.append((mw * mh, 4 if entry.float_mask else 2 if mbits > 8 else 1))
+        pixels += sum(n for n, _ in images)
+        nbytes += sum(n * per for n, per in images)
+        limits.check_total_pixels(pixels, what)
+        limits.check_total(nbytes, what)
 
 
-def _decode_layer(zf: zipfile.ZipFile, entry: LayerEntry, limits: Limits, what: str) -> Layer:
+def _decode_stored(zf: zipfile.ZipFile, member: str, limits: Limits, label: str) -> np.ndarray:
+    """A member decoded as stored: (h, w, 4) uint8 or uint16 RGBA."""
+    return read_raster(
+        read_member(zf, member, limits, label), limits, label, convert_colour=False
+    ).pixels
+
+
+def _resolve_originals(zf: zipfile.ZipFile, info: StackInfo, limits: Limits, what: str) -> None:
+    """Point each baked layer at Warpaint's editable originals when its pixels
+    are as Warpaint wrote them; else keep what another program saved there,
+    drop the live mask or mode, and say so in `info.warnings`."""
+    for entry in info.layers:
+        if entry.pixels_src is None:
+            continue
+        label = f"{what}: layer '{entry.name}'"
+        same = not entry.originals_missing and entry.baked_digest is not None
+        if same:
+            stored = _decode_stored(zf, entry.src, limits, label)
+            same = pixels_digest(stored, entry.x, entry.y) == entry.baked_digest
+            del stored
+        if same:
+            entry.src, entry.x, entry.y = entry.pixels_src, entry.original_x, entry.original_y
+            # A multiresolution layer is written at full opacity (its opacity is
+            # baked in); an opacity another program set multiplies the original.
+            entry.opacity *= entry.original_opacity
+            entry.width, entry.height, entry.bits = _member_size(zf, entry.src, limits, label)
+        else:
+            dropped = []
+            if entry.mask_src:
+                dropped.append("mask")
+            if entry.blend_mode != entry.shown_mode:
+                dropped.append(f"{entry.blend_mode} mode")
+            entry.mask_src = None
+            entry.float_mask = False
+            entry.blend_mode = entry.shown_mode
+            info.warnings.append(
+                f"layer '{entry.name}' was changed in another program; it opens as saved "
+                f"there, and its live {' and '.join(dropped) or 'mask or mode'} "
+                f"{'were' if len(dropped) > 1 else 'was'} dropped"
+            )
+        entry.pixels_src = entry.baked_digest = None
+        entry.originals_missing = False
+
+
+def _tile_over(tile: np.ndarray, width: int, height: int, x: int, y: int) -> np.ndarray:
+    """(th, tw, C) repeated over a (height, width) canvas, one copy's corner at (x, y)."""
+    th, tw = tile.shape[:2]
+    sx, sy = (-x) % tw, (-y) % th
+    reps = ((height + sy) // th + 1, (width + sx) // tw + 1, 1)
+    return np.ascontiguousarray(np.tile(tile, reps)[sy : sy + height, sx : sx + width])
+
+
+def _decode_layer(
+    zf: zipfile.ZipFile,
+    entry: LayerEntry,
+    info: StackInfo,
+    limits: Limits,
+    what: str,
+    shared: dict[tuple[str, bool], TiledImage],
+) -> Layer:
     label = f"{what}: layer '{entry.name}'"
-    image = read_raster(
-        read_member(zf, entry.src, limits, label), limits, label, convert_colour=False
-    )
-    pixels = image.pixels
-    if entry.float_pixels:
-        pixels = to_float(pixels)
+    if entry.tile_src is not None:
+        tile = _decode_stored(zf, entry.tile_src, limits, label + " background tile")
+        tile = to_float(tile) if entry.float_pixels else tile
+        pixels = TiledImage.from_array(
+            _tile_over(tile, info.width, info.height, entry.tile_x, entry.tile_y)
+        )
+    else:
+        # Layers that name one src share its decoded pixels (images are immutable).
+        key = (entry.src, entry.float_pixels)
+        if key not in shared:
+            stored = _decode_stored(zf, entry.src, limits, label)
+            shared[key] = TiledImage.from_array(to_float(stored) if entry.float_pixels else stored)
+        pixels = shared[key]
     mask = None
     if entry.mask_src:
         data = read_member(zf, entry.mask_src, limits, label + " mask")
@@ -541,12 +933,12 @@ def _decode_layer(zf: zipfile.ZipFile, entry: LayerEntry, limits: Limits, what: 
         m = mask_image.pixels[..., :1]
         if entry.float_mask:
             m = to_float(m)
-        if m.shape[:2] != pixels.shape[:2]:
+        if m.shape[:2] != (pixels.height, pixels.width):
             raise BadInputError(f"{label}: the mask's size differs from the layer's")
         mask = TiledImage.from_array(m)
     return Layer(
         name=entry.name,
-        pixels=TiledImage.from_array(pixels),
+        pixels=pixels,
         opacity=entry.opacity,
         visible=entry.visible,
         blend_mode=entry.blend_mode,
@@ -557,6 +949,52 @@ def _decode_layer(zf: zipfile.ZipFile, entry: LayerEntry, limits: Limits, what: 
     )
 
 
+def _carried_members(
+    zf: zipfile.ZipFile, info: StackInfo, archive: str, limits: Limits, what: str
+) -> tuple[tuple[tuple[str, str, int, int], ...], list[str]]:
+    """Members another program wrote that Warpaint does not read (or that a kept
+    attribute names), each checked whole: (archive, name, CRC-32, size) and notes.
+
+    Each is streamed through once to check its CRC, so a damaged one is
+    dropped now, with a note, rather than failing a later save. Their total
+    size is capped by the limits' memory budget.
+    """
+    skip = set(_ALWAYS_WRITTEN)
+    if info.profile_src:
+        skip.add(info.profile_src)
+    named = {value for entry in info.layers for _, value in entry.extra}
+    carried: list[tuple[str, str, int, int]] = []
+    notes: list[str] = []
+    total = 0
+    seen: set[str] = set()
+    # Last first: of duplicate names, zipfile reads (and so keeps) the last.
+    for member in reversed(zf.infolist()):
+        name = member.filename
+        if member.is_dir() or name in skip or (name in info.read_members and name not in named):
+            continue
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            safe_member_name(name, what)
+        except BadInputError:
+            notes.append(f"the archive member {name!r} points outside the archive; not kept")
+            continue
+        total += member.file_size
+        if member.file_size > limits.max_member_bytes or total > limits.max_total_bytes:
+            notes.append(f"{name!r} is too large to keep ({human_bytes(member.file_size)})")
+            continue
+        try:
+            with zf.open(member) as fh:
+                while fh.read(MIB):
+                    pass
+        except Exception as err:  # zipfile/zlib errors on a damaged member
+            notes.append(f"{name!r} is damaged and was not kept ({type(err).__name__})")
+            continue
+        carried.append((archive, name, member.CRC, member.file_size))
+    return tuple(reversed(carried)), notes
+
+
 def read_ora(
     path: str | os.PathLike[str], limits: Limits | None = None, *, name: str | None = None
 ) -> DocState:
@@ -564,8 +1002,11 @@ def read_ora(
 
     Every size is checked against `limits` (defaults: `Limits.from_env()`)
     before anything is decoded. An archive without layers opens its
-    mergedimage.png as a single layer. Raises BadInputError for anything
-    damaged or hostile.
+    mergedimage.png as a single layer. What the user should hear about on
+    open (unknown blend modes, live masks or modes dropped because another
+    program changed a layer) is in `meta.warnings`; members Warpaint does not
+    read are listed in `meta.carried` for the next save. Raises
+    BadInputError for anything damaged or hostile.
     """
     from warpaint.engine.io.limits import resolve
 
@@ -573,7 +1014,9 @@ def read_ora(
     what = name or os.fspath(path)
     with open_zip(path, what) as zf:
         info = parse_stack(zf, limits, what)
-        layers = [_decode_layer(zf, entry, limits, what) for entry in info.layers]
+        _resolve_originals(zf, info, limits, what)
+        shared: dict[tuple[str, bool], TiledImage] = {}
+        layers = [_decode_layer(zf, entry, info, limits, what, shared) for entry in info.layers]
         if not layers and "mergedimage.png" in zf.namelist():
             merged = read_raster(
                 read_member(zf, "mergedimage.png", limits, what),
@@ -585,27 +1028,56 @@ def read_ora(
         icc = None
         if info.profile_src and info.profile_src in zf.namelist():
             icc = read_member(zf, info.profile_src, limits, what, cap=16 * MIB)
+        carried, notes = _carried_members(zf, info, os.path.abspath(path), limits, what)
     depth = max(({1: 8, 2: 16, 4: 32}[lay.pixels.dtype.itemsize] for lay in layers), default=8)
     meta = DocMeta(
         source_format=info.source_format or "ora",
         bit_depth=info.bit_depth or depth,
         icc_profile=icc,
         dpi=info.dpi,
+        warnings=tuple(info.warnings + notes),
+        carried=carried,
     )
     return DocState(info.width, info.height, tuple(layers), meta)
 
 
+def _verify_members(zf: zipfile.ZipFile, info: StackInfo, limits: Limits, what: str) -> None:
+    """Check that every image member the layers read is whole (PNGs streamed
+    without decoding to pixels, other formats decoded within the limits)."""
+    for member in sorted(info.read_members & set(zf.namelist())):
+        label = f"{what}: {member!r}"
+        try:
+            with zf.open(member) as fh:
+                head = fh.read(64)
+            if pngio.read_header(head) is None:
+                read_raster(read_member(zf, member, limits, what), limits, label)
+                continue
+            with zf.open(member) as fh:
+                reason = pngio.verify_stream(fh.read)
+        except BadInputError:
+            raise
+        except Exception as err:  # zipfile/zlib errors on a damaged member
+            raise BadInputError(f"{label} is damaged ({type(err).__name__})") from None
+        if reason is not None:
+            raise BadInputError(f"{label} is damaged ({reason})")
+
+
 def describe_ora(path: str | os.PathLike[str], limits: Limits) -> dict[str, Any]:
-    """Header facts of an .ora without decoding pixels (for `warpaint info`)."""
+    """Facts about an .ora for `warpaint info`: headers, every layer's data
+    checked whole, the layers as Warpaint opens them, and the warnings."""
     what = os.fspath(path)
     with open_zip(path, what) as zf:
         info = parse_stack(zf, limits, what)
+        _verify_members(zf, info, limits, what)
+        _resolve_originals(zf, info, limits, what)
         icc = None
         if info.profile_src and info.profile_src in zf.namelist():
             icc = read_member(zf, info.profile_src, limits, what, cap=16 * MIB)
-    depth = max((e.bits if not e.float_pixels else 32 for e in info.layers), default=8)
+    depths = [_open_depth(e.bits, e.float_pixels) for e in info.layers]
     return {
         "info": info,
-        "bit_depth": info.bit_depth or depth,
+        # Warpaint's own record first (the document's depth, as read_ora opens it).
+        "bit_depth": info.bit_depth or max(depths, default=8),
         "icc_profile": icc,
+        "warnings": list(info.warnings),
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,3 +136,101 @@ def decode16(data: bytes) -> np.ndarray:
     if out.dtype != np.uint16:
         out = out.astype(np.uint16) * np.uint16(257)
     return out
+
+
+# Adam7 passes: (first column, first row, column step, row step).
+_ADAM7 = (
+    (0, 0, 8, 8),
+    (4, 0, 8, 8),
+    (0, 4, 4, 8),
+    (2, 0, 4, 4),
+    (0, 2, 2, 4),
+    (1, 0, 2, 2),
+    (0, 1, 1, 2),
+)
+
+
+def raw_size(header: PngHeader) -> int:
+    """Bytes of filtered scanlines the IDAT stream must inflate to (Adam7 passes
+    counted separately when interlaced); 0 for an unknown colour type."""
+    bits = header.channels * header.bit_depth
+    if not bits:
+        return 0
+
+    def rows(w: int, h: int) -> int:
+        return h * (1 + (w * bits + 7) // 8) if w and h else 0
+
+    if not header.interlaced:
+        return rows(header.width, header.height)
+    total = 0
+    for x0, y0, dx, dy in _ADAM7:
+        pw = (header.width - x0 + dx - 1) // dx if header.width > x0 else 0
+        ph = (header.height - y0 + dy - 1) // dy if header.height > y0 else 0
+        total += rows(pw, ph)
+    return total
+
+
+_CRITICAL = (b"IHDR", b"PLTE", b"IDAT", b"IEND")
+_PIECE = 1 << 20
+
+
+def verify_stream(read: Callable[[int], bytes]) -> str | None:
+    """Check a whole PNG read through `read(n)` without decoding it to pixels.
+
+    Reads chunk by chunk in pieces of at most 1 MiB, checks the CRC of every
+    critical chunk and inflates the image data only until it has the bytes the
+    header promises (output discarded), so memory stays small and a stream
+    that inflates forever stops early. Returns None when the data is complete,
+    else a short reason ("truncated", "damaged image data", ...). A missing
+    IEND after complete image data is accepted, as libpng and Pillow accept it.
+    """
+    if read(len(SIGNATURE)) != SIGNATURE:
+        return "not a PNG"
+    header: PngHeader | None = None
+    need = 0
+    got = 0
+    inflater = zlib.decompressobj()
+    while True:
+        head = read(8)
+        if len(head) < 8:
+            break
+        (length,) = struct.unpack(">I", head[:4])
+        kind = head[4:]
+        if length > 0x7FFFFFFF:
+            return f"damaged chunk length in {kind!r}"
+        crc = zlib.crc32(kind)
+        left = length
+        first = b""
+        while left:
+            piece = read(min(left, _PIECE))
+            if not piece:
+                return "truncated" if got < need or header is None else None
+            left -= len(piece)
+            crc = zlib.crc32(piece, crc)
+            if kind == b"IHDR" and not first:
+                first = piece
+            if kind == b"IDAT" and header is not None and got < need:
+                try:
+                    out = inflater.decompress(piece, _PIECE)
+                    got += len(out)
+                    while inflater.unconsumed_tail and got < need:
+                        got += len(inflater.decompress(inflater.unconsumed_tail, _PIECE))
+                except zlib.error:
+                    return "damaged image data"
+        stored = read(4)
+        if len(stored) < 4:
+            return "truncated" if got < need or header is None else None
+        if kind in _CRITICAL and struct.unpack(">I", stored)[0] != crc & 0xFFFFFFFF:
+            return f"damaged {kind.decode('latin-1')} chunk (checksum mismatch)"
+        if kind == b"IHDR":
+            header = read_header(SIGNATURE + head + first + stored)
+            need = raw_size(header) if header is not None else 0
+            if not need:
+                return "damaged header"
+        if kind == b"IEND":
+            break
+    if header is None:
+        return "truncated"
+    if got < need:
+        return "truncated" if not inflater.eof else "damaged image data (too short)"
+    return None
