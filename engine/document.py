@@ -22,6 +22,7 @@ import numpy as np
 
 from warpaint.engine.compositing import (
     CANVAS_MODES,
+    blend_mode_label,
     composite,
     composite_over,
     is_blend_mode,
@@ -324,7 +325,7 @@ def _props_label(before: Layer, after: Layer) -> str:
     if after.visible != before.visible:
         parts.append(f"{'Show' if after.visible else 'Hide'} layer '{name}'")
     if after.blend_mode != before.blend_mode:
-        parts.append(f"Blend mode of '{name}': {after.blend_mode.capitalize()}")
+        parts.append(f"Blend mode of '{name}': {blend_mode_label(after.blend_mode)}")
     if after.opacity != before.opacity:
         parts.append(f"Opacity of '{name}': {round(after.opacity * 100)} %")
     if (after.x, after.y) != (before.x, before.y):

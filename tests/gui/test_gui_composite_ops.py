@@ -71,3 +71,4 @@ def test_blend_combo_shows_readable_labels_and_sets_the_mode(window):
     panel.blend_combo.setCurrentIndex(index)
     panel.blend_combo.activated.emit(index)
     assert doc.layer(square.id).blend_mode == "dst-out"
+    assert doc.history.undo_label == "Blend mode of 'Square': Destination out"
