@@ -1,7 +1,8 @@
 """Masked and multiresolution layers look the same in Krita as in Warpaint.
 
 Krita knows nothing of Warpaint's masks or its multiresolution mode: it draws
-what the .ora's plain OpenRaster part says (layer PNGs, composite-ops).
+what the .ora's plain OpenRaster part says (layer PNGs, composite-ops), and
+re-saves the file without Warpaint's extension.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from krita_harness import FIGURES, Krita, difference, read_png
 
 from warpaint.engine.compositing import MULTIRESOLUTION, composite
 from warpaint.engine.document import DocState, Layer
-from warpaint.engine.io.ora import write_ora
+from warpaint.engine.io.ora import read_ora, write_ora
 from warpaint.engine.tiles import TiledImage
 
 TOLERANCE = 3.0  # 1/255 units, premultiplied RGBA
@@ -72,3 +73,18 @@ def test_krita_draws_layer_as_warpaint(krita: Krita, tmp_path: Path, case: str) 
     gap = difference(read_png(call.target), composite(state).astype(np.float64))
     FIGURES.other[f"{case} layer, Krita vs Warpaint"] = str(gap)
     assert gap.max <= TOLERANCE, f"Krita draws the {case} layer {gap} from Warpaint"
+
+
+@pytest.mark.parametrize(
+    "case", ["masked normal", "masked multiply", "multiresolution", "multiresolution masked"]
+)
+def test_layer_resaved_by_krita_looks_the_same_in_warpaint(
+    krita: Krita, tmp_path: Path, case: str
+) -> None:
+    state = _state(case)
+    path = tmp_path / "layers.ora"
+    write_ora(state, path)
+    resaved = read_ora(krita.export(path, tmp_path / "krita.ora").target)
+    gap = difference(composite(resaved).astype(np.float64), composite(state).astype(np.float64))
+    FIGURES.other[f"{case} layer, Krita-saved vs Warpaint-saved"] = str(gap)
+    assert gap.max <= TOLERANCE, f"the {case} layer re-saved by Krita opens {gap} off"

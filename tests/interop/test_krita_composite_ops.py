@@ -157,4 +157,5 @@ def test_krita_departure_is_the_named_one(krita_renders: dict[str, np.ndarray], 
     else:
         model = w3c_composite(backdrop, source, op, luma=REC601_LUMA)
     gap = difference(krita_renders[op], model)
+    FIGURES.other[f"Krita's {op} vs the model of its departure"] = str(gap)
     assert gap.max <= KRITA_TOLERANCE, f"Krita's {op} is {gap} from the model of its departure"
