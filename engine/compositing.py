@@ -231,6 +231,7 @@ _LABELS = {
 
 
 def blend_mode_names() -> list[str]:
+    """Every mode a layer may have, blend modes first, in menu order."""
     return list(BLEND_MODES) + list(COMPOSITE_OPS) + list(CANVAS_MODES)
 
 
@@ -240,6 +241,7 @@ def blend_mode_label(name: str) -> str:
 
 
 def is_blend_mode(name: str) -> bool:
+    """Whether `name` is one of `blend_mode_names()`."""
     return name in BLEND_MODES or name in COMPOSITE_OPS or name in CANVAS_MODES
 
 
