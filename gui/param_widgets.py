@@ -147,7 +147,9 @@ class ParamWidget(QWidget):
         return False
 
 
-SLIDER_MIN_WIDTH = 72
+# Narrower than this, a slider is too coarse to set a value with: a narrow
+# panel puts the field under its label instead of squeezing the slider.
+SLIDER_MIN_WIDTH = 120
 
 
 class NumberParamWidget(ParamWidget):
@@ -183,8 +185,6 @@ class NumberParamWidget(ParamWidget):
         steps = min(SLIDER_STEPS_MAX, round((hi - lo) / step)) if bounded else 1
         self._slider_unit = (hi - lo) / steps if bounded else 1.0
         self.slider.setRange(0, steps)
-        # A slider squeezed to a few pixels looks like a check box: with this
-        # minimum, a narrow panel puts the field under its label instead.
         self.slider.setMinimumWidth(SLIDER_MIN_WIDTH)
         self._layout.addWidget(self.slider, 1)
         self._layout.addWidget(self.spin)
@@ -295,17 +295,25 @@ class GalleryParamWidget(ParamWidget):
         self.list = QListWidget()
         self.list.setViewMode(QListWidget.ViewMode.IconMode)
         self.list.setIconSize(QSize(self.SIDE, self.SIDE))
-        self.list.setGridSize(QSize(self.SIDE + 18, self.SIDE + 22))
+        labels = [
+            choice.replace("-", " ").replace("_", " ").capitalize() for choice in param.choices
+        ]
+        # Cells wide enough for the longest name on one line: labels are never cut.
+        text_width = max((self.list.fontMetrics().horizontalAdvance(t) for t in labels), default=0)
+        line = self.list.fontMetrics().height()
+        self.list.setGridSize(QSize(max(self.SIDE, text_width) + 18, self.SIDE + line + 10))
+        # Opens at its top (the first presets, whole), not scrolled to the chosen one.
+        self.list.setAutoScroll(False)
         self.list.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.list.setMovement(QListWidget.Movement.Static)
         self.list.setWrapping(True)
         self.list.setWordWrap(True)
         self.list.setUniformItemSizes(True)
-        self.list.setMinimumHeight(2 * (self.SIDE + 22) + 8)
+        self.list.setMinimumHeight(2 * self.list.gridSize().height() + 8)
         placeholder = QPixmap(self.SIDE, self.SIDE)
         placeholder.fill(QColor(128, 128, 128, 60))
-        for choice in param.choices:
-            item = QListWidgetItem(choice.replace("-", " ").replace("_", " ").capitalize())
+        for choice, label in zip(param.choices, labels, strict=True):
+            item = QListWidgetItem(label)
             item.setData(Qt.ItemDataRole.UserRole, choice)
             item.setToolTip(choice)
             key = (thumbnail, param.name, choice)

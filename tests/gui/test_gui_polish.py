@@ -206,3 +206,61 @@ def test_ctrl_y_and_ctrl_shift_z_both_redo(qtbot, window):
         window.canvas.setFocus()
         QTest.keySequence(window.canvas, key)
         assert len(doc.layers) == layers, key.toString()
+
+
+def test_strength_sliders_are_not_squeezed_in_the_default_dock(qtbot, window):
+    from warpaint.gui.param_widgets import SLIDER_MIN_WIDTH
+
+    for effect_id in ("fast-style", "arbitrary-style", "stylize"):
+        panel = window.show_effect(effect_id)
+        slider = panel.widgets["strength"].slider
+        qtbot.waitUntil(lambda s=slider: s.isVisible() and s.width() > 0)
+        assert slider.width() >= SLIDER_MIN_WIDTH >= 120, (effect_id, slider.width())
+
+
+def test_the_preset_gallery_opens_at_its_top_with_whole_labels(qtbot, window):
+    window.show_effect("stylize")
+    panel = window.show_effect("fast-style")
+    gallery = panel.widgets["preset"]
+    qtbot.waitUntil(lambda: gallery.list.isVisible() and gallery.list.viewport().height() > 0)
+    qtbot.wait(50)  # one event-loop turn: where a view scrolls to its current item
+    assert gallery.value() == panel.spec.defaults()["preset"]
+    assert gallery.list.verticalScrollBar().value() == 0
+    first = gallery.list.visualItemRect(gallery.list.item(0))
+    assert first.top() >= 0
+    metrics = gallery.list.fontMetrics()
+    cell = gallery.list.gridSize().width()
+    for row in range(gallery.list.count()):
+        text = gallery.list.item(row).text()
+        assert metrics.horizontalAdvance(text) <= cell - 8, text
+
+
+def test_the_loss_plot_comes_into_view_while_a_gatys_job_runs(qtbot, window):
+    window.duplicate_layer()
+    panel = window.show_effect("stylize")
+    panel.set_values(
+        {
+            "size": 32,
+            "iterations": 2000,
+            "scales": 1,
+            "network": "vgg19-random-slim",
+            "style": ((window.doc.layers[0].id, 1.0),),
+        }
+    )
+    panel.widgets["mask"].combo.setCurrentIndex(1)  # "None (whole layer)"
+    scroll = window.effects_panel.scroll
+    scroll.verticalScrollBar().setValue(0)
+    qtbot.mouseClick(panel.apply_button, Qt.MouseButton.LeftButton)
+    job = window.bridge.long_jobs[0]
+    try:
+        qtbot.waitUntil(panel.loss_plot.isVisible, timeout=30_000)
+
+        def in_view() -> bool:
+            top = panel.loss_plot.mapTo(scroll.viewport(), QPoint(0, 0)).y()
+            return top >= 0 and top + panel.loss_plot.height() <= scroll.viewport().height()
+
+        qtbot.waitUntil(in_view, timeout=2000)
+        assert job.state is JobState.RUNNING
+    finally:
+        window.cancel_jobs()
+    wait_delivered(qtbot, window, job, timeout=20_000)
