@@ -578,3 +578,13 @@ def test_png_verification_streams_and_stops_at_the_promised_size():
     assert time.perf_counter() - start < 1.0
     cut = len(pngio.SIGNATURE) + len(header) + 10  # inside the IDAT's first bytes
     assert pngio.verify_stream(io.BytesIO(data[:cut]).read) == "truncated"
+
+
+def test_an_unbaked_file_for_warpaint_alone_keeps_the_originals_as_srcs(tmp_path):
+    state = _masked_state()
+    write_ora(state, tmp_path / "r.ora", bake=False)
+    el = _layer_elements(tmp_path / "r.ora")[0]
+    assert el.get(WP + "pixels") is None and el.get(WP + "mask") is not None
+    back = read_ora(tmp_path / "r.ora")
+    assert back.layers[1].pixels.equals(state.layers[1].pixels)
+    assert back.layers[1].mask.equals(state.layers[1].mask)
