@@ -102,9 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = globals()[f"cmd_{args.command}"]
         return int(handler(args) or 0)
     except WarpaintError as exc:
-        print(f"warpaint: error: {exc}", file=sys.stderr)
+        print(f"warpaint: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        _end_progress()
         print("warpaint: cancelled", file=sys.stderr)
         return 130
     except BrokenPipeError:
@@ -112,20 +113,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         # stdout at /dev/null so the interpreter's final flush does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # what a shell reports for a command ended by SIGPIPE
+    except OSError as exc:
+        if exc.filename is None:
+            return _internal_error(exc)
+        # The system refused a path the user gave (too long, a loop of links, ...).
+        name = exc.filename if isinstance(exc.filename, str) else repr(exc.filename)
+        reason = exc.strerror or type(exc).__name__
+        print(f"warpaint: error: {one_line(name)}: {reason}", file=sys.stderr)
+        return 2
     except Exception as exc:  # noqa: BLE001 - last resort: one line, details on request
-        if os.environ.get("WARPAINT_DEBUG"):
-            traceback.print_exc()
-        print(f"warpaint: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        return _internal_error(exc)
+
+
+def _internal_error(exc: BaseException) -> int:
+    if os.environ.get("WARPAINT_DEBUG"):
+        traceback.print_exception(exc)
+    print(f"warpaint: internal error: {type(exc).__name__}: {one_line(str(exc))}", file=sys.stderr)
+    return 1
+
+
+def one_line(text: str) -> str:
+    """`text` with line breaks and other control characters escaped (a file or
+    layer name may hold a newline), so that a message stays one line."""
+    return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in text)
 
 
 # -- commands ------------------------------------------------------------
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
+    from warpaint.engine.io.limits import check_regular_file
+
     for name in args.files:
-        if not Path(name).is_file():
-            raise BadInputError(f"{name}: no such file")
+        check_regular_file(name)
     app = importlib.import_module("warpaint.gui.app")
     return int(app.run_gui(list(args.files), device=args.device))
 
@@ -198,7 +218,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             runner.cancel(job)
             stopped = job.wait(2.0)
-            print("\nwarpaint: cancelled, nothing written", file=sys.stderr)
+            _end_progress()
+            print("warpaint: cancelled, nothing written", file=sys.stderr)
             if not stopped:
                 # The job is inside one long native operation and has not reached
                 # its next check. Leaving through the interpreter's shutdown would
@@ -215,7 +236,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             raise job.error
         raise RuntimeError(job.error_message)
     for note in job.messages:
-        print(f"warpaint: {note}", file=sys.stderr)
+        print(f"warpaint: {one_line(note)}", file=sys.stderr)
     target = args.target or (LAYERED_TARGET if layered else RASTER_TARGET)
     commit_effect(doc, job.result, target=target)
     if layered:
@@ -223,7 +244,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     else:
         exported = export_image(doc.state, str(output), quality=args.quality)
         for note in exported.notes:
-            print(f"warpaint: {note}", file=sys.stderr)
+            print(f"warpaint: {one_line(note)}", file=sys.stderr)
     return 0
 
 
@@ -238,7 +259,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         if key == "layers":
             print(f"layers: {len(value)}")
             for layer in value:
-                print("  - " + ", ".join(f"{k}={v}" for k, v in layer.items()))
+                print("  - " + ", ".join(f"{k}={one_line(str(v))}" for k, v in layer.items()))
+        elif key == "warnings":
+            for warning in value:
+                print(f"warning: {one_line(warning)}")
         else:
             print(f"{key}: {value}")
     return 0
@@ -290,13 +314,14 @@ def cmd_recover(args: argparse.Namespace) -> int:
         restore_recovery,
         save_document,
     )
+    from warpaint.engine.io.autosave import check_restore_target
 
     records = list_recoveries()
     if args.restore is None and args.discard is None:
         if not records:
             print("no recovery files")
         for i, rec in enumerate(records, 1):
-            print(f"{i}: {rec}")
+            print(f"{i}: {one_line(str(rec))}")
         return 0
     index = args.restore if args.restore is not None else args.discard
     if not 1 <= index <= len(records):
@@ -307,6 +332,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
         return 0
     if not args.output:
         raise BadInputError("--restore needs -o OUT.ora")
+    check_restore_target(args.output)
     doc = restore_recovery(record)
     save_document(doc, args.output)
     discard_recovery(record)

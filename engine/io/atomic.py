@@ -104,15 +104,20 @@ def stale_temp_files(path: str | os.PathLike[str]) -> list[Path]:
     return stale
 
 
-def remove_stale_temp_files(folder: str | os.PathLike[str]) -> list[Path]:
+def remove_stale_temp_files(
+    folder: str | os.PathLike[str], target: str | os.PathLike[str] | None = None
+) -> list[Path]:
     """Delete the temporary files in `folder` left by Warpaint writers that no
-    longer run (killed mid-write); returns what was removed.
+    longer run (killed mid-write), only those for `target` if given; returns
+    what was removed.
 
     Only names of exactly our pattern, `.NAME.<pid>.<8 hex digits>.warpaint-tmp`,
     whose pid is not a live process are touched; anything else, and the
     temporary files of running writers, stay. Called at start-up (the editor,
-    `warpaint recover`) for the recovery folder and for documents opened.
+    `warpaint recover`) for the recovery folder and the recovered documents'
+    folders, and when a document is opened.
     """
+    prefix = temp_prefix(target) if target is not None else "."
     removed = []
     try:
         entries = list(Path(folder).iterdir())
@@ -120,7 +125,9 @@ def remove_stale_temp_files(folder: str | os.PathLike[str]) -> list[Path]:
         return []
     for entry in entries:
         pid = _temp_pid(entry.name)
-        if pid is None or pid_alive(pid) or not entry.is_file() or entry.is_symlink():
+        if pid is None or not entry.name.startswith(prefix) or pid_alive(pid):
+            continue
+        if entry.is_symlink() or not entry.is_file():
             continue
         with contextlib.suppress(OSError):
             entry.unlink()

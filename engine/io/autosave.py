@@ -7,10 +7,17 @@ record exists only once its JSON does. A clean save or a close calls
 `discard()`.
 
 After a crash the records stay behind. `list_recoveries()` returns those
-whose writing process is gone: a record whose pid is still alive on the same
-boot belongs to a running Warpaint (perhaps this one) and is not offered,
-so two running instances never take each other's documents. A record from
-an earlier boot is always offered, since its pid may have been reused.
+whose writing process is gone: a record whose writer still runs belongs to a
+running Warpaint (perhaps this one) and is not offered, so two running
+instances never take each other's documents. A writer is identified by boot,
+pid and the process's start time (Linux: field 22 of /proc/PID/stat, in clock
+ticks since boot), so a pid reused by another process after a crash does not
+hide the record. Where the start time cannot be read, a live pid on the same
+boot counts as the writer. A record from an earlier boot is always offered.
+
+A damaged record (unreadable JSON, impossible times or sizes) is skipped; a
+writer killed mid-write leaves temporary files, which `list_recoveries`
+removes when their writer is gone (see `atomic.remove_stale_temp_files`).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from pathlib import Path
 
 from warpaint.engine.document import DocState, Document
 from warpaint.engine.errors import BadInputError
-from warpaint.engine.io.atomic import atomic_write, pid_alive
+from warpaint.engine.io.atomic import atomic_write, pid_alive, remove_stale_temp_files
 from warpaint.engine.io.ora import read_ora, write_ora
 
 RECORD_VERSION = 1
@@ -49,6 +56,25 @@ def recovery_dir() -> Path:
     state_home = os.environ.get("XDG_STATE_HOME")
     base = Path(state_home) if state_home else Path.home() / ".local" / "state"
     return base / "warpaint" / "recovery"
+
+
+def process_start_ticks(pid: int) -> int:
+    """When process `pid` started, in clock ticks since boot; 0 where unknown.
+
+    Two processes with the same pid on the same boot have different start
+    times, so (boot, pid, start) names one process for good.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        # Fields after the parenthesised command name (which may hold spaces):
+        # state is field 3, starttime field 22.
+        return int(stat.rpartition(")")[2].split()[19])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+# saved_at must be a time a calendar can show (time.localtime refuses 1e300).
+_LATEST_TIME = 253402300799.0  # 9999-12-31 23:59:59 UTC
 
 
 def _boot_id() -> str:
@@ -73,6 +99,7 @@ class RecoveryRecord:
     width: int = 0
     height: int = 0
     layers: int = 0
+    started: int = 0  # the writer's start time (`process_start_ticks`); 0 unknown
 
     def __str__(self) -> str:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.saved_at))
@@ -82,10 +109,15 @@ class RecoveryRecord:
 
     @property
     def writer_running(self) -> bool:
-        """Whether the process that wrote it still runs (same boot, live pid)."""
+        """Whether the process that wrote it still runs: same boot, live pid,
+        and (where known) the same start time, not another process that got
+        the pid later."""
         if self.boot_id and self.boot_id != _boot_id():
             return False
-        return pid_alive(self.pid)
+        if not pid_alive(self.pid):
+            return False
+        now = process_start_ticks(self.pid)
+        return not (self.started and now and now != self.started)
 
 
 def write_recovery(
@@ -108,7 +140,8 @@ def write_recovery(
             f"{folder}: cannot create the recovery folder ({err.strerror})"
         ) from None
     ora_path, json_path = folder / f"{key}.ora", folder / f"{key}.json"
-    write_ora(state, ora_path, compress_level=1)
+    # Only Warpaint reads recovery files: no layer is baked for other programs.
+    write_ora(state, ora_path, compress_level=1, bake=False)
     record = RecoveryRecord(
         key=key,
         ora_path=ora_path,
@@ -121,6 +154,7 @@ def write_recovery(
         width=state.width,
         height=state.height,
         layers=len(state.layers),
+        started=process_start_ticks(os.getpid()),
     )
     payload = {
         "version": RECORD_VERSION,
@@ -133,6 +167,7 @@ def write_recovery(
         "width": record.width,
         "height": record.height,
         "layers": record.layers,
+        "started": record.started,
     }
     with atomic_write(json_path, "w") as fh:
         json.dump(payload, fh, indent=2)
@@ -141,13 +176,15 @@ def write_recovery(
 
 def _load_record(json_path: Path) -> RecoveryRecord | None:
     try:
+        if not json_path.is_file() or json_path.stat().st_size > 1 << 20:
+            return None
         data = json.loads(json_path.read_text(encoding="utf-8"))
         key = str(data["key"])
         ora = json_path.with_name(f"{key}.ora")
         if json_path.stem != key or not ora.is_file():
             return None
         original = data.get("original_path")
-        return RecoveryRecord(
+        record = RecoveryRecord(
             key=key,
             ora_path=ora,
             json_path=json_path,
@@ -159,9 +196,21 @@ def _load_record(json_path: Path) -> RecoveryRecord | None:
             width=int(data.get("width", 0)),
             height=int(data.get("height", 0)),
             layers=int(data.get("layers", 0)),
+            started=int(data.get("started", 0)),
         )
-    except (OSError, ValueError, KeyError, TypeError):
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,  # a JSON list or number instead of an object
+        OverflowError,  # int(1e400) and friends
+        RecursionError,
+    ):
         return None  # a damaged record is skipped, never fatal
+    if not 0.0 <= record.saved_at <= _LATEST_TIME or record.pid < 0:
+        return None
+    return record
 
 
 def list_recoveries(
@@ -172,10 +221,35 @@ def list_recoveries(
     folder = folder or recovery_dir()
     if not folder.is_dir():
         return []
+    remove_stale_temp_files(folder)
     records = [r for p in folder.glob("*.json") if (r := _load_record(p)) is not None]
     if not include_running:
         records = [r for r in records if not r.writer_running]
+    for record in records:
+        if record.original_path and not record.writer_running:
+            # A save of that document may have been cut off by the same crash.
+            original = Path(record.original_path)
+            remove_stale_temp_files(original.parent, target=original)
     return sorted(records, key=lambda r: r.saved_at, reverse=True)
+
+
+def check_restore_target(path: str | os.PathLike[str], folder: Path | None = None) -> None:
+    """Raise BadInputError if `path` lies in the recovery folder.
+
+    Restoring writes the document and then discards the record's files; a
+    target among them (or anywhere in that folder, which Warpaint manages)
+    would be deleted right after it was written.
+    """
+    folder = folder or recovery_dir()
+    try:
+        inside = folder.resolve() in Path(path).resolve().parents
+    except (OSError, RuntimeError, ValueError):
+        inside = False
+    if inside:
+        raise BadInputError(
+            f"{path}: is inside the recovery folder ({folder}), which Warpaint empties "
+            "after a restore; choose another place"
+        )
 
 
 def restore_recovery(record: RecoveryRecord) -> Document:

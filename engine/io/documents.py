@@ -10,6 +10,7 @@ import numpy as np
 from warpaint.engine.compositing import flatten
 from warpaint.engine.document import DocMeta, DocState, Document, Layer
 from warpaint.engine.errors import BadInputError
+from warpaint.engine.io.atomic import remove_stale_temp_files
 from warpaint.engine.io.limits import Limits, resolve
 from warpaint.engine.io.ora import read_ora, write_ora
 from warpaint.engine.io.raster import read_head, read_raster, sniff
@@ -45,9 +46,13 @@ def open_document(path: str | os.PathLike[str], limits: Limits | None = None) ->
     layer, upright (EXIF orientation applied), converted to sRGB (the source
     profile is kept in `state.meta.icc_profile`), at source precision.
     `doc.path` is the opened file; whether "Save" writes there (only .ora) is
-    the caller's decision. Raises BadInputError with a one-line reason.
+    the caller's decision. Temporary files of earlier saves to this path
+    whose writer is gone are removed. Raises BadInputError with a one-line
+    reason.
     """
     state = read_state(path, limits)
+    # A save of this file cut off by a crash left its temporary file beside it.
+    remove_stale_temp_files(Path(path).parent, target=path)
     return Document(state, path=os.fspath(path))
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 import threading
 import warnings
@@ -187,6 +188,18 @@ def decoding(what: str) -> Iterator[None]:
         raise BadInputError(f"{what}: too large, possible decompression bomb ({err})") from None
     except Exception as err:
         raise BadInputError(f"{what}: damaged or truncated ({_first_line(err)})") from None
+
+
+@contextmanager
+def _naming(what: str) -> Iterator[None]:
+    """Prefix `what` to a BadInputError raised without it (colour conversion
+    knows the profile, not the file)."""
+    try:
+        yield
+    except BadInputError as err:
+        if str(err).startswith(what):
+            raise
+        raise BadInputError(f"{what}: {err}") from None
 
 
 # Pillow's decompression-bomb guard is a process-wide setting; it is set to our
@@ -426,12 +439,37 @@ def _read_png16(source: Source, limits: Limits, what: str, convert: bool) -> Ras
     _check_bytes(limits, head.width, head.height, 2, what)
     with decoding(what):
         meta = pngio.read_meta(data)
-        raw = pngio.decode16(data)
+        raw = pngio.decode16(_pixel_chunks(data))
     if raw.shape[0] != head.height or raw.shape[1] != head.width:
         raise BadInputError(f"{what}: damaged (decoded size differs from the header)")
     orientation = _orientation_from_exif(meta.exif)
-    pixels, icc = _deep_to_rgba(raw, meta.icc_profile, convert)
+    pixels, icc = _deep_to_rgba(raw, meta.icc_profile, convert, what)
     return RasterImage(orient(pixels, orientation), "PNG", 16, icc, meta.dpi, _mode_name(raw, 16))
+
+
+# Chunks libpng checks and warns about on stderr (a raw "PNG warning: iCCP:
+# ..." line) without failing; their content is read by `pngio.read_meta`.
+_METADATA_CHUNKS = frozenset(
+    {b"iCCP", b"sRGB", b"gAMA", b"cHRM", b"pHYs", b"eXIf", b"tEXt", b"zTXt", b"iTXt",
+     b"tIME", b"bKGD", b"hIST", b"sBIT", b"sPLT"}
+)  # fmt: skip
+
+
+def _pixel_chunks(data: bytes) -> bytes:
+    """PNG bytes without the metadata chunks, for the pixel decoder; anything
+    after the last well-formed chunk (a truncated tail) is kept as it is."""
+    out = [data[: len(pngio.SIGNATURE)]]
+    pos = len(pngio.SIGNATURE)
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        end = pos + 12 + length
+        if end > len(data):
+            break
+        if data[pos + 4 : pos + 8] not in _METADATA_CHUNKS:
+            out.append(data[pos:end])
+        pos = end
+    out.append(data[pos:])
+    return b"".join(out)
 
 
 def _mode_name(raw: np.ndarray, bits: int) -> str:
@@ -484,7 +522,7 @@ def _read_tiff_deep(
         alpha = f[..., -1:]
         np.divide(f[..., :-1], alpha, out=f[..., :-1], where=alpha > 0)
         raw = from_float(np.clip(f, 0, 1), raw.dtype)
-    pixels, icc = _deep_to_rgba(raw, info["icc"], convert)
+    pixels, icc = _deep_to_rgba(raw, info["icc"], convert, what)
     return RasterImage(
         orient(pixels, info["orientation"]), "TIFF", bits, icc, resolution, _mode_name(raw, bits)
     )
@@ -506,7 +544,7 @@ def _tiff_dpi(page: Any) -> tuple[float, float] | None:
 
 
 def _deep_to_rgba(
-    raw: np.ndarray, icc: bytes | None, convert: bool
+    raw: np.ndarray, icc: bytes | None, convert: bool, what: str
 ) -> tuple[np.ndarray, bytes | None]:
     """(h, w, 1..4) uint16/float32 -> (h, w, 4) RGBA in sRGB, and the kept profile."""
     h, w, c = raw.shape
@@ -516,17 +554,21 @@ def _deep_to_rgba(
     colour_part = raw[..., :1] if grey else raw[..., :3]
     alpha = raw[..., -1] if c in (2, 4) else None
     space = colour.colour_space(icc) if icc else ""
-    if icc and ((grey and space != "GRAY") or (not grey and space != "RGB")):
-        icc = None  # a profile for another colour space does not describe these pixels
+    wanted = "GRAY" if grey else "RGB"
+    if icc and (space != wanted or colour.cms_profile(icc) is None):
+        # A profile for another colour space, or one LittleCMS cannot read,
+        # does not describe these pixels (as for 8-bit images).
+        icc = None
     if icc and convert and not colour.is_srgb_like(icc):
-        if grey:
-            converted = colour.grey_to_linear_srgb_encoded(to_float(colour_part)[..., 0], icc)
-            if converted is not None:
-                colour_part = from_float(converted, raw.dtype)[..., None]
-        else:
-            colour_part = from_float(
-                colour.convert_float(to_float(colour_part), icc, None), raw.dtype
-            )
+        with _naming(what):
+            if grey:
+                converted = colour.grey_to_linear_srgb_encoded(to_float(colour_part)[..., 0], icc)
+                if converted is not None:
+                    colour_part = from_float(converted, raw.dtype)[..., None]
+            else:
+                colour_part = from_float(
+                    colour.convert_float(to_float(colour_part), icc, None), raw.dtype
+                )
     out[..., :3] = colour_part
     out[..., 3] = top if alpha is None else alpha
     return out, icc
@@ -547,7 +589,7 @@ def _read_pil(source: Source, kind: str, limits: Limits, what: str, convert: boo
             dpi = _pil_dpi(im)
             mode = im.mode
             if deep:
-                pixels, icc, bits = _pil_deep(im, icc, convert)
+                pixels, icc, bits = _pil_deep(im, icc, convert, what)
             else:
                 pixels, icc = _pil_8bit(im, icc, convert, what)
                 bits = 8
@@ -565,7 +607,7 @@ def _pil_dpi(im: Image.Image) -> tuple[float, float] | None:
 
 
 def _pil_deep(
-    im: Image.Image, icc: bytes | None, convert: bool
+    im: Image.Image, icc: bytes | None, convert: bool, what: str
 ) -> tuple[np.ndarray, bytes | None, int]:
     arr = np.asarray(im)
     raw: np.ndarray
@@ -575,7 +617,7 @@ def _pil_deep(
     else:
         raw = np.clip(arr.astype(np.int64), 0, 65535).astype(np.uint16)[..., None]
         bits = 16
-    pixels, icc = _deep_to_rgba(raw, icc, convert)
+    pixels, icc = _deep_to_rgba(raw, icc, convert, what)
     return pixels, icc, bits
 
 
@@ -601,7 +643,8 @@ def _pil_8bit(
     if icc and (space != wanted or colour.cms_profile(icc) is None):
         icc = None  # a profile for another colour space does not describe these pixels
     if icc and convert and not (base == "RGB" and colour.is_srgb_like(icc)):
-        rgb = colour.convert_8bit(body, icc, None, "RGB")
+        with _naming(what):
+            rgb = colour.convert_8bit(body, icc, None, "RGB")
     else:
         rgb = body.convert("RGB")
     out = np.empty((im.height, im.width, 4), np.uint8)
@@ -699,10 +742,39 @@ def export_image(
         embed = None
         if keep_profile:
             notes.append(f"{fmt.name} cannot embed a colour profile")
-    dpi = state.meta.dpi
+    dpi = _storable_dpi(state.meta.dpi, fmt.name, notes)
     with atomic_write(path) as fh:
         _WRITERS[fmt.name](fh, pixels, embed, dpi, int(quality))
     return ExportResult(os.fspath(path), fmt.name, bits, tuple(notes))
+
+
+# The largest resolution each format's field holds: JFIF's density is a 16-bit
+# count; PNG's pHYs and BMP's header count pixels per metre in 31 bits (about
+# 54.5 million dpi); TIFF stores 32-bit rationals. WebP stores none.
+_MAX_DPI = {
+    "JPEG": 65535.0,
+    "PNG": (2**31 - 1) * 0.0254,
+    "BMP": (2**31 - 1) * 0.0254,
+    "TIFF": float(2**32 - 1),
+}
+
+
+def _storable_dpi(
+    dpi: tuple[float, float] | None, fmt: str, notes: list[str]
+) -> tuple[float, float] | None:
+    """`dpi` if `fmt` can store it; else None and a note (a value out of range
+    would be refused by the encoder, or, in JPEG, wrapped around silently)."""
+    if dpi is None or fmt not in _MAX_DPI:
+        return None
+    top = _MAX_DPI[fmt]
+    if all(math.isfinite(d) and 1.0 <= d <= top for d in dpi):
+        return dpi
+    shown = " x ".join(f"{d:g}" for d in dpi)
+    notes.append(
+        f"the resolution of {shown} dpi cannot be stored in {fmt} (1 to {top:,.0f} dpi); "
+        "written without one"
+    )
+    return None
 
 
 def _export_profile(state: DocState, keep: bool, notes: list[str]) -> bytes | None:

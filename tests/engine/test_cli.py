@@ -221,3 +221,186 @@ def test_a_reader_that_leaves_early_is_not_an_error():
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) in (0, 141)
     assert "error" not in err and "Traceback" not in err
+
+
+# -- hostile input at the command line ------------------------------------------------------
+
+
+def _records(folder):
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
+@pytest.fixture
+def crashed_record(tmp_path, monkeypatch):
+    """A recovery folder holding one record whose writer is gone."""
+    from warpaint.engine.document import Document
+    from warpaint.engine.io import Autosaver
+
+    folder = tmp_path / "recovery"
+    monkeypatch.setenv("WARPAINT_RECOVERY_DIR", str(folder))
+    doc = Document.from_array(np.zeros((4, 5, 4), np.uint8))
+    doc.rename_layer(doc.layers[0].id, "Edited")
+    saver = Autosaver(interval_s=0)
+    saver.save_now(doc)
+    record = folder / f"{saver.key}.json"
+    data = json.loads(record.read_text())
+    data["pid"] = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                                     capture_output=True, text=True).stdout)  # fmt: skip
+    record.write_text(json.dumps(data))
+    return folder, saver.key
+
+
+def test_restoring_into_the_recovery_folder_is_refused_and_loses_nothing(crashed_record, capsys):
+    folder, key = crashed_record
+    before = _records(folder)
+    for target in (folder / f"{key}.ora", folder / "restored.ora"):
+        code, _, err = run(["recover", "--restore", "1", "-o", target], capsys)
+        assert_one_line_error(code, err, "inside the recovery folder")
+        assert _records(folder) == before
+    code, out, _ = run(["recover"], capsys)
+    assert code == 0 and out.startswith("1: ")
+
+
+def test_restoring_elsewhere_writes_the_document_and_discards_the_record(
+    crashed_record, tmp_path, capsys
+):
+    from warpaint.engine.io import open_document
+
+    folder, _ = crashed_record
+    target = tmp_path / "restored.ora"
+    code, out, err = run(["recover", "--restore", "1", "-o", target], capsys)
+    assert code == 0, err
+    assert open_document(target).layers[0].name == "Edited"
+    assert _records(folder) == []
+
+
+def test_recover_lists_the_good_records_past_a_damaged_one(crashed_record, capsys):
+    folder, key = crashed_record
+    (folder / "dddd.ora").write_bytes(b"")
+    (folder / "dddd.json").write_text(json.dumps({"key": "dddd", "saved_at": 1e300}))
+    code, out, err = run(["recover"], capsys)
+    assert code == 0 and err == ""
+    assert out.count("\n") == 1 and "autosaved" in out
+
+
+@pytest.mark.parametrize("command", ["info", "apply"])
+def test_an_over_long_path_is_one_line_and_exit_2(photo, tmp_path, command, capsys):
+    long_path = tmp_path / ("a" * 300 + ".png")
+    args = {
+        "info": ["info", long_path],
+        "apply": ["apply", "gaussian-blur", long_path, "-o", tmp_path / "o.png"],
+    }[command]
+    code, _, err = run(args, capsys)
+    assert_one_line_error(code, err, "File name too long")
+    code, _, err = run(["apply", "gaussian-blur", photo, "-o", long_path], capsys)
+    assert_one_line_error(code, err, "File name too long")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+
+
+def test_a_244_character_output_name_is_written(photo, tmp_path, capsys):
+    target = tmp_path / ("b" * 240 + ".png")
+    code, _, err = run(["apply", "gaussian-blur", photo, "-o", target], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.png", target.name])
+
+
+@pytest.mark.parametrize("where", ["input", "other", "model"])
+def test_a_fifo_anywhere_a_path_is_read_is_refused_at_once(photo, tmp_path, where):
+    pipe = tmp_path / "pipe.png"
+    os.mkfifo(pipe)
+    args = {
+        "input": ["apply", "gaussian-blur", pipe, "-o", tmp_path / "o.png"],
+        "other": ["apply", "splining", photo, "-o", tmp_path / "o.png", "--set", f"other={pipe}"],
+        "model": ["apply", "attributes", photo, "-o", tmp_path / "o.png", "--set",
+                  f"model={pipe}"],
+    }[where]  # fmt: skip
+    proc = subprocess.run([*WARPAINT, *map(str, args)], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "named pipe" in proc.stderr
+
+
+def test_info_on_a_fifo_is_refused_at_once(tmp_path):
+    pipe = tmp_path / "pipe.ora"
+    os.mkfifo(pipe)
+    proc = subprocess.run([*WARPAINT, "info", str(pipe)], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert proc.returncode == 2 and "named pipe" in proc.stderr
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_non_finite_parameters_are_bad_input(photo, tmp_path, value, capsys):
+    code, _, err = run(
+        ["apply", "gaussian-blur", photo, "-o", tmp_path / "o.png", "--set", f"sigma={value}"],
+        capsys,
+    )
+    assert_one_line_error(code, err, "sigma")
+
+
+def test_a_mosaic_weight_of_nan_is_bad_input(photo, tmp_path, capsys):
+    code, _, err = run(
+        ["apply", "mosaic", photo, "-o", tmp_path / "o.png", "--set", f"layers={photo}:nan"],
+        capsys,
+    )
+    assert_one_line_error(code, err, "finite")
+
+
+def test_newlines_in_file_and_layer_names_stay_on_one_line(tmp_path, capsys):
+    import io_corpus as corpus
+
+    code, _, err = run(["info", tmp_path / "two\nlines.png"], capsys)
+    assert_one_line_error(code, err, "two\\nlines.png")
+    ora = corpus.make_ora(
+        tmp_path / "named.ora",
+        '<image w="2" h="2"><stack><layer name="first&#10;second" src="data/gone.png"/>'
+        "</stack></image>",
+        {},
+    )
+    code, _, err = run(["apply", "gaussian-blur", ora, "-o", tmp_path / "o.png"], capsys)
+    assert_one_line_error(code, err, "first\\nsecond")
+
+
+def test_a_junk_profile_in_a_16_bit_png_gives_no_stray_stderr_lines(tmp_path):
+    import io_corpus as corpus
+
+    junk = bytes(np.random.default_rng(1).integers(0, 256, 600, dtype=np.uint8))
+    path = tmp_path / "junk16.png"
+    path.write_bytes(
+        corpus.raw_png(
+            corpus.rgba_pattern(8, 8, np.uint16), extra_chunks=(corpus.iccp_chunk(junk),)
+        )
+    )
+    proc = subprocess.run(
+        [*WARPAINT, "apply", "gaussian-blur", str(path), "-o", str(tmp_path / "o.png")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0 and proc.stderr == ""
+
+
+_INTERRUPT_WHEN_RUNNING = """
+import _thread, os, signal, sys, threading, time
+from warpaint.engine.cli import main
+
+def interrupt():
+    while not any(t.name.startswith("warpaint-") for t in threading.enumerate()):
+        time.sleep(0.01)
+    time.sleep(0.3)  # the job is running, no progress bar drawn (stderr is a pipe)
+    _thread.interrupt_main(signal.SIGINT)
+
+threading.Thread(target=interrupt, daemon=True).start()
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_before_any_progress_prints_exactly_one_line(tmp_path):
+    big = tmp_path / "big.png"
+    Image.fromarray(np.zeros((2500, 2500, 3), np.uint8)).save(big, compress_level=0)
+    out = tmp_path / "out.png"
+    proc = subprocess.run(
+        [sys.executable, "-c", _INTERRUPT_WHEN_RUNNING, "apply", "gaussian-blur", str(big),
+         "-o", str(out), "--set", "sigma=50"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 130
+    assert proc.stderr.splitlines() == ["warpaint: cancelled, nothing written"], proc.stderr
+    assert not out.exists()

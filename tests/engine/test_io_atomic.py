@@ -160,3 +160,61 @@ def test_a_save_failing_midway_keeps_the_previous_document(tmp_path, monkeypatch
     assert target.read_bytes() == before
     assert _temps(tmp_path) == []
     assert second.dirty == second_dirty  # not marked saved
+
+
+def _dead_pid() -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    return int(done.stdout)
+
+
+def test_a_folder_sweep_removes_only_our_leftovers_of_dead_writers(tmp_path):
+    from warpaint.engine.io.atomic import remove_stale_temp_files
+
+    dead, live = _dead_pid(), os.getppid()
+    ours_dead = [
+        tmp_path / f".a.ora.{dead}.0123abcd{TEMP_SUFFIX}",
+        tmp_path / f".{'n' * 200}.png.{dead}.89abcdef{TEMP_SUFFIX}",
+    ]
+    kept = [
+        tmp_path / f".a.ora.{live}.0123abcd{TEMP_SUFFIX}",  # its writer still runs
+        tmp_path / f".a.ora.{dead}.NOTHEX12{TEMP_SUFFIX}",  # not our pattern
+        tmp_path / f"a.ora.{dead}.0123abcd{TEMP_SUFFIX}",  # no leading dot
+        tmp_path / f".a.ora.{dead}.0123abcd.tmp",
+        tmp_path / "a.ora",
+    ]
+    for path in ours_dead + kept:
+        path.write_bytes(b"x")
+    (tmp_path / f".d.{dead}.0123abcd{TEMP_SUFFIX}").mkdir()  # a folder is never removed
+    assert sorted(remove_stale_temp_files(tmp_path)) == sorted(ours_dead)
+    assert all(p.exists() for p in kept)
+    assert (tmp_path / f".d.{dead}.0123abcd{TEMP_SUFFIX}").is_dir()
+
+
+def test_opening_a_document_removes_leftovers_of_a_killed_save_to_it(tmp_path):
+    from warpaint.engine.io import open_document
+
+    target = tmp_path / "doc.ora"
+    save_document(Document.from_array(corpus.rgba_pattern(4, 4)), target)
+    dead = _dead_pid()
+    leftover = tmp_path / f"{temp_prefix(target)}{dead}.0123abcd{TEMP_SUFFIX}"
+    other = tmp_path / f"{temp_prefix(tmp_path / 'b.ora')}{dead}.0123abcd{TEMP_SUFFIX}"
+    leftover.write_bytes(b"partial")
+    other.write_bytes(b"partial")
+    open_document(target)
+    assert not leftover.exists() and other.exists()
+
+
+@pytest.mark.parametrize("length", [200, 244, 255])
+def test_temporary_names_fit_in_255_bytes_and_stay_tied_to_their_target(tmp_path, length):
+    name = "é" * ((length - 4) // 2) + "x" * ((length - 4) % 2) + ".ora"
+    assert len(name.encode()) == length
+    target = tmp_path / name
+    full = f"{temp_prefix(target)}{2**32}.0123abcd{TEMP_SUFFIX}"
+    assert len(full.encode()) <= 255
+    assert temp_prefix(target) != temp_prefix(tmp_path / ("é" + name[1:-5] + "y.ora"))
+    with atomic_write(target) as fh:
+        fh.write(b"ok")
+        assert [p.name.startswith(temp_prefix(target)) for p in _temps(tmp_path)] == [True]
+    assert target.read_bytes() == b"ok"

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from warpaint.engine.document import Document
+from warpaint.engine.errors import BadInputError
 from warpaint.engine.io import (
     Autosaver,
     discard_recovery,
@@ -175,3 +176,85 @@ def test_recovery_from_a_previous_boot_is_offered_even_if_the_pid_is_reused(reco
     data["boot_id"] = "an-earlier-boot"
     record_path.write_text(json.dumps(data))
     assert [r.key for r in list_recoveries()] == [saver.key]
+
+
+# -- hostile records, reused pids, leftovers ----------------------------------------------
+
+
+def _dead_pid() -> int:
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return int(done.stdout)
+
+
+def _crashed_record(recovery_folder, **changes) -> str:
+    """A record as a crashed Warpaint leaves it (its writer gone), with `changes`."""
+    saver = Autosaver(interval_s=0)
+    saver.save_now(_edited_doc())
+    path = recovery_folder / f"{saver.key}.json"
+    data = json.loads(path.read_text())
+    data.update({"pid": _dead_pid(), **changes})
+    path.write_text(json.dumps(data))
+    return saver.key
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"saved_at": 1e300}, {"saved_at": -5.0}, {"saved_at": "nan"}, {"pid": 1e400},
+     {"width": "wide"}, {"started": [1]}],
+)  # fmt: skip
+def test_one_damaged_record_is_skipped_and_the_others_listed(recovery_folder, changes):
+    good = _crashed_record(recovery_folder)
+    _crashed_record(recovery_folder, **changes)
+    (recovery_folder / "cccc.json").write_text("[1, 2]")
+    (recovery_folder / "cccc.ora").write_bytes(b"")
+    records = list_recoveries()
+    assert [r.key for r in records] == [good]
+    assert "autosaved" in str(records[0])
+
+
+def test_a_record_whose_pid_now_belongs_to_another_process_is_offered(recovery_folder):
+    # The writer crashed and its pid went to an unrelated live process (the
+    # parent of this test run stands in for it): the start time tells them apart.
+    key = _crashed_record(recovery_folder, pid=os.getppid(), started=1)
+    assert [r.key for r in list_recoveries()] == [key]
+
+
+def test_the_live_writer_is_still_recognised_by_its_start_time(recovery_folder):
+    saver = Autosaver(interval_s=0)
+    record = saver.save_now(_edited_doc()) and saver.record
+    assert record is not None and record.started > 0
+    assert list_recoveries() == []
+
+
+def test_stale_temp_files_of_dead_writers_are_removed_when_listing(tmp_path, recovery_folder):
+    from warpaint.engine.io.atomic import TEMP_SUFFIX, temp_prefix
+
+    key = _crashed_record(recovery_folder, original_path=str(tmp_path / "work.ora"))
+    dead, live = _dead_pid(), os.getppid()
+    stale = [
+        recovery_folder / f".{key}.ora.{dead}.0badc0de{TEMP_SUFFIX}",
+        tmp_path / f"{temp_prefix(tmp_path / 'work.ora')}{dead}.12345678{TEMP_SUFFIX}",
+    ]
+    kept = [
+        recovery_folder / f".{key}.ora.{live}.0badc0de{TEMP_SUFFIX}",  # a running writer's
+        recovery_folder / f".notes.txt.{dead}.xyz{TEMP_SUFFIX}",  # not our pattern
+        recovery_folder / "unrelated.txt",
+        tmp_path / f"{temp_prefix(tmp_path / 'other.ora')}{dead}.12345678{TEMP_SUFFIX}",
+    ]
+    for path in stale + kept:
+        path.write_bytes(b"partial")
+    assert [r.key for r in list_recoveries()] == [key]
+    assert [p for p in stale if p.exists()] == []
+    assert [p for p in kept if not p.exists()] == []
+
+
+def test_restoring_into_the_recovery_folder_is_refused_and_keeps_the_record(recovery_folder):
+    from warpaint.engine.io.autosave import check_restore_target
+
+    key = _crashed_record(recovery_folder)
+    for target in (recovery_folder / f"{key}.ora", recovery_folder / "copy.ora"):
+        with pytest.raises(BadInputError, match="inside the recovery folder"):
+            check_restore_target(target)
+    check_restore_target(recovery_folder.parent / "elsewhere.ora")
+    assert [r.key for r in list_recoveries()] == [key]

@@ -543,3 +543,58 @@ def test_an_over_long_output_name_is_bad_input_and_writes_nothing(tmp_path):
     with pytest.raises(BadInputError, match="File name too long"):
         export_image(Document.from_array(corpus.rgba_pattern(4, 4)).state, target)
     assert list(tmp_path.iterdir()) == []
+
+
+# -- resolutions a format cannot hold -------------------------------------------------------
+
+
+def test_a_huge_png_resolution_is_not_written_where_it_does_not_fit(tmp_path):
+    import struct
+
+    path = tmp_path / "dense.png"
+    phys = struct.pack(">IIB", 0xFFFFFFFF, 0xFFFFFFFF, 1)
+    path.write_bytes(corpus.raw_png(corpus.rgba_pattern(4, 4), extra_chunks=((b"pHYs", phys),)))
+    doc = open_document(path)
+    assert doc.state.meta.dpi is not None and doc.state.meta.dpi[0] > 1e8
+    for ext in ("bmp", "png", "jpg", "tif"):
+        result = export_image(doc.state, tmp_path / f"out.{ext}")
+        stored = Image.open(tmp_path / f"out.{ext}").info.get("dpi")
+        if ext == "tif":  # TIFF's rationals hold it
+            assert result.notes == () and stored is not None
+        else:
+            assert any("cannot be stored" in n for n in result.notes), (ext, result.notes)
+            assert stored is None or stored[0] < 1e8
+
+
+def test_jpeg_refuses_to_wrap_a_resolution_over_65535_dpi(tmp_path):
+    from dataclasses import replace
+
+    doc = Document.from_array(corpus.rgba_pattern(4, 4))
+    state = replace(doc.state, meta=replace(doc.state.meta, dpi=(100000.0, 100000.0)))
+    result = export_image(state, tmp_path / "out.jpg")
+    assert result.notes == (
+        "the resolution of 100000 x 100000 dpi cannot be stored in JPEG (1 to 65,535 dpi); "
+        "written without one",
+    )
+    assert Image.open(tmp_path / "out.jpg").info.get("dpi", (0, 0))[0] != 34464
+    state = replace(state, meta=replace(state.meta, dpi=(300.0, 300.0)))
+    assert export_image(state, tmp_path / "ok.jpg").notes == ()
+    assert Image.open(tmp_path / "ok.jpg").info["dpi"] == (300, 300)
+
+
+def test_a_junk_profile_in_a_16_bit_png_is_dropped_without_output_on_stderr(tmp_path, capfd):
+    path = tmp_path / "junk16.png"
+    rgb_junk = corpus.make_rgb_profile()[:128] + b"\xff" * 300  # an RGB header, broken tags
+    for profile in (bytes(np.random.default_rng(1).integers(0, 256, 600, dtype=np.uint8)),
+                    rgb_junk):  # fmt: skip
+        path.write_bytes(
+            corpus.raw_png(
+                corpus.rgba_pattern(8, 8, np.uint16), extra_chunks=(corpus.iccp_chunk(profile),)
+            )
+        )
+        doc = open_document(path)
+        assert doc.state.meta.icc_profile is None
+        np.testing.assert_array_equal(
+            doc.layers[0].pixels.to_array(), corpus.rgba_pattern(8, 8, np.uint16)
+        )
+        assert capfd.readouterr().err == ""
