@@ -1423,8 +1423,11 @@ class MainWindow(QMainWindow):
             widget.setVisible(busy)
         self.cancel_jobs_action.setEnabled(busy)
         if busy:
-            more = f" (+{len(jobs) - 1} queued)" if len(jobs) > 1 else ""
-            self.job_label.setText(jobs[0].label + more)
+            # Only jobs on the first one's lane wait for it: a save runs beside a long job.
+            queued = sum(1 for job in jobs[1:] if job.lane == jobs[0].lane)
+            beside = [job.label for job in jobs[1:] if job.lane != jobs[0].lane]
+            more = f" (+{queued} queued)" if queued else ""
+            self.job_label.setText(" · ".join([jobs[0].label + more, *beside]))
             # File writes report no fractions: a busy bar rather than one stuck at 0 %.
             self.progress_bar.setMaximum(0 if self.bridge.is_busy(jobs[0]) else 100)
             self.progress_bar.setValue(round(jobs[0].progress * 100))

@@ -71,6 +71,8 @@ def test_a_save_shows_in_the_status_bar_beside_the_running_job(qtbot, window, tm
         window.prompter.save_path_answers.append(str(tmp_path / "x.ora"))
         save = window.save_as()
         assert save is not None and save.lane == "files"
+        # Running beside the long job, not queued behind it.
+        assert window.job_label.text() == "Training · Saving x.ora"
         wait_delivered(qtbot, window, save, timeout=10_000)
         assert window.job_label.text() == "Training"
     finally:
