@@ -3,30 +3,53 @@
 Layout written (OpenRaster 0.0.6):
 
     mimetype                    "image/openraster", first member, stored
-    stack.xml                   the layer stack, first <layer> = top
-    data/layer-NNN.png          layer pixels at layer size (16-bit PNG for
-                                16-bit and float layers)
+    data/layer-NNN.png          each layer as other programs must draw it, at
+                                its size (16-bit PNG with an sRGB iCCP chunk
+                                for 16-bit and float layers)
+    warpaint/pixels-NNN.png     a masked or multiresolution layer's own pixels
     data/mask-NNN.png           Warpaint masks (grey PNG, layer size)
+    stack.xml                   the layer stack, first <layer> = top
     warpaint/source-profile.icc the document's source ICC profile, if any
+    (members of the file the document came from that Warpaint does not
+    read, under their own names, byte for byte)
     mergedimage.png             the flattened canvas (always)
     Thumbnails/thumbnail.png    at most 256 x 256
 
-Warpaint's extensions live in the namespace `WARPAINT_NS` (prefix
-`warpaint`). Other programs ignore them and still see every layer and the
-composite. On <layer>:
+What others see is what Warpaint shows: a masked layer's src has the mask
+multiplied into its alpha and keeps its mode; a multiresolution layer's src
+is its splined result in normal mode (a snapshot: it goes stale in another
+program once what lies below it changes there). Warpaint's extensions live in
+the namespace `WARPAINT_NS` (prefix `warpaint`); other programs ignore them.
+On <layer>:
 
     warpaint:blend-mode  a Warpaint blend mode with no svg:* equivalent (e.g.
                          multiresolution); composite-op is then svg:src-over
     warpaint:mask        archive path of the layer's mask PNG
+    warpaint:pixels      archive path of the layer's own (unmasked, unsplined)
+                         pixels when src holds baked ones; then also
+    warpaint:baked-sha256  digest of src's pixels and offset as written
+    warpaint:x, warpaint:y, warpaint:opacity
+                         the layer's own offset and opacity where they differ
+                         from the baked src's
     warpaint:dtype, warpaint:mask-dtype
                          "float32" when float pixels were stored as 16-bit PNG
 On <image>: warpaint:bit-depth, warpaint:source-format, warpaint:icc-profile.
 
-Reading accepts what GIMP, Krita and MyPaint write: nested <stack> groups are
-expanded into their layers (a group's opacity and visibility multiply into its
-layers, its offsets add; a group's own blend mode is not kept), absent
+Reading a baked layer whose src still matches its digest opens the originals,
+editable; if another program changed or moved it, its src opens as it is and
+`DocMeta.warnings` says the live mask or mode was dropped. Files written
+before baking (src = own pixels, no digest) open as before.
+
+Reading accepts what GIMP, Krita, MyPaint and Drawpile write: nested <stack>
+groups are expanded into their layers (a group's opacity and visibility
+multiply into its layers, its offsets add; a group's own blend mode is not
+kept; nesting deeper than MAX_GROUP_DEPTH is refused), absent
 x/y/opacity/visibility take the spec defaults, unknown composite-ops read as
-normal. Unknown layer attributes go into `Layer.extra` and are written back.
+normal with a warning, a MyPaint background tile (`mypaint:background-tile`)
+is repeated over the canvas. Unknown layer attributes go into `Layer.extra`
+and are written back; archive members nothing reads (strokemaps, tiles,
+Drawpile's extras) are listed in `DocMeta.carried` and copied into the next
+save.
 """
 
 from __future__ import annotations
