@@ -58,6 +58,9 @@ OPENRASTER_OPS: tuple[str, ...] = (
 # first start (`Krita.start`); later calls take ~1.5 s on a 2-core machine.
 FIRST_START_TIMEOUT_S = 120.0
 EXPORT_TIMEOUT_S = 60.0
+# After this many hangs the remaining calls fail at once, which keeps a run
+# with a broken Krita to a few minutes.
+MAX_HANGS = 2
 
 
 def krita_missing() -> str | None:
@@ -99,6 +102,8 @@ class Krita:
 
     home: Path
     calls: list[KritaCall] = field(default_factory=list)
+    hangs: int = 0
+    last_pid: int | None = None  # also the process group id of the last call
 
     def _env(self) -> dict[str, str]:
         runtime = self.home / "runtime"
@@ -118,6 +123,10 @@ class Krita:
         Raises KritaTimeout after `timeout` seconds (the whole process group,
         Xvfb included, is killed) and KritaFailed when no file was written.
         """
+        if self.hangs >= MAX_HANGS:
+            # A Krita that hangs on everything would take the run past its
+            # budget one timeout at a time.
+            raise KritaFailed(f"Krita hung {self.hangs} times in this run; not started again")
         target.unlink(missing_ok=True)
         command = [
             "xvfb-run",
@@ -139,14 +148,20 @@ class Krita:
             cwd=self.home,
             start_new_session=True,
         )
+        self.last_pid = proc.pid
         try:
             out, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
+            self.hangs += 1
             raise KritaTimeout(
                 f"Krita did not finish {source.name} -> {target.name} within {timeout:.0f} s "
                 "(killed; a hang usually means a modal dialog)"
             ) from None
+        except BaseException:
+            # Interrupted (Ctrl-C, pytest-timeout): leave no Krita or Xvfb behind.
+            _kill_group(proc)
+            raise
         seconds = time.monotonic() - start
         log = out.decode("utf-8", "replace")
         if not target.exists() or target.stat().st_size == 0:
@@ -168,18 +183,23 @@ class Krita:
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    # SIGTERM first so xvfb-run can stop its X server and remove its lock file;
-    # SIGKILL whatever is left (Krita in a modal loop may not stop on TERM).
-    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+    """Stop every process in `proc`'s group (xvfb-run, Xvfb, Krita) and wait for them."""
+    # SIGTERM first so Xvfb can remove its lock file; SIGKILL whatever is left
+    # (Krita in a modal loop may not stop on TERM).
+    for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
             break
-        try:
-            proc.communicate(timeout=grace)
-            break
-        except subprocess.TimeoutExpired:
-            continue
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            proc.poll()  # reap xvfb-run itself; the others are reaped by init
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+    proc.wait(timeout=5.0)
 
 
 # -- hand-written OpenRaster ---------------------------------------------------

@@ -8,6 +8,7 @@ figure, and a separate test pins down what Krita does instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -62,13 +63,18 @@ def op_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def krita_renders(krita: Krita, op_files: dict[str, Path]) -> dict[str, np.ndarray]:
-    """Krita's flattened rendering of each op file, (h, w, 4) float64 straight RGBA."""
-    renders = {}
-    for op, path in op_files.items():
-        krita.export(path, path.with_suffix(".png"))
-        renders[op] = read_png(path.with_suffix(".png"))
-    return renders
+def krita_render(krita: Krita, op_files: dict[str, Path]) -> Callable[[str], np.ndarray]:
+    """Krita's flattened rendering of an op file, (h, w, 4) float64 straight RGBA,
+    made once per op when a test first asks for it."""
+    renders: dict[str, np.ndarray] = {}
+
+    def render(op: str) -> np.ndarray:
+        if op not in renders:
+            path = op_files[op]
+            renders[op] = read_png(krita.export(path, path.with_suffix(".png")).target)
+        return renders[op]
+
+    return render
 
 
 def _reference(op: str) -> np.ndarray:
@@ -137,10 +143,10 @@ def test_warpaint_follows_w3c(op_files: dict[str, Path], op: str) -> None:
     ],
 )
 def test_krita_draws_op_as_warpaint(
-    op_files: dict[str, Path], krita_renders: dict[str, np.ndarray], op: str
+    op_files: dict[str, Path], krita_render: Callable[[str], np.ndarray], op: str
 ) -> None:
     warpaint = _warpaint(op_files[op], op)
-    gap = difference(krita_renders[op], warpaint)
+    gap = difference(krita_render(op), warpaint)
     FIGURES.ops[op] = (gap, difference(warpaint, _reference(op)))
     assert gap.max <= KRITA_TOLERANCE, f"Krita's {op} is {gap} from Warpaint's"
 
@@ -149,13 +155,15 @@ REC601_LUMA = (0.299, 0.587, 0.114)
 
 
 @pytest.mark.parametrize("op", sorted(KRITA_DEPARTS))
-def test_krita_departure_is_the_named_one(krita_renders: dict[str, np.ndarray], op: str) -> None:
+def test_krita_departure_is_the_named_one(
+    krita_render: Callable[[str], np.ndarray], op: str
+) -> None:
     """What Krita does instead of W3C, modelled: within 3/255 of its rendering."""
     backdrop, source = (to_unit(a) for a in varied_pair(SIZE))
     if op == "svg:plus":
         model = w3c_composite(backdrop, source, op, blend=lambda cb, cs: np.minimum(1.0, cb + cs))
     else:
         model = w3c_composite(backdrop, source, op, luma=REC601_LUMA)
-    gap = difference(krita_renders[op], model)
+    gap = difference(krita_render(op), model)
     FIGURES.other[f"Krita's {op} vs the model of its departure"] = str(gap)
     assert gap.max <= KRITA_TOLERANCE, f"Krita's {op} is {gap} from the model of its departure"
