@@ -892,15 +892,17 @@ def _resolve_originals(zf: zipfile.ZipFile, info: StackInfo, limits: Limits, wha
     """Point each baked layer at Warpaint's editable originals when its pixels
     are as Warpaint wrote them; else keep what another program saved there,
     drop the live mask or mode, and say so in `info.warnings`."""
+    digests: dict[tuple[str, int, int], str] = {}  # layers may share a src
     for entry in info.layers:
         if entry.pixels_src is None:
             continue
         label = f"{what}: layer '{entry.name}'"
         same = not entry.originals_missing and entry.baked_digest is not None
         if same:
-            stored = _decode_stored(zf, entry.src, limits, label)
-            same = pixels_digest(stored, entry.x, entry.y) == entry.baked_digest
-            del stored
+            key = (entry.src, entry.x, entry.y)
+            if key not in digests:
+                digests[key] = pixels_digest(_decode_stored(zf, entry.src, limits, label), *key[1:])
+            same = digests[key] == entry.baked_digest
         if same:
             entry.src, entry.x, entry.y = entry.pixels_src, entry.original_x, entry.original_y
             # A multiresolution layer is written at full opacity (its opacity is
@@ -1012,6 +1014,11 @@ def _carried_members(
         total += member.file_size
         if member.file_size > limits.max_member_bytes or total > limits.max_total_bytes:
             notes.append(f"{name!r} is too large to keep ({human_bytes(member.file_size)})")
+            continue
+        if member.file_size > MIB and member.file_size > limits.max_compression_ratio * max(
+            member.compress_size, 1
+        ):
+            notes.append(f"{name!r} is compressed like a zip bomb; not kept")
             continue
         try:
             with zf.open(member) as fh:

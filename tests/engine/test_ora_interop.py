@@ -588,3 +588,25 @@ def test_an_unbaked_file_for_warpaint_alone_keeps_the_originals_as_srcs(tmp_path
     back = read_ora(tmp_path / "r.ora")
     assert back.layers[1].pixels.equals(state.layers[1].pixels)
     assert back.layers[1].mask.equals(state.layers[1].mask)
+
+
+def test_an_unknown_member_that_inflates_like_a_bomb_is_not_carried(tmp_path):
+    path = _drawpile_like(tmp_path / "dp.ora")
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("drawpile/huge.bin", b"\0" * (64 << 20))
+    start = time.perf_counter()
+    state = read_ora(path)
+    assert time.perf_counter() - start < 5.0
+    assert any("huge.bin" in w and "zip bomb" in w for w in state.meta.warnings)
+    assert "drawpile/huge.bin" not in {name for _, name, _, _ in state.meta.carried}
+
+
+def test_unknown_members_are_checked_against_the_memory_budget(tmp_path):
+    path = _drawpile_like(tmp_path / "dp.ora")
+    state = read_ora(path, Limits(max_total_bytes=1_000_000))
+    carried = {name for _, name, _, _ in state.meta.carried}
+    assert carried == {"drawpile/annotations.xml", "drawpile/timeline.json"}
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr("drawpile/big.bin", bytes(range(256)) * 8192)  # 2 MiB, incompressible-ish
+    state = read_ora(path, Limits(max_total_bytes=1_500_000))
+    assert any("big.bin" in w and "too large" in w for w in state.meta.warnings)
