@@ -197,7 +197,7 @@ def verify_stream(read: Callable[[int], bytes]) -> str | None:
         (length,) = struct.unpack(">I", head[:4])
         kind = head[4:]
         if length > 0x7FFFFFFF:
-            return f"damaged chunk length in {kind!r}"
+            return f"damaged {kind.decode('latin-1')} chunk length"
         crc = zlib.crc32(kind)
         left = length
         first = b""
