@@ -1,8 +1,9 @@
 """Krita round-trip checks: every test here is marked `interop`.
 
-They need Debian's `krita` and `xvfb-run`; where those are absent each test
-skips at once with the reason (`make test` collects them, `make interop`
-installs Krita and runs them). The measured figures print at the end of the run.
+The ones that call Krita run only when the run selects the marker
+(`pytest -m interop`, as `make interop` does) and Debian's `krita` and
+`xvfb-run` are installed; otherwise they skip at once with the reason, so
+`make test` stays Krita-free. The measured figures print at the end of the run.
 """
 
 from __future__ import annotations
@@ -22,8 +23,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def krita(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Krita]:
+def krita(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Krita]:
     """A Krita runner with a home of its own for this test run."""
+    if "interop" not in (request.config.getoption("markexpr") or ""):
+        # Keeps `make test` Krita-free even where Krita is installed.
+        pytest.skip("Krita checks run with `-m interop` (`make interop`)")
     reason = krita_missing()
     if reason:
         pytest.skip(reason)
