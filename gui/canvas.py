@@ -38,11 +38,13 @@ from warpaint.engine.document import DocState, Document, Layer
 from warpaint.engine.jobs import Job, JobContext, JobState
 from warpaint.engine.lod import (
     MAX_LEVEL,
+    LevelOfDetail,
     level_for_scale,
+    reduced_size,
     shared_lod,
 )
 from warpaint.engine.selection import Selection
-from warpaint.engine.tiles import TILE, Rect, from_float
+from warpaint.engine.tiles import TILE, Rect, TiledImage, from_float
 from warpaint.gui.bridge import JobBridge
 from warpaint.gui.canvas_tools import CanvasTool
 
@@ -59,14 +61,43 @@ COARSE_SHIFT = 2  # the quick pass after an edit is at most 4x coarser
 BACKGROUND = QColor(58, 58, 62)
 MASK_OVERLAY_COLOUR = QColor(230, 30, 60)  # the tint over what a mask hides
 MASK_OVERLAY_OPACITY = 0.5
+BADGE_COLOUR = QColor(20, 110, 200, 220)  # the "Preview" label over the canvas
+EXACT_DIFF_TILES = 8  # up to this many changed tiles, the canvas finds the pixels that differ
+SYNC_PATCH_PIXELS = 128 * 128  # changes up to this size are composited on the GUI thread
 
 TileKey = tuple[int, int, int]  # level, tx, ty
 
 
+@dataclass(frozen=True)
+class ReducedPixels:
+    """A layer whose pixels exist only at a reduced level of detail: an effect
+    preview computed at 1 / 2**level of the layer's size (a big photo).
+
+    The canvas composites it like any layer, at `level` or coarser, so the
+    layers around it keep their own detail at that level.
+    """
+
+    layer_id: int
+    level: int
+    pixels: TiledImage  # (ceil(h / 2**level), ceil(w / 2**level), 4)
+
+    def place(self, reduced: DocState, level: int, lod: LevelOfDetail) -> DocState:
+        """`reduced` (a state at `level` >= self.level) with this layer's pixels in place."""
+        for layer in reduced.layers:
+            if layer.id == self.layer_id:
+                pixels = lod.image_at(self.pixels, level - self.level)
+                return reduced.replace_layer(layer.with_(pixels=pixels))
+        return reduced  # hidden: the reduced state leaves it out
+
+
 @dataclass
 class _CachedTile:
-    generation: int
+    generation: int  # the state generation the whole tile shows
     image: QImage
+    # The generation the tile shows everywhere but `dirty` (tile pixels at its
+    # level): redrawing that part is enough to bring it up to date.
+    patchable: int = -1
+    dirty: Rect | None = None
 
 
 def changed_region(old: DocState, new: DocState) -> Rect | None:
@@ -99,21 +130,61 @@ def changed_region(old: DocState, new: DocState) -> Rect | None:
 
 def _layer_change(before: Layer, after: Layer, canvas: Rect) -> list[Rect]:
     """Canvas rectangles where a layer's change can show (before any spatial mode)."""
+    same_place = (before.x, before.y, before.pixels.shape) == (after.x, after.y, after.pixels.shape)
+    masks_match = (before.mask is None) == (after.mask is None)
     if (
-        before.mask is not None
-        and after.mask is not None
-        and dataclasses.replace(before, mask=after.mask) == after
+        same_place
+        and masks_match
+        and dataclasses.replace(before, pixels=after.pixels, mask=after.mask) == after
     ):
-        # Only the mask changed (a brush stroke): just the tiles it rewrote.
-        ids = {key: id(before.mask.tile(*key)) for key in before.mask.tile_keys()}
-        keys = set(ids) | set(after.mask.tile_keys())
-        rects = [
-            Rect(tx * TILE + after.x, ty * TILE + after.y, TILE, TILE)
-            for tx, ty in keys
-            if ids.get((tx, ty)) != id(after.mask.tile(tx, ty))
-        ]
-        return [r.intersect(after.bounds) for r in rects]
+        # Only pixels or mask tiles changed (a brush stroke, a preview of the eyes):
+        # just the tiles they rewrote, shared tiles are the same objects.
+        rects = _tile_changes(before.pixels, after.pixels)
+        if before.mask is not None and after.mask is not None:
+            rects += _tile_changes(before.mask, after.mask)
+        return [r.translated(after.x, after.y).intersect(after.bounds) for r in rects]
     return [reach(before, canvas), reach(after, canvas)]
+
+
+def _differs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(h, w) bool: where two (h, w, C) tiles differ; 8-bit RGBA compares whole pixels at once."""
+    if a.dtype == np.uint8 and a.shape[2] == 4 and a.flags.c_contiguous and b.flags.c_contiguous:
+        return (a.view(np.uint32) != b.view(np.uint32))[..., 0]
+    return np.any(a != b, axis=2)
+
+
+def _tile_changes(before: TiledImage, after: TiledImage) -> list[Rect]:
+    """Image rectangles where two images of one size differ: the tiles that are
+    not the same object in both, narrowed to the pixels that differ when only a
+    few tiles changed (a preview of the eyes rewrites a patch of one or two)."""
+    if before is after:
+        return []
+    keys = set(before.tile_keys()) | set(after.tile_keys())
+    changed = [(tx, ty) for tx, ty in keys if before.tile(tx, ty) is not after.tile(tx, ty)]
+    if len(changed) > EXACT_DIFF_TILES:
+        return [Rect(tx * TILE, ty * TILE, TILE, TILE) for tx, ty in changed]
+    rects = []
+    for tx, ty in changed:
+        a, b = before.tile(tx, ty), after.tile(tx, ty)
+        if a is None or b is None:
+            rects.append(Rect(tx * TILE, ty * TILE, TILE, TILE))
+            continue
+        differs = _differs(a, b)
+        rows, cols = np.flatnonzero(differs.any(axis=1)), np.flatnonzero(differs.any(axis=0))
+        if rows.size:
+            x, y = tx * TILE + int(cols[0]), ty * TILE + int(rows[0])
+            rects.append(Rect(x, y, int(cols[-1] - cols[0]) + 1, int(rows[-1] - rows[0]) + 1))
+    return rects
+
+
+def _union(region: Rect, other: Rect) -> Rect:
+    if region.empty:
+        return other
+    if other.empty:
+        return region
+    x0, y0 = min(region.x, other.x), min(region.y, other.y)
+    x1, y1 = max(region.right, other.right), max(region.bottom, other.bottom)
+    return Rect(x0, y0, x1 - x0, y1 - y0)
 
 
 def _has_canvas_mode(state: DocState) -> bool:
@@ -175,8 +246,9 @@ class CanvasView(QWidget):
         self._space_down = False
         self._tool: CanvasTool | None = None
         self._selection: Selection | None = None
-        self._preview: tuple[QImage, QRectF] | None = None
         self._override: DocState | None = None
+        self._reduced: ReducedPixels | None = None
+        self._badge: str | None = None
         self._checker: tuple[float, QBrush] | None = None
         self._mask_overlay: int | None = None
         self._overlay_cache: tuple[tuple[object, ...], QImage] | None = None
@@ -191,8 +263,9 @@ class CanvasView(QWidget):
         self._pending = None
         self._generation += 1
         self._state = doc.state if doc is not None else None
-        self._preview = None
         self._override = None
+        self._reduced = None
+        self._badge = None
         if doc is not None:
             self._unsubscribe = doc.subscribe(self._on_document_changed)
         self.fit()
@@ -203,19 +276,38 @@ class CanvasView(QWidget):
 
     def _on_document_changed(self, doc: Document) -> None:
         self._override = None  # a preview state was made from the previous state
-        self._show_state(doc.state)
+        self._show_state(doc.state, None)
 
-    def set_preview_state(self, state: DocState | None) -> None:
-        """Show `state` (the document with an effect preview applied) instead of the document."""
+    def set_preview_state(
+        self, state: DocState | None, reduced: ReducedPixels | None = None
+    ) -> None:
+        """Show `state` (the document with an effect preview or a stroke placed)
+        instead of the document; `reduced` gives one of its layers' pixels at a
+        reduced level of detail (a preview of a big layer). None: the document."""
         self._override = state
         if self._doc is not None:
-            self._show_state(state if state is not None else self._doc.state)
+            shown = state if state is not None else self._doc.state
+            self._show_state(shown, reduced if state is not None else None)
 
-    def _show_state(self, new: DocState) -> None:
-        old = self._state
-        if new is old or old is None:
+    @property
+    def shown_reduced(self) -> ReducedPixels | None:
+        return self._reduced
+
+    def _show_state(self, new: DocState, reduced: ReducedPixels | None) -> None:
+        old, old_reduced = self._state, self._reduced
+        if old is None or (new is old and reduced is old_reduced):
             return
         region = changed_region(old, new)
+        if reduced is not old_reduced and region is not None:
+            # The layer drawn from reduced pixels changes wherever it lies.
+            for state, shown in ((old, old_reduced), (new, reduced)):
+                if shown is not None:
+                    try:
+                        region = _union(region, state.layer(shown.layer_id).bounds)
+                    except KeyError:
+                        region = None
+                        break
+        self._reduced = reduced
         if region is not None and region.empty:
             # Same pixels (e.g. a stroke's preview committed as is): tiles being drawn
             # for the old state are just as good, so nothing is redrawn.
@@ -228,19 +320,85 @@ class CanvasView(QWidget):
             self._tiles.clear()
         elif region is not None:
             for key, tile in self._tiles.items():
-                if tile.generation == self._generation and not self._touches(key, region):
+                exact = tile.generation == self._generation
+                if not exact and tile.patchable != self._generation:
+                    continue
+                part = self._tile_part(key, region)
+                if part.empty and exact:
                     tile.generation = generation
+                elif part.empty:
+                    tile.patchable = generation
+                else:
+                    # A small change (an effect's patch) redraws just its part of the tile;
+                    # a big one redraws it whole (and may take the quick coarse pass first).
+                    old = tile.dirty if not exact and tile.dirty is not None else part
+                    dirty = _union(old, part)
+                    small = 2 * dirty.w * dirty.h <= CANVAS_TILE * CANVAS_TILE
+                    tile.dirty = dirty if small else None
+                    tile.patchable = generation if small else -1
         self._generation = generation
         self._state = new
         if size_changed and self._fitted:
             self.fit()
-        self.update()
+        if region is None or size_changed:
+            self.update()
+            return
+        # Only the changed part is painted again (a preview of the eyes is a small
+        # patch of a big canvas), and its tiles are asked for at once.
+        self._patch_now(region)
+        area = QRectF(
+            self.to_widget(QPointF(region.x, region.y)),
+            self.to_widget(QPointF(region.right, region.bottom)),
+        )
+        self.update(area.toAlignedRect().adjusted(-2, -2, 2, 2))
+        self._render_timer.start()
+
+    def _patch_now(self, region: Rect) -> None:
+        """Bring the visible tiles up to date at once where `region` is small (an
+        effect's patch): compositing a few thousand pixels here costs less than a
+        trip through the job lane, and the next paint shows the change."""
+        state, level = self._state, self.level
+        factor = 2**level
+        if state is None or _has_canvas_mode(state):
+            return
+        if (region.w // factor + 1) * (region.h // factor + 1) > SYNC_PATCH_PIXELS:
+            return
+        keys = [
+            key
+            for key in self._visible_keys()
+            if (t := self._tiles.get(key)) is not None
+            and t.patchable == self._generation
+            and t.dirty is not None
+        ]
+        if not keys:
+            return
+        lstate = self._lod.state_at(state, level, region)
+        if self._reduced is not None:
+            lstate = self._reduced.place(lstate, level, self._lod)
+        for key in keys:
+            tile = self._tiles[key]
+            assert tile.dirty is not None
+            origin = (key[1] * CANVAS_TILE, key[2] * CANVAS_TILE)
+            rect = tile.dirty.translated(*origin).intersect(lstate.bounds)
+            if not rect.empty:
+                pixels = from_float(composite(lstate, rect), np.uint8)
+                painter = QPainter(tile.image)
+                painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
+                painter.drawImage(rect.x - origin[0], rect.y - origin[1], rgba_to_qimage(pixels))
+                painter.end()
+            self._tiles[key] = _CachedTile(self._generation, tile.image)
 
     @staticmethod
-    def _touches(key: TileKey, region: Rect) -> bool:
+    def _tile_part(key: TileKey, region: Rect) -> Rect:
+        """The part of tile `key` (in its own pixels at its level) that `region`
+        (canvas pixels at full size) touches; empty when it does not."""
         level, tx, ty = key
-        side = CANVAS_TILE * 2**level
-        return not Rect(tx * side, ty * side, side, side).intersect(region).empty
+        factor = 2**level
+        x0, y0 = region.x // factor, region.y // factor
+        x1, y1 = -(-region.right // factor), -(-region.bottom // factor)
+        tile = Rect(tx * CANVAS_TILE, ty * CANVAS_TILE, CANVAS_TILE, CANVAS_TILE)
+        part = Rect(x0, y0, x1 - x0, y1 - y0).intersect(tile)
+        return part.translated(-tile.x, -tile.y) if not part.empty else Rect(0, 0, 0, 0)
 
     # -- view -------------------------------------------------------------
     @property
@@ -249,7 +407,10 @@ class CanvasView(QWidget):
 
     @property
     def level(self) -> int:
-        return level_for_scale(self._zoom * self.devicePixelRatioF())
+        """The level of detail drawn: the zoom's, or coarser where a layer exists
+        only at a reduced level (a preview of a big layer)."""
+        natural = level_for_scale(self._zoom * self.devicePixelRatioF())
+        return max(natural, self._reduced.level if self._reduced is not None else 0)
 
     def to_widget(self, point: QPointF) -> QPointF:
         return self._origin + point * self._zoom
@@ -384,34 +545,42 @@ class CanvasView(QWidget):
         self._overlay_cache = (key, tint)
         return tint, rect
 
-    def set_preview(self, image: QImage | None, rect: QRectF | None = None) -> None:
-        """An effect preview drawn over the canvas at image-space `rect`.
-
-        Only the widget area under the old and the new preview is repainted: a
-        slider drag on a local effect (the eyes of a portrait) changes a patch,
-        and repainting the whole canvas for it costs more than the patch.
-        """
-        before = self._preview
-        self._preview = (image, rect) if image is not None and rect is not None else None
-        dirty = QRectF()
-        for shown in (before, self._preview):
-            if shown is not None:
-                area = shown[1]
-                dirty = dirty.united(
-                    QRectF(self.to_widget(area.topLeft()), self.to_widget(area.bottomRight()))
-                )
-        if not dirty.isEmpty():
-            # Smooth scaling bleeds a pixel or two past the rectangle.
-            self.update(dirty.adjusted(-2, -2, 2, 2).toAlignedRect())
-
-    @property
-    def preview_rect(self) -> QRectF | None:
-        """Image-space rectangle of the effect preview shown (None: none)."""
-        return self._preview[1] if self._preview is not None else None
-
     @property
     def has_preview(self) -> bool:
-        return self._preview is not None or self._override is not None
+        """True while the canvas shows a state other than the document's."""
+        return self._override is not None
+
+    def set_badge(self, text: str | None) -> None:
+        """A small label in the canvas's corner (e.g. that it shows a preview); None hides it."""
+        if text != self._badge:
+            self._badge = text
+            self.update()
+
+    @property
+    def badge(self) -> str | None:
+        return self._badge
+
+    def rendered_image(self) -> QImage | None:
+        """The document as the canvas draws it before overlays (face marks, selection
+        outlines, the badge): its tiles at the current level, one tile pixel per
+        image pixel, without the checkerboard. None while a visible tile is
+        missing or stale (the canvas is still drawing)."""
+        state = self._state
+        if state is None or not self.tiles_ready():
+            return None
+        factor = 2**self.level
+        out = QImage(
+            reduced_size(state.width, factor),
+            reduced_size(state.height, factor),
+            QImage.Format.Format_ARGB32_Premultiplied,
+        )
+        out.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(out)
+        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
+        for key in self._visible_keys():
+            painter.drawImage(key[1] * CANVAS_TILE, key[2] * CANVAS_TILE, self._tiles[key].image)
+        painter.end()
+        return out
 
     # -- tiles --------------------------------------------------------------
     def tiles_ready(self) -> bool:
@@ -469,8 +638,16 @@ class CanvasView(QWidget):
             return
         self._pending = (self._generation, wanted)
         generation, lod, level = self._generation, self._lod, missing[0][0]
+        shown_reduced = self._reduced
         keys = list(missing)
-        redraw = sum(1 for key in missing if key in self._tiles)
+        parts = {
+            key: tile.dirty
+            for key in missing
+            if (tile := self._tiles.get(key)) is not None
+            and tile.patchable == generation
+            and tile.dirty is not None
+        }
+        redraw = sum(1 for key in missing if key in self._tiles and key not in parts)
         whole_canvas = _has_canvas_mode(state)
         if redraw > PROGRESSIVE_TILES and level < MAX_LEVEL and not whole_canvas:
             # An edit touched many tiles on screen: first a quick pass at a coarser level
@@ -506,14 +683,21 @@ class CanvasView(QWidget):
                 if key_level not in reduced:
                     # Only the part in view is reduced: cost follows the window, not the
                     # image (the engine reduces whole layers under a multiresolution one).
-                    reduced[key_level] = lod.state_at(state, key_level, regions[key_level])
+                    at_level = lod.state_at(state, key_level, regions[key_level])
+                    if shown_reduced is not None:
+                        at_level = shown_reduced.place(at_level, key_level, lod)
+                    reduced[key_level] = at_level
                 lstate = reduced[key_level]
-                rect = Rect(tx * CANVAS_TILE, ty * CANVAS_TILE, CANVAS_TILE, CANVAS_TILE)
-                rect = rect.intersect(lstate.bounds)
+                origin = (tx * CANVAS_TILE, ty * CANVAS_TILE)
+                rect = Rect(*origin, CANVAS_TILE, CANVAS_TILE).intersect(lstate.bounds)
+                part = parts.get(key)
+                if part is not None:
+                    rect = part.translated(*origin).intersect(rect)
                 if rect.empty:
                     continue
                 pixels = from_float(composite(lstate, rect), np.uint8)
-                ctx.report((i + 1) / len(keys), (generation, key, pixels))
+                offset = (rect.x - origin[0], rect.y - origin[1]) if part is not None else None
+                ctx.report((i + 1) / len(keys), (generation, key, pixels, offset))
             return len(keys)
 
         self._bridge.preview(
@@ -525,15 +709,29 @@ class CanvasView(QWidget):
         )
 
     def _on_render_progress(self, job: Job, fraction: float, tile: object) -> None:
-        generation, key, pixels = tile  # type: ignore[misc]
+        generation: int
+        key: TileKey
+        pixels: np.ndarray
+        offset: tuple[int, int] | None
+        generation, key, pixels, offset = tile  # type: ignore[misc]
         current = self._tiles.get(key)
-        if (
+        if offset is not None:
+            if current is None or current.patchable != generation or generation != self._generation:
+                return  # the tile changed meanwhile: it is drawn again whole or in part
+            image = current.image.copy()
+            painter = QPainter(image)
+            painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
+            painter.drawImage(offset[0], offset[1], rgba_to_qimage(pixels))
+            painter.end()
+        elif (
             generation != self._generation
             and current is not None
             and current.generation >= generation
         ):
             return
-        self._tiles[key] = _CachedTile(generation, rgba_to_qimage(pixels))
+        else:
+            image = rgba_to_qimage(pixels)
+        self._tiles[key] = _CachedTile(generation, image)
         self._tiles.move_to_end(key)
         while len(self._tiles) > MAX_CACHED_TILES:
             self._tiles.popitem(last=False)
@@ -589,9 +787,11 @@ class CanvasView(QWidget):
         painter.save()
         painter.setClipRect(image_rect)
         level = self.level
-        # Reduced or fractional scales are filtered; whole-number zooms show crisp pixels.
+        # Reduced or fractional scales are filtered; whole-number zooms show crisp pixels,
+        # unless the level is coarser than the zoom's (a reduced preview): then smooth.
         scale = self._zoom * self.devicePixelRatioF() * 2**level
         smooth = scale < 0.999 or (scale < 4 and abs(scale - round(scale)) > 1e-3)
+        smooth = smooth or level > level_for_scale(self._zoom * self.devicePixelRatioF())
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
         need_render = False
         exposed = QRectF(event.rect())
@@ -662,12 +862,6 @@ class CanvasView(QWidget):
 
     def _paint_overlays(self, painter: QPainter) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        if self._preview is not None:
-            image, rect = self._preview
-            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
-            painter.drawImage(
-                QRectF(self.to_widget(rect.topLeft()), self.to_widget(rect.bottomRight())), image
-            )
         overlay = self.mask_overlay_image()
         if overlay is not None:
             image, rect = overlay
@@ -686,6 +880,20 @@ class CanvasView(QWidget):
                 self.paint_outline(painter, self._selection.shape, self.selection_rect())
         if self._tool is not None:
             self._tool.paint(painter, self)
+        if self._badge:
+            self._paint_badge(painter, self._badge)
+
+    def _paint_badge(self, painter: QPainter, text: str) -> None:
+        metrics = painter.fontMetrics()
+        pad = 6
+        box = QRectF(8, 8, metrics.horizontalAdvance(text) + 2 * pad, metrics.height() + pad)
+        painter.save()
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(BADGE_COLOUR)
+        painter.drawRoundedRect(box, 4, 4)
+        painter.setPen(QColor(255, 255, 255))
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        painter.restore()
 
     def selection_rect(self) -> QRectF:
         s = self._selection

@@ -28,10 +28,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from warpaint.engine.params import ParamType
 from warpaint.engine.registry import EffectSpec
 from warpaint.gui.icons import icon
 from warpaint.gui.loss_plot import LossPlotWidget
 from warpaint.gui.param_widgets import (
+    SELECTION,
     CanvasParamWidget,
     GalleryParamWidget,
     ImageParamWidget,
@@ -44,7 +46,8 @@ from warpaint.gui.param_widgets import (
 class EffectPanel(QWidget):
     """Controls for one effect, built from `spec.all_params(values)`."""
 
-    preview_requested = Signal(object)  # self
+    preview_requested = Signal(object)  # self: a value or the live-preview box changed
+    preview_pressed = Signal(object)  # self: the Preview button (effects too slow to preview live)
     apply_requested = Signal(object)  # self
 
     def __init__(
@@ -91,6 +94,12 @@ class EffectPanel(QWidget):
         self.preview_check = QCheckBox("Live preview")
         self.preview_check.setChecked(True)
         self.preview_check.toggled.connect(self._on_preview_toggled)
+        # A long effect (seconds per preview) previews only when asked.
+        self.preview_button = QPushButton("Preview")
+        self.preview_button.setToolTip("Show this effect on the canvas (it takes a while)")
+        self.preview_button.clicked.connect(lambda: self.preview_pressed.emit(self))
+        self.preview_check.setVisible(not spec.long)
+        self.preview_button.setVisible(spec.long)
         self.reset_button = QPushButton("Reset")
         self.reset_button.clicked.connect(self.reset)
         self.apply_button = QPushButton(icon("effect-apply"), "Apply")
@@ -98,6 +107,7 @@ class EffectPanel(QWidget):
         self.apply_button.clicked.connect(lambda: self.apply_requested.emit(self))
         buttons = QHBoxLayout()
         buttons.addWidget(self.preview_check)
+        buttons.addWidget(self.preview_button)
         buttons.addStretch(1)
         buttons.addWidget(self.reset_button)
         buttons.addWidget(self.apply_button)
@@ -154,6 +164,20 @@ class EffectPanel(QWidget):
                     widget.blockSignals(False)
                 taken.append(name)
         return taken
+
+    def reset_image_bound(self) -> None:
+        """Put the values that belong to one image (`Param.image_bound`: eye points,
+        a region, a face) back to their defaults, without previewing; settings stay."""
+        defaults = {p.name: p.default for p in self.spec.all_params(self.values())}
+        for name, widget in self.widgets.items():
+            # A mask picker starts at the selection, whatever the engine's default.
+            start = SELECTION if widget.param.type is ParamType.MASK else defaults.get(name)
+            if widget.param.image_bound and widget.value() != start:
+                widget.blockSignals(True)
+                try:
+                    widget.set_value(start)
+                finally:
+                    widget.blockSignals(False)
 
     def refresh_params(self) -> None:
         """Lay the parameters out again if the effect now derives others (a slider

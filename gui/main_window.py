@@ -15,7 +15,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QRectF, QSettings, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -39,30 +39,27 @@ from PySide6.QtWidgets import (
 )
 
 from warpaint.engine import transform
-from warpaint.engine.apply import EffectResult, commit_effect, effect_job
 from warpaint.engine.compositing import composite
 from warpaint.engine.document import DocState, Document, Layer
 from warpaint.engine.errors import WarpaintError
 from warpaint.engine.jobs import Job, JobContext, JobRunner, JobState
-from warpaint.engine.params import ParamType
 from warpaint.engine.registry import effects
-from warpaint.engine.resample import resize
 from warpaint.engine.selection import Selection
 from warpaint.engine.settings import Settings
 from warpaint.engine.tiles import Rect, TiledImage, from_float
 from warpaint.gui.attribute_sliders import SliderBuilderWidget
 from warpaint.gui.bridge import JobBridge
-from warpaint.gui.canvas import CanvasView, rgba_to_qimage
+from warpaint.gui.canvas import CanvasView
 from warpaint.gui.canvas_tools import CanvasTool, SelectionTool
 from warpaint.gui.device_menu import DeviceMenu, DeviceResolver
 from warpaint.gui.dialogs import ExportOptionsDialog, NewDocumentDialog, Prompter, ResizeDialog
+from warpaint.gui.effect_session import EffectSession
 from warpaint.gui.effects_panel import EffectPanel, EffectsPanel
 from warpaint.gui.history_panel import HistoryPanel
 from warpaint.gui.icons import icon
 from warpaint.gui.keep_preview import KeepPreviewDialog
 from warpaint.gui.layers_panel import LayersPanel
 from warpaint.gui.masks import MaskActions
-from warpaint.gui.param_widgets import SELECTION
 
 MAX_RECENT = 10
 ORA_FILTER = "OpenRaster (*.ora)"
@@ -139,7 +136,6 @@ class MainWindow(QMainWindow):
         self.doc: Document | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._tool_owner: QWidget | None = None
-        self._preview_key: tuple[int, str] | None = None
         self._autosaver: Any = None
         self._autosaving: _AutosaveWrite | None = None
         self._save_then: tuple[Job, Callable[[], object]] | None = None
@@ -302,19 +298,31 @@ class MainWindow(QMainWindow):
         self.layers_panel.current_layer_changed.connect(self._on_current_layer_changed)
         self.history_panel = HistoryPanel()
         self.effects_panel = EffectsPanel(effects(), self)
-        # Panels the user has changed: only those preview when shown again, so
-        # opening the window or browsing effects starts no work (and no
-        # "make a selection first" complaints about inputs nobody chose yet).
-        self._touched_panels: set[EffectPanel] = set()
-        # (layer id, pixels) each panel's `prefill` hook last ran on.
-        self._prefilled: dict[EffectPanel, tuple[int, int]] = {}
         attributes_panel = self.effects_panel.panels.get("attributes")
         if attributes_panel is not None:
             attributes_panel.add_tools(SliderBuilderWidget(attributes_panel, self))
+        self.session = EffectSession(
+            self.bridge,
+            self.engine_settings.preview_max_side,
+            lambda: self.selection,
+            list(self.effects_panel.panels.values()),
+            self,
+        )
+        self.session.confirm_keep = lambda title: bool(
+            self.prompter.run_dialog(KeepPreviewDialog(title, self))
+        )
+        self.session.shown_changed.connect(self._on_session_shown_changed)
+        self.session.message.connect(
+            lambda text: self.statusBar().showMessage(text, STATUS_TIMEOUT_MS)
+        )
+        self.session.failed.connect(lambda title, reason: self._error(title, reason, None))
+        self.session.apply_finished.connect(self._update_actions)
         for panel in self.effects_panel.panels.values():
-            panel.preview_requested.connect(self._on_panel_edited)
-            panel.apply_requested.connect(self._on_effect_apply_requested)
-        self.effects_panel.effect_changed.connect(self._on_effect_changed)
+            panel.preview_requested.connect(self.session.edited)
+            panel.preview_pressed.connect(lambda p: self.session.preview(explicit=True))
+            panel.apply_requested.connect(self.apply_effect)
+        self.effects_panel.effect_changed.connect(self.session.set_effect)
+        self.session.set_effect(self.effects_panel.current)
 
         self.layers_dock = self._dock(
             "Layers", "LayersDock", self.layers_panel, Qt.DockWidgetArea.RightDockWidgetArea
@@ -474,10 +482,11 @@ class MainWindow(QMainWindow):
         self.doc = doc
         self._unsubscribe = doc.subscribe(self._on_document_changed)
         self.set_selection(None)
+        self.session.set_document(doc)
         self.canvas.set_document(doc)
         self.layers_panel.set_document(doc)
         self.history_panel.set_document(doc)
-        self._clear_preview()
+        self.session.set_layer(self.current_layer_id)
         self._start_autosave()
         self._on_document_changed(doc)
 
@@ -501,13 +510,7 @@ class MainWindow(QMainWindow):
     def _on_document_changed(self, doc: Document) -> None:
         self.setWindowTitle(f"{doc.name}[*] — Warpaint")
         self.setWindowModified(doc.dirty)
-        if self._preview_key is not None:
-            layer_id = self._preview_key[0]
-            panel = self.effects_panel.current
-            if layer_id not in {lay.id for lay in doc.layers} or panel is None:
-                self._clear_preview()
-            else:
-                self._on_effect_preview_requested(panel)  # the preview follows the edit
+        self.session.document_edited()  # a preview follows the edit
         self._update_actions()
         self.document_changed.emit()
 
@@ -552,15 +555,10 @@ class MainWindow(QMainWindow):
             )
 
     def _on_current_layer_changed(self, _layer_id: object) -> None:
-        self._clear_preview()
         self._update_actions()
         for each in self.effects_panel.panels.values():
             each.follow_current_layer()
-        panel = self.effects_panel.current
-        if panel is not None:
-            self._prefill(panel)
-        if panel is not None and self._preview_key is None and self._previews_now(panel):
-            self._on_effect_preview_requested(panel)
+        self.session.set_layer(self.current_layer_id)
 
     # ======================================================================
     # files
@@ -635,7 +633,10 @@ class MainWindow(QMainWindow):
             return False
         self.set_document(doc)
         self._add_recent(path)
-        self.statusBar().showMessage(f"Opened {os.path.basename(path)}", STATUS_TIMEOUT_MS)
+        # What the reader noticed (unknown blend modes, a dropped live mask) is
+        # said with the open, not in a dialog: the file did open.
+        opened = "; ".join([f"Opened {os.path.basename(path)}", *doc.state.meta.warnings])
+        self.statusBar().showMessage(opened, STATUS_TIMEOUT_MS)
         return True
 
     def save(self) -> Job | None:
@@ -1193,222 +1194,21 @@ class MainWindow(QMainWindow):
         # Behind canvas tiles and previews: a gallery's pictures never hold up the image.
         self.bridge.preview(("background", key), lambda _ctx: fn(), on_done=done, background=True)
 
-    def _prefill(self, panel: EffectPanel) -> None:
-        """Run the effect's `prefill` hook (e.g. eye detection) on the current
-        layer once per layer content, and give the panel what it found."""
-        hook = panel.spec.hook("prefill")
-        layer = self.current_layer()
-        if hook is None or layer is None or self.doc is None:
+    def _on_session_shown_changed(self) -> None:
+        shown, controls = self.session.shown, self.session.controls
+        if shown is None:
+            self.canvas.set_preview_state(None)
+            self.canvas.set_badge(None)
             return
-        stamp = (layer.id, id(layer.pixels))
-        if self._prefilled.get(panel) == stamp:
-            return
-        self._prefilled[panel] = stamp
-        pixels = layer.pixels
-
-        def found(values: Any) -> None:
-            current = self.current_layer()
-            if current is None or current.id != stamp[0] or current.pixels is not pixels:
-                return  # the user moved on meanwhile
-            taken = panel.prefill(dict(values or {}))
-            if taken:
-                filled = ", ".join(panel.widgets[name].param.label for name in taken)
-                self.statusBar().showMessage(
-                    f"{panel.spec.title}: set {filled} from what was detected in the layer",
-                    STATUS_TIMEOUT_MS,
-                )
-                if panel in self._touched_panels and panel is self.effects_panel.current:
-                    # The user moved a slider before the detection came back: the
-                    # preview on screen used the values the panel had then.
-                    self._on_effect_preview_requested(panel)
-
-        self.run_background(("prefill", panel.spec.id), lambda: hook(pixels.read_float()), found)
-
-    def _effect_params(self, panel: EffectPanel) -> dict[str, Any]:
-        """The panel's values with canvas references resolved for the engine."""
-        assert self.doc is not None
-        values = panel.values()
-        params: dict[str, Any] = {}
-        state = self.doc.state
-        for p in panel.spec.all_params(values):
-            value = values.get(p.name)
-            if p.type is ParamType.MASK and value == SELECTION:
-                # No selection means the whole layer, as everywhere else in the
-                # editor; effects that need a mask say so themselves.
-                value = (
-                    None
-                    if self.selection is None
-                    else self.selection.mask(state.width, state.height)[..., None]
-                )
-            if value is None or (p.type in (ParamType.POINTS, ParamType.IMAGES) and value == ()):
-                continue
-            params[p.name] = value
-        return params
-
-    def _on_effect_changed(self, panel: EffectPanel) -> None:
-        self._clear_preview()
-        self._prefill(panel)
-        if panel.live_preview and self._previews_now(panel):
-            self._on_effect_preview_requested(panel)
-
-    def _previews_now(self, panel: EffectPanel) -> bool:
-        """Whether showing `panel` (or another layer under it) previews at once:
-        after the user edited it, or from the start where its defaults make a result."""
-        return panel in self._touched_panels or panel.spec.preview_on_open
-
-    def _on_panel_edited(self, panel: EffectPanel) -> None:
-        self._touched_panels.add(panel)
-        self._on_effect_preview_requested(panel)
-
-    def _on_effect_preview_requested(self, panel: EffectPanel) -> None:
-        layer = self.current_layer()
-        if self.doc is None or layer is None or not panel.live_preview:
-            self._clear_preview()
-            return
-        try:
-            params = self._effect_params(panel)
-            fn = effect_job(
-                self.doc.state,
-                layer.id,
-                panel.spec.id,
-                params,
-                self.engine_settings.preview_max_side,
-            )
-        except WarpaintError as exc:
-            self.statusBar().showMessage(str(exc), STATUS_TIMEOUT_MS)
-            return
-
-        state, target = self.doc.state, panel.target
-        mask = None
-        if panel.restrict_to_selection and self.selection is not None:
-            mask = self.selection.mask(state.width, state.height)
-
-        def job(ctx: JobContext) -> tuple[Any, Any, DocState]:
-            result = fn(ctx)
-            if result.origin is not None or result.scale != 1.0:
-                # A patch (a local effect) or too big to preview at full size:
-                # shown as an overlay, without building the document.
-                return result, from_float(result.pixels, np.uint8), state
-            # The document as Apply would leave it, built by the engine on a throwaway copy.
-            scratch = Document(state)
-            commit_effect(scratch, result, target, mask)
-            return result, scratch.state, state
-
-        key = (layer.id, panel.spec.id)
-        self._preview_key = key
-        label = f"Preview of {panel.spec.title}"
-        if panel.spec.long:
-            for old in self.bridge.long_jobs:
-                if old.label == label:
-                    self.bridge.cancel(old)
-            self.bridge.submit(job, label, on_done=self._on_preview_done)
-        else:
-            self.bridge.preview(key, job, label, on_done=self._on_preview_done)
-
-    def _on_preview_done(self, job: Job) -> None:
-        if job.state is JobState.FAILED:
-            self.statusBar().showMessage(f"Preview failed: {job.error_message}", STATUS_TIMEOUT_MS)
-            return
-        if job.state is not JobState.DONE or self.doc is None:
-            return
-        result, shown, base = job.result
-        if self._preview_key != (result.layer_id, result.effect_id) or base is not self.doc.state:
-            return  # the user moved on to another layer or effect, or edited meanwhile
-        layer = self.doc.layer(result.layer_id)
-        if isinstance(shown, DocState):
-            self.canvas.set_preview_state(shown)
-            return
-        rect = QRectF(layer.x, layer.y, layer.pixels.width, layer.pixels.height)
-        if result.origin is not None:
-            x, y = result.origin
-            h, w = result.pixels.shape[:2]
-            rect = QRectF(layer.x + x, layer.y + y, w, h)
-        self.canvas.set_preview(rgba_to_qimage(shown), rect)
-
-    def _clear_preview(self) -> None:
-        self._preview_key = None
-        self.canvas.set_preview(None)
-        self.canvas.set_preview_state(None)
-
-    def _on_effect_apply_requested(self, panel: EffectPanel) -> Job | None:
-        return self.apply_effect(panel)
+        self.canvas.set_preview_state(shown.state, shown.reduced)
+        title = controls.spec.title if controls is not None else "effect"
+        self.canvas.set_badge(f"Preview: {title}")
 
     def apply_effect(self, panel: EffectPanel) -> Job | None:
         """Run the panel's effect at full resolution on the long lane; commit when done."""
-        layer = self.current_layer()
-        if self.doc is None or layer is None:
-            return None
-        doc, spec, target = self.doc, panel.spec, panel.target
-        try:
-            params = self._effect_params(panel)
-            fn = effect_job(doc.state, layer.id, spec.id, params)
-        except WarpaintError as exc:
-            self._error(f"Could not apply {spec.title}", exc, None)
-            return None
-        mask = None
-        if panel.restrict_to_selection and self.selection is not None:
-            mask = self.selection.mask(doc.state.width, doc.state.height)
-
-        def done(job: Job) -> None:
-            panel.set_busy(False)
-            self._update_actions()
-            if job.state is JobState.FAILED:
-                self._error(f"Could not apply {spec.title}", job.error_message, None)
-            elif job.state is JobState.CANCELLED:
-                self.statusBar().showMessage(f"{spec.title} cancelled", STATUS_TIMEOUT_MS)
-                if last_preview and doc is self.doc:
-                    self._offer_cancelled_preview(panel, layer.id, params, last_preview[0], mask)
-            elif job.state is JobState.DONE and doc is self.doc:
-                self._clear_preview()
-                try:
-                    commit_effect(doc, job.result, target, mask)
-                except (WarpaintError, KeyError) as exc:
-                    reason = "the layer was deleted" if isinstance(exc, KeyError) else exc
-                    self._error(f"Could not apply {spec.title}", reason, None)
-                    return
-                for message in job.messages:
-                    self.statusBar().showMessage(message, STATUS_TIMEOUT_MS)
-
-        # The newest preview a long job reported: what Cancel can keep.
-        last_preview: list[np.ndarray] = []
-
-        def progress(job: Job, _fraction: float, preview: Any) -> None:
-            if isinstance(preview, np.ndarray):
-                last_preview[:] = [preview]
-            # job.data carries an optimisation's loss history for the panel's plot.
-            panel.show_progress_data(job.data)
-
-        panel.set_busy(True)
-        panel.clear_progress_data()
-        panel.remember_images()
-        return self.bridge.submit(
-            fn, f"{spec.title} on “{layer.name}”", on_progress=progress, on_done=done
-        )
-
-    def _offer_cancelled_preview(
-        self,
-        panel: EffectPanel,
-        layer_id: int,
-        params: dict[str, Any],
-        preview: np.ndarray,
-        mask: np.ndarray | None,
-    ) -> None:
-        """Ask whether the cancelled job's last preview becomes a new layer (one undo step)."""
-        title = f"Could not keep the {panel.spec.title} preview"
-        dialog = KeepPreviewDialog(panel.spec.title, self)
-        if self.doc is None or not self.prompter.run_dialog(dialog):
-            return
-        try:
-            source = self.doc.layer(layer_id)
-        except KeyError:
-            self._error(title, "the layer was deleted", None)
-            return
-        pixels = resize(preview, source.pixels.width, source.pixels.height)
-        result = EffectResult(panel.spec.id, layer_id, params, pixels)
-        try:
-            commit_effect(self.doc, result, "new_layer", mask)
-        except WarpaintError as exc:
-            self._error(title, exc, None)
+        job = self.session.apply(panel)
+        self._update_actions()
+        return job
 
     # ======================================================================
     # jobs and status

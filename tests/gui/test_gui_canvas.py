@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication
 
 from warpaint.engine.document import Document, Layer
 from warpaint.engine.lod import level_for_scale
-from warpaint.engine.tiles import TiledImage
+from warpaint.engine.tiles import Rect, TiledImage
 from warpaint.gui.canvas import changed_region
 
 
@@ -153,25 +153,26 @@ def test_status_bar_shows_pixel_position_and_colour(window):
     assert window.position_label.text() == ""
 
 
-def test_a_moved_preview_repaints_where_it_was_and_where_it_is_not_the_whole_canvas(
-    qtbot, window, monkeypatch
-):
-    from PySide6.QtCore import QRect, QRectF
-    from PySide6.QtGui import QImage
-
-    wait_canvas(qtbot, window)
+def test_a_preview_of_a_patch_redraws_only_the_tiles_the_patch_changed(qtbot, make_window):
+    rng = np.random.default_rng(4)
+    doc = Document.from_array(rng.integers(0, 256, (1024, 1024, 4), dtype=np.uint8))
+    window = make_window(doc)
     canvas = window.canvas
-    repainted: list[QRect] = []
-    monkeypatch.setattr(canvas, "update", lambda *a: repainted.append(a[0] if a else canvas.rect()))
-    patch = QImage(4, 4, QImage.Format.Format_RGBA8888)
-    patch.fill(Qt.GlobalColor.green)
-    canvas.set_preview(patch, QRectF(2, 2, 4, 4))
-    canvas.set_preview(patch, QRectF(20, 20, 4, 4))
-    canvas.set_preview(None)
-    old = QRectF(canvas.to_widget(QPointF(2, 2)), canvas.to_widget(QPointF(6, 6))).toRect()
-    new = QRectF(canvas.to_widget(QPointF(20, 20)), canvas.to_widget(QPointF(24, 24))).toRect()
-    first, moved, cleared = repainted
-    assert first.contains(old) and not first.contains(new)
-    assert moved.contains(old) and moved.contains(new), "the old place is cleaned up"
-    assert cleared.contains(new)
-    assert moved.width() < canvas.width() / 2 and moved.height() < canvas.height() / 2
+    canvas.actual_size()
+    wait_canvas(qtbot, window)
+    layer = doc.layers[0]
+    patch = np.zeros((8, 8, 4), np.float32)
+    patch[..., 1:] = 1.0
+    shown = doc.state.replace_layer(layer.with_(pixels=layer.pixels.with_region(600, 600, patch)))
+    assert changed_region(doc.state, shown) == Rect(600, 600, 8, 8), "the pixels that changed"
+    fresh = {key for key, tile in canvas._tiles.items() if tile.generation == canvas._generation}
+    assert (0, 2, 2) in fresh and len(fresh) > 1
+    images = {key: canvas._tiles[key].image for key in fresh}
+    canvas.set_preview_state(shown)
+    # The patch is composited into its tile at once; the other tiles are kept as they were.
+    kept = {key for key, tile in canvas._tiles.items() if tile.generation == canvas._generation}
+    assert kept == fresh and canvas.tiles_ready()
+    assert all(canvas._tiles[key].image is images[key] for key in fresh - {(0, 2, 2)})
+    patched = canvas._tiles[(0, 2, 2)].image
+    assert patched.pixelColor(600 - 512, 600 - 512).getRgb() == (0, 255, 255, 255)
+    assert patched.pixelColor(600 - 512 + 8, 600 - 512) == images[(0, 2, 2)].pixelColor(96, 88)

@@ -135,8 +135,10 @@ def test_slider_previews_supersede_each_other(qtbot, make_window, monkeypatch):
     delivered = [j for j in finished if j in submitted]
     assert delivered[-1] is submitted[-1]
     assert delivered[-1].result[0].params["sigma"] == 40.0
-    assert delivered[-1].result[0].scale == 300 / 900  # previews run downscaled
+    # Previews run downscaled to the finest level of detail that fits: 900 / 4 <= 300.
+    assert delivered[-1].result[0].scale == 0.25
     assert window.canvas.has_preview
+    assert window.canvas.shown_reduced is not None and window.canvas.shown_reduced.level == 2
     # A superseded preview's late result never reaches the GUI.
     superseded = [j for j in submitted if j.state is JobState.SUPERSEDED]
     assert not set(superseded) & set(delivered)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from gui_helpers import astronaut_document
+
+from warpaint.engine.tiles import TILE, Rect
 
 
 def test_a_preview_started_before_the_eye_was_found_is_redone_with_the_found_region(
@@ -28,6 +31,18 @@ def test_a_preview_started_before_the_eye_was_found_is_redone_with_the_found_reg
     last = previews()[-1]
     assert last.params["region"] == panel.values()["region"]
     assert last.origin is not None, "the redone preview is the eye's patch"
-    qtbot.waitUntil(lambda: window.canvas.preview_rect is not None, timeout=10_000)
-    shown = window.canvas.preview_rect
-    assert (shown.x(), shown.y()) == last.origin, "the canvas shows the eye, not the whole layer"
+    qtbot.waitUntil(lambda: window.session.shown is not None, timeout=10_000)
+    # The canvas shows the layer Apply would add: the source with the eye's patch in it.
+    shown = window.session.shown.state
+    assert window.canvas.state is shown
+    source = window.doc.layers[0]
+    added = shown.layers[shown.index_of(source.id) + 1]
+    x, y = last.origin
+    h, w = last.pixels.shape[:2]
+    patch = Rect(x, y, w, h)
+    keys = set(source.pixels.tile_keys()) | set(added.pixels.tile_keys())
+    changed = [k for k in keys if source.pixels.tile(*k) is not added.pixels.tile(*k)]
+    assert changed, "the eye changed"
+    for tx, ty in changed:
+        assert not Rect(tx * TILE, ty * TILE, TILE, TILE).intersect(patch).empty
+    np.testing.assert_allclose(added.pixels.read_float(patch), last.pixels, atol=1 / 255 + 1e-6)

@@ -12,7 +12,7 @@ from PIL import Image
 from warpaint.engine.apply import EffectResult
 from warpaint.engine.errors import BadInputError
 from warpaint.engine.jobs import JobContext, JobState
-from warpaint.gui import main_window as main_window_module
+from warpaint.gui import effect_session as session_module
 from warpaint.gui.keep_preview import KeepPreviewDialog
 
 TINY = {"size": 32, "iterations": 3, "scales": 1, "network": "vgg19-random-slim"}
@@ -49,7 +49,7 @@ def _fake_long_effect(state, layer_id, effect_id, params, *args):
 
 @pytest.fixture
 def stylize_window(make_window, monkeypatch):
-    monkeypatch.setattr(main_window_module, "effect_job", _fake_long_effect)
+    monkeypatch.setattr(session_module, "effect_job", _fake_long_effect)
     window = make_window(small_document(48, 48))
     background, square = window.doc.layers
     window.layers_panel.set_current_layer(background.id)
@@ -97,7 +97,7 @@ def test_cancel_and_no_discards_the_preview(qtbot, stylize_window):
     assert panel.apply_button.isEnabled()
 
 
-def test_cancel_before_any_preview_asks_nothing(qtbot, make_window):
+def test_cancel_before_any_preview_asks_nothing(qtbot, make_window, monkeypatch):
     window = make_window(small_document(48, 48))
     panel = window.show_effect("gaussian-blur")
 
@@ -109,15 +109,11 @@ def test_cancel_before_any_preview_asks_nothing(qtbot, make_window):
 
         return fn
 
-    main_window_module_effect_job = main_window_module.effect_job
-    main_window_module.effect_job = blocked
-    try:
-        job = window.apply_effect(panel)
-        qtbot.waitUntil(lambda: job.state is JobState.RUNNING, timeout=5000)
-        window.cancel_jobs_action.trigger()
-        wait_delivered(qtbot, window, job, timeout=5000)
-    finally:
-        main_window_module.effect_job = main_window_module_effect_job
+    monkeypatch.setattr(session_module, "effect_job", blocked)
+    job = window.apply_effect(panel)
+    qtbot.waitUntil(lambda: job.state is JobState.RUNNING, timeout=5000)
+    window.cancel_jobs_action.trigger()
+    wait_delivered(qtbot, window, job, timeout=5000)
     assert window.prompter.dialogs == [] and len(window.doc.layers) == 2
 
 

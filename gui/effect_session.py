@@ -1,0 +1,533 @@
+"""The life of the effect being edited: its target, its values, its preview jobs.
+
+An `EffectSession` knows the document, the current layer and the effect whose
+panel is shown. It turns the panel's values into preview jobs on the engine's
+lanes and keeps what they produce as a `ShownState`: the document with the
+preview placed as Apply would place it (the target layer's pixels replaced, or
+a layer added above it), which the canvas composites like any other state, so
+blend modes, opacity, visibility, masks and layer order all apply to it.
+
+A preview is superseded by the next one and cancelled (on either lane) when
+the effect, the current layer or the document changes. Parameters whose
+metadata says they belong to one image (`Param.image_bound`: eye points, a
+region, a face, a mask) are reset on every panel when another document opens
+or another layer becomes current, and found again by the effect's `prefill`
+hook; settings (a radius, a preset) stay. Effects declared `long` (an
+optimisation taking seconds per preview) never preview on their own: only
+`preview(explicit=True)` (the panel's Preview button) starts one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from warpaint.engine.apply import EffectResult, commit_effect, effect_job, place_result
+from warpaint.engine.document import DocState, Document, Layer, new_layer_id
+from warpaint.engine.errors import WarpaintError
+from warpaint.engine.jobs import Job, JobContext, JobState
+from warpaint.engine.lod import MAX_LEVEL, reduce_block, reduced_size, shared_lod
+from warpaint.engine.params import ParamType
+from warpaint.engine.registry import EffectSpec, get_effect
+from warpaint.engine.resample import resize
+from warpaint.engine.selection import Selection
+from warpaint.engine.tiles import TiledImage, from_float
+from warpaint.gui.bridge import JobBridge
+from warpaint.gui.canvas import ReducedPixels
+from warpaint.gui.param_widgets import SELECTION
+
+
+class EffectControls(Protocol):
+    """What the session needs of an effect's panel (`EffectPanel` is one)."""
+
+    spec: EffectSpec
+
+    def values(self) -> dict[str, Any]: ...
+
+    @property
+    def target(self) -> str: ...
+
+    @property
+    def restrict_to_selection(self) -> bool: ...
+
+    @property
+    def live_preview(self) -> bool: ...
+
+    def prefill(self, values: dict[str, Any]) -> list[str]: ...
+
+    def reset_image_bound(self) -> None: ...
+
+    def set_busy(self, busy: bool) -> None: ...
+
+    def show_progress_data(self, data: Any) -> None: ...
+
+    def clear_progress_data(self) -> None: ...
+
+    def remember_images(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ShownState:
+    """A document state with an effect preview placed in it.
+
+    `state` is full size; where the preview was computed at a reduced size
+    (a layer longer than the preview limit), `reduced` holds the previewed
+    layer's pixels at that level of detail and `state` holds that layer's
+    place (its own pixels for 'replace', a transparent layer for 'new_layer').
+    """
+
+    state: DocState
+    reduced: ReducedPixels | None = None
+
+
+def preview_level(width: int, height: int, max_side: int) -> int:
+    """The finest level of detail at which a width x height layer's longer side
+    fits `max_side` pixels: previews of bigger layers are computed there."""
+    side, level = max(width, height), 0
+    while level < MAX_LEVEL and reduced_size(side, 2**level) > max_side:
+        level += 1
+    return level
+
+
+def place_preview(
+    state: DocState,
+    result: EffectResult,
+    target: str,
+    mask: np.ndarray | None,
+    preview_layer_id: int,
+    level: int = 0,
+) -> ShownState:
+    """`state` with a preview `result` placed as Apply would place a full result.
+
+    `result.pixels` is (h, w, 4) float32: the whole layer, a patch of it at
+    `result.origin`, or (with `level` > 0) the layer reduced by 2**level. A
+    layer added for 'new_layer' gets `preview_layer_id`, the same for every
+    preview of a session, so the canvas redraws only the tiles a new preview
+    changed. `mask` is canvas-sized (H, W) or (H, W, 1) float32, as for Apply.
+    """
+    source = state.layer(result.layer_id)
+    if level == 0 and result.origin is None:
+        placed, layer, _ = place_result(state, result, target, mask)
+        if target == "new_layer":
+            placed = dataclasses.replace(
+                placed,
+                layers=tuple(
+                    lay.with_(id=preview_layer_id) if lay is layer else lay for lay in placed.layers
+                ),
+            )
+        return ShownState(placed)
+    if level == 0:
+        assert result.origin is not None
+        x, y = result.origin
+        if mask is not None:
+            # Restricted to a selection, the whole new layer depends on the mask.
+            whole = source.pixels.read_float()
+            h, w = result.pixels.shape[:2]
+            whole[y : y + h, x : x + w] = result.pixels
+            full = dataclasses.replace(result, pixels=whole, origin=None)
+            return place_preview(state, full, target, mask, preview_layer_id)
+        pixels = source.pixels.with_region(x, y, result.pixels)
+        if target == "replace":
+            return ShownState(state.replace_layer(source.with_(pixels=pixels)))
+        return ShownState(
+            _above(state, source, _new_layer(source, result, pixels, preview_layer_id))
+        )
+    factor = 2**level
+    w, h = reduced_size(source.pixels.width, factor), reduced_size(source.pixels.height, factor)
+    pixels = result.pixels
+    if pixels.shape[:2] != (h, w):
+        pixels = resize(pixels, w, h)
+    if mask is not None or target == "replace":
+        original = shared_lod().image_at(source.pixels, level).read_float()
+    if mask is not None:
+        weight = _reduced_mask(mask, source, level, (h, w))
+        if target == "replace":
+            pixels = original + (pixels - original) * weight
+        else:
+            pixels = pixels.copy()
+            pixels[..., 3:4] *= weight
+    small = TiledImage.from_array(from_float(np.clip(pixels, 0.0, 1.0), source.pixels.dtype))
+    if target == "replace":
+        return ShownState(state, ReducedPixels(source.id, level, small))
+    blank = TiledImage.blank(source.pixels.width, source.pixels.height, 4, source.pixels.dtype)
+    layer = _new_layer(source, result, blank, preview_layer_id)
+    return ShownState(_above(state, source, layer), ReducedPixels(layer.id, level, small))
+
+
+def _new_layer(source: Layer, result: EffectResult, pixels: TiledImage, layer_id: int) -> Layer:
+    title = get_effect(result.effect_id).title
+    return Layer(f"{source.name} · {title}", pixels, x=source.x, y=source.y, id=layer_id)
+
+
+def _above(state: DocState, source: Layer, layer: Layer) -> DocState:
+    layers = list(state.layers)
+    layers.insert(state.index_of(source.id) + 1, layer)
+    return dataclasses.replace(state, layers=tuple(layers))
+
+
+def _reduced_mask(mask: np.ndarray, layer: Layer, level: int, shape: tuple[int, int]) -> np.ndarray:
+    """A canvas-sized (H, W[, 1]) mask reduced by 2**level and cut to the reduced
+    layer's rectangle: (h, w, 1) float32, 0 outside the canvas."""
+    factor = 2**level
+    small = reduce_block(np.asarray(mask, np.float32).reshape(mask.shape[0], mask.shape[1], 1),
+                         factor)  # fmt: skip
+    h, w = shape
+    out = np.zeros((h, w, 1), np.float32)
+    x0, y0 = layer.x // factor, layer.y // factor
+    sx0, sy0 = max(0, x0), max(0, y0)
+    sx1, sy1 = min(small.shape[1], x0 + w), min(small.shape[0], y0 + h)
+    if sx1 > sx0 and sy1 > sy0:
+        out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = small[sy0:sy1, sx0:sx1]
+    return out
+
+
+class EffectSession(QObject):
+    """The effect being edited on the current layer of the current document."""
+
+    shown_changed = Signal()  # `shown` changed: the canvas shows it (None: the document)
+    message = Signal(str)  # a status line for the user
+    failed = Signal(str, object)  # title, reason: an error the user must see
+    apply_finished = Signal()
+
+    def __init__(
+        self,
+        bridge: JobBridge,
+        preview_max_side: int,
+        selection: Callable[[], Selection | None],
+        panels: Sequence[EffectControls] = (),
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.preview_max_side = preview_max_side
+        self._selection = selection
+        self.panels = list(panels)
+        self.doc: Document | None = None
+        self.layer_id: int | None = None
+        self.controls: EffectControls | None = None
+        self.shown: ShownState | None = None
+        self._job: Job | None = None
+        # Effects the user edited: only those preview again when shown, so
+        # browsing effects starts no work.
+        self._touched: set[str] = set()
+        # (layer id, id of its pixels) each effect's `prefill` hook last ran on.
+        self._prefilled: dict[str, tuple[int, int]] = {}
+        self._preview_layer_id = new_layer_id()
+        # Asked when Apply is cancelled after reporting previews: keep the last one?
+        self.confirm_keep: Callable[[str], bool] = lambda _title: False
+
+    # -- what is shown ------------------------------------------------------------
+    @property
+    def pending(self) -> bool:
+        """True while a preview job of this session runs or waits."""
+        return self._job is not None
+
+    def shown_state(self) -> DocState | None:
+        """The full-size state the canvas should show: the preview or the document."""
+        if self.shown is not None:
+            return self.shown.state
+        return self.doc.state if self.doc is not None else None
+
+    def current_layer(self) -> Layer | None:
+        if self.doc is None or self.layer_id is None:
+            return None
+        try:
+            return self.doc.layer(self.layer_id)
+        except KeyError:
+            return None
+
+    # -- what changes ---------------------------------------------------------------
+    def set_document(self, doc: Document | None) -> None:
+        """Another document: previews end, image-bound values are found again."""
+        self._drop_preview()
+        self.doc, self.layer_id = doc, None
+        self._touched.clear()
+        self._prefilled.clear()
+        for panel in self.panels:
+            panel.reset_image_bound()
+        self.shown_changed.emit()
+
+    def set_layer(self, layer_id: int | None) -> None:
+        """Another current layer: previews end, image-bound values are found again."""
+        if layer_id == self.layer_id:
+            return
+        self._drop_preview()
+        previous, self.layer_id = self.layer_id, layer_id
+        if previous is not None:
+            for panel in self.panels:
+                panel.reset_image_bound()
+        self.shown_changed.emit()
+        self._start()
+
+    def set_effect(self, controls: EffectControls | None) -> None:
+        """Another effect's panel is shown: the previous effect's preview ends."""
+        self._drop_preview()
+        self.controls = controls
+        self.shown_changed.emit()
+        self._start()
+
+    def edited(self, controls: EffectControls) -> None:
+        """The user changed a value (or the live-preview box) of `controls`."""
+        self._touched.add(controls.spec.id)
+        if controls is self.controls and not controls.spec.long:
+            self.preview()
+
+    def document_edited(self) -> None:
+        """The document changed: a preview follows the edit (a slow one ends)."""
+        if self.doc is None or (self.shown is None and self._job is None):
+            return
+        if self.current_layer() is None or self.controls is None or self.controls.spec.long:
+            self.clear()
+        else:
+            self.preview()
+
+    def clear(self) -> None:
+        """No preview: cancel the running one and show the document."""
+        had = self.shown is not None
+        self._drop_preview()
+        if had:
+            self.shown_changed.emit()
+
+    def _drop_preview(self) -> None:
+        if self._job is not None:
+            self.bridge.cancel(self._job)
+            self._job = None
+        self.shown = None
+
+    def _start(self) -> None:
+        """After a change of effect or layer: find image-bound values, and preview
+        at once where the effect was edited or its defaults make a result."""
+        controls = self.controls
+        if controls is None or self.current_layer() is None:
+            return
+        self.prefill(controls)
+        spec = controls.spec
+        wanted = spec.id in self._touched or spec.preview_on_open
+        if wanted and controls.live_preview and not spec.long:
+            self.preview()
+
+    # -- previews ------------------------------------------------------------------
+    def preview(self, explicit: bool = False) -> Job | None:
+        """Preview the current effect on the current layer (superseding the last).
+
+        Live previews need the panel's live-preview box; `explicit` (the
+        Preview button) previews slow effects too.
+        """
+        controls, layer, doc = self.controls, self.current_layer(), self.doc
+        if controls is None or layer is None or doc is None:
+            self.clear()
+            return None
+        if not explicit and (not controls.live_preview or controls.spec.long):
+            self.clear()
+            return None
+        spec = controls.spec
+        width, height = layer.pixels.width, layer.pixels.height
+        level = preview_level(width, height, self.preview_max_side)
+        state = doc.state
+        try:
+            params = self.effect_params(controls)
+            # A power-of-two reduction, so the preview lines up with the canvas's
+            # levels of detail and is composited there, not stretched over them.
+            max_side = reduced_size(max(width, height), 2**level)
+            fn = effect_job(state, layer.id, spec.id, params, max_side)
+        except WarpaintError as exc:
+            self.message.emit(str(exc))
+            return None
+        target, mask = controls.target, self._mask(controls, state)
+        preview_id = self._preview_layer_id
+
+        def job(ctx: JobContext) -> tuple[EffectResult, ShownState, DocState]:
+            result = fn(ctx)
+            at = level if result.scale != 1.0 else 0
+            return result, place_preview(state, result, target, mask, preview_id, at), state
+
+        if self._job is not None and self._job.lane == "long":
+            self.bridge.cancel(self._job)
+        label = f"Preview of {spec.title}"
+        if spec.long:
+            self._job = self.bridge.submit(job, label, on_done=self._on_preview_done)
+        else:
+            key = ("effect-preview", id(self))
+            self._job = self.bridge.preview(key, job, label, on_done=self._on_preview_done)
+        return self._job
+
+    def _on_preview_done(self, job: Job) -> None:
+        current = self._job
+        if current is None or job is not current:
+            return  # superseded, or the session moved on
+        self._job = None
+        if job.state is JobState.FAILED:
+            self.message.emit(f"Preview failed: {job.error_message}")
+            return
+        if job.state is not JobState.DONE or self.doc is None:
+            return
+        result, shown, base = job.result
+        if base is not self.doc.state or result.layer_id != self.layer_id:
+            return  # the document was edited meanwhile; its own preview follows
+        self.shown = shown
+        self.shown_changed.emit()
+
+    def effect_params(self, controls: EffectControls) -> dict[str, Any]:
+        """The panel's values with canvas references resolved for the engine."""
+        assert self.doc is not None
+        values = controls.values()
+        params: dict[str, Any] = {}
+        state, selection = self.doc.state, self._selection()
+        for p in controls.spec.all_params(values):
+            value = values.get(p.name)
+            if p.type is ParamType.MASK and value == SELECTION:
+                # No selection means the whole layer, as everywhere else in the
+                # editor; effects that need a mask say so themselves.
+                value = (
+                    None
+                    if selection is None
+                    else selection.mask(state.width, state.height)[..., None]
+                )
+            if value is None or (p.type in (ParamType.POINTS, ParamType.IMAGES) and value == ()):
+                continue
+            params[p.name] = value
+        return params
+
+    def _mask(self, controls: EffectControls, state: DocState) -> np.ndarray | None:
+        selection = self._selection()
+        if controls.restrict_to_selection and selection is not None:
+            return selection.mask(state.width, state.height)
+        return None
+
+    # -- values found in the layer ----------------------------------------------------
+    def prefill(self, controls: EffectControls) -> None:
+        """Run the effect's `prefill` hook (e.g. eye detection) on the current layer
+        once per layer content, off the GUI thread, and give the panel what it found."""
+        hook = controls.spec.hook("prefill")
+        layer = self.current_layer()
+        if hook is None or layer is None:
+            return
+        stamp = (layer.id, id(layer.pixels))
+        if self._prefilled.get(controls.spec.id) == stamp:
+            return
+        self._prefilled[controls.spec.id] = stamp
+        pixels = layer.pixels
+
+        def found(job: Job) -> None:
+            if job.state is JobState.FAILED:
+                self.message.emit(f"{controls.spec.title}: {job.error_message}")
+                return
+            current = self.current_layer()
+            if job.state is not JobState.DONE or current is None or current.pixels is not pixels:
+                return  # the user moved on meanwhile
+            taken = controls.prefill(dict(job.result or {}))
+            if not taken:
+                return
+            self.message.emit(
+                f"{controls.spec.title}: set {_listed(controls, taken)} "
+                "from what was detected in the layer"
+            )
+            if controls.spec.id in self._touched and controls is self.controls:
+                # A value was edited before the detection came back: the preview
+                # on screen used the values the panel had then.
+                self.preview()
+
+        self.bridge.preview(
+            ("background", ("prefill", controls.spec.id)),
+            lambda _ctx: hook(pixels.read_float()),
+            on_done=found,
+            background=True,
+        )
+
+    # -- apply ----------------------------------------------------------------------
+    def apply(self, controls: EffectControls) -> Job | None:
+        """Run the effect at full resolution on the long lane; commit when done.
+
+        The preview on the canvas gives way to the committed result in the same
+        repaint; a cancelled run may keep its last progress picture (as a new
+        layer, if `confirm_keep` says so), else the canvas shows the document.
+        """
+        layer, doc = self.current_layer(), self.doc
+        if doc is None or layer is None:
+            return None
+        spec, target = controls.spec, controls.target
+        title = f"Could not apply {spec.title}"
+        try:
+            params = self.effect_params(controls)
+            fn = effect_job(doc.state, layer.id, spec.id, params)
+        except WarpaintError as exc:
+            self.failed.emit(title, exc)
+            return None
+        mask = self._mask(controls, doc.state)
+        # The newest picture a long job reported: what Cancel can keep.
+        last_preview: list[np.ndarray] = []
+
+        def progress(job: Job, _fraction: float, picture: Any) -> None:
+            if isinstance(picture, np.ndarray):
+                last_preview[:] = [picture]
+            # job.data carries an optimisation's loss history for the panel's plot.
+            controls.show_progress_data(job.data)
+
+        def done(job: Job) -> None:
+            controls.set_busy(False)
+            if job.state is JobState.FAILED:
+                self.failed.emit(title, job.error_message)
+            elif job.state is JobState.CANCELLED:
+                self.message.emit(f"{spec.title} cancelled")
+                self.clear()
+                if last_preview and doc is self.doc:
+                    self._keep_cancelled(spec, layer.id, params, last_preview[0], mask)
+            elif job.state is JobState.DONE and doc is self.doc:
+                # The committed result replaces the preview: nothing previews the
+                # new state again until the user edits the effect.
+                self._drop_preview()
+                self._touched.discard(spec.id)
+                try:
+                    commit_effect(doc, job.result, target, mask)
+                except (WarpaintError, KeyError) as exc:
+                    self.failed.emit(
+                        title, "the layer was deleted" if isinstance(exc, KeyError) else exc
+                    )
+                else:
+                    for message in job.messages:
+                        self.message.emit(message)
+                self.shown_changed.emit()
+            self.apply_finished.emit()
+
+        controls.set_busy(True)
+        controls.clear_progress_data()
+        controls.remember_images()
+        return self.bridge.submit(
+            fn, f"{spec.title} on “{layer.name}”", on_progress=progress, on_done=done
+        )
+
+    def _keep_cancelled(
+        self,
+        spec: EffectSpec,
+        layer_id: int,
+        params: dict[str, Any],
+        picture: np.ndarray,
+        mask: np.ndarray | None,
+    ) -> None:
+        """Offer the cancelled job's last picture as a new layer (one undo step)."""
+        title = f"Could not keep the {spec.title} preview"
+        if self.doc is None or not self.confirm_keep(spec.title):
+            return
+        try:
+            source = self.doc.layer(layer_id)
+        except KeyError:
+            self.failed.emit(title, "the layer was deleted")
+            return
+        pixels = resize(picture, source.pixels.width, source.pixels.height)
+        try:
+            commit_effect(
+                self.doc, EffectResult(spec.id, layer_id, params, pixels), "new_layer", mask
+            )
+        except WarpaintError as exc:
+            self.failed.emit(title, exc)
+
+
+def _listed(controls: EffectControls, names: list[str]) -> str:
+    """The parameters' labels, as the panel shows them."""
+    labels = {p.name: p.label for p in controls.spec.all_params(controls.values())}
+    return ", ".join(labels.get(name, name) for name in names)
