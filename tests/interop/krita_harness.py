@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -131,6 +132,10 @@ class Krita:
         command = [
             "xvfb-run",
             "-a",
+            # -a takes the first free display from -n up; starting at a random
+            # number keeps concurrent runs from racing for the same one.
+            "-n",
+            str(random.randrange(100, 30000)),
             "krita",
             "--nosplash",
             "--export",
