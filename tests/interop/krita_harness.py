@@ -62,6 +62,9 @@ EXPORT_TIMEOUT_S = 60.0
 # After this many hangs the remaining calls fail at once, which keeps a run
 # with a broken Krita to a few minutes.
 MAX_HANGS = 2
+# Krita time one run may spend before further calls fail at once: with one
+# call's timeout on top it keeps `make interop` under 10 minutes.
+BUDGET_S = 420.0
 
 
 def krita_missing() -> str | None:
@@ -104,6 +107,7 @@ class Krita:
     home: Path
     calls: list[KritaCall] = field(default_factory=list)
     hangs: int = 0
+    spent: float = 0.0  # seconds in Krita calls, hangs included
     last_pid: int | None = None  # also the process group id of the last call
 
     def _env(self) -> dict[str, str]:
@@ -128,6 +132,11 @@ class Krita:
             # A Krita that hangs on everything would take the run past its
             # budget one timeout at a time.
             raise KritaFailed(f"Krita hung {self.hangs} times in this run; not started again")
+        if self.spent >= BUDGET_S:
+            raise KritaFailed(
+                f"Krita calls took {self.spent:.0f} s in this run, over the "
+                f"{BUDGET_S:.0f} s budget; not started again"
+            )
         target.unlink(missing_ok=True)
         command = [
             "xvfb-run",
@@ -159,6 +168,7 @@ class Krita:
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             self.hangs += 1
+            self.spent += time.monotonic() - start
             raise KritaTimeout(
                 f"Krita did not finish {source.name} -> {target.name} within {timeout:.0f} s "
                 "(killed; a hang usually means a modal dialog)"
@@ -168,6 +178,7 @@ class Krita:
             _kill_group(proc)
             raise
         seconds = time.monotonic() - start
+        self.spent += seconds
         log = out.decode("utf-8", "replace")
         if not target.exists() or target.stat().st_size == 0:
             tail = "\n".join(log.strip().splitlines()[-5:])

@@ -10,7 +10,7 @@ from pathlib import Path
 import imagecodecs
 import numpy as np
 import pytest
-from krita_harness import Krita, KritaFailed, KritaTimeout
+from krita_harness import BUDGET_S, Krita, KritaFailed, KritaTimeout
 
 
 def _ora_with_unprofiled_sixteen_bit_layer(path: Path) -> None:
@@ -49,5 +49,15 @@ def test_after_two_hangs_krita_is_not_started_again(krita: Krita, tmp_path: Path
     source.write_bytes(b"never opened")
     start = time.monotonic()
     with pytest.raises(KritaFailed, match="hung 2 times"):
+        runner.export(source, tmp_path / "fine.png")
+    assert time.monotonic() - start < 1.0
+
+
+def test_past_the_time_budget_krita_is_not_started_again(krita: Krita, tmp_path: Path) -> None:
+    runner = Krita(home=krita.home, spent=BUDGET_S)
+    source = tmp_path / "fine.ora"
+    source.write_bytes(b"never opened")
+    start = time.monotonic()
+    with pytest.raises(KritaFailed, match="over the 420 s budget"):
         runner.export(source, tmp_path / "fine.png")
     assert time.monotonic() - start < 1.0
