@@ -68,7 +68,7 @@ BUDGET_S = 420.0
 
 
 def krita_missing() -> str | None:
-    """Why Krita cannot run here, or None when `krita` and `xvfb-run` are on PATH."""
+    """Why Krita cannot run here, or None when `krita`, `xvfb-run` and `xauth` are on PATH."""
     absent = [tool for tool in ("krita", "xvfb-run", "xauth") if shutil.which(tool) is None]
     if absent:
         return (
@@ -83,7 +83,7 @@ class KritaTimeout(AssertionError):
 
 
 class KritaFailed(AssertionError):
-    """Krita exited without writing the requested file."""
+    """Krita wrote no file, or was not started (after hangs or past the time budget)."""
 
 
 @dataclass
