@@ -330,8 +330,9 @@ def place_result(
     """Pure: `state` with a full-resolution `result` placed, the layer it
     changed or added, and the history label for the step.
 
-    target 'new_layer' adds it above the source layer; 'replace' swaps the
-    source layer's pixels. `mask` (canvas-sized (H, W) or (H, W, 1) float32 in
+    target 'new_layer' adds it above the source layer (with the source's
+    opacity, blend mode and visibility); 'replace' swaps the source layer's
+    pixels. `mask` (canvas-sized (H, W) or (H, W, 1) float32 in
     [0, 1], e.g. the selection) restricts the effect to the masked area.
     """
     if target not in TARGETS:
@@ -364,7 +365,17 @@ def place_result(
         )
         changed = source.with_(pixels=tiled, mask=source.mask if mask_keeps else None)
         return state.replace_layer(changed), changed, spec.title
-    layer = Layer(name=f"{source.name} · {spec.title}", pixels=tiled, x=source.x, y=source.y)
+    # The new layer shows as its source does (hidden, Difference at 40 %): the
+    # result of a layer is seen through the same blend, opacity and visibility.
+    layer = Layer(
+        name=f"{source.name} · {spec.title}",
+        pixels=tiled,
+        x=source.x,
+        y=source.y,
+        opacity=source.opacity,
+        visible=source.visible,
+        blend_mode=source.blend_mode,
+    )
     layers = list(state.layers)
     layers.insert(state.index_of(source.id) + 1, layer)
     return replace(state, layers=tuple(layers)), layer, spec.title

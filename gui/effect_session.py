@@ -160,8 +160,18 @@ def place_preview(
 
 
 def _new_layer(source: Layer, result: EffectResult, pixels: TiledImage, layer_id: int) -> Layer:
+    """The layer Apply would add above `source` (see `apply.place_result`)."""
     title = get_effect(result.effect_id).title
-    return Layer(f"{source.name} · {title}", pixels, x=source.x, y=source.y, id=layer_id)
+    return Layer(
+        f"{source.name} · {title}",
+        pixels,
+        opacity=source.opacity,
+        visible=source.visible,
+        blend_mode=source.blend_mode,
+        x=source.x,
+        y=source.y,
+        id=layer_id,
+    )
 
 
 def _above(state: DocState, source: Layer, layer: Layer) -> DocState:
@@ -215,6 +225,9 @@ class EffectSession(QObject):
         # Effects the user edited: only those preview again when shown, so
         # browsing effects starts no work.
         self._touched: set[str] = set()
+        # Effects just applied: they preview again only after an edit, not on their
+        # own (the new layer Apply made would show the effect twice).
+        self._applied: set[str] = set()
         # (layer id, id of its pixels) each effect's `prefill` hook last ran on.
         self._prefilled: dict[str, tuple[int, int]] = {}
         self._preview_layer_id = new_layer_id()
@@ -247,6 +260,7 @@ class EffectSession(QObject):
         self._drop_preview()
         self.doc, self.layer_id = doc, None
         self._touched.clear()
+        self._applied.clear()
         self._prefilled.clear()
         for panel in self.panels:
             panel.reset_image_bound()
@@ -274,6 +288,7 @@ class EffectSession(QObject):
     def edited(self, controls: EffectControls) -> None:
         """The user changed a value (or the live-preview box) of `controls`."""
         self._touched.add(controls.spec.id)
+        self._applied.discard(controls.spec.id)
         if controls is self.controls and not controls.spec.long:
             self.preview()
 
@@ -307,7 +322,7 @@ class EffectSession(QObject):
             return
         self.prefill(controls)
         spec = controls.spec
-        wanted = spec.id in self._touched or spec.preview_on_open
+        wanted = (spec.id in self._touched or spec.preview_on_open) and spec.id not in self._applied
         if wanted and controls.live_preview and not spec.long:
             self.preview()
 
@@ -482,6 +497,7 @@ class EffectSession(QObject):
                 # new state again until the user edits the effect.
                 self._drop_preview()
                 self._touched.discard(spec.id)
+                self._applied.add(spec.id)
                 try:
                     commit_effect(doc, job.result, target, mask)
                 except (WarpaintError, KeyError) as exc:

@@ -84,7 +84,10 @@ class EffectPanel(QWidget):
         group = QButtonGroup(self)
         group.addButton(self.new_layer_radio)
         group.addButton(self.replace_radio)
+        # Where the result goes changes what Apply makes, so the preview follows it.
+        self.new_layer_radio.toggled.connect(self._on_param_changed)
         self.selection_check = QCheckBox("Only inside the selection")
+        self.selection_check.toggled.connect(self._on_param_changed)
         self.selection_check.setEnabled(False)
         output_layout = QVBoxLayout(output)
         output_layout.addWidget(self.new_layer_radio)
