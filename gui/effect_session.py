@@ -296,9 +296,9 @@ class EffectSession(QObject):
         """The document changed: a preview follows the edit (a slow one ends)."""
         if self.doc is None or (self.shown is None and self._job is None):
             return
-        if self.current_layer() is None or self.controls is None or self.controls.spec.long:
-            self.clear()
-        else:
+        # The preview on screen was made from the previous state: it goes at once.
+        self.clear()
+        if self.current_layer() is not None and self.controls is not None:
             self.preview()
 
     def clear(self) -> None:
@@ -351,6 +351,7 @@ class EffectSession(QObject):
             max_side = reduced_size(max(width, height), 2**level)
             fn = effect_job(state, layer.id, spec.id, params, max_side)
         except WarpaintError as exc:
+            self.clear()
             self.message.emit(str(exc))
             return None
         target, mask = controls.target, self._mask(controls, state)
