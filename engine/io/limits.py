@@ -8,6 +8,7 @@ allocates anything, so a hostile or absurd file fails with a one-line
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 from dataclasses import dataclass, fields, replace
@@ -83,8 +84,9 @@ class Limits:
                 value = float(text) if f.name == "max_compression_ratio" else int(text)
             except ValueError:
                 raise BadInputError(f"{name}={text!r} is not a number") from None
-            if value <= 0:
-                raise BadInputError(f"{name} must be positive, got {text!r}")
+            # nan passes `<= 0` and would switch the check off (every comparison is False).
+            if not math.isfinite(value) or value <= 0:
+                raise BadInputError(f"{name} must be a positive number, got {text!r}")
             changes[f.name] = value
         return replace(cls(), **changes)  # type: ignore[arg-type]
 

@@ -598,3 +598,10 @@ def test_a_junk_profile_in_a_16_bit_png_is_dropped_without_output_on_stderr(tmp_
             doc.layers[0].pixels.to_array(), corpus.rgba_pattern(8, 8, np.uint16)
         )
         assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-1", "0"])
+def test_a_non_finite_or_non_positive_limit_in_the_environment_is_refused(text):
+    # A NaN ratio would pass every comparison and switch the zip-bomb check off.
+    with pytest.raises(BadInputError, match="WARPAINT_MAX_COMPRESSION_RATIO"):
+        Limits.from_env({"WARPAINT_MAX_COMPRESSION_RATIO": text})
