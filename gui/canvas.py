@@ -46,7 +46,7 @@ from warpaint.engine.lod import (
 from warpaint.engine.selection import Selection
 from warpaint.engine.tiles import TILE, Rect, TiledImage, from_float
 from warpaint.gui.bridge import JobBridge
-from warpaint.gui.canvas_tools import CanvasTool
+from warpaint.gui.canvas_tools import CanvasTool, SelectionTool
 
 CANVAS_TILE = 256
 MIN_ZOOM = 1 / 64
@@ -62,6 +62,8 @@ BACKGROUND = QColor(58, 58, 62)
 MASK_OVERLAY_COLOUR = QColor(230, 30, 60)  # the tint over what a mask hides
 MASK_OVERLAY_OPACITY = 0.5
 BADGE_COLOUR = QColor(20, 110, 200, 220)  # the "Preview" label over the canvas
+MARK_COLOUR = QColor(255, 255, 255, 220)  # faces found
+MARK_CHOSEN_COLOUR = QColor(255, 210, 40)  # the face an effect edits
 EXACT_DIFF_TILES = 8  # up to this many changed tiles, the canvas finds the pixels that differ
 SYNC_PATCH_PIXELS = 128 * 128  # changes up to this size are composited on the GUI thread
 
@@ -219,6 +221,7 @@ class CanvasView(QWidget):
     zoom_changed = Signal(float)
     cursor_moved = Signal(object)  # (x, y) in image pixels, or None when outside
     tile_arrived = Signal()
+    mark_clicked = Signal(int)  # the index of a mark (a face) the user clicked
 
     def __init__(self, bridge: JobBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -249,6 +252,8 @@ class CanvasView(QWidget):
         self._override: DocState | None = None
         self._reduced: ReducedPixels | None = None
         self._badge: str | None = None
+        self._marks: list[QRectF] = []
+        self._chosen_mark: int | None = None
         self._checker: tuple[float, QBrush] | None = None
         self._mask_overlay: int | None = None
         self._overlay_cache: tuple[tuple[object, ...], QImage] | None = None
@@ -559,6 +564,16 @@ class CanvasView(QWidget):
     @property
     def badge(self) -> str | None:
         return self._badge
+
+    def set_marks(self, rects: list[QRectF], chosen: int | None = None) -> None:
+        """Outline things found in the image (faces) at image-space `rects`,
+        numbered from 1; `chosen` is drawn stronger. Clicking one emits `mark_clicked`."""
+        self._marks, self._chosen_mark = list(rects), chosen
+        self.update()
+
+    @property
+    def marks(self) -> list[QRectF]:
+        return list(self._marks)
 
     def rendered_image(self) -> QImage | None:
         """The document as the canvas draws it before overlays (face marks, selection
@@ -880,8 +895,26 @@ class CanvasView(QWidget):
                 self.paint_outline(painter, self._selection.shape, self.selection_rect())
         if self._tool is not None:
             self._tool.paint(painter, self)
+        for i, rect in enumerate(self._marks):
+            self._paint_mark(painter, i, rect, i == self._chosen_mark)
         if self._badge:
             self._paint_badge(painter, self._badge)
+
+    def _paint_mark(self, painter: QPainter, index: int, rect: QRectF, chosen: bool) -> None:
+        box = QRectF(self.to_widget(rect.topLeft()), self.to_widget(rect.bottomRight()))
+        colour = MARK_CHOSEN_COLOUR if chosen else MARK_COLOUR
+        painter.save()
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.setPen(QPen(QColor(0, 0, 0, 160), 3.0 if chosen else 2.0))
+        painter.drawRect(box)
+        style = Qt.PenStyle.SolidLine if chosen else Qt.PenStyle.DashLine
+        painter.setPen(QPen(colour, 2.0 if chosen else 1.0, style))
+        painter.drawRect(box)
+        painter.setPen(colour)
+        painter.drawText(
+            box.topLeft() + QPointF(4, painter.fontMetrics().ascent() + 2), str(index + 1)
+        )
+        painter.restore()
 
     def _paint_badge(self, painter: QPainter, text: str) -> None:
         metrics = painter.fontMetrics()
@@ -951,6 +984,13 @@ class CanvasView(QWidget):
             self._pan_from = (pos, QPointF(self._origin))
             self.setCursor(Qt.CursorShape.ClosedHandCursor)
             return
+        if event.button() == Qt.MouseButton.LeftButton and self._marks:
+            # A click on a face picks it; only the selection tool gives way to it.
+            point = self.to_image(pos)
+            hit = [i for i, rect in enumerate(self._marks) if rect.contains(point)]
+            if hit and (self._tool is None or isinstance(self._tool, SelectionTool)):
+                self.mark_clicked.emit(hit[0])
+                return
         if (
             event.button() == Qt.MouseButton.LeftButton
             and self._tool is not None

@@ -36,7 +36,7 @@ from warpaint.engine.params import ParamType
 from warpaint.engine.registry import EffectSpec, get_effect
 from warpaint.engine.resample import resize
 from warpaint.engine.selection import Selection
-from warpaint.engine.tiles import TiledImage, from_float
+from warpaint.engine.tiles import Rect, TiledImage, from_float
 from warpaint.gui.bridge import JobBridge
 from warpaint.gui.canvas import ReducedPixels
 from warpaint.gui.param_widgets import SELECTION
@@ -59,6 +59,8 @@ class EffectControls(Protocol):
     def live_preview(self) -> bool: ...
 
     def prefill(self, values: dict[str, Any]) -> list[str]: ...
+
+    def take_values(self, values: dict[str, Any]) -> None: ...
 
     def reset_image_bound(self) -> None: ...
 
@@ -203,6 +205,7 @@ class EffectSession(QObject):
     message = Signal(str)  # a status line for the user
     failed = Signal(str, object)  # title, reason: an error the user must see
     apply_finished = Signal()
+    faces_changed = Signal()  # `faces` or `face` changed
 
     def __init__(
         self,
@@ -231,6 +234,11 @@ class EffectSession(QObject):
         # (layer id, id of its pixels) each effect's `prefill` hook last ran on.
         self._prefilled: dict[str, tuple[int, int]] = {}
         self._preview_layer_id = new_layer_id()
+        # Faces the current layer holds, (x, y, w, h) in layer pixels from the
+        # image's left, found with the values of an effect's `prefill` hook;
+        # `face` is the one the effect's values were found for.
+        self.faces: list[tuple[int, int, int, int]] = []
+        self.face: int | None = None
         # Asked when Apply is cancelled after reporting previews: keep the last one?
         self.confirm_keep: Callable[[str], bool] = lambda _title: False
 
@@ -262,6 +270,7 @@ class EffectSession(QObject):
         self._touched.clear()
         self._applied.clear()
         self._prefilled.clear()
+        self._set_faces([], None)
         for panel in self.panels:
             panel.reset_image_bound()
         self.shown_changed.emit()
@@ -275,6 +284,8 @@ class EffectSession(QObject):
         if previous is not None:
             for panel in self.panels:
                 panel.reset_image_bound()
+            self._prefilled.clear()
+            self._set_faces([], None)
         self.shown_changed.emit()
         self._start()
 
@@ -429,6 +440,10 @@ class EffectSession(QObject):
         self._prefilled[controls.spec.id] = stamp
         pixels = layer.pixels
 
+        def work(_ctx: JobContext) -> tuple[Any, list[tuple[int, int, int, int]]]:
+            image = pixels.read_float()
+            return hook(image), face_boxes(image)
+
         def found(job: Job) -> None:
             if job.state is JobState.FAILED:
                 self.message.emit(f"{controls.spec.title}: {job.error_message}")
@@ -436,7 +451,9 @@ class EffectSession(QObject):
             current = self.current_layer()
             if job.state is not JobState.DONE or current is None or current.pixels is not pixels:
                 return  # the user moved on meanwhile
-            taken = controls.prefill(dict(job.result or {}))
+            values, faces = job.result
+            self._set_faces(faces, 0 if faces else None)
+            taken = controls.prefill(dict(values or {}))
             if not taken:
                 return
             self.message.emit(
@@ -449,8 +466,49 @@ class EffectSession(QObject):
                 self.preview()
 
         self.bridge.preview(
-            ("background", ("prefill", controls.spec.id)),
-            lambda _ctx: hook(pixels.read_float()),
+            ("background", ("prefill", controls.spec.id)), work, on_done=found, background=True
+        )
+
+    def _set_faces(self, faces: list[tuple[int, int, int, int]], face: int | None) -> None:
+        if (faces, face) != (self.faces, self.face):
+            self.faces, self.face = faces, face
+            self.faces_changed.emit()
+
+    def pick_face(self, index: int) -> None:
+        """Find the current effect's image-bound values for face `index` (in `faces`):
+        its `prefill` hook runs on that face's part of the layer, off the GUI thread;
+        the panel takes what it finds and the preview follows (picking is an edit)."""
+        controls, layer = self.controls, self.current_layer()
+        hook = controls.spec.hook("prefill") if controls is not None else None
+        if controls is None or layer is None or hook is None or not 0 <= index < len(self.faces):
+            return
+        self._set_faces(self.faces, index)
+        x, y, w, h = self.faces[index]
+        margin = max(w, h) // 2  # the detectors need some of the head around the face
+        crop = Rect(x - margin, y - margin, w + 2 * margin, h + 2 * margin)
+        crop = crop.intersect(layer.pixels.bounds)
+        pixels, spec = layer.pixels, controls.spec
+
+        def found(job: Job) -> None:
+            current = self.current_layer()
+            if job.state is not JobState.DONE or current is None or current.pixels is not pixels:
+                return
+            values = _moved(spec, dict(job.result or {}), crop.x, crop.y)
+            if not values:
+                self.message.emit(f"{spec.title}: nothing found for face {index + 1}")
+                return
+            for p in spec.all_params(controls.values()):
+                if p.image_bound and p.type is ParamType.INTEGER:
+                    values[p.name] = index  # the effect's own face index, where it has one
+            controls.take_values(values)
+            self._touched.add(spec.id)
+            self._applied.discard(spec.id)
+            if controls is self.controls:
+                self.preview()
+
+        self.bridge.preview(
+            ("background", ("face", spec.id)),
+            lambda _ctx: hook(pixels.read_float(crop)),
             on_done=found,
             background=True,
         )
@@ -542,6 +600,32 @@ class EffectSession(QObject):
             )
         except WarpaintError as exc:
             self.failed.emit(title, exc)
+
+
+def face_boxes(image: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Face boxes (x, y, w, h) in an (H, W, C) float image, from the image's left
+    (the engine's detection, cached by pixels and shared with the effects)."""
+    from warpaint.engine.eyes.detect import detect_faces_cached
+
+    boxes = [tuple(int(v) for v in face.box) for face in detect_faces_cached(image)]
+    return sorted(boxes, key=lambda box: box[0])  # type: ignore[arg-type, return-value]
+
+
+def _moved(spec: EffectSpec, values: dict[str, Any], dx: int, dy: int) -> dict[str, Any]:
+    """Canvas values (points, rectangles) found in a part of the layer moved by
+    (dx, dy) into the whole layer's frame; other values as they are."""
+    types = {p.name: p.type for p in spec.all_params(values)}
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if value is None or value == ():
+            continue
+        if types.get(name) is ParamType.POINTS:
+            value = tuple((float(x) + dx, float(y) + dy) for x, y in value)
+        elif types.get(name) is ParamType.RECT:
+            x, y, w, h = value
+            value = (float(x) + dx, float(y) + dy, float(w), float(h))
+        out[name] = value
+    return out
 
 
 def _listed(controls: EffectControls, names: list[str]) -> str:

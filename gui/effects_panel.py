@@ -57,6 +57,7 @@ class EffectPanel(QWidget):
         self.spec = spec
         self.context = context
         self.widgets: dict[str, ParamWidget] = {}
+        self._hidden: set[str] = set()
         self.setObjectName(f"EffectPanel-{spec.id}")
 
         title = QLabel(spec.title)
@@ -182,6 +183,23 @@ class EffectPanel(QWidget):
                 finally:
                     widget.blockSignals(False)
 
+    def take_values(self, values: dict[str, Any]) -> None:
+        """Set values found for the user's choice (a face picked), without previewing."""
+        for name, value in values.items():
+            widget = self.widgets.get(name)
+            if widget is not None:
+                widget.blockSignals(True)
+                try:
+                    widget.set_value(value)
+                finally:
+                    widget.blockSignals(False)
+
+    def hide_params(self, names: set[str]) -> None:
+        """Leave these parameters' rows out of the form (a tool edits them instead)."""
+        self._hidden = set(names)
+        for name, widget in self.widgets.items():
+            self.form.setRowVisible(widget, name not in self._hidden)
+
     def refresh_params(self) -> None:
         """Lay the parameters out again if the effect now derives others (a slider
         was added to its model); values are kept and no preview starts."""
@@ -279,6 +297,8 @@ class EffectPanel(QWidget):
             else:
                 self.form.addRow(label, widget)
             self.widgets[param.name] = widget
+            if param.name in self._hidden:
+                self.form.setRowVisible(widget, False)
 
     def _on_param_changed(self) -> None:
         values = self.values()

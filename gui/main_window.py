@@ -15,7 +15,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QByteArray, QRectF, QSettings, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -43,6 +43,7 @@ from warpaint.engine.compositing import composite
 from warpaint.engine.document import DocState, Document, Layer
 from warpaint.engine.errors import WarpaintError
 from warpaint.engine.jobs import Job, JobContext, JobRunner, JobState
+from warpaint.engine.params import ParamType
 from warpaint.engine.registry import effects
 from warpaint.engine.selection import Selection
 from warpaint.engine.settings import Settings
@@ -55,6 +56,7 @@ from warpaint.gui.device_menu import DeviceMenu, DeviceResolver
 from warpaint.gui.dialogs import ExportOptionsDialog, NewDocumentDialog, Prompter, ResizeDialog
 from warpaint.gui.effect_session import EffectSession
 from warpaint.gui.effects_panel import EffectPanel, EffectsPanel
+from warpaint.gui.face_picker import FacePickerWidget
 from warpaint.gui.history_panel import HistoryPanel
 from warpaint.gui.icons import icon
 from warpaint.gui.keep_preview import KeepPreviewDialog
@@ -317,11 +319,29 @@ class MainWindow(QMainWindow):
         )
         self.session.failed.connect(lambda title, reason: self._error(title, reason, None))
         self.session.apply_finished.connect(self._update_actions)
+        self.face_pickers: dict[EffectPanel, FacePickerWidget] = {}
+        for panel in self.effects_panel.panels.values():
+            if panel.spec.hook("prefill") is not None:
+                # Values found in the layer are found for one face: the user picks it.
+                picker = FacePickerWidget()
+                picker.face_chosen.connect(self.session.pick_face)
+                panel.add_tools(picker)
+                panel.hide_params(
+                    {
+                        p.name
+                        for p in panel.spec.params
+                        if p.image_bound and p.type is ParamType.INTEGER
+                    }
+                )
+                self.face_pickers[panel] = picker
+        self.session.faces_changed.connect(self._on_session_faces_changed)
+        self.canvas.mark_clicked.connect(self.session.pick_face)
         for panel in self.effects_panel.panels.values():
             panel.preview_requested.connect(self.session.edited)
             panel.preview_pressed.connect(lambda p: self.session.preview(explicit=True))
             panel.apply_requested.connect(self.apply_effect)
         self.effects_panel.effect_changed.connect(self.session.set_effect)
+        self.effects_panel.effect_changed.connect(self._on_session_faces_changed)
         self.session.set_effect(self.effects_panel.current)
 
         self.layers_dock = self._dock(
@@ -1203,6 +1223,16 @@ class MainWindow(QMainWindow):
         self.canvas.set_preview_state(shown.state, shown.reduced)
         title = controls.spec.title if controls is not None else "effect"
         self.canvas.set_badge(f"Preview: {title}")
+
+    def _on_session_faces_changed(self) -> None:
+        """Mark the faces on the canvas while a panel that picks one is shown."""
+        session, layer = self.session, self.session.current_layer()
+        for picker in self.face_pickers.values():
+            picker.set_faces(len(session.faces), session.face)
+        shown = self.effects_panel.current in self.face_pickers and layer is not None
+        dx, dy = (layer.x, layer.y) if layer is not None else (0, 0)
+        rects = [QRectF(x + dx, y + dy, w, h) for x, y, w, h in session.faces] if shown else []
+        self.canvas.set_marks(rects, session.face)
 
     def apply_effect(self, panel: EffectPanel) -> Job | None:
         """Run the panel's effect at full resolution on the long lane; commit when done."""
