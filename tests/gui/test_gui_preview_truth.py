@@ -13,6 +13,7 @@ from gui_helpers import astronaut_document, small_document, wait_delivered
 from PIL import Image
 
 from warpaint.engine.apply import EffectResult
+from warpaint.engine.document import Document, Layer
 from warpaint.engine.jobs import JobContext, JobState
 from warpaint.gui import effect_session as session_module
 
@@ -214,3 +215,83 @@ def test_bug4_opening_another_photo_finds_its_eyes_again_and_keeps_the_settings(
     window.show_effect("attributes")
     qtbot.waitUntil(lambda: attributes.values()["region"] is not None, timeout=30_000)
     assert attributes.values()["region"] != region_first
+
+
+def test_apply_goes_from_the_preview_to_the_committed_state_without_the_bare_document(
+    qtbot, make_window, monkeypatch
+):
+    doc = small_document()
+    window = _window(make_window, doc)
+    panel = window.show_effect("gaussian-blur")
+    settle(qtbot, window)
+    before = doc.state
+    assert window.canvas.state is not before, "a preview shows"
+    shown: list[Any] = []
+    original = window.canvas._show_state
+    monkeypatch.setattr(
+        window.canvas,
+        "_show_state",
+        lambda state, reduced: (shown.append(state), original(state, reduced)),
+    )
+    wait_delivered(qtbot, window, window.apply_effect(panel))
+    settle(qtbot, window)
+    assert shown and shown[-1] is doc.state is not before
+    assert before not in shown, "the canvas never went back to the document without the effect"
+    assert_canvas_shows(window, doc.state)
+
+
+def test_a_declined_keep_after_cancel_leaves_the_canvas_exactly_the_document(
+    qtbot, make_window, monkeypatch
+):
+    def reporting(state, layer_id, effect_id, params, *args):
+        def fn(ctx: JobContext) -> EffectResult:
+            picture = np.zeros((12, 12, 4), np.float32)
+            picture[..., 1:] = 1.0
+            ctx.report(0.5, preview=picture)
+            while True:
+                ctx.check()
+                time.sleep(0.01)
+
+        return fn
+
+    doc = small_document()
+    window = _window(make_window, doc)
+    window.show_effect("gaussian-blur")
+    settle(qtbot, window)
+    assert window.session.shown is not None
+    monkeypatch.setattr(session_module, "effect_job", reporting)
+    window.prompter.dialog_setup = lambda dialog: False  # "No" to keeping the picture
+    job = window.apply_effect(window.effects_panel.current)
+    qtbot.waitUntil(lambda: job.progress >= 0.5, timeout=5000)
+    qtbot.wait(50)
+    window.cancel_jobs_action.trigger()
+    wait_delivered(qtbot, window, job)
+    settle(qtbot, window)
+    assert job.state is JobState.CANCELLED and window.prompter.dialogs
+    assert window.session.shown is None and window.canvas.badge is None
+    assert_canvas_shows(window, doc.state)
+    assert np.array_equal(drawn(window), expected(doc.state))
+
+
+def test_a_big_layer_previews_at_the_canvas_level_of_detail_through_the_compositor(
+    qtbot, make_window, monkeypatch
+):
+    from warpaint.engine.lod import shared_lod
+
+    monkeypatch.setenv("WARPAINT_PREVIEW_MAX_SIDE", "300")
+    rng = np.random.default_rng(7)
+    doc = Document.from_array(rng.integers(0, 256, (900, 1200, 4), dtype=np.uint8))
+    top = np.zeros((300, 400, 4), np.uint8)
+    top[...] = (40, 200, 90, 255)
+    doc.add_layer(Layer.from_array("Top", top, x=100, y=80, blend_mode="multiply", opacity=0.5))
+    window = make_window(doc)
+    window.layers_panel.set_current_layer(doc.layers[0].id)  # 1200 px: 300 px at level 2
+    window.show_effect("gaussian-blur")
+    settle(qtbot, window)
+    shown = window.session.shown
+    assert shown is not None and shown.reduced is not None and shown.reduced.level == 2
+    level = window.canvas.level
+    assert level >= 2, "drawn at the preview's level or coarser, never stretched over a finer one"
+    lod = shared_lod()
+    at_level = shown.reduced.place(lod.state_at(shown.state, level), level, lod)
+    assert np.array_equal(drawn(window), expected(at_level))
