@@ -253,6 +253,7 @@ class CanvasView(QWidget):
         self._reduced: ReducedPixels | None = None
         self._badge: str | None = None
         self._marks: list[QRectF] = []
+        self._keys_cache: tuple[tuple[float, ...], list[TileKey]] | None = None
         self._chosen_mark: int | None = None
         self._checker: tuple[float, QBrush] | None = None
         self._mask_overlay: int | None = None
@@ -607,9 +608,20 @@ class CanvasView(QWidget):
         )
 
     def _visible_keys(self) -> list[TileKey]:
+        """The tiles in view, nearest the centre first (cached per view: a slider
+        drag asks for them several times a frame)."""
         if self._state is None:
             return []
         level = self.level
+        view = (level, self._zoom, self._origin.x(), self._origin.y(), self.width(),
+                self.height(), self._state.width, self._state.height)  # fmt: skip
+        if self._keys_cache is not None and self._keys_cache[0] == view:
+            return list(self._keys_cache[1])
+        keys = self._keys_in_view(level)
+        self._keys_cache = (view, keys)
+        return list(keys)
+
+    def _keys_in_view(self, level: int) -> list[TileKey]:
         factor = 2**level
         visible = self.image_rect_in_widget().intersected(QRectF(self.rect()))
         if visible.isEmpty():
