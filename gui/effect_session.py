@@ -15,6 +15,9 @@ or another layer becomes current, and found again by the effect's `prefill`
 hook; settings (a radius, a preset) stay. Effects declared `long` (an
 optimisation taking seconds per preview) never preview on their own: only
 `preview(explicit=True)` (the panel's Preview button) starts one.
+
+The faces found with those values are listed in `faces`; `pick_face` finds
+the values of another one.
 """
 
 from __future__ import annotations
@@ -109,7 +112,7 @@ def place_preview(
     `result.pixels` is (h, w, 4) float32: the whole layer, a patch of it at
     `result.origin`, or (with `level` > 0) the layer reduced by 2**level. A
     layer added for 'new_layer' gets `preview_layer_id`, the same for every
-    preview of a session, so the canvas redraws only the tiles a new preview
+    preview of an effect, so the canvas redraws only the pixels a new preview
     changed. `mask` is canvas-sized (H, W) or (H, W, 1) float32, as for Apply.
     """
     source = state.layer(result.layer_id)
