@@ -139,15 +139,15 @@ class Param:
         if t in (ParamType.NUMBER, ParamType.INTEGER):
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise BadInputError(f"{self.name}: expected a number, got {value!r}")
+            # NaN fails every comparison below, so it would pass the range check.
+            if not math.isfinite(value):
+                raise BadInputError(f"{self.name}: {value} is not a finite number")
             if (self.min is not None and value < self.min) or (
                 self.max is not None and value > self.max
             ):
                 # Integer bounds in full ({:g} prints 2**31 - 1 as 2.14748e+09).
                 def bound(v: float) -> str:
                     return str(int(v)) if t is ParamType.INTEGER else f"{v:g}"
-            # NaN fails every comparison below, so it would pass the range check.
-            if not math.isfinite(value):
-                raise BadInputError(f"{self.name}: {value} is not a finite number")
 
                 raise BadInputError(
                     f"{self.name}: {value} is outside {bound(self.min)}..{bound(self.max)}"
@@ -159,15 +159,15 @@ class Param:
             if not isinstance(value, bool):
                 raise BadInputError(f"{self.name}: expected true or false, got {value!r}")
             return value
+        if t in (ParamType.POINTS, ParamType.RECT, ParamType.IMAGES) and value is not None:
+            if not all(_finite(n) for n in _numbers(t, value)):
+                raise BadInputError(f"{self.name}: every number must be finite, got {value!r}")
+            return value
         if t is ParamType.CHOICE:
             if value not in self.choices:
                 raise BadInputError(
                     f"{self.name}: {value!r} is not one of {', '.join(self.choices)}"
                 )
-            return value
-        if t in (ParamType.POINTS, ParamType.RECT, ParamType.IMAGES) and value is not None:
-            if not all(_finite(n) for n in _numbers(t, value)):
-                raise BadInputError(f"{self.name}: every number must be finite, got {value!r}")
             return value
         return value
 
@@ -178,17 +178,11 @@ def parse_colour(text: str) -> tuple[float, float, float]:
     if re.fullmatch(r"#[0-9a-fA-F]{6}", text):
         return tuple(int(text[i : i + 2], 16) / 255.0 for i in (1, 3, 5))  # type: ignore[return-value]
     parts = [float(p) for p in text.split(",")]
+    # The range test is also what refuses nan and inf (every comparison with nan is False).
     if len(parts) != 3 or not all(0 <= p <= 255 for p in parts):
         raise ValueError(text)
     return tuple(p / 255.0 for p in parts)  # type: ignore[return-value]
 
-
-def _weighted(item: str) -> tuple[str, float]:
-    # The range test is also what refuses nan and inf (every comparison with nan is False).
-    path, _, weight = item.rpartition(":")
-    if not path:
-        return (item, 1.0)
-    return (path, float(weight))
 
 def _numbers(t: ParamType, value: Any) -> list[Any]:
     """The numbers inside a POINTS ((x, y), ...), RECT (x, y, w, h) or IMAGES
@@ -207,6 +201,12 @@ def _finite(value: Any) -> bool:
     except TypeError:
         return False
 
+
+def _weighted(item: str) -> tuple[str, float]:
+    path, _, weight = item.rpartition(":")
+    if not path:
+        return (item, 1.0)
+    return (path, float(weight))
 
 
 def _jsonable(value: Any) -> Any:
