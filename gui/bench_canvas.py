@@ -86,8 +86,8 @@ def slider_frames(
             canvas = window.canvas
             original_preview = canvas.set_preview_state
 
-            def noted_preview(state: Any, reduced: Any = None) -> None:
-                original_preview(state, reduced)
+            def noted_preview(state: Any, *rest: Any) -> None:
+                original_preview(state, *rest)
                 if state is not None:
                     arrived.append(time.perf_counter())
 

@@ -68,6 +68,9 @@ EXACT_DIFF_TILES = 8  # up to this many changed tiles, the canvas finds the pixe
 SYNC_PATCH_PIXELS = 128 * 128  # changes up to this size are composited on the GUI thread
 
 TileKey = tuple[int, int, int]  # level, tx, ty
+# A part of a shown state composited already: its canvas rectangle (full size)
+# and its (h, w, 4) uint8 straight-alpha pixels.
+Drawn = tuple[Rect, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,13 @@ def _tile_changes(before: TiledImage, after: TiledImage) -> list[Rect]:
     return rects
 
 
+def _level_span(region: Rect, level: int) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1): `region` (canvas pixels) in pixels of `level`, rounded outwards."""
+    factor = 2**level
+    return (region.x // factor, region.y // factor,
+            -(-region.right // factor), -(-region.bottom // factor))  # fmt: skip
+
+
 def _union(region: Rect, other: Rect) -> Rect:
     if region.empty:
         return other
@@ -285,21 +295,28 @@ class CanvasView(QWidget):
         self._show_state(doc.state, None)
 
     def set_preview_state(
-        self, state: DocState | None, reduced: ReducedPixels | None = None
+        self,
+        state: DocState | None,
+        reduced: ReducedPixels | None = None,
+        drawn: Drawn | None = None,
     ) -> None:
         """Show `state` (the document with an effect preview or a stroke placed)
         instead of the document; `reduced` gives one of its layers' pixels at a
-        reduced level of detail (a preview of a big layer). None: the document."""
+        reduced level of detail (a preview of a big layer); `drawn` is a part of
+        `state` already composited (a patch, by the job that made it). None: the
+        document."""
         self._override = state
         if self._doc is not None:
             shown = state if state is not None else self._doc.state
-            self._show_state(shown, reduced if state is not None else None)
+            self._show_state(shown, reduced if state is not None else None, drawn)
 
     @property
     def shown_reduced(self) -> ReducedPixels | None:
         return self._reduced
 
-    def _show_state(self, new: DocState, reduced: ReducedPixels | None) -> None:
+    def _show_state(
+        self, new: DocState, reduced: ReducedPixels | None, drawn: Drawn | None = None
+    ) -> None:
         old, old_reduced = self._state, self._reduced
         if old is None or (new is old and reduced is old_reduced):
             return
@@ -325,11 +342,21 @@ class CanvasView(QWidget):
         if size_changed:
             self._tiles.clear()
         elif region is not None:
+            spans: dict[int, tuple[int, int, int, int]] = {}
             for key, tile in self._tiles.items():
                 exact = tile.generation == self._generation
                 if not exact and tile.patchable != self._generation:
                     continue
-                part = self._tile_part(key, region)
+                level, tx, ty = key
+                span = spans.get(level)
+                if span is None:
+                    span = spans[level] = _level_span(region, level)
+                x0, y0 = tx * CANVAS_TILE, ty * CANVAS_TILE
+                x1, y1 = x0 + CANVAS_TILE, y0 + CANVAS_TILE
+                if span[2] <= x0 or span[0] >= x1 or span[3] <= y0 or span[1] >= y1:
+                    part = Rect(0, 0, 0, 0)  # (checked first: most tiles are far from a patch)
+                else:
+                    part = self._tile_part(key, region)
                 if part.empty and exact:
                     tile.generation = generation
                 elif part.empty:
@@ -351,7 +378,7 @@ class CanvasView(QWidget):
             return
         # Only the changed part is painted again (a preview of the eyes is a small
         # patch of a big canvas), and its tiles are asked for at once.
-        self._patch_now(region)
+        self._patch_now(region, drawn)
         area = QRectF(
             self.to_widget(QPointF(region.x, region.y)),
             self.to_widget(QPointF(region.right, region.bottom)),
@@ -359,10 +386,11 @@ class CanvasView(QWidget):
         self.update(area.toAlignedRect().adjusted(-2, -2, 2, 2))
         self._render_timer.start()
 
-    def _patch_now(self, region: Rect) -> None:
+    def _patch_now(self, region: Rect, drawn: Drawn | None = None) -> None:
         """Bring the visible tiles up to date at once where `region` is small (an
         effect's patch): compositing a few thousand pixels here costs less than a
-        trip through the job lane, and the next paint shows the change."""
+        trip through the job lane, and the next paint shows the change. Pixels
+        in `drawn` (composited off this thread) are copied, not composited."""
         state, level = self._state, self.level
         factor = 2**level
         if state is None or _has_canvas_mode(state):
@@ -387,7 +415,11 @@ class CanvasView(QWidget):
             origin = (key[1] * CANVAS_TILE, key[2] * CANVAS_TILE)
             rect = tile.dirty.translated(*origin).intersect(lstate.bounds)
             if not rect.empty:
-                pixels = from_float(composite(lstate, rect), np.uint8)
+                if level == 0 and drawn is not None and drawn[0].intersect(rect) == rect:
+                    part = rect.translated(-drawn[0].x, -drawn[0].y)
+                    pixels = drawn[1][part.y : part.bottom, part.x : part.right]
+                else:
+                    pixels = from_float(composite(lstate, rect), np.uint8)
                 painter = QPainter(tile.image)
                 painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
                 painter.drawImage(rect.x - origin[0], rect.y - origin[1], rgba_to_qimage(pixels))

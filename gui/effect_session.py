@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from warpaint.engine.apply import EffectResult, commit_effect, effect_job, place_result
+from warpaint.engine.compositing import composite
 from warpaint.engine.document import DocState, Document, Layer, new_layer_id
 from warpaint.engine.errors import WarpaintError
 from warpaint.engine.jobs import Job, JobContext, JobState
@@ -41,7 +42,7 @@ from warpaint.engine.resample import resize
 from warpaint.engine.selection import Selection
 from warpaint.engine.tiles import Rect, TiledImage, from_float
 from warpaint.gui.bridge import JobBridge
-from warpaint.gui.canvas import ReducedPixels
+from warpaint.gui.canvas import Drawn, ReducedPixels
 from warpaint.gui.param_widgets import SELECTION
 
 
@@ -88,6 +89,9 @@ class ShownState:
 
     state: DocState
     reduced: ReducedPixels | None = None
+    # A patch preview's canvas rectangle composited by the preview job, so the
+    # canvas copies it instead of compositing it on the GUI thread.
+    drawn: Drawn | None = field(default=None, compare=False)
 
 
 def preview_level(width: int, height: int, max_side: int) -> int:
@@ -374,7 +378,15 @@ class EffectSession(QObject):
         def job(ctx: JobContext) -> tuple[EffectResult, ShownState, DocState]:
             result = fn(ctx)
             at = level if result.scale != 1.0 else 0
-            return result, place_preview(state, result, target, mask, preview_id, at), state
+            shown = place_preview(state, result, target, mask, preview_id, at)
+            if result.origin is not None and shown.reduced is None:
+                x, y = result.origin
+                h, w = result.pixels.shape[:2]
+                box = Rect(layer.x + x, layer.y + y, w, h).intersect(shown.state.bounds)
+                if not box.empty:
+                    pixels = from_float(composite(shown.state, box), np.uint8)
+                    shown = dataclasses.replace(shown, drawn=(box, pixels))
+            return result, shown, state
 
         if self._job is not None and self._job.lane == "long":
             self.bridge.cancel(self._job)

@@ -1220,7 +1220,7 @@ class MainWindow(QMainWindow):
             self.canvas.set_preview_state(None)
             self.canvas.set_badge(None)
             return
-        self.canvas.set_preview_state(shown.state, shown.reduced)
+        self.canvas.set_preview_state(shown.state, shown.reduced, shown.drawn)
         title = controls.spec.title if controls is not None else "effect"
         self.canvas.set_badge(f"Preview: {title}")
 

@@ -228,11 +228,12 @@ def test_apply_goes_from_the_preview_to_the_committed_state_without_the_bare_doc
     assert window.canvas.state is not before, "a preview shows"
     shown: list[Any] = []
     original = window.canvas._show_state
-    monkeypatch.setattr(
-        window.canvas,
-        "_show_state",
-        lambda state, reduced: (shown.append(state), original(state, reduced)),
-    )
+
+    def noted(state: Any, *rest: Any) -> None:
+        shown.append(state)
+        original(state, *rest)
+
+    monkeypatch.setattr(window.canvas, "_show_state", noted)
     wait_delivered(qtbot, window, window.apply_effect(panel))
     settle(qtbot, window)
     assert shown and shown[-1] is doc.state is not before
