@@ -584,6 +584,10 @@ class EffectSession(QObject):
                 self.shown_changed.emit()
             self.apply_finished.emit()
 
+        if self._job is not None and self._job.lane == "long":
+            # A slow preview would hold the long lane ahead of the full run.
+            self.bridge.cancel(self._job)
+            self._job = None
         controls.set_busy(True)
         controls.clear_progress_data()
         controls.remember_images()

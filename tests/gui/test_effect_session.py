@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -124,3 +125,30 @@ def test_a_slow_preview_on_the_long_lane_is_cancelled_when_the_effect_changes(
     session.set_effect(_Controls("gaussian-blur", {}))
     qtbot.waitUntil(lambda: job.finished, timeout=10_000)
     assert job.state is JobState.CANCELLED
+
+
+def test_apply_cancels_a_slow_preview_that_would_hold_the_long_lane_before_it(
+    qtbot: Any, session: Any, monkeypatch: Any
+) -> None:
+    from warpaint.gui import effect_session
+
+    def endless(state: Any, layer_id: int, effect_id: str, params: Any, *args: Any) -> Any:
+        def fn(ctx: Any) -> Any:
+            while True:
+                ctx.check()
+                time.sleep(0.01)
+
+        return fn
+
+    monkeypatch.setattr(effect_session, "effect_job", endless)
+    doc = small_document()
+    slow = _Controls("stylize", {})
+    session.set_document(doc)
+    session.set_layer(doc.layers[0].id)
+    session.set_effect(slow)
+    preview = session.preview(explicit=True)
+    qtbot.waitUntil(lambda: preview.state is JobState.RUNNING, timeout=5000)
+    run = session.apply(slow)
+    qtbot.waitUntil(lambda: preview.finished and run.state is JobState.RUNNING, timeout=5000)
+    assert preview.state is JobState.CANCELLED
+    session.bridge.cancel(run)
