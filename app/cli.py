@@ -10,13 +10,12 @@
 
 Exit codes: 0 success, 2 bad input or usage (one line on stderr, no
 traceback), 1 internal error, 130 cancelled with Ctrl+C. The GUI is imported
-by name only when asked for, so the headless commands never load Qt.
+only when asked for, so the headless commands never load Qt.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
@@ -26,8 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from warpaint.engine import __version__
-from warpaint.engine.errors import BadInputError, WarpaintError
+from warpaint import __version__
+from warpaint.engine.runtime.errors import BadInputError, WarpaintError
 
 COMMANDS = ("effects", "apply", "info", "bench", "demo", "train", "recover", "gui")
 RASTER_TARGET = "replace"  # a flat output file shows the effect alone
@@ -82,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-screenshot", action="store_true")
 
     p = sub.add_parser("train", help="train a network the effects use (style, gaze, ...)")
-    from warpaint.engine.train import add_parsers
+    from warpaint.engine.runtime.training import add_parsers
 
     add_parsers(p.add_subparsers(dest="kind", required=True, parser_class=_Parser))
 
@@ -146,12 +145,13 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
     for name in args.files:
         check_regular_file(name)
-    app = importlib.import_module("warpaint.gui.app")
-    return int(app.run_gui(list(args.files), device=args.device))
+    from warpaint.gui.app import run_gui
+
+    return int(run_gui(list(args.files), device=args.device))
 
 
 def cmd_effects(args: argparse.Namespace) -> int:
-    from warpaint.engine.registry import effects
+    from warpaint.engine.runtime.registry import effects
 
     specs = effects()
     if args.json:
@@ -191,11 +191,11 @@ def parse_sets(spec: Any, sets: list[str]) -> dict[str, Any]:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from warpaint.engine.apply import commit_effect, effect_job
-    from warpaint.engine.device import choose_device
     from warpaint.engine.io import export_image, open_document, save_document
-    from warpaint.engine.jobs import JobRunner, JobState
-    from warpaint.engine.registry import get_effect
+    from warpaint.engine.runtime.apply import commit_effect, effect_job
+    from warpaint.engine.runtime.device import choose_device
+    from warpaint.engine.runtime.jobs import JobRunner, JobState
+    from warpaint.engine.runtime.registry import get_effect
 
     spec = get_effect(args.effect)
     params = parse_sets(spec, args.sets)
@@ -269,11 +269,12 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from warpaint.engine.bench import load_all, machine_info, run_benchmark
-
     # The editor's own benchmarks (slider to repainted canvas) register with the engine's;
     # the module imports Qt only when one of them runs.
-    importlib.import_module("warpaint.gui.bench_canvas")
+    import warpaint.gui.bench_canvas  # noqa: F401
+    from warpaint.engine.runtime.bench import load_all, run_benchmark
+    from warpaint.engine.runtime.device import machine_info
+
     if args.name == "list":
         for name, bench in load_all().items():
             print(f"{name}: {bench.description}")
@@ -289,7 +290,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from warpaint.engine.demo import run_demo
+    from warpaint.app.demo import run_demo
 
     written = run_demo(
         Path(args.output),

@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from warpaint.engine.tiles import TILE, Rect, TiledImage, from_float, to_float
+from warpaint.engine.core.tiles import TILE, Rect, TiledImage, from_float, to_float
 
 MIN_SPACING_PX = 0.5
 

@@ -20,7 +20,7 @@ pixels, so such a layer reaches the whole canvas (`reach`). This module is
 the only place that composites: the canvas, the CLI and every exporter call it.
 
 One mode is not per pixel: "multiresolution" splines the layer into what is
-below it (Burt & Adelson; `warpaint.engine.pyramid`). A = the layer laid
+below it (Burt & Adelson; `warpaint.engine.core.pyramid`). A = the layer laid
 normally over the backdrop (so outside the layer A equals the backdrop and
 adds nothing), B = the backdrop, weight = mask x opacity (1 where the layer
 has no mask); result = spline(A, B, weight), premultiplied, over the whole
@@ -43,10 +43,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from warpaint.engine.tiles import TILE, Rect, TiledImage, from_float
+from warpaint.engine.core.tiles import TILE, Rect, TiledImage, from_float
 
 if TYPE_CHECKING:
-    from warpaint.engine.document import DocState, Layer
+    from warpaint.engine.core.document import DocState, Layer
 
 BlendFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -492,7 +492,7 @@ class _LiveBlend:
         (h, w, 4) float32, clipped to valid premultiplied values."""
         import torch
 
-        from warpaint.engine.tensors import to_numpy
+        from warpaint.engine.core.tensors import to_numpy
 
         with torch.inference_mode():
             self._move_to(layer, canvas)
@@ -502,8 +502,8 @@ class _LiveBlend:
         return out
 
     def _move_to(self, layer: Layer, canvas: Rect) -> None:
-        from warpaint.engine.pyramid import LiveSpline
-        from warpaint.engine.tensors import to_tensor
+        from warpaint.engine.core.pyramid import LiveSpline
+        from warpaint.engine.core.tensors import to_tensor
 
         mask, opacity = layer.mask, np.float32(layer.opacity)
         if self.live is not None and mask is self.mask and opacity == self.opacity:
@@ -598,8 +598,8 @@ def _multiresolution_canvas(state: DocState, index: int) -> _SplinedCanvas:
     def make_basis() -> _LiveBlend:
         import torch
 
-        from warpaint.engine.pyramid import PreparedSpline
-        from warpaint.engine.tensors import to_tensor
+        from warpaint.engine.core.pyramid import PreparedSpline
+        from warpaint.engine.core.tensors import to_tensor
 
         local = canvas.translated(-layer.x, -layer.y)
         backdrop = composite(replace(state, layers=below), canvas)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from warpaint.engine.compositing import (
+from warpaint.engine.core.compositing import (
     CANVAS_MODES,
     blend_mode_label,
     composite,
@@ -28,8 +28,8 @@ from warpaint.engine.compositing import (
     is_blend_mode,
     layer_region,
 )
-from warpaint.engine.history import DEFAULT_LIMIT_BYTES, History
-from warpaint.engine.tiles import Rect, TiledImage, from_float
+from warpaint.engine.core.history import DEFAULT_LIMIT_BYTES, History
+from warpaint.engine.core.tiles import Rect, TiledImage, from_float
 
 _layer_ids = itertools.count(1)
 

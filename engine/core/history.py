@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from warpaint.engine.document import DocState
+    from warpaint.engine.core.document import DocState
 
 DEFAULT_LIMIT_BYTES = 2 * 1024**3
 

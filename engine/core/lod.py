@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from warpaint.engine.compositing import affects_composite
-from warpaint.engine.document import DocState, Layer
-from warpaint.engine.tiles import TILE, Rect, TiledImage
+from warpaint.engine.core.compositing import affects_composite
+from warpaint.engine.core.document import DocState, Layer
+from warpaint.engine.core.tiles import TILE, Rect, TiledImage
 
 MAX_LEVEL = 6
 DEFAULT_CACHE_BYTES = 512 * 2**20
@@ -244,7 +244,7 @@ class LevelOfDetail:
 
 
 def _has_canvas_mode(state: DocState) -> bool:
-    from warpaint.engine.compositing import CANVAS_MODES
+    from warpaint.engine.core.compositing import CANVAS_MODES
 
     return any(layer.blend_mode in CANVAS_MODES and layer.visible for layer in state.layers)
 

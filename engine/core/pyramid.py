@@ -310,7 +310,7 @@ def spline(
     the GPU's memory (see `stream_device`).
 
     `backend`: "torch" (convolutions, every device), "triton" (fused kernels,
-    `warpaint.engine.pyramid_triton`; on a CPU only under TRITON_INTERPRET=1)
+    `warpaint.engine.core.pyramid_triton`; on a CPU only under TRITON_INTERPRET=1)
     or "auto": Triton for CUDA inputs when it compiles there (checked once per
     device and channel count), else torch.
     """
@@ -331,8 +331,8 @@ def spline(
     )
     resolved = resolve_levels(h, w, levels)
     if fused and resolved > 0:
-        from warpaint.engine import pyramid_triton
-        from warpaint.engine.errors import JobCancelled
+        from warpaint.engine.core import pyramid_triton
+        from warpaint.engine.runtime.errors import JobCancelled
 
         x, y, m = (t.to(torch.float32) for t in (a_img, b_img, mask))
         try:
@@ -404,7 +404,7 @@ def triton_ready(device: torch.device, channels: int) -> bool:
         return False
     key = (str(device), channels)
     if key not in _triton_checked:
-        from warpaint.engine import pyramid_triton
+        from warpaint.engine.core import pyramid_triton
 
         ok = False
         if pyramid_triton.available():
@@ -643,7 +643,7 @@ def _one_thread() -> AbstractContextManager[None]:
     are small crops, where OpenMP's fork and barrier cost more than they save,
     and on a loaded 2-core machine far more (measured: 16 canvas tiles 1.3 s
     with 2 threads at load 4.4, 32 ms with one)."""
-    from warpaint.engine.cpu_threads import torch_threads
+    from warpaint.engine.runtime.cpu_threads import torch_threads
 
     return torch_threads(1)
 

@@ -1,4 +1,4 @@
-"""Triton kernels of the two-image spline; `warpaint.engine.pyramid_triton`
+"""Triton kernels of the two-image spline; `warpaint.engine.core.pyramid_triton`
 documents them and is the only caller. Importing this module imports triton,
 and triton resolves the helpers a kernel calls from this module's globals, so
 they live here at the top level.

@@ -1,4 +1,4 @@
-"""The two-image spline of `warpaint.engine.pyramid` as two fused Triton kernels.
+"""The two-image spline of `warpaint.engine.core.pyramid` as two fused Triton kernels.
 
 Same definitions as `pyramid` (read its docstring): REDUCE and EXPAND with the
 generating kernel w(a), reflected borders, any size. Why a second
@@ -56,7 +56,7 @@ def _kernels() -> ModuleType:
     # Triton 3.9 warns on every compile unless this is set; fusing multiply-adds
     # is what every Triton before it did.
     os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
-    from warpaint.engine import pyramid_kernels
+    from warpaint.engine.core import pyramid_kernels
 
     return pyramid_kernels
 
@@ -81,7 +81,7 @@ def spline(
     """
     import torch
 
-    from warpaint.engine.pyramid import kernel_1d, level_shapes
+    from warpaint.engine.core.pyramid import kernel_1d, level_shapes
 
     k = _kernels()
     w0, w1, w2 = kernel_1d(a)[:3]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from warpaint.engine.document import DocMeta, DocState, Document, Layer
-from warpaint.engine.selection import Selection
-from warpaint.engine.tiles import TiledImage, from_float
+from warpaint.engine.core.document import DocMeta, DocState, Document, Layer
+from warpaint.engine.core.selection import Selection
+from warpaint.engine.core.tiles import TiledImage, from_float
 
 
 def _rgba(rgb: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from warpaint.engine.tiles import Rect, TiledImage, from_float
+from warpaint.engine.core.tiles import Rect, TiledImage, from_float
 
 SHAPES = ("rectangle", "ellipse", "polygon")
 SUPERSAMPLE = 4  # polygon edges are antialiased from a 4x4 grid per pixel
@@ -121,7 +121,7 @@ def mask_from_image(image: np.ndarray, width: int, height: int, dtype: np.dtype)
 
     image: (h, w, C) float32 in [0, 1] with C = 1 (used as is), 3 or 4.
     """
-    from warpaint.engine.resample import resize
+    from warpaint.engine.core.resample import resize
 
     if image.ndim == 2:
         image = image[..., None]

@@ -12,10 +12,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from warpaint.engine.document import DocState, Layer
-from warpaint.engine.errors import BadInputError
-from warpaint.engine.resample import resize
-from warpaint.engine.tiles import Rect, TiledImage, from_float
+from warpaint.engine.core.document import DocState, Layer
+from warpaint.engine.core.resample import resize
+from warpaint.engine.core.tiles import Rect, TiledImage, from_float
+from warpaint.engine.runtime.errors import BadInputError
 
 ANCHORS = {
     "top-left": (0.0, 0.0), "top": (0.5, 0.0), "top-right": (1.0, 0.0),

@@ -125,7 +125,7 @@ LossFn = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 class GraphedLossGrad:
     """A loss of `x` and its gradient with respect to `x`, replayed from one CUDA graph.
 
-    For image optimisation (`warpaint.engine.optim.optimise`): each evaluation
+    For image optimisation (`warpaint.engine.features.stylize.optim.optimise`): each evaluation
     is a forward and a backward pass through a loss network, a few hundred
     kernels, and at 512 px on a big GPU launching them from Python costs about
     twice what running them does. `x` is a leaf that requires grad and is

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from warpaint.engine.tensors import to_numpy
+from warpaint.engine.core.tensors import to_numpy
 
 if TYPE_CHECKING:
-    from warpaint.engine.jobs import JobContext
+    from warpaint.engine.runtime.jobs import JobContext
 
 
 def rgb(image: torch.Tensor) -> torch.Tensor:
@@ -32,7 +32,7 @@ def rgb(image: torch.Tensor) -> torch.Tensor:
 def progress_reporter(
     ctx: JobContext, rgba_alpha: torch.Tensor | None = None
 ) -> Callable[[float, torch.Tensor, dict[str, float]], None]:
-    """A `progress` callback for `warpaint.engine.optim` that sends previews.
+    """A `progress` callback for `warpaint.engine.features.stylize.optim` that sends previews.
 
     The preview is (h, w, 4) float32 at the current optimisation scale (the
     GUI stretches it over the layer); the loss history so far travels as the

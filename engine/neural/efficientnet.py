@@ -39,8 +39,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from warpaint.engine.errors import BadInputError
-from warpaint.engine.nets.vgg import requested_layers
+from warpaint.engine.neural.vgg import requested_layers
+from warpaint.engine.runtime.errors import BadInputError
 
 MODEL_NAME = "efficientnet-lite0"
 WEIGHTS_FILENAME = "efficientnet-lite0-57934424.pth"
@@ -189,7 +189,7 @@ def efficientnet_lite0(path: str | os.PathLike[str] | None = None) -> EfficientN
     Raises BadInputError (one line) when a package is missing or the file is
     missing, unreadable, or not EfficientNet-Lite0's state dict.
     """
-    from warpaint.engine.checkpoints import load_state_dict
+    from warpaint.engine.runtime.checkpoints import load_state_dict
 
     try:
         architecture = importlib.import_module(ARCHITECTURE_PACKAGE)

@@ -29,8 +29,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from warpaint.engine.nets.generator import instance_stats
-
 Stats = list[tuple[torch.Tensor, torch.Tensor]]
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
@@ -42,6 +40,22 @@ MEMORY_FRACTION = 0.4
 MAX_TILE_CPU = 2048  # a tile is also a unit of work between cancellation checks
 MAX_TILE_GPU = 4096
 MIN_TILE = 128
+
+
+def instance_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-(N, C) mean and biased variance of (N, C, h, w), each (N, C, 1, 1).
+
+    E[x^2] - E[x]^2 rather than `torch.var_mean`: about 4x faster on a CPU
+    (two vectorised reductions), exact enough for post-conv activations. In
+    half precision `var_mean` (float accumulators), since x^2 of an activation
+    above 256 would overflow.
+    """
+    if x.dtype in (torch.float16, torch.bfloat16):
+        var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
+        return mean, var
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    var = (x.square().mean(dim=(2, 3), keepdim=True) - mean.square()).clamp_min(0.0)
+    return mean, var
 
 
 def _noop() -> None:

@@ -25,9 +25,9 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import torch
 
-from warpaint.engine.errors import BadInputError
-from warpaint.engine.nets.efficientnet import EfficientNetFeatures, efficientnet_lite0
-from warpaint.engine.nets.vgg import VGGFeatures, random_vgg19, vgg19_from_state_dict
+from warpaint.engine.neural.efficientnet import EfficientNetFeatures, efficientnet_lite0
+from warpaint.engine.neural.vgg import VGGFeatures, random_vgg19, vgg19_from_state_dict
+from warpaint.engine.runtime.errors import BadInputError
 
 NETWORKS: tuple[str, ...] = ("vgg19-random", "vgg19-random-slim", "vgg19", "efficientnet-lite0")
 DEFAULT_NETWORK = "vgg19-random"
@@ -99,7 +99,7 @@ def find_vgg19_file(path: str | os.PathLike[str] | None = None) -> Path:
 
 def load_vgg19_file(path: str | os.PathLike[str]) -> VGGFeatures:
     """VGG-19 features from a torchvision-format file (never unpickles code)."""
-    from warpaint.engine.checkpoints import load_state_dict
+    from warpaint.engine.runtime.checkpoints import load_state_dict
 
     try:
         return vgg19_from_state_dict(load_state_dict(path))

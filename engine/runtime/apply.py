@@ -13,15 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from warpaint.engine.document import DocState, Document, Layer
-from warpaint.engine.errors import BadInputError
+from warpaint.engine.core.document import DocState, Document, Layer
+from warpaint.engine.core.lod import level_for_side, shared_lod
+from warpaint.engine.core.resample import fit_scale, resize
+from warpaint.engine.core.tiles import Rect, TiledImage, from_float
 from warpaint.engine.io.limits import resolve as resolve_limits
-from warpaint.engine.jobs import JobContext
-from warpaint.engine.lod import level_for_side, shared_lod
-from warpaint.engine.params import ParamType
-from warpaint.engine.registry import EffectSpec, get_effect
-from warpaint.engine.resample import fit_scale, resize
-from warpaint.engine.tiles import Rect, TiledImage, from_float
+from warpaint.engine.runtime.errors import BadInputError
+from warpaint.engine.runtime.jobs import JobContext
+from warpaint.engine.runtime.params import ParamType
+from warpaint.engine.runtime.registry import EffectSpec, get_effect
 
 TARGETS = ("new_layer", "replace")
 TILE_SIDES = (1024, 512, 256)
@@ -137,7 +137,7 @@ def run_effect(
     """
     import torch
 
-    from warpaint.engine.device import is_out_of_memory, release_cached_memory
+    from warpaint.engine.runtime.device import is_out_of_memory, release_cached_memory
 
     if image.ndim != 3 or image.shape[2] != 4:
         raise ValueError(f"effects take (H, W, 4) RGBA images, got {image.shape}")
@@ -173,7 +173,7 @@ def run_effect(
 
 
 def _params_to_device(params: Mapping[str, Any], device: str) -> dict[str, Any]:
-    from warpaint.engine.tensors import to_tensor
+    from warpaint.engine.core.tensors import to_tensor
 
     out: dict[str, Any] = {}
     for name, value in params.items():
@@ -195,7 +195,7 @@ def _run_whole(
     params: dict[str, Any],
     device: str,
 ) -> np.ndarray:
-    from warpaint.engine.tensors import to_numpy, to_tensor
+    from warpaint.engine.core.tensors import to_numpy, to_tensor
 
     result = runner(ctx, to_tensor(image, device), params)
     return to_numpy(result.clamp(0.0, 1.0))
@@ -216,7 +216,7 @@ def run_tiled(
     because every tile is computed on an input padded by the halo (reflected
     at the image border by the effect itself) and only its centre is kept.
     """
-    from warpaint.engine.tensors import to_numpy, to_tensor
+    from warpaint.engine.core.tensors import to_numpy, to_tensor
 
     h, w = image.shape[:2]
     out = np.empty_like(image, dtype=np.float32)

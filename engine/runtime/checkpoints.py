@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from warpaint.engine.errors import BadInputError
 from warpaint.engine.io.limits import check_regular_file
+from warpaint.engine.runtime.errors import BadInputError
 
 if TYPE_CHECKING:
     import torch

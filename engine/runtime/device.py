@@ -8,9 +8,11 @@ actually needed.
 from __future__ import annotations
 
 import os
+import platform
 from functools import cache
+from typing import Any
 
-from warpaint.engine.errors import BadInputError
+from warpaint.engine.runtime.errors import BadInputError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
@@ -65,3 +67,23 @@ def release_cached_memory(device: str) -> None:
         torch.cuda.empty_cache()
     elif device == "mps" and hasattr(torch, "mps"):
         torch.mps.empty_cache()
+
+
+def machine_info(device: str | None = None) -> dict[str, Any]:
+    """The machine a figure was measured on: platform, CPUs, torch, GPU."""
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+    }
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+        if device == "cuda" and torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    return info

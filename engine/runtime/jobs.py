@@ -32,8 +32,8 @@ from collections.abc import Callable, Hashable
 from enum import StrEnum
 from typing import Any
 
-from warpaint.engine.cpu_threads import threads_for_job
-from warpaint.engine.errors import JobCancelled, WarpaintError
+from warpaint.engine.runtime.cpu_threads import threads_for_job
+from warpaint.engine.runtime.errors import JobCancelled, WarpaintError
 
 
 class JobState(StrEnum):

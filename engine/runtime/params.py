@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from warpaint.engine.errors import BadInputError
+from warpaint.engine.runtime.errors import BadInputError
 
 
 class ParamType(StrEnum):
@@ -53,7 +53,7 @@ class Param:
     # and a panel may show 0 as "Auto".
     auto: bool = False
     # CHOICE only: the panel shows the choices as a gallery of pictures made by
-    # the effect's `thumbnail` hook (see `warpaint.engine.registry`).
+    # the effect's `thumbnail` hook (see `warpaint.engine.runtime.registry`).
     gallery: bool = False
     # IMAGE/IMAGES only: layers are read as placed on the canvas, cut to the
     # current layer's rectangle (transparent outside) and masked by their masks.

@@ -1,4 +1,5 @@
-"""The effect registry: one module per effect under `warpaint.engine.effects`.
+"""The effect registry: every `effect.py` and `effect_*.py` module of the feature
+packages under `warpaint.engine.features` (found by `runtime.features`).
 
 Each effect module defines `SPEC` (an `EffectSpec`) and `run(ctx, image,
 params)`, and imports torch only inside `run` (or modules it imports there),
@@ -23,17 +24,16 @@ resolution (see `apply.effect_job`). None means the whole layer.
 from __future__ import annotations
 
 import importlib
-import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from types import ModuleType
 from typing import Any
 
-from warpaint.engine.errors import BadInputError, UnknownEffectError
-from warpaint.engine.params import Param
+from warpaint.engine.runtime.errors import BadInputError, UnknownEffectError
+from warpaint.engine.runtime.features import feature_modules
+from warpaint.engine.runtime.params import Param
 
-EFFECTS_PACKAGE = "warpaint.engine.effects"
 HOOKS = ("prefill", "thumbnail", "region")
 
 
@@ -109,12 +109,8 @@ class EffectSpec:
 @cache
 def effects() -> dict[str, EffectSpec]:
     """All registered effects by id, in a stable order (category, title)."""
-    package = importlib.import_module(EFFECTS_PACKAGE)
     found: list[EffectSpec] = []
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{EFFECTS_PACKAGE}.{info.name}")
+    for module in feature_modules("effect"):
         spec = getattr(module, "SPEC", None)
         if isinstance(spec, EffectSpec):
             found.append(_with_module(spec, module.__name__))

@@ -1,27 +1,25 @@
 """Training commands: `warpaint train KIND ...`.
 
-Each module here (not starting with `_`) is one KIND. It defines `HELP` (one
-line), `add_arguments(parser)` and `run(args) -> int`, and imports torch only
-inside `run`, so `warpaint --help` stays fast.
+Each feature's `train.py` or `train_*.py` module is one KIND (found by
+`runtime.features`; the GUI and the app start training through here, so no
+effect imports it). It defines `KIND`, `HELP` (one line),
+`add_arguments(parser)` and `run(args) -> int`, and imports torch only inside
+`run`, so `warpaint --help` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import pkgutil
 from types import ModuleType
+
+from warpaint.engine.runtime.features import feature_modules
 
 
 def trainers() -> dict[str, ModuleType]:
-    """{kind: module} for every training module in this package, sorted by kind."""
+    """{KIND: module} for every feature's training module, sorted by kind."""
     found: dict[str, ModuleType] = {}
-    for info in pkgutil.iter_modules(__path__):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        kind = getattr(module, "KIND", info.name)
-        found[kind] = module
+    for module in feature_modules("train"):
+        found[module.KIND] = module
     return dict(sorted(found.items()))
 
 

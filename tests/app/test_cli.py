@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from warpaint.engine.cli import main
+from warpaint.app.cli import main
 
-WARPAINT = [sys.executable, "-m", "warpaint.engine.cli"]
+WARPAINT = [sys.executable, "-m", "warpaint.app.cli"]
 
 
 @pytest.fixture
@@ -233,7 +233,7 @@ def _records(folder):
 @pytest.fixture
 def crashed_record(tmp_path, monkeypatch):
     """A recovery folder holding one record whose writer is gone."""
-    from warpaint.engine.document import Document
+    from warpaint.engine.core.document import Document
     from warpaint.engine.io import Autosaver
 
     folder = tmp_path / "recovery"
@@ -379,7 +379,7 @@ def test_a_junk_profile_in_a_16_bit_png_gives_no_stray_stderr_lines(tmp_path):
 
 _INTERRUPT_WHEN_RUNNING = """
 import _thread, os, signal, sys, threading, time
-from warpaint.engine.cli import main
+from warpaint.app.cli import main
 
 def interrupt():
     while not any(t.name.startswith("warpaint-") for t in threading.enumerate()):

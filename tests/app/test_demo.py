@@ -3,9 +3,9 @@
 import numpy as np
 from PIL import Image
 
-from warpaint.engine.cli import main
+from warpaint.app.cli import main
 from warpaint.engine.io import open_document
-from warpaint.engine.registry import effects
+from warpaint.engine.runtime.registry import effects
 
 
 def test_quick_demo_exports_every_effect_and_a_layered_document(tmp_path, capsys):
@@ -18,7 +18,7 @@ def test_quick_demo_exports_every_effect_and_a_layered_document(tmp_path, capsys
         assert image.size == (192, 192)
         assert np.asarray(image.convert("RGBA"))[..., 3].max() == 255, "the result is visible"
     # Every fast-style preset, side by side with the original, each captioned.
-    from warpaint.engine.effects.fast_style import PRESETS
+    from warpaint.engine.features.fast_style.effect import PRESETS
 
     sheet = np.asarray(Image.open(out / "fast-style-presets.png").convert("RGB"), np.float32)
     cells = len(PRESETS) + 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from warpaint.engine.jobs import JobFn, JobRunner
+from warpaint.engine.runtime.jobs import JobFn, JobRunner
 
 
 def run_job(fn: JobFn, label: str = "job") -> Any:

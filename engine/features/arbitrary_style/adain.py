@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from warpaint.engine.nets.vgg import VGGFeatures
+from warpaint.engine.neural.vgg import VGGFeatures
 
 KIND = "adain"
 FORMAT = 1
@@ -48,7 +48,7 @@ EPS = 1e-5
 
 def encoder(device: str | torch.device = "cpu") -> VGGFeatures:
     """The frozen encoder (shared with the loss network cache; no file needed)."""
-    from warpaint.engine.nets import feature_network
+    from warpaint.engine.neural.loss_networks import feature_network
 
     return feature_network(ENCODER_NETWORK, str(device)).module
 
@@ -161,7 +161,7 @@ class AdaINLayer(nn.Module):
     """AdaIN towards fixed style statistics, blended with the input by `strength`.
 
     Its `normalise(x, mean, var)` takes the content statistics as arguments,
-    the protocol of `warpaint.engine.feedforward`: tiled inference measures
+    the protocol of `warpaint.engine.neural.feedforward`: tiled inference measures
     them once on the whole image and freezes them for every tile.
     """
 

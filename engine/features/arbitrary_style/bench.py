@@ -1,7 +1,7 @@
 """`warpaint bench arbitrary-style`: AdaIN against Gatys on styles the decoder never saw.
 
 Also a gallery writer for the docs:
-`python -m warpaint.engine.benches.arbitrary_style --gallery docs/images`.
+`python -m warpaint.engine.features.arbitrary_style.bench --gallery docs/images`.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from warpaint.engine.bench import benchmark
-from warpaint.engine.benches._images import fit_rgb as _fit
-from warpaint.engine.benches._images import to_batch as _t
+from warpaint.engine.neural.bench_images import fit_rgb as _fit
+from warpaint.engine.neural.bench_images import to_batch as _t
+from warpaint.engine.runtime.bench import benchmark
 
 if TYPE_CHECKING:
     import torch
@@ -42,8 +42,8 @@ def held_out_styles(side: int, quick: bool = False) -> dict[str, np.ndarray]:
     benchmark's procedural samples and the immunohistochemistry photo."""
     from skimage import data
 
-    from warpaint.engine.style_corpus import held_out_indices, style_image
-    from warpaint.engine.style_samples import mosaic, strokes, waves
+    from warpaint.engine.features.arbitrary_style.corpus import held_out_indices, style_image
+    from warpaint.engine.neural.style_samples import mosaic, strokes, waves
 
     styles = {f"corpus-{i}": style_image(i, side) for i in held_out_indices(HELD_OUT_CORPUS)}
     styles |= {"mosaic": mosaic(side), "strokes": strokes(side), "waves": waves(side)}
@@ -64,8 +64,8 @@ def adain_result(
     """The effect's core on numpy images (H, W, 3) -> (H, W, 3), style at the content's size."""
     import torch
 
-    from warpaint.engine.effects.arbitrary_style import load_decoder, stylize
-    from warpaint.engine.style_losses import resize_to_side
+    from warpaint.engine.features.arbitrary_style.effect import load_decoder, stylize
+    from warpaint.engine.neural.style_losses import resize_to_side
 
     decoder = load_decoder(model, device)
     with torch.inference_mode():
@@ -88,7 +88,7 @@ def speed_512(dev: str, quick: bool = False) -> dict[str, Any]:
     when a slider moves)."""
     import torch
 
-    from warpaint.engine.effects.arbitrary_style import _STYLE_CACHE, load_decoder, stylize
+    from warpaint.engine.features.arbitrary_style.effect import _STYLE_CACHE, load_decoder, stylize
 
     speed_side = 256 if quick else SPEED_SIDE
     runs = 3 if quick else 7
@@ -131,12 +131,12 @@ def bench_arbitrary_style(quick: bool, device: str | None) -> dict[str, Any]:
     """
     import torch
 
-    from warpaint.engine.device import choose_device
-    from warpaint.engine.effects.stylize import BASE_STYLE_WEIGHT
-    from warpaint.engine.effects.stylize import SPEC as STYLIZE
-    from warpaint.engine.nets import feature_network
-    from warpaint.engine.optim import stylize_image
-    from warpaint.engine.style_judge import judge
+    from warpaint.engine.features.stylize.effect import BASE_STYLE_WEIGHT
+    from warpaint.engine.features.stylize.effect import SPEC as STYLIZE
+    from warpaint.engine.features.stylize.optim import stylize_image
+    from warpaint.engine.neural.loss_networks import feature_network
+    from warpaint.engine.neural.style_judge import judge
+    from warpaint.engine.runtime.device import choose_device
 
     dev = choose_device(device)
     side = 96 if quick else BENCH_SIDE
@@ -209,8 +209,8 @@ def write_gallery(out_dir: Path, side: int = 256, model: str | None = None) -> l
     import torch
     from PIL import Image
 
-    from warpaint.engine.effects.arbitrary_style import load_decoder, stylize
-    from warpaint.engine.style_losses import with_chroma_of
+    from warpaint.engine.features.arbitrary_style.effect import load_decoder, stylize
+    from warpaint.engine.neural.style_losses import with_chroma_of
 
     out_dir.mkdir(parents=True, exist_ok=True)
     contents = bench_contents(side)

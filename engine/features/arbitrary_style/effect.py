@@ -14,14 +14,14 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from warpaint.engine.params import Param, ParamType
-from warpaint.engine.registry import EffectSpec
+from warpaint.engine.runtime.params import Param, ParamType
+from warpaint.engine.runtime.registry import EffectSpec
 
 if TYPE_CHECKING:
     import torch
 
-    from warpaint.engine.jobs import JobContext
-    from warpaint.engine.nets.adain import Decoder
+    from warpaint.engine.features.arbitrary_style.adain import Decoder
+    from warpaint.engine.runtime.jobs import JobContext
 
 MODEL_FILE = "adain-decoder.safetensors"
 # The style is resized to the content's long side times style_scale, within
@@ -70,7 +70,7 @@ def default_model_path() -> Path:
 def _demo_style() -> Any:
     import numpy as np
 
-    from warpaint.engine.style_corpus import held_out_indices, style_image
+    from warpaint.engine.features.arbitrary_style.corpus import held_out_indices, style_image
 
     rgb = style_image(held_out_indices(3)[2], 256)
     return np.concatenate([rgb, np.ones_like(rgb[..., :1])], axis=2)
@@ -83,7 +83,7 @@ def load_decoder(path: str | Path | None = None, device: str = "cpu") -> Decoder
     """The decoder in `path` (default: the shipped one) on `device`, cached per
     file version; raises BadInputError with a one-line reason for a missing,
     corrupt or foreign file."""
-    from warpaint.engine.errors import BadInputError
+    from warpaint.engine.runtime.errors import BadInputError
 
     file = Path(path) if path else default_model_path()
     try:
@@ -98,9 +98,9 @@ _CACHE: dict[tuple[str, int, int, str], Decoder] = {}
 
 
 def _load_cached(file: str, mtime: int, size: int, device: str) -> Decoder:
-    from warpaint.engine.checkpoints import load_model
-    from warpaint.engine.errors import BadInputError
-    from warpaint.engine.nets.adain import KIND, decoder_from_model
+    from warpaint.engine.features.arbitrary_style.adain import KIND, decoder_from_model
+    from warpaint.engine.runtime.checkpoints import load_model
+    from warpaint.engine.runtime.errors import BadInputError
 
     key = (file, mtime, size, device)
     if key not in _CACHE:
@@ -117,8 +117,8 @@ def _load_cached(file: str, mtime: int, size: int, device: str) -> Decoder:
 
 
 def _style_rgb(style: torch.Tensor, content_side: int, scale: float) -> torch.Tensor:
-    from warpaint.engine.effects._neural import rgb
-    from warpaint.engine.style_losses import resize_to_side
+    from warpaint.engine.neural.effect_helpers import rgb
+    from warpaint.engine.neural.style_losses import resize_to_side
 
     side = round(min(max(content_side * scale, STYLE_MIN_SIDE), STYLE_MAX_SIDE))
     return resize_to_side(rgb(style), side).clamp(0.0, 1.0)
@@ -136,7 +136,7 @@ def style_statistics(style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
     import torch
 
-    from warpaint.engine.nets.adain import encode, encoder, mean_std
+    from warpaint.engine.features.arbitrary_style.adain import encode, encoder, mean_std
 
     data = style.detach().to("cpu", torch.float32).contiguous().numpy()
     digest = hashlib.blake2b(data.tobytes(), digest_size=16)
@@ -168,8 +168,13 @@ def stylize(
     `tile` is given) with the content statistics measured once for the whole
     image, so tiles show no seams and no drift.
     """
-    from warpaint.engine.feedforward import tiled_forward
-    from warpaint.engine.nets.adain import AdaINLayer, StyleTransfer, encoder, mixed_statistics
+    from warpaint.engine.features.arbitrary_style.adain import (
+        AdaINLayer,
+        StyleTransfer,
+        encoder,
+        mixed_statistics,
+    )
+    from warpaint.engine.neural.feedforward import tiled_forward
 
     stats = []
     for style, _ in styles:
@@ -189,9 +194,9 @@ def stylize(
 def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
     import torch
 
-    from warpaint.engine.effects._neural import resize_to, rgb
-    from warpaint.engine.errors import BadInputError
-    from warpaint.engine.style_losses import with_chroma_of
+    from warpaint.engine.neural.effect_helpers import resize_to, rgb
+    from warpaint.engine.neural.style_losses import with_chroma_of
+    from warpaint.engine.runtime.errors import BadInputError
 
     style = params.get("style")
     if style is None:

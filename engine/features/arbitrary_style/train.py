@@ -37,7 +37,7 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-    from warpaint.engine.nets.adain import Decoder
+    from warpaint.engine.features.arbitrary_style.adain import Decoder
 
 KIND = "adain"
 HELP = "train the arbitrary-style (AdaIN) decoder on offline photos and the style corpus"
@@ -148,8 +148,8 @@ def _fit(image: np.ndarray, side: int) -> np.ndarray:
 
 def content_images(folder: str | None, side: int) -> list[np.ndarray]:
     """The offline photos (and a folder's images), each fitted to `side` px."""
-    from warpaint.engine.errors import BadInputError
     from warpaint.engine.io import read_image_array
+    from warpaint.engine.runtime.errors import BadInputError
 
     images = [_fit(_skimage(name), side) for name in CONTENT_PHOTOS]
     if folder:
@@ -166,7 +166,7 @@ def content_images(folder: str | None, side: int) -> list[np.ndarray]:
 
 def style_images(count: int, side: int) -> list[np.ndarray]:
     """`count` training styles of the corpus plus the offline style photos."""
-    from warpaint.engine.style_corpus import style_image, training_indices
+    from warpaint.engine.features.arbitrary_style.corpus import style_image, training_indices
 
     styles = [style_image(i, side) for i in training_indices(count)]
     styles += [_fit(_skimage(name), 2 * side) for name in STYLE_PHOTOS]
@@ -230,7 +230,13 @@ def adain_losses(
     """
     import torch
 
-    from warpaint.engine.nets.adain import ENCODER_LAYER, STYLE_LAYERS, adain, encoder, mean_std
+    from warpaint.engine.features.arbitrary_style.adain import (
+        ENCODER_LAYER,
+        STYLE_LAYERS,
+        adain,
+        encoder,
+        mean_std,
+    )
 
     net = encoder(content.device)
     layers = sorted(set(STYLE_LAYERS) | {ENCODER_LAYER})
@@ -270,7 +276,7 @@ def _save_checkpoint(
     path: Path, decoder: Decoder, optimizer: torch.optim.Adam, state: TrainState,
     config: TrainConfig,
 ) -> None:  # fmt: skip
-    from warpaint.engine.checkpoints import save_model
+    from warpaint.engine.runtime.checkpoints import save_model
 
     tensors = {f"decoder.{k}": v for k, v in decoder.state_dict().items()}
     names = dict(decoder.named_parameters())
@@ -294,8 +300,8 @@ def _load_checkpoint(
 ) -> TrainState:
     import torch
 
-    from warpaint.engine.checkpoints import load_model
-    from warpaint.engine.errors import BadInputError
+    from warpaint.engine.runtime.checkpoints import load_model
+    from warpaint.engine.runtime.errors import BadInputError
 
     tensors, meta = load_model(path, CHECKPOINT_KIND)
     saved = meta.get("config")
@@ -333,9 +339,9 @@ def _load_checkpoint(
 
 def _initial_weights(path: Path) -> dict[str, torch.Tensor]:
     """Decoder weights from a model file (kind 'adain') or a training checkpoint."""
-    from warpaint.engine.checkpoints import load_model
-    from warpaint.engine.errors import BadInputError
-    from warpaint.engine.nets.adain import KIND, decoder_from_model
+    from warpaint.engine.features.arbitrary_style.adain import KIND, decoder_from_model
+    from warpaint.engine.runtime.checkpoints import load_model
+    from warpaint.engine.runtime.errors import BadInputError
 
     try:
         tensors, meta = load_model(path, CHECKPOINT_KIND)
@@ -380,7 +386,7 @@ def train_decoder(
     """
     import torch
 
-    from warpaint.engine.nets.adain import Decoder
+    from warpaint.engine.features.arbitrary_style.adain import Decoder
 
     torch.manual_seed(config.seed)
     decoder = Decoder()
@@ -391,7 +397,7 @@ def train_decoder(
     state = TrainState(0, [], 0.0)
     if resume:
         if checkpoint is None or not checkpoint.is_file():
-            from warpaint.engine.errors import BadInputError
+            from warpaint.engine.runtime.errors import BadInputError
 
             raise BadInputError(f"--resume: no checkpoint at {checkpoint}")
         state = _load_checkpoint(checkpoint, decoder, optimizer, config)
@@ -451,9 +457,9 @@ def save_decoder(path: Path, decoder: Decoder, state: TrainState, config: TrainC
     """The model file (decoder + metadata) and its training record `<name>.json`."""
     import torch
 
-    from warpaint.engine.checkpoints import save_model
+    from warpaint.engine.features.arbitrary_style.adain import decoder_meta
     from warpaint.engine.io.atomic import atomic_write
-    from warpaint.engine.nets.adain import decoder_meta
+    from warpaint.engine.runtime.checkpoints import save_model
 
     meta = decoder_meta(decoder) | {"steps": state.step, "size": config.size}
     save_model(path, dict(decoder.state_dict()), meta)
@@ -480,8 +486,8 @@ def save_decoder(path: Path, decoder: Decoder, state: TrainState, config: TrainC
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from warpaint.engine.device import choose_device
-    from warpaint.engine.errors import BadInputError
+    from warpaint.engine.runtime.device import choose_device
+    from warpaint.engine.runtime.errors import BadInputError
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from warpaint.engine.params import Param, ParamType
-from warpaint.engine.registry import EffectSpec
+from warpaint.engine.runtime.params import Param, ParamType
+from warpaint.engine.runtime.registry import EffectSpec
 
 if TYPE_CHECKING:
     import torch
 
-    from warpaint.engine.jobs import JobContext
+    from warpaint.engine.runtime.jobs import JobContext
 
 MAX_SIGMA = 50.0
 
@@ -91,7 +91,7 @@ def gaussian_blur(image: torch.Tensor, sigma: float, ctx: JobContext | None = No
 
 
 def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
-    from warpaint.engine.tensors import premultiply, unpremultiply
+    from warpaint.engine.core.tensors import premultiply, unpremultiply
 
     # A check between whole-image steps too: on a 4096^2 layer each costs ~0.1 s.
     weighted = premultiply(image)

@@ -1,1 +1,2 @@
-"""Eyes: a procedural eye renderer, eye localisation and gaze redirection."""
+"""Eyes: gaze redirection and attribute sliders, with the procedural eye renderer
+they train on, eye detection and landmarks, their networks, training and benchmarks."""

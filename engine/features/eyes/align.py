@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from warpaint.engine.errors import BadInputError
-from warpaint.engine.eyes.render import INNER_CORNER, OUTER_CORNER
+from warpaint.engine.features.eyes.render import INNER_CORNER, OUTER_CORNER
+from warpaint.engine.runtime.errors import BadInputError
 
 
 def canonical_corners(size: tuple[int, int]) -> np.ndarray:

@@ -1,6 +1,7 @@
 """The pictures of docs/attributes.md, from a model file.
 
-    python -m warpaint.engine.attribute_pictures OUT_DIR [--model eye-attributes.safetensors]
+    python -m warpaint.engine.features.eyes.attribute_pictures OUT_DIR \
+        [--model eye-attributes.safetensors]
 
 writes `attributes-rendered.png` (three rendered eyes the model never saw:
 each row of slider edits above the renderer's truth for the same change),
@@ -71,9 +72,9 @@ def rendered_grid(model: Any, path: Path, identities: int = 3, seed: int = 4242)
     """Edits of rendered eyes (one row) above the renderer's truth (the next row)."""
     import torch
 
-    from warpaint.engine.attributes import edit_region
-    from warpaint.engine.eyes.render import EyeAppearance, render_eye
-    from warpaint.engine.train.autoencoder import _base_look
+    from warpaint.engine.features.eyes.attributes import edit_region
+    from warpaint.engine.features.eyes.render import EyeAppearance, render_eye
+    from warpaint.engine.features.eyes.train_autoencoder import _base_look
 
     h, w = model.config.height, model.config.width
     rng = np.random.default_rng(seed)
@@ -106,8 +107,8 @@ def astronaut_grids(model: Any, out_dir: Path) -> list[Path]:
     import torch
     from skimage import data
 
-    from warpaint.engine.attributes import edit_region, eye_region
-    from warpaint.engine.eyes.detect import detect_faces
+    from warpaint.engine.features.eyes.attributes import edit_region, eye_region
+    from warpaint.engine.features.eyes.detect import detect_faces
 
     photo = data.astronaut().astype(np.float32) / 255.0
     image = _rgba(photo)
@@ -137,8 +138,8 @@ def astronaut_grids(model: Any, out_dir: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from warpaint.engine.attributes import default_model_path
-    from warpaint.engine.nets.autoencoder import load_attribute_model
+    from warpaint.engine.features.eyes.attributes import default_model_path
+    from warpaint.engine.features.eyes.autoencoder import load_attribute_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir")

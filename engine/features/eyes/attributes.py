@@ -38,13 +38,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from warpaint.engine.errors import BadInputError
 from warpaint.engine.io.limits import check_regular_file
+from warpaint.engine.runtime.errors import BadInputError
 
 if TYPE_CHECKING:
     import torch
 
-    from warpaint.engine.nets.autoencoder import AttributeModel
+    from warpaint.engine.features.eyes.autoencoder import AttributeModel
 
 DEFAULT_MODEL_NAME = "eye-attributes.safetensors"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -401,7 +401,7 @@ def eye_region(
 
     `corners` is [inner, outer] (x, y) in the image. The crop frame puts the
     inner corner at (0.2 W, 0.55 H) and the outer at (0.8 W, 0.55 H)
-    (`warpaint.engine.eyes.align`); an eye whose inner corner is on the right
+    (`warpaint.engine.features.eyes.align`); an eye whose inner corner is on the right
     (the subject's right eye) is mirrored into that frame. Rotation is
     ignored: the region is axis-aligned.
     """
@@ -549,7 +549,7 @@ def read_model_header(path: str | os.PathLike[str]) -> dict[str, Any]:
     JSON header whose "__metadata__" holds Warpaint's JSON under "warpaint";
     listing a model's sliders needs nothing else.
     """
-    from warpaint.engine.checkpoints import META_KEY
+    from warpaint.engine.runtime.checkpoints import META_KEY
 
     file = Path(path)
     if not os.path.exists(file):

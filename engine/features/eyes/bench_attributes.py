@@ -19,69 +19,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from warpaint.engine.bench import benchmark
+from warpaint.engine.runtime.bench import benchmark
 
 if TYPE_CHECKING:
-    from warpaint.engine.nets.autoencoder import AttributeModel
-
-HELD_OUT_SEED = 90210  # training uses seeds 0 (crops), 1000 (slider pairs)
-
-
-def _float(x: np.ndarray) -> np.ndarray:
-    return x.astype(np.float32) / 255.0
-
-
-def evaluate_eye_model(
-    model: AttributeModel, n: int = 200, seed: int = HELD_OUT_SEED
-) -> dict[str, Any]:
-    """Quality figures of an eye model on `n` held-out renders per measurement."""
-    import torch
-
-    from warpaint.engine.attributes import encode_crops, roc_auc
-    from warpaint.engine.train.autoencoder import (
-        render_eye_labelled,
-        render_eye_pairs,
-        render_eye_singles,
-    )
-
-    net = model.net.to("cpu").eval()
-    out: dict[str, Any] = {"held_out_per_measure": n}
-    singles = _float(render_eye_singles(n, seed))
-    with torch.inference_mode():
-        x = torch.from_numpy(singles).permute(0, 3, 1, 2)
-        rec = torch.cat([net(x[i : i + 100]) for i in range(0, n, 100)])
-        mse = float(((rec - x) ** 2).mean())
-    out["reconstruction_psnr_db"] = round(10 * np.log10(1.0 / max(mse, 1e-12)), 2)
-    per: dict[str, dict[str, float]] = {}
-    for name, attr in model.attributes.items():
-        entry: dict[str, float] = {}
-        try:
-            images, labels = render_eye_labelled(name, n, seed)
-        except ValueError:
-            continue  # not an eye attribute: no renderer ground truth for it
-        z = encode_crops(model, _float(images))
-        entry["roc_auc"] = round(roc_auc((z @ attr.vector).numpy(), labels), 4)
-        x1u, x2u = render_eye_pairs(name, n, seed)
-        x1 = torch.from_numpy(_float(x1u)).permute(0, 3, 1, 2)
-        x2 = torch.from_numpy(_float(x2u)).permute(0, 3, 1, 2)
-        with torch.inference_mode():
-            z1 = net.encode(x1)
-            edit = (x1 + net.decode(z1 + attr.vector[None]) - net.decode(z1)).clamp(0, 1)
-            entry["edit_mse"] = float(((edit - x2) ** 2).mean())
-            entry["identity_mse"] = float(((x1 - x2) ** 2).mean())
-        entry["edit_vs_identity"] = round(entry["edit_mse"] / max(entry["identity_mse"], 1e-12), 4)
-        entry["edit_mse"] = round(entry["edit_mse"], 6)
-        entry["identity_mse"] = round(entry["identity_mse"], 6)
-        per[name] = entry
-    out["sliders"] = per
-    return out
+    from warpaint.engine.features.eyes.autoencoder import AttributeModel
 
 
 def slider_speed(model: AttributeModel, repeats: int = 60) -> dict[str, float]:
     """Median seconds of a decode and of a cached-encoding slider step at the crop size."""
     import torch
 
-    from warpaint.engine.attributes import EncodingCache, edit_region
+    from warpaint.engine.features.eyes.attributes import EncodingCache, edit_region
 
     h, w = model.config.height, model.config.width
     rng = np.random.default_rng(0)
@@ -115,8 +63,8 @@ def slider_speed(model: AttributeModel, repeats: int = 60) -> dict[str, float]:
 def bench_attributes(quick: bool, device: str | None) -> dict[str, Any]:
     import torch
 
-    from warpaint.engine.attributes import default_model_path
-    from warpaint.engine.nets.autoencoder import load_attribute_model
+    from warpaint.engine.features.eyes.attributes import default_model_path
+    from warpaint.engine.features.eyes.autoencoder import load_attribute_model
 
     path = default_model_path()
     model = load_attribute_model(path)
@@ -126,6 +74,8 @@ def bench_attributes(quick: bool, device: str | None) -> dict[str, Any]:
         "latent": model.config.latent,
         "torch_threads": torch.get_num_threads(),
     }
+    from warpaint.engine.features.eyes.train_autoencoder import evaluate_eye_model
+
     result.update(evaluate_eye_model(model, n=40 if quick else 400))
     result.update(slider_speed(model, repeats=10 if quick else 100))
     result.update(effect_speed(repeats=10 if quick else 50))
@@ -139,9 +89,9 @@ def effect_speed(repeats: int = 50, side: int = 512) -> dict[str, float]:
     through `apply.run_effect`: the layer's conversion to a tensor and back
     included, as a preview of a drag pays it.
     """
-    from warpaint.engine.apply import run_effect
-    from warpaint.engine.jobs import Job, JobContext
-    from warpaint.engine.registry import get_effect
+    from warpaint.engine.runtime.apply import run_effect
+    from warpaint.engine.runtime.jobs import Job, JobContext
+    from warpaint.engine.runtime.registry import get_effect
 
     spec = get_effect("attributes")
     rng = np.random.default_rng(1)

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from warpaint.engine.bench import benchmark, machine_info
+from warpaint.engine.runtime.bench import benchmark
+from warpaint.engine.runtime.device import machine_info
 
 ANALYTIC_GAINS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5)
 FIT_SEED = 8_000_000
@@ -18,7 +19,7 @@ FIT_SEED = 8_000_000
 
 def analytic_mse(pairs: list[dict[str, Any]], gain: float) -> float:
     """Mean squared error of the analytic iris slide over `pairs`."""
-    from warpaint.engine.eyes.analytic import redirect
+    from warpaint.engine.features.eyes.analytic import redirect
 
     errors = []
     for p in pairs:
@@ -34,7 +35,7 @@ def analytic_mse(pairs: list[dict[str, Any]], gain: float) -> float:
 def fit_analytic_gain(count: int) -> float:
     """The baseline's best eyeball/iris radius ratio on pairs disjoint from the
     held-out set (so the baseline gets its best shot, fairly)."""
-    from warpaint.engine.train.gaze import eval_pairs
+    from warpaint.engine.features.eyes.train_gaze import eval_pairs
 
     pairs = eval_pairs(10.0, count, seed=FIT_SEED)
     return min(ANALYTIC_GAINS, key=lambda g: analytic_mse(pairs, g))
@@ -58,8 +59,8 @@ def frame_times(device: str, frames: int) -> dict[str, Any]:
     full frame)."""
     import torch
 
-    from warpaint.engine.effects import gaze
-    from warpaint.engine.jobs import Job, JobContext
+    from warpaint.engine.features.eyes import effect_gaze as gaze
+    from warpaint.engine.runtime.jobs import Job, JobContext
 
     image = portrait_1080p()
     t = time.perf_counter()
@@ -106,9 +107,14 @@ def frame_times(device: str, frames: int) -> dict[str, Any]:
 def bench_gaze(quick: bool, device: str | None) -> dict[str, Any]:
     import torch
 
-    from warpaint.engine.device import choose_device
-    from warpaint.engine.effects.gaze import load_gaze_model
-    from warpaint.engine.train.gaze import EVAL_MAGNITUDES, eval_pairs, learned_mse, stack_pairs
+    from warpaint.engine.features.eyes.effect_gaze import load_gaze_model
+    from warpaint.engine.features.eyes.train_gaze import (
+        EVAL_MAGNITUDES,
+        eval_pairs,
+        learned_mse,
+        stack_pairs,
+    )
+    from warpaint.engine.runtime.device import choose_device
 
     device = choose_device(device)
     if device == "cpu":

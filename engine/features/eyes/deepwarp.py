@@ -4,7 +4,7 @@ The network never paints an eye: it predicts where each output pixel should be
 read from in the input crop (a backward flow), coarse to fine, and may then
 lighten a pixel toward a palette colour (white) to show eye white that the
 warp uncovered. Inputs are an eye crop in the canonical frame of
-`warpaint.engine.eyes.align` (CROP_SIZE), landmark anchor maps and the
+`warpaint.engine.features.eyes.align` (CROP_SIZE), landmark anchor maps and the
 redirection angle; everything is differentiable so it trains on rendered pairs
 with an L2 loss plus flow smoothness.
 
@@ -202,8 +202,8 @@ SIZE_BOUNDS = {"landmarks": (1, 64), "width": (1, 1024), "embed": (1, 1024)}
 
 def model_from_file(path: str, device: str | torch.device = "cpu") -> DeepWarp:
     """A DeepWarp in eval mode from a model file; BadInputError on a foreign file."""
-    from warpaint.engine.checkpoints import build_within_file, check_model_sizes, load_model
-    from warpaint.engine.errors import BadInputError
+    from warpaint.engine.runtime.checkpoints import build_within_file, check_model_sizes, load_model
+    from warpaint.engine.runtime.errors import BadInputError
 
     tensors, meta = load_model(path, KIND)
     if meta.get("format") != FORMAT or list(meta.get("crop", [])) != list(CROP_SIZE):  # type: ignore[call-overload]

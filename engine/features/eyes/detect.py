@@ -27,9 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from warpaint.engine.errors import BadInputError
-from warpaint.engine.eyes.align import crop_matrix, extract_crop, invert_affine, transform_points
-from warpaint.engine.eyes.render import EyeAppearance, EyeLandmarks, EyeLook, landmarks
+from warpaint.engine.features.eyes.align import (
+    crop_matrix,
+    extract_crop,
+    invert_affine,
+    transform_points,
+)
+from warpaint.engine.features.eyes.render import EyeAppearance, EyeLandmarks, EyeLook, landmarks
+from warpaint.engine.runtime.errors import BadInputError
 
 # Refinement passes of the regressor (each re-crops at the previous answer).
 PASSES = 3
@@ -102,7 +107,7 @@ def _eye_from_crop_landmarks(lm: EyeLandmarks, matrix: np.ndarray, mirror: bool)
 
 def _average_eye(corners: np.ndarray, mirror: bool) -> Eye:
     """Landmarks of the renderer's average eye, looking ahead, between `corners`."""
-    from warpaint.engine.eyes.landmarks import CROP_SIZE
+    from warpaint.engine.features.eyes.landmarks import CROP_SIZE
 
     matrix = crop_matrix(corners, CROP_SIZE, mirror)
     eye = _eye_from_crop_landmarks(landmarks(EyeAppearance(), EyeLook(), CROP_SIZE), matrix, mirror)
@@ -136,7 +141,7 @@ def _predict(
     regressor: object, image: np.ndarray, corners: list[np.ndarray], mirrors: list[bool]
 ) -> list[Eye]:
     """One regressor pass: crop every eye at `corners`, predict, map back to the image."""
-    from warpaint.engine.eyes.landmarks import CROP_SIZE, vector_to_landmarks
+    from warpaint.engine.features.eyes.landmarks import CROP_SIZE, vector_to_landmarks
 
     crops, matrices = [], []
     for c, mirror in zip(corners, mirrors, strict=True):
@@ -166,7 +171,7 @@ def refine_eyes(
     pass finds lids and iris. Without the regressor's weights file the
     average eye is returned.
     """
-    from warpaint.engine.eyes.landmarks import default_regressor
+    from warpaint.engine.features.eyes.landmarks import default_regressor
 
     regressor = default_regressor()
     if regressor is None or not rough:

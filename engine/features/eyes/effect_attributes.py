@@ -4,7 +4,7 @@ The region (an eye, a face: any rectangle) is cut out, resized to the model's
 crop, encoded once (cached, so a slider drag only decodes), moved by
 sum_k alpha_k v_k in latent space and decoded; only the decoded difference is
 added back to the region, through a window that fades to zero at its edge
-(`warpaint.engine.attributes.edit_region`). One slider per attribute of the
+(`warpaint.engine.features.eyes.attributes.edit_region`). One slider per attribute of the
 model (its names come from the model file, read without torch); the built-in
 model edits eyes: gaze left/right and up/down, openness (blink), pupil size,
 iris colour.
@@ -16,9 +16,9 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from warpaint.engine.errors import BadInputError
-from warpaint.engine.params import Param, ParamType
-from warpaint.engine.registry import EffectSpec
+from warpaint.engine.runtime.errors import BadInputError
+from warpaint.engine.runtime.params import Param, ParamType
+from warpaint.engine.runtime.registry import EffectSpec
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -26,9 +26,9 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from warpaint.engine.attributes import EncodingCache
-    from warpaint.engine.jobs import JobContext
-    from warpaint.engine.nets.autoencoder import AttributeModel
+    from warpaint.engine.features.eyes.attributes import EncodingCache
+    from warpaint.engine.features.eyes.autoencoder import AttributeModel
+    from warpaint.engine.runtime.jobs import JobContext
 
 SPEC = EffectSpec(
     id="attributes",
@@ -55,7 +55,7 @@ FIXED = frozenset(p.name for p in SPEC.params)
 
 
 def _has_default_model() -> bool:
-    from warpaint.engine.attributes import default_model_path
+    from warpaint.engine.features.eyes.attributes import default_model_path
 
     return default_model_path().is_file()
 
@@ -76,7 +76,7 @@ _session: dict[str, dict[str, tuple[Param, Any, str, str]]] = {}
 
 
 def _model_path(value: Any) -> Path:
-    from warpaint.engine.attributes import default_model_path
+    from warpaint.engine.features.eyes.attributes import default_model_path
 
     return Path(str(value)) if value else default_model_path()
 
@@ -94,7 +94,7 @@ def extra_params(values: Mapping[str, Any]) -> list[Param]:
     Read from the model file's header without torch, cached by path and
     modification time. No built-in model installed means no sliders.
     """
-    from warpaint.engine.attributes import read_model_header
+    from warpaint.engine.features.eyes.attributes import read_model_header
 
     path = _model_path(values.get("model"))
     if not values.get("model") and not path.is_file():
@@ -128,7 +128,7 @@ def extra_params(values: Mapping[str, Any]) -> list[Param]:
 
 def load(value: Any, device: torch.device | str) -> AttributeModel:
     """The model (file path or None for the built-in one) on `device`, cached."""
-    from warpaint.engine.nets.autoencoder import load_attribute_model
+    from warpaint.engine.features.eyes.autoencoder import load_attribute_model
 
     path = _model_path(value)
     key = (str(path), _mtime(path), str(device))
@@ -145,7 +145,7 @@ def load(value: Any, device: torch.device | str) -> AttributeModel:
 
 
 def _add_session_sliders(model: AttributeModel, path: str) -> None:
-    from warpaint.engine.nets.autoencoder import Attribute
+    from warpaint.engine.features.eyes.autoencoder import Attribute
 
     with _lock:
         added = dict(_session.get(path, {}))
@@ -178,7 +178,7 @@ def add_slider(
     the new slider's Param; `extra_params` lists it from now on, and the
     effect edits with it at once (no training).
     """
-    from warpaint.engine.attributes import (
+    from warpaint.engine.features.eyes.attributes import (
         crops_from_images,
         model_size,
         slider_from_pairs,
@@ -236,7 +236,7 @@ def save_model_copy(destination: str | Path, model: Any = None) -> Path:
     The original (e.g. the built-in model inside the installation) is never
     overwritten; choose the copy as the effect's model file to use it later.
     """
-    from warpaint.engine.nets.autoencoder import load_attribute_model, save_attribute_model
+    from warpaint.engine.features.eyes.autoencoder import load_attribute_model, save_attribute_model
 
     source = _model_path(model)
     target = Path(destination)
@@ -266,7 +266,7 @@ def _loaded_device(path: Path) -> str:
 
 def encoding_cache() -> EncodingCache:
     global _cache
-    from warpaint.engine.attributes import EncodingCache
+    from warpaint.engine.features.eyes.attributes import EncodingCache
 
     with _lock:
         if _cache is None:
@@ -275,7 +275,7 @@ def encoding_cache() -> EncodingCache:
 
 
 def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
-    from warpaint.engine.attributes import edit_region
+    from warpaint.engine.features.eyes.attributes import edit_region
 
     model = load(params.get("model"), image.device)
     values = {name: float(params.get(name) or 0.0) for name in model.attributes}
@@ -299,8 +299,8 @@ def prefill(image: Any) -> dict[str, Any]:
     subject's left, not mirrored) as the region, so the sliders work at once."""
     import numpy as np
 
-    from warpaint.engine.attributes import eye_region
-    from warpaint.engine.eyes.detect import detect_faces_cached
+    from warpaint.engine.features.eyes.attributes import eye_region
+    from warpaint.engine.features.eyes.detect import detect_faces_cached
 
     # Cached by the layer's pixels, shared with the gaze effect and its panel.
     faces = detect_faces_cached(np.asarray(image))
@@ -316,7 +316,7 @@ def region(params: dict[str, Any], width: int, height: int) -> tuple[int, int, i
     preview reads and computes just that patch of the layer at full size (a
     drag on a big portrait then costs the eye, not the frame). None without a
     region (the whole layer is the region) or with one the effect would refuse."""
-    from warpaint.engine.attributes import region_box
+    from warpaint.engine.features.eyes.attributes import region_box
 
     box = params.get("region")
     if box is None:

@@ -1,7 +1,7 @@
 """Gaze: redirect where the eyes of a portrait look (DeepWarp, issue 9).
 
 Eyes come from the `eyes` points (two corners per eye; they override
-detection) or from the detector (`warpaint.engine.eyes.detect`), cached per
+detection) or from the detector (`warpaint.engine.features.eyes.detect`), cached per
 image so slider drags never detect again. Each eye is cut out in the
 canonical crop frame (`align.extract_crop`, the image-left eye mirrored);
 the DeepWarp network predicts a flow and a lightness map there, and both
@@ -21,15 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from warpaint.engine.errors import BadInputError
-from warpaint.engine.params import Param, ParamType
-from warpaint.engine.registry import EffectSpec
+from warpaint.engine.runtime.errors import BadInputError
+from warpaint.engine.runtime.params import Param, ParamType
+from warpaint.engine.runtime.registry import EffectSpec
 
 if TYPE_CHECKING:
     import torch
 
-    from warpaint.engine.eyes.deepwarp import DeepWarp
-    from warpaint.engine.jobs import JobContext
+    from warpaint.engine.features.eyes.deepwarp import DeepWarp
+    from warpaint.engine.runtime.jobs import JobContext
 
 MAX_ANGLE = 15.0
 WHICH = ("both", "left", "right")
@@ -57,7 +57,7 @@ SPEC = EffectSpec(
     ),
 )  # fmt: skip
 
-SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "gaze.safetensors"
+SHIPPED_MODEL = Path(__file__).resolve().parents[3] / "resources" / "models" / "gaze.safetensors"
 
 
 # The demo runs on the sample document, whose bottom layer is the astronaut
@@ -85,10 +85,10 @@ def detect_eye_corners(image: np.ndarray) -> list[list[EyeCorners]]:
 
     `image` is (H, W, C) uint8 or float in [0, 1]. Detections are cached by
     the image's pixels (shared with the attributes panel, see
-    `warpaint.engine.eyes.detect.DetectionCache`), so slider drags never
+    `warpaint.engine.features.eyes.detect.DetectionCache`), so slider drags never
     detect again.
     """
-    from warpaint.engine.eyes.detect import detect_faces_cached
+    from warpaint.engine.features.eyes.detect import detect_faces_cached
 
     faces = sorted(detect_faces_cached(image), key=lambda f: f.box[0])
     return [[(np.asarray(e.corners, np.float64), bool(e.mirror)) for e in f.eyes] for f in faces]
@@ -116,9 +116,9 @@ def region(params: dict[str, Any], width: int, height: int) -> tuple[int, int, i
     can change, so a preview computes just that patch of the layer (a slider
     drag on a big portrait then costs the eyes, not the frame). None without
     points (detection needs the whole image) or at angle 0."""
-    from warpaint.engine.eyes.align import crop_matrix, invert_affine, transform_points
-    from warpaint.engine.eyes.deepwarp import CROP_SIZE
-    from warpaint.engine.eyes.detect import eyes_from_points
+    from warpaint.engine.features.eyes.align import crop_matrix, invert_affine, transform_points
+    from warpaint.engine.features.eyes.deepwarp import CROP_SIZE
+    from warpaint.engine.features.eyes.detect import eyes_from_points
 
     points = params.get("eyes")
     if not points or (params.get("horizontal") == 0 and params.get("vertical") == 0):
@@ -148,7 +148,7 @@ def choose_eyes(image: np.ndarray, params: dict[str, Any], scale: float = 1.0) -
     win over detection. Raises BadInputError when none are given and none are
     found.
     """
-    from warpaint.engine.eyes.detect import eyes_from_points
+    from warpaint.engine.features.eyes.detect import eyes_from_points
 
     points = params.get("eyes")
     if points:
@@ -181,7 +181,7 @@ _MODELS_LOCK = threading.Lock()
 
 def load_gaze_model(path: str | None, device: str) -> DeepWarp:
     """The (cached) gaze network from `path` or the shipped model file."""
-    from warpaint.engine.eyes.deepwarp import model_from_file
+    from warpaint.engine.features.eyes.deepwarp import model_from_file
 
     file = Path(path) if path else SHIPPED_MODEL
     if not file.is_file():
@@ -198,7 +198,7 @@ def load_gaze_model(path: str | None, device: str) -> DeepWarp:
 def blend_weight(size: tuple[int, int]) -> np.ndarray:
     """(H, W) float32 paste-back weight in the crop frame: 1 over the eye and its
     lids, easing to exactly 0 well inside the crop's border."""
-    from warpaint.engine.eyes.align import canonical_corners
+    from warpaint.engine.features.eyes.align import canonical_corners
 
     h, w = size
     corners = canonical_corners(size)
@@ -241,14 +241,14 @@ def redirect_patches(
     """
     import torch
 
-    from warpaint.engine.eyes.align import (
+    from warpaint.engine.features.eyes.align import (
         canonical_corners,
         crop_matrix,
         extract_crop,
         invert_affine,
         transform_points,
     )
-    from warpaint.engine.eyes.deepwarp import CROP_SIZE
+    from warpaint.engine.features.eyes.deepwarp import CROP_SIZE
 
     if not eyes:
         return []
@@ -313,7 +313,7 @@ def apply_flow(
     import torch
     import torch.nn.functional as F
 
-    from warpaint.engine.eyes.deepwarp import PALETTE
+    from warpaint.engine.features.eyes.deepwarp import PALETTE
 
     device = flow.device
     h, w = region.shape[:2]

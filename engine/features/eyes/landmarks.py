@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from warpaint.engine.eyes.render import (
+from warpaint.engine.features.eyes.render import (
     LID_POINTS,
     EyeAppearance,
     EyeLandmarks,
@@ -150,8 +150,8 @@ class LandmarkRegressor:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> LandmarkRegressor:
         """Read weights written by `warpaint train eye-landmarks` (BadInputError if unusable)."""
-        from warpaint.engine.checkpoints import load_model
-        from warpaint.engine.errors import BadInputError
+        from warpaint.engine.runtime.checkpoints import load_model
+        from warpaint.engine.runtime.errors import BadInputError
 
         tensors, meta = load_model(path, KIND)
         if meta.get("crop_size") != list(CROP_SIZE) or meta.get("outputs") != N_OUTPUTS:

@@ -8,7 +8,7 @@
 
 FOLDER: images, centre-cropped and resized to the crop size; with
 `--attributes`, one balanced slider per attribute of the file (see
-`warpaint.engine.attributes`). `--eyes`: eye crops (48x64, the canonical eye
+`warpaint.engine.features.eyes.attributes`). `--eyes`: eye crops (48x64, the canonical eye
 frame) from the procedural renderer, and paired sliders for gaze left/right
 and up/down, openness, pupil size and iris colour; training then also asks
 the decoded difference d(e(x1) + v) - d(e(x1)) to equal x2 - x1 for each
@@ -35,13 +35,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from warpaint.engine.errors import BadInputError
+from warpaint.engine.runtime.errors import BadInputError
 
 if TYPE_CHECKING:
     import torch
 
-    from warpaint.engine.eyes.render import EyeAppearance, EyeLook
-    from warpaint.engine.nets.autoencoder import AttributeModel, ConvAutoencoder
+    from warpaint.engine.features.eyes.autoencoder import AttributeModel, ConvAutoencoder
+    from warpaint.engine.features.eyes.render import EyeAppearance, EyeLook
 
 KIND = "autoencoder"
 HELP = "an autoencoder with attribute sliders (faces from a folder, or the built-in eye model)"
@@ -173,7 +173,7 @@ def _iris(
 
 
 def _base_look(rng: np.random.Generator) -> EyeLook:
-    from warpaint.engine.eyes.render import EyeLook
+    from warpaint.engine.features.eyes.render import EyeLook
 
     return EyeLook(
         yaw=float(rng.uniform(-20, 20)),
@@ -187,7 +187,7 @@ def eye_pair_looks(
     name: str, rng: np.random.Generator
 ) -> tuple[EyeAppearance, EyeAppearance, EyeLook, EyeLook]:
     """One random pair for attribute `name`: x2 is x1 with the attribute one unit higher."""
-    from warpaint.engine.eyes.render import EyeAppearance
+    from warpaint.engine.features.eyes.render import EyeAppearance
 
     app = EyeAppearance.random(rng)
     look = _base_look(rng)
@@ -217,7 +217,7 @@ def eye_labelled_look(
     name: str, positive: bool, rng: np.random.Generator
 ) -> tuple[EyeAppearance, EyeLook]:
     """A random eye whose attribute `name` is clearly high (`positive`) or low."""
-    from warpaint.engine.eyes.render import EyeAppearance
+    from warpaint.engine.features.eyes.render import EyeAppearance
 
     app = EyeAppearance.random(rng)
     look = _base_look(rng)
@@ -247,7 +247,7 @@ CHUNK = 100
 
 
 def _pairs_chunk(name: str, n: int, key: list[int], size: tuple[int, int]) -> np.ndarray:
-    from warpaint.engine.eyes.render import render_eye
+    from warpaint.engine.features.eyes.render import render_eye
 
     rng = np.random.default_rng(key)
     out = np.empty((2, n, *size, 3), np.uint8)
@@ -260,7 +260,7 @@ def _pairs_chunk(name: str, n: int, key: list[int], size: tuple[int, int]) -> np
 
 
 def _singles_chunk(name: str, n: int, key: list[int], size: tuple[int, int]) -> np.ndarray:
-    from warpaint.engine.eyes.render import EyeAppearance, EyeLook, render_eye
+    from warpaint.engine.features.eyes.render import EyeAppearance, EyeLook, render_eye
 
     rng = np.random.default_rng(key)
     out = np.empty((1, n, *size, 3), np.uint8)
@@ -281,7 +281,7 @@ def _singles_chunk(name: str, n: int, key: list[int], size: tuple[int, int]) -> 
 
 
 def _labelled_chunk(name: str, n: int, key: list[int], size: tuple[int, int]) -> np.ndarray:
-    from warpaint.engine.eyes.render import render_eye
+    from warpaint.engine.features.eyes.render import render_eye
 
     rng = np.random.default_rng(key)
     out = np.empty((1, n, *size, 3), np.uint8)
@@ -542,7 +542,7 @@ def save_checkpoint(
 ) -> None:
     from dataclasses import asdict
 
-    from warpaint.engine.checkpoints import save_model
+    from warpaint.engine.runtime.checkpoints import save_model
 
     opt_tensors, opt_meta = _optimizer_tensors(optimizer)
     tensors = {f"net.{k}": v for k, v in net.state_dict().items()} | opt_tensors
@@ -565,13 +565,13 @@ def save_checkpoint(
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from warpaint.engine.device import choose_device
-    from warpaint.engine.nets.autoencoder import (
+    from warpaint.engine.features.eyes.autoencoder import (
         AttributeModel,
         AutoencoderConfig,
         ConvAutoencoder,
         load_attribute_model,
     )
+    from warpaint.engine.runtime.device import choose_device
 
     output = Path(args.output)
     if output.suffix.lower() != ".safetensors":
@@ -612,7 +612,7 @@ def run(args: argparse.Namespace) -> int:
 
     table = None
     if args.attributes:
-        from warpaint.engine.attributes import parse_attribute_file
+        from warpaint.engine.features.eyes.attributes import parse_attribute_file
 
         table = parse_attribute_file(args.attributes)
     data = _training_data(args, size, alignment, say) if args.steps > 0 else None
@@ -623,7 +623,7 @@ def run(args: argparse.Namespace) -> int:
     start = 0
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
     if args.resume:
-        from warpaint.engine.checkpoints import load_model
+        from warpaint.engine.runtime.checkpoints import load_model
 
         if not ckpt.is_file():
             raise BadInputError(f"{ckpt}: no checkpoint to resume from")
@@ -673,7 +673,7 @@ def run(args: argparse.Namespace) -> int:
         n_pairs = max(200, args.eye_pairs // 2)
         sliders.update(_eye_sliders(model, args.seed + 1000, n_pairs, max(1, args.workers)))
     if table is not None:
-        from warpaint.engine.attributes import slider_name, sliders_from_table
+        from warpaint.engine.features.eyes.attributes import slider_name, sliders_from_table
 
         for name, vec in sliders_from_table(model, table, args.folder).items():
             sliders[slider_name(name)] = ("balanced", vec, "", "")
@@ -685,18 +685,16 @@ def run(args: argparse.Namespace) -> int:
 
     figures: dict[str, Any] = {}
     if args.eyes:
-        from warpaint.engine.benches.attributes import evaluate_eye_model
-
         say("evaluating on held-out rendered eyes")
         figures = evaluate_eye_model(model, n=200, seed=args.seed + 2000)
     model.info = {
-        "trained_on": "rendered eyes (warpaint.engine.eyes.render)"
+        "trained_on": "rendered eyes (warpaint.engine.features.eyes.render)"
         if args.eyes
         else (str(args.folder) if args.folder else model.info.get("trained_on", "")),
         "steps": int(args.steps) + int(model.info.get("steps", 0) if args.from_model else 0),
         "seed": args.seed,
     }
-    from warpaint.engine.nets.autoencoder import save_attribute_model
+    from warpaint.engine.features.eyes.autoencoder import save_attribute_model
 
     save_attribute_model(output, model)
     record = {
@@ -726,7 +724,7 @@ def _renderer_digest() -> str:
     """Which version of the eye renderer made the data (its source's SHA-256, 16 hex)."""
     import hashlib
 
-    from warpaint.engine.eyes import render
+    from warpaint.engine.features.eyes import render
 
     return hashlib.sha256(Path(render.__file__).read_bytes()).hexdigest()[:16]
 
@@ -751,7 +749,7 @@ def _argv_tail() -> list[str]:
 
 
 def _machine(device: str) -> dict[str, Any]:
-    from warpaint.engine.bench import machine_info
+    from warpaint.engine.runtime.device import machine_info
 
     return machine_info(device)
 
@@ -786,7 +784,7 @@ def _training_data(
         images = np.concatenate([singles, *(x for p in pairs.values() for x in p)])
         say(f"rendered {total} eye crops in {time.perf_counter() - t0:.0f} s")
         return TrainData(images, pairs)
-    from warpaint.engine.attributes import list_images, load_crops
+    from warpaint.engine.features.eyes.attributes import list_images, load_crops
 
     files = list_images(args.folder)
     say(f"loading {len(files)} images from {args.folder}")
@@ -795,7 +793,7 @@ def _training_data(
 
 
 def _eye_sliders(model: AttributeModel, seed: int, n: int, workers: int = 1) -> dict[str, Any]:
-    from warpaint.engine.attributes import slider_from_pairs
+    from warpaint.engine.features.eyes.attributes import slider_from_pairs
 
     out: dict[str, Any] = {}
     for attr in EYE_ATTRIBUTES:
@@ -806,7 +804,7 @@ def _eye_sliders(model: AttributeModel, seed: int, n: int, workers: int = 1) -> 
 
 
 def _folder_slider(model: AttributeModel, spec: str, paired: bool) -> dict[str, Any]:
-    from warpaint.engine.attributes import (
+    from warpaint.engine.features.eyes.attributes import (
         list_images,
         load_crops,
         model_size,
@@ -828,9 +826,59 @@ def _folder_slider(model: AttributeModel, spec: str, paired: bool) -> dict[str, 
 
 
 def _add_sliders(model: AttributeModel, sliders: dict[str, Any]) -> None:
-    from warpaint.engine.nets.autoencoder import Attribute
+    from warpaint.engine.features.eyes.autoencoder import Attribute
 
     for name, item in sliders.items():
         source, vec, label, unit, *rng = item
         lo, hi = rng if rng else (-2.0, 2.0)
         model.add(Attribute(name, vec, label, unit, source, lo, hi))
+
+
+# -- evaluation (also `warpaint bench attributes`) ----------------------------
+
+HELD_OUT_SEED = 90210  # training uses seeds 0 (crops), 1000 (slider pairs)
+
+
+def _float(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float32) / 255.0
+
+
+def evaluate_eye_model(
+    model: AttributeModel, n: int = 200, seed: int = HELD_OUT_SEED
+) -> dict[str, Any]:
+    """Quality figures of an eye model on `n` held-out renders per measurement."""
+    import torch
+
+    from warpaint.engine.features.eyes.attributes import encode_crops, roc_auc
+
+    net = model.net.to("cpu").eval()
+    out: dict[str, Any] = {"held_out_per_measure": n}
+    singles = _float(render_eye_singles(n, seed))
+    with torch.inference_mode():
+        x = torch.from_numpy(singles).permute(0, 3, 1, 2)
+        rec = torch.cat([net(x[i : i + 100]) for i in range(0, n, 100)])
+        mse = float(((rec - x) ** 2).mean())
+    out["reconstruction_psnr_db"] = round(10 * np.log10(1.0 / max(mse, 1e-12)), 2)
+    per: dict[str, dict[str, float]] = {}
+    for name, attr in model.attributes.items():
+        entry: dict[str, float] = {}
+        try:
+            images, labels = render_eye_labelled(name, n, seed)
+        except ValueError:
+            continue  # not an eye attribute: no renderer ground truth for it
+        z = encode_crops(model, _float(images))
+        entry["roc_auc"] = round(roc_auc((z @ attr.vector).numpy(), labels), 4)
+        x1u, x2u = render_eye_pairs(name, n, seed)
+        x1 = torch.from_numpy(_float(x1u)).permute(0, 3, 1, 2)
+        x2 = torch.from_numpy(_float(x2u)).permute(0, 3, 1, 2)
+        with torch.inference_mode():
+            z1 = net.encode(x1)
+            edit = (x1 + net.decode(z1 + attr.vector[None]) - net.decode(z1)).clamp(0, 1)
+            entry["edit_mse"] = float(((edit - x2) ** 2).mean())
+            entry["identity_mse"] = float(((x1 - x2) ** 2).mean())
+        entry["edit_vs_identity"] = round(entry["edit_mse"] / max(entry["identity_mse"], 1e-12), 4)
+        entry["edit_mse"] = round(entry["edit_mse"], 6)
+        entry["identity_mse"] = round(entry["identity_mse"], 6)
+        per[name] = entry
+    out["sliders"] = per
+    return out

@@ -1,6 +1,6 @@
 """`warpaint train gaze`: train the DeepWarp gaze network on rendered eye pairs.
 
-Pairs come from the procedural renderer (`warpaint.engine.eyes.render`) on the
+Pairs come from the procedural renderer (`warpaint.engine.features.eyes.render`) on the
 fly: the same eye (appearance, openness, pupil) at a start gaze and at a
 redirected gaze. Batch `step` is drawn from seeds derived from (seed, step),
 so a resumed run sees exactly the data an uninterrupted one would. Both
@@ -34,7 +34,7 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-    from warpaint.engine.eyes.deepwarp import DeepWarp
+    from warpaint.engine.features.eyes.deepwarp import DeepWarp
 
 KIND = "gaze"
 HELP = "train the DeepWarp gaze-redirection network on rendered eye pairs"
@@ -58,7 +58,7 @@ def _look_pair(rng: np.random.Generator, magnitude: float | None) -> tuple[Any, 
 
     `magnitude` None draws the redirection length from 0..MAX_REDIRECT.
     """
-    from warpaint.engine.eyes.render import EyeLook
+    from warpaint.engine.features.eyes.render import EyeLook
 
     yaw0 = rng.uniform(-START_YAW, START_YAW)
     pitch0 = rng.uniform(-START_PITCH, START_PITCH)
@@ -83,8 +83,8 @@ def render_sample(
 ) -> dict[str, Any]:
     """One pair from `seed`: {"source", "target"} (H, W, 3) float32, "landmarks"
     (the source's `EyeLandmarks`), "angle" (dyaw, dpitch) degrees."""
-    from warpaint.engine.eyes.deepwarp import CROP_SIZE
-    from warpaint.engine.eyes.render import EyeAppearance, render_eye
+    from warpaint.engine.features.eyes.deepwarp import CROP_SIZE
+    from warpaint.engine.features.eyes.render import EyeAppearance, render_eye
 
     size = size or CROP_SIZE
     rng = np.random.default_rng([seed, 7])
@@ -313,10 +313,10 @@ def train(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[
     """Run (or resume) a training; returns the training record (also written)."""
     import torch
 
-    from warpaint.engine.checkpoints import load_model, save_model
-    from warpaint.engine.device import choose_device
-    from warpaint.engine.errors import BadInputError
-    from warpaint.engine.eyes.deepwarp import DeepWarp, loss_terms, model_meta
+    from warpaint.engine.features.eyes.deepwarp import DeepWarp, loss_terms, model_meta
+    from warpaint.engine.runtime.checkpoints import load_model, save_model
+    from warpaint.engine.runtime.device import choose_device
+    from warpaint.engine.runtime.errors import BadInputError
 
     if args.steps < 1 or args.batch < 1:
         raise BadInputError("--steps and --batch must be at least 1")
@@ -441,7 +441,7 @@ def _load_state(
     tensors: dict[str, torch.Tensor],
     device: str,
 ) -> None:
-    from warpaint.engine.errors import BadInputError
+    from warpaint.engine.runtime.errors import BadInputError
 
     try:
         model.load_state_dict(

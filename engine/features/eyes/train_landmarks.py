@@ -60,7 +60,7 @@ def render_set(
     With `workers` > 1 the renders are shared out to processes; the result is
     the same as with one (each sample depends on its seed only).
     """
-    from warpaint.engine.eyes.landmarks import CROP_SIZE, N_OUTPUTS
+    from warpaint.engine.features.eyes.landmarks import CROP_SIZE, N_OUTPUTS
 
     seeds = list(seeds)
     n = len(seeds)
@@ -93,7 +93,7 @@ def render_set(
 
 
 def _render_chunk(seeds: list[int], jitter: float) -> tuple[np.ndarray, np.ndarray]:
-    from warpaint.engine.eyes.landmarks import training_sample
+    from warpaint.engine.features.eyes.landmarks import training_sample
 
     out = [training_sample(int(s), jitter=jitter) for s in seeds]
     imgs = np.stack([np.round(img * 255.0).astype(np.uint8) for img, _ in out])
@@ -104,7 +104,7 @@ def evaluate(network: torch.nn.Module, images: np.ndarray, targets: np.ndarray) 
     """Mean errors in crop pixels (48x64 crop) on a held-out set."""
     import torch
 
-    from warpaint.engine.eyes.landmarks import CROP_SIZE, LID_POINTS, standardise
+    from warpaint.engine.features.eyes.landmarks import CROP_SIZE, LID_POINTS, standardise
 
     w = CROP_SIZE[1]
     device = next(network.parameters()).device
@@ -148,11 +148,11 @@ def _standardise_t(x: torch.Tensor) -> torch.Tensor:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from warpaint.engine.checkpoints import load_model, save_model
-    from warpaint.engine.errors import BadInputError
-    from warpaint.engine.eyes.landmarks import CROP_SIZE, N_OUTPUTS, build_network
-    from warpaint.engine.eyes.landmarks import KIND as MODEL_KIND
-    from warpaint.engine.eyes.render import LID_POINTS
+    from warpaint.engine.features.eyes.landmarks import CROP_SIZE, N_OUTPUTS, build_network
+    from warpaint.engine.features.eyes.landmarks import KIND as MODEL_KIND
+    from warpaint.engine.features.eyes.render import LID_POINTS
+    from warpaint.engine.runtime.checkpoints import load_model, save_model
+    from warpaint.engine.runtime.errors import BadInputError
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from warpaint.engine.bench import benchmark, machine_info
+from warpaint.engine.runtime.bench import benchmark
+from warpaint.engine.runtime.device import machine_info
 
 
 def _timed(fn: Callable[[], Any], runs: int, sync: Callable[[], None]) -> list[float]:
@@ -33,15 +34,15 @@ def speed(device: str, quick: bool) -> dict[str, Any]:
     alternating so both see the same machine load."""
     import torch
 
-    from warpaint.engine.effects.fast_style import halo, load_generator
-    from warpaint.engine.errors import BadInputError
-    from warpaint.engine.feedforward import tiled_forward
-    from warpaint.engine.nets.generator import (
+    from warpaint.engine.features.fast_style.effect import halo, load_generator
+    from warpaint.engine.features.fast_style.generator import (
         GeneratorConfig,
         JohnsonNet,
         StyleGenerator,
         conv_macs,
     )
+    from warpaint.engine.neural.feedforward import tiled_forward
+    from warpaint.engine.runtime.errors import BadInputError
 
     h, w = (540, 960) if quick else (1080, 1920)
     runs = 3 if quick else 5
@@ -105,8 +106,8 @@ def _effect_cuda_time(
     Then the same once the background compilation it queued is ready."""
     import torch
 
-    from warpaint.engine.cuda_graphs import COMPILE_MODE
-    from warpaint.engine.effects.fast_style import _cuda_runner, stylize
+    from warpaint.engine.features.fast_style.effect import _cuda_runner, stylize
+    from warpaint.engine.neural.cuda_graphs import COMPILE_MODE
 
     mix = [1.0 / styles] * styles
     with torch.inference_mode():
@@ -177,14 +178,14 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
     import torch
     from skimage import data, transform
 
-    from warpaint.engine.benches._images import fit_rgb, to_batch
-    from warpaint.engine.effects.fast_style import load_generator, style_mix, stylize
-    from warpaint.engine.effects.stylize import BASE_STYLE_WEIGHT
-    from warpaint.engine.effects.stylize import SPEC as STYLIZE
-    from warpaint.engine.nets import feature_network
-    from warpaint.engine.optim import stylize_image
-    from warpaint.engine.style_judge import judge, lattice_levels, packing
-    from warpaint.engine.style_samples import PRESET_STYLES
+    from warpaint.engine.features.fast_style.effect import load_generator, style_mix, stylize
+    from warpaint.engine.features.stylize.effect import BASE_STYLE_WEIGHT
+    from warpaint.engine.features.stylize.effect import SPEC as STYLIZE
+    from warpaint.engine.features.stylize.optim import stylize_image
+    from warpaint.engine.neural.bench_images import fit_rgb, to_batch
+    from warpaint.engine.neural.loss_networks import feature_network
+    from warpaint.engine.neural.style_judge import judge, lattice_levels, packing
+    from warpaint.engine.neural.style_samples import PRESET_STYLES
 
     side = 128 if quick else 256
     gen, styles = load_generator(None, device)
@@ -294,8 +295,8 @@ def bench_fast_style(quick: bool, device: str | None) -> dict[str, Any]:
     result on it (synchronised on CUDA); the generator path is the effect's
     (`tiled_forward`, which runs 1080p in one pass). Quality: see `quality`;
     skipped with a reason when the presets' model is not installed."""
-    from warpaint.engine.device import choose_device
-    from warpaint.engine.effects.fast_style import shipped_model_path
+    from warpaint.engine.features.fast_style.effect import shipped_model_path
+    from warpaint.engine.runtime.device import choose_device
 
     dev = choose_device(device)
     result: dict[str, Any] = {"device": dev, "machine": machine_info(dev)}

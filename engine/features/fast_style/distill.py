@@ -9,7 +9,7 @@ like the style, so the recipe here is:
 1. `content_pool`: content crops from the offline photos (or a folder), with
    augmentation (scale, crop, flips, tint);
 2. `stylize_batch`: optimise those crops once per style with the project's
-   Gatys loss and schedule (`warpaint.engine.optim`), a batch at a time; for
+   Gatys loss and schedule (`warpaint.engine.features.stylize.optim`), a batch at a time; for
    styles with big marks from the photo plus the generator's coarse noise
    (`mark_seeds`), so the generator can see where those marks form;
 3. `distill_step`: train the generator to reproduce those targets from the
@@ -33,11 +33,16 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from warpaint.engine.errors import BadInputError
-from warpaint.engine.nets import LossNetwork
-from warpaint.engine.nets.generator import StyleGenerator, lattice_noise
-from warpaint.engine.optim import coarse_to_fine, gatys_loss, optimise, style_targets
-from warpaint.engine.style_losses import content_loss, gram, resize_to_side
+from warpaint.engine.features.fast_style.generator import StyleGenerator, lattice_noise
+from warpaint.engine.features.stylize.optim import (
+    coarse_to_fine,
+    gatys_loss,
+    optimise,
+    style_targets,
+)
+from warpaint.engine.neural.loss_networks import LossNetwork
+from warpaint.engine.neural.style_losses import content_loss, gram, resize_to_side
+from warpaint.engine.runtime.errors import BadInputError
 
 # Offline photos for the default content pool. The benchmark's contents
 # (astronaut, chelsea, coffee) are left out so the benchmark measures unseen images.

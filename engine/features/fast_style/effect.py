@@ -4,7 +4,7 @@ One network holds every preset (conditional instance norm), so a second
 preset mixes in with a slider. Strength blends with the layer at run time
 (0 returns it exactly); colours can be kept (the result's luminance on the
 layer's chroma). Big layers run in tiles that share one set of instance-norm
-statistics (`warpaint.engine.feedforward`), so no seams appear. Fast enough
+statistics (`warpaint.engine.neural.feedforward`), so no seams appear. Fast enough
 for live previews (not a long job).
 
 The presets come from `resources/models/fast-style.safetensors`, trained by
@@ -22,17 +22,17 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from warpaint.engine.errors import BadInputError
 from warpaint.engine.io.limits import check_regular_file
-from warpaint.engine.params import Param, ParamType
-from warpaint.engine.registry import EffectSpec
+from warpaint.engine.runtime.errors import BadInputError
+from warpaint.engine.runtime.params import Param, ParamType
+from warpaint.engine.runtime.registry import EffectSpec
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from warpaint.engine.jobs import JobContext
-    from warpaint.engine.nets.generator import NoiseInputs, StyleGenerator
+    from warpaint.engine.features.fast_style.generator import NoiseInputs, StyleGenerator
+    from warpaint.engine.runtime.jobs import JobContext
 
 MODEL_NAME = "fast-style.safetensors"
 MODEL_KIND = "fast-style"
@@ -84,7 +84,7 @@ def preset_names() -> tuple[str, ...]:
     names = _header_styles(shipped_model_path())
     if names:
         return names
-    from warpaint.engine.style_samples import PRESET_STYLES
+    from warpaint.engine.neural.style_samples import PRESET_STYLES
 
     return tuple(PRESET_STYLES)
 
@@ -149,8 +149,8 @@ def _load(path: str, mtime: float, device: str) -> tuple[StyleGenerator, tuple[s
     """The generator of a model file on `device` (cached by path and mtime)."""
     import torch
 
-    from warpaint.engine.checkpoints import build_within_file, check_model_sizes, load_model
-    from warpaint.engine.nets.generator import GeneratorConfig, StyleGenerator
+    from warpaint.engine.features.fast_style.generator import GeneratorConfig, StyleGenerator
+    from warpaint.engine.runtime.checkpoints import build_within_file, check_model_sizes, load_model
 
     tensors, meta = load_model(path, MODEL_KIND)
     check_model_sizes(path, meta.get("config"), GENERATOR_BOUNDS)
@@ -225,7 +225,7 @@ def stylize(
     picks where the noise-drawn marks (dots, patches) fall."""
     import torch
 
-    from warpaint.engine.feedforward import tiled_forward
+    from warpaint.engine.neural.feedforward import tiled_forward
 
     top, left = noise_origin(seed)
 
@@ -250,7 +250,7 @@ def stylize(
 class _CudaRunner:
     """The CUDA path for images that fit one pass: a half-precision,
     channels-last copy of the generator replayed from CUDA graphs (one per
-    image size; `warpaint.engine.cuda_graphs`). The light generator is bound by
+    image size; `warpaint.engine.neural.cuda_graphs`). The light generator is bound by
     kernel launches on a GPU, which the graph removes. Its style mix lives in
     one buffer that the graph reads, updated in place per call."""
 
@@ -259,9 +259,13 @@ class _CudaRunner:
 
         import torch
 
-        from warpaint.engine.cuda_graphs import BackgroundCompiled, GraphedForward, compile_enabled
-        from warpaint.engine.feedforward import activation_bytes_per_pixel
-        from warpaint.engine.nets.generator import NoiseInputs
+        from warpaint.engine.features.fast_style.generator import NoiseInputs
+        from warpaint.engine.neural.cuda_graphs import (
+            BackgroundCompiled,
+            GraphedForward,
+            compile_enabled,
+        )
+        from warpaint.engine.neural.feedforward import activation_bytes_per_pixel
 
         device = next(gen.parameters()).device
         half = copy.deepcopy(gen).half().to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # missing from torch's stubs
@@ -291,7 +295,7 @@ class _CudaRunner:
 
     def fits(self, rgb: torch.Tensor) -> bool:
         """Whether `rgb` runs in one pass (as `tiled_forward` would decide)."""
-        from warpaint.engine.feedforward import STATS_SIDE, auto_tile_side
+        from warpaint.engine.neural.feedforward import STATS_SIDE, auto_tile_side
 
         side = max(rgb.shape[-2:])
         tile = auto_tile_side(self.bytes_per_pixel, self.device, halo(self.net), self.net.STRIDE)
@@ -339,8 +343,8 @@ def _cuda_runner(gen: StyleGenerator) -> _CudaRunner:
 def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
     import torch
 
-    from warpaint.engine.effects._neural import resize_to, rgb
-    from warpaint.engine.style_losses import with_chroma_of
+    from warpaint.engine.neural.effect_helpers import resize_to, rgb
+    from warpaint.engine.neural.style_losses import with_chroma_of
 
     strength = float(params["strength"])
     if strength <= 0.0:

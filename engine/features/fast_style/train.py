@@ -1,6 +1,6 @@
 """`warpaint train style`: a feed-forward generator for one or many styles.
 
-The recipe is distillation (see `warpaint.engine.distill` and
+The recipe is distillation (see `warpaint.engine.features.fast_style.distill` and
 docs/fast-style.md): Gatys targets for a pool of content crops, computed once
 per style and cached, then the conditional-instance-norm generator learns to
 reproduce them. Checkpoints (safetensors with JSON metadata, never pickles)
@@ -200,12 +200,12 @@ def _load_styles(args: argparse.Namespace) -> tuple[list[str], list[Any]]:
     """Style names and (h, w, 3) float32 arrays."""
     import numpy as np
 
-    from warpaint.engine.errors import BadInputError
+    from warpaint.engine.runtime.errors import BadInputError
 
     names: list[str] = []
     images: list[Any] = []
     if args.presets:
-        from warpaint.engine.style_samples import PRESET_STYLES
+        from warpaint.engine.neural.style_samples import PRESET_STYLES
 
         wanted = list(PRESET_STYLES) if args.presets == "all" else args.presets.split(",")
         unknown = [n for n in wanted if n not in PRESET_STYLES]
@@ -233,7 +233,7 @@ def _load_styles(args: argparse.Namespace) -> tuple[list[str], list[Any]]:
 def parse_gram_layers(text: str, known: Sequence[str]) -> tuple[tuple[str, ...], tuple[float, ...]]:
     """'name=w,name=w' -> (names, weights); names must be layers of the network
     (`known`), weights positive."""
-    from warpaint.engine.errors import BadInputError
+    from warpaint.engine.runtime.errors import BadInputError
 
     names: list[str] = []
     weights: list[float] = []
@@ -257,7 +257,7 @@ def parse_gram_layers(text: str, known: Sequence[str]) -> tuple[tuple[str, ...],
 
 def parse_seed_marks(text: str, names: Sequence[str]) -> list[float]:
     """'A' (every style) or 'name=A,name=A' -> one amplitude per style (0: unseeded)."""
-    from warpaint.engine.errors import BadInputError
+    from warpaint.engine.runtime.errors import BadInputError
 
     text = text.strip()
     if not text:
@@ -288,7 +288,7 @@ def _seed_marks(args: argparse.Namespace, names: Sequence[str]) -> list[float]:
         return parse_seed_marks(args.seed_marks, names)
     if not args.presets:
         return [0.0] * len(names)
-    from warpaint.engine.style_samples import PRESET_MARK_SEEDS
+    from warpaint.engine.neural.style_samples import PRESET_MARK_SEEDS
 
     presets = set(names[: len(names) - len(args.styles)])  # presets come first
     return [PRESET_MARK_SEEDS.get(name, 0.0) if name in presets else 0.0 for name in names]
@@ -299,9 +299,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     import torch.distributed as dist
 
-    from warpaint.engine.checkpoints import load_model, save_model
-    from warpaint.engine.device import choose_device
-    from warpaint.engine.distill import (
+    from warpaint.engine.features.fast_style.distill import (
         DistillLoss,
         content_pool,
         distill_step,
@@ -312,10 +310,12 @@ def run(args: argparse.Namespace) -> int:
         style_grams,
         stylize_batch,
     )
-    from warpaint.engine.errors import BadInputError
-    from warpaint.engine.nets import feature_network
-    from warpaint.engine.nets.generator import GeneratorConfig, StyleGenerator
-    from warpaint.engine.style_losses import resize_to_side
+    from warpaint.engine.features.fast_style.generator import GeneratorConfig, StyleGenerator
+    from warpaint.engine.neural.loss_networks import feature_network
+    from warpaint.engine.neural.style_losses import resize_to_side
+    from warpaint.engine.runtime.checkpoints import load_model, save_model
+    from warpaint.engine.runtime.device import choose_device
+    from warpaint.engine.runtime.errors import BadInputError
 
     output = Path(args.output)
     if output.suffix.lower() != ".safetensors":
@@ -545,7 +545,7 @@ def _save_checkpoint(
 ) -> None:  # fmt: skip
     import torch
 
-    from warpaint.engine.checkpoints import save_model
+    from warpaint.engine.runtime.checkpoints import save_model
 
     tensors = {f"gen.{k}": v for k, v in gen.state_dict().items()}
     state = optimizer.state_dict()
@@ -562,8 +562,8 @@ def _load_checkpoint(
     path: Path, gen: Any, optimizer: Any, names: list[str], config: Any
 ) -> tuple[int, list[float]]:
 
-    from warpaint.engine.checkpoints import load_model
-    from warpaint.engine.errors import BadInputError
+    from warpaint.engine.runtime.checkpoints import load_model
+    from warpaint.engine.runtime.errors import BadInputError
 
     tensors, meta = load_model(path, CHECKPOINT_KIND)
     if meta.get("styles") != names or meta.get("config") != config.to_json():

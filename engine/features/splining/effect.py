@@ -6,21 +6,21 @@ coarse differences (exposure, colour) fade out slowly while fine detail meets
 without ghosting. Colours are blended premultiplied by alpha. An `other` image
 or mask of another size is resized (bilinear) to the layer's size.
 
-The core lives in `warpaint.engine.pyramid` (`spline`, `blend`).
+The core lives in `warpaint.engine.core.pyramid` (`spline`, `blend`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from warpaint.engine.errors import BadInputError
-from warpaint.engine.params import Param, ParamType
-from warpaint.engine.registry import EffectSpec
+from warpaint.engine.runtime.errors import BadInputError
+from warpaint.engine.runtime.params import Param, ParamType
+from warpaint.engine.runtime.registry import EffectSpec
 
 if TYPE_CHECKING:
     import torch
 
-    from warpaint.engine.jobs import JobContext
+    from warpaint.engine.runtime.jobs import JobContext
 
 KERNELS = ("0.375", "0.4")
 
@@ -61,7 +61,7 @@ SPEC = EffectSpec(
 
 # The demo splines the sample's coffee photo into the astronaut along the
 # coffee layer's feathered elliptical mask ("layer:NAME" names a layer of the
-# demo document; see `warpaint.engine.demo`).
+# demo document; see `warpaint.app.demo`).
 DEMO_PARAMS = {"other": "layer:Coffee (masked)", "mask": "layer:Coffee (masked)"}
 
 
@@ -74,8 +74,8 @@ def _fit(t: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 
 def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
-    from warpaint.engine.pyramid import spline, stream_device
-    from warpaint.engine.tensors import premultiply, unpremultiply
+    from warpaint.engine.core.pyramid import spline, stream_device
+    from warpaint.engine.core.tensors import premultiply, unpremultiply
 
     other, mask = params.get("other"), params.get("mask")
     if other is None:

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from warpaint.engine.effects.splining import KERNELS
-from warpaint.engine.errors import BadInputError
-from warpaint.engine.params import Param, ParamType
-from warpaint.engine.registry import EffectSpec
+from warpaint.engine.features.splining.effect import KERNELS
+from warpaint.engine.runtime.errors import BadInputError
+from warpaint.engine.runtime.params import Param, ParamType
+from warpaint.engine.runtime.registry import EffectSpec
 
 if TYPE_CHECKING:
     import torch
 
-    from warpaint.engine.jobs import JobContext
+    from warpaint.engine.runtime.jobs import JobContext
 
 SPEC = EffectSpec(
     id="mosaic",
@@ -57,7 +57,7 @@ def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.T
     import torch
     import torch.nn.functional as F
 
-    from warpaint.engine.pyramid import blend, fill_transparent
+    from warpaint.engine.core.pyramid import blend, fill_transparent
 
     chosen = params.get("layers") or []
     if len(chosen) < 2:

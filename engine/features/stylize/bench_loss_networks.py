@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from warpaint.engine.bench import benchmark
+from warpaint.engine.runtime.bench import benchmark
 
 NETWORKS = ("vgg19-random-slim", "efficientnet-lite0")
 CONTENTS = ("astronaut", "chelsea", "coffee")
@@ -36,13 +36,13 @@ def bench_stylize_networks(quick: bool, device: str | None) -> dict[str, Any]:
     import torch
     from skimage import data, transform
 
-    from warpaint.engine.benches._images import fit_rgb, to_batch
-    from warpaint.engine.device import choose_device
-    from warpaint.engine.effects.stylize import BASE_STYLE_WEIGHT, SPEC
-    from warpaint.engine.nets import feature_network
-    from warpaint.engine.optim import stylize_image
-    from warpaint.engine.style_judge import judge
-    from warpaint.engine.style_samples import STYLES
+    from warpaint.engine.features.stylize.effect import BASE_STYLE_WEIGHT, SPEC
+    from warpaint.engine.features.stylize.optim import stylize_image
+    from warpaint.engine.neural.bench_images import fit_rgb, to_batch
+    from warpaint.engine.neural.loss_networks import feature_network
+    from warpaint.engine.neural.style_judge import judge
+    from warpaint.engine.neural.style_samples import STYLES
+    from warpaint.engine.runtime.device import choose_device
 
     dev = choose_device(device)
     side = 128 if quick else 256

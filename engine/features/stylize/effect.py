@@ -2,7 +2,7 @@
 
 The layer's pixels are optimised so that a loss network's Gram matrices
 match the style image(s) while its relu4_2 features keep the content. Runs
-coarse to fine (see `warpaint.engine.optim`), previews on the canvas while it
+coarse to fine (see `warpaint.engine.features.stylize.optim`), previews on the canvas while it
 works, and is cancellable between network layers.
 """
 
@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from warpaint.engine.effects._network_params import network_params
-from warpaint.engine.params import Param, ParamType
-from warpaint.engine.registry import EffectSpec
+from warpaint.engine.features.stylize.network_params import network_params
+from warpaint.engine.runtime.params import Param, ParamType
+from warpaint.engine.runtime.registry import EffectSpec
 
 if TYPE_CHECKING:
     import torch
 
-    from warpaint.engine.jobs import JobContext
+    from warpaint.engine.runtime.jobs import JobContext
 
 OPTIMIZER_CHOICES = ("lbfgs", "adam", "sgd-momentum", "nesterov", "adagrad", "rmsprop", "adadelta")
 # Style weight at strength 1 for the scale-free losses of `style_losses`:
@@ -61,7 +61,7 @@ SPEC = EffectSpec(
 def _demo_style() -> tuple[tuple[Any, float], ...]:
     import numpy as np
 
-    from warpaint.engine.style_samples import mosaic
+    from warpaint.engine.neural.style_samples import mosaic
 
     rgb = mosaic(256)
     return ((np.concatenate([rgb, np.ones_like(rgb[..., :1])], axis=2), 1.0),)
@@ -74,10 +74,10 @@ DEMO_PARAMS_QUICK: dict[str, Any] = {"size": 64, "iterations": 4, "scales": 1}
 def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
     import torch
 
-    from warpaint.engine.effects._neural import progress_reporter, resize_to, rgb
-    from warpaint.engine.errors import BadInputError
-    from warpaint.engine.nets import feature_network
-    from warpaint.engine.optim import stylize_image
+    from warpaint.engine.features.stylize.optim import stylize_image
+    from warpaint.engine.neural.effect_helpers import progress_reporter, resize_to, rgb
+    from warpaint.engine.neural.loss_networks import feature_network
+    from warpaint.engine.runtime.errors import BadInputError
 
     styles = params.get("style")
     if not styles:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from warpaint.engine.effects._network_params import network_params
-from warpaint.engine.params import Param, ParamType
-from warpaint.engine.registry import EffectSpec
+from warpaint.engine.features.stylize.network_params import network_params
+from warpaint.engine.runtime.params import Param, ParamType
+from warpaint.engine.runtime.registry import EffectSpec
 
 if TYPE_CHECKING:
     import torch
 
-    from warpaint.engine.jobs import JobContext
+    from warpaint.engine.runtime.jobs import JobContext
 
 # The VGG-19 networks' layers, then EfficientNet-Lite0's (stem and block outputs).
 LAYER_CHOICES = (
@@ -50,11 +50,11 @@ DEMO_PARAMS_QUICK: dict[str, Any] = {"iterations": 4, "size": 64}
 def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
     import torch
 
-    from warpaint.engine.effects._neural import progress_reporter, resize_to, rgb
-    from warpaint.engine.errors import BadInputError
-    from warpaint.engine.nets import feature_network
-    from warpaint.engine.optim import invert_features
-    from warpaint.engine.style_losses import resize_to_side
+    from warpaint.engine.features.stylize.optim import invert_features
+    from warpaint.engine.neural.effect_helpers import progress_reporter, resize_to, rgb
+    from warpaint.engine.neural.loss_networks import feature_network
+    from warpaint.engine.neural.style_losses import resize_to_side
+    from warpaint.engine.runtime.errors import BadInputError
 
     with torch.inference_mode(False), torch.enable_grad():
         net = feature_network(params["network"], ctx.device, params.get("network_file"))

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from warpaint.engine.effects._network_params import network_params
-from warpaint.engine.params import Param, ParamType
-from warpaint.engine.registry import EffectSpec
+from warpaint.engine.features.stylize.network_params import network_params
+from warpaint.engine.runtime.params import Param, ParamType
+from warpaint.engine.runtime.registry import EffectSpec
 
 if TYPE_CHECKING:
     import torch
 
-    from warpaint.engine.jobs import JobContext
+    from warpaint.engine.runtime.jobs import JobContext
 
 SPEC = EffectSpec(
     id="texture",
@@ -54,9 +54,9 @@ DEMO_PARAMS_QUICK: dict[str, Any] = {
 def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
     import torch
 
-    from warpaint.engine.effects._neural import progress_reporter, rgb, with_alpha
-    from warpaint.engine.nets import feature_network
-    from warpaint.engine.optim import synthesize_texture
+    from warpaint.engine.features.stylize.optim import synthesize_texture
+    from warpaint.engine.neural.effect_helpers import progress_reporter, rgb, with_alpha
+    from warpaint.engine.neural.loss_networks import feature_network
 
     sample = params.get("sample")
     with torch.inference_mode(False), torch.enable_grad():

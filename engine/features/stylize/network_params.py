@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from warpaint.engine.params import Param, ParamType
+from warpaint.engine.runtime.params import Param, ParamType
 
-# The same ids as `warpaint.engine.nets.NETWORKS` (a test keeps them equal).
+# The same ids as `warpaint.engine.neural.loss_networks.NETWORKS` (a test keeps them equal).
 NETWORK_CHOICES = ("vgg19-random", "vgg19-random-slim", "vgg19", "efficientnet-lite0")
 
 

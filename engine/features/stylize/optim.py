@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from warpaint.engine.cuda_graphs import GraphedLossGrad
-from warpaint.engine.nets import LossNetwork
-from warpaint.engine.style_losses import (
+from warpaint.engine.neural.cuda_graphs import GraphedLossGrad
+from warpaint.engine.neural.loss_networks import LossNetwork
+from warpaint.engine.neural.style_losses import (
     content_loss,
     gram,
     gram_loss,
@@ -332,7 +332,7 @@ def stylize_image(
     every scale, so its patterns keep their size relative to the image.
     Returns (1, 3, h', w') with long side `side` (the caller resizes).
     """
-    from warpaint.engine.style_losses import luminance, match_luminance, with_chroma_of
+    from warpaint.engine.neural.style_losses import luminance, match_luminance, with_chroma_of
 
     if content.ndim != 4 or content.shape[:2] != (1, 3):
         raise ValueError(f"content must be (1, 3, H, W), got {tuple(content.shape)}")

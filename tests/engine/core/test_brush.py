@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from warpaint.engine.brush import MaskStroke, dab, dab_bounds
-from warpaint.engine.tiles import TILE, Rect, TiledImage
+from warpaint.engine.core.brush import MaskStroke, dab, dab_bounds
+from warpaint.engine.core.tiles import TILE, Rect, TiledImage
 
 
 def test_soft_dab_matches_the_smoothstep_by_hand() -> None:

@@ -9,17 +9,17 @@ from xml.etree import ElementTree as ET
 import numpy as np
 import pytest
 
-from warpaint.engine.compositing import (
+from warpaint.engine.core.compositing import (
     COMPOSITE_OPS,
     blend_mode_names,
     composite,
     flatten,
     reach,
 )
-from warpaint.engine.document import DocState, Layer
+from warpaint.engine.core.document import DocState, Layer
+from warpaint.engine.core.lod import LevelOfDetail
+from warpaint.engine.core.tiles import Rect, TiledImage
 from warpaint.engine.io import describe, read_ora, write_ora
-from warpaint.engine.lod import LevelOfDetail
-from warpaint.engine.tiles import Rect, TiledImage
 
 PIXEL_MODES = [m for m in blend_mode_names() if m != "multiresolution"]
 

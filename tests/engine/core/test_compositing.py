@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from warpaint.engine.compositing import (
+from warpaint.engine.core.compositing import (
     BLEND_MODES,
     COMPOSITE_OPS,
     blend_mode_names,
@@ -11,8 +11,8 @@ from warpaint.engine.compositing import (
     composite_over,
     flatten,
 )
-from warpaint.engine.document import DocState, Layer
-from warpaint.engine.tiles import Rect
+from warpaint.engine.core.document import DocState, Layer
+from warpaint.engine.core.tiles import Rect
 
 CB = (0.2, 0.4, 0.8)
 CS = (0.6, 0.3, 0.5)

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from warpaint.engine.compositing import flatten
-from warpaint.engine.document import DocState, Document, Layer
-from warpaint.engine.history import History
-from warpaint.engine.tiles import TILE, TiledImage
+from warpaint.engine.core.compositing import flatten
+from warpaint.engine.core.document import DocState, Document, Layer
+from warpaint.engine.core.history import History
+from warpaint.engine.core.tiles import TILE, TiledImage
 
 
 def noise(h, w, seed=0, dtype=np.uint8):

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from warpaint.engine.compositing import composite, flatten
-from warpaint.engine.document import DocState, Layer
-from warpaint.engine.lod import LevelOfDetail, level_for_scale, level_for_side, reduce_block
-from warpaint.engine.tiles import TILE, TiledImage
+from warpaint.engine.core.compositing import composite, flatten
+from warpaint.engine.core.document import DocState, Layer
+from warpaint.engine.core.lod import LevelOfDetail, level_for_scale, level_for_side, reduce_block
+from warpaint.engine.core.tiles import TILE, TiledImage
 
 
 def naive_reduce(array, f):

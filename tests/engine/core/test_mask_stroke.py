@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from warpaint.engine import compositing
-from warpaint.engine import pyramid as P
-from warpaint.engine.compositing import changed_box, clear_multiresolution_cache, composite
-from warpaint.engine.document import DocState, Layer
-from warpaint.engine.lod import LevelOfDetail
-from warpaint.engine.tiles import TILE, Rect, TiledImage
+from warpaint.engine.core import compositing
+from warpaint.engine.core import pyramid as P
+from warpaint.engine.core.compositing import changed_box, clear_multiresolution_cache, composite
+from warpaint.engine.core.document import DocState, Layer
+from warpaint.engine.core.lod import LevelOfDetail
+from warpaint.engine.core.tiles import TILE, Rect, TiledImage
 
 
 @pytest.mark.parametrize(("size", "levels"), [((37, 53), None), ((300, 517), None), ((96, 64), 3)])

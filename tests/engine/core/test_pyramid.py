@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from warpaint.engine import pyramid as P
+from warpaint.engine.core import pyramid as P
 
 A_VALUES = (0.375, 0.4)
 
@@ -144,7 +144,7 @@ def test_bad_shapes_are_refused():
 
 
 def _blur(x, sigma):
-    from warpaint.engine.effects.gaussian_blur import gaussian_blur
+    from warpaint.engine.features.blur.effect import gaussian_blur
 
     return gaussian_blur(x, sigma)
 
@@ -204,7 +204,7 @@ def test_spline_beats_every_feather_on_seam_step_or_ghosting():
 
 
 def test_banded_reduce_equals_reduce_for_odd_and_even_sizes(monkeypatch):
-    from warpaint.engine import pyramid
+    from warpaint.engine.core import pyramid
 
     monkeypatch.setattr(pyramid, "_band_rows", lambda *_: 6)  # 3 output rows a band
     for h, w in ((17, 12), (16, 9), (5, 5)):
@@ -214,7 +214,7 @@ def test_banded_reduce_equals_reduce_for_odd_and_even_sizes(monkeypatch):
 
 
 def test_streamed_spline_equals_the_in_memory_one(monkeypatch):
-    from warpaint.engine import pyramid
+    from warpaint.engine.core import pyramid
 
     monkeypatch.setattr(pyramid, "_band_rows", lambda *_: 16)
     a, b = torch.rand(1, 4, 75, 66), torch.rand(1, 4, 75, 66)

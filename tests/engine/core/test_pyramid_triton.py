@@ -9,8 +9,8 @@ import textwrap
 import pytest
 import torch
 
-from warpaint.engine import pyramid as P
-from warpaint.engine import pyramid_triton
+from warpaint.engine.core import pyramid as P
+from warpaint.engine.core import pyramid_triton
 
 pytestmark = pytest.mark.skipif(not pyramid_triton.available(), reason="needs triton")
 
@@ -35,7 +35,7 @@ def test_fused_spline_equals_the_convolution_spline():
     out = _run(
         """
         import torch
-        from warpaint.engine import pyramid as P
+        from warpaint.engine.core import pyramid as P
         g = torch.Generator().manual_seed(3)
         cases = [(1, 3, 37, 50, None, 0.375, "planar"), (2, 4, 24, 33, 3, 0.4, "last"),
                  (1, 3, 9, 70, 1, 0.375, "last"), (1, 3, 31, 31, 2, 0.4, "broadcast")]
@@ -66,7 +66,7 @@ def test_fused_spline_keeps_the_mask_ends_exact():
     out = _run(
         """
         import torch
-        from warpaint.engine import pyramid as P
+        from warpaint.engine.core import pyramid as P
         g = torch.Generator().manual_seed(4)
         x, y = (torch.rand(1, 3, 29, 40, generator=g) for _ in "ab")
         ones = torch.ones(1, 1, 29, 40)

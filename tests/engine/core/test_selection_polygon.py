@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from warpaint.engine.selection import Selection
+from warpaint.engine.core.selection import Selection
 
 SQUARE = [(10.0, 10.0), (40.0, 10.0), (40.0, 30.0), (10.0, 30.0)]
 

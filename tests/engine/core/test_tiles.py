@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from warpaint.engine.tiles import TILE, Rect, TiledImage, from_float, to_float
+from warpaint.engine.core.tiles import TILE, Rect, TiledImage, from_float, to_float
 
 
 def test_round_trip_of_an_odd_sized_array():

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from warpaint.engine.compositing import flatten
-from warpaint.engine.document import DocState, Document, Layer
-from warpaint.engine.errors import BadInputError
-from warpaint.engine.selection import Selection
-from warpaint.engine.tiles import Rect
-from warpaint.engine.transform import crop, flip, resize_canvas, resize_image, rotate
+from warpaint.engine.core.compositing import flatten
+from warpaint.engine.core.document import DocState, Document, Layer
+from warpaint.engine.core.selection import Selection
+from warpaint.engine.core.tiles import Rect
+from warpaint.engine.core.transform import crop, flip, resize_canvas, resize_image, rotate
+from warpaint.engine.runtime.errors import BadInputError
 
 
 @pytest.fixture

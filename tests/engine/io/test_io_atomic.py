@@ -13,10 +13,10 @@ from pathlib import Path
 import io_corpus as corpus
 import pytest
 
-from warpaint.engine.document import Document
-from warpaint.engine.errors import BadInputError
+from warpaint.engine.core.document import Document
 from warpaint.engine.io import atomic_write, read_ora, save_document
 from warpaint.engine.io.atomic import TEMP_SUFFIX, stale_temp_files, temp_prefix
+from warpaint.engine.runtime.errors import BadInputError
 
 
 def _temps(folder: Path) -> list[Path]:
@@ -87,7 +87,7 @@ KILLED_SAVE = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from warpaint.engine.document import Document
+    from warpaint.engine.core.document import Document
     from warpaint.engine.io import save_document
 
     rng = np.random.default_rng(0)

@@ -13,8 +13,8 @@ import io_corpus as corpus
 import numpy as np
 import pytest
 
-from warpaint.engine.document import Document
-from warpaint.engine.errors import BadInputError
+from warpaint.engine.core.document import Document
+from warpaint.engine.core.tiles import TiledImage
 from warpaint.engine.io import (
     Autosaver,
     discard_recovery,
@@ -24,7 +24,7 @@ from warpaint.engine.io import (
     save_document,
     write_recovery,
 )
-from warpaint.engine.tiles import TiledImage
+from warpaint.engine.runtime.errors import BadInputError
 
 
 @pytest.fixture(autouse=True)
@@ -88,9 +88,9 @@ def test_a_crashed_session_leaves_a_record_that_the_next_start_restores(tmp_path
         import os, signal, sys
         sys.path.insert(0, sys.argv[2])
         import io_corpus as corpus
-        from warpaint.engine.document import Document
+        from warpaint.engine.core.document import Document
         from warpaint.engine.io import Autosaver, save_document
-        from warpaint.engine.tiles import TiledImage
+        from warpaint.engine.core.tiles import TiledImage
 
         doc = Document.from_array(corpus.rgba_pattern(12, 14))
         save_document(doc, sys.argv[1])

@@ -11,9 +11,9 @@ import pytest
 import tifffile
 from PIL import Image, ImageCms
 
-from warpaint.engine.compositing import flatten
-from warpaint.engine.document import DocMeta, DocState, Document, Layer
-from warpaint.engine.errors import BadInputError
+from warpaint.engine.core.compositing import flatten
+from warpaint.engine.core.document import DocMeta, DocState, Document, Layer
+from warpaint.engine.core.tiles import TiledImage
 from warpaint.engine.io import (
     EXPORT_FORMATS,
     OPEN_EXTENSIONS,
@@ -24,7 +24,7 @@ from warpaint.engine.io import (
     read_image_array,
 )
 from warpaint.engine.io.colour import is_srgb_like, profile_description, srgb_profile_bytes
-from warpaint.engine.tiles import TiledImage
+from warpaint.engine.runtime.errors import BadInputError
 
 ADOBE = corpus.make_rgb_profile()
 

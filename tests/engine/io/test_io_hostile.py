@@ -14,8 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from warpaint.engine.document import Document
-from warpaint.engine.errors import BadInputError
+from warpaint.engine.core.document import Document
 from warpaint.engine.io import (
     Limits,
     describe,
@@ -25,6 +24,7 @@ from warpaint.engine.io import (
     write_ora,
 )
 from warpaint.engine.io import raster as raster_module
+from warpaint.engine.runtime.errors import BadInputError
 
 TINY = Limits(max_pixels=1_000_000)
 
@@ -477,9 +477,9 @@ def test_a_fifo_is_refused_at_once_not_waited_on(fifo, reader):
 def test_a_fifo_model_file_is_refused_at_once(tmp_path):
     import os
 
-    from warpaint.engine.attributes import read_model_header
-    from warpaint.engine.checkpoints import load_state_dict
-    from warpaint.engine.effects.fast_style import load_generator
+    from warpaint.engine.features.eyes.attributes import read_model_header
+    from warpaint.engine.features.fast_style.effect import load_generator
+    from warpaint.engine.runtime.checkpoints import load_state_dict
 
     pipe = tmp_path / "model.safetensors"
     os.mkfifo(pipe)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from warpaint.engine.compositing import BLEND_MODES, flatten
-from warpaint.engine.document import DocMeta, DocState, Document, Layer
-from warpaint.engine.errors import BadInputError
+from warpaint.engine.core.compositing import BLEND_MODES, flatten
+from warpaint.engine.core.document import DocMeta, DocState, Document, Layer
+from warpaint.engine.core.tiles import TiledImage
 from warpaint.engine.io import (
     WARPAINT_NS,
     describe,
@@ -24,7 +24,7 @@ from warpaint.engine.io import (
     save_document,
     write_ora,
 )
-from warpaint.engine.tiles import TiledImage
+from warpaint.engine.runtime.errors import BadInputError
 
 WP = f"{{{WARPAINT_NS}}}"
 

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from warpaint.engine.cli import main
-from warpaint.engine.compositing import flatten
-from warpaint.engine.document import DocMeta, DocState, Layer
-from warpaint.engine.errors import BadInputError
+from warpaint.app.cli import main
+from warpaint.engine.core.compositing import flatten
+from warpaint.engine.core.document import DocMeta, DocState, Layer
+from warpaint.engine.core.tiles import TiledImage
 from warpaint.engine.io import (
     WARPAINT_NS,
     Limits,
@@ -32,7 +32,7 @@ from warpaint.engine.io import (
 from warpaint.engine.io.colour import profile_description
 from warpaint.engine.io.ora import MODES_BY_OP, MYPAINT_NS
 from warpaint.engine.io.raster import read_raster
-from warpaint.engine.tiles import TiledImage
+from warpaint.engine.runtime.errors import BadInputError
 
 WP = f"{{{WARPAINT_NS}}}"
 DRAWPILE_XML = """<?xml version='1.0' encoding='UTF-8'?>

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from warpaint.engine.cuda_graphs import BackgroundCompiled, GraphedForward, GraphedLossGrad
+from warpaint.engine.neural.cuda_graphs import BackgroundCompiled, GraphedForward, GraphedLossGrad
 
 
 def test_tensors_off_cuda_run_eagerly_and_record_nothing():
@@ -93,8 +93,8 @@ def test_replayed_loss_and_gradient_follow_in_place_changes_of_x():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_graphed_stylization_matches_the_eager_one():
-    from warpaint.engine.nets import feature_network
-    from warpaint.engine.optim import gatys_loss, optimise, style_targets
+    from warpaint.engine.features.stylize.optim import gatys_loss, optimise, style_targets
+    from warpaint.engine.neural.loss_networks import feature_network
 
     net = feature_network("vgg19-random-slim", "cuda")
     g = torch.Generator().manual_seed(0)

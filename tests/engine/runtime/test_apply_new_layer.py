@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from warpaint.engine.apply import EffectResult, place_result
-from warpaint.engine.document import Document
+from warpaint.engine.core.document import Document
+from warpaint.engine.runtime.apply import EffectResult, place_result
 
 
 def test_a_new_layer_takes_its_sources_blend_mode_opacity_and_visibility() -> None:

@@ -8,9 +8,9 @@ import io_corpus as corpus
 import pytest
 import torch
 
-from warpaint.engine.attributes import read_model_header
-from warpaint.engine.checkpoints import load_model, load_state_dict, save_model
-from warpaint.engine.errors import BadInputError
+from warpaint.engine.features.eyes.attributes import read_model_header
+from warpaint.engine.runtime.checkpoints import load_model, load_state_dict, save_model
+from warpaint.engine.runtime.errors import BadInputError
 
 
 def test_model_round_trip_keeps_tensors_and_metadata(tmp_path):
@@ -92,7 +92,7 @@ def _autoencoder_meta(channels: list[int], **config: object) -> str:
     ],
 )
 def test_autoencoder_sizes_are_checked_before_anything_is_built(tmp_path, channels, config, match):
-    from warpaint.engine.nets.autoencoder import load_attribute_model
+    from warpaint.engine.features.eyes.autoencoder import load_attribute_model
 
     path = corpus.model_file(tmp_path / "ae.safetensors", _autoencoder_meta(channels, **config))
     with pytest.raises(BadInputError, match=match):
@@ -112,7 +112,7 @@ def test_autoencoder_sizes_are_checked_before_anything_is_built(tmp_path, channe
     ],
 )
 def test_a_tiny_fast_style_file_cannot_ask_for_a_huge_network(tmp_path, config, match):
-    from warpaint.engine.effects.fast_style import load_generator
+    from warpaint.engine.features.fast_style.effect import load_generator
 
     meta = {"kind": "fast-style", "format": 1, "styles": ["a"], "config": config}
     path = corpus.model_file(tmp_path / "fs.safetensors", json.dumps(meta))
@@ -122,8 +122,8 @@ def test_a_tiny_fast_style_file_cannot_ask_for_a_huge_network(tmp_path, config, 
 
 
 def test_gaze_and_adain_sizes_are_checked(tmp_path):
-    from warpaint.engine.effects.arbitrary_style import _load_cached
-    from warpaint.engine.eyes.deepwarp import CROP_SIZE, model_from_file
+    from warpaint.engine.features.arbitrary_style.effect import _load_cached
+    from warpaint.engine.features.eyes.deepwarp import CROP_SIZE, model_from_file
 
     gaze = {"kind": "gaze", "format": 1, "crop": list(CROP_SIZE), "landmarks": 2,
             "width": 10**9, "embed": 16}  # fmt: skip
@@ -132,7 +132,7 @@ def test_gaze_and_adain_sizes_are_checked(tmp_path):
         model_from_file(str(path))
     adain = {"kind": "adain", "format": 1, "encoder": "vgg19", "encoder_layer": "relu4_1",
              "decoder_layers": [[4096, 4096, False]] * 500}  # fmt: skip
-    from warpaint.engine.nets import adain as adain_module
+    from warpaint.engine.features.arbitrary_style import adain as adain_module
 
     adain["encoder"], adain["encoder_layer"] = (
         adain_module.ENCODER_NETWORK,

@@ -6,9 +6,9 @@ import time
 
 import torch
 
-from warpaint.engine import cpu_threads
-from warpaint.engine.cpu_threads import threads_for
-from warpaint.engine.jobs import JobRunner
+from warpaint.engine.runtime import cpu_threads
+from warpaint.engine.runtime.cpu_threads import threads_for
+from warpaint.engine.runtime.jobs import JobRunner
 
 
 def test_one_thread_only_when_other_programs_occupy_half_the_cores():

@@ -2,8 +2,8 @@
 
 import pytest
 
-from warpaint.engine.device import available_devices, choose_device
-from warpaint.engine.errors import BadInputError
+from warpaint.engine.runtime.device import available_devices, choose_device
+from warpaint.engine.runtime.errors import BadInputError
 
 
 def test_auto_picks_the_first_available_device(monkeypatch):

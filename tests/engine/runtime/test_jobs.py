@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from warpaint.engine.errors import BadInputError
-from warpaint.engine.jobs import JobRunner, JobState
+from warpaint.engine.runtime.errors import BadInputError
+from warpaint.engine.runtime.jobs import JobRunner, JobState
 
 
 @pytest.fixture

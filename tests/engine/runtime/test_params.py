@@ -6,15 +6,15 @@ import sys
 
 import pytest
 
-from warpaint.engine.errors import BadInputError, UnknownEffectError
-from warpaint.engine.params import Param, ParamType
-from warpaint.engine.registry import effects, get_effect
+from warpaint.engine.runtime.errors import BadInputError, UnknownEffectError
+from warpaint.engine.runtime.params import Param, ParamType
+from warpaint.engine.runtime.registry import effects, get_effect
 
 
 def test_listing_effects_and_their_metadata_does_not_import_torch():
     code = (
         "import sys, json\n"
-        "from warpaint.engine.registry import effects\n"
+        "from warpaint.engine.runtime.registry import effects\n"
         "specs = effects()\n"
         "print(json.dumps({k: s.to_json() for k, s in specs.items()}))\n"
         "print('torch' in sys.modules)\n"
@@ -108,7 +108,7 @@ def extra_params(values):
 
 
 def test_an_effect_module_can_derive_parameters_from_other_values():
-    from warpaint.engine.registry import EffectSpec
+    from warpaint.engine.runtime.registry import EffectSpec
 
     spec = EffectSpec(
         id="sliders",

@@ -6,23 +6,33 @@ import torch
 from PIL import Image
 from skimage import data, transform
 
-from warpaint.engine.apply import run_effect
-from warpaint.engine.checkpoints import load_model, save_model
-from warpaint.engine.cli import main
-from warpaint.engine.effects.arbitrary_style import default_model_path, load_decoder, stylize
-from warpaint.engine.errors import BadInputError
-from warpaint.engine.jobs import Job, JobContext
-from warpaint.engine.nets.adain import KIND, Decoder, adain, decoder_meta, mean_std
-from warpaint.engine.registry import get_effect
-from warpaint.engine.style_corpus import held_out_indices, style_image
-from warpaint.engine.style_judge import judge
-from warpaint.engine.style_losses import rgb_to_yiq
-from warpaint.engine.train.adain import (
+from warpaint.app.cli import main
+from warpaint.engine.features.arbitrary_style.adain import (
+    KIND,
+    Decoder,
+    adain,
+    decoder_meta,
+    mean_std,
+)
+from warpaint.engine.features.arbitrary_style.corpus import held_out_indices, style_image
+from warpaint.engine.features.arbitrary_style.effect import (
+    default_model_path,
+    load_decoder,
+    stylize,
+)
+from warpaint.engine.features.arbitrary_style.train import (
     TrainConfig,
     adain_losses,
     save_decoder,
     train_decoder,
 )
+from warpaint.engine.neural.style_judge import judge
+from warpaint.engine.neural.style_losses import rgb_to_yiq
+from warpaint.engine.runtime.apply import run_effect
+from warpaint.engine.runtime.checkpoints import load_model, save_model
+from warpaint.engine.runtime.errors import BadInputError
+from warpaint.engine.runtime.jobs import Job, JobContext
+from warpaint.engine.runtime.registry import get_effect
 
 
 def _astronaut(side):
@@ -257,7 +267,7 @@ def test_a_held_out_style_moves_the_judged_distance_toward_the_style(decoder_fil
     neither seen in training. The colour term falls most; the texture term
     of the fixed judge moves less (see docs/arbitrary-style.md for every
     held-out style), so the whole distance must fall by a tenth."""
-    from warpaint.engine.style_samples import waves
+    from warpaint.engine.neural.style_samples import waves
 
     assert 16 in held_out_indices(4)
     content = _astronaut(128)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from warpaint.engine.style_corpus import (
+from warpaint.engine.features.arbitrary_style.corpus import (
     BASES,
     HELD_OUT_EVERY,
     describe,

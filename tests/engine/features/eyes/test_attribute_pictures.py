@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 from skimage import data
 
-from warpaint.engine.attribute_pictures import ASTRONAUT_EYES, RENDERED_EDITS, main
+from warpaint.engine.features.eyes.attribute_pictures import ASTRONAUT_EYES, RENDERED_EDITS, main
 
 
 def test_the_pictures_show_the_original_first_and_the_edits_change_the_eyes(tmp_path):

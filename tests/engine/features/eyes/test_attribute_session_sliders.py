@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from warpaint.engine.attributes import crops_from_images, encode_crops
-from warpaint.engine.effects import attributes as effect
-from warpaint.engine.errors import BadInputError
-from warpaint.engine.nets.autoencoder import (
+from warpaint.engine.features.eyes import effect_attributes as effect
+from warpaint.engine.features.eyes.attributes import crops_from_images, encode_crops
+from warpaint.engine.features.eyes.autoencoder import (
     Attribute,
     AttributeModel,
     AutoencoderConfig,
@@ -17,6 +16,7 @@ from warpaint.engine.nets.autoencoder import (
     load_attribute_model,
     save_attribute_model,
 )
+from warpaint.engine.runtime.errors import BadInputError
 
 
 def model_file(tmp_path, name: str = "m.safetensors") -> str:
@@ -57,9 +57,9 @@ def test_a_slider_from_two_sets_is_the_difference_of_mean_codes_and_is_listed(tm
 
 
 def test_the_new_slider_edits_the_region_through_the_effect_at_once(tmp_path):
-    from warpaint.engine.apply import run_effect
-    from warpaint.engine.jobs import Job, JobContext
-    from warpaint.engine.registry import get_effect
+    from warpaint.engine.runtime.apply import run_effect
+    from warpaint.engine.runtime.jobs import Job, JobContext
+    from warpaint.engine.runtime.registry import get_effect
 
     path = model_file(tmp_path)
     effect.add_slider("tint", layers((0, 0, 1), 2, 1), layers((1, 0, 0), 2, 2), model=path)
@@ -71,7 +71,7 @@ def test_the_new_slider_edits_the_region_through_the_effect_at_once(tmp_path):
     assert np.array_equal(out[:10], image[:10]) and np.array_equal(out[:, :10], image[:, :10])
     assert np.abs(out[14:26, 16:34] - image[14:26, 16:34]).max() > 1e-4
     # The same edit as the engine's region edit along the new vector.
-    from warpaint.engine.attributes import edit_region
+    from warpaint.engine.features.eyes.attributes import edit_region
 
     model = effect.load(path, "cpu")
     tensor = torch.from_numpy(image).permute(2, 0, 1)[None]

@@ -1,4 +1,4 @@
-"""Attribute vectors, attribute files and region edits (engine/attributes.py, the effect)."""
+"""Attribute vectors, attribute files and region edits (features/eyes/attributes.py, the effect)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from warpaint.engine.attributes import (
+from warpaint.engine.features.eyes.attributes import (
     EncodingCache,
     balanced_vectors,
     edit_region,
@@ -22,8 +22,7 @@ from warpaint.engine.attributes import (
     unpaired_vector,
     write_attribute_file,
 )
-from warpaint.engine.errors import BadInputError
-from warpaint.engine.nets.autoencoder import (
+from warpaint.engine.features.eyes.autoencoder import (
     Attribute,
     AttributeModel,
     AutoencoderConfig,
@@ -31,6 +30,7 @@ from warpaint.engine.nets.autoencoder import (
     load_attribute_model,
     save_attribute_model,
 )
+from warpaint.engine.runtime.errors import BadInputError
 
 
 def tiny_model(seed: int = 0) -> AttributeModel:
@@ -243,7 +243,7 @@ def test_model_file_round_trip_keeps_outputs_and_sliders(tmp_path):
 
 
 def test_foreign_and_corrupt_model_files_are_refused(tmp_path):
-    from warpaint.engine.checkpoints import load_model, save_model
+    from warpaint.engine.runtime.checkpoints import load_model, save_model
 
     other = tmp_path / "gaze.safetensors"
     save_model(other, {"w": torch.zeros(1)}, {"kind": "gaze"})
@@ -267,7 +267,7 @@ def test_foreign_and_corrupt_model_files_are_refused(tmp_path):
 
 
 def test_the_effect_offers_one_slider_per_attribute_of_the_chosen_model(tmp_path):
-    from warpaint.engine.registry import get_effect
+    from warpaint.engine.runtime.registry import get_effect
 
     path = tmp_path / "m.safetensors"
     save_attribute_model(path, tiny_model())
@@ -281,9 +281,9 @@ def test_the_effect_offers_one_slider_per_attribute_of_the_chosen_model(tmp_path
 
 
 def test_the_effect_runs_the_edit_through_the_pipeline(tmp_path):
-    from warpaint.engine.apply import run_effect
-    from warpaint.engine.jobs import Job, JobContext
-    from warpaint.engine.registry import get_effect
+    from warpaint.engine.runtime.apply import run_effect
+    from warpaint.engine.runtime.jobs import Job, JobContext
+    from warpaint.engine.runtime.registry import get_effect
 
     path = tmp_path / "m.safetensors"
     save_attribute_model(path, tiny_model())
@@ -303,7 +303,7 @@ def test_listing_a_models_sliders_needs_no_torch(tmp_path):
     save_attribute_model(path, tiny_model())
     code = (
         "import sys\n"
-        "from warpaint.engine.registry import get_effect\n"
+        "from warpaint.engine.runtime.registry import get_effect\n"
         f"ps = get_effect('attributes').all_params({{'model': {str(path)!r}}})\n"
         "print([p.name for p in ps][-2:], 'torch' in sys.modules)\n"
     )
@@ -313,7 +313,7 @@ def test_listing_a_models_sliders_needs_no_torch(tmp_path):
 
 @pytest.mark.slow
 def test_bench_quick_measures_the_shipped_eye_model(capsys):
-    from warpaint.engine.cli import main
+    from warpaint.app.cli import main
 
     assert main(["bench", "attributes", "--quick", "--json"]) == 0
     result = __import__("json").loads(capsys.readouterr().out)

@@ -7,9 +7,9 @@ import pytest
 from job_helpers import run_job
 from skimage import data
 
-from warpaint.engine.apply import effect_job
-from warpaint.engine.document import Document
-from warpaint.engine.effects.attributes import _has_default_model, region
+from warpaint.engine.core.document import Document
+from warpaint.engine.features.eyes.effect_attributes import _has_default_model, region
+from warpaint.engine.runtime.apply import effect_job
 
 pytestmark = pytest.mark.skipif(not _has_default_model(), reason="the eye model is not installed")
 

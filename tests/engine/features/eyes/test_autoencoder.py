@@ -9,15 +9,15 @@ import pytest
 import torch
 from PIL import Image
 
-from warpaint.engine.attributes import encode_crops, write_attribute_file
-from warpaint.engine.cli import main
-from warpaint.engine.errors import BadInputError
-from warpaint.engine.nets.autoencoder import (
+from warpaint.app.cli import main
+from warpaint.engine.features.eyes.attributes import encode_crops, write_attribute_file
+from warpaint.engine.features.eyes.autoencoder import (
     AutoencoderConfig,
     ConvAutoencoder,
     load_attribute_model,
 )
-from warpaint.engine.train.autoencoder import TrainData, train_steps
+from warpaint.engine.features.eyes.train_autoencoder import TrainData, train_steps
+from warpaint.engine.runtime.errors import BadInputError
 
 
 def blob(red: bool, big: bool, rng: np.random.Generator, side: int = 32) -> np.ndarray:
@@ -67,8 +67,8 @@ def test_training_lowers_the_loss_and_vectors_point_the_labelled_way():
     first = np.mean([h["recon"] for h in history[:10]])
     last = np.mean([h["recon"] for h in history[-10:]])
     assert last < 0.5 * first
-    from warpaint.engine.attributes import balanced_vectors, roc_auc
-    from warpaint.engine.nets.autoencoder import AttributeModel
+    from warpaint.engine.features.eyes.attributes import balanced_vectors, roc_auc
+    from warpaint.engine.features.eyes.autoencoder import AttributeModel
 
     model = AttributeModel(net, "stretch")
     z = encode_crops(model, images)
@@ -150,7 +150,7 @@ def test_train_command_errors_are_one_line(tmp_path, capsys):
 
 
 def test_eye_pairs_differ_only_by_their_attribute():
-    from warpaint.engine.train.autoencoder import EYE_ATTRIBUTES, eye_pair_looks
+    from warpaint.engine.features.eyes.train_autoencoder import EYE_ATTRIBUTES, eye_pair_looks
 
     rng = np.random.default_rng(0)
     for attr in EYE_ATTRIBUTES:
@@ -167,7 +167,11 @@ def test_eye_pairs_differ_only_by_their_attribute():
 
 @pytest.mark.slow
 def test_rendered_training_crops_do_not_depend_on_the_number_of_workers():
-    from warpaint.engine.train.autoencoder import CHUNK, render_eye_labelled, render_eye_singles
+    from warpaint.engine.features.eyes.train_autoencoder import (
+        CHUNK,
+        render_eye_labelled,
+        render_eye_singles,
+    )
 
     n = CHUNK + 7  # crosses a chunk boundary
     one = render_eye_singles(n, seed=3, workers=1)
@@ -190,7 +194,7 @@ def blob_pairs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def code_spread(net: ConvAutoencoder, x1: np.ndarray, x2: np.ndarray) -> float:
     """Share of the pairs' code differences that their mean does not explain."""
-    from warpaint.engine.nets.autoencoder import AttributeModel
+    from warpaint.engine.features.eyes.autoencoder import AttributeModel
 
     model = AttributeModel(net, "stretch")
     d = encode_crops(model, x2 / 255.0) - encode_crops(model, x1 / 255.0)
@@ -220,7 +224,7 @@ def test_the_separation_term_narrows_other_eyes_along_the_slider():
     x1, x2 = blob_pairs(32, seed=5)
     data = TrainData((images * 255).astype(np.uint8), {"big": (x1, x2)})
     config = AutoencoderConfig(32, 32, latent=8, channels=(8, 16))
-    from warpaint.engine.nets.autoencoder import AttributeModel
+    from warpaint.engine.features.eyes.autoencoder import AttributeModel
 
     spread_along = {}
     for weight in (0.0, 100.0):

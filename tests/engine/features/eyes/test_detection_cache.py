@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from skimage import data
 
-from warpaint.engine.effects import attributes, gaze
-from warpaint.engine.eyes import detect
+from warpaint.engine.features.eyes import detect
+from warpaint.engine.features.eyes import effect_attributes as attributes
+from warpaint.engine.features.eyes import effect_gaze as gaze
 
 
 @pytest.fixture

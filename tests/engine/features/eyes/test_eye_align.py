@@ -7,8 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from warpaint.engine.errors import BadInputError
-from warpaint.engine.eyes.align import (
+from warpaint.engine.features.eyes.align import (
     canonical_corners,
     crop_matrix,
     extract_crop,
@@ -16,6 +15,7 @@ from warpaint.engine.eyes.align import (
     paste_crop,
     transform_points,
 )
+from warpaint.engine.runtime.errors import BadInputError
 
 SIZE = (48, 64)
 

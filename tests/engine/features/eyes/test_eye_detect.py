@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from warpaint.engine.errors import BadInputError
-from warpaint.engine.eyes import landmarks as lm_module
-from warpaint.engine.eyes.detect import detect_faces, eyes_from_points
+from warpaint.engine.features.eyes import landmarks as lm_module
+from warpaint.engine.features.eyes.detect import detect_faces, eyes_from_points
+from warpaint.engine.runtime.errors import BadInputError
 
 # Verified by looking at 14x zooms of skimage's astronaut (x, y in pixels):
 # the image-left eye (her right eye) and the image-right eye (her left eye).
@@ -158,7 +158,7 @@ def test_bad_manual_points_are_refused(points: list) -> None:  # type: ignore[ty
 def test_foreign_or_mismatched_model_files_are_refused(tmp_path: Path) -> None:
     import torch
 
-    from warpaint.engine.checkpoints import save_model
+    from warpaint.engine.runtime.checkpoints import save_model
 
     foreign = tmp_path / "other.safetensors"
     save_model(foreign, {"w": torch.zeros(2)}, {"kind": "adain"})
@@ -201,7 +201,7 @@ def test_without_the_model_detection_falls_back_to_the_boxes(
 
 
 def test_regressor_is_accurate_on_held_out_renders() -> None:
-    from warpaint.engine.train.eye_landmarks import EVAL_SEED, evaluate, render_set
+    from warpaint.engine.features.eyes.train_landmarks import EVAL_SEED, evaluate, render_set
 
     reg = lm_module.default_regressor()
     assert reg is not None
@@ -220,7 +220,7 @@ def test_a_short_training_run_lowers_the_loss_and_writes_a_loadable_model(
 ) -> None:
     import torch
 
-    from warpaint.engine.train import eye_landmarks as trainer
+    from warpaint.engine.features.eyes import train_landmarks as trainer
 
     torch.set_num_threads(1)
     parser = argparse.ArgumentParser()
@@ -257,7 +257,7 @@ def test_a_1080p_portrait_is_searched_small_and_refined_at_full_size(
 
 
 def test_refinement_recovers_from_detector_sized_errors(astronaut: np.ndarray) -> None:
-    from warpaint.engine.eyes.detect import refine_eyes
+    from warpaint.engine.features.eyes.detect import refine_eyes
 
     rgb = astronaut.astype(np.float32) / 255.0
     truths = [
@@ -291,7 +291,7 @@ def test_refinement_recovers_from_detector_sized_errors(astronaut: np.ndarray) -
     "bad", [["--samples", "0"], ["--eval-samples", "0"], ["--device", "bogus"]]
 )
 def test_training_refuses_bad_arguments_before_any_work(tmp_path: Path, bad: list[str]) -> None:
-    from warpaint.engine.train import eye_landmarks as trainer
+    from warpaint.engine.features.eyes import train_landmarks as trainer
 
     parser = argparse.ArgumentParser()
     trainer.add_arguments(parser)

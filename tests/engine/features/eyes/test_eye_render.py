@@ -9,8 +9,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from warpaint.engine.eyes.align import canonical_corners
-from warpaint.engine.eyes.render import (
+from warpaint.engine.features.eyes.align import canonical_corners
+from warpaint.engine.features.eyes.render import (
     LID_POINTS,
     EyeAppearance,
     EyeLook,

@@ -8,16 +8,22 @@ import pytest
 import torch
 from PIL import Image
 
-from warpaint.engine.apply import run_effect
-from warpaint.engine.checkpoints import save_model
-from warpaint.engine.cli import main
-from warpaint.engine.effects import gaze
-from warpaint.engine.errors import BadInputError
-from warpaint.engine.eyes import analytic
-from warpaint.engine.eyes.align import crop_matrix, transform_points
-from warpaint.engine.eyes.deepwarp import CROP_SIZE, DeepWarp, anchor_maps, model_meta, warp
-from warpaint.engine.jobs import Job, JobContext
-from warpaint.engine.registry import get_effect
+from warpaint.app.cli import main
+from warpaint.engine.features.eyes import analytic
+from warpaint.engine.features.eyes import effect_gaze as gaze
+from warpaint.engine.features.eyes.align import crop_matrix, transform_points
+from warpaint.engine.features.eyes.deepwarp import (
+    CROP_SIZE,
+    DeepWarp,
+    anchor_maps,
+    model_meta,
+    warp,
+)
+from warpaint.engine.runtime.apply import run_effect
+from warpaint.engine.runtime.checkpoints import save_model
+from warpaint.engine.runtime.errors import BadInputError
+from warpaint.engine.runtime.jobs import Job, JobContext
+from warpaint.engine.runtime.registry import get_effect
 
 # Two eyes of a 96 x 128 test portrait: (image-left eye, image-right eye) corners.
 EYES = ((30.0, 50.0), (52.0, 50.0), (76.0, 50.0), (98.0, 50.0))
@@ -90,7 +96,7 @@ def test_network_outputs_crop_sized_images_and_flows():
 
 
 def test_analytic_slide_moves_the_iris_toward_the_rendered_target():
-    from warpaint.engine.train.gaze import eval_pairs
+    from warpaint.engine.features.eyes.train_gaze import eval_pairs
 
     pairs = eval_pairs(10.0, 6, seed=123)
     moved, kept = [], []
@@ -105,7 +111,7 @@ def test_analytic_slide_moves_the_iris_toward_the_rendered_target():
 
 
 def test_analytic_slide_leaves_pixels_outside_the_eye_opening():
-    from warpaint.engine.train.gaze import render_sample
+    from warpaint.engine.features.eyes.train_gaze import render_sample
 
     p = render_sample(5, 10.0)
     lm = p["landmarks"]
@@ -180,7 +186,7 @@ def test_a_foreign_model_file_is_refused_with_a_clear_message(tmp_path):
 
 
 def test_the_shipped_model_beats_the_unchanged_eye_on_held_out_pairs():
-    from warpaint.engine.train.gaze import eval_pairs, learned_mse, stack_pairs
+    from warpaint.engine.features.eyes.train_gaze import eval_pairs, learned_mse, stack_pairs
 
     model = gaze.load_gaze_model(None, "cpu")
     batch = stack_pairs(eval_pairs(10.0, 12))

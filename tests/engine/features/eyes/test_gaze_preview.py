@@ -6,9 +6,9 @@ import numpy as np
 from job_helpers import run_job
 from skimage import data
 
-from warpaint.engine.apply import effect_job
-from warpaint.engine.document import Document
-from warpaint.engine.effects.gaze import detected_points, region
+from warpaint.engine.core.document import Document
+from warpaint.engine.features.eyes.effect_gaze import detected_points, region
+from warpaint.engine.runtime.apply import effect_job
 
 
 def test_a_preview_computes_only_the_eye_patch_and_matches_the_full_result():

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from warpaint.engine.checkpoints import load_model
-from warpaint.engine.errors import BadInputError
-from warpaint.engine.eyes.deepwarp import DeepWarp, model_from_file
-from warpaint.engine.train import gaze as train_gaze
+from warpaint.engine.features.eyes import train_gaze
+from warpaint.engine.features.eyes.deepwarp import DeepWarp, model_from_file
+from warpaint.engine.runtime.checkpoints import load_model
+from warpaint.engine.runtime.errors import BadInputError
 
 
 def args_for(tmp_path, *extra):

@@ -6,13 +6,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from warpaint.engine.apply import run_effect
-from warpaint.engine.checkpoints import save_model
-from warpaint.engine.cli import main
-from warpaint.engine.effects import fast_style
-from warpaint.engine.errors import BadInputError
-from warpaint.engine.jobs import Job, JobContext
-from warpaint.engine.registry import effects, get_effect
+from warpaint.app.cli import main
+from warpaint.engine.features.fast_style import effect as fast_style
+from warpaint.engine.runtime.apply import run_effect
+from warpaint.engine.runtime.checkpoints import save_model
+from warpaint.engine.runtime.errors import BadInputError
+from warpaint.engine.runtime.jobs import Job, JobContext
+from warpaint.engine.runtime.registry import effects, get_effect
 
 TINY_STYLES = ("mosaic", "waves")
 
@@ -86,8 +86,8 @@ def test_style_mix_ends_are_the_single_styles(tiny_model):
 
 
 def test_preserve_colours_keeps_the_chroma(tiny_model):
-    from warpaint.engine.style_losses import rgb_to_yiq
-    from warpaint.engine.tensors import to_tensor
+    from warpaint.engine.core.tensors import to_tensor
+    from warpaint.engine.neural.style_losses import rgb_to_yiq
 
     image = _photo()
     out = _apply({"preset": "mosaic", "model": str(tiny_model), "preserve_colours": True}, image)
@@ -128,7 +128,7 @@ def test_a_seed_is_another_arrangement_of_the_same_style_the_same_every_time(pre
     # elsewhere; colours and the amount of texture stay.
     from skimage import data
 
-    from warpaint.engine.benches._images import fit_rgb
+    from warpaint.engine.neural.bench_images import fit_rgb
 
     coffee = fit_rgb(data.coffee(), 192)
     image = np.concatenate([coffee, np.ones((*coffee.shape[:2], 1), np.float32)], 2)
@@ -178,7 +178,7 @@ def test_model_of_another_kind_is_refused(tmp_path):
 def test_model_whose_tensors_do_not_fit_its_record_is_refused(tmp_path, tiny_model):
     import torch
 
-    from warpaint.engine.checkpoints import load_model
+    from warpaint.engine.runtime.checkpoints import load_model
 
     tensors, meta = load_model(tiny_model, "fast-style")
     meta["config"]["quarter"] = 24  # the tensors are for 16 channels
@@ -283,7 +283,7 @@ def test_cuda_path_replays_graphs_that_follow_the_mix():
 def test_cuda_path_switches_to_the_compiled_network_and_it_follows_the_mix():
     import torch
 
-    from warpaint.engine.cuda_graphs import compile_enabled
+    from warpaint.engine.neural.cuda_graphs import compile_enabled
 
     if not compile_enabled():
         pytest.skip("no Triton, so no compilation")

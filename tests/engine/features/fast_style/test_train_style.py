@@ -11,20 +11,20 @@ from pathlib import Path
 import pytest
 import torch
 
-from warpaint.engine.checkpoints import load_model
-from warpaint.engine.cli import main
-from warpaint.engine.train.style import add_arguments
+from warpaint.app.cli import main
+from warpaint.engine.features.fast_style.train import add_arguments
+from warpaint.engine.runtime.checkpoints import load_model
 
-MODELS = Path(__file__).resolve().parents[2] / "resources" / "models"
+MODELS = Path(__file__).resolve().parents[4] / "resources" / "models"
 
 TINY = ["--size", "32", "--crops", "2", "--gatys-evaluations", "4", "--batch", "2",
         "--half", "8", "--quarter", "16", "--blocks", "2", "--device", "cpu"]  # fmt: skip
 
 
 def test_distillation_steps_lower_the_loss_on_tiny_crops():
-    from warpaint.engine.distill import DistillLoss, distill_step, style_grams
-    from warpaint.engine.nets import feature_network
-    from warpaint.engine.nets.generator import GeneratorConfig, StyleGenerator
+    from warpaint.engine.features.fast_style.distill import DistillLoss, distill_step, style_grams
+    from warpaint.engine.features.fast_style.generator import GeneratorConfig, StyleGenerator
+    from warpaint.engine.neural.loss_networks import feature_network
 
     torch.manual_seed(0)
     net = feature_network("vgg19-random-slim", "cpu")
@@ -45,8 +45,8 @@ def test_distillation_steps_lower_the_loss_on_tiny_crops():
 
 
 def test_pooled_pixel_loss_ignores_fine_texture_but_not_colour():
-    from warpaint.engine.distill import DistillLoss, distill_loss, style_grams
-    from warpaint.engine.nets import feature_network
+    from warpaint.engine.features.fast_style.distill import DistillLoss, distill_loss, style_grams
+    from warpaint.engine.neural.loss_networks import feature_network
 
     net = feature_network("vgg19-random-slim", "cpu")
     target = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 0.5 + 0.25
@@ -65,8 +65,8 @@ def test_pooled_pixel_loss_ignores_fine_texture_but_not_colour():
 
 
 def test_the_feature_loss_compares_with_the_target_or_with_the_content_photo():
-    from warpaint.engine.distill import DistillLoss, distill_loss, style_grams
-    from warpaint.engine.nets import feature_network
+    from warpaint.engine.features.fast_style.distill import DistillLoss, distill_loss, style_grams
+    from warpaint.engine.neural.loss_networks import feature_network
 
     net = feature_network("vgg19-random-slim", "cpu")
     gen = torch.Generator().manual_seed(2)
@@ -90,8 +90,8 @@ def test_the_feature_loss_compares_with_the_target_or_with_the_content_photo():
 def test_target_gram_loss_rewards_the_texture_wherever_its_dots_sit():
     """Moving the target's fine texture by one pixel costs the pixel L1 more
     than removing it; the target-Gram term says the opposite."""
-    from warpaint.engine.distill import DistillLoss, distill_loss, style_grams
-    from warpaint.engine.nets import feature_network
+    from warpaint.engine.features.fast_style.distill import DistillLoss, distill_loss, style_grams
+    from warpaint.engine.neural.loss_networks import feature_network
 
     net = feature_network("vgg19-random-slim", "cpu")
     ramp = torch.linspace(0.3, 0.7, 32)
@@ -142,7 +142,7 @@ def test_two_gloo_processes_train_in_step_under_torchrun(tmp_path):
     # One host: gloo talks over loopback whatever the machine's hostname resolves to.
     env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "warpaint.engine.cli", "train", "style", "--presets", "mosaic", "-o", str(out),
+           "-m", "warpaint.app.cli", "train", "style", "--presets", "mosaic", "-o", str(out),
            *TINY, "--steps", "3", "--quiet"]  # fmt: skip
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, _why(done.stderr)
@@ -216,8 +216,8 @@ def test_gram_terms_weigh_the_same_whatever_the_networks_layer_weights_sum_to():
     the distillation loss scales them to 1, as VGG's are."""
     from dataclasses import replace
 
-    from warpaint.engine.distill import DistillLoss, distill_loss, style_grams
-    from warpaint.engine.nets import feature_network
+    from warpaint.engine.features.fast_style.distill import DistillLoss, distill_loss, style_grams
+    from warpaint.engine.neural.loss_networks import feature_network
 
     net = feature_network("vgg19-random-slim", "cpu")
     louder = replace(net, style_weights=tuple(100 * w for w in net.style_weights))
@@ -234,7 +234,7 @@ def test_gram_terms_weigh_the_same_whatever_the_networks_layer_weights_sum_to():
 
 
 def test_head_width_is_trained_recorded_and_loaded(tmp_path):
-    from warpaint.engine.effects import fast_style
+    from warpaint.engine.features.fast_style import effect as fast_style
 
     out = tmp_path / "wide.safetensors"
     args = ["train", "style", "--presets", "waves", "-o", str(out), *TINY, "--steps", "1",
@@ -250,8 +250,8 @@ def test_head_width_is_trained_recorded_and_loaded(tmp_path):
 def test_dilated_blocks_are_trained_recorded_and_loaded_with_a_wider_halo(tmp_path):
     from dataclasses import replace
 
-    from warpaint.engine.effects import fast_style
-    from warpaint.engine.nets.generator import StyleGenerator
+    from warpaint.engine.features.fast_style import effect as fast_style
+    from warpaint.engine.features.fast_style.generator import StyleGenerator
 
     out = tmp_path / "dil.safetensors"
     args = ["train", "style", "--presets", "waves", "-o", str(out), *TINY, "--steps", "1",
@@ -304,7 +304,7 @@ def test_bad_training_options_are_a_clear_error(tmp_path, capsys, options, messa
 
 
 def test_coarse_noise_is_trained_recorded_and_loaded(tmp_path):
-    from warpaint.engine.effects import fast_style
+    from warpaint.engine.features.fast_style import effect as fast_style
 
     out = tmp_path / "coarse.safetensors"
     args = ["train", "style", "--presets", "waves", "-o", str(out), *TINY, "--steps", "1",
@@ -327,7 +327,7 @@ def test_feature_from_content_trains_and_is_recorded(tmp_path):
 
 
 def test_views_without_flips_are_the_crops_at_their_corners_on_the_grid():
-    from warpaint.engine.distill import random_views
+    from warpaint.engine.features.fast_style.distill import random_views
 
     contents, targets = torch.rand(3, 3, 40, 40), torch.rand(3, 3, 40, 40)
     c, t, corners = random_views(contents, targets, 16, torch.Generator().manual_seed(1),
@@ -340,8 +340,8 @@ def test_views_without_flips_are_the_crops_at_their_corners_on_the_grid():
 
 
 def test_mark_seeds_are_the_generators_coarse_noise_wherever_a_crop_sits():
-    from warpaint.engine.distill import mark_seeds
-    from warpaint.engine.nets.generator import lattice_noise
+    from warpaint.engine.features.fast_style.distill import mark_seeds
+    from warpaint.engine.features.fast_style.generator import lattice_noise
 
     whole = mark_seeds(64, [(256, 512)], 16, "cpu")
     part = mark_seeds(32, [(256 + 20, 512 + 8)], 16, "cpu")
@@ -353,8 +353,8 @@ def test_mark_seeds_are_the_generators_coarse_noise_wherever_a_crop_sits():
 
 
 def test_seeded_targets_start_from_the_coarse_noise_and_the_record_says_so(tmp_path):
-    from warpaint.engine.distill import mark_seeds
-    from warpaint.engine.train.style import _mark_place
+    from warpaint.engine.features.fast_style.distill import mark_seeds
+    from warpaint.engine.features.fast_style.train import _mark_place
 
     def run(name: str, *options: str) -> tuple[dict, dict]:
         out = tmp_path / f"{name}.safetensors"

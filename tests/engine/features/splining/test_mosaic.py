@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from warpaint.engine.apply import effect_job
-from warpaint.engine.document import DocState, Layer
-from warpaint.engine.errors import BadInputError
-from warpaint.engine.jobs import JobRunner, JobState
-from warpaint.engine.pyramid import fill_transparent
-from warpaint.engine.tiles import TiledImage, from_float
+from warpaint.engine.core.document import DocState, Layer
+from warpaint.engine.core.pyramid import fill_transparent
+from warpaint.engine.core.tiles import TiledImage, from_float
+from warpaint.engine.runtime.apply import effect_job
+from warpaint.engine.runtime.errors import BadInputError
+from warpaint.engine.runtime.jobs import JobRunner, JobState
 
 
 def _run(state: DocState, layer_id: int, params: dict) -> np.ndarray:

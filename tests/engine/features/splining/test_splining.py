@@ -7,12 +7,12 @@ import pytest
 import torch
 from PIL import Image
 
-from warpaint.engine import pyramid as P
-from warpaint.engine.cli import main
-from warpaint.engine.compositing import blend_mode_names, composite, flatten
-from warpaint.engine.document import DocState, Layer
-from warpaint.engine.registry import get_effect
-from warpaint.engine.tiles import Rect, TiledImage
+from warpaint.app.cli import main
+from warpaint.engine.core import pyramid as P
+from warpaint.engine.core.compositing import blend_mode_names, composite, flatten
+from warpaint.engine.core.document import DocState, Layer
+from warpaint.engine.core.tiles import Rect, TiledImage
+from warpaint.engine.runtime.registry import get_effect
 
 
 def test_levels_accepts_auto_on_the_command_line():
@@ -133,7 +133,7 @@ def test_mask_edit_changes_the_multiresolution_result():
 
 
 def test_merge_down_of_a_multiresolution_layer_bakes_the_spline():
-    from warpaint.engine.document import merge_layers
+    from warpaint.engine.core.document import merge_layers
 
     state = _multires_state()
     merged = merge_layers(state.layers[0], state.layers[1])
@@ -183,7 +183,7 @@ def test_splining_does_not_import_torch_to_list_effects():
     import subprocess
 
     code = (
-        "import sys; from warpaint.engine.registry import effects; "
+        "import sys; from warpaint.engine.runtime.registry import effects; "
         "effects()['splining']; sys.exit('torch' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

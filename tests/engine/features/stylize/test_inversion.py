@@ -5,9 +5,9 @@ import torch
 from PIL import Image
 from skimage import data, transform
 
-from warpaint.engine.cli import main
-from warpaint.engine.nets import feature_network
-from warpaint.engine.optim import invert_features
+from warpaint.app.cli import main
+from warpaint.engine.features.stylize.optim import invert_features
+from warpaint.engine.neural.loss_networks import feature_network
 
 
 def test_inverting_a_shallow_layer_rebuilds_the_image_better_than_a_deep_one():

@@ -9,15 +9,15 @@ import torch
 from PIL import Image
 from skimage import data, transform
 
-from warpaint.engine.apply import effect_job
-from warpaint.engine.cli import main
-from warpaint.engine.document import Document
-from warpaint.engine.jobs import JobRunner, JobState
-from warpaint.engine.nets import feature_network
-from warpaint.engine.optim import OPTIMIZERS, optimise, stylize_image
-from warpaint.engine.style_judge import judge, lattice_levels, packing
-from warpaint.engine.style_losses import rgb_to_yiq
-from warpaint.engine.style_samples import mosaic, strokes
+from warpaint.app.cli import main
+from warpaint.engine.core.document import Document
+from warpaint.engine.features.stylize.optim import OPTIMIZERS, optimise, stylize_image
+from warpaint.engine.neural.loss_networks import feature_network
+from warpaint.engine.neural.style_judge import judge, lattice_levels, packing
+from warpaint.engine.neural.style_losses import rgb_to_yiq
+from warpaint.engine.neural.style_samples import mosaic, strokes
+from warpaint.engine.runtime.apply import effect_job
+from warpaint.engine.runtime.jobs import JobRunner, JobState
 
 
 def _t(a):
@@ -263,7 +263,7 @@ def test_stylize_runs_on_the_efficientnet_network(tmp_path):
 
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
 def test_optimisation_uses_tf32_matrix_products_only_on_cuda_and_restores(device):
-    from warpaint.engine.optim import optimise
+    from warpaint.engine.features.stylize.optim import optimise
 
     if device == "cuda" and not torch.cuda.is_available():
         pytest.skip("needs CUDA")

@@ -4,10 +4,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from warpaint.engine.cli import main
-from warpaint.engine.nets import feature_network
-from warpaint.engine.optim import synthesize_texture
-from warpaint.engine.style_samples import strokes
+from warpaint.app.cli import main
+from warpaint.engine.features.stylize.optim import synthesize_texture
+from warpaint.engine.neural.loss_networks import feature_network
+from warpaint.engine.neural.style_samples import strokes
 
 
 def _seam(x: np.ndarray) -> float:
