@@ -39,8 +39,9 @@ NO_FEATURES = tuple(f"{ENGINE}.{name}" for name in ("core", "runtime", "io", "ne
 
 @dataclass(frozen=True)
 class Import:
-    target: str  # a dotted module name (or module.attribute: resolved later)
+    target: str  # a dotted module name, or module.name for `from module import name`
     line: int
+    from_name: bool = False  # `name` of `from module import name`: a module or an attribute
 
 
 def module_files(root: pathlib.Path) -> dict[str, pathlib.Path]:
@@ -81,7 +82,7 @@ def read_imports(module: str, path: pathlib.Path) -> list[Import]:
             else:
                 source = node.module or ""
             out.append(Import(source, node.lineno))
-            out += [Import(f"{source}.{alias.name}", node.lineno) for alias in node.names]
+            out += [Import(f"{source}.{alias.name}", node.lineno, True) for alias in node.names]
         elif isinstance(node, ast.Call):
             out += [Import(name, node.lineno) for name in _literal_imports(node)]
     return out
@@ -94,16 +95,17 @@ def import_graph(root: pathlib.Path) -> dict[str, list[Import]]:
     files = module_files(root)
     graph: dict[str, list[Import]] = {}
     for module, path in files.items():
-        edges: list[Import] = []
+        edges: dict[str, Import] = {}
         for imp in read_imports(module, path):
             parts = imp.target.split(".")
             for n in range(1, len(parts) + 1):
                 name = ".".join(parts[:n])
                 if name in files and name != module:
-                    edges.append(Import(name, imp.line))
-            if imp.target.startswith("warpaint.") and imp.target.split(".")[1] in ("gui", "app"):
-                edges.append(imp)  # kept even where the folder is absent
-        graph[module] = edges
+                    edges.setdefault(name, Import(name, imp.line))
+            above = parts[0] == "warpaint" and len(parts) > 1 and parts[1] in ("gui", "app")
+            if above and not imp.from_name:
+                edges.setdefault(imp.target, imp)  # kept even where the folder is absent
+        graph[module] = list(edges.values())
     return graph
 
 
@@ -152,7 +154,10 @@ def violations(graph: dict[str, list[Import]]) -> list[str]:
     for module, imports in sorted(graph.items()):
         if not _within(module, ENGINE):
             continue
+        named = {imp.target for imp in imports}
         for imp in imports:
+            if any(other.startswith(imp.target + ".") for other in named):
+                continue  # a package of a module imported too: name the module alone
             if _within(imp.target, "warpaint.gui") or _within(imp.target, "warpaint.app"):
                 why = "the engine is below the GUI and the app"
                 found.append(f"{module} imports {imp.target} (line {imp.line}): {why}")

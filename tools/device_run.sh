@@ -11,7 +11,8 @@ OUT=${OUT:-out/device}
 R=$OUT/r
 mkdir -p "$R"
 mkdir -p build/device/warpaint
-for d in engine gui resources; do ln -sfn "$PWD/$d" "build/device/warpaint/$d"; done
+ln -sfn "$PWD/warpaint/__init__.py" build/device/warpaint/__init__.py
+for d in app engine gui resources; do ln -sfn "$PWD/$d" "build/device/warpaint/$d"; done
 # The device's Python lacks defusedxml and cannot install it (no index there);
 # the batch reads no untrusted XML, so the standard library stands in.
 if ! python3 -c "import defusedxml" 2>/dev/null; then
