@@ -41,11 +41,15 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,dev]'
-	$(BIN)/ruff check engine gui tests
-	$(BIN)/ruff format --check engine gui tests
-	# mypy cannot follow setuptools' package-dir mapping: give it a symlinked tree.
-	mkdir -p build/typecheck/warpaint && ln -sfn ../../../engine build/typecheck/warpaint/engine
-	MYPYPATH=build/typecheck $(BIN)/mypy -p warpaint.engine --namespace-packages
+	$(BIN)/ruff check warpaint app engine gui tests tools
+	$(BIN)/ruff format --check warpaint app engine gui tests tools
+	# mypy cannot follow setuptools' package-dir mapping: give it a tree of links
+	# named as the installed packages (the engine, and the app above it, are typed).
+	rm -rf build/typecheck && mkdir -p build/typecheck/warpaint
+	ln -sfn ../../../warpaint/__init__.py build/typecheck/warpaint/__init__.py
+	ln -sfn ../../../app build/typecheck/warpaint/app
+	ln -sfn ../../../engine build/typecheck/warpaint/engine
+	MYPYPATH=build/typecheck $(BIN)/mypy -p warpaint.engine -p warpaint.app
 
 # -- packaging (not part of `make test`) -----------------------------------
 PACKAGE_DIR := dist/warpaint

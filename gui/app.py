@@ -10,7 +10,7 @@ import time
 from PySide6.QtCore import QCoreApplication, QSettings
 from PySide6.QtWidgets import QApplication
 
-from warpaint.engine.document import Document
+from warpaint.engine.core.document import Document
 
 ORGANIZATION = "Warpaint"
 APPLICATION = "Warpaint"
@@ -35,7 +35,7 @@ def ensure_app() -> QApplication:
 def run_gui(files: list[str], device: str | None = None) -> int:
     """Open the main window on `files` (or the bundled sample) and run until it closes."""
     app = ensure_app()
-    from warpaint.engine.samples import sample_document
+    from warpaint.engine.core.samples import sample_document
     from warpaint.gui.main_window import MainWindow
 
     window = MainWindow(device=device)

@@ -2,7 +2,7 @@
 
 "New slider…" asks for a name and for the example layers without and with
 the attribute (or image files); the engine computes the vector off the GUI
-thread (`warpaint.engine.effects.attributes.add_slider`, through the host's
+thread (`warpaint.engine.features.eyes.effect_attributes.add_slider`, through the host's
 background lane) and the panel shows the new slider as soon as it is there.
 The slider belongs to the panel's model for this session; "Save sliders…"
 writes a copy of the model file holding them.
@@ -33,10 +33,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from warpaint.engine.errors import WarpaintError
+from warpaint.engine.runtime.errors import WarpaintError
 
 if TYPE_CHECKING:
-    from warpaint.engine.document import Document
+    from warpaint.engine.core.document import Document
     from warpaint.gui.dialogs import Prompter
     from warpaint.gui.effects_panel import EffectPanel
 
@@ -224,7 +224,7 @@ class SliderBuilderWidget(QWidget):
         without, with_ = sources(request.without), sources(request.with_)
 
         def work() -> Any:
-            from warpaint.engine.effects.attributes import add_slider
+            from warpaint.engine.features.eyes.effect_attributes import add_slider
 
             def pixels(items: list[Any]) -> list[Any]:
                 return [i if isinstance(i, str) else i.read_float() for i in items]
@@ -258,7 +258,7 @@ class SliderBuilderWidget(QWidget):
             return
 
         def work() -> Any:
-            from warpaint.engine.effects.attributes import save_model_copy
+            from warpaint.engine.features.eyes.effect_attributes import save_model_copy
 
             try:
                 return save_model_copy(path, model=model)

@@ -26,14 +26,14 @@ import tempfile
 import time
 from typing import Any
 
-from warpaint.engine.bench import benchmark
+from warpaint.engine.runtime.bench import benchmark
 
 
 def _portrait() -> Any:
     """(1080, 1920, 4) uint8: the astronaut scaled to full height, on white."""
     import numpy as np
 
-    from warpaint.engine.benches.gaze import portrait_1080p
+    from warpaint.engine.features.eyes.bench_gaze import portrait_1080p
 
     return (np.clip(portrait_1080p(), 0, 1) * 255 + 0.5).astype(np.uint8)
 
@@ -57,7 +57,7 @@ def slider_frames(
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from warpaint.engine.document import Document
+    from warpaint.engine.core.document import Document
     from warpaint.gui.canvas import CanvasView
     from warpaint.gui.dialogs import Prompter
     from warpaint.gui.main_window import MainWindow

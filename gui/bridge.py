@@ -14,7 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from warpaint.engine.jobs import Job, JobFn, JobRunner, JobState
+from warpaint.engine.runtime.jobs import Job, JobFn, JobRunner, JobState
 
 GuiProgress = Callable[[Job, float, Any], None]
 GuiDone = Callable[[Job], None]

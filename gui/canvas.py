@@ -33,18 +33,18 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QWidget
 
-from warpaint.engine.compositing import CANVAS_MODES, composite, reach
-from warpaint.engine.document import DocState, Document, Layer
-from warpaint.engine.jobs import Job, JobContext, JobState
-from warpaint.engine.lod import (
+from warpaint.engine.core.compositing import CANVAS_MODES, composite, reach
+from warpaint.engine.core.document import DocState, Document, Layer
+from warpaint.engine.core.lod import (
     MAX_LEVEL,
     LevelOfDetail,
     level_for_scale,
     reduced_size,
     shared_lod,
 )
-from warpaint.engine.selection import Selection
-from warpaint.engine.tiles import TILE, Rect, TiledImage, from_float
+from warpaint.engine.core.selection import Selection
+from warpaint.engine.core.tiles import TILE, Rect, TiledImage, from_float
+from warpaint.engine.runtime.jobs import Job, JobContext, JobState
 from warpaint.gui.bridge import JobBridge
 from warpaint.gui.canvas_tools import CanvasTool, SelectionTool
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QCursor, QPainter, QPen
 
-from warpaint.engine.selection import Selection
+from warpaint.engine.core.selection import Selection
 
 if TYPE_CHECKING:
     from warpaint.gui.canvas import CanvasView

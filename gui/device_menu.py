@@ -16,8 +16,8 @@ from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu, QWidget
 
-from warpaint.engine.device import available_devices, choose_device
-from warpaint.engine.errors import BadInputError
+from warpaint.engine.runtime.device import available_devices, choose_device
+from warpaint.engine.runtime.errors import BadInputError
 from warpaint.gui.bridge import JobBridge
 
 SETTING = "engine/device"

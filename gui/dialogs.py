@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from warpaint.engine.transform import ANCHORS
+from warpaint.engine.core.transform import ANCHORS
 
 MAX_SIDE = 100_000
 

@@ -30,17 +30,17 @@ from typing import Any, Protocol
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from warpaint.engine.apply import EffectResult, commit_effect, effect_job, place_result
-from warpaint.engine.compositing import composite
-from warpaint.engine.document import DocState, Document, Layer, new_layer_id
-from warpaint.engine.errors import WarpaintError
-from warpaint.engine.jobs import Job, JobContext, JobState
-from warpaint.engine.lod import MAX_LEVEL, reduce_block, reduced_size, shared_lod
-from warpaint.engine.params import ParamType
-from warpaint.engine.registry import EffectSpec, get_effect
-from warpaint.engine.resample import resize
-from warpaint.engine.selection import Selection
-from warpaint.engine.tiles import Rect, TiledImage, from_float
+from warpaint.engine.core.compositing import composite
+from warpaint.engine.core.document import DocState, Document, Layer, new_layer_id
+from warpaint.engine.core.lod import MAX_LEVEL, reduce_block, reduced_size, shared_lod
+from warpaint.engine.core.resample import resize
+from warpaint.engine.core.selection import Selection
+from warpaint.engine.core.tiles import Rect, TiledImage, from_float
+from warpaint.engine.runtime.apply import EffectResult, commit_effect, effect_job, place_result
+from warpaint.engine.runtime.errors import WarpaintError
+from warpaint.engine.runtime.jobs import Job, JobContext, JobState
+from warpaint.engine.runtime.params import ParamType
+from warpaint.engine.runtime.registry import EffectSpec, get_effect
 from warpaint.gui.bridge import JobBridge
 from warpaint.gui.canvas import Drawn, ReducedPixels
 from warpaint.gui.param_widgets import SELECTION
@@ -624,7 +624,7 @@ class EffectSession(QObject):
 def face_boxes(image: np.ndarray) -> list[tuple[int, int, int, int]]:
     """Face boxes (x, y, w, h) in an (H, W, C) float image, from the image's left
     (the engine's detection, cached by pixels and shared with the effects)."""
-    from warpaint.engine.eyes.detect import detect_faces_cached
+    from warpaint.engine.features.eyes.detect import detect_faces_cached
 
     boxes = [tuple(int(v) for v in face.box) for face in detect_faces_cached(image)]
     return sorted(boxes, key=lambda box: box[0])  # type: ignore[arg-type, return-value]

@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from warpaint.engine.params import ParamType
-from warpaint.engine.registry import EffectSpec
+from warpaint.engine.runtime.params import ParamType
+from warpaint.engine.runtime.registry import EffectSpec
 from warpaint.gui.icons import icon
 from warpaint.gui.loss_plot import LossPlotWidget
 from warpaint.gui.param_widgets import (

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
-from warpaint.engine.document import Document
+from warpaint.engine.core.document import Document
 
 
 class HistoryPanel(QWidget):

@@ -31,12 +31,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from warpaint.engine.compositing import blend_mode_label, blend_mode_names
-from warpaint.engine.document import Document, Layer
-from warpaint.engine.jobs import Job, JobContext
-from warpaint.engine.lod import LevelOfDetail, shared_lod
-from warpaint.engine.resample import fit_scale, resize
-from warpaint.engine.tiles import TiledImage, from_float
+from warpaint.engine.core.compositing import blend_mode_label, blend_mode_names
+from warpaint.engine.core.document import Document, Layer
+from warpaint.engine.core.lod import LevelOfDetail, shared_lod
+from warpaint.engine.core.resample import fit_scale, resize
+from warpaint.engine.core.tiles import TiledImage, from_float
+from warpaint.engine.runtime.jobs import Job, JobContext
 from warpaint.gui.bridge import JobBridge
 from warpaint.gui.canvas import checker_brush, rgba_to_qimage
 

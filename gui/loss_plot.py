@@ -3,7 +3,7 @@
 Self-contained QPainter drawing, no plotting library: x is the job's progress
 fraction (0..1), y is log10 of each loss, one coloured line per loss name
 and a legend. Fed with the history the neural effects report as progress
-data: `[(fraction, {name: value}), ...]` (see `engine/effects/_neural.py`).
+data: `[(fraction, {name: value}), ...]` (see `engine/neural/effect_helpers.py`).
 """
 
 from __future__ import annotations

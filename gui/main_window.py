@@ -38,16 +38,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from warpaint.engine import transform
-from warpaint.engine.compositing import composite
-from warpaint.engine.document import DocState, Document, Layer
-from warpaint.engine.errors import WarpaintError
-from warpaint.engine.jobs import Job, JobContext, JobRunner, JobState
-from warpaint.engine.params import ParamType
-from warpaint.engine.registry import effects
-from warpaint.engine.selection import Selection
-from warpaint.engine.settings import Settings
-from warpaint.engine.tiles import Rect, TiledImage, from_float
+from warpaint.engine.core import transform
+from warpaint.engine.core.compositing import composite
+from warpaint.engine.core.document import DocState, Document, Layer
+from warpaint.engine.core.selection import Selection
+from warpaint.engine.core.tiles import Rect, TiledImage, from_float
+from warpaint.engine.runtime.errors import WarpaintError
+from warpaint.engine.runtime.jobs import Job, JobContext, JobRunner, JobState
+from warpaint.engine.runtime.params import ParamType
+from warpaint.engine.runtime.registry import effects
+from warpaint.engine.runtime.settings import Settings
 from warpaint.gui.attribute_sliders import SliderBuilderWidget
 from warpaint.gui.bridge import JobBridge
 from warpaint.gui.canvas import CanvasView

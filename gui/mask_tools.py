@@ -4,7 +4,7 @@ Both follow the canvas-tool mechanism of `canvas_tools` (press, move,
 release, an overlay) but have no handles. A brush stroke is shown live as a
 preview state of the canvas (the document is untouched during the stroke)
 and committed on release as one undoable step; the dab maths is the engine's
-(`warpaint.engine.brush`). A move drag merges into one step, sealed on release.
+(`warpaint.engine.core.brush`). A move drag merges into one step, sealed on release.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import numpy as np
 from PySide6.QtCore import QObject, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QCursor, QPainter, QPen
 
-from warpaint.engine.brush import MaskStroke
-from warpaint.engine.document import Document, Layer
-from warpaint.engine.tiles import TiledImage
+from warpaint.engine.core.brush import MaskStroke
+from warpaint.engine.core.document import Document, Layer
+from warpaint.engine.core.tiles import TiledImage
 from warpaint.gui.canvas_tools import CanvasTool
 
 if TYPE_CHECKING:

@@ -1,8 +1,8 @@
 """Layer masks in the window: the mask commands, the brush options and the overlay toggle.
 
 Every command is one undoable step (`Document.set_layer_mask`); the masks
-themselves are made by the engine (`warpaint.engine.selection`,
-`warpaint.engine.brush`), at the layer's storage dtype.
+themselves are made by the engine (`warpaint.engine.core.selection`,
+`warpaint.engine.core.brush`), at the layer's storage dtype.
 """
 
 from __future__ import annotations
@@ -13,17 +13,17 @@ from PySide6.QtCore import QObject, QSize
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QLabel, QSpinBox, QToolBar
 
-from warpaint.engine.selection import (
+from warpaint.engine.core.selection import (
     inverted_mask,
     layer_mask_from_selection,
     mask_from_alpha,
     mask_from_image,
 )
-from warpaint.engine.tiles import TiledImage
+from warpaint.engine.core.tiles import TiledImage
 from warpaint.gui.mask_tools import BrushTool, MoveTool, full_mask
 
 if TYPE_CHECKING:
-    from warpaint.engine.document import Document, Layer
+    from warpaint.engine.core.document import Document, Layer
     from warpaint.gui.main_window import MainWindow
 
 

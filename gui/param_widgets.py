@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from warpaint.engine.params import Param, ParamType
+from warpaint.engine.runtime.params import Param, ParamType
 from warpaint.gui.canvas_tools import CanvasTool, PointsTool, RectTool
 from warpaint.gui.recent_styles import FILE, LAYER, recent_styles, remember_styles
 
@@ -343,7 +343,7 @@ class GalleryParamWidget(ParamWidget):
     def _on_thumbnail(self, choice: str, key: tuple[Any, str, str], picture: Any) -> None:
         if picture is None:
             return
-        from warpaint.engine.tiles import from_float
+        from warpaint.engine.core.tiles import from_float
         from warpaint.gui.canvas import rgba_to_qimage
 
         rgba = np.asarray(picture, np.float32)

@@ -7,7 +7,7 @@ installed `warpaint` command does.
 import multiprocessing
 import sys
 
-from warpaint.engine.cli import main
+from warpaint.app.cli import main
 
 if __name__ == "__main__":
     # Data-loader workers and DDP spawn processes re-enter the frozen executable.

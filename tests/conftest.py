@@ -1,9 +1,13 @@
-"""Suite-wide setup: offscreen Qt, a sane thread count, a clean clipboard."""
+"""Suite-wide setup: offscreen Qt, a sane thread count, a clean clipboard, and
+tests/helpers (the file corpus, job helpers) importable from every test folder."""
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "helpers"))
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Keep torch from oversubscribing the 2-core CI machine when both lanes run.

@@ -11,7 +11,8 @@ OUT=${OUT:-out/device}
 R=$OUT/r
 mkdir -p "$R"
 mkdir -p build/device/warpaint
-for d in engine gui resources; do ln -sfn "$PWD/$d" "build/device/warpaint/$d"; done
+ln -sfn "$PWD/warpaint/__init__.py" build/device/warpaint/__init__.py
+for d in app engine gui resources; do ln -sfn "$PWD/$d" "build/device/warpaint/$d"; done
 # The device's Python lacks defusedxml and cannot install it (no index there);
 # the batch reads no untrusted XML, so the standard library stands in.
 if ! python3 -c "import defusedxml" 2>/dev/null; then
@@ -21,7 +22,7 @@ if ! python3 -c "import defusedxml" 2>/dev/null; then
 fi
 export PYTHONPATH=$PWD/build/device QT_QPA_PLATFORM=offscreen
 PY=${PY:-python3}
-W="$PY -m warpaint.engine.cli"
+W="$PY -m warpaint.app.cli"
 W_CLI=$W
 log() { echo "== $(date +%T) $*"; }
 pack() { tar -czf "$OUT/results.tar.gz" -C "$R" . ; }
@@ -63,7 +64,7 @@ step_adain() {
   tail -3 "$R/train-adain.log"
   [ -f "$M" ] || return 0
   cp "$M" "${M%.safetensors}.json" resources/models/
-  timeout 100 $PY -m warpaint.engine.benches.arbitrary_style --gallery "$R/adain-images" > /dev/null 2>&1 || true
+  timeout 100 $PY -m warpaint.engine.features.arbitrary_style.bench --gallery "$R/adain-images" > /dev/null 2>&1 || true
 }
 
 # Recipe variants of the presets, trained side by side on the same Gatys targets (one
@@ -100,8 +101,8 @@ step_variants() {
 # 512 px / 300 evaluations, fast-style 1080p, AdaIN 512 px, gaze frames.
 step_speed() {
   timeout 150 $W bench stylize --json --device cuda > "$R/bench-stylize.json" 2> "$R/bench-stylize.err"; tail -2 "$R/bench-stylize.err"
-  timeout 60 $PY -c "import json; from warpaint.engine.benches.fast_style import speed; print(json.dumps(speed('cuda', False)))" > "$R/speed-fast-style.json"
-  timeout 60 $PY -c "import json; from warpaint.engine.benches.arbitrary_style import speed_512; print(json.dumps(speed_512('cuda')))" > "$R/speed-adain.json"
+  timeout 60 $PY -c "import json; from warpaint.engine.features.fast_style.bench import speed; print(json.dumps(speed('cuda', False)))" > "$R/speed-fast-style.json"
+  timeout 60 $PY -c "import json; from warpaint.engine.features.arbitrary_style.bench import speed_512; print(json.dumps(speed_512('cuda')))" > "$R/speed-adain.json"
   timeout 90 $W bench gaze --json --device cuda > "$R/bench-gaze.json" 2> "$R/bench-gaze.err"
   cat "$R"/speed-*.json
 }

@@ -58,9 +58,9 @@ def _kernel_table(fn: Callable[[], Any], rows: int = 25) -> dict[str, Any]:
 
 
 def splining(out: Path) -> None:
-    from warpaint.engine import pyramid_triton as PT
-    from warpaint.engine.bench import _splining_cuda
-    from warpaint.engine.pyramid import spline
+    from warpaint.engine.core import pyramid_triton as PT
+    from warpaint.engine.core.pyramid import spline
+    from warpaint.engine.features.splining.bench import _splining_cuda
 
     result: dict[str, Any] = {"bench": _splining_cuda(8192, 7)}
     _write(out, "splining", result)
@@ -109,9 +109,9 @@ def _stylize_speed(cuda_graph: bool) -> dict[str, Any]:
 
     from skimage import data
 
-    from warpaint.engine import optim
-    from warpaint.engine.bench import _stylize_gpu_speed
-    from warpaint.engine.style_samples import STYLES
+    from warpaint.engine.features.stylize import optim
+    from warpaint.engine.features.stylize.bench import _stylize_gpu_speed
+    from warpaint.engine.neural.style_samples import STYLES
 
     content = data.astronaut().astype(np.float32) / 255.0
     style = STYLES["mosaic"](512)
@@ -136,7 +136,7 @@ def stylize_eager(out: Path) -> None:
 
 def fast_style(out: Path) -> None:
     """The benchmark's speed part (now with the background-compiled effect path)."""
-    from warpaint.engine.benches.fast_style import speed
+    from warpaint.engine.features.fast_style.bench import speed
 
     result: dict[str, Any] = {"speed": speed("cuda", False)}
     _write(out, "fast-style", result)
@@ -148,9 +148,9 @@ def fast_style_autotune(out: Path) -> None:
     mode is measured by `fast_style`)."""
     import copy
 
-    from warpaint.engine.cuda_graphs import GraphedForward
-    from warpaint.engine.effects.fast_style import load_generator
-    from warpaint.engine.nets.generator import NoiseInputs
+    from warpaint.engine.features.fast_style.effect import load_generator
+    from warpaint.engine.features.fast_style.generator import NoiseInputs
+    from warpaint.engine.neural.cuda_graphs import GraphedForward
 
     gen, styles = load_generator(None, "cuda")
     half = copy.deepcopy(gen).half().to(memory_format=torch.channels_last)

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from warpaint.engine.errors import BadInputError
+from warpaint.engine.runtime.errors import BadInputError
 
 TEMP_SUFFIX = ".warpaint-tmp"
 

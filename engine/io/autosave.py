@@ -33,10 +33,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from warpaint.engine.document import DocState, Document
-from warpaint.engine.errors import BadInputError
+from warpaint.engine.core.document import DocState, Document
 from warpaint.engine.io.atomic import atomic_write, pid_alive, remove_stale_temp_files
 from warpaint.engine.io.ora import read_ora, write_ora
+from warpaint.engine.runtime.errors import BadInputError
 
 RECORD_VERSION = 1
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageCms
 
-from warpaint.engine.errors import BadInputError
+from warpaint.engine.runtime.errors import BadInputError
 
 Curve = Callable[[np.ndarray], np.ndarray]
 

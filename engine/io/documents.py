@@ -7,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from warpaint.engine.compositing import flatten
-from warpaint.engine.document import DocMeta, DocState, Document, Layer
-from warpaint.engine.errors import BadInputError
+from warpaint.engine.core.compositing import flatten
+from warpaint.engine.core.document import DocMeta, DocState, Document, Layer
+from warpaint.engine.core.tiles import TiledImage, to_float
 from warpaint.engine.io.atomic import remove_stale_temp_files
 from warpaint.engine.io.limits import Limits, resolve
 from warpaint.engine.io.ora import read_ora, write_ora
 from warpaint.engine.io.raster import read_head, read_raster, sniff
-from warpaint.engine.tiles import TiledImage, to_float
+from warpaint.engine.runtime.errors import BadInputError
 
 
 def _is_ora(path: str | os.PathLike[str]) -> bool:

@@ -13,7 +13,7 @@ import os
 import stat
 from dataclasses import dataclass, fields, replace
 
-from warpaint.engine.errors import BadInputError
+from warpaint.engine.runtime.errors import BadInputError
 
 MIB = 1 << 20
 GIB = 1 << 30

@@ -75,15 +75,15 @@ import numpy as np
 from defusedxml import DefusedXmlException
 from PIL import Image
 
-from warpaint.engine.compositing import CANVAS_MODES, composite, is_blend_mode, strips
-from warpaint.engine.document import DocMeta, DocState, Layer
-from warpaint.engine.errors import BadInputError
+from warpaint.engine.core.compositing import CANVAS_MODES, composite, is_blend_mode, strips
+from warpaint.engine.core.document import DocMeta, DocState, Layer
+from warpaint.engine.core.tiles import Rect, TiledImage, from_float, to_float
 from warpaint.engine.io import pngio
 from warpaint.engine.io.atomic import atomic_write
 from warpaint.engine.io.colour import srgb_profile_bytes
 from warpaint.engine.io.limits import MIB, Limits, checked_offset, human_bytes
 from warpaint.engine.io.raster import document_bit_depth, flatten_strips, read_raster
-from warpaint.engine.tiles import Rect, TiledImage, from_float, to_float
+from warpaint.engine.runtime.errors import BadInputError
 
 MIMETYPE = b"image/openraster"
 WARPAINT_NS = "https://warpaint.invalid/ns/openraster/1"

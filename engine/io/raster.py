@@ -29,13 +29,13 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from warpaint.engine.compositing import composite, strips
-from warpaint.engine.document import DocState
-from warpaint.engine.errors import BadInputError
+from warpaint.engine.core.compositing import composite, strips
+from warpaint.engine.core.document import DocState
+from warpaint.engine.core.tiles import Rect, dtype_max, from_float, to_float
 from warpaint.engine.io import colour, pngio
 from warpaint.engine.io.atomic import atomic_write
 from warpaint.engine.io.limits import Limits, check_regular_file
-from warpaint.engine.tiles import Rect, dtype_max, from_float, to_float
+from warpaint.engine.runtime.errors import BadInputError
 
 Source = str | os.PathLike[str] | bytes
 

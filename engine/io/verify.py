@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import os
 
-from warpaint.engine.errors import BadInputError
 from warpaint.engine.io import pngio
 from warpaint.engine.io.limits import Limits
 from warpaint.engine.io.raster import _pil_open, decoding, read_head, read_raster, sniff
+from warpaint.engine.runtime.errors import BadInputError
 
 
 def verify_raster(path: str | os.PathLike[str], limits: Limits, name: str | None = None) -> None:

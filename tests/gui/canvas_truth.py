@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtGui import QImage
 
-from warpaint.engine.compositing import flatten
-from warpaint.engine.document import DocState
+from warpaint.engine.core.compositing import flatten
+from warpaint.engine.core.document import DocState
 from warpaint.gui.canvas import rgba_to_qimage
 from warpaint.gui.main_window import MainWindow
 

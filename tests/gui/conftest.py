@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 from gui_helpers import ScriptedPrompter, small_document  # noqa: E402
 from PySide6.QtCore import QCoreApplication, QSettings  # noqa: E402
 
-from warpaint.engine.document import Document  # noqa: E402
+from warpaint.engine.core.document import Document  # noqa: E402
 from warpaint.gui.main_window import MainWindow  # noqa: E402
 
 

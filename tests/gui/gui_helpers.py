@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from warpaint.engine import io as wio
-from warpaint.engine.document import Document, Layer
-from warpaint.engine.jobs import Job
+from warpaint.engine.core.document import Document, Layer
+from warpaint.engine.runtime.jobs import Job
 from warpaint.gui.dialogs import Prompter
 from warpaint.gui.main_window import MainWindow
 

@@ -1,5 +1,5 @@
 """A small effect module with both GUI hooks, for the panel tests (not registered:
-the registry only lists `warpaint.engine.effects`)."""
+the registry lists only the feature packages' `effect*` modules)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from warpaint.engine.params import Param, ParamType
-from warpaint.engine.registry import EffectSpec
+from warpaint.engine.runtime.params import Param, ParamType
+from warpaint.engine.runtime.registry import EffectSpec
 
 COLOURS = {"red": (1.0, 0.0, 0.0), "green": (0.0, 1.0, 0.0), "blue": (0.0, 0.0, 1.0)}
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from warpaint.engine.bench import load_all
+from warpaint.engine.runtime.bench import load_all
 
 
 def test_the_canvas_benchmarks_are_listed_with_the_engines() -> None:

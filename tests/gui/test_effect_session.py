@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from gui_helpers import small_document
 
-from warpaint.engine.apply import EffectResult
-from warpaint.engine.jobs import JobRunner, JobState
-from warpaint.engine.lod import shared_lod
-from warpaint.engine.registry import get_effect
-from warpaint.engine.tiles import Rect
+from warpaint.engine.core.lod import shared_lod
+from warpaint.engine.core.tiles import Rect
+from warpaint.engine.runtime.apply import EffectResult
+from warpaint.engine.runtime.jobs import JobRunner, JobState
+from warpaint.engine.runtime.registry import get_effect
 from warpaint.gui.bridge import JobBridge
 from warpaint.gui.effect_session import EffectSession, place_preview, preview_level
 

@@ -12,7 +12,7 @@ from PIL import Image
 from PySide6.QtCore import QSize
 
 from warpaint.engine import io as wio
-from warpaint.engine.compositing import flatten
+from warpaint.engine.core.compositing import flatten
 
 pytestmark = needs_io
 
@@ -39,7 +39,7 @@ def test_recovery_is_offered_after_a_crash(make_window, tmp_path):
         import os
         os.environ["WARPAINT_RECOVERY_DIR"] = {str(recovery)!r}
         import numpy as np
-        from warpaint.engine.document import Document
+        from warpaint.engine.core.document import Document
         from warpaint.engine.io import Autosaver
         doc = Document.from_array(np.full((20, 30, 4), (10, 200, 30, 255), np.uint8))
         doc.set_layer_props(doc.layers[0].id, opacity=0.5)
@@ -91,7 +91,7 @@ def test_autosave_writes_a_recovery_copy_and_a_clean_close_removes_it(qtbot, mak
 
 
 def test_save_screenshot_renders_the_window_with_layers_and_effects(tmp_path):
-    from warpaint.engine.samples import sample_document
+    from warpaint.engine.core.samples import sample_document
     from warpaint.gui.app import save_screenshot
 
     path = tmp_path / "shot.png"
@@ -108,7 +108,7 @@ def test_screenshot_works_from_a_plain_script(tmp_path):
         f"""
         import os
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-        from warpaint.engine.samples import sample_document
+        from warpaint.engine.core.samples import sample_document
         from warpaint.gui.app import save_screenshot
         save_screenshot(sample_document(), {str(path)!r}, (800, 600))
         """

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from warpaint.engine.document import Document, Layer
-from warpaint.engine.effects import attributes as effect
-from warpaint.engine.eyes.render import EyeAppearance, EyeLook, render_eye
+from warpaint.engine.core.document import Document, Layer
+from warpaint.engine.features.eyes import effect_attributes as effect
+from warpaint.engine.features.eyes.render import EyeAppearance, EyeLook, render_eye
 from warpaint.gui.attribute_sliders import NewSliderDialog, SliderBuilderWidget
 from warpaint.gui.param_widgets import NumberParamWidget
 
@@ -100,7 +100,7 @@ def test_a_slider_built_from_layers_appears_at_once_and_previews_its_edit(
 def test_new_sliders_are_saved_into_a_copy_and_bad_requests_say_why(
     qtbot: Any, make_window: Any, monkeypatch: Any, eyes_document: Any, tmp_path: Any
 ) -> None:
-    from warpaint.engine.nets.autoencoder import load_attribute_model
+    from warpaint.engine.features.eyes.autoencoder import load_attribute_model
 
     monkeypatch.setattr(effect, "_session", {})
     doc, brown, blue = eyes_document

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 from skimage import data
 
-from warpaint.engine.document import Document
-from warpaint.engine.effects.attributes import extra_params
+from warpaint.engine.core.document import Document
+from warpaint.engine.features.eyes.effect_attributes import extra_params
 from warpaint.gui.param_widgets import NumberParamWidget
 
 

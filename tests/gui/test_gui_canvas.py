@@ -11,9 +11,9 @@ from PySide6.QtGui import QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from warpaint.engine.document import Document, Layer
-from warpaint.engine.lod import level_for_scale
-from warpaint.engine.tiles import Rect, TiledImage
+from warpaint.engine.core.document import Document, Layer
+from warpaint.engine.core.lod import level_for_scale
+from warpaint.engine.core.tiles import Rect, TiledImage
 from warpaint.gui.canvas import changed_region
 
 
@@ -115,7 +115,7 @@ def test_big_image_renders_at_reduced_resolution_when_zoomed_out(qtbot, make_win
     big = Layer(
         "Big", TiledImage.filled(8000, 8000, (0.2, 0.4, 0.6, 1.0), np.uint8)
     )  # shared tiles: cheap to build
-    from warpaint.engine.document import DocState
+    from warpaint.engine.core.document import DocState
 
     doc = Document(DocState(8000, 8000, (big,)))
     window = make_window(doc)

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from PIL import Image
 
-from warpaint.engine.document import Document, Layer
+from warpaint.engine.core.document import Document, Layer
 
 PROFILES = {
     "ci": {"max_examples": 25, "stateful_step_count": 30, "derandomize": True},

@@ -6,9 +6,9 @@ import numpy as np
 from gui_helpers import small_document, wait_canvas
 from PySide6.QtCore import QPointF
 
-from warpaint.engine.compositing import blend_mode_names
-from warpaint.engine.document import DocState, Document, Layer
-from warpaint.engine.tiles import Rect
+from warpaint.engine.core.compositing import blend_mode_names
+from warpaint.engine.core.document import DocState, Document, Layer
+from warpaint.engine.core.tiles import Rect
 from warpaint.gui.canvas import changed_region
 
 

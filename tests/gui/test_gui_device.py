@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QSettings
 
-from warpaint.engine.device import available_devices
+from warpaint.engine.runtime.device import available_devices
 from warpaint.gui.device_menu import SETTING, DeviceResolver, initial_device
 
 

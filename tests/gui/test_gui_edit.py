@@ -9,8 +9,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtTest import QTest
 
-from warpaint.engine.compositing import flatten
-from warpaint.engine.selection import Selection
+from warpaint.engine.core.compositing import flatten
+from warpaint.engine.core.selection import Selection
 from warpaint.gui.main_window import qimage_to_rgba
 
 

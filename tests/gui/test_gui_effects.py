@@ -9,12 +9,12 @@ from gui_helpers import small_document, wait_delivered
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
 
-from warpaint.engine.apply import effect_job
-from warpaint.engine.document import Document
-from warpaint.engine.jobs import JobContext, JobState
-from warpaint.engine.params import Param, ParamType
-from warpaint.engine.registry import EffectSpec
-from warpaint.engine.selection import Selection
+from warpaint.engine.core.document import Document
+from warpaint.engine.core.selection import Selection
+from warpaint.engine.runtime.apply import effect_job
+from warpaint.engine.runtime.jobs import JobContext, JobState
+from warpaint.engine.runtime.params import Param, ParamType
+from warpaint.engine.runtime.registry import EffectSpec
 from warpaint.gui.canvas_tools import PointsTool, RectTool
 from warpaint.gui.effects_panel import EffectPanel
 from warpaint.gui.param_widgets import (
@@ -146,7 +146,7 @@ def test_slider_previews_supersede_each_other(qtbot, make_window, monkeypatch):
 
 
 def _ctx() -> JobContext:
-    from warpaint.engine.jobs import Job
+    from warpaint.engine.runtime.jobs import Job
 
     return JobContext(Job(lambda ctx: None))
 
@@ -168,7 +168,7 @@ ALL_TYPES = EffectSpec(
         Param("where", "Where", ParamType.MASK),
         Param("model", "Model file", ParamType.FILE),
     ),
-    module="warpaint.engine.effects.gaussian_blur",
+    module="warpaint.engine.features.blur.effect",
 )
 
 

@@ -9,7 +9,7 @@ from gui_helpers import astronaut_document
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from warpaint.engine.document import Document
+from warpaint.engine.core.document import Document
 
 
 def _group_photo() -> Document:

@@ -8,7 +8,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
-from warpaint.engine.effects.fast_style import DEFAULT_PRESET, PRESETS, preset_thumbnail
+from warpaint.engine.features.fast_style.effect import DEFAULT_PRESET, PRESETS, preset_thumbnail
 from warpaint.gui.param_widgets import GalleryParamWidget
 
 

@@ -10,7 +10,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from warpaint.engine.compositing import flatten
+from warpaint.engine.core.compositing import flatten
 from warpaint.engine.io import open_document
 
 pytestmark = needs_io

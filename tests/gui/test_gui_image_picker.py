@@ -7,9 +7,9 @@ from gui_helpers import small_document, wait_delivered
 from PIL import Image
 from PySide6.QtCore import Qt
 
-from warpaint.engine.jobs import JobState
-from warpaint.engine.params import ParamType
-from warpaint.engine.selection import Selection
+from warpaint.engine.core.selection import Selection
+from warpaint.engine.runtime.jobs import JobState
+from warpaint.engine.runtime.params import ParamType
 from warpaint.gui.param_widgets import ImageParamWidget
 
 

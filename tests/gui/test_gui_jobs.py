@@ -9,8 +9,8 @@ import numpy as np
 from gui_helpers import Heartbeat, wait_canvas, wait_delivered
 from PySide6.QtCore import Qt
 
-from warpaint.engine.document import Document, Layer
-from warpaint.engine.jobs import JobContext, JobState
+from warpaint.engine.core.document import Document, Layer
+from warpaint.engine.runtime.jobs import JobContext, JobState
 
 
 def test_bridge_delivers_callbacks_on_the_gui_thread(qtbot, window):

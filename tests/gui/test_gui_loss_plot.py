@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 from PySide6.QtGui import QColor, QImage
 
-from warpaint.engine.apply import effect_job
-from warpaint.engine.document import Document
-from warpaint.engine.jobs import JobRunner, JobState
-from warpaint.engine.registry import get_effect
+from warpaint.engine.core.document import Document
+from warpaint.engine.runtime.apply import effect_job
+from warpaint.engine.runtime.jobs import JobRunner, JobState
+from warpaint.engine.runtime.registry import get_effect
 from warpaint.gui.effects_panel import EffectPanel
 from warpaint.gui.loss_plot import SERIES_COLOURS, LossPlotWidget
 

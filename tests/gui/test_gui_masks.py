@@ -10,9 +10,9 @@ from gui_helpers import wait_canvas
 from PIL import Image
 from PySide6.QtCore import QPointF, Qt
 
-from warpaint.engine.document import Document, Layer
-from warpaint.engine.params import Param, ParamType
-from warpaint.engine.selection import Selection
+from warpaint.engine.core.document import Document, Layer
+from warpaint.engine.core.selection import Selection
+from warpaint.engine.runtime.params import Param, ParamType
 from warpaint.gui.main_window import MainWindow
 from warpaint.gui.param_widgets import NumberParamWidget
 

@@ -8,7 +8,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 
-from warpaint.engine.jobs import JobState
+from warpaint.engine.runtime.jobs import JobState
 from warpaint.gui.layers_panel import ID_ROLE
 
 

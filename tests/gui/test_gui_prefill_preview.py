@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from gui_helpers import astronaut_document
 
-from warpaint.engine.tiles import TILE, Rect
+from warpaint.engine.core.tiles import TILE, Rect
 
 
 def test_a_preview_started_before_the_eye_was_found_is_redone_with_the_found_region(

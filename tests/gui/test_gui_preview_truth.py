@@ -12,9 +12,9 @@ from canvas_truth import assert_canvas_shows, drawn, expected, settle
 from gui_helpers import astronaut_document, small_document, wait_delivered
 from PIL import Image
 
-from warpaint.engine.apply import EffectResult
-from warpaint.engine.document import Document, Layer
-from warpaint.engine.jobs import JobContext, JobState
+from warpaint.engine.core.document import Document, Layer
+from warpaint.engine.runtime.apply import EffectResult
+from warpaint.engine.runtime.jobs import JobContext, JobState
 from warpaint.gui import effect_session as session_module
 
 
@@ -277,7 +277,7 @@ def test_a_declined_keep_after_cancel_leaves_the_canvas_exactly_the_document(
 def test_a_big_layer_previews_at_the_canvas_level_of_detail_through_the_compositor(
     qtbot, make_window, monkeypatch
 ):
-    from warpaint.engine.lod import shared_lod
+    from warpaint.engine.core.lod import shared_lod
 
     monkeypatch.setenv("WARPAINT_PREVIEW_MAX_SIDE", "300")
     rng = np.random.default_rng(7)

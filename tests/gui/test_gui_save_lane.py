@@ -9,9 +9,9 @@ from gui_helpers import needs_io, wait_delivered
 from PIL import Image
 
 from warpaint.engine import io as wio
-from warpaint.engine.compositing import flatten
+from warpaint.engine.core.compositing import flatten
 from warpaint.engine.io import open_document
-from warpaint.engine.jobs import JobState
+from warpaint.engine.runtime.jobs import JobState
 
 pytestmark = needs_io
 

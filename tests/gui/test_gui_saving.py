@@ -9,10 +9,10 @@ import numpy as np
 from gui_helpers import Heartbeat, needs_io, wait_canvas, wait_delivered
 
 from warpaint.engine import io as wio
-from warpaint.engine.compositing import flatten
-from warpaint.engine.document import Document
+from warpaint.engine.core.compositing import flatten
+from warpaint.engine.core.document import Document
 from warpaint.engine.io import open_document
-from warpaint.engine.jobs import JobState
+from warpaint.engine.runtime.jobs import JobState
 
 pytestmark = needs_io
 

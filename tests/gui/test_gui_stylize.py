@@ -9,9 +9,9 @@ import pytest
 from gui_helpers import small_document, wait_delivered
 from PIL import Image
 
-from warpaint.engine.apply import EffectResult
-from warpaint.engine.errors import BadInputError
-from warpaint.engine.jobs import JobContext, JobState
+from warpaint.engine.runtime.apply import EffectResult
+from warpaint.engine.runtime.errors import BadInputError
+from warpaint.engine.runtime.jobs import JobContext, JobState
 from warpaint.gui import effect_session as session_module
 from warpaint.gui.keep_preview import KeepPreviewDialog
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from krita_harness import FIGURES, Krita, difference, read_png
 
-from warpaint.engine.compositing import MULTIRESOLUTION, composite
-from warpaint.engine.document import DocState, Layer
+from warpaint.engine.core.compositing import MULTIRESOLUTION, composite
+from warpaint.engine.core.document import DocState, Layer
+from warpaint.engine.core.tiles import TiledImage
 from warpaint.engine.io.ora import read_ora, write_ora
-from warpaint.engine.tiles import TiledImage
 
 TOLERANCE = 3.0  # 1/255 units, premultiplied RGBA
 W, H = 96, 64

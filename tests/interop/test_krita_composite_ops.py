@@ -28,7 +28,7 @@ from krita_harness import (
     write_plain_ora,
 )
 
-from warpaint.engine.compositing import composite
+from warpaint.engine.core.compositing import composite
 from warpaint.engine.io.ora import MODES_BY_OP, read_ora
 
 SIZE = 64

@@ -8,8 +8,8 @@ import imagecodecs
 import numpy as np
 from krita_harness import FIGURES, Krita, difference, read_png
 
-from warpaint.engine.compositing import composite
-from warpaint.engine.document import DocMeta, DocState, Layer
+from warpaint.engine.core.compositing import composite
+from warpaint.engine.core.document import DocMeta, DocState, Layer
 from warpaint.engine.io.ora import write_ora
 
 OPEN_WITHIN_S = 60.0

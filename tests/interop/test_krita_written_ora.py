@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from krita_harness import OPENRASTER_OPS, Krita, OraLayer, png_bytes, write_plain_ora
 
-from warpaint.engine.document import Layer
+from warpaint.engine.core.document import Layer
 from warpaint.engine.io.ora import MODES_BY_OP, read_ora
 
 W, H = 120, 80

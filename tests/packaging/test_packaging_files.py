@@ -48,9 +48,9 @@ def test_appstream_metadata_names_the_desktop_entry_and_licences() -> None:
 def test_openraster_mime_magic_matches_the_files_we_write(tmp_path: Path) -> None:
     import numpy as np
 
-    from warpaint.engine.document import DocState, Layer
+    from warpaint.engine.core.document import DocState, Layer
+    from warpaint.engine.core.tiles import TiledImage
     from warpaint.engine.io.ora import write_ora
-    from warpaint.engine.tiles import TiledImage
 
     ns = "{http://www.freedesktop.org/standards/shared-mime-info}"
     mime = ET.parse(LINUX / "warpaint-openraster.xml").getroot().find(f"{ns}mime-type")
@@ -102,7 +102,7 @@ def test_editor_start_up_probe_reports_a_shown_window(tmp_path: Path) -> None:
         HOME=str(tmp_path),
     )
     done = subprocess.run(
-        [sys.executable, "-m", "warpaint.engine.cli", "gui"],
+        [sys.executable, "-m", "warpaint.app.cli", "gui"],
         env=env,
         capture_output=True,
         text=True,

@@ -1,1 +1,0 @@
-"""Eyes: a procedural eye renderer, eye localisation and gaze redirection."""

@@ -1,0 +1,212 @@
+"""Arbitrary style transfer with adaptive instance normalisation (Huang & Belongie 2017).
+
+encoder -> AdaIN -> decoder:
+
+- encoder: the early layers of the slim random VGG-19 loss network
+  (`vgg19-random-slim` up to relu3_1: 128 channels at 1/4 resolution). It is
+  the stylize effect's own loss network, needs no file (frozen-stream random
+  weights) and runs 512x512 in about 0.2 s on a 2-core CPU, where the full
+  VGG-19 to relu4_1 takes several times that.
+- AdaIN(x, y) = sigma(y) * (x - mu(x)) / sigma(x) + mu(y), per channel over
+  the spatial positions.
+- decoder: mirrors the encoder (conv, nearest x2 upsampling, conv ...) with
+  thinner full-resolution layers, sized so encoder + decoder stay within
+  0.5 s at 512x512 on that CPU. It is the only trained part; its weights
+  ship in `resources/models/adain-decoder.safetensors`.
+
+Feature maps are (N, C, h, w); images (N, 3, H, W) RGB in [0, 1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from warpaint.engine.neural.vgg import VGGFeatures
+
+KIND = "adain"
+FORMAT = 1
+ENCODER_NETWORK = "vgg19-random-slim"
+ENCODER_LAYER = "relu3_1"
+ENCODER_CHANNELS = 128
+# Layers whose feature statistics make the training style loss (Huang & Belongie
+# use relu1_1..relu4_1 of the same network as the encoder).
+STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+# (in, out, upsample after) per decoder conv; the last conv maps to RGB.
+DEFAULT_DECODER: tuple[tuple[int, int, bool], ...] = (
+    (ENCODER_CHANNELS, 64, True),
+    (64, 64, False),
+    (64, 32, True),
+    (32, 16, False),
+    (16, 3, False),
+)
+EPS = 1e-5
+
+
+def encoder(device: str | torch.device = "cpu") -> VGGFeatures:
+    """The frozen encoder (shared with the loss network cache; no file needed)."""
+    from warpaint.engine.neural.loss_networks import feature_network
+
+    return feature_network(ENCODER_NETWORK, str(device)).module
+
+
+def encode(net: VGGFeatures, image: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) RGB -> (N, 128, ceil(H/4), ceil(W/4)) relu3_1 features."""
+    return net(image, [ENCODER_LAYER])[ENCODER_LAYER]
+
+
+def mean_std(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and standard deviation over positions: two (N, C, 1, 1)."""
+    n, c = features.shape[:2]
+    flat = features.reshape(n, c, -1)
+    mean = flat.mean(2).view(n, c, 1, 1)
+    std = (flat.var(2, unbiased=False) + EPS).sqrt().view(n, c, 1, 1)
+    return mean, std
+
+
+def adain(content: torch.Tensor, style_mean: torch.Tensor, style_std: torch.Tensor) -> torch.Tensor:
+    """Content features (N, C, h, w) renormalised to the style's (N|1, C, 1, 1) statistics."""
+    mean, std = mean_std(content)
+    return (content - mean) / std * style_std + style_mean
+
+
+def mixed_statistics(
+    stats: Sequence[tuple[torch.Tensor, torch.Tensor]], weights: Sequence[float]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A weighted mix of several styles' (mean, std): Huang & Belongie interpolate
+    the AdaIN outputs, which for one content is the same as mixing the statistics."""
+    total = float(sum(weights))
+    if total <= 0:
+        raise ValueError("style weights must add up to more than zero")
+    mean = sum(w / total * m for (m, _), w in zip(stats, weights, strict=True))
+    std = sum(w / total * s for (_, s), w in zip(stats, weights, strict=True))
+    return mean, std  # type: ignore[return-value]
+
+
+class Decoder(nn.Module):
+    """relu3_1 features (N, 128, h, w) -> RGB (N, 3, 4h, 4w), unclamped.
+
+    Reflection padding (no border seams), ReLU after every conv but the last,
+    nearest-neighbour x2 upsampling where the encoder pooled.
+    """
+
+    def __init__(self, layers: Sequence[tuple[int, int, bool]] = DEFAULT_DECODER) -> None:
+        super().__init__()
+        self.layers = tuple((int(a), int(b), bool(u)) for a, b, u in layers)
+        if not self.layers or self.layers[0][0] != ENCODER_CHANNELS or self.layers[-1][1] != 3:
+            raise ValueError(f"a decoder maps {ENCODER_CHANNELS} channels to 3: {self.layers}")
+        self.convs = nn.ModuleList(nn.Conv2d(a, b, 3) for a, b, _ in self.layers)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        h = features
+        last = len(self.convs) - 1
+        for i, (conv, (_, _, up)) in enumerate(zip(self.convs, self.layers, strict=True)):
+            h = conv(F.pad(h, (1, 1, 1, 1), mode="reflect"))
+            if i < last:
+                h = F.relu(h)
+            if up:
+                h = F.interpolate(h, scale_factor=2.0, mode="nearest")
+        return h
+
+
+def decoder_meta(decoder: Decoder) -> dict[str, object]:
+    """The model-file metadata that rebuilds `decoder` (see `decoder_from_model`)."""
+    return {
+        "kind": KIND,
+        "format": FORMAT,
+        "encoder": ENCODER_NETWORK,
+        "encoder_layer": ENCODER_LAYER,
+        "decoder_layers": [list(layer) for layer in decoder.layers],
+    }
+
+
+def decoder_from_model(tensors: dict[str, torch.Tensor], meta: dict[str, object]) -> Decoder:
+    """A decoder rebuilt from a model file's tensors and metadata.
+
+    Raises ValueError (with the reason) when the file was made for another
+    encoder or its tensors do not fit the recorded layers.
+    """
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"unsupported adain model format {meta.get('format')!r}")
+    if meta.get("encoder") != ENCODER_NETWORK or meta.get("encoder_layer") != ENCODER_LAYER:
+        raise ValueError(
+            f"made for encoder {meta.get('encoder')}/{meta.get('encoder_layer')}, "
+            f"not {ENCODER_NETWORK}/{ENCODER_LAYER}"
+        )
+    layers = meta.get("decoder_layers")
+    if not isinstance(layers, list) or not all(isinstance(x, list) and len(x) == 3 for x in layers):
+        raise ValueError("no decoder layer list in the metadata")
+    sizes = [size for layer in layers for size in layer[:2]]
+    if len(layers) > 64 or not all(
+        isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= 4096 for c in sizes
+    ):
+        raise ValueError("the decoder layer list asks for sizes outside 1..4096 or > 64 layers")
+    spec = [(int(a), int(b), bool(u)) for a, b, u in layers]
+    with torch.device("meta"):  # allocates nothing: the file's tensors must match first
+        expected = Decoder(spec).state_dict()
+    if set(tensors) != set(expected):
+        raise ValueError("its tensors do not match the decoder layers")
+    for name, value in tensors.items():
+        if tuple(value.shape) != tuple(expected[name].shape):
+            raise ValueError(f"{name} has shape {tuple(value.shape)}")
+    decoder = Decoder(spec)
+    decoder.load_state_dict({k: v.float() for k, v in tensors.items()})
+    return decoder.eval().requires_grad_(False)
+
+
+class AdaINLayer(nn.Module):
+    """AdaIN towards fixed style statistics, blended with the input by `strength`.
+
+    Its `normalise(x, mean, var)` takes the content statistics as arguments,
+    the protocol of `warpaint.engine.neural.feedforward`: tiled inference measures
+    them once on the whole image and freezes them for every tile.
+    """
+
+    def __init__(self, style_mean: torch.Tensor, style_std: torch.Tensor, strength: float) -> None:
+        super().__init__()
+        self.style_mean, self.style_std, self.strength = style_mean, style_std, float(strength)
+
+    def normalise(self, x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+        t = (x - mean) / (var + EPS).sqrt() * self.style_std + self.style_mean
+        return t if self.strength >= 1.0 else self.strength * t + (1 - self.strength) * x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.flatten(2)
+        mean = flat.mean(2)[..., None, None]
+        var = flat.var(2, unbiased=False)[..., None, None]
+        return self.normalise(x, mean, var)
+
+
+class StyleTransfer(nn.Module):
+    """Image (1, 3, H, W) -> stylised image (1, 3, H, W), unclamped.
+
+    Below strength 1 the decoder's own reconstruction error is added back in
+    proportion to 1 - strength, so the result tends to the content exactly as
+    the strength tends to 0 instead of jumping at the slider's first step.
+    """
+
+    STRIDE = 4  # the encoder pools twice
+
+    def __init__(self, net: VGGFeatures, layer: AdaINLayer, decoder: Decoder) -> None:
+        super().__init__()
+        self.net, self.layer, self.decoder = net, layer, decoder
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        h, w = image.shape[-2:]
+        # Pad to a multiple of the stride so the output lines up pixel for pixel.
+        pad_h, pad_w = (-h) % self.STRIDE, (-w) % self.STRIDE
+        if pad_h or pad_w:
+            mode = "reflect" if min(h, w) > self.STRIDE else "replicate"
+            image = F.pad(image, (0, pad_w, 0, pad_h), mode=mode)
+        features = encode(self.net, image)
+        target = self.layer(features)
+        strength = self.layer.strength
+        if strength >= 1.0:
+            out = self.decoder(target)
+        else:
+            both = self.decoder(torch.cat([target, features]))
+            out = both[:1] + (1 - strength) * (image - both[1:])
+        return out[..., :h, :w]

@@ -1,0 +1,272 @@
+"""`warpaint bench arbitrary-style`: AdaIN against Gatys on styles the decoder never saw.
+
+Also a gallery writer for the docs:
+`python -m warpaint.engine.features.arbitrary_style.bench --gallery docs/images`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from warpaint.engine.neural.bench_images import fit_rgb as _fit
+from warpaint.engine.neural.bench_images import to_batch as _t
+from warpaint.engine.runtime.bench import benchmark
+
+if TYPE_CHECKING:
+    import torch
+
+BENCH_SIDE = 256
+SPEED_SIDE = 512
+CONTENTS: tuple[str, ...] = ("astronaut", "chelsea", "coffee")
+HELD_OUT_CORPUS = 4  # the first held-out corpus styles (indices 0, 8, 16, 24)
+GOAL_STYLE_RATIO = 1.35
+GOAL_CPU_512_SECONDS = 0.5
+
+
+def bench_contents(side: int, quick: bool = False) -> dict[str, np.ndarray]:
+    """The fixed content set (the stylize benchmark's photos), long side `side`."""
+    from skimage import data
+
+    names = CONTENTS[:1] if quick else CONTENTS
+    return {name: _fit(getattr(data, name)(), side) for name in names}
+
+
+def held_out_styles(side: int, quick: bool = False) -> dict[str, np.ndarray]:
+    """Styles no decoder training sees: held-out corpus indices, the stylize
+    benchmark's procedural samples and the immunohistochemistry photo."""
+    from skimage import data
+
+    from warpaint.engine.features.arbitrary_style.corpus import held_out_indices, style_image
+    from warpaint.engine.neural.style_samples import mosaic, strokes, waves
+
+    styles = {f"corpus-{i}": style_image(i, side) for i in held_out_indices(HELD_OUT_CORPUS)}
+    styles |= {"mosaic": mosaic(side), "strokes": strokes(side), "waves": waves(side)}
+    styles["ihc-photo"] = _fit(data.immunohistochemistry(), side)
+    if quick:
+        return {k: styles[k] for k in ("corpus-8", "mosaic")}
+    return styles
+
+
+def _np(x: torch.Tensor) -> np.ndarray:
+    return x[0].permute(1, 2, 0).float().cpu().numpy()
+
+
+def adain_result(
+    content: np.ndarray, style: np.ndarray, device: str = "cpu", strength: float = 1.0,
+    model: str | None = None,
+) -> np.ndarray:  # fmt: skip
+    """The effect's core on numpy images (H, W, 3) -> (H, W, 3), style at the content's size."""
+    import torch
+
+    from warpaint.engine.features.arbitrary_style.effect import load_decoder, stylize
+    from warpaint.engine.neural.style_losses import resize_to_side
+
+    decoder = load_decoder(model, device)
+    with torch.inference_mode():
+        s = resize_to_side(_t(style, device), max(content.shape[:2]))
+        return _np(stylize(decoder, _t(content, device), [(s, 1.0)], strength))
+
+
+def _sync(device: str) -> None:
+    import torch
+
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def speed_512(dev: str, quick: bool = False) -> dict[str, Any]:
+    """Median seconds for a 512x512 image (256 quick) with the shipped decoder:
+    start with content and style tensors on the device (one warm-up run),
+    stop when the result is back on the host; a new style every run (the
+    style is encoded too) and the same style (its statistics remembered, as
+    when a slider moves)."""
+    import torch
+
+    from warpaint.engine.features.arbitrary_style.effect import _STYLE_CACHE, load_decoder, stylize
+
+    speed_side = 256 if quick else SPEED_SIDE
+    runs = 3 if quick else 7
+    decoder = load_decoder(None, dev)
+    rng = np.random.default_rng(0)
+    content_t = _t(rng.random((speed_side, speed_side, 3), dtype=np.float32), dev)
+    style_t = _t(held_out_styles(speed_side, quick=True)["mosaic"], dev)
+    speed: dict[str, Any] = {"side": speed_side, "runs": runs}
+    with torch.inference_mode():
+        for label, new_style in (("new_style", True), ("same_style", False)):
+            times = []
+            for i in range(runs + 1):
+                if new_style:
+                    _STYLE_CACHE.clear()
+                _sync(dev)
+                t0 = time.perf_counter()
+                stylize(decoder, content_t, [(style_t, 1.0)]).cpu()
+                if i:  # the first run is the warm-up
+                    times.append(time.perf_counter() - t0)
+            speed[f"median_s_{label}"] = round(statistics.median(times), 4)
+            speed[f"min_s_{label}"] = round(min(times), 4)
+    speed["torch_threads"] = torch.get_num_threads()
+    return speed
+
+
+@benchmark(
+    "arbitrary-style",
+    "AdaIN vs Gatys on held-out styles: judged style distance, content SSIM, 512 px speed",
+)
+def bench_arbitrary_style(quick: bool, device: str | None) -> dict[str, Any]:
+    """Quality: for every content x held-out style pair at 256 px (96 in quick
+    mode), the AdaIN result (strength 1) and the Gatys result (the stylize
+    effect's defaults) are scored by `style_judge.judge`; `style_ratio` is
+    AdaIN's style distance over Gatys' (goal <= 1.35) and `ssim_minus_gatys`
+    the difference in content SSIM (goal >= 0). Speed: start with content and
+    style tensors on the device (decoder loaded, one warm-up), stop when the
+    result is back on the host; median of 7 runs at 512x512 (3 at 256 quick),
+    with a new style every run (the style is encoded too) and with the same
+    style (its statistics are remembered, as when a slider moves).
+    """
+    import torch
+
+    from warpaint.engine.features.stylize.effect import BASE_STYLE_WEIGHT
+    from warpaint.engine.features.stylize.effect import SPEC as STYLIZE
+    from warpaint.engine.features.stylize.optim import stylize_image
+    from warpaint.engine.neural.loss_networks import feature_network
+    from warpaint.engine.neural.style_judge import judge
+    from warpaint.engine.runtime.device import choose_device
+
+    dev = choose_device(device)
+    side = 96 if quick else BENCH_SIDE
+    contents = bench_contents(side, quick)
+    styles = held_out_styles(side, quick)
+    gatys = STYLIZE.defaults()
+    net = feature_network(gatys["network"], dev)
+    rows = []
+    for cname, c in contents.items():
+        for sname, s in styles.items():
+            _sync(dev)
+            t0 = time.perf_counter()
+            a = adain_result(c, s, dev)
+            adain_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            with torch.inference_mode(False), torch.enable_grad():
+                g = stylize_image(
+                    net, _t(c, dev), [(_t(s, dev), 1.0)], side=side,
+                    evaluations=int(gatys["iterations"]), scales=int(gatys["scales"]),
+                    style_weight=BASE_STYLE_WEIGHT * float(gatys["strength"]),
+                )  # fmt: skip
+            gatys_result = _np(g.detach())
+            gatys_s = time.perf_counter() - t0
+            ja, jg = judge(a, s, c), judge(gatys_result, s, c)
+            rows.append(
+                {
+                    "content": cname,
+                    "style": sname,
+                    "content_only_style_distance": judge(c, s, c)["style_distance"],
+                    "adain": ja | {"seconds": round(adain_s, 3)},
+                    "gatys": jg | {"seconds": round(gatys_s, 2)},
+                    "style_ratio": round(ja["style_distance"] / jg["style_distance"], 3),
+                    "ssim_minus_gatys": round(ja["content_ssim"] - jg["content_ssim"], 4),
+                }
+            )
+
+    speed = speed_512(dev, quick)
+    ratios = [r["style_ratio"] for r in rows]
+    ssim_diffs = [r["ssim_minus_gatys"] for r in rows]
+    return {
+        "device": dev,
+        "size": side,
+        "contents": list(contents),
+        "held_out_styles": list(styles),
+        "gatys_settings": {k: gatys[k] for k in ("network", "iterations", "scales", "strength")},
+        "results": rows,
+        "median_style_ratio": round(statistics.median(ratios), 3),
+        "mean_style_ratio": round(statistics.fmean(ratios), 3),
+        "median_ssim_minus_gatys": round(statistics.median(ssim_diffs), 4),
+        "mean_adain_ssim": round(statistics.fmean(r["adain"]["content_ssim"] for r in rows), 4),
+        "mean_gatys_ssim": round(statistics.fmean(r["gatys"]["content_ssim"] for r in rows), 4),
+        "speed": speed,
+        "goal_style_ratio_max": GOAL_STYLE_RATIO,
+        "goal_cpu_512_seconds": GOAL_CPU_512_SECONDS,
+    }
+
+
+# -- gallery -----------------------------------------------------------------------
+
+
+def write_gallery(out_dir: Path, side: int = 256, model: str | None = None) -> list[Path]:
+    """Held-out style x content results as PNGs for the docs.
+
+    Writes `adain-gallery.jpg` (a grid: the styles across the top, the
+    contents down the left, results at strength 1 inside),
+    `adain-strength.jpg` (strength 0, 0.25, 0.5, 0.75, 1), `adain-colours.jpg`
+    (content, result, result with preserved colours) and `adain-mix.jpg`
+    (style A, mixes 0, 0.5, 1, style B). Returns the files written.
+    """
+    import torch
+    from PIL import Image
+
+    from warpaint.engine.features.arbitrary_style.effect import load_decoder, stylize
+    from warpaint.engine.neural.style_losses import with_chroma_of
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    contents = bench_contents(side)
+    styles = held_out_styles(side)
+    written: list[Path] = []
+
+    def save(image: np.ndarray, name: str) -> None:
+        path = out_dir / name
+        pixels = Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8))
+        pixels.save(path, quality=88)  # JPEG: the docs stay small
+        written.append(path)
+
+    def square(a: np.ndarray, cell: int) -> np.ndarray:
+        from skimage.transform import resize
+
+        return resize(a, (cell, cell), anti_aliasing=True).astype(np.float32)
+
+    cell = 160
+    gap = np.ones((cell, 4, 3), np.float32)
+    top = [np.ones((cell, cell, 3), np.float32)] + [square(s, cell) for s in styles.values()]
+    rows = [np.concatenate([x for t in top for x in (t, gap)][:-1], 1)]
+    for c in contents.values():
+        row = [square(c, cell)]
+        for s in styles.values():
+            result = adain_result(c, s, model=model)
+            row.append(square(result, cell))
+        rows.append(np.concatenate([x for t in row for x in (t, gap)][:-1], 1))
+    hgap = np.ones((4, rows[0].shape[1], 3), np.float32)
+    save(np.concatenate([x for r in rows for x in (r, hgap)][:-1], 0), "adain-gallery.jpg")
+
+    c, s, s2 = contents["astronaut"], styles["corpus-8"], styles["mosaic"]
+    strip = [adain_result(c, s, strength=a, model=model) for a in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    save(np.concatenate(strip, 1), "adain-strength.jpg")
+    full = adain_result(c, s2, model=model)
+    kept = with_chroma_of(_t(full, "cpu"), _t(c, "cpu"))
+    save(np.concatenate([c, full, _np(kept)], 1), "adain-colours.jpg")
+    decoder = load_decoder(model)
+    mixes = []
+    with torch.inference_mode():
+        ct, st, st2 = _t(c, "cpu"), _t(s, "cpu"), _t(s2, "cpu")
+        for mix in (0.0, 0.5, 1.0):
+            mixes.append(_np(stylize(decoder, ct, [(st, 1 - mix), (st2, mix)])))
+    save(np.concatenate([s, *mixes, s2], 1), "adain-mix.jpg")
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--gallery", type=Path, required=True, help="output folder")
+    parser.add_argument("--side", type=int, default=256)
+    parser.add_argument("--model", default=None, help="decoder file (default: the shipped one)")
+    args = parser.parse_args(argv)
+    for path in write_gallery(args.gallery, args.side, args.model):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,223 @@
+"""Arbitrary style in one network pass (AdaIN, Huang & Belongie 2017).
+
+Any style image (a layer or a file), no training by the user: the layer is
+encoded by the slim random VGG-19's early layers, its features take the
+style's per-channel means and standard deviations, and a decoder trained by
+`warpaint train adain` (shipped in resources/models) paints the result. One
+pass, so it runs on the interactive lane: picking another style layer
+updates the preview live.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from warpaint.engine.runtime.params import Param, ParamType
+from warpaint.engine.runtime.registry import EffectSpec
+
+if TYPE_CHECKING:
+    import torch
+
+    from warpaint.engine.features.arbitrary_style.adain import Decoder
+    from warpaint.engine.runtime.jobs import JobContext
+
+MODEL_FILE = "adain-decoder.safetensors"
+# The style is resized to the content's long side times style_scale, within
+# these bounds: previews and full-resolution runs then see the style's
+# patterns at the same relative size, and a huge style costs no more than this.
+STYLE_MIN_SIDE, STYLE_MAX_SIDE = 64, 1024
+# Context each tile needs: the encoder's and decoder's receptive radius is
+# about 22 px (five convs and two poolings down, five convs and two
+# upsamplings back), rounded up to the stride grid.
+HALO = 32
+# Images up to this side run in one pass without measuring free memory.
+SINGLE_PASS_SIDE = 1024
+
+SPEC = EffectSpec(
+    id="arbitrary-style",
+    title="Arbitrary style",
+    category="Neural",
+    description="Repaint the layer in the style of any image, instantly (AdaIN).",
+    params=(
+        Param("style", "Style image", ParamType.IMAGE, default=None,
+              help="Any layer or image file; no training needed."),
+        Param("strength", "Strength", ParamType.NUMBER, default=1.0, min=0.0, max=1.0, step=0.05,
+              help="0 keeps the layer as it is, 1 is the full style."),
+        Param("preserve_colours", "Preserve colours", ParamType.BOOL, default=False,
+              help="Keep the layer's own colours; take only the style's light and texture."),
+        Param("style2", "Second style", ParamType.IMAGE, default=None,
+              help="Optional: a second style image to mix with the first."),
+        Param("mix", "Mix (second style)", ParamType.NUMBER, default=0.5, min=0.0, max=1.0,
+              step=0.05, help="Share of the second style: 0 first only, 1 second only."),
+        Param("style_scale", "Style scale", ParamType.NUMBER, default=1.0, min=0.25, max=4.0,
+              step=0.05, help="Size of the style's patterns relative to the layer."),
+        Param("mask", "Mask", ParamType.MASK, default=None, image_bound=True,
+              help="Apply only where the mask is set."),
+        Param("model", "Decoder file", ParamType.FILE, default=None,
+              help="A decoder from 'warpaint train adain -o FILE' (default: the shipped one)."),
+    ),
+)  # fmt: skip
+
+
+def default_model_path() -> Path:
+    from warpaint import resources  # type: ignore[attr-defined]  # mypy sees engine/ only
+
+    return Path(resources.__file__).parent / "models" / MODEL_FILE
+
+
+def _demo_style() -> Any:
+    import numpy as np
+
+    from warpaint.engine.features.arbitrary_style.corpus import held_out_indices, style_image
+
+    rgb = style_image(held_out_indices(3)[2], 256)
+    return np.concatenate([rgb, np.ones_like(rgb[..., :1])], axis=2)
+
+
+DEMO_PARAMS: dict[str, Any] = {"style": _demo_style, "strength": 0.9}
+
+
+def load_decoder(path: str | Path | None = None, device: str = "cpu") -> Decoder:
+    """The decoder in `path` (default: the shipped one) on `device`, cached per
+    file version; raises BadInputError with a one-line reason for a missing,
+    corrupt or foreign file."""
+    from warpaint.engine.runtime.errors import BadInputError
+
+    file = Path(path) if path else default_model_path()
+    try:
+        stat = file.stat()
+    except OSError:
+        hint = "" if path else "; train one with 'warpaint train adain'"
+        raise BadInputError(f"{file}: no AdaIN decoder file{hint}") from None
+    return _load_cached(str(file), stat.st_mtime_ns, stat.st_size, str(device))
+
+
+_CACHE: dict[tuple[str, int, int, str], Decoder] = {}
+
+
+def _load_cached(file: str, mtime: int, size: int, device: str) -> Decoder:
+    from warpaint.engine.features.arbitrary_style.adain import KIND, decoder_from_model
+    from warpaint.engine.runtime.checkpoints import load_model
+    from warpaint.engine.runtime.errors import BadInputError
+
+    key = (file, mtime, size, device)
+    if key not in _CACHE:
+        tensors, meta = load_model(file, KIND)
+        try:
+            decoder = decoder_from_model(tensors, meta)
+        except ValueError as exc:
+            raise BadInputError(f"{file}: not a usable AdaIN decoder ({exc})") from None
+        # One file version per device is enough; a retrained file replaces it.
+        for old in [k for k in _CACHE if k[0] == file and k[3] == device]:
+            del _CACHE[old]
+        _CACHE[key] = decoder.to(device)
+    return _CACHE[key]
+
+
+def _style_rgb(style: torch.Tensor, content_side: int, scale: float) -> torch.Tensor:
+    from warpaint.engine.neural.effect_helpers import rgb
+    from warpaint.engine.neural.style_losses import resize_to_side
+
+    side = round(min(max(content_side * scale, STYLE_MIN_SIDE), STYLE_MAX_SIDE))
+    return resize_to_side(rgb(style), side).clamp(0.0, 1.0)
+
+
+_STYLE_CACHE: OrderedDict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+STYLE_CACHE_SIZE = 8
+
+
+def style_statistics(style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The encoder's per-channel (mean, std) of a (1, 3, h, w) style image,
+    each (1, C, 1, 1), remembered for the last few styles: moving the
+    strength slider or editing the layer re-encodes only the layer."""
+    import hashlib
+
+    import torch
+
+    from warpaint.engine.features.arbitrary_style.adain import encode, encoder, mean_std
+
+    data = style.detach().to("cpu", torch.float32).contiguous().numpy()
+    digest = hashlib.blake2b(data.tobytes(), digest_size=16)
+    digest.update(repr(data.shape).encode())
+    key = (digest.hexdigest(), str(style.device))
+    if key in _STYLE_CACHE:
+        _STYLE_CACHE.move_to_end(key)
+        return _STYLE_CACHE[key]
+    stats = mean_std(encode(encoder(style.device), style))
+    _STYLE_CACHE[key] = stats
+    while len(_STYLE_CACHE) > STYLE_CACHE_SIZE:
+        _STYLE_CACHE.popitem(last=False)
+    return stats
+
+
+def stylize(
+    decoder: Decoder,
+    content: torch.Tensor,
+    styles: list[tuple[torch.Tensor, float]],
+    strength: float = 1.0,
+    check: Any = None,
+    tile: int | None = None,
+) -> torch.Tensor:
+    """(1, 3, H, W) content in the mixed style of `styles` ((1, 3, h, w), weight).
+
+    Strength alpha blends the features, t = alpha AdaIN(c, s) + (1 - alpha) c
+    (Huang & Belongie), see `nets.adain.StyleTransfer`. Big images run in
+    tiles (`feedforward.tiled_forward`, tile side from free memory unless
+    `tile` is given) with the content statistics measured once for the whole
+    image, so tiles show no seams and no drift.
+    """
+    from warpaint.engine.features.arbitrary_style.adain import (
+        AdaINLayer,
+        StyleTransfer,
+        encoder,
+        mixed_statistics,
+    )
+    from warpaint.engine.neural.feedforward import tiled_forward
+
+    stats = []
+    for style, _ in styles:
+        stats.append(style_statistics(style))
+        if check is not None:
+            check()
+    mean, std = mixed_statistics(stats, [w for _, w in styles])
+    net = StyleTransfer(encoder(content.device), AdaINLayer(mean, std, strength), decoder)
+    if tile is None and max(content.shape[-2:]) <= SINGLE_PASS_SIDE:
+        # Small enough for one pass on any device: skip the memory probe.
+        tile = -(-max(content.shape[-2:]) // StyleTransfer.STRIDE) * StyleTransfer.STRIDE
+    out = tiled_forward(net, net, content, halo=HALO, align=StyleTransfer.STRIDE, tile=tile,
+                        check=check or (lambda: None))  # fmt: skip
+    return out.clamp(0.0, 1.0)
+
+
+def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+    import torch
+
+    from warpaint.engine.neural.effect_helpers import resize_to, rgb
+    from warpaint.engine.neural.style_losses import with_chroma_of
+    from warpaint.engine.runtime.errors import BadInputError
+
+    style = params.get("style")
+    if style is None:
+        raise BadInputError("Arbitrary style needs a style image (a layer or an image file)")
+    strength = float(params["strength"])
+    if strength <= 0.0:
+        return image.clone()
+    decoder = load_decoder(params.get("model"), ctx.device)
+    content = rgb(image)
+    side, scale = max(content.shape[-2:]), float(params["style_scale"])
+    styles = [(_style_rgb(style, side, scale), 1.0)]
+    mix = float(params["mix"])
+    if params.get("style2") is not None and mix > 0.0:
+        styles = [(styles[0][0], 1.0 - mix), (_style_rgb(params["style2"], side, scale), mix)]
+    ctx.check()
+    result = stylize(decoder, content, styles, strength, ctx.check)
+    ctx.report(0.9)
+    if params["preserve_colours"]:
+        result = with_chroma_of(result, content)
+    mask = params.get("mask")
+    if mask is not None:
+        m = resize_to(mask[:, :1].float(), tuple(image.shape[-2:])).clamp(0, 1)  # type: ignore[arg-type]
+        result = image[:, :3].float() * (1 - m) + result * m
+    return torch.cat([result, image[:, 3:4].float()], dim=1)

@@ -1,0 +1,1 @@
+"""Gaussian blur: the effect and its benchmark."""

@@ -1,0 +1,401 @@
+"""Automatic eye localisation, offline: Haar boxes refined by a landmark regressor.
+
+1. OpenCV's Haar cascades (shipped in opencv-python-headless 4.x) find faces
+   and, inside each face's upper half, eye boxes. A missing eye is put where
+   face proportions say it is (mirrored from the other eye, or from the face
+   box alone).
+2. Each eye box gives rough corners (a Haar eye box is ~1.4x the corner
+   distance, centred on the eye); the line between the two eyes gives the
+   roll.
+3. The landmark regressor (`landmarks.py`, trained on the procedural renderer)
+   looks at the canonical crop from those corners and says where corners,
+   lids and iris really are; re-cropping at its answer and asking again
+   converges in a few passes. Without the model file the rough corners stay
+   and lids/iris come from the renderer's average eye.
+
+`eyes_from_points` builds the same landmarks from corners a user clicked, so
+everything downstream works with no detector at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from warpaint.engine.features.eyes.align import (
+    crop_matrix,
+    extract_crop,
+    invert_affine,
+    transform_points,
+)
+from warpaint.engine.features.eyes.render import EyeAppearance, EyeLandmarks, EyeLook, landmarks
+from warpaint.engine.runtime.errors import BadInputError
+
+# Refinement passes of the regressor (each re-crops at the previous answer).
+PASSES = 3
+# Corner distance / Haar eye-box width, measured on the astronaut sample (0.67, 0.8).
+BOX_TO_CORNERS = 0.72
+# A refined eye may move at most this many corner distances from its Haar box
+# and change its size at most this factor; beyond that the box wins.
+MAX_SHIFT = 0.6
+# Longest side of the image the Haar cascades search.
+DETECT_SIDE = 800
+MAX_RESIZE = 1.8
+
+
+@dataclass(frozen=True)
+class Eye:
+    """One eye's landmarks in image pixel coordinates (x, y)."""
+
+    corners: np.ndarray  # (2, 2): [inner corner, outer corner]
+    upper_lid: np.ndarray  # (K, 2) from the inner to the outer corner
+    lower_lid: np.ndarray  # (K, 2)
+    iris_centre: np.ndarray  # (2,)
+    iris_radius: float
+    # True for the eye on the image's left (the subject's right eye): its crop
+    # is mirrored so that it looks like a left eye in the canonical frame.
+    mirror: bool
+
+    @property
+    def width(self) -> float:
+        """Corner distance in pixels."""
+        return float(np.linalg.norm(self.corners[1] - self.corners[0]))
+
+    def crop(self, image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """(crop, (2, 3) matrix) of this eye in the canonical frame (see `align.extract_crop`)."""
+        return extract_crop(image, self.corners, size, self.mirror)
+
+    def in_crop(self, matrix: np.ndarray) -> EyeLandmarks:
+        """These landmarks in the crop frame of `matrix` (image -> crop affine)."""
+        scale = float(np.sqrt(abs(np.linalg.det(np.asarray(matrix)[:, :2]))))
+        return EyeLandmarks(
+            corners=transform_points(matrix, self.corners),
+            upper_lid=transform_points(matrix, self.upper_lid),
+            lower_lid=transform_points(matrix, self.lower_lid),
+            iris_centre=transform_points(matrix, self.iris_centre),
+            iris_radius=self.iris_radius * scale,
+        )
+
+
+@dataclass(frozen=True)
+class Face:
+    """A face box (x, y, w, h) in pixels and its eyes: (image-left eye, image-right eye)."""
+
+    box: tuple[int, int, int, int]
+    eyes: tuple[Eye, Eye]
+    # How the eyes were found: "haar" (both boxes), "partial" (one box), "face" (face box only).
+    source: str = "haar"
+
+
+def _eye_from_crop_landmarks(lm: EyeLandmarks, matrix: np.ndarray, mirror: bool) -> Eye:
+    inv = invert_affine(matrix)
+    scale = float(np.sqrt(abs(np.linalg.det(inv[:, :2]))))
+    return Eye(
+        corners=transform_points(inv, lm.corners),
+        upper_lid=transform_points(inv, lm.upper_lid),
+        lower_lid=transform_points(inv, lm.lower_lid),
+        iris_centre=transform_points(inv, lm.iris_centre),
+        iris_radius=lm.iris_radius * scale,
+        mirror=mirror,
+    )
+
+
+def _average_eye(corners: np.ndarray, mirror: bool) -> Eye:
+    """Landmarks of the renderer's average eye, looking ahead, between `corners`."""
+    from warpaint.engine.features.eyes.landmarks import CROP_SIZE
+
+    matrix = crop_matrix(corners, CROP_SIZE, mirror)
+    eye = _eye_from_crop_landmarks(landmarks(EyeAppearance(), EyeLook(), CROP_SIZE), matrix, mirror)
+    # Exactly the given corners (the mapping reproduces them up to rounding).
+    return Eye(
+        np.asarray(corners, np.float64),
+        eye.upper_lid,
+        eye.lower_lid,
+        eye.iris_centre,
+        eye.iris_radius,
+        mirror,
+    )
+
+
+def _as_rgb01(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float32 in [0, 1] from uint8/uint16/float, grey, RGB or RGBA."""
+    img = np.asarray(image)
+    if img.ndim == 2:
+        img = img[..., None]
+    if img.ndim != 3 or img.shape[2] not in (1, 3, 4) or min(img.shape[:2]) < 8:
+        raise BadInputError(f"expected an (H, W, 3) image, got shape {np.asarray(image).shape}")
+    if img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    img = img[..., :3]
+    if np.issubdtype(img.dtype, np.integer):
+        return img.astype(np.float32) / float(np.iinfo(img.dtype).max)
+    return np.clip(img.astype(np.float32), 0.0, 1.0)
+
+
+def _predict(
+    regressor: object, image: np.ndarray, corners: list[np.ndarray], mirrors: list[bool]
+) -> list[Eye]:
+    """One regressor pass: crop every eye at `corners`, predict, map back to the image."""
+    from warpaint.engine.features.eyes.landmarks import CROP_SIZE, vector_to_landmarks
+
+    crops, matrices = [], []
+    for c, mirror in zip(corners, mirrors, strict=True):
+        crop, matrix = extract_crop(image, c, CROP_SIZE, mirror)
+        crops.append(crop)
+        matrices.append(matrix)
+    vectors = regressor.predict(np.clip(np.stack(crops), 0.0, 1.0))  # type: ignore[attr-defined]
+    return [
+        _eye_from_crop_landmarks(vector_to_landmarks(v, CROP_SIZE), m, mirror)
+        for v, m, mirror in zip(vectors, matrices, mirrors, strict=True)
+    ]
+
+
+def refine_eyes(
+    image: np.ndarray,
+    rough: list[tuple[np.ndarray, bool]],
+    passes: int = PASSES,
+    keep_corners: bool = False,
+) -> list[Eye]:
+    """Landmarks for eyes given rough [inner, outer] corners and their mirror flags.
+
+    `image` is (H, W, 3) float32 in [0, 1]. Each pass re-crops at the corners
+    the previous pass found; an eye stops early when a pass moves its corners
+    less than 0.3 px, and a pass that moves them more than the one before
+    (diverging: hair or a shadow pulling a corner away) is undone. With
+    `keep_corners` the given corners are kept (a user placed them) and one
+    pass finds lids and iris. Without the regressor's weights file the
+    average eye is returned.
+    """
+    from warpaint.engine.features.eyes.landmarks import default_regressor
+
+    regressor = default_regressor()
+    if regressor is None or not rough:
+        return [_average_eye(c, m) for c, m in rough]
+    mirrors = [m for _, m in rough]
+    given = [np.asarray(c, np.float64) for c, _ in rough]
+    if keep_corners:
+        eyes = _predict(regressor, image, given, mirrors)
+        return [
+            Eye(c, e.upper_lid, e.lower_lid, e.iris_centre, e.iris_radius, e.mirror)
+            for c, e in zip(given, eyes, strict=True)
+        ]
+    eyes = _predict(regressor, image, given, mirrors)
+    steps = [float(np.abs(e.corners - c).max()) for e, c in zip(eyes, given, strict=True)]
+    active = [True] * len(eyes)
+    for _ in range(max(1, passes) - 1):
+        todo = [i for i, a in enumerate(active) if a and steps[i] >= 0.3]
+        if not todo:
+            break
+        again = _predict(
+            regressor, image, [eyes[i].corners for i in todo], [mirrors[i] for i in todo]
+        )
+        for i, new in zip(todo, again, strict=True):
+            step = float(np.abs(new.corners - eyes[i].corners).max())
+            if step > steps[i]:
+                active[i] = False  # diverging: keep the previous answer
+                continue
+            eyes[i], steps[i] = new, step
+    return eyes
+
+
+def eyes_from_points(points: np.ndarray, image: np.ndarray | None = None) -> list[Eye]:
+    """Eyes from manual corner points: (2N, 2) (x, y), two consecutive points per eye.
+
+    Either order works within an eye: with two or more eyes, an eye left of
+    its nearest neighbour is the subject's right eye (mirrored; its inner
+    corner is its right-hand point), one right of it a left eye (inner corner
+    on the left), so several faces' eyes can be given at once.
+    A single eye is taken as given: first point inner corner, second outer,
+    mirrored when the inner corner is right of the outer one.
+    With `image`, lids and iris are found by the regressor (corners kept);
+    without it they come from the renderer's average eye.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 2 or len(pts) % 2:
+        raise BadInputError(
+            f"eye points must be pairs of (x, y) corners, two per eye; got shape {pts.shape}"
+        )
+    if not np.all(np.isfinite(pts)):
+        raise BadInputError("eye points must be finite numbers")
+    pairs = pts.reshape(-1, 2, 2)
+    for i, pair in enumerate(pairs):
+        if np.linalg.norm(pair[1] - pair[0]) < 2.0:
+            raise BadInputError(f"eye {i + 1}: its two corners are less than 2 px apart")
+    rough: list[tuple[np.ndarray, bool]] = []
+    if len(pairs) == 1:
+        inner, outer = pairs[0]
+        rough.append((pairs[0].copy(), bool(inner[0] > outer[0])))
+    else:
+        centres = pairs.mean(axis=1)
+        for i, pair in enumerate(pairs):
+            # An eye's partner is the nearest other eye: left of it means the
+            # subject's right eye (this also holds with several faces).
+            dist = np.linalg.norm(centres - centres[i], axis=1)
+            dist[i] = np.inf
+            image_left = bool(centres[i, 0] < centres[int(np.argmin(dist)), 0])
+            # Image-left eye: inner corner is the right-hand point; image-right eye: the left one.
+            order = np.argsort(pair[:, 0])
+            inner, outer = (order[1], order[0]) if image_left else (order[0], order[1])
+            rough.append((np.stack([pair[inner], pair[outer]]), bool(image_left)))
+    if image is None:
+        return [_average_eye(c, m) for c, m in rough]
+    return refine_eyes(_as_rgb01(image), rough, keep_corners=True)
+
+
+def _cascade(name: str) -> object:
+    import cv2
+
+    clf = cv2.CascadeClassifier(cv2.data.haarcascades + name)  # type: ignore[attr-defined]
+    if clf.empty():
+        raise RuntimeError(f"OpenCV's {name} did not load (opencv-python-headless 4.x ships it)")
+    return clf
+
+
+def _rough_corners(
+    face: tuple[int, int, int, int], boxes: np.ndarray
+) -> tuple[list[tuple[np.ndarray, bool]], str, list[tuple[np.ndarray, float]]]:
+    """Rough corners of (image-left eye, image-right eye) from a face box and eye boxes.
+
+    Also returns (centre, corner distance) of each eye's prior, for sanity checks.
+    """
+    x, y, w, h = face
+    cx = x + w / 2.0
+    left: list[tuple[float, np.ndarray, float]] = []
+    right: list[tuple[float, np.ndarray, float]] = []
+    for ex, ey, ew, eh in boxes:
+        c = np.array([ex + ew / 2.0, ey + eh / 2.0])
+        # Eyes sit in the face's upper half, about 0.2-0.55 of its height.
+        if not (y + 0.15 * h < c[1] < y + 0.6 * h):
+            continue
+        score = abs((c[1] - y) / h - 0.4) + abs(ew / w - 0.25)
+        (left if c[0] < cx else right).append((score, c, float(ew)))
+    best_l = min(left, key=lambda t: t[0]) if left else None
+    best_r = min(right, key=lambda t: t[0]) if right else None
+    if best_l and best_r:
+        source = "haar"
+        (_, cl, wl), (_, cr, wr) = best_l, best_r
+    elif best_l or best_r:
+        source = "partial"
+        _, c, ew = best_l or best_r  # type: ignore[misc]
+        mirrored = np.array([2 * cx - c[0], c[1]])
+        (cl, wl), (cr, wr) = ((c, ew), (mirrored, ew)) if best_l else ((mirrored, ew), (c, ew))
+    else:
+        source = "face"
+        cl, cr = np.array([x + 0.3 * w, y + 0.4 * h]), np.array([x + 0.7 * w, y + 0.4 * h])
+        wl = wr = 0.25 * w
+    axis = cr - cl
+    norm = float(np.linalg.norm(axis))
+    d = axis / norm if norm > 1e-6 else np.array([1.0, 0.0])
+    half_l, half_r = 0.5 * BOX_TO_CORNERS * wl, 0.5 * BOX_TO_CORNERS * wr
+    left_eye = np.stack([cl + half_l * d, cl - half_l * d])  # inner is toward the nose (right)
+    right_eye = np.stack([cr - half_r * d, cr + half_r * d])
+    priors = [(cl, 2 * half_l), (cr, 2 * half_r)]
+    return [(left_eye, True), (right_eye, False)], source, priors
+
+
+def detect_faces(image: np.ndarray, refine: bool = True) -> list[Face]:
+    """Faces with both eyes' landmarks, largest first; [] when no face is found.
+
+    `image` is (H, W, 3) (or grey, or RGBA) uint8 or float in [0, 1]. With
+    `refine` False the eyes are the rough Haar-box estimates with the average
+    eye's lids and iris.
+    """
+    import cv2
+
+    rgb = _as_rgb01(image)
+    grey = cv2.cvtColor(np.round(rgb * 255.0).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+    # The cascades look at a copy at most DETECT_SIDE px long (a 1080p frame
+    # costs 1.8 s at full size); the regressor then works at full resolution.
+    scale = min(1.0, DETECT_SIDE / max(grey.shape))
+    if scale < 1.0:
+        size = (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale)))
+        grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    grey = cv2.equalizeHist(grey)
+    side = min(grey.shape)
+    min_face = max(24, side // 16)
+    face_clf = _cascade("haarcascade_frontalface_default.xml")
+    eye_clf = _cascade("haarcascade_eye.xml")
+    found = face_clf.detectMultiScale(  # type: ignore[attr-defined]
+        grey, scaleFactor=1.1, minNeighbors=5, minSize=(min_face, min_face)
+    )
+    faces: list[Face] = []
+    for fx, fy, fw, fh in sorted(
+        (tuple(int(v) for v in f) for f in found), key=lambda f: -f[2] * f[3]
+    ):
+        top, bottom = fy + int(0.1 * fh), fy + int(0.65 * fh)
+        roi = grey[top:bottom, fx : fx + fw]
+        boxes = eye_clf.detectMultiScale(  # type: ignore[attr-defined]
+            roi,
+            scaleFactor=1.05,
+            minNeighbors=3,
+            minSize=(max(6, fw // 10), max(6, fw // 10)),
+            maxSize=(fw // 2, fw // 2),
+        )
+        boxes = np.array([[bx + fx, by + top, bw, bh] for bx, by, bw, bh in boxes]).reshape(-1, 4)
+        face_box = tuple(int(round(v / scale)) for v in (fx, fy, fw, fh))
+        rough, source, priors = _rough_corners(face_box, boxes / scale)  # type: ignore[arg-type]
+        eyes = refine_eyes(rgb, rough) if refine else [_average_eye(c, m) for c, m in rough]
+        checked = []
+        for eye, (corners, mirror), (centre, width) in zip(eyes, rough, priors, strict=True):
+            moved = np.linalg.norm(eye.corners.mean(axis=0) - centre) / width
+            resized = eye.width / width
+            if moved > MAX_SHIFT or not (1 / MAX_RESIZE < resized < MAX_RESIZE):
+                eye = _average_eye(corners, mirror)
+            checked.append(eye)
+        faces.append(Face(face_box, (checked[0], checked[1]), source))  # type: ignore[arg-type]
+    return faces
+
+
+class DetectionCache:
+    """`detect_faces` answers for the last few images, keyed by a hash of all their pixels.
+
+    The attributes and gaze panels both look for eyes when they open, and the
+    gaze effect again on every run without points: one detection per layer
+    content serves them all. The key is the shape, dtype and a SHA-256 digest
+    of every byte, read in place (18 ms for a 1920x1080 float RGBA layer on
+    the development CPU, which hashes SHA-256 in hardware; BLAKE2 of a copy of
+    the RGB channels took 54 ms), against a detection's tenths of a second, so
+    any edit of the layer detects again.
+    """
+
+    def __init__(self, capacity: int = 4) -> None:
+        self._items: OrderedDict[tuple[Any, ...], tuple[Face, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.capacity = capacity
+        self.detections = 0  # how many times the detector really ran
+
+    @staticmethod
+    def key(image: np.ndarray) -> tuple[Any, ...]:
+        whole = np.ascontiguousarray(image)  # no copy for a layer's own array
+        digest = hashlib.sha256(whole.data.cast("B")).hexdigest()
+        return (image.shape, image.dtype.str, digest)
+
+    def faces(self, image: np.ndarray) -> list[Face]:
+        """`detect_faces(image)`, from the cache when this image was seen."""
+        key = self.key(image)
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+                return list(hit)
+        found = tuple(detect_faces(image))
+        with self._lock:
+            self.detections += 1
+            self._items[key] = found
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+        return list(found)
+
+
+_CACHE = DetectionCache()
+
+
+def detect_faces_cached(image: np.ndarray) -> list[Face]:
+    """`detect_faces` through the process-wide `DetectionCache` (the panels' and
+    effects' eye detection)."""
+    return _CACHE.faces(image)

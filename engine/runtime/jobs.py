@@ -1,0 +1,353 @@
+"""Three job lanes: interactive previews, long jobs and file writes, each on its own worker thread.
+
+- The interactive lane runs previews and compositing. Jobs carry a *target*
+  (layer id + effect id); a newer request for the same target supersedes an
+  older one: a pending one is dropped, a running one is cancelled, and a late
+  result of a superseded job is never delivered.
+- The long lane is a FIFO queue for full-resolution effects, optimisations and
+  training, with progress and preview images.
+- The files lane is a FIFO queue for saves, exports and autosaves. A write
+  never waits behind a long job (a full-size effect or a training run can
+  take minutes), and being one serial queue, two writes to one path never
+  interleave.
+
+Jobs are plain callables `fn(ctx) -> result`. They call `ctx.report(...)` or
+`ctx.check()` between bounded chunks of work; both raise `JobCancelled` once
+the job is cancelled, which is how Cancel takes effect within one chunk. A long
+job also *yields* at those points while the interactive lane has work, so a
+long job never delays a preview by more than one of its chunks.
+
+Callbacks (`on_progress`, `on_done`) run on the worker thread; the GUI's
+bridge re-emits them as Qt signals on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import traceback
+from collections import OrderedDict, deque
+from collections.abc import Callable, Hashable
+from enum import StrEnum
+from typing import Any
+
+from warpaint.engine.runtime.cpu_threads import threads_for_job
+from warpaint.engine.runtime.errors import JobCancelled, WarpaintError
+
+
+class JobState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SUPERSEDED = "superseded"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (JobState.PENDING, JobState.RUNNING)
+
+
+ProgressCallback = Callable[["Job", float, Any], None]
+DoneCallback = Callable[["Job"], None]
+JobFn = Callable[["JobContext"], Any]
+
+_job_ids = itertools.count(1)
+
+
+class JobContext:
+    """What a running job sees: progress reporting, cancellation, settings."""
+
+    def __init__(self, job: Job, yield_to: threading.Event | None = None) -> None:
+        self._job = job
+        self._yield_to = yield_to
+        self.device: str = job.device
+        self.scale: float = job.scale
+
+    @property
+    def cancelled(self) -> bool:
+        return self._job._cancel.is_set()
+
+    def check(self) -> None:
+        """Raise `JobCancelled` if the job was cancelled; wait while previews run."""
+        if self._yield_to is not None:
+            while not self._yield_to.wait(0.05):
+                if self._job._cancel.is_set():
+                    break
+        if self._job._cancel.is_set():
+            raise JobCancelled(self._job.label)
+
+    def report(self, fraction: float, preview: Any = None, data: Any = None) -> None:
+        """Progress in [0, 1], an optional preview image and optional extra
+        `data` (e.g. the current losses of an optimisation, which the GUI
+        plots); also a cancellation point. `data` is kept in `job.data`."""
+        self.check()
+        if data is not None:
+            self._job.data = data
+        self._job.progress = max(0.0, min(1.0, float(fraction)))
+        if self._job.on_progress is not None:
+            self._job.on_progress(self._job, self._job.progress, preview)
+
+    @property
+    def messages(self) -> list[str]:
+        return self._job.messages
+
+    def message(self, text: str) -> None:
+        """A note for the user (e.g. 'GPU out of memory: finished on the CPU')."""
+        self._job.messages.append(text)
+
+
+class Job:
+    """A handle on submitted work: state, progress, result or error, cancel, wait."""
+
+    def __init__(
+        self,
+        fn: JobFn,
+        label: str = "",
+        lane: str = "long",
+        target: Hashable | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_done: DoneCallback | None = None,
+        device: str = "cpu",
+        scale: float = 1.0,
+        background: bool = False,
+    ) -> None:
+        self.id = next(_job_ids)
+        # Background work on the interactive lane (thumbnails, detection) waits
+        # while previews and canvas tiles are queued.
+        self.background = background
+        self.fn = fn
+        self.label = label
+        self.lane = lane
+        self.target = target
+        self.on_progress = on_progress
+        self.on_done = on_done
+        self.device = device
+        self.scale = scale
+        self.state = JobState.PENDING
+        self.progress = 0.0
+        self.data: Any = None  # the latest `data` a job reported with its progress
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.error_details = ""
+        self.messages: list[str] = []
+        self.started_at: float | None = None
+        self.finished_at: float | None = None
+        self._cancel = threading.Event()
+        self._finished = threading.Event()
+        self._superseded = False
+
+    @property
+    def finished(self) -> bool:
+        return self._finished.is_set()
+
+    @property
+    def error_message(self) -> str:
+        """One line for the user: the reason for a WarpaintError, else a generic note."""
+        if self.error is None:
+            return ""
+        if isinstance(self.error, WarpaintError):
+            return str(self.error)
+        return f"internal error in {self.label or 'job'}: {type(self.error).__name__}: {self.error}"
+
+    def cancel(self) -> None:
+        """Ask the job to stop; it ends at its next cancellation point."""
+        self._cancel.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job has finished; True if it did within `timeout`."""
+        return self._finished.wait(timeout)
+
+    def _run(self, ctx: JobContext) -> None:
+        self.state = JobState.RUNNING
+        self.started_at = time.perf_counter()
+        try:
+            if self._cancel.is_set():
+                raise JobCancelled(self.label)
+            result = self.fn(ctx)
+            if self._superseded:
+                self.state = JobState.SUPERSEDED
+            elif self._cancel.is_set():
+                # Cancelled after its last check: the result is not wanted any more.
+                self.state = JobState.CANCELLED
+            else:
+                self.result = result
+                self.progress = 1.0
+                self.state = JobState.DONE
+        except JobCancelled:
+            self.state = JobState.SUPERSEDED if self._superseded else JobState.CANCELLED
+        except BaseException as exc:  # noqa: BLE001 - every failure is reported, none kills the lane
+            self.error = exc
+            self.error_details = traceback.format_exc()
+            self.state = JobState.SUPERSEDED if self._superseded else JobState.FAILED
+        self._finish()
+
+    def _finish(self) -> None:
+        self.finished_at = time.perf_counter()
+        self._finished.set()
+        if self.on_done is not None and self.state is not JobState.SUPERSEDED:
+            self.on_done(self)
+
+
+class _Lane:
+    def __init__(self, name: str, runner: JobRunner) -> None:
+        self.name = name
+        self.runner = runner
+        self._cond = threading.Condition()
+        self._queue: deque[Job] | OrderedDict[Hashable, Job] = (
+            OrderedDict() if name == "interactive" else deque()
+        )
+        self.current: Job | None = None
+        self._stopped = False
+        self.idle = threading.Event()
+        self.idle.set()
+        self._thread = threading.Thread(target=self._loop, name=f"warpaint-{name}", daemon=True)
+        self._thread.start()
+
+    def put(self, job: Job) -> None:
+        with self._cond:
+            if self._stopped:
+                raise RuntimeError("the job runner was shut down")
+            if isinstance(self._queue, OrderedDict):
+                old = self._queue.pop(job.target, None)
+                if old is not None:
+                    old._superseded = True
+                    old.state = JobState.SUPERSEDED
+                    old._finish()
+                if self.current is not None and self.current.target == job.target:
+                    self.current._superseded = True
+                    self.current.cancel()
+                self._queue[job.target] = job
+            else:
+                self._queue.append(job)
+            self.idle.clear()
+            self._cond.notify()
+
+    def remove_pending(self, job: Job) -> bool:
+        with self._cond:
+            if isinstance(self._queue, OrderedDict):
+                found = self._queue.get(job.target) is job
+                if found:
+                    del self._queue[job.target]
+            else:
+                found = job in self._queue
+                if found:
+                    self._queue.remove(job)
+            if not self._queue and self.current is None:
+                self.idle.set()
+            return found
+
+    def pending(self) -> list[Job]:
+        with self._cond:
+            return list(
+                self._queue.values() if isinstance(self._queue, OrderedDict) else self._queue
+            )
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+
+    def join(self, timeout: float | None) -> None:
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopped:
+                    self.current = None
+                    self.idle.set()
+                    self._cond.wait()
+                if self._stopped:
+                    self.current = None
+                    self.idle.set()
+                    return
+                if isinstance(self._queue, OrderedDict):
+                    first = next(iter(self._queue))
+                    key = next((k for k, j in self._queue.items() if not j.background), first)
+                    job = self._queue.pop(key)
+                else:
+                    job = self._queue.popleft()
+                self.current = job
+            yield_to = self.runner._interactive.idle if self.name == "long" else None
+            # One torch thread while other programs keep the CPU busy (see cpu_threads).
+            with threads_for_job():
+                job._run(JobContext(job, yield_to))
+            with self._cond:
+                self.current = None
+
+
+QUEUED_LANES = ("long", "files")
+
+
+class JobRunner:
+    """The engine's three lanes. One runner per application (or per CLI command)."""
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+        self._interactive = _Lane("interactive", self)
+        self._long = _Lane("long", self)
+        self._files = _Lane("files", self)
+        self._lanes = {lane.name: lane for lane in (self._interactive, self._long, self._files)}
+
+    def preview(
+        self,
+        target: Hashable,
+        fn: JobFn,
+        label: str = "",
+        on_progress: ProgressCallback | None = None,
+        on_done: DoneCallback | None = None,
+        scale: float = 1.0,
+        background: bool = False,
+    ) -> Job:
+        """Run `fn` on the interactive lane; supersedes any job for the same target.
+        A `background` job runs only when no other interactive job is waiting."""
+        job = Job(fn, label, "interactive", target, on_progress, on_done, self.device, scale,
+                  background)  # fmt: skip
+        self._interactive.put(job)
+        return job
+
+    def submit(
+        self,
+        fn: JobFn,
+        label: str = "",
+        on_progress: ProgressCallback | None = None,
+        on_done: DoneCallback | None = None,
+        lane: str = "long",
+    ) -> Job:
+        """Queue `fn` on the long-job lane, or with `lane="files"` on the file-writing lane."""
+        if lane not in QUEUED_LANES:
+            raise ValueError(f"jobs are queued on one of {', '.join(QUEUED_LANES)}, not {lane!r}")
+        job = Job(fn, label, lane, None, on_progress, on_done, self.device)
+        self._lanes[lane].put(job)
+        return job
+
+    def cancel(self, job: Job) -> None:
+        """Cancel a job: dropped if still queued, stopped at its next check if running."""
+        job.cancel()
+        if self._lanes[job.lane].remove_pending(job):
+            job.state = JobState.CANCELLED
+            job._finish()
+
+    def cancel_all(self) -> None:
+        for lane in self._lanes.values():
+            for job in lane.pending():
+                self.cancel(job)
+            current = lane.current
+            if current is not None:
+                current.cancel()
+
+    @property
+    def long_jobs(self) -> list[Job]:
+        """The running long job (if any) followed by the queued ones."""
+        current = self._long.current
+        return ([current] if current is not None else []) + self._long.pending()
+
+    def shutdown(self, wait: float | None = 5.0) -> None:
+        self.cancel_all()
+        for lane in self._lanes.values():
+            lane.stop()
+        if wait:
+            for lane in self._lanes.values():
+                lane.join(wait)

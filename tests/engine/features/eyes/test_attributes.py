@@ -1,0 +1,327 @@
+"""Attribute vectors, attribute files and region edits (features/eyes/attributes.py, the effect)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from warpaint.engine.features.eyes.attributes import (
+    EncodingCache,
+    balanced_vectors,
+    edit_region,
+    eye_region,
+    paired_vector,
+    parse_attribute_file,
+    read_model_header,
+    region_box,
+    roc_auc,
+    unpaired_vector,
+    write_attribute_file,
+)
+from warpaint.engine.features.eyes.autoencoder import (
+    Attribute,
+    AttributeModel,
+    AutoencoderConfig,
+    ConvAutoencoder,
+    load_attribute_model,
+    save_attribute_model,
+)
+from warpaint.engine.runtime.errors import BadInputError
+
+
+def tiny_model(seed: int = 0) -> AttributeModel:
+    torch.manual_seed(seed)
+    net = ConvAutoencoder(AutoencoderConfig(16, 32, latent=8, channels=(4, 8))).eval()
+    model = AttributeModel(net, "stretch")
+    model.add(Attribute("smile", torch.randn(8) * 3.0))
+    model.add(Attribute("wink", torch.randn(8) * 3.0))
+    return model
+
+
+def photo(h: int = 40, w: int = 60, seed: int = 1) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    x = torch.from_numpy(rng.random((1, 4, h, w), dtype=np.float32))
+    x[:, 3] = torch.from_numpy(rng.uniform(0.5, 1.0, (h, w)).astype(np.float32))
+    return x
+
+
+# -- attribute files -------------------------------------------------------------
+
+
+def test_attribute_file_round_trips_names_files_and_values(tmp_path):
+    path = tmp_path / "list_attr.txt"
+    values = np.array([[1, -1], [-1, -1], [1, 1]])
+    write_attribute_file(path, ["Smiling", "Eyeglasses"], ["a.png", "b.png", "c.png"], values)
+    table = parse_attribute_file(path)
+    assert table.names == ("Smiling", "Eyeglasses")
+    assert table.filenames == ("a.png", "b.png", "c.png")
+    assert table.values.tolist() == values.tolist()
+    assert table.column("Eyeglasses").tolist() == [-1, -1, 1]
+
+
+def test_celeba_layout_with_padding_spaces_parses(tmp_path):
+    # CelebA pads positive values with a space: "000001.jpg -1  1  1".
+    path = tmp_path / "list_attr_celeba.txt"
+    path.write_text("2\r\n5_o_Clock_Shadow Arched_Eyebrows \r\n000001.jpg -1  1\r\n"
+                    "000002.jpg  1 -1\r\n")  # fmt: skip
+    table = parse_attribute_file(path)
+    assert table.names == ("5_o_Clock_Shadow", "Arched_Eyebrows")
+    assert table.values.tolist() == [[-1, 1], [1, -1]]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "needs a count line and a names line"),
+        ("two\nA B\n", r":1: the first line must be the number of images"),
+        ("1\nA B\nx.png 1\n", r":3: expected a filename and 2 values, got 1"),
+        ("1\nA B\nx.png 1 2\n", r":3: value '2' for 'B' is not 1 or -1"),
+        ("3\nA B\nx.png 1 1\ny.png -1 1\n", "line 1 says 3 images but 2 lines follow"),
+        ("1\nA A\nx.png 1 1\n", r":2: attribute 'A' is named twice"),
+        ("2\nA\nx.png 1\nx.png -1\n", "'x.png' is listed twice"),
+        ("1\nx.png 1 1\n", r":2: 'x.png' is not an attribute name"),
+        ("1\nA 1\nx.png 1 1\n", r":2: '1' is not an attribute name"),
+    ],
+)
+def test_malformed_attribute_files_say_what_and_where(tmp_path, text, message):
+    path = tmp_path / "bad.txt"
+    path.write_text(text)
+    with pytest.raises(BadInputError, match=message):
+        parse_attribute_file(path)
+
+
+def test_missing_attribute_file_is_a_clear_error(tmp_path):
+    with pytest.raises(BadInputError, match="no such attribute file"):
+        parse_attribute_file(tmp_path / "nope.txt")
+
+
+# -- vectors ------------------------------------------------------------------------
+
+
+def test_paired_and_unpaired_vectors_are_mean_differences():
+    z1 = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
+    z2 = torch.tensor([[1.0, 1.0], [4.0, 3.0]])
+    assert torch.allclose(paired_vector(z1, z2), torch.tensor([1.5, 0.0]))
+    assert torch.allclose(unpaired_vector(z1, z2), torch.tensor([1.5, 0.0]))
+    with pytest.raises(BadInputError):
+        paired_vector(z1, z2[:1])
+    with pytest.raises(BadInputError):
+        unpaired_vector(z1[:0], z2)
+
+
+def test_balanced_vectors_do_not_leak_a_correlated_attribute():
+    # Codes depend on attribute A only; B agrees with A 90 % of the time.
+    g = torch.Generator().manual_seed(0)
+    n = 4000
+    a = torch.where(torch.rand(n, generator=g) < 0.5, 1.0, -1.0)
+    b = torch.where(torch.rand(n, generator=g) < 0.9, a, -a)
+    direction = torch.tensor([1.0, 0.0, 0.0])
+    z = a[:, None] * direction + 0.1 * torch.randn(n, 3, generator=g)
+    naive_b = unpaired_vector(z[b < 0], z[b > 0])
+    vecs = balanced_vectors(z, torch.stack([a, b], 1))
+    assert naive_b[0] > 1.0  # the difference of means drags A along
+    assert torch.allclose(vecs[0], 2 * direction, atol=0.05)  # from -1 to +1 in A
+    assert vecs[1].abs().max() < 0.05
+
+
+def test_balanced_vectors_refuse_a_constant_attribute():
+    z = torch.randn(10, 3)
+    labels = torch.ones(10, 2)
+    labels[::2, 0] = -1
+    with pytest.raises(BadInputError, match="attribute 2 is the same for every image"):
+        balanced_vectors(z, labels)
+
+
+def test_roc_auc_matches_counting_pairs():
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 5, 60).astype(float)  # many ties
+    labels = rng.integers(0, 2, 60)
+    pos, neg = scores[labels > 0], scores[labels == 0]
+    expected = np.mean([(p > q) + 0.5 * (p == q) for p in pos for q in neg])
+    assert roc_auc(scores, labels) == pytest.approx(expected)
+    assert roc_auc(np.array([1.0, 2.0]), np.array([0, 1])) == 1.0
+    assert roc_auc(np.array([2.0, 1.0]), np.array([0, 1])) == 0.0
+
+
+# -- region edits ---------------------------------------------------------------------
+
+
+def test_all_sliders_at_zero_return_the_input_exactly():
+    model, image = tiny_model(), photo()
+    out = edit_region(model, image, (5, 6, 30, 20), {"smile": 0.0, "wink": 0.0})
+    assert torch.equal(out, image)
+    assert out is not image
+
+
+def test_pixels_outside_the_region_never_change_and_inside_do():
+    model, image = tiny_model(), photo()
+    region = (10.4, 7.0, 33.2, 21.5)
+    out = edit_region(model, image, region, {"smile": 2.0, "wink": -1.0})
+    x0, y0, x1, y1 = region_box(region, 40, 60)
+    outside = torch.ones(40, 60, dtype=torch.bool)
+    outside[y0:y1, x0:x1] = False
+    assert torch.equal(out[..., outside], image[..., outside])
+    assert torch.equal(out[:, 3], image[:, 3])  # alpha is never edited
+    inner = (out - image)[:, :3, y0 + 5 : y1 - 5, x0 + 5 : x1 - 5].abs()
+    assert inner.mean() > 1e-3
+    # The window falls to 0 at the region's border: its edge pixels stay put.
+    assert torch.equal(out[:, :, y0, x0:x1], image[:, :, y0, x0:x1])
+
+
+def test_the_edit_is_the_decoded_difference_added_to_the_original():
+    model, image = tiny_model(), photo(16, 32)
+    image[:, 3] = 1.0
+    out = edit_region(model, image, (0, 0, 32, 16), {"smile": 1.0}, feather=0.0)
+    with torch.no_grad():
+        z = model.net.encode(image[:, :3])
+        delta = model.net.decode(z + model.attributes["smile"].vector) - model.net.decode(z)
+    # feather 0 still zeroes the outermost ring; compare the interior.
+    expected = (image[:, :3] + delta).clamp(0, 1)
+    assert torch.allclose(out[:, :3, 1:-1, 1:-1], expected[:, :, 1:-1, 1:-1], atol=1e-5)
+
+
+def test_a_mirrored_edit_of_a_flipped_image_is_the_flipped_edit():
+    model, image = tiny_model(), photo(20, 40)
+    a = edit_region(model, image, (0, 0, 40, 20), {"wink": 1.5})
+    b = edit_region(model, image.flip(-1), (0, 0, 40, 20), {"wink": 1.5}, mirror=True)
+    assert torch.allclose(a, b.flip(-1), atol=1e-5)
+
+
+def test_a_drag_reuses_the_cached_encoding():
+    model, image = tiny_model(), photo()
+    cache = EncodingCache()
+    calls = []
+    original = model.net.encode
+
+    def counting(x):
+        calls.append(1)
+        return original(x)
+
+    model.net.encode = counting  # type: ignore[method-assign]
+    for alpha in (0.2, 0.4, 0.6):
+        edit_region(model, image, (2, 2, 30, 20), {"smile": alpha}, cache=cache)
+    assert len(calls) == 1 and cache.hits == 2
+    edit_region(model, image + 0.01, (2, 2, 30, 20), {"smile": 0.6}, cache=cache)
+    assert len(calls) == 2  # other pixels: encoded afresh
+
+
+@pytest.mark.parametrize("region", [(0, 0, 0, 10), (100, 100, 10, 10), (0, 0, 2, 2)])
+def test_degenerate_regions_are_refused(region):
+    with pytest.raises(BadInputError, match="region"):
+        edit_region(tiny_model(), photo(), region, {"smile": 1.0})
+
+
+def test_eye_region_frames_corners_like_the_crop_and_mirrors_right_eyes():
+    region, mirror = eye_region([(100, 50), (130, 50)])
+    x, y, w, h = region
+    assert not mirror
+    assert (x + 0.2 * w, x + 0.8 * w) == pytest.approx((100, 130))
+    assert y + 0.55 * h == pytest.approx(50) and h / w == pytest.approx(48 / 64)
+    assert eye_region([(130, 50), (100, 50)])[1] is True
+
+
+# -- model files and the effect ---------------------------------------------------------
+
+
+def test_model_file_round_trip_keeps_outputs_and_sliders(tmp_path):
+    model = tiny_model()
+    path = tmp_path / "m.safetensors"
+    save_attribute_model(path, model)
+    back = load_attribute_model(path)
+    assert list(back.attributes) == ["smile", "wink"]
+    assert torch.equal(back.attributes["smile"].vector, model.attributes["smile"].vector)
+    x = torch.rand(2, 3, 16, 32)
+    with torch.no_grad():
+        assert torch.equal(back.net(x), model.net(x))
+    meta = read_model_header(path)
+    assert [a["name"] for a in meta["attributes"]] == ["smile", "wink"]
+    assert meta["config"]["height"] == 16
+
+
+def test_foreign_and_corrupt_model_files_are_refused(tmp_path):
+    from warpaint.engine.runtime.checkpoints import load_model, save_model
+
+    other = tmp_path / "gaze.safetensors"
+    save_model(other, {"w": torch.zeros(1)}, {"kind": "gaze"})
+    with pytest.raises(BadInputError, match="'gaze' model, not a 'autoencoder'"):
+        load_attribute_model(other)
+    with pytest.raises(BadInputError, match="not an 'autoencoder' model"):
+        read_model_header(other)
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x05" * 40)
+    with pytest.raises(BadInputError):
+        read_model_header(junk)
+    # Right kind, wrong weights: a clear message, not a torch traceback.
+    model = tiny_model()
+    path = tmp_path / "m.safetensors"
+    save_attribute_model(path, model)
+    tensors, meta = load_model(path, "autoencoder")
+    meta["config"]["latent"] = 9
+    save_model(path, tensors, meta)
+    with pytest.raises(BadInputError, match="do not match"):
+        load_attribute_model(path)
+
+
+def test_the_effect_offers_one_slider_per_attribute_of_the_chosen_model(tmp_path):
+    from warpaint.engine.runtime.registry import get_effect
+
+    path = tmp_path / "m.safetensors"
+    save_attribute_model(path, tiny_model())
+    spec = get_effect("attributes")
+    names = [p.name for p in spec.all_params({"model": str(path)})]
+    assert names[-2:] == ["smile", "wink"]
+    resolved = spec.resolve({"model": str(path), "smile": 1.5})
+    assert resolved["smile"] == 1.5 and resolved["wink"] == 0.0
+    with pytest.raises(BadInputError, match="outside"):
+        spec.resolve({"model": str(path), "smile": 9.0})
+
+
+def test_the_effect_runs_the_edit_through_the_pipeline(tmp_path):
+    from warpaint.engine.runtime.apply import run_effect
+    from warpaint.engine.runtime.jobs import Job, JobContext
+    from warpaint.engine.runtime.registry import get_effect
+
+    path = tmp_path / "m.safetensors"
+    save_attribute_model(path, tiny_model())
+    spec = get_effect("attributes")
+    image = photo(40, 60)[0].permute(1, 2, 0).numpy().copy()
+    ctx = JobContext(Job(lambda c: None, device="cpu"))
+    params = spec.resolve({"model": str(path), "region": (10, 10, 30, 20), "smile": 1.0})
+    out = run_effect(ctx, spec, image, params)
+    assert np.array_equal(out[:10], image[:10]) and np.array_equal(out[:, :10], image[:, :10])
+    assert np.abs(out[12:28, 14:36] - image[12:28, 14:36]).mean() > 1e-3
+    zero = spec.resolve({"model": str(path), "region": (10, 10, 30, 20)})
+    assert np.array_equal(run_effect(ctx, spec, image, zero), image)
+
+
+def test_listing_a_models_sliders_needs_no_torch(tmp_path):
+    path = tmp_path / "m.safetensors"
+    save_attribute_model(path, tiny_model())
+    code = (
+        "import sys\n"
+        "from warpaint.engine.runtime.registry import get_effect\n"
+        f"ps = get_effect('attributes').all_params({{'model': {str(path)!r}}})\n"
+        "print([p.name for p in ps][-2:], 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['smile', 'wink'] False"
+
+
+@pytest.mark.slow
+def test_bench_quick_measures_the_shipped_eye_model(capsys):
+    from warpaint.app.cli import main
+
+    assert main(["bench", "attributes", "--quick", "--json"]) == 0
+    result = __import__("json").loads(capsys.readouterr().out)
+    sliders = result["sliders"]
+    assert sorted(sliders) == ["gaze_horizontal", "gaze_vertical", "iris_colour", "openness",
+                               "pupil"]  # fmt: skip
+    # The shipped sliders really move eyes toward the rendered truth.
+    assert sliders["gaze_horizontal"]["roc_auc"] > 0.9
+    assert sliders["iris_colour"]["edit_vs_identity"] < 0.6
+    assert result["reconstruction_psnr_db"] > 24.0
+    assert result["slider_step_fps"] > 0 and result["effect_step_fps_512px"] > 0

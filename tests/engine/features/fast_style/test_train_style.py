@@ -1,0 +1,377 @@
+"""`warpaint train style`: the distillation step learns, checkpoints resume,
+and training runs under torchrun with two gloo processes."""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from warpaint.app.cli import main
+from warpaint.engine.features.fast_style.train import add_arguments
+from warpaint.engine.runtime.checkpoints import load_model
+
+MODELS = Path(__file__).resolve().parents[4] / "resources" / "models"
+
+TINY = ["--size", "32", "--crops", "2", "--gatys-evaluations", "4", "--batch", "2",
+        "--half", "8", "--quarter", "16", "--blocks", "2", "--device", "cpu"]  # fmt: skip
+
+
+def test_distillation_steps_lower_the_loss_on_tiny_crops():
+    from warpaint.engine.features.fast_style.distill import DistillLoss, distill_step, style_grams
+    from warpaint.engine.features.fast_style.generator import GeneratorConfig, StyleGenerator
+    from warpaint.engine.neural.loss_networks import feature_network
+
+    torch.manual_seed(0)
+    net = feature_network("vgg19-random-slim", "cpu")
+    contents = torch.rand(2, 3, 32, 32)
+    # A fixed "stylized" target: colours remapped and a stripe pattern added.
+    stripes = (torch.arange(32) % 6 < 3).float().view(1, 1, 1, 32)
+    targets = (contents.flip(1) * 0.6 + 0.4 * stripes).clamp(0, 1)
+    grams = style_grams(net, targets[:1], 32)
+    gen = StyleGenerator(GeneratorConfig(styles=1, half=8, quarter=16, blocks=2))
+    opt = torch.optim.Adam(gen.parameters(), lr=5e-3)
+    index = torch.zeros(2, dtype=torch.long)
+    with torch.enable_grad():
+        losses = [
+            distill_step(gen, net, opt, contents, targets, index, grams, DistillLoss(), 1)["total"]
+            for _ in range(40)
+        ]
+    assert sum(losses[-5:]) / 5 < 0.6 * sum(losses[:5]) / 5
+
+
+def test_pooled_pixel_loss_ignores_fine_texture_but_not_colour():
+    from warpaint.engine.features.fast_style.distill import DistillLoss, distill_loss, style_grams
+    from warpaint.engine.neural.loss_networks import feature_network
+
+    net = feature_network("vgg19-random-slim", "cpu")
+    target = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 0.5 + 0.25
+    checker = ((torch.arange(32)[:, None] + torch.arange(32)[None, :]) % 2).float() - 0.5
+    textured = target + 0.2 * checker  # zero mean over every 2x2 block
+    grams = style_grams(net, target, 32)
+    index = torch.zeros(1, dtype=torch.long)
+
+    def pixel(out, scale):
+        weights = DistillLoss(pixel_scale=scale)
+        return distill_loss(net, out, target, grams, index, weights)[1]["pixel"]
+
+    assert pixel(textured, 1) > 0.09
+    assert pixel(textured, 4) < 1e-6
+    assert pixel(target + 0.1, 4) > 0.09  # a colour shift still counts
+
+
+def test_the_feature_loss_compares_with_the_target_or_with_the_content_photo():
+    from warpaint.engine.features.fast_style.distill import DistillLoss, distill_loss, style_grams
+    from warpaint.engine.neural.loss_networks import feature_network
+
+    net = feature_network("vgg19-random-slim", "cpu")
+    gen = torch.Generator().manual_seed(2)
+    content, target = (
+        torch.rand(1, 3, 32, 32, generator=gen),
+        torch.rand(1, 3, 32, 32, generator=gen),
+    )
+    grams = style_grams(net, target, 32)
+    index = torch.zeros(1, dtype=torch.long)
+
+    def feature(out, source):
+        weights = DistillLoss(feature_from=source)
+        return distill_loss(net, out, target, grams, index, weights, content)[1]["feature"]
+
+    assert feature(target, "target") < 1e-9 < 1e-3 < feature(content, "target")
+    assert feature(content, "content") < 1e-9 < 1e-3 < feature(target, "content")
+    with pytest.raises(ValueError, match="needs the content"):
+        distill_loss(net, target, target, grams, index, DistillLoss(feature_from="content"))
+
+
+def test_target_gram_loss_rewards_the_texture_wherever_its_dots_sit():
+    """Moving the target's fine texture by one pixel costs the pixel L1 more
+    than removing it; the target-Gram term says the opposite."""
+    from warpaint.engine.features.fast_style.distill import DistillLoss, distill_loss, style_grams
+    from warpaint.engine.neural.loss_networks import feature_network
+
+    net = feature_network("vgg19-random-slim", "cpu")
+    ramp = torch.linspace(0.3, 0.7, 32)
+    base = torch.stack([ramp.view(1, 32).expand(32, 32), ramp.view(32, 1).expand(32, 32),
+                        torch.full((32, 32), 0.5)])[None]  # fmt: skip
+    checker = ((torch.arange(32)[:, None] + torch.arange(32)[None, :]) % 2).float() - 0.5
+    target = base + 0.3 * checker
+    moved = base - 0.3 * checker  # the same texture one pixel over
+    grams = style_grams(net, target, 32)
+    index = torch.zeros(1, dtype=torch.long)
+
+    def parts(out):
+        return distill_loss(net, out, target, grams, index, DistillLoss(target_style=1.0))[1]
+
+    assert parts(target)["target_style"] < 1e-6
+    assert parts(moved)["pixel"] > parts(base)["pixel"]
+    assert parts(moved)["target_style"] < 0.2 * parts(base)["target_style"]
+
+
+def test_training_writes_model_record_and_resumes_from_its_checkpoint(tmp_path, capsys):
+    out = tmp_path / "m.safetensors"
+    args = ["train", "style", "--presets", "waves", "-o", str(out), *TINY,
+            "--checkpoint-every", "4"]  # fmt: skip
+    assert main([*args, "--steps", "4"]) == 0
+    first, _ = load_model(out, "fast-style")
+    ckpt, meta = load_model(tmp_path / "m.ckpt.safetensors", "fast-style-checkpoint")
+    assert meta["step"] == 4 and any(k.startswith("opt.") for k in ckpt)
+    capsys.readouterr()
+    assert main([*args, "--steps", "8", "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "targets: reused" in err and "resumed at step 4" in err
+    record = json.loads((tmp_path / "m.json").read_text())
+    assert record["steps"] == 8 and record["styles"] == ["waves"] and record["world_size"] == 1
+    second, _ = load_model(out, "fast-style")
+    assert any(not torch.equal(first[k], second[k]) for k in first), "training went on"
+
+
+def test_training_without_styles_is_a_clear_error(tmp_path, capsys):
+    assert main(["train", "style", "-o", str(tmp_path / "m.safetensors")]) == 2
+    assert "give style images or --presets" in capsys.readouterr().err
+    assert main(["train", "style", "--presets", "nope", "-o", str(tmp_path / "m.safetensors")]) == 2
+    assert "unknown preset 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_train_in_step_under_torchrun(tmp_path):
+    out = tmp_path / "ddp.safetensors"
+    # One host: gloo talks over loopback whatever the machine's hostname resolves to.
+    env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "warpaint.app.cli", "train", "style", "--presets", "mosaic", "-o", str(out),
+           *TINY, "--steps", "3", "--quiet"]  # fmt: skip
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, _why(done.stderr)
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["world_size"] == 2 and record["ranks_in_sync"] is True
+    # Each process stylised its own share of the crops.
+    assert (tmp_path / "ddp.targets-0of2.safetensors").is_file()
+    assert (tmp_path / "ddp.targets-1of2.safetensors").is_file()
+
+
+def _why(stderr: str) -> str:
+    """The lines a failing rank printed about itself, not only torchrun's summary."""
+    lines = stderr.splitlines()
+    words = ("error", "terminate", "what()", "exception", "abort", "signal", "warn")
+    telling = [ln for ln in lines if any(w in ln.lower() for w in words)]
+    return "\n".join(telling[:40] + ["--- first lines ---", *lines[:30]])
+
+
+@pytest.mark.parametrize(
+    ("gatys", "losses"),
+    [("efficientnet-lite0", "vgg19-random-slim"), ("vgg19-random-slim", "efficientnet-lite0")],
+)
+def test_targets_and_losses_each_take_their_network_and_the_record_says_which(
+    tmp_path, gatys, losses
+):
+    out = tmp_path / "e.safetensors"
+    args = ["train", "style", "--presets", "tiles", "-o", str(out), *TINY, "--steps", "2",
+            "--gatys-network", gatys, "--loss-network", losses, "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    record = json.loads((tmp_path / "e.json").read_text())
+    assert record["gatys"]["network"] == gatys
+    assert record["training_loss_network"] == losses
+    load_model(out, "fast-style")  # a usable model
+
+
+def test_the_defaults_are_the_shipped_presets_recipe(tmp_path):
+    out = tmp_path / "d.safetensors"
+    assert main(["train", "style", "--presets", "tiles,cubist", "-o", str(out), *TINY,
+                 "--steps", "1", "--quiet"]) == 0  # fmt: skip
+    record = json.loads((tmp_path / "d.json").read_text())
+    shipped = json.loads((MODELS / "fast-style.json").read_text())
+    assert record["gatys"]["network"] == shipped["gatys"]["network"]
+    seeds = shipped["gatys"]["seed_marks"]
+    assert record["gatys"]["seed_marks"] == {"tiles": seeds["tiles"], "cubist": seeds["cubist"]}
+    assert seeds["cubist"] > 0 == seeds["tiles"]
+    for key in ("training_loss_network", "loss_weights"):
+        assert record[key] == shipped[key], key
+    for key in ("noise", "noise_head", "coarse_noise", "coarse_cell"):
+        assert record["config"][key] == shipped["config"][key], key
+    # What the run above set by hand, the parser's defaults give as shipped.
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    for key in ("steps", "size", "crops", "seed"):
+        assert parser.get_default(key) == shipped[key], key
+    assert f"--batch {parser.get_default('batch')} " in shipped["command"]  # not in the record
+
+
+def test_style_images_are_not_seeded_unless_asked(tmp_path):
+    from PIL import Image
+
+    style = tmp_path / "cubist.png"  # named like a seeded preset: still an image of the user's
+    Image.new("RGB", (32, 32), (200, 120, 40)).save(style)
+    record = _trained_record(tmp_path, "u", str(style))
+    assert "seed_marks" not in record["gatys"] and record["config"]["coarse_noise"] == 0
+    asked = _trained_record(tmp_path, "a", str(style), "--seed-marks", "0.25")
+    assert asked["gatys"]["seed_marks"]["cubist"] == 0.25 and asked["config"]["coarse_noise"] == 4
+
+
+def test_gram_terms_weigh_the_same_whatever_the_networks_layer_weights_sum_to():
+    """EfficientNet's style-layer weights sum to 100 (for the stylize effect);
+    the distillation loss scales them to 1, as VGG's are."""
+    from dataclasses import replace
+
+    from warpaint.engine.features.fast_style.distill import DistillLoss, distill_loss, style_grams
+    from warpaint.engine.neural.loss_networks import feature_network
+
+    net = feature_network("vgg19-random-slim", "cpu")
+    louder = replace(net, style_weights=tuple(100 * w for w in net.style_weights))
+    gen = torch.Generator().manual_seed(3)
+    out, target = torch.rand(1, 3, 32, 32, generator=gen), torch.rand(1, 3, 32, 32, generator=gen)
+    grams = style_grams(net, torch.rand(1, 3, 32, 32, generator=gen), 32)
+    index = torch.zeros(1, dtype=torch.long)
+    weights = DistillLoss(target_style=1.0)
+    a = distill_loss(net, out, target, grams, index, weights)[1]
+    b = distill_loss(louder, out, target, grams, index, weights)[1]
+    assert a["style"] > 1e-3 and a["target_style"] > 1e-3
+    assert abs(a["style"] - b["style"]) < 1e-6 * a["style"]
+    assert abs(a["target_style"] - b["target_style"]) < 1e-6 * a["target_style"]
+
+
+def test_head_width_is_trained_recorded_and_loaded(tmp_path):
+    from warpaint.engine.features.fast_style import effect as fast_style
+
+    out = tmp_path / "wide.safetensors"
+    args = ["train", "style", "--presets", "waves", "-o", str(out), *TINY, "--steps", "1",
+            "--head", "4", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    assert json.loads((tmp_path / "wide.json").read_text())["config"]["head"] == 4
+    gen, styles = fast_style.load_generator(out, "cpu")
+    assert gen.config.head == 4 and gen.up2.out_channels == 4
+    with torch.inference_mode():
+        assert fast_style.stylize(gen, torch.rand(1, 3, 24, 20), [1.0]).shape == (1, 3, 24, 20)
+
+
+def test_dilated_blocks_are_trained_recorded_and_loaded_with_a_wider_halo(tmp_path):
+    from dataclasses import replace
+
+    from warpaint.engine.features.fast_style import effect as fast_style
+    from warpaint.engine.features.fast_style.generator import StyleGenerator
+
+    out = tmp_path / "dil.safetensors"
+    args = ["train", "style", "--presets", "waves", "-o", str(out), *TINY, "--steps", "1",
+            "--dilated", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    assert json.loads((tmp_path / "dil.json").read_text())["config"]["dilated"] is True
+    gen, _ = fast_style.load_generator(out, "cpu")
+    assert [b.conv1.dilation[0] for b in gen.blocks] == [1, 2]  # TINY: two blocks
+    plain = StyleGenerator(replace(gen.config, dilated=False))
+    assert fast_style.halo(gen) >= gen.receptive_radius() > plain.receptive_radius()
+    with torch.inference_mode():  # smaller than the dilation's reflection padding allows
+        assert fast_style.stylize(gen, torch.rand(1, 3, 9, 13), [1.0]).shape == (1, 3, 9, 13)
+
+
+def _trained_record(tmp_path, name: str, *options: str) -> dict:
+    """Train the tiles preset for one tiny step with `options`; the run's record."""
+    out = tmp_path / f"{name}.safetensors"
+    args = ["train", "style", "--presets", "tiles", "-o", str(out), *TINY, "--steps", "1",
+            "--loss-network", "vgg19-random-slim", "--quiet", *options]  # fmt: skip
+    assert main(args) == 0
+    return json.loads((tmp_path / f"{name}.json").read_text())
+
+
+def test_gram_layers_pick_the_gram_losses_layers_and_the_record_says_which(tmp_path):
+    record = _trained_record(tmp_path, "g", "--gram-layers", "relu3_1=2, relu4_1")
+    assert record["gram_layers"] == {"relu3_1": 2.0, "relu4_1": 1.0}
+    layers = _trained_record(tmp_path, "d")["gram_layers"]
+    assert list(layers) == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [(["--gatys-network", "alexnet"], "unknown loss network 'alexnet'"),
+     (["--gram-layers", "relu9_9=1"], "no layer 'relu9_9'"),
+     (["--gram-layers", "relu3_1=heavy"], "is not LAYER=WEIGHT"),
+     (["--gram-layers", "relu3_1=0"], "needs one positive weight"),
+     (["--gram-layers", ","], "at least one"),
+     (["--coarse-noise", "2", "--coarse-cell", "0"], "--coarse-cell at least 4 px"),
+     (["--coarse-noise", "2", "--seed-marks", "0.5"], "needs --coarse-noise 3 or more"),
+     (["--coarse-noise", "3", "--seed-marks", "waves=0.5"], "no style 'waves'"),
+     (["--coarse-noise", "3", "--seed-marks", "tiles=big"], "is not A or NAME=A"),
+     (["--coarse-noise", "3", "--seed-marks", "-1"], "must be 0 or more")],
+)  # fmt: skip
+def test_bad_training_options_are_a_clear_error(tmp_path, capsys, options, message):
+    args = ["train", "style", "--presets", "tiles", "-o", str(tmp_path / "m.safetensors"),
+            *TINY, "--steps", "1", "--loss-network", "vgg19-random-slim", *options]  # fmt: skip
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_coarse_noise_is_trained_recorded_and_loaded(tmp_path):
+    from warpaint.engine.features.fast_style import effect as fast_style
+
+    out = tmp_path / "coarse.safetensors"
+    args = ["train", "style", "--presets", "waves", "-o", str(out), *TINY, "--steps", "1",
+            "--noise", "0", "--coarse-noise", "2", "--coarse-cell", "16", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    config = json.loads((tmp_path / "coarse.json").read_text())["config"]
+    assert (config["coarse_noise"], config["coarse_cell"]) == (2, 16)
+    gen, _ = fast_style.load_generator(out, "cpu")
+    assert gen.reads_origin and gen.coarse is not None and gen.coarse.in_channels == 2
+    x = torch.rand(1, 3, 40, 36)
+    with torch.inference_mode():
+        a = gen(x, torch.ones(1), origin=(0, 0))
+        b = gen(x, torch.ones(1), origin=(64, 0))
+    assert (a - b).abs().max() > 0, "the result follows the noise at its place"
+
+
+def test_feature_from_content_trains_and_is_recorded(tmp_path):
+    record = _trained_record(tmp_path, "f", "--feature-from", "content")
+    assert record["feature_from"] == "content" and record["loss_last"] > 0
+
+
+def test_views_without_flips_are_the_crops_at_their_corners_on_the_grid():
+    from warpaint.engine.features.fast_style.distill import random_views
+
+    contents, targets = torch.rand(3, 3, 40, 40), torch.rand(3, 3, 40, 40)
+    c, t, corners = random_views(contents, targets, 16, torch.Generator().manual_seed(1),
+                                 flip=False, grid=4)  # fmt: skip
+    assert len(corners) == 3 and len(set(corners)) > 1
+    for i, (y, x) in enumerate(corners):
+        assert y % 4 == 0 and x % 4 == 0
+        assert torch.equal(c[i], contents[i, :, y : y + 16, x : x + 16])
+        assert torch.equal(t[i], targets[i, :, y : y + 16, x : x + 16])
+
+
+def test_mark_seeds_are_the_generators_coarse_noise_wherever_a_crop_sits():
+    from warpaint.engine.features.fast_style.distill import mark_seeds
+    from warpaint.engine.features.fast_style.generator import lattice_noise
+
+    whole = mark_seeds(64, [(256, 512)], 16, "cpu")
+    part = mark_seeds(32, [(256 + 20, 512 + 8)], 16, "cpu")
+    assert torch.allclose(part[0], whole[0, :, 20:52, 8:40], atol=1e-6)
+    assert whole.min() >= -1 and whole.max() < 1 and whole.std() > 0.1
+    # The generator samples the same field every 4 px (its 1/4-size features).
+    quarter = lattice_noise(16, 16, 256, 512, 4, 16, 4, "cpu")
+    assert torch.allclose(quarter[0, :3] * 2 - 1, whole[0, :, 2::4, 2::4], atol=1e-6)
+
+
+def test_seeded_targets_start_from_the_coarse_noise_and_the_record_says_so(tmp_path):
+    from warpaint.engine.features.fast_style.distill import mark_seeds
+    from warpaint.engine.features.fast_style.train import _mark_place
+
+    def run(name: str, *options: str) -> tuple[dict, dict]:
+        out = tmp_path / f"{name}.safetensors"
+        args = ["train", "style", "--presets", "tiles,waves", "-o", str(out), *TINY,
+                "--steps", "1", "--loss-network", "vgg19-random-slim", "--quiet", "--work",
+                str(tmp_path), "--coarse-noise", "3", "--coarse-cell", "8", *options]  # fmt: skip
+        assert main(args) == 0
+        tensors, _ = load_model(tmp_path / f"{name}.targets-0of1.safetensors", "fast-style-targets")
+        return json.loads((tmp_path / f"{name}.json").read_text()), tensors
+
+    plain_record, plain = run("p")
+    record, seeded = run("s", "--seed-marks", "tiles=0.5")
+    assert record["gatys"]["seed_marks"] == {"tiles": 0.5, "waves": 0.0}
+    assert "seed_marks" not in plain_record["gatys"]
+    assert torch.equal(plain["contents"], seeded["contents"])
+    assert torch.equal(plain["targets"][1], seeded["targets"][1]), "waves is not seeded"
+    seeds = mark_seeds(32, [_mark_place(i, 8) for i in range(2)], 8, "cpu")
+    change = (seeded["targets"][0] - plain["targets"][0]).flatten()
+    # The targets moved the way the noise pushed them: where a target's marks grow is the noise's.
+    assert torch.corrcoef(torch.stack([change, seeds.flatten()]))[0, 1] > 0.3

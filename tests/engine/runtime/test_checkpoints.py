@@ -1,0 +1,159 @@
+"""Model files: safetensors with Warpaint metadata, loaded without running code."""
+
+from __future__ import annotations
+
+import json
+
+import io_corpus as corpus
+import pytest
+import torch
+
+from warpaint.engine.features.eyes.attributes import read_model_header
+from warpaint.engine.runtime.checkpoints import load_model, load_state_dict, save_model
+from warpaint.engine.runtime.errors import BadInputError
+
+
+def test_model_round_trip_keeps_tensors_and_metadata(tmp_path):
+    path = tmp_path / "m.safetensors"
+    save_model(path, {"w": torch.arange(6.0).view(2, 3)}, {"kind": "demo", "names": ["a", "b"]})
+    tensors, meta = load_model(path, "demo")
+    assert torch.equal(tensors["w"], torch.arange(6.0).view(2, 3))
+    assert meta == {"kind": "demo", "names": ["a", "b"]}
+
+
+def test_model_of_another_kind_is_refused_by_name(tmp_path):
+    path = tmp_path / "m.safetensors"
+    save_model(path, {"w": torch.zeros(1)}, {"kind": "gaze"})
+    with pytest.raises(BadInputError, match="'gaze' model, not a 'fast-style'"):
+        load_model(path, "fast-style")
+
+
+def test_corrupt_and_foreign_files_are_refused(tmp_path):
+    corrupt = tmp_path / "c.safetensors"
+    corrupt.write_bytes(b"\x00" * 64)
+    with pytest.raises(BadInputError, match="not a readable safetensors"):
+        load_model(corrupt, "demo")
+    from safetensors.torch import save_file
+
+    foreign = tmp_path / "f.safetensors"
+    save_file({"w": torch.zeros(1)}, str(foreign))
+    with pytest.raises(BadInputError, match="not a Warpaint model"):
+        load_model(foreign, "demo")
+
+
+def test_saving_needs_a_kind(tmp_path):
+    with pytest.raises(ValueError, match="kind"):
+        save_model(tmp_path / "m.safetensors", {"w": torch.zeros(1)}, {})
+
+
+# -- hostile model files ----------------------------------------------------------
+
+
+def test_metadata_nested_a_hundred_thousand_deep_is_refused(tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    path = corpus.model_file(tmp_path / "deep.safetensors", deep)
+    with pytest.raises(BadInputError, match="not a Warpaint model"):
+        load_model(path, "autoencoder")
+    with pytest.raises(BadInputError, match="not a Warpaint model"):
+        read_model_header(path)
+
+
+def test_attribute_entries_that_are_not_objects_are_refused(tmp_path):
+    meta = {"kind": "autoencoder", "format": 1, "attributes": [1, "x"]}
+    path = corpus.model_file(tmp_path / "attrs.safetensors", json.dumps(meta))
+    with pytest.raises(BadInputError, match="attribute entry"):
+        read_model_header(path)
+
+
+def _autoencoder_meta(channels: list[int], **config: object) -> str:
+    return json.dumps(
+        {
+            "kind": "autoencoder",
+            "format": 1,
+            "alignment": "stretch",
+            "attributes": [],
+            "config": {"height": 48, "width": 64, "latent": 8, "channels": channels,
+                       "variational": False, **config},
+        }
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("channels", "config", "match"),
+    [
+        ([-4, 8], {}, r"config.channels is -4"),
+        ([8] * 40, {}, "40 entries"),
+        ([8, 8], {"latent": True}, "config.latent is True"),
+        (
+            [4096, 4096, 4096, 4096],
+            {},
+            "weights do not match.*describes .* weights but the file holds 0",
+        ),
+    ],
+)
+def test_autoencoder_sizes_are_checked_before_anything_is_built(tmp_path, channels, config, match):
+    from warpaint.engine.features.eyes.autoencoder import load_attribute_model
+
+    path = corpus.model_file(tmp_path / "ae.safetensors", _autoencoder_meta(channels, **config))
+    with pytest.raises(BadInputError, match=match):
+        load_attribute_model(path)
+
+
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        ({"styles": 1, "blocks": 100_000_000}, "config.blocks is 100000000"),
+        ({"styles": 1, "blocks": 1e8}, "config.blocks is 100000000.0"),
+        ({"styles": 1, "quarter": -3}, "config.quarter is -3"),
+        (
+            {"styles": 1, "quarter": 1024, "blocks": 64},
+            "not a usable fast-style model .its metadata describes",
+        ),
+    ],
+)
+def test_a_tiny_fast_style_file_cannot_ask_for_a_huge_network(tmp_path, config, match):
+    from warpaint.engine.features.fast_style.effect import load_generator
+
+    meta = {"kind": "fast-style", "format": 1, "styles": ["a"], "config": config}
+    path = corpus.model_file(tmp_path / "fs.safetensors", json.dumps(meta))
+    assert path.stat().st_size < 400
+    with pytest.raises(BadInputError, match=match):
+        load_generator(path, "cpu")
+
+
+def test_gaze_and_adain_sizes_are_checked(tmp_path):
+    from warpaint.engine.features.arbitrary_style.effect import _load_cached
+    from warpaint.engine.features.eyes.deepwarp import CROP_SIZE, model_from_file
+
+    gaze = {"kind": "gaze", "format": 1, "crop": list(CROP_SIZE), "landmarks": 2,
+            "width": 10**9, "embed": 16}  # fmt: skip
+    path = corpus.model_file(tmp_path / "g.safetensors", json.dumps(gaze))
+    with pytest.raises(BadInputError, match="metadata.width is 1000000000"):
+        model_from_file(str(path))
+    adain = {"kind": "adain", "format": 1, "encoder": "vgg19", "encoder_layer": "relu4_1",
+             "decoder_layers": [[4096, 4096, False]] * 500}  # fmt: skip
+    from warpaint.engine.features.arbitrary_style import adain as adain_module
+
+    adain["encoder"], adain["encoder_layer"] = (
+        adain_module.ENCODER_NETWORK,
+        adain_module.ENCODER_LAYER,
+    )
+    path = corpus.model_file(tmp_path / "d.safetensors", json.dumps(adain))
+    with pytest.raises(BadInputError, match="outside 1..4096 or > 64 layers"):
+        _load_cached(str(path), 0, 0, "cpu")
+
+
+def test_a_protocol_4_pickle_is_refused_in_one_line_without_warnings(tmp_path, recwarn):
+    import os
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("echo ran",))
+
+    path = tmp_path / "p4.pth"
+    path.write_bytes(pickle.dumps(Payload(), protocol=4))
+    with pytest.raises(BadInputError, match="refused") as caught:
+        load_state_dict(path)
+    assert "\n" not in str(caught.value) and "PyTorch 2.6" not in str(caught.value)
+    assert not [w for w in recwarn if "protocol" in str(w.message)]
