@@ -240,7 +240,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     target = args.target or (LAYERED_TARGET if layered else RASTER_TARGET)
     commit_effect(doc, job.result, target=target)
     if layered:
-        save_document(doc, str(output))
+        for note in save_document(doc, str(output)):
+            print(f"warpaint: {one_line(note)}", file=sys.stderr)
     else:
         exported = export_image(doc.state, str(output), quality=args.quality)
         for note in exported.notes:
@@ -335,7 +336,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
         raise BadInputError("--restore needs -o OUT.ora")
     check_restore_target(args.output)
     doc = restore_recovery(record)
-    save_document(doc, args.output)
+    for note in save_document(doc, args.output):
+        print(f"warpaint: {one_line(note)}", file=sys.stderr)
     discard_recovery(record)
     print(args.output)
     return 0

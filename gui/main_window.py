@@ -692,9 +692,9 @@ class MainWindow(QMainWindow):
         assert self.doc is not None
         doc, snapshot, name = self.doc, self.doc.state, os.path.basename(path)
 
-        def work(ctx: JobContext) -> None:
+        def work(ctx: JobContext) -> list[str]:
             ctx.check()  # a save cancelled while queued writes nothing
-            write_ora(snapshot, path)
+            return write_ora(snapshot, path)
 
         def done(job: Job) -> None:
             pending, self._save_then = self._save_then, None
@@ -714,7 +714,10 @@ class MainWindow(QMainWindow):
             if not doc.dirty and doc is self.doc:
                 self._discard_autosave()
             note = "" if not doc.dirty else " (changes made while saving are not saved yet)"
-            self.statusBar().showMessage(f"Saved {name}{note}", STATUS_TIMEOUT_MS)
+            # Foreign members that could not be carried (their source file
+            # changed or went away) are said, not dropped silently.
+            dropped = "".join(f"; {line}" for line in job.result or [])
+            self.statusBar().showMessage(f"Saved {name}{note}{dropped}", STATUS_TIMEOUT_MS)
             if pending is not None:
                 pending[1]()
 

@@ -95,14 +95,17 @@ def read_image_array(path: str | os.PathLike[str], limits: Limits | None = None)
     return flatten(state, np.float32)
 
 
-def save_document(doc: Document, path: str | os.PathLike[str]) -> None:
+def save_document(doc: Document, path: str | os.PathLike[str]) -> list[str]:
     """Write `doc` as OpenRaster to `path` atomically and mark it saved there.
 
     Only .ora keeps layers, so other extensions are refused; flat formats go
-    through `export_image`.
+    through `export_image`. Returns one line per member carried from the file
+    the document came from that could not be kept (see `write_ora`), for the
+    caller to show.
     """
     if Path(path).suffix.lower() != ".ora":
         raise BadInputError(f"{path}: documents are saved as .ora (use export for other formats)")
     state = doc.state
-    write_ora(state, path)
+    notes = write_ora(state, path)
     doc.mark_saved(os.fspath(path), state)
+    return notes

@@ -7,7 +7,7 @@ import io
 import zipfile
 from pathlib import Path
 
-from gui_helpers import needs_io
+from gui_helpers import needs_io, wait_delivered
 from PIL import Image
 
 pytestmark = needs_io
@@ -47,3 +47,23 @@ def test_opening_a_plain_file_says_only_that_it_opened(make_window, tmp_path):
     path = _ora(tmp_path / "plain.ora", xml)
     assert window.open_path(str(path))
     assert window.statusBar().currentMessage() == "Opened plain.ora"
+
+
+def test_saving_says_which_foreign_members_could_not_be_carried(make_window, qtbot, tmp_path):
+    # Another program's extra member is carried from the file the document came
+    # from; when that file is gone by the time of saving, the save still works
+    # and says what it could not keep instead of dropping it silently.
+    window = make_window()
+    xml = '<image w="6" h="4"><stack><layer name="a" src="data/a.png"/></stack></image>'
+    path = _ora(tmp_path / "foreign.ora", xml)
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr("drawpile/timeline.json", b'{"frames": [1]}')
+    assert window.open_path(str(path))
+    path.unlink()
+    job = wait_delivered(qtbot, window, window.save_to(str(tmp_path / "out.ora")))
+    message = window.statusBar().currentMessage()
+    assert message.startswith("Saved out.ora; ")
+    assert "foreign.ora" in message and "were not kept" in message
+    with zipfile.ZipFile(tmp_path / "out.ora") as zf:
+        assert "drawpile/timeline.json" not in zf.namelist()
+    assert job.result
