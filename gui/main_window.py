@@ -355,7 +355,9 @@ class MainWindow(QMainWindow):
         )
         self.tabifyDockWidget(self.effects_dock, self.history_dock)
         self.effects_dock.raise_()
-        self.resizeDocks([self.layers_dock, self.effects_dock], [300, 300], Qt.Orientation.Vertical)
+        # An effect's panel (sliders, gallery, loss plot) needs the height more
+        # than a short layer list does.
+        self.resizeDocks([self.layers_dock, self.effects_dock], [280, 520], Qt.Orientation.Vertical)
         self.resizeDocks([self.layers_dock], [320], Qt.Orientation.Horizontal)
 
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:

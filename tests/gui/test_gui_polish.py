@@ -264,3 +264,9 @@ def test_the_loss_plot_comes_into_view_while_a_gatys_job_runs(qtbot, window):
     finally:
         window.cancel_jobs()
     wait_delivered(qtbot, window, job, timeout=20_000)
+
+
+def test_the_default_layout_gives_the_effect_panel_more_height_than_the_layer_list(window):
+    # Sliders, the preset gallery and the loss plot live in the effects dock;
+    # a short layer list needs less.
+    assert window.effects_dock.height() > 1.5 * window.layers_dock.height()
