@@ -424,11 +424,13 @@ def gaze_grid(
     return grid
 
 
-def write_demo_grid(image: np.ndarray, path: str | Path, angle: float = 10.0) -> Path:
-    """`gaze_grid` of `image` saved as a PNG at `path` (for `warpaint demo`)."""
+def demo_outputs(image: np.ndarray, out_dir: Path, quick: bool) -> list[Path]:
+    """The demo hook: the eyes of `image` redirected +-10 degrees each way, the
+    grid to judge the model by eye (skipped by `--quick`)."""
     from PIL import Image
 
-    grid = gaze_grid(image, angle)
-    out = Path(path)
-    Image.fromarray((grid * 255 + 0.5).astype(np.uint8)).save(out)
-    return out
+    if quick:
+        return []
+    out = out_dir / "gaze-grid.png"
+    Image.fromarray((gaze_grid(image, 10.0) * 255 + 0.5).astype(np.uint8)).save(out)
+    return [out]

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from warpaint.engine.io.limits import check_regular_file
+from warpaint.engine.neural.style_samples import PRESET_STYLES
 from warpaint.engine.runtime.errors import BadInputError
 from warpaint.engine.runtime.params import Param, ParamType
 from warpaint.engine.runtime.registry import EffectSpec
@@ -79,22 +80,15 @@ def _header_styles(path: Path) -> tuple[str, ...]:
         return ()
 
 
-def preset_names() -> tuple[str, ...]:
-    """The shipped model's styles, else the preset sources it is trained from."""
-    names = _header_styles(shipped_model_path())
-    if names:
-        return names
-    from warpaint.engine.neural.style_samples import PRESET_STYLES
-
-    return tuple(PRESET_STYLES)
-
-
-PRESETS = preset_names()
+# The presets are the styles the shipped model is trained from (`warpaint train
+# style --presets`); naming them needs no model file, so importing this module
+# reads none.
+PRESETS = tuple(PRESET_STYLES)
 # The panel opens on a preset whose marks the network draws best (docs/fast-style.md,
 # "by eye"): a first impression of the effect, not of its weakest style (mosaic).
 DEFAULT_PRESET = "swirls" if "swirls" in PRESETS else PRESETS[0]
 
-FULL_SPEC = EffectSpec(
+SPEC = EffectSpec(
     id="fast-style",
     title="Fast style",
     category="Neural",
@@ -122,11 +116,6 @@ FULL_SPEC = EffectSpec(
               help="Apply only where the mask is set."),
     ),
 )  # fmt: skip
-
-# The effect is listed once its presets' model is installed (the registry
-# skips a module whose SPEC is not an EffectSpec); a user's own model file
-# still works through `FULL_SPEC` from code.
-SPEC: EffectSpec | None = FULL_SPEC if shipped_model_path().is_file() else None
 
 DEMO_PARAMS: dict[str, Any] = {"preset": DEFAULT_PRESET}
 
@@ -434,10 +423,10 @@ def preset_sheet(image: np.ndarray, side: int = 256, model: str | None = None) -
     return np.asarray(sheet)
 
 
-def write_preset_sheet(image: np.ndarray, path: str | Path, side: int = 256) -> Path:
-    """`preset_sheet` of `image` saved as a PNG at `path` (for `warpaint demo`)."""
+def demo_outputs(image: np.ndarray, out_dir: Path, quick: bool) -> list[Path]:
+    """The demo hook: every shipped preset on `image`, side by side with the original."""
     from PIL import Image
 
-    out = Path(path)
-    Image.fromarray(preset_sheet(image, side)).save(out)
-    return out
+    out = out_dir / "fast-style-presets.png"
+    Image.fromarray(preset_sheet(image, 96 if quick else 256)).save(out)
+    return [out]

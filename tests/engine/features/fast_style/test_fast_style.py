@@ -12,7 +12,7 @@ from warpaint.engine.runtime.apply import run_effect
 from warpaint.engine.runtime.checkpoints import save_model
 from warpaint.engine.runtime.errors import BadInputError
 from warpaint.engine.runtime.jobs import Job, JobContext
-from warpaint.engine.runtime.registry import effects, get_effect
+from warpaint.engine.runtime.registry import get_effect
 
 TINY_STYLES = ("mosaic", "waves")
 
@@ -37,8 +37,7 @@ def _photo(h=40, w=56):
 
 
 def _spec():
-    # The registry lists the effect only once the presets' model is installed.
-    return replace(fast_style.FULL_SPEC, module=fast_style.__name__)
+    return replace(fast_style.SPEC, module=fast_style.__name__)
 
 
 def _apply(params, image=None):
@@ -199,11 +198,10 @@ def test_missing_model_says_how_to_train_it(tmp_path, monkeypatch):
         fast_style.load_generator(None, "cpu")
 
 
-def test_the_effect_is_listed_exactly_when_its_model_is_installed():
-    installed = fast_style.shipped_model_path().is_file()
-    assert ("fast-style" in effects()) == installed
-    if installed:
-        assert get_effect("fast-style").params == fast_style.FULL_SPEC.params
+def test_the_presets_are_the_styles_the_shipped_model_is_trained_from():
+    from warpaint.engine.neural.style_samples import PRESET_STYLES
+
+    assert get_effect("fast-style").param("preset").choices == tuple(PRESET_STYLES)
 
 
 def test_every_shipped_preset_loads_and_renders():
