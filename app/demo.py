@@ -84,6 +84,10 @@ def run_demo(
     written: list[Path] = []
     try:
         for spec in effects().values():
+            reason = spec.unavailable_reason()
+            if reason is not None:
+                log(f"{spec.id}: skipped: {reason}")
+                continue
             t = time.perf_counter()
             job = runner.submit(
                 effect_job(
@@ -109,7 +113,7 @@ def run_demo(
         runner.shutdown()
     for spec in effects().values():
         outputs = spec.hook("demo_outputs")
-        if outputs is not None:
+        if outputs is not None and spec.unavailable_reason() is None:
             written.extend(outputs(source.pixels.read_float(), out_dir, quick))
     ora = out_dir / "demo.ora"
     save_document(doc, str(ora))

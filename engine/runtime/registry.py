@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from warpaint.engine.runtime.errors import BadInputError, UnknownEffectError
 from warpaint.engine.runtime.features import feature_modules
+from warpaint.engine.runtime.models import ModelFile
 from warpaint.engine.runtime.params import Param
 
 if TYPE_CHECKING:
@@ -73,7 +74,16 @@ class EffectSpec:
     # GUI previews it as soon as its panel opens; others wait for an edit (their
     # defaults are incomplete, or the preview is a long optimisation).
     preview_on_open: bool = False
+    # The model file the effect needs by default; without it the effect is
+    # listed as unavailable, with the reason and the command that makes it.
+    model: ModelFile | None = field(default=None, compare=False)
     module: str = field(default="", compare=False)
+
+    def unavailable_reason(self) -> str | None:
+        """Why the effect cannot run now (its model is missing), else None."""
+        if self.model is None or self.model.locate() is not None:
+            return None
+        return self.model.missing_reason()
 
     def param(self, name: str) -> Param:
         for p in self.all_params({}):
@@ -112,10 +122,13 @@ class EffectSpec:
         return out
 
     def to_json(self) -> dict[str, Any]:
+        reason = self.unavailable_reason()
         return {
             "title": self.title,
             "description": self.description,
             "category": self.category,
+            "available": reason is None,
+            "reason": reason,
             "params": [p.to_json() for p in self.all_params({})],
         }
 

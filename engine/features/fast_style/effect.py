@@ -13,9 +13,6 @@ The presets come from `resources/models/fast-style.safetensors`, trained by
 
 from __future__ import annotations
 
-import json
-import os
-import struct
 import threading
 from collections import OrderedDict
 from functools import cache
@@ -25,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from warpaint.engine.io.limits import check_regular_file
 from warpaint.engine.neural.style_samples import PRESET_STYLES
 from warpaint.engine.runtime.errors import BadInputError
+from warpaint.engine.runtime.models import ModelFile, cached_model
 from warpaint.engine.runtime.params import Param, ParamType
 from warpaint.engine.runtime.registry import EffectSpec
 
@@ -50,34 +48,13 @@ def halo(gen: StyleGenerator) -> int:
 _GENERATOR_LOCK = threading.Lock()
 
 
+# The presets' model; a user's own model file works through the `model` parameter.
+MODEL = ModelFile(MODEL_NAME, "warpaint train style --presets", env="WARPAINT_FAST_STYLE_MODEL")
+
+
 def shipped_model_path() -> Path:
-    """The presets' model inside the installed `warpaint.resources` package
-    (`$WARPAINT_FAST_STYLE_MODEL` overrides it)."""
-    override = os.environ.get("WARPAINT_FAST_STYLE_MODEL")
-    if override:
-        return Path(override)
-    from importlib.resources import files
-
-    return Path(str(files("warpaint.resources").joinpath("models", MODEL_NAME)))
-
-
-def _header_styles(path: Path) -> tuple[str, ...]:
-    """Style names from a model file's safetensors header, read without torch
-    (panels and `warpaint effects` must not import it). Empty if unreadable."""
-    if not path.is_file():  # also keeps a FIFO from blocking the import
-        return ()
-    try:
-        with open(path, "rb") as f:
-            (length,) = struct.unpack("<Q", f.read(8))
-            if length > 50_000_000:
-                return ()
-            header = json.loads(f.read(length))
-        meta = json.loads(header["__metadata__"]["warpaint"])
-        if meta.get("kind") != MODEL_KIND:
-            return ()
-        return tuple(str(s) for s in meta["styles"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError, struct.error):
-        return ()
+    """The presets' model: `$WARPAINT_FAST_STYLE_MODEL`, else the shipped or user one."""
+    return MODEL.default_path()
 
 
 # The presets are the styles the shipped model is trained from (`warpaint train
@@ -90,6 +67,7 @@ DEFAULT_PRESET = "swirls" if "swirls" in PRESETS else PRESETS[0]
 
 SPEC = EffectSpec(
     id="fast-style",
+    model=MODEL,
     title="Fast style",
     category="Neural",
     description="Repaint the layer in a preset style with a trained network (instant).",
@@ -133,16 +111,14 @@ GENERATOR_BOUNDS = {
 }
 
 
-@cache
-def _load(path: str, mtime: float, device: str) -> tuple[StyleGenerator, tuple[str, ...]]:
-    """The generator of a model file on `device` (cached by path and mtime)."""
+def _load(path: str) -> tuple[StyleGenerator, tuple[str, ...]]:
+    """The generator of a model file, on the CPU."""
     import torch
 
     from warpaint.engine.features.fast_style.generator import GeneratorConfig, StyleGenerator
-    from warpaint.engine.runtime.checkpoints import build_within_file, check_model_sizes, load_model
+    from warpaint.engine.runtime.models import build_within_file, load_model
 
-    tensors, meta = load_model(path, MODEL_KIND)
-    check_model_sizes(path, meta.get("config"), GENERATOR_BOUNDS)
+    tensors, meta = load_model(path, MODEL_KIND, GENERATOR_BOUNDS)
     try:
         styles = tuple(str(s) for s in meta["styles"])  # type: ignore[attr-defined]
         config = GeneratorConfig(**meta["config"])  # type: ignore[arg-type]
@@ -154,7 +130,7 @@ def _load(path: str, mtime: float, device: str) -> tuple[StyleGenerator, tuple[s
         raise BadInputError(f"{path}: not a usable fast-style model ({first})") from None
     if config.styles != len(styles):
         raise BadInputError(f"{path}: the model lists {len(styles)} styles for {config.styles}")
-    return gen.eval().to(device), styles
+    return gen.eval(), styles
 
 
 def load_generator(path: str | Path | None, device: str) -> tuple[StyleGenerator, tuple[str, ...]]:
@@ -162,15 +138,15 @@ def load_generator(path: str | Path | None, device: str) -> tuple[StyleGenerator
 
     Raises BadInputError when the file is missing, corrupt or of another kind.
     """
-    file = Path(path) if path else shipped_model_path()
+    file = Path(path) if path else MODEL.path()
     if path:
         check_regular_file(file)
-    elif not file.is_file():
-        raise BadInputError(
-            f"the fast-style presets are not installed ({file} is missing); train them with "
-            f"'warpaint train style --presets -o {file}'"
-        )
-    return _load(str(file), file.stat().st_mtime, str(device))
+
+    def on_device(name: str) -> tuple[StyleGenerator, tuple[str, ...]]:
+        gen, styles = _load(name)
+        return gen.to(device), styles
+
+    return cached_model(file, str(device), on_device)
 
 
 def style_mix(
