@@ -159,6 +159,9 @@ def cmd_effects(args: argparse.Namespace) -> int:
         return 0
     for eid, spec in specs.items():
         print(f"{eid}  ({spec.title}) - {spec.description}")
+        reason = spec.unavailable_reason()
+        if reason is not None:
+            print(f"    unavailable: {reason}")
         for p in spec.all_params({}):
             rng = f" [{p.min:g}..{p.max:g}]" if p.min is not None and p.max is not None else ""
             choices = f" {{{', '.join(p.choices)}}}" if p.choices else ""

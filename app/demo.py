@@ -2,8 +2,9 @@
 
 Opens the bundled sample, applies every registered effect with its demo
 settings (an effect module may define `DEMO_PARAMS`; otherwise its defaults),
-exports each result, saves the layered document as OpenRaster and, when Qt is
-available, an offscreen screenshot of the main window showing it.
+exports each result, writes each effect's `demo_outputs` (e.g. a sheet of
+presets), saves the layered document as OpenRaster and, when Qt is available,
+an offscreen screenshot of the main window showing it.
 """
 
 from __future__ import annotations
@@ -83,6 +84,10 @@ def run_demo(
     written: list[Path] = []
     try:
         for spec in effects().values():
+            reason = spec.unavailable_reason()
+            if reason is not None:
+                log(f"{spec.id}: skipped: {reason}")
+                continue
             t = time.perf_counter()
             job = runner.submit(
                 effect_job(
@@ -106,18 +111,10 @@ def run_demo(
             log(f"{spec.id}: {time.perf_counter() - t:.2f} s")
     finally:
         runner.shutdown()
-    from warpaint.engine.features.fast_style import effect as fast_style
-
-    if fast_style.PRESETS:
-        # Every shipped preset on the sample, side by side with the original.
-        side = QUICK_SIDE // 2 if quick else 256
-        sheet = out_dir / "fast-style-presets.png"
-        written.append(fast_style.write_preset_sheet(source.pixels.read_float(), sheet, side))
-    if not quick:
-        from warpaint.engine.features.eyes.effect_gaze import write_demo_grid
-
-        # The astronaut redirected +-10 degrees each way: what the issue asks to judge by eye.
-        written.append(write_demo_grid(source.pixels.read_float(), out_dir / "gaze-grid.png"))
+    for spec in effects().values():
+        outputs = spec.hook("demo_outputs")
+        if outputs is not None and spec.unavailable_reason() is None:
+            written.extend(outputs(source.pixels.read_float(), out_dir, quick))
     ora = out_dir / "demo.ora"
     save_document(doc, str(ora))
     written.append(ora)

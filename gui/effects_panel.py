@@ -341,6 +341,14 @@ class EffectsPanel(QWidget):
         self.panels: dict[str, EffectPanel] = {}
         for spec in specs.values():
             self.chooser.addItem(f"{spec.category} › {spec.title}", spec.id)
+            reason = spec.unavailable_reason()
+            if reason is not None:
+                # Listed, never hidden: the entry says why and how to make the model.
+                index = self.chooser.count() - 1
+                self.chooser.setItemText(index, f"{spec.category} › {spec.title} (unavailable)")
+                self.chooser.setItemData(index, reason, Qt.ItemDataRole.ToolTipRole)
+                item = self.chooser.model().item(index)  # type: ignore[attr-defined]
+                item.setEnabled(False)
             panel = EffectPanel(spec, context)
             self.panels[spec.id] = panel
             self.stack.addWidget(panel)

@@ -415,7 +415,9 @@ class MainWindow(QMainWindow):
         effects_menu = bar.addMenu("Effec&ts")
         for spec in effects().values():
             action = effects_menu.addAction(f"{spec.title}…")
-            action.setStatusTip(spec.description)
+            reason = spec.unavailable_reason()
+            action.setStatusTip(reason or spec.description)
+            action.setEnabled(reason is None)
             action.triggered.connect(lambda _c=False, eid=spec.id: self.show_effect(eid))
         effects_menu.addSeparator()
         effects_menu.addAction(self.cancel_jobs_action)

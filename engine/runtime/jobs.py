@@ -36,6 +36,17 @@ from warpaint.engine.runtime.cpu_threads import threads_for_job
 from warpaint.engine.runtime.errors import JobCancelled, WarpaintError
 
 
+class Lane(StrEnum):
+    """Which worker runs a job; each lane is its own thread and queue."""
+
+    INTERACTIVE = "interactive"
+    LONG = "long"
+    FILES = "files"
+
+
+QUEUED_LANES = (Lane.LONG, Lane.FILES)
+
+
 class JobState(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
@@ -105,7 +116,7 @@ class Job:
         self,
         fn: JobFn,
         label: str = "",
-        lane: str = "long",
+        lane: Lane = Lane.LONG,
         target: Hashable | None = None,
         on_progress: ProgressCallback | None = None,
         on_done: DoneCallback | None = None,
@@ -190,59 +201,52 @@ class Job:
             self.on_done(self)
 
 
-class _Lane:
-    def __init__(self, name: str, runner: JobRunner) -> None:
-        self.name = name
-        self.runner = runner
+class _LaneWorker:
+    """One worker thread over a queue; subclasses say how jobs queue and which runs next."""
+
+    def __init__(self, lane: Lane, yield_to: threading.Event | None = None) -> None:
+        self.lane = lane
+        # Set while the interactive lane is idle: a job here waits at its
+        # cancellation points until it is, so previews never wait behind it.
+        self._yield_to = yield_to
         self._cond = threading.Condition()
-        self._queue: deque[Job] | OrderedDict[Hashable, Job] = (
-            OrderedDict() if name == "interactive" else deque()
-        )
         self.current: Job | None = None
         self._stopped = False
         self.idle = threading.Event()
         self.idle.set()
-        self._thread = threading.Thread(target=self._loop, name=f"warpaint-{name}", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=f"warpaint-{lane}", daemon=True)
         self._thread.start()
+
+    def _enqueue(self, job: Job) -> None:
+        raise NotImplementedError
+
+    def _discard(self, job: Job) -> bool:
+        raise NotImplementedError
+
+    def _take(self) -> Job:
+        raise NotImplementedError
+
+    def _queued(self) -> list[Job]:
+        raise NotImplementedError
 
     def put(self, job: Job) -> None:
         with self._cond:
             if self._stopped:
                 raise RuntimeError("the job runner was shut down")
-            if isinstance(self._queue, OrderedDict):
-                old = self._queue.pop(job.target, None)
-                if old is not None:
-                    old._superseded = True
-                    old.state = JobState.SUPERSEDED
-                    old._finish()
-                if self.current is not None and self.current.target == job.target:
-                    self.current._superseded = True
-                    self.current.cancel()
-                self._queue[job.target] = job
-            else:
-                self._queue.append(job)
+            self._enqueue(job)
             self.idle.clear()
             self._cond.notify()
 
     def remove_pending(self, job: Job) -> bool:
         with self._cond:
-            if isinstance(self._queue, OrderedDict):
-                found = self._queue.get(job.target) is job
-                if found:
-                    del self._queue[job.target]
-            else:
-                found = job in self._queue
-                if found:
-                    self._queue.remove(job)
-            if not self._queue and self.current is None:
+            found = self._discard(job)
+            if not self._queued() and self.current is None:
                 self.idle.set()
             return found
 
     def pending(self) -> list[Job]:
         with self._cond:
-            return list(
-                self._queue.values() if isinstance(self._queue, OrderedDict) else self._queue
-            )
+            return self._queued()
 
     def stop(self) -> None:
         with self._cond:
@@ -255,7 +259,7 @@ class _Lane:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._stopped:
+                while not self._queued() and not self._stopped:
                     self.current = None
                     self.idle.set()
                     self._cond.wait()
@@ -263,22 +267,70 @@ class _Lane:
                     self.current = None
                     self.idle.set()
                     return
-                if isinstance(self._queue, OrderedDict):
-                    first = next(iter(self._queue))
-                    key = next((k for k, j in self._queue.items() if not j.background), first)
-                    job = self._queue.pop(key)
-                else:
-                    job = self._queue.popleft()
+                job = self._take()
                 self.current = job
-            yield_to = self.runner._interactive.idle if self.name == "long" else None
             # One torch thread while other programs keep the CPU busy (see cpu_threads).
             with threads_for_job():
-                job._run(JobContext(job, yield_to))
+                job._run(JobContext(job, self._yield_to))
             with self._cond:
                 self.current = None
 
 
-QUEUED_LANES = ("long", "files")
+class SupersedingLane(_LaneWorker):
+    """Jobs keyed by target: a newer job for a target drops the queued one and
+    cancels the running one. Background jobs run only when nothing else waits."""
+
+    def __init__(self, lane: Lane) -> None:
+        self._queue: OrderedDict[Hashable, Job] = OrderedDict()
+        super().__init__(lane)
+
+    def _enqueue(self, job: Job) -> None:
+        old = self._queue.pop(job.target, None)
+        if old is not None:
+            old._superseded = True
+            old.state = JobState.SUPERSEDED
+            old._finish()
+        if self.current is not None and self.current.target == job.target:
+            self.current._superseded = True
+            self.current.cancel()
+        self._queue[job.target] = job
+
+    def _discard(self, job: Job) -> bool:
+        found = self._queue.get(job.target) is job
+        if found:
+            del self._queue[job.target]
+        return found
+
+    def _take(self) -> Job:
+        first = next(iter(self._queue))
+        key = next((k for k, j in self._queue.items() if not j.background), first)
+        return self._queue.pop(key)
+
+    def _queued(self) -> list[Job]:
+        return list(self._queue.values())
+
+
+class FifoLane(_LaneWorker):
+    """Jobs run one at a time in the order submitted."""
+
+    def __init__(self, lane: Lane, yield_to: threading.Event | None = None) -> None:
+        self._queue: deque[Job] = deque()
+        super().__init__(lane, yield_to)
+
+    def _enqueue(self, job: Job) -> None:
+        self._queue.append(job)
+
+    def _discard(self, job: Job) -> bool:
+        found = job in self._queue
+        if found:
+            self._queue.remove(job)
+        return found
+
+    def _take(self) -> Job:
+        return self._queue.popleft()
+
+    def _queued(self) -> list[Job]:
+        return list(self._queue)
 
 
 class JobRunner:
@@ -286,10 +338,14 @@ class JobRunner:
 
     def __init__(self, device: str = "cpu") -> None:
         self.device = device
-        self._interactive = _Lane("interactive", self)
-        self._long = _Lane("long", self)
-        self._files = _Lane("files", self)
-        self._lanes = {lane.name: lane for lane in (self._interactive, self._long, self._files)}
+        self._interactive = SupersedingLane(Lane.INTERACTIVE)
+        # Long jobs yield to previews; file writes do not, being short and
+        # never to be held up by a slider being dragged.
+        self._long = FifoLane(Lane.LONG, yield_to=self._interactive.idle)
+        self._files = FifoLane(Lane.FILES)
+        self._lanes: dict[Lane, _LaneWorker] = {
+            lane.lane: lane for lane in (self._interactive, self._long, self._files)
+        }
 
     def preview(
         self,
@@ -303,7 +359,7 @@ class JobRunner:
     ) -> Job:
         """Run `fn` on the interactive lane; supersedes any job for the same target.
         A `background` job runs only when no other interactive job is waiting."""
-        job = Job(fn, label, "interactive", target, on_progress, on_done, self.device, scale,
+        job = Job(fn, label, Lane.INTERACTIVE, target, on_progress, on_done, self.device, scale,
                   background)  # fmt: skip
         self._interactive.put(job)
         return job
@@ -314,13 +370,13 @@ class JobRunner:
         label: str = "",
         on_progress: ProgressCallback | None = None,
         on_done: DoneCallback | None = None,
-        lane: str = "long",
+        lane: Lane | str = Lane.LONG,
     ) -> Job:
         """Queue `fn` on the long-job lane, or with `lane="files"` on the file-writing lane."""
         if lane not in QUEUED_LANES:
             raise ValueError(f"jobs are queued on one of {', '.join(QUEUED_LANES)}, not {lane!r}")
-        job = Job(fn, label, lane, None, on_progress, on_done, self.device)
-        self._lanes[lane].put(job)
+        job = Job(fn, label, Lane(lane), None, on_progress, on_done, self.device)
+        self._lanes[job.lane].put(job)
         return job
 
     def cancel(self, job: Job) -> None:

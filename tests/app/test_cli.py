@@ -404,3 +404,18 @@ def test_ctrl_c_before_any_progress_prints_exactly_one_line(tmp_path):
     assert proc.returncode == 130
     assert proc.stderr.splitlines() == ["warpaint: cancelled, nothing written"], proc.stderr
     assert not out.exists()
+
+
+def test_an_effect_whose_model_is_missing_is_listed_as_unavailable_with_the_command(
+    tmp_path, monkeypatch, capsys
+):
+    absent = tmp_path / "absent.safetensors"
+    monkeypatch.setenv("WARPAINT_FAST_STYLE_MODEL", str(absent))
+    code, out, _ = run(["effects", "--json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    assert data["fast-style"]["available"] is False
+    assert f"warpaint train style --presets -o {absent}" in data["fast-style"]["reason"]
+    assert data["gaussian-blur"]["available"] is True and data["gaussian-blur"]["reason"] is None
+    code, out, _ = run(["effects"], capsys)
+    assert "    unavailable: the model fast-style.safetensors is not installed" in out

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from warpaint.engine.runtime.models import ModelFile, cached_model
 from warpaint.engine.runtime.params import Param, ParamType
 from warpaint.engine.runtime.registry import EffectSpec
 
@@ -35,8 +36,11 @@ HALO = 32
 # Images up to this side run in one pass without measuring free memory.
 SINGLE_PASS_SIDE = 1024
 
+MODEL = ModelFile(MODEL_FILE, "warpaint train adain")
+
 SPEC = EffectSpec(
     id="arbitrary-style",
+    model=MODEL,
     title="Arbitrary style",
     category="Neural",
     description="Repaint the layer in the style of any image, instantly (AdaIN).",
@@ -62,9 +66,8 @@ SPEC = EffectSpec(
 
 
 def default_model_path() -> Path:
-    from warpaint import resources  # type: ignore[attr-defined]  # mypy sees engine/ only
-
-    return Path(resources.__file__).parent / "models" / MODEL_FILE
+    """The shipped (or user's) decoder, else where the shipped one belongs."""
+    return MODEL.default_path()
 
 
 def _demo_style() -> Any:
@@ -83,37 +86,24 @@ def load_decoder(path: str | Path | None = None, device: str = "cpu") -> Decoder
     """The decoder in `path` (default: the shipped one) on `device`, cached per
     file version; raises BadInputError with a one-line reason for a missing,
     corrupt or foreign file."""
-    from warpaint.engine.runtime.errors import BadInputError
+    file = Path(path) if path else MODEL.path()
 
-    file = Path(path) if path else default_model_path()
-    try:
-        stat = file.stat()
-    except OSError:
-        hint = "" if path else "; train one with 'warpaint train adain'"
-        raise BadInputError(f"{file}: no AdaIN decoder file{hint}") from None
-    return _load_cached(str(file), stat.st_mtime_ns, stat.st_size, str(device))
+    def on_device(name: str) -> Decoder:
+        return _load(name).to(device)
+
+    return cached_model(file, str(device), on_device)
 
 
-_CACHE: dict[tuple[str, int, int, str], Decoder] = {}
-
-
-def _load_cached(file: str, mtime: int, size: int, device: str) -> Decoder:
+def _load(file: str) -> Decoder:
     from warpaint.engine.features.arbitrary_style.adain import KIND, decoder_from_model
-    from warpaint.engine.runtime.checkpoints import load_model
     from warpaint.engine.runtime.errors import BadInputError
+    from warpaint.engine.runtime.models import load_model
 
-    key = (file, mtime, size, device)
-    if key not in _CACHE:
-        tensors, meta = load_model(file, KIND)
-        try:
-            decoder = decoder_from_model(tensors, meta)
-        except ValueError as exc:
-            raise BadInputError(f"{file}: not a usable AdaIN decoder ({exc})") from None
-        # One file version per device is enough; a retrained file replaces it.
-        for old in [k for k in _CACHE if k[0] == file and k[3] == device]:
-            del _CACHE[old]
-        _CACHE[key] = decoder.to(device)
-    return _CACHE[key]
+    tensors, meta = load_model(file, KIND)
+    try:
+        return decoder_from_model(tensors, meta)
+    except ValueError as exc:
+        raise BadInputError(f"{file}: not a usable AdaIN decoder ({exc})") from None
 
 
 def _style_rgb(style: torch.Tensor, content_side: int, scale: float) -> torch.Tensor:

@@ -48,9 +48,10 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 
 
 def default_output() -> Path:
-    from warpaint import resources  # type: ignore[attr-defined]  # mypy sees engine/ only
+    from warpaint.engine.features.arbitrary_style.effect import MODEL_FILE
+    from warpaint.engine.runtime.models import shipped_model_path
 
-    return Path(resources.__file__).parent / "models" / "adain-decoder.safetensors"
+    return shipped_model_path(MODEL_FILE)
 
 
 @dataclass(frozen=True)
@@ -276,7 +277,7 @@ def _save_checkpoint(
     path: Path, decoder: Decoder, optimizer: torch.optim.Adam, state: TrainState,
     config: TrainConfig,
 ) -> None:  # fmt: skip
-    from warpaint.engine.runtime.checkpoints import save_model
+    from warpaint.engine.runtime.models import save_model
 
     tensors = {f"decoder.{k}": v for k, v in decoder.state_dict().items()}
     names = dict(decoder.named_parameters())
@@ -300,8 +301,8 @@ def _load_checkpoint(
 ) -> TrainState:
     import torch
 
-    from warpaint.engine.runtime.checkpoints import load_model
     from warpaint.engine.runtime.errors import BadInputError
+    from warpaint.engine.runtime.models import load_model
 
     tensors, meta = load_model(path, CHECKPOINT_KIND)
     saved = meta.get("config")
@@ -340,8 +341,8 @@ def _load_checkpoint(
 def _initial_weights(path: Path) -> dict[str, torch.Tensor]:
     """Decoder weights from a model file (kind 'adain') or a training checkpoint."""
     from warpaint.engine.features.arbitrary_style.adain import KIND, decoder_from_model
-    from warpaint.engine.runtime.checkpoints import load_model
     from warpaint.engine.runtime.errors import BadInputError
+    from warpaint.engine.runtime.models import load_model
 
     try:
         tensors, meta = load_model(path, CHECKPOINT_KIND)
@@ -459,7 +460,7 @@ def save_decoder(path: Path, decoder: Decoder, state: TrainState, config: TrainC
 
     from warpaint.engine.features.arbitrary_style.adain import decoder_meta
     from warpaint.engine.io.atomic import atomic_write
-    from warpaint.engine.runtime.checkpoints import save_model
+    from warpaint.engine.runtime.models import save_model
 
     meta = decoder_meta(decoder) | {"steps": state.step, "size": config.size}
     save_model(path, dict(decoder.state_dict()), meta)

@@ -25,10 +25,8 @@ torch; torch is imported inside the functions that use it.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
-import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -38,8 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from warpaint.engine.io.limits import check_regular_file
 from warpaint.engine.runtime.errors import BadInputError
+from warpaint.engine.runtime.models import ModelFile, read_meta
 
 if TYPE_CHECKING:
     import torch
@@ -47,6 +45,7 @@ if TYPE_CHECKING:
     from warpaint.engine.features.eyes.autoencoder import AttributeModel
 
 DEFAULT_MODEL_NAME = "eye-attributes.safetensors"
+MODEL = ModelFile(DEFAULT_MODEL_NAME, "warpaint train autoencoder --eyes")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
@@ -536,37 +535,15 @@ def edit_region(
 
 
 def default_model_path() -> Path:
-    """The shipped eye model inside the installed `warpaint.resources` package."""
-    from importlib.resources import files
-
-    return Path(str(files("warpaint.resources").joinpath("models", DEFAULT_MODEL_NAME)))
+    """The shipped (or user's) eye model, else where the shipped one belongs."""
+    return MODEL.default_path()
 
 
 def read_model_header(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The Warpaint metadata of an autoencoder model file, read without torch.
-
-    A safetensors file starts with an 8-byte little-endian header length and a
-    JSON header whose "__metadata__" holds Warpaint's JSON under "warpaint";
-    listing a model's sliders needs nothing else.
-    """
-    from warpaint.engine.runtime.checkpoints import META_KEY
-
+    """The Warpaint metadata of an autoencoder model file, read without torch
+    (listing a model's sliders needs nothing else)."""
     file = Path(path)
-    if not os.path.exists(file):
-        raise BadInputError(f"{file}: no such model file")
-    check_regular_file(file)
-    try:
-        with open(file, "rb") as f:
-            (n,) = struct.unpack("<Q", f.read(8))
-            if n > 100_000_000:
-                raise ValueError("header too large")
-            header = json.loads(f.read(n))
-        meta = json.loads(header["__metadata__"][META_KEY])
-    except (OSError, ValueError, KeyError, TypeError, RecursionError, struct.error):
-        raise BadInputError(f"{file}: not a Warpaint model file") from None
-    if not isinstance(meta, dict) or meta.get("kind") != "autoencoder":
-        found = meta.get("kind") if isinstance(meta, dict) else None
-        raise BadInputError(f"{file}: holds a {found!r} model, not an 'autoencoder' model")
+    meta = read_meta(file, "autoencoder")
     attributes = meta.get("attributes")
     if not isinstance(attributes, list):
         raise BadInputError(f"{file}: the model lists no attributes")

@@ -32,13 +32,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from warpaint.engine.runtime.checkpoints import (
+from warpaint.engine.runtime.errors import BadInputError
+from warpaint.engine.runtime.models import (
     build_within_file,
     check_model_sizes,
     load_model,
     save_model,
 )
-from warpaint.engine.runtime.errors import BadInputError
 
 MODEL_KIND = "autoencoder"
 FORMAT = 1

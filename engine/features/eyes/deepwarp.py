@@ -184,7 +184,7 @@ def loss_terms(
 
 
 def model_meta(model: DeepWarp, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The metadata stored in a gaze model file (see checkpoints.save_model)."""
+    """The metadata stored in a gaze model file (see models.save_model)."""
     meta: dict[str, Any] = {
         "kind": KIND,
         "format": FORMAT,
@@ -202,13 +202,12 @@ SIZE_BOUNDS = {"landmarks": (1, 64), "width": (1, 1024), "embed": (1, 1024)}
 
 def model_from_file(path: str, device: str | torch.device = "cpu") -> DeepWarp:
     """A DeepWarp in eval mode from a model file; BadInputError on a foreign file."""
-    from warpaint.engine.runtime.checkpoints import build_within_file, check_model_sizes, load_model
     from warpaint.engine.runtime.errors import BadInputError
+    from warpaint.engine.runtime.models import build_within_file, load_model
 
-    tensors, meta = load_model(path, KIND)
-    if meta.get("format") != FORMAT or list(meta.get("crop", [])) != list(CROP_SIZE):  # type: ignore[call-overload]
+    tensors, meta = load_model(path, KIND, SIZE_BOUNDS, sizes_at=None)
+    if meta.get("format") != FORMAT or list(meta.get("crop", [])) != list(CROP_SIZE):
         raise BadInputError(f"{path}: a gaze model of another format or crop size")
-    check_model_sizes(path, meta, SIZE_BOUNDS, what="metadata")
     try:
         model = build_within_file(
             lambda: DeepWarp(

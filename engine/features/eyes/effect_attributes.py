@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from warpaint.engine.features.eyes.attributes import MODEL
 from warpaint.engine.runtime.errors import BadInputError
 from warpaint.engine.runtime.params import Param, ParamType
 from warpaint.engine.runtime.registry import EffectSpec
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 SPEC = EffectSpec(
     id="attributes",
+    model=MODEL,
     title="Attribute sliders",
     category="Neural",
     description="Change an eye (or any region) along learned attribute directions: "
@@ -54,14 +56,9 @@ SPEC = EffectSpec(
 FIXED = frozenset(p.name for p in SPEC.params)
 
 
-def _has_default_model() -> bool:
-    from warpaint.engine.features.eyes.attributes import default_model_path
-
-    return default_model_path().is_file()
-
-
 # The demo runs on the sample photo (no eye in it): it shows the sliders act.
-DEMO_PARAMS: dict[str, Any] = {"pupil": 1.0, "iris_colour": 1.0} if _has_default_model() else {}
+# They are the shipped model's; without it the effect is unavailable and skipped.
+DEMO_PARAMS: dict[str, Any] = {"pupil": 1.0, "iris_colour": 1.0}
 
 _lock = threading.Lock()
 _headers: dict[tuple[str, float], list[Param]] = {}

@@ -15,13 +15,13 @@ toward the image's right, `vertical` > 0 makes them look up.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from warpaint.engine.runtime.errors import BadInputError
+from warpaint.engine.runtime.models import ModelFile, cached_model
 from warpaint.engine.runtime.params import Param, ParamType
 from warpaint.engine.runtime.registry import EffectSpec
 
@@ -34,8 +34,11 @@ if TYPE_CHECKING:
 MAX_ANGLE = 15.0
 WHICH = ("both", "left", "right")
 
+MODEL = ModelFile("gaze.safetensors", "warpaint train gaze")
+
 SPEC = EffectSpec(
     id="gaze",
+    model=MODEL,
     title="Gaze",
     category="Portrait",
     description="Redirect where the eyes look (DeepWarp); eyes are found automatically "
@@ -56,8 +59,6 @@ SPEC = EffectSpec(
               help="a gaze model from 'warpaint train gaze' (default: the shipped one)"),
     ),
 )  # fmt: skip
-
-SHIPPED_MODEL = Path(__file__).resolve().parents[3] / "resources" / "models" / "gaze.safetensors"
 
 
 # The demo runs on the sample document, whose bottom layer is the astronaut
@@ -175,24 +176,17 @@ def choose_eyes(image: np.ndarray, params: dict[str, Any], scale: float = 1.0) -
 
 # -- the network ----------------------------------------------------------------
 
-_MODELS: dict[tuple[str, str], DeepWarp] = {}
-_MODELS_LOCK = threading.Lock()
-
 
 def load_gaze_model(path: str | None, device: str) -> DeepWarp:
-    """The (cached) gaze network from `path` or the shipped model file."""
+    """The gaze network from `path` or the shipped model file, cached per file version."""
     from warpaint.engine.features.eyes.deepwarp import model_from_file
 
-    file = Path(path) if path else SHIPPED_MODEL
-    if not file.is_file():
-        raise BadInputError(
-            f"{file}: no gaze model; train one with 'warpaint train gaze -o {file.name}'"
-        )
-    key = (str(file.resolve()), device)
-    with _MODELS_LOCK:
-        if key not in _MODELS:
-            _MODELS[key] = model_from_file(str(file), device)
-        return _MODELS[key]
+    file = Path(path) if path else MODEL.path()
+
+    def on_device(name: str) -> DeepWarp:
+        return model_from_file(name, device)
+
+    return cached_model(file, str(device), on_device)
 
 
 def blend_weight(size: tuple[int, int]) -> np.ndarray:
@@ -424,11 +418,13 @@ def gaze_grid(
     return grid
 
 
-def write_demo_grid(image: np.ndarray, path: str | Path, angle: float = 10.0) -> Path:
-    """`gaze_grid` of `image` saved as a PNG at `path` (for `warpaint demo`)."""
+def demo_outputs(image: np.ndarray, out_dir: Path, quick: bool) -> list[Path]:
+    """The demo hook: the eyes of `image` redirected +-10 degrees each way, the
+    grid to judge the model by eye (skipped by `--quick`)."""
     from PIL import Image
 
-    grid = gaze_grid(image, angle)
-    out = Path(path)
-    Image.fromarray((grid * 255 + 0.5).astype(np.uint8)).save(out)
-    return out
+    if quick:
+        return []
+    out = out_dir / "gaze-grid.png"
+    Image.fromarray((gaze_grid(image, 10.0) * 255 + 0.5).astype(np.uint8)).save(out)
+    return [out]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -133,12 +132,11 @@ def build_network() -> torch.nn.Module:
 
 def default_model_path() -> Path:
     """The shipped weights: $WARPAINT_EYE_LANDMARKS, else resources/models/."""
-    env = os.environ.get("WARPAINT_EYE_LANDMARKS")
-    if env:
-        return Path(env)
-    from importlib.resources import files
+    from warpaint.engine.runtime.models import ModelFile
 
-    return Path(str(files("warpaint.resources").joinpath("models", MODEL_NAME)))
+    return ModelFile(
+        MODEL_NAME, "warpaint train eye-landmarks", "WARPAINT_EYE_LANDMARKS"
+    ).default_path()
 
 
 class LandmarkRegressor:
@@ -150,8 +148,8 @@ class LandmarkRegressor:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> LandmarkRegressor:
         """Read weights written by `warpaint train eye-landmarks` (BadInputError if unusable)."""
-        from warpaint.engine.runtime.checkpoints import load_model
         from warpaint.engine.runtime.errors import BadInputError
+        from warpaint.engine.runtime.models import load_model
 
         tensors, meta = load_model(path, KIND)
         if meta.get("crop_size") != list(CROP_SIZE) or meta.get("outputs") != N_OUTPUTS:
@@ -176,11 +174,12 @@ class LandmarkRegressor:
             return self.network(x).numpy().astype(np.float32)
 
 
-@cache
 def default_regressor() -> LandmarkRegressor | None:
-    """The shipped regressor, or None when its file is missing (detection then
-    falls back to the Haar boxes' geometry)."""
+    """The shipped regressor (cached per file version), or None when its file is
+    missing (detection then falls back to the Haar boxes' geometry)."""
+    from warpaint.engine.runtime.models import cached_model
+
     path = default_model_path()
     if not path.is_file():
         return None
-    return LandmarkRegressor.load(path)
+    return cached_model(path, "cpu", LandmarkRegressor.load)

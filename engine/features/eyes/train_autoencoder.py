@@ -542,7 +542,7 @@ def save_checkpoint(
 ) -> None:
     from dataclasses import asdict
 
-    from warpaint.engine.runtime.checkpoints import save_model
+    from warpaint.engine.runtime.models import save_model
 
     opt_tensors, opt_meta = _optimizer_tensors(optimizer)
     tensors = {f"net.{k}": v for k, v in net.state_dict().items()} | opt_tensors
@@ -623,7 +623,7 @@ def run(args: argparse.Namespace) -> int:
     start = 0
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
     if args.resume:
-        from warpaint.engine.runtime.checkpoints import load_model
+        from warpaint.engine.runtime.models import load_model
 
         if not ckpt.is_file():
             raise BadInputError(f"{ckpt}: no checkpoint to resume from")

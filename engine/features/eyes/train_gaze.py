@@ -314,9 +314,9 @@ def train(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[
     import torch
 
     from warpaint.engine.features.eyes.deepwarp import DeepWarp, loss_terms, model_meta
-    from warpaint.engine.runtime.checkpoints import load_model, save_model
     from warpaint.engine.runtime.device import choose_device
     from warpaint.engine.runtime.errors import BadInputError
+    from warpaint.engine.runtime.models import load_model, save_model
 
     if args.steps < 1 or args.batch < 1:
         raise BadInputError("--steps and --batch must be at least 1")

@@ -151,8 +151,8 @@ def run(args: argparse.Namespace) -> int:
     from warpaint.engine.features.eyes.landmarks import CROP_SIZE, N_OUTPUTS, build_network
     from warpaint.engine.features.eyes.landmarks import KIND as MODEL_KIND
     from warpaint.engine.features.eyes.render import LID_POINTS
-    from warpaint.engine.runtime.checkpoints import load_model, save_model
     from warpaint.engine.runtime.errors import BadInputError
+    from warpaint.engine.runtime.models import load_model, save_model
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -13,9 +13,6 @@ The presets come from `resources/models/fast-style.safetensors`, trained by
 
 from __future__ import annotations
 
-import json
-import os
-import struct
 import threading
 from collections import OrderedDict
 from functools import cache
@@ -23,7 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from warpaint.engine.io.limits import check_regular_file
+from warpaint.engine.neural.style_samples import PRESET_STYLES
 from warpaint.engine.runtime.errors import BadInputError
+from warpaint.engine.runtime.models import ModelFile, cached_model
 from warpaint.engine.runtime.params import Param, ParamType
 from warpaint.engine.runtime.registry import EffectSpec
 
@@ -49,53 +48,26 @@ def halo(gen: StyleGenerator) -> int:
 _GENERATOR_LOCK = threading.Lock()
 
 
+# The presets' model; a user's own model file works through the `model` parameter.
+MODEL = ModelFile(MODEL_NAME, "warpaint train style --presets", env="WARPAINT_FAST_STYLE_MODEL")
+
+
 def shipped_model_path() -> Path:
-    """The presets' model inside the installed `warpaint.resources` package
-    (`$WARPAINT_FAST_STYLE_MODEL` overrides it)."""
-    override = os.environ.get("WARPAINT_FAST_STYLE_MODEL")
-    if override:
-        return Path(override)
-    from importlib.resources import files
-
-    return Path(str(files("warpaint.resources").joinpath("models", MODEL_NAME)))
+    """The presets' model: `$WARPAINT_FAST_STYLE_MODEL`, else the shipped or user one."""
+    return MODEL.default_path()
 
 
-def _header_styles(path: Path) -> tuple[str, ...]:
-    """Style names from a model file's safetensors header, read without torch
-    (panels and `warpaint effects` must not import it). Empty if unreadable."""
-    if not path.is_file():  # also keeps a FIFO from blocking the import
-        return ()
-    try:
-        with open(path, "rb") as f:
-            (length,) = struct.unpack("<Q", f.read(8))
-            if length > 50_000_000:
-                return ()
-            header = json.loads(f.read(length))
-        meta = json.loads(header["__metadata__"]["warpaint"])
-        if meta.get("kind") != MODEL_KIND:
-            return ()
-        return tuple(str(s) for s in meta["styles"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError, struct.error):
-        return ()
-
-
-def preset_names() -> tuple[str, ...]:
-    """The shipped model's styles, else the preset sources it is trained from."""
-    names = _header_styles(shipped_model_path())
-    if names:
-        return names
-    from warpaint.engine.neural.style_samples import PRESET_STYLES
-
-    return tuple(PRESET_STYLES)
-
-
-PRESETS = preset_names()
+# The presets are the styles the shipped model is trained from (`warpaint train
+# style --presets`); naming them needs no model file, so importing this module
+# reads none.
+PRESETS = tuple(PRESET_STYLES)
 # The panel opens on a preset whose marks the network draws best (docs/fast-style.md,
 # "by eye"): a first impression of the effect, not of its weakest style (mosaic).
 DEFAULT_PRESET = "swirls" if "swirls" in PRESETS else PRESETS[0]
 
-FULL_SPEC = EffectSpec(
+SPEC = EffectSpec(
     id="fast-style",
+    model=MODEL,
     title="Fast style",
     category="Neural",
     description="Repaint the layer in a preset style with a trained network (instant).",
@@ -123,11 +95,6 @@ FULL_SPEC = EffectSpec(
     ),
 )  # fmt: skip
 
-# The effect is listed once its presets' model is installed (the registry
-# skips a module whose SPEC is not an EffectSpec); a user's own model file
-# still works through `FULL_SPEC` from code.
-SPEC: EffectSpec | None = FULL_SPEC if shipped_model_path().is_file() else None
-
 DEMO_PARAMS: dict[str, Any] = {"preset": DEFAULT_PRESET}
 
 
@@ -144,16 +111,14 @@ GENERATOR_BOUNDS = {
 }
 
 
-@cache
-def _load(path: str, mtime: float, device: str) -> tuple[StyleGenerator, tuple[str, ...]]:
-    """The generator of a model file on `device` (cached by path and mtime)."""
+def _load(path: str) -> tuple[StyleGenerator, tuple[str, ...]]:
+    """The generator of a model file, on the CPU."""
     import torch
 
     from warpaint.engine.features.fast_style.generator import GeneratorConfig, StyleGenerator
-    from warpaint.engine.runtime.checkpoints import build_within_file, check_model_sizes, load_model
+    from warpaint.engine.runtime.models import build_within_file, load_model
 
-    tensors, meta = load_model(path, MODEL_KIND)
-    check_model_sizes(path, meta.get("config"), GENERATOR_BOUNDS)
+    tensors, meta = load_model(path, MODEL_KIND, GENERATOR_BOUNDS)
     try:
         styles = tuple(str(s) for s in meta["styles"])  # type: ignore[attr-defined]
         config = GeneratorConfig(**meta["config"])  # type: ignore[arg-type]
@@ -165,7 +130,7 @@ def _load(path: str, mtime: float, device: str) -> tuple[StyleGenerator, tuple[s
         raise BadInputError(f"{path}: not a usable fast-style model ({first})") from None
     if config.styles != len(styles):
         raise BadInputError(f"{path}: the model lists {len(styles)} styles for {config.styles}")
-    return gen.eval().to(device), styles
+    return gen.eval(), styles
 
 
 def load_generator(path: str | Path | None, device: str) -> tuple[StyleGenerator, tuple[str, ...]]:
@@ -173,15 +138,15 @@ def load_generator(path: str | Path | None, device: str) -> tuple[StyleGenerator
 
     Raises BadInputError when the file is missing, corrupt or of another kind.
     """
-    file = Path(path) if path else shipped_model_path()
+    file = Path(path) if path else MODEL.path()
     if path:
         check_regular_file(file)
-    elif not file.is_file():
-        raise BadInputError(
-            f"the fast-style presets are not installed ({file} is missing); train them with "
-            f"'warpaint train style --presets -o {file}'"
-        )
-    return _load(str(file), file.stat().st_mtime, str(device))
+
+    def on_device(name: str) -> tuple[StyleGenerator, tuple[str, ...]]:
+        gen, styles = _load(name)
+        return gen.to(device), styles
+
+    return cached_model(file, str(device), on_device)
 
 
 def style_mix(
@@ -434,10 +399,10 @@ def preset_sheet(image: np.ndarray, side: int = 256, model: str | None = None) -
     return np.asarray(sheet)
 
 
-def write_preset_sheet(image: np.ndarray, path: str | Path, side: int = 256) -> Path:
-    """`preset_sheet` of `image` saved as a PNG at `path` (for `warpaint demo`)."""
+def demo_outputs(image: np.ndarray, out_dir: Path, quick: bool) -> list[Path]:
+    """The demo hook: every shipped preset on `image`, side by side with the original."""
     from PIL import Image
 
-    out = Path(path)
-    Image.fromarray(preset_sheet(image, side)).save(out)
-    return out
+    out = out_dir / "fast-style-presets.png"
+    Image.fromarray(preset_sheet(image, 96 if quick else 256)).save(out)
+    return [out]

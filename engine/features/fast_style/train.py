@@ -313,9 +313,9 @@ def run(args: argparse.Namespace) -> int:
     from warpaint.engine.features.fast_style.generator import GeneratorConfig, StyleGenerator
     from warpaint.engine.neural.loss_networks import feature_network
     from warpaint.engine.neural.style_losses import resize_to_side
-    from warpaint.engine.runtime.checkpoints import load_model, save_model
     from warpaint.engine.runtime.device import choose_device
     from warpaint.engine.runtime.errors import BadInputError
+    from warpaint.engine.runtime.models import load_model, save_model
 
     output = Path(args.output)
     if output.suffix.lower() != ".safetensors":
@@ -545,7 +545,7 @@ def _save_checkpoint(
 ) -> None:  # fmt: skip
     import torch
 
-    from warpaint.engine.runtime.checkpoints import save_model
+    from warpaint.engine.runtime.models import save_model
 
     tensors = {f"gen.{k}": v for k, v in gen.state_dict().items()}
     state = optimizer.state_dict()
@@ -562,8 +562,8 @@ def _load_checkpoint(
     path: Path, gen: Any, optimizer: Any, names: list[str], config: Any
 ) -> tuple[int, list[float]]:
 
-    from warpaint.engine.runtime.checkpoints import load_model
     from warpaint.engine.runtime.errors import BadInputError
+    from warpaint.engine.runtime.models import load_model
 
     tensors, meta = load_model(path, CHECKPOINT_KIND)
     if meta.get("styles") != names or meta.get("config") != config.to_json():

@@ -479,7 +479,7 @@ def test_a_fifo_model_file_is_refused_at_once(tmp_path):
 
     from warpaint.engine.features.eyes.attributes import read_model_header
     from warpaint.engine.features.fast_style.effect import load_generator
-    from warpaint.engine.runtime.checkpoints import load_state_dict
+    from warpaint.engine.runtime.models import load_state_dict
 
     pipe = tmp_path / "model.safetensors"
     os.mkfifo(pipe)

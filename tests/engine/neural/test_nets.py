@@ -10,8 +10,8 @@ import torch
 
 from warpaint.engine.neural.loss_networks import feature_network, find_vgg19_file, load_vgg19_file
 from warpaint.engine.neural.vgg import TORCHVISION_CONV_INDICES, VGG19_CONFIG, random_vgg19
-from warpaint.engine.runtime.checkpoints import load_state_dict
 from warpaint.engine.runtime.errors import BadInputError
+from warpaint.engine.runtime.models import load_state_dict
 
 LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_2"]
 

@@ -29,9 +29,9 @@ from warpaint.engine.features.arbitrary_style.train import (
 from warpaint.engine.neural.style_judge import judge
 from warpaint.engine.neural.style_losses import rgb_to_yiq
 from warpaint.engine.runtime.apply import run_effect
-from warpaint.engine.runtime.checkpoints import load_model, save_model
 from warpaint.engine.runtime.errors import BadInputError
 from warpaint.engine.runtime.jobs import Job, JobContext
+from warpaint.engine.runtime.models import load_model, save_model
 from warpaint.engine.runtime.registry import get_effect
 
 
@@ -100,7 +100,7 @@ def test_a_corrupt_decoder_file_is_refused_with_one_line(tmp_path, decoder_file)
 def test_a_foreign_or_mismatched_model_is_refused(tmp_path):
     other = tmp_path / "other.safetensors"
     save_model(other, {"w": torch.zeros(2)}, {"kind": "fast-style"})
-    with pytest.raises(BadInputError, match="not a 'adain' model"):
+    with pytest.raises(BadInputError, match="not an 'adain' model"):
         load_decoder(other)
     wrong_shape = tmp_path / "wrong.safetensors"
     decoder = Decoder()
@@ -109,7 +109,7 @@ def test_a_foreign_or_mismatched_model_is_refused(tmp_path):
     save_model(wrong_shape, tensors, decoder_meta(decoder))
     with pytest.raises(BadInputError, match="not a usable AdaIN decoder"):
         load_decoder(wrong_shape)
-    with pytest.raises(BadInputError, match="no AdaIN decoder file"):
+    with pytest.raises(BadInputError, match="no such model file"):
         load_decoder(tmp_path / "missing.safetensors")
 
 

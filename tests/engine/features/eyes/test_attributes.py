@@ -243,11 +243,11 @@ def test_model_file_round_trip_keeps_outputs_and_sliders(tmp_path):
 
 
 def test_foreign_and_corrupt_model_files_are_refused(tmp_path):
-    from warpaint.engine.runtime.checkpoints import load_model, save_model
+    from warpaint.engine.runtime.models import load_model, save_model
 
     other = tmp_path / "gaze.safetensors"
     save_model(other, {"w": torch.zeros(1)}, {"kind": "gaze"})
-    with pytest.raises(BadInputError, match="'gaze' model, not a 'autoencoder'"):
+    with pytest.raises(BadInputError, match="'gaze' model, not an 'autoencoder'"):
         load_attribute_model(other)
     with pytest.raises(BadInputError, match="not an 'autoencoder' model"):
         read_model_header(other)

@@ -8,10 +8,12 @@ from job_helpers import run_job
 from skimage import data
 
 from warpaint.engine.core.document import Document
-from warpaint.engine.features.eyes.effect_attributes import _has_default_model, region
+from warpaint.engine.features.eyes.effect_attributes import SPEC, region
 from warpaint.engine.runtime.apply import effect_job
 
-pytestmark = pytest.mark.skipif(not _has_default_model(), reason="the eye model is not installed")
+pytestmark = pytest.mark.skipif(
+    SPEC.unavailable_reason() is not None, reason="the eye model is not installed"
+)
 
 
 def test_a_preview_computes_only_the_region_and_matches_the_full_result():

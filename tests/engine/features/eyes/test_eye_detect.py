@@ -158,11 +158,11 @@ def test_bad_manual_points_are_refused(points: list) -> None:  # type: ignore[ty
 def test_foreign_or_mismatched_model_files_are_refused(tmp_path: Path) -> None:
     import torch
 
-    from warpaint.engine.runtime.checkpoints import save_model
+    from warpaint.engine.runtime.models import save_model
 
     foreign = tmp_path / "other.safetensors"
     save_model(foreign, {"w": torch.zeros(2)}, {"kind": "adain"})
-    with pytest.raises(BadInputError, match="not a 'eye-landmarks' model"):
+    with pytest.raises(BadInputError, match="not an 'eye-landmarks' model"):
         lm_module.LandmarkRegressor.load(foreign)
     wrong = tmp_path / "wrong.safetensors"
     save_model(
@@ -188,7 +188,6 @@ def test_without_the_model_detection_falls_back_to_the_boxes(
     astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("WARPAINT_EYE_LANDMARKS", str(tmp_path / "missing.safetensors"))
-    lm_module.default_regressor.cache_clear()
     try:
         faces = detect_faces(astronaut)
         assert len(faces) == 1
@@ -197,7 +196,6 @@ def test_without_the_model_detection_falls_back_to_the_boxes(
         assert _dist(right.corners.mean(axis=0), (247.0, 103.5)) < 4.0
     finally:
         monkeypatch.undo()
-        lm_module.default_regressor.cache_clear()
 
 
 def test_regressor_is_accurate_on_held_out_renders() -> None:

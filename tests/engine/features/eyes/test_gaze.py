@@ -20,9 +20,9 @@ from warpaint.engine.features.eyes.deepwarp import (
     warp,
 )
 from warpaint.engine.runtime.apply import run_effect
-from warpaint.engine.runtime.checkpoints import save_model
 from warpaint.engine.runtime.errors import BadInputError
 from warpaint.engine.runtime.jobs import Job, JobContext
+from warpaint.engine.runtime.models import save_model
 from warpaint.engine.runtime.registry import get_effect
 
 # Two eyes of a 96 x 128 test portrait: (image-left eye, image-right eye) corners.

@@ -9,8 +9,8 @@ import torch
 
 from warpaint.engine.features.eyes import train_gaze
 from warpaint.engine.features.eyes.deepwarp import DeepWarp, model_from_file
-from warpaint.engine.runtime.checkpoints import load_model
 from warpaint.engine.runtime.errors import BadInputError
+from warpaint.engine.runtime.models import load_model
 
 
 def args_for(tmp_path, *extra):

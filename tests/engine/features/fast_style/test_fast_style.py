@@ -9,10 +9,10 @@ import pytest
 from warpaint.app.cli import main
 from warpaint.engine.features.fast_style import effect as fast_style
 from warpaint.engine.runtime.apply import run_effect
-from warpaint.engine.runtime.checkpoints import save_model
 from warpaint.engine.runtime.errors import BadInputError
 from warpaint.engine.runtime.jobs import Job, JobContext
-from warpaint.engine.runtime.registry import effects, get_effect
+from warpaint.engine.runtime.models import save_model
+from warpaint.engine.runtime.registry import get_effect
 
 TINY_STYLES = ("mosaic", "waves")
 
@@ -37,8 +37,7 @@ def _photo(h=40, w=56):
 
 
 def _spec():
-    # The registry lists the effect only once the presets' model is installed.
-    return replace(fast_style.FULL_SPEC, module=fast_style.__name__)
+    return replace(fast_style.SPEC, module=fast_style.__name__)
 
 
 def _apply(params, image=None):
@@ -153,7 +152,9 @@ def test_thumbnail_is_rendered_by_the_preset(tiny_model):
 
 
 def test_the_model_file_records_its_styles_readable_without_torch(tiny_model):
-    assert fast_style._header_styles(tiny_model) == TINY_STYLES
+    from warpaint.engine.runtime.models import read_meta
+
+    assert tuple(read_meta(tiny_model, fast_style.MODEL_KIND)["styles"]) == TINY_STYLES
     record = json.loads(tiny_model.with_suffix(".json").read_text())
     assert record["styles"] == list(TINY_STYLES) and record["steps"] == 12
 
@@ -178,7 +179,7 @@ def test_model_of_another_kind_is_refused(tmp_path):
 def test_model_whose_tensors_do_not_fit_its_record_is_refused(tmp_path, tiny_model):
     import torch
 
-    from warpaint.engine.runtime.checkpoints import load_model
+    from warpaint.engine.runtime.models import load_model
 
     tensors, meta = load_model(tiny_model, "fast-style")
     meta["config"]["quarter"] = 24  # the tensors are for 16 channels
@@ -199,11 +200,10 @@ def test_missing_model_says_how_to_train_it(tmp_path, monkeypatch):
         fast_style.load_generator(None, "cpu")
 
 
-def test_the_effect_is_listed_exactly_when_its_model_is_installed():
-    installed = fast_style.shipped_model_path().is_file()
-    assert ("fast-style" in effects()) == installed
-    if installed:
-        assert get_effect("fast-style").params == fast_style.FULL_SPEC.params
+def test_the_presets_are_the_styles_the_shipped_model_is_trained_from():
+    from warpaint.engine.neural.style_samples import PRESET_STYLES
+
+    assert get_effect("fast-style").param("preset").choices == tuple(PRESET_STYLES)
 
 
 def test_every_shipped_preset_loads_and_renders():

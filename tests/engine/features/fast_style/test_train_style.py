@@ -13,7 +13,7 @@ import torch
 
 from warpaint.app.cli import main
 from warpaint.engine.features.fast_style.train import add_arguments
-from warpaint.engine.runtime.checkpoints import load_model
+from warpaint.engine.runtime.models import load_model
 
 MODELS = Path(__file__).resolve().parents[4] / "resources" / "models"
 

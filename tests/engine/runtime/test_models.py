@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import io_corpus as corpus
 import pytest
 import torch
 
 from warpaint.engine.features.eyes.attributes import read_model_header
-from warpaint.engine.runtime.checkpoints import load_model, load_state_dict, save_model
 from warpaint.engine.runtime.errors import BadInputError
+from warpaint.engine.runtime.models import load_model, load_state_dict, save_model
 
 
 def test_model_round_trip_keeps_tensors_and_metadata(tmp_path):
@@ -122,7 +123,7 @@ def test_a_tiny_fast_style_file_cannot_ask_for_a_huge_network(tmp_path, config, 
 
 
 def test_gaze_and_adain_sizes_are_checked(tmp_path):
-    from warpaint.engine.features.arbitrary_style.effect import _load_cached
+    from warpaint.engine.features.arbitrary_style.effect import _load
     from warpaint.engine.features.eyes.deepwarp import CROP_SIZE, model_from_file
 
     gaze = {"kind": "gaze", "format": 1, "crop": list(CROP_SIZE), "landmarks": 2,
@@ -140,7 +141,7 @@ def test_gaze_and_adain_sizes_are_checked(tmp_path):
     )
     path = corpus.model_file(tmp_path / "d.safetensors", json.dumps(adain))
     with pytest.raises(BadInputError, match="outside 1..4096 or > 64 layers"):
-        _load_cached(str(path), 0, 0, "cpu")
+        _load(str(path))
 
 
 def test_a_protocol_4_pickle_is_refused_in_one_line_without_warnings(tmp_path, recwarn):
@@ -157,3 +158,131 @@ def test_a_protocol_4_pickle_is_refused_in_one_line_without_warnings(tmp_path, r
         load_state_dict(path)
     assert "\n" not in str(caught.value) and "PyTorch 2.6" not in str(caught.value)
     assert not [w for w in recwarn if "protocol" in str(w.message)]
+
+
+# -- the store: finding, header, cache ---------------------------------------------
+
+
+def _fast_style_file(path, config):
+    meta = {"kind": "fast-style", "format": 1, "styles": ["a"], "config": config}
+    return corpus.model_file(path, json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        ({"styles": 1, "blocks": 100_000_000}, "config.blocks is 100000000"),
+        ({"styles": 1, "quarter": -3}, "config.quarter is -3"),
+        ({"styles": 1, "noise": [8] * 40}, "config.noise has 40 entries"),
+    ],
+)
+def test_a_hostile_config_is_refused_in_one_line_before_weights_are_read_or_built(
+    tmp_path, monkeypatch, config, match
+):
+    from warpaint.engine.features.fast_style import generator
+    from warpaint.engine.features.fast_style.effect import load_generator
+    from warpaint.engine.runtime import models
+
+    def never(*args, **kwargs):
+        raise AssertionError("reached past the header check")
+
+    monkeypatch.setattr(models, "load_state_dict", never)
+    monkeypatch.setattr(generator.StyleGenerator, "__init__", never)
+    path = _fast_style_file(tmp_path / "fs.safetensors", config)
+    with pytest.raises(BadInputError, match=match) as refused:
+        load_generator(path, "cpu")
+    assert len(str(refused.value).splitlines()) == 1
+
+
+def test_deeply_nested_metadata_is_refused_in_one_line(tmp_path):
+    from warpaint.engine.runtime.models import read_meta
+
+    path = corpus.model_file(tmp_path / "deep.safetensors", "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(BadInputError, match="not a Warpaint model file") as refused:
+        read_meta(path, "fast-style")
+    assert len(str(refused.value).splitlines()) == 1
+
+
+def test_a_header_length_past_the_limit_is_refused_before_reading_it(tmp_path):
+    import struct
+
+    from warpaint.engine.runtime.models import MAX_HEADER_BYTES, read_meta
+
+    path = tmp_path / "huge.safetensors"
+    path.write_bytes(struct.pack("<Q", MAX_HEADER_BYTES + 1) + b"{}")
+    with pytest.raises(BadInputError, match="header claims"):
+        read_meta(path, "fast-style")
+
+
+def test_the_cache_reloads_a_retrained_file_at_the_same_path(tmp_path):
+    import os
+
+    from warpaint.engine.runtime.models import cached_model, clear_cache
+
+    clear_cache()
+    path = tmp_path / "m.safetensors"
+    path.write_bytes(b"first")
+    builds = []
+
+    def build(name):
+        builds.append(name)
+        return Path(name).read_bytes()
+
+    assert cached_model(path, "cpu", build) == b"first"
+    assert cached_model(path, "cpu", build) == b"first" and len(builds) == 1
+    path.write_bytes(b"second")
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert cached_model(path, "cpu", build) == b"second" and len(builds) == 2
+
+
+def test_the_cache_keeps_only_the_most_recently_used_models(tmp_path):
+    from warpaint.engine.runtime.models import CACHE_SIZE, cached_model, clear_cache
+
+    clear_cache()
+    builds = []
+
+    def build(name):
+        builds.append(name)
+        return name
+
+    paths = [tmp_path / f"m{i}.safetensors" for i in range(CACHE_SIZE + 1)]
+    for p in paths:
+        p.write_bytes(b"x")
+        cached_model(p, "cpu", build)
+    cached_model(paths[-1], "cpu", build)
+    assert len(builds) == CACHE_SIZE + 1, "the newest stays cached"
+    cached_model(paths[0], "cpu", build)
+    assert len(builds) == CACHE_SIZE + 2, "the oldest was dropped"
+
+
+def test_user_models_live_in_the_xdg_data_folder_and_are_listed(tmp_path, monkeypatch):
+    import sys
+
+    from warpaint.engine.runtime.models import ModelFile, user_models, user_models_dir
+
+    if sys.platform in ("win32", "darwin"):
+        pytest.skip("XDG_DATA_HOME is the Linux data folder")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    folder = tmp_path / "warpaint" / "models"
+    assert user_models_dir() == folder
+    assert user_models() == []
+    folder.mkdir(parents=True)
+    (folder / "mine.safetensors").write_bytes(b"x")
+    (folder / "notes.txt").write_text("not a model")
+    assert user_models() == [folder / "mine.safetensors"]
+    assert ModelFile("mine.safetensors", "warpaint train x").locate() == folder / "mine.safetensors"
+
+
+def test_a_missing_model_names_the_command_that_makes_it(tmp_path, monkeypatch):
+    from warpaint.engine.runtime.models import ModelFile
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    monkeypatch.setenv("WARPAINT_TEST_MODEL", str(tmp_path / "absent.safetensors"))
+    model = ModelFile("absent.safetensors", "warpaint train thing", env="WARPAINT_TEST_MODEL")
+    assert model.locate() is None
+    reason = model.missing_reason()
+    assert "absent.safetensors is not installed" in reason
+    assert f"'warpaint train thing -o {tmp_path / 'absent.safetensors'}'" in reason
+    with pytest.raises(BadInputError, match="warpaint train thing"):
+        model.path()
