@@ -116,7 +116,7 @@ def run_demo(
     if not quick:
         from warpaint.engine.features.eyes.effect_gaze import write_demo_grid
 
-        # The astronaut redirected +-10 degrees each way: what the issue asks to judge by eye.
+        # The astronaut redirected +-10 degrees each way, to judge by eye.
         written.append(write_demo_grid(source.pixels.read_float(), out_dir / "gaze-grid.png"))
     ora = out_dir / "demo.ora"
     save_document(doc, str(ora))

@@ -11,8 +11,8 @@ which every visible tile shows it. One frame at a time
 (the next value is set once the previous frame is on screen), medians over
 the frames after two warm-up frames.
 
-`warpaint bench gaze-canvas` (issue 9: <= 16 ms per frame, a one-face
-1920x1080 portrait) and `warpaint bench attributes-canvas` (issue 10: >= 30
+`warpaint bench gaze-canvas` (goal: <= 16 ms per frame, a one-face
+1920x1080 portrait) and `warpaint bench attributes-canvas` (goal: >= 30
 frames per second at the model's crop size) are registered here; the CLI
 loads this module with the engine's benchmarks. Qt is imported only when one
 runs.

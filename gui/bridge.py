@@ -26,7 +26,7 @@ class JobBridge(QObject):
     # Emitted on the GUI thread.
     job_progress = Signal(object, float, object)  # job, fraction, preview
     job_finished = Signal(object)  # job (state DONE, FAILED or CANCELLED)
-    long_jobs_changed = Signal()  # a long job was queued, started or ended
+    long_jobs_changed = Signal()  # a long job was queued or ended
 
     # Emitted from worker threads; connected (queued) to the slots below.
     _progress_from_worker = Signal(object, float, object)

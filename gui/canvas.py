@@ -500,11 +500,6 @@ class CanvasView(QWidget):
         self.zoom_changed.emit(zoom)
         self.update()
 
-    def pan_by(self, dx: float, dy: float) -> None:
-        self._origin += QPointF(dx, dy)
-        self._fitted = False
-        self.update()
-
     # -- overlays ---------------------------------------------------------
     def set_tool(self, tool: CanvasTool | None) -> None:
         if self._tool is not None:

@@ -8,10 +8,10 @@ H200: 22.4 ms for an 8192^2 RGB spline whose data, read and written once per
 level, would move in about 2 ms). Here each level is one kernel that reads its
 input once and writes its output once:
 
-- `_reduce_kernel`: G_{l+1} of the stack [D = A - B, mask] from G_l. At level
+- `pyramid_kernels.reduce_kernel`: G_{l+1} of the stack [D = A - B, mask] from G_l. At level
   0 the stack is never made: the kernel reads A, B and the mask and
   subtracts on the fly (REDUCE is linear).
-- `_collapse_kernel`: S_l = EXPAND(S_{l+1}) + GR_l (D_l - EXPAND(D_{l+1}))
+- `pyramid_kernels.collapse_kernel`: S_l = EXPAND(S_{l+1}) + GR_l (D_l - EXPAND(D_{l+1}))
   in one pass (polyphase EXPAND: an even fine sample reads coarse samples
   p - 1, p, p + 1 with weights 2 (c, a, c), an odd one p, p + 1 with
   2 (1/4, 1/4), per axis). At level 0 it reads A, B and the mask and adds B,

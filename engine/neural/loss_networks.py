@@ -26,11 +26,10 @@ from typing import Any, Generic, Protocol, TypeVar
 import torch
 
 from warpaint.engine.neural.efficientnet import EfficientNetFeatures, efficientnet_lite0
+from warpaint.engine.neural.network_names import DEFAULT_NETWORK, NETWORKS
 from warpaint.engine.neural.vgg import VGGFeatures, random_vgg19, vgg19_from_state_dict
 from warpaint.engine.runtime.errors import BadInputError
 
-NETWORKS: tuple[str, ...] = ("vgg19-random", "vgg19-random-slim", "vgg19", "efficientnet-lite0")
-DEFAULT_NETWORK = "vgg19-random"
 VGG19_FILENAME = "vgg19-dcbb9e9d.pth"
 STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"

@@ -183,7 +183,3 @@ def vgg19_from_state_dict(state: Mapping[str, torch.Tensor]) -> VGGFeatures:
                     )
                 target.copy_(value.float())
     return net.eval().requires_grad_(False)
-
-
-def layer_channels(net: VGGFeatures, names: Sequence[str]) -> dict[str, int]:
-    return {n: net.conv_layers()[CONV_NAMES.index(n[4:])].out_channels for n in names}

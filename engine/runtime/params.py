@@ -94,6 +94,12 @@ class Param:
         return data
 
     # -- values -------------------------------------------------------
+    def bound_text(self, value: float | None) -> str:
+        """A bound as text: integers in full ({:g} prints 2**31 - 1 as 2.14748e+09)."""
+        if value is None:
+            return ""
+        return str(int(value)) if self.type is ParamType.INTEGER else f"{value:g}"
+
     def parse(self, text: str) -> Any:
         """A value from command-line text (`--set name=text`), validated."""
         t = self.type
@@ -145,12 +151,9 @@ class Param:
             if (self.min is not None and value < self.min) or (
                 self.max is not None and value > self.max
             ):
-                # Integer bounds in full ({:g} prints 2**31 - 1 as 2.14748e+09).
-                def bound(v: float) -> str:
-                    return str(int(v)) if t is ParamType.INTEGER else f"{v:g}"
-
                 raise BadInputError(
-                    f"{self.name}: {value} is outside {bound(self.min)}..{bound(self.max)}"
+                    f"{self.name}: {value} is outside "
+                    f"{self.bound_text(self.min)}..{self.bound_text(self.max)}"
                     if self.min is not None and self.max is not None
                     else f"{self.name}: {value} is out of range"
                 )

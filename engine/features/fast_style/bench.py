@@ -28,6 +28,80 @@ def _timed(fn: Callable[[], Any], runs: int, sync: Callable[[], None]) -> list[f
     return times
 
 
+def johnson_net() -> Any:
+    """Johnson et al. 2016's residual generator (the common fast_neural_style
+    architecture) with instance norm and random weights, the speed reference:
+    9x9 conv 32, stride-2 3x3 convs 64 and 128, 5 residual blocks of 128, two
+    x2 nearest-upsampling 3x3 convs, 9x9 conv. (N, 3, H, W) in [0, 1] in and
+    out. Built in a function so that registering benchmarks imports no torch."""
+    import torch
+    from torch import nn
+
+    def conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Module:
+        return nn.Conv2d(cin, cout, k, stride, k // 2, padding_mode="reflect")
+
+    def norm(c: int) -> nn.Module:
+        return nn.InstanceNorm2d(c, affine=True)
+
+    class JohnsonNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.head = nn.Sequential(
+                conv(3, 32, 9), norm(32), nn.ReLU(),
+                conv(32, 64, 3, 2), norm(64), nn.ReLU(),
+                conv(64, 128, 3, 2), norm(128), nn.ReLU(),
+            )  # fmt: skip  # one layer (conv, norm, activation) per line
+            self.res = nn.ModuleList(
+                nn.Sequential(conv(128, 128, 3), norm(128), nn.ReLU(), conv(128, 128, 3), norm(128))
+                for _ in range(5)
+            )
+            self.up = nn.Sequential(
+                nn.Upsample(scale_factor=2, mode="nearest"), conv(128, 64, 3), norm(64), nn.ReLU(),
+                nn.Upsample(scale_factor=2, mode="nearest"), conv(64, 32, 3), norm(32), nn.ReLU(),
+                conv(32, 3, 9),
+            )  # fmt: skip  # one upsampling stage per line
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.head(x)
+            for block in self.res:
+                y = y + block(y)
+            return torch.sigmoid(self.up(y))[..., : x.shape[-2], : x.shape[-1]]
+
+    return JohnsonNet()
+
+
+def conv_macs(net: Any, height: int, width: int) -> int:
+    """Multiply-accumulates of every Conv2d in `net` for a (1, 3, height, width)
+    input, counted from the shapes seen in one forward pass on a small copy
+    scaled up by area (exact for fully convolutional nets with these strides)."""
+    import torch
+    from torch import nn
+
+    from warpaint.engine.features.fast_style.generator import StyleGenerator
+
+    probe = 64
+    macs = 0
+
+    def hook(module: nn.Module, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal macs
+        assert isinstance(module, nn.Conv2d)
+        k = module.kernel_size[0] * module.kernel_size[1]
+        macs += output.numel() * k * module.in_channels // module.groups
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            x = torch.rand(1, 3, probe, probe)
+            if isinstance(net, StyleGenerator):
+                net(x, torch.ones(net.config.styles) / net.config.styles)
+            else:
+                net(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return round(macs * (height * width) / (probe * probe))
+
+
 def speed(device: str, quick: bool) -> dict[str, Any]:
     """1920x1080 (quick: 960x540) through the shipped generator's architecture
     and the Johnson reference: medians of runs after a warm-up, same process,
@@ -35,12 +109,7 @@ def speed(device: str, quick: bool) -> dict[str, Any]:
     import torch
 
     from warpaint.engine.features.fast_style.effect import halo, load_generator
-    from warpaint.engine.features.fast_style.generator import (
-        GeneratorConfig,
-        JohnsonNet,
-        StyleGenerator,
-        conv_macs,
-    )
+    from warpaint.engine.features.fast_style.generator import GeneratorConfig, StyleGenerator
     from warpaint.engine.neural.feedforward import tiled_forward
     from warpaint.engine.runtime.errors import BadInputError
 
@@ -53,7 +122,7 @@ def speed(device: str, quick: bool) -> dict[str, Any]:
         gen, trained = StyleGenerator(GeneratorConfig(styles=9)).to(device), False
         styles = tuple(str(i) for i in range(9))
     gen.set_style(torch.ones(len(styles), device=device) / len(styles))
-    johnson = JohnsonNet().eval().to(device)
+    johnson = johnson_net().eval().to(device)
     x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)).to(device)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     fast_times: list[float] = []

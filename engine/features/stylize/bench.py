@@ -110,7 +110,7 @@ def bench_stylize(quick: bool, device: str | None) -> dict[str, Any]:
 
 
 def _stylize_gpu_speed(content: np.ndarray, style: np.ndarray) -> dict[str, Any]:
-    """The issue's GPU goal: 512 px, 300 L-BFGS evaluations, one scale. Start:
+    """The GPU goal: 512 px, 300 L-BFGS evaluations, one scale. Start:
     tensors on the device, network built; stop: result synchronised on the
     device. Median of 3 after a warm-up, per variant: the full random VGG-19
     (the network of the naive 5.1 s probe) planar and channels-last, and the

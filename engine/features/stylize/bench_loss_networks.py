@@ -1,4 +1,4 @@
-"""Loss networks compared under the stylize effect's settings (issue 6).
+"""Loss networks compared under the stylize effect's settings.
 
 `warpaint bench stylize-networks --json`: the default `vgg19-random-slim` and
 `efficientnet-lite0` (ImageNet) on the stylize benchmark's 12 pairs (3

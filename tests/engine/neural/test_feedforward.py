@@ -3,11 +3,8 @@
 import pytest
 import torch
 
-from warpaint.engine.features.fast_style.generator import (
-    GeneratorConfig,
-    JohnsonNet,
-    StyleGenerator,
-)
+from warpaint.engine.features.fast_style.bench import johnson_net
+from warpaint.engine.features.fast_style.generator import GeneratorConfig, StyleGenerator
 from warpaint.engine.neural import feedforward
 from warpaint.engine.neural.feedforward import (
     auto_tile_side,
@@ -69,7 +66,7 @@ def test_frozen_statistics_reproduce_the_network_exactly_on_the_same_image():
 
 def test_frozen_statistics_work_for_plain_instance_norm_networks():
     torch.manual_seed(0)
-    net = JohnsonNet().eval()
+    net = johnson_net().eval()
     x = _image(112, 144)
     with torch.inference_mode():
         whole = net(x)

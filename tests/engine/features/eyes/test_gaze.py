@@ -1,4 +1,4 @@
-"""Gaze redirection (issue 9): the DeepWarp pieces, the analytic baseline, the
+"""Gaze redirection: the DeepWarp pieces, the analytic baseline, the
 `gaze` effect (identity at 0, only eye regions change, manual points) and its CLI."""
 
 import math

@@ -72,9 +72,9 @@ def test_the_judges_packing_measure_sees_dots_on_a_grid_and_not_scattered_dots()
 
 @pytest.mark.slow
 def test_stylization_halves_the_judged_style_distance():
-    """The issue's claim, on the benchmark pair where it holds at a small size:
-    chelsea x strokes, 160 px, the default network, 64 evaluations over the
-    default two scales (80 -> 160 px), style weight 5 (strength 1).
+    """Stylization halves the judged style distance, on the benchmark pair
+    where that holds at a small size: chelsea x strokes, 160 px, the default
+    network, 64 evaluations over the default two scales (80 -> 160 px), style weight 5 (strength 1).
 
     Why this pair: the strokes style is a dense texture at every scale, so
     both terms of the fixed judge move (colour 0.21 -> 0.09, texture 0.46 ->
