@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -184,12 +183,14 @@ def test_ctrl_c_cancels_a_long_apply_and_writes_nothing(tmp_path):
         assert chunk, f"the apply ended before reporting progress: {seen!r}"
         seen += chunk
     assert proc.poll() is None, "the job should still be running"
-    t = time.perf_counter()
     proc.send_signal(signal.SIGINT)
     rest, err = proc.communicate(timeout=20)
     err = seen + err
     assert proc.returncode == 130
-    assert time.perf_counter() - t < 3.0
+    # Stopped mid-blur, not after it: the progress never reached its end. (How
+    # fast is `warpaint bench cancel`; a wall-clock bound here would break on a
+    # loaded CI machine.)
+    assert "100.0%" not in err
     assert "cancelled" in err and "Traceback" not in err
     assert not out.exists()
     assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["big.png"]
