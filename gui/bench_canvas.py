@@ -147,7 +147,8 @@ def bench_gaze_canvas(quick: bool, device: str | None) -> dict[str, Any]:
 @benchmark("attributes-canvas", "attribute slider to repainted canvas in the editor (frames/s)")
 def bench_attributes_canvas(quick: bool, device: str | None) -> dict[str, Any]:
     values = [0.8, -0.6, 0.4, -1.0, 1.0, -0.3]
-    result = slider_frames("attributes", "iris_colour", values, "region", 8 if quick else 30,
-                           device or "cpu")  # fmt: skip
+    result = slider_frames(
+        "attributes", "iris_colour", values, "region", 8 if quick else 30, device or "cpu"
+    )
     result["goal_frames_per_s"] = 30
     return result

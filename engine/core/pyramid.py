@@ -345,8 +345,7 @@ def spline(
             if backend == "triton":
                 raise
             _triton_checked[(str(a_img.device), c)] = False
-            warnings.warn(f"Triton spline kernels failed ({exc}); using convolutions",
-                          stacklevel=2)  # fmt: skip
+            warnings.warn(f"Triton spline kernels failed ({exc}); using convolutions", stacklevel=2)
     stack = _empty((n, c + 1, h, w), a_img)
     torch.sub(a_img, b_img, out=stack[:, :c])
     stack[:, c:] = mask

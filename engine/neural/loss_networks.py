@@ -40,8 +40,12 @@ CONTENT_LAYER = "relu4_2"
 # evaluations (these layers at 0.2 each: luminance SSIM 0.78 on astronaut x
 # mosaic, style distance 0.64 where the content alone judges 0.62).
 EFFICIENTNET_STYLE_LAYERS: tuple[str, ...] = (
-    "stem", "block0_dw", "block1_dw", "block3_dw", "block5_dw",
-)  # fmt: skip
+    "stem",
+    "block0_dw",
+    "block1_dw",
+    "block3_dw",
+    "block5_dw",
+)
 EFFICIENTNET_STYLE_WEIGHTS: tuple[float, ...] = (60.0, 10.0, 10.0, 10.0, 10.0)
 EFFICIENTNET_CONTENT_LAYER = "block4"
 

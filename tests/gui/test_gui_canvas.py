@@ -17,9 +17,15 @@ from warpaint.gui.canvas import changed_region
 
 def _wheel(canvas, pos: QPointF, delta: int) -> None:
     event = QWheelEvent(
-        pos, canvas.mapToGlobal(pos), QPoint(), QPoint(0, delta), Qt.MouseButton.NoButton,
-        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False,
-    )  # fmt: skip
+        pos,
+        canvas.mapToGlobal(pos),
+        QPoint(),
+        QPoint(0, delta),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
     QApplication.sendEvent(canvas, event)
 
 

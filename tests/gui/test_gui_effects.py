@@ -176,11 +176,18 @@ def test_panel_builder_handles_every_parameter_type(window):
     panel = EffectPanel(ALL_TYPES, window)
     kinds = {name: type(w) for name, w in panel.widgets.items()}
     assert kinds == {
-        "amount": NumberParamWidget, "count": NumberParamWidget, "keep": BoolParamWidget,
-        "mode": ChoiceParamWidget, "tint": ColourParamWidget, "style": ImageParamWidget,
-        "styles": ImageParamWidget, "eyes": CanvasParamWidget, "region": CanvasParamWidget,
-        "where": MaskParamWidget, "model": FileParamWidget,
-    }  # fmt: skip
+        "amount": NumberParamWidget,
+        "count": NumberParamWidget,
+        "keep": BoolParamWidget,
+        "mode": ChoiceParamWidget,
+        "tint": ColourParamWidget,
+        "style": ImageParamWidget,
+        "styles": ImageParamWidget,
+        "eyes": CanvasParamWidget,
+        "region": CanvasParamWidget,
+        "where": MaskParamWidget,
+        "model": FileParamWidget,
+    }
     values = panel.values()
     assert values["amount"] == 0.5 and values["count"] == 3 and values["keep"] is True
     assert values["mode"] == "soft" and values["eyes"] == () and values["region"] is None

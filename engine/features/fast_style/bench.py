@@ -278,8 +278,11 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
     # Side-by-side pictures (content | style | Gatys | fast) when asked for.
     picture_dir = os.environ.get("WARPAINT_BENCH_IMAGES")
     # Comparing several models: the Gatys side is the same for all of them.
-    gatys_cache = Path(os.environ["WARPAINT_BENCH_GATYS_CACHE"]) if os.environ.get(
-        "WARPAINT_BENCH_GATYS_CACHE") else None  # fmt: skip
+    gatys_cache = (
+        Path(os.environ["WARPAINT_BENCH_GATYS_CACHE"])
+        if os.environ.get("WARPAINT_BENCH_GATYS_CACHE")
+        else None
+    )
     if gatys_cache is not None:
         gatys_cache.mkdir(parents=True, exist_ok=True)
     strips: list[np.ndarray] = []
@@ -301,26 +304,38 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
                 gatys = np.load(cached)
             else:
                 with torch.inference_mode(False), torch.enable_grad():
-                    gatys = host(stylize_image(
-                        net, t(c), [(t(style), 1.0)], side=side, evaluations=defaults["iterations"],
-                        style_weight=BASE_STYLE_WEIGHT * defaults["strength"],
-                        scales=defaults["scales"],
-                    ))  # fmt: skip
+                    gatys = host(
+                        stylize_image(
+                            net,
+                            t(c),
+                            [(t(style), 1.0)],
+                            side=side,
+                            evaluations=defaults["iterations"],
+                            style_weight=BASE_STYLE_WEIGHT * defaults["strength"],
+                            scales=defaults["scales"],
+                        )
+                    )
                 if cached is not None:
                     np.save(cached, gatys)
             jf, jg = judge(fast, style, c), judge(gatys, style, c)
             if picture_dir:
                 shown = transform.resize(style, c.shape[:2], anti_aliasing=True)
                 strips.append(np.concatenate([c, shown, gatys, fast], axis=1))
-            rows.append({
-                "preset": name, "content": cname,
-                "fast_style_distance": jf["style_distance"], "fast_ssim": jf["content_ssim"],
-                "gatys_style_distance": jg["style_distance"], "gatys_ssim": jg["content_ssim"],
-                "ratio": round(jf["style_distance"] / jg["style_distance"], 3),
-                "ssim_minus_gatys": round(jf["content_ssim"] - jg["content_ssim"], 4),
-                "fast_lattice": lattice_levels(fast), "gatys_lattice": lattice_levels(gatys),
-                "content_only_style_distance": judge(c, style, c)["style_distance"],
-            })  # fmt: skip
+            rows.append(
+                {
+                    "preset": name,
+                    "content": cname,
+                    "fast_style_distance": jf["style_distance"],
+                    "fast_ssim": jf["content_ssim"],
+                    "gatys_style_distance": jg["style_distance"],
+                    "gatys_ssim": jg["content_ssim"],
+                    "ratio": round(jf["style_distance"] / jg["style_distance"], 3),
+                    "ssim_minus_gatys": round(jf["content_ssim"] - jg["content_ssim"], 4),
+                    "fast_lattice": lattice_levels(fast),
+                    "gatys_lattice": lattice_levels(gatys),
+                    "content_only_style_distance": judge(c, style, c)["style_distance"],
+                }
+            )
     if picture_dir and strips:
         from PIL import Image
 
@@ -351,7 +366,7 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
             1
             for p in per_preset.values()
             if p["ratio_mean"] <= 1.25 and p["ssim_minus_gatys_mean"] >= 0
-        ),  # fmt: skip
+        ),
         "goal": "ratio <= 1.25 at ssim_minus_gatys >= 0",
         "lattice_unit": "RMS of the 4x4 phase means about their mean, in 8-bit levels",
         "packing_unit": "RMS of the 3x3 high-pass's normalised autocorrelation at 3-12 px lags",

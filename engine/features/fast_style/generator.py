@@ -259,12 +259,25 @@ class StyleGenerator(nn.Module):
         c = self.config
         pixel = coarse = None
         if c.noise:
-            pixel = torch.cat([coordinate_noise(h, w, top, left, c.noise, device)
-                               for top, left in origins]).to(dtype)  # fmt: skip
+            pixel = torch.cat(
+                [coordinate_noise(h, w, top, left, c.noise, device) for top, left in origins]
+            ).to(dtype)
         if c.coarse_noise:
-            coarse = torch.cat([lattice_noise(h // self.STRIDE, w // self.STRIDE, top, left,
-                                              c.coarse_noise, c.coarse_cell, self.STRIDE, device)
-                                for top, left in origins]).to(dtype)  # fmt: skip
+            coarse = torch.cat(
+                [
+                    lattice_noise(
+                        h // self.STRIDE,
+                        w // self.STRIDE,
+                        top,
+                        left,
+                        c.coarse_noise,
+                        c.coarse_cell,
+                        self.STRIDE,
+                        device,
+                    )
+                    for top, left in origins
+                ]
+            ).to(dtype)
         return NoiseInputs(pixel, coarse)
 
     def forward(

@@ -63,9 +63,14 @@ def bench_stylize(quick: bool, device: str | None) -> dict[str, Any]:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
         out = stylize_image(
-            reference_net if reference else net, t(c), [(t(s), 1.0)], side=side,
-            evaluations=evaluations, style_weight=BASE_STYLE_WEIGHT * strength, scales=scales,
-        )  # fmt: skip
+            reference_net if reference else net,
+            t(c),
+            [(t(s), 1.0)],
+            side=side,
+            evaluations=evaluations,
+            style_weight=BASE_STYLE_WEIGHT * strength,
+            scales=scales,
+        )
         result = out[0].permute(1, 2, 0).cpu().numpy()
         return result, time.perf_counter() - t0
 
@@ -144,9 +149,14 @@ def _stylize_gpu_speed(content: np.ndarray, style: np.ndarray) -> dict[str, Any]
             torch.cuda.synchronize()
             t0 = time.perf_counter()
             stylize_image(
-                net, c, [(s, 1.0)], side=512, evaluations=300 if i else 10,
-                style_weight=BASE_STYLE_WEIGHT, scales=1,
-            )  # fmt: skip
+                net,
+                c,
+                [(s, 1.0)],
+                side=512,
+                evaluations=300 if i else 10,
+                style_weight=BASE_STYLE_WEIGHT,
+                scales=1,
+            )
             torch.cuda.synchronize()
             if i:
                 times.append(time.perf_counter() - t0)

@@ -127,9 +127,15 @@ def test_luminance_colour_preservation_keeps_the_contents_chroma():
 
     def chroma_error(mode):
         out = stylize_image(
-            net, _t(content), [(_t(style), 1.0)], side=48, evaluations=8, scales=1,
-            style_weight=5.0, preserve_colours=mode,
-        )  # fmt: skip
+            net,
+            _t(content),
+            [(_t(style), 1.0)],
+            side=48,
+            evaluations=8,
+            scales=1,
+            style_weight=5.0,
+            preserve_colours=mode,
+        )
         return float((rgb_to_yiq(out)[:, 1:] - rgb_to_yiq(_t(content))[:, 1:]).abs().mean())
 
     kept, free = chroma_error("luminance"), chroma_error("off")
@@ -161,10 +167,18 @@ def test_stylize_leaves_pixels_outside_the_mask_alone():
     mask = np.zeros((40, 40, 1), np.float32)
     mask[:, 20:] = 1.0
     job = effect_job(
-        doc.state, doc.layers[0].id, "stylize",
-        {"style": ((_rgba(mosaic(40)), 1.0),), "size": 40, "iterations": 10, "scales": 1,
-         "strength": 5.0, "mask": mask},
-    )  # fmt: skip
+        doc.state,
+        doc.layers[0].id,
+        "stylize",
+        {
+            "style": ((_rgba(mosaic(40)), 1.0),),
+            "size": 40,
+            "iterations": 10,
+            "scales": 1,
+            "strength": 5.0,
+            "mask": mask,
+        },
+    )
     runner = JobRunner("cpu")
     try:
         handle = runner.submit(job)
@@ -201,7 +215,7 @@ def test_cancel_stops_a_stylization_mid_optimisation_within_half_a_second():
                     "iterations": 500,
                     "scales": 1,
                 },
-            ),  # fmt: skip
+            ),
             on_progress=on_progress,
         )
         assert started.wait(120), "a preview arrived during the optimisation"
