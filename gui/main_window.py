@@ -1206,9 +1206,6 @@ class MainWindow(QMainWindow):
             return []
         return [(layer.id, layer.name) for layer in reversed(self.doc.layers)]
 
-    def ask_colour(self, initial: QColor, title: str) -> QColor | None:
-        return self.prompter.colour(self, initial, title)
-
     def ask_file(self, title: str) -> str | None:
         paths = self.prompter.open_paths(self, title, self._last_directory(), "All files (*)")
         return paths[0] if paths else None

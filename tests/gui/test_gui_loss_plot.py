@@ -32,9 +32,6 @@ class _Context:
     def activate_tool(self, tool: Any, owner: Any) -> None:
         return None
 
-    def ask_colour(self, initial: QColor, title: str) -> QColor | None:
-        return None
-
     def ask_file(self, title: str) -> str | None:
         return None
 
