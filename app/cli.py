@@ -163,7 +163,8 @@ def cmd_effects(args: argparse.Namespace) -> int:
         if reason is not None:
             print(f"    unavailable: {reason}")
         for p in spec.all_params({}):
-            rng = f" [{p.min:g}..{p.max:g}]" if p.min is not None and p.max is not None else ""
+            bounded = p.min is not None and p.max is not None
+            rng = f" [{p.bound_text(p.min)}..{p.bound_text(p.max)}]" if bounded else ""
             choices = f" {{{', '.join(p.choices)}}}" if p.choices else ""
             print(f"    {p.name} ({p.type.value}{rng}{choices}) default {p.default!r}: {p.label}")
     return 0

@@ -231,9 +231,14 @@ class SliderBuilderWidget(QWidget):
 
             try:
                 return add_slider(
-                    request.name, pixels(without), pixels(with_), model=model,
-                    paired=request.paired, region=region, mirror=mirror,
-                )  # fmt: skip
+                    request.name,
+                    pixels(without),
+                    pixels(with_),
+                    model=model,
+                    paired=request.paired,
+                    region=region,
+                    mirror=mirror,
+                )
             except WarpaintError as exc:
                 return exc
 

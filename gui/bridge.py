@@ -26,7 +26,7 @@ class JobBridge(QObject):
     # Emitted on the GUI thread.
     job_progress = Signal(object, float, object)  # job, fraction, preview
     job_finished = Signal(object)  # job (state DONE, FAILED or CANCELLED)
-    long_jobs_changed = Signal()  # a long job was queued, started or ended
+    long_jobs_changed = Signal()  # a long job was queued or ended
 
     # Emitted from worker threads; connected (queued) to the slots below.
     _progress_from_worker = Signal(object, float, object)
@@ -56,9 +56,14 @@ class JobBridge(QObject):
         """A job on the interactive lane; a newer one for `target` supersedes it.
         `background` work waits while other interactive jobs are queued."""
         job = self.runner.preview(
-            target, fn, label, self._emit_progress, self._emit_done, scale=scale,
+            target,
+            fn,
+            label,
+            self._emit_progress,
+            self._emit_done,
+            scale=scale,
             background=background,
-        )  # fmt: skip
+        )
         # The older job for this target is superseded: its queued reports and
         # result must never reach the GUI (the engine does not call its on_done).
         older = self._by_target.get(target)

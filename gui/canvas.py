@@ -54,7 +54,7 @@ MAX_ZOOM = 64.0
 ZOOM_STEPS = (
     1 / 64, 1 / 48, 1 / 32, 1 / 24, 1 / 16, 1 / 12, 1 / 8, 1 / 6, 1 / 4, 1 / 3, 1 / 2, 2 / 3,
     1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0,
-)  # fmt: skip
+)  # fmt: skip  # the zoom ladder, fractions then multiples
 MAX_CACHED_TILES = 600
 PROGRESSIVE_TILES = 4
 COARSE_SHIFT = 2  # the quick pass after an edit is at most 4x coarser
@@ -185,8 +185,12 @@ def _tile_changes(before: TiledImage, after: TiledImage) -> list[Rect]:
 def _level_span(region: Rect, level: int) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1): `region` (canvas pixels) in pixels of `level`, rounded outwards."""
     factor = 2**level
-    return (region.x // factor, region.y // factor,
-            -(-region.right // factor), -(-region.bottom // factor))  # fmt: skip
+    return (
+        region.x // factor,
+        region.y // factor,
+        -(-region.right // factor),
+        -(-region.bottom // factor),
+    )
 
 
 def _union(region: Rect, other: Rect) -> Rect:
@@ -500,11 +504,6 @@ class CanvasView(QWidget):
         self.zoom_changed.emit(zoom)
         self.update()
 
-    def pan_by(self, dx: float, dy: float) -> None:
-        self._origin += QPointF(dx, dy)
-        self._fitted = False
-        self.update()
-
     # -- overlays ---------------------------------------------------------
     def set_tool(self, tool: CanvasTool | None) -> None:
         if self._tool is not None:
@@ -559,10 +558,18 @@ class CanvasView(QWidget):
         y1 = min(layer.bounds.bottom, math.ceil(view.bottom())) - layer.y
         if x1 <= x0 or y1 <= y0:
             return None
-        small = Rect(x0 // factor, y0 // factor, -(-x1 // factor) - x0 // factor,
-                     -(-y1 // factor) - y0 // factor)  # fmt: skip
-        rect = QRectF(layer.x + small.x * factor, layer.y + small.y * factor,
-                      small.w * factor, small.h * factor)  # fmt: skip
+        small = Rect(
+            x0 // factor,
+            y0 // factor,
+            -(-x1 // factor) - x0 // factor,
+            -(-y1 // factor) - y0 // factor,
+        )
+        rect = QRectF(
+            layer.x + small.x * factor,
+            layer.y + small.y * factor,
+            small.w * factor,
+            small.h * factor,
+        )
         key = (id(layer.mask), self.level, small)
         if self._overlay_cache is not None and self._overlay_cache[0] == key:
             return self._overlay_cache[1], rect
@@ -645,8 +652,16 @@ class CanvasView(QWidget):
         if self._state is None:
             return []
         level = self.level
-        view = (level, self._zoom, self._origin.x(), self._origin.y(), self.width(),
-                self.height(), self._state.width, self._state.height)  # fmt: skip
+        view = (
+            level,
+            self._zoom,
+            self._origin.x(),
+            self._origin.y(),
+            self.width(),
+            self.height(),
+            self._state.width,
+            self._state.height,
+        )
         if self._keys_cache is not None and self._keys_cache[0] == view:
             return list(self._keys_cache[1])
         keys = self._keys_in_view(level)

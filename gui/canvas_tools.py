@@ -145,9 +145,12 @@ class RectTool(CanvasTool):
             return []
         x, y, w, h = self.value
         return [
-            QPointF(x, y), QPointF(x + w, y), QPointF(x + w, y + h), QPointF(x, y + h),
+            QPointF(x, y),
+            QPointF(x + w, y),
+            QPointF(x + w, y + h),
+            QPointF(x, y + h),
             QPointF(x + w / 2, y + h / 2),
-        ]  # fmt: skip
+        ]
 
     def begin_new(self, pos: QPointF) -> int | None:
         p = _snap(pos)

@@ -84,10 +84,6 @@ class Prompter:
         chosen, _ = QFileDialog.getSaveFileName(parent, title, path, filter)
         return chosen or None
 
-    def colour(self, parent: QWidget, initial: QColor, title: str) -> QColor | None:
-        colour = QColorDialog.getColor(initial, parent, title)
-        return colour if colour.isValid() else None
-
     def run_dialog(self, dialog: QDialog) -> bool:
         return dialog.exec() == QDialog.DialogCode.Accepted
 

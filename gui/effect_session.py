@@ -193,8 +193,9 @@ def _reduced_mask(mask: np.ndarray, layer: Layer, level: int, shape: tuple[int, 
     """A canvas-sized (H, W[, 1]) mask reduced by 2**level and cut to the reduced
     layer's rectangle: (h, w, 1) float32, 0 outside the canvas."""
     factor = 2**level
-    small = reduce_block(np.asarray(mask, np.float32).reshape(mask.shape[0], mask.shape[1], 1),
-                         factor)  # fmt: skip
+    small = reduce_block(
+        np.asarray(mask, np.float32).reshape(mask.shape[0], mask.shape[1], 1), factor
+    )
     h, w = shape
     out = np.zeros((h, w, 1), np.float32)
     x0, y0 = layer.x // factor, layer.y // factor

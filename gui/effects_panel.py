@@ -34,7 +34,6 @@ from warpaint.gui.icons import icon
 from warpaint.gui.loss_plot import LossPlotWidget
 from warpaint.gui.param_widgets import (
     SELECTION,
-    CanvasParamWidget,
     GalleryParamWidget,
     ImageParamWidget,
     ParamContext,
@@ -270,11 +269,6 @@ class EffectPanel(QWidget):
         for widget in self.widgets.values():
             if isinstance(widget, ImageParamWidget):
                 widget.remember()
-
-    def deactivate_canvas_tools(self) -> None:
-        for widget in self.widgets.values():
-            if isinstance(widget, CanvasParamWidget):
-                widget.deactivate()
 
     # -- building -------------------------------------------------------------
     def _build(self, values: dict[str, Any]) -> None:

@@ -294,9 +294,13 @@ class MainWindow(QMainWindow):
             ]
         )
         self.layers_panel.set_mask_actions(
-            [self.masks.add_action, self.masks.invert_action, self.masks.remove_action,
-             self.masks.show_action]
-        )  # fmt: skip
+            [
+                self.masks.add_action,
+                self.masks.invert_action,
+                self.masks.remove_action,
+                self.masks.show_action,
+            ]
+        )
         self.layers_panel.current_layer_changed.connect(self._on_current_layer_changed)
         self.history_panel = HistoryPanel()
         self.effects_panel = EffectsPanel(effects(), self)
@@ -552,12 +556,22 @@ class MainWindow(QMainWindow):
             f"&Redo {history.redo_label}" if history and history.redo_label else "&Redo"
         )
         for action in (
-            self.save_action, self.save_as_action, self.export_action,
-            self.copy_merged_action, self.paste_action, self.select_all_action,
-            self.resize_action, self.canvas_size_action, self.rotate_cw_action,
-            self.rotate_ccw_action, self.rotate_180_action, self.flip_h_action,
-            self.flip_v_action, self.new_layer_action, self.layer_from_file_action,
-        ):  # fmt: skip
+            self.save_action,
+            self.save_as_action,
+            self.export_action,
+            self.copy_merged_action,
+            self.paste_action,
+            self.select_all_action,
+            self.resize_action,
+            self.canvas_size_action,
+            self.rotate_cw_action,
+            self.rotate_ccw_action,
+            self.rotate_180_action,
+            self.flip_h_action,
+            self.flip_v_action,
+            self.new_layer_action,
+            self.layer_from_file_action,
+        ):
             action.setEnabled(has_doc)
         has_selection = self.selection is not None
         self.crop_action.setEnabled(has_doc and has_selection)
@@ -1198,9 +1212,6 @@ class MainWindow(QMainWindow):
         if self.doc is None:
             return []
         return [(layer.id, layer.name) for layer in reversed(self.doc.layers)]
-
-    def ask_colour(self, initial: QColor, title: str) -> QColor | None:
-        return self.prompter.colour(self, initial, title)
 
     def ask_file(self, title: str) -> str | None:
         paths = self.prompter.open_paths(self, title, self._last_directory(), "All files (*)")

@@ -36,20 +36,32 @@ class MaskActions(QObject):
         a = window._action  # noqa: SLF001 - the window's one way of making actions
         self.brush_tool = BrushTool(self._target, self)
         self.move_tool = MoveTool(self._target, self)
-        self.add_action = a("Add Layer &Mask", self.add_mask, None, "mask-add",
-                            "Add a mask that shows the whole layer")  # fmt: skip
+        self.add_action = a(
+            "Add Layer &Mask",
+            self.add_mask,
+            None,
+            "mask-add",
+            "Add a mask that shows the whole layer",
+        )
         self.remove_action = a("&Delete Layer Mask", self.remove_mask, None, "mask-delete")
         self.invert_action = a("&Invert Mask", self.invert_mask, "Ctrl+Shift+I", "mask-invert")
         self.from_selection_action = a("Mask from &Selection", self.mask_from_selection)
         self.from_alpha_action = a("Mask from &Alpha", self.mask_from_alpha)
         self.from_file_action = a("Mask from &File…", self.mask_from_file_dialog)
-        self.show_action = a("Show Mask &Overlay", self._update_overlay, "Ctrl+Shift+O",
-                             "mask-show", "Tint what the current layer's mask hides")  # fmt: skip
+        self.show_action = a(
+            "Show Mask &Overlay",
+            self._update_overlay,
+            "Ctrl+Shift+O",
+            "mask-show",
+            "Tint what the current layer's mask hides",
+        )
         self.show_action.setCheckable(True)
-        self.brush_action = a("Mask &Brush", self.choose_brush, "B", "tool-brush",
-                              "Paint the current layer's mask")  # fmt: skip
-        self.move_action = a("&Move Layer", self.choose_move, "V", "tool-move",
-                             "Drag the current layer to place it")  # fmt: skip
+        self.brush_action = a(
+            "Mask &Brush", self.choose_brush, "B", "tool-brush", "Paint the current layer's mask"
+        )
+        self.move_action = a(
+            "&Move Layer", self.choose_move, "V", "tool-move", "Drag the current layer to place it"
+        )
         for action in (self.brush_action, self.move_action):
             action.setCheckable(True)
 
@@ -147,8 +159,11 @@ class MaskActions(QObject):
         self.opacity_spin.setToolTip("The most one stroke changes the mask")
         self.erase_check = QCheckBox("Erase")
         self.erase_check.setToolTip("Hide the layer where you paint (X toggles)")
-        for label, widget in (("  Size: ", self.size_spin), (" Hardness: ", self.hardness_spin),
-                              (" Opacity: ", self.opacity_spin)):  # fmt: skip
+        for label, widget in (
+            ("  Size: ", self.size_spin),
+            (" Hardness: ", self.hardness_spin),
+            (" Opacity: ", self.opacity_spin),
+        ):
             bar.addWidget(QLabel(label))
             bar.addWidget(widget)
         bar.addWidget(self.erase_check)

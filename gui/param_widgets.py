@@ -59,8 +59,6 @@ class ParamContext(Protocol):
 
     def activate_tool(self, tool: CanvasTool | None, owner: QWidget | None) -> None: ...
 
-    def ask_colour(self, initial: QColor, title: str) -> QColor | None: ...
-
     def ask_file(self, title: str) -> str | None: ...
 
     def run_background(
@@ -365,40 +363,6 @@ class GalleryParamWidget(ParamWidget):
             if self.list.item(i).data(Qt.ItemDataRole.UserRole) == value:
                 self.list.setCurrentRow(i)
                 return
-
-
-class ColourParamWidget(ParamWidget):
-    """A swatch button that opens a colour picker; value (r, g, b) floats in [0, 1]."""
-
-    def __init__(self, param: Param, context: ParamContext, parent: QWidget | None = None) -> None:
-        super().__init__(param, context, parent)
-        self.button = QPushButton()
-        self.button.setMinimumWidth(110)
-        self.button.clicked.connect(self._on_button_clicked)
-        self._layout.addWidget(self.button)
-        self._layout.addStretch(1)
-        self._colour = QColor(0, 0, 0)
-        self.set_value(param.default or (0.0, 0.0, 0.0))
-
-    def value(self) -> tuple[float, float, float]:
-        return self._value
-
-    def set_value(self, value: Any) -> None:
-        r, g, b = value[:3]
-        # Kept exactly: QColor would round the floats to 16 bits.
-        self._value = (float(r), float(g), float(b))
-        self._colour = QColor.fromRgbF(float(r), float(g), float(b))
-        swatch = QPixmap(28, 14)
-        swatch.fill(self._colour)
-        self.button.setIcon(QIcon(swatch))
-        self.button.setText(self._colour.name())
-
-    def _on_button_clicked(self) -> None:
-        colour = self.context.ask_colour(self._colour, self.param.label)
-        if colour is not None:
-            self.set_value((colour.redF(), colour.greenF(), colour.blueF()))
-            self.changed.emit()
-            self.released.emit()
 
 
 class ImageParamWidget(ParamWidget):
@@ -747,7 +711,6 @@ WIDGETS: dict[ParamType, type[ParamWidget]] = {
     ParamType.INTEGER: NumberParamWidget,
     ParamType.BOOL: BoolParamWidget,
     ParamType.CHOICE: ChoiceParamWidget,
-    ParamType.COLOUR: ColourParamWidget,
     ParamType.IMAGE: ImageParamWidget,
     ParamType.IMAGES: ImageParamWidget,
     ParamType.POINTS: CanvasParamWidget,

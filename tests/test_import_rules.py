@@ -220,12 +220,14 @@ def _tree(root: pathlib.Path, files: dict[str, str]) -> None:
             "warpaint.engine.features.x.bench_x",
         ),
         (  # the runtime naming a feature
-            {"engine/runtime/registry.py": "import warpaint.engine.features.x.effect\n",
-             "engine/features/x/effect.py": ""},
+            {
+                "engine/runtime/registry.py": "import warpaint.engine.features.x.effect\n",
+                "engine/features/x/effect.py": "",
+            },
             "warpaint.engine.runtime.registry imports warpaint.engine.features.x.effect (line 1)",
         ),
     ],
-)  # fmt: skip
+)
 def test_each_rule_names_the_offending_module_and_import(tmp_path, files, expected):
     _tree(tmp_path, files)
     broken = violations(import_graph(tmp_path))

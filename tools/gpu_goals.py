@@ -80,8 +80,15 @@ def splining(out: Path) -> None:
                 got = spline(a, b, m, levels, backend="triton")
                 diff = (got - ref).abs().max().item()
                 times = _event_times(lambda: spline(a, b, m, levels, backend="triton"), 10)
-                sweep.append({"bh": bh, "bw": bw, "warps": warps, "max_diff": float(f"{diff:.3g}"),
-                              "ms_median": round(statistics.median(times), 3)})  # fmt: skip
+                sweep.append(
+                    {
+                        "bh": bh,
+                        "bw": bw,
+                        "warps": warps,
+                        "max_diff": float(f"{diff:.3g}"),
+                        "ms_median": round(statistics.median(times), 3),
+                    }
+                )
             except Exception as exc:  # noqa: BLE001 - a failing shape is a result
                 sweep.append({"bh": bh, "bw": bw, "warps": warps, "error": repr(exc)[:300]})
         PT._BLOCK_H, PT._BLOCK_W, PT._NUM_WARPS = default
@@ -178,8 +185,11 @@ def fast_style_autotune(out: Path) -> None:
                 replay(x, *noise)
                 torch.cuda.synchronize()
                 times.append(time.perf_counter() - t0)
-        result[mode] = {"compile_s": round(compile_s, 1), "failed": replay.failed,
-                        "s_median": round(statistics.median(times), 5)}  # fmt: skip
+        result[mode] = {
+            "compile_s": round(compile_s, 1),
+            "failed": replay.failed,
+            "s_median": round(statistics.median(times), 5),
+        }
         _write(out, "fast-style-autotune", result)
 
 

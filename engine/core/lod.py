@@ -141,8 +141,13 @@ class LevelOfDetail:
         if level == 0:
             return state
         if region is not None and not _has_canvas_mode(state):
-            return self._reduced(state, level, lambda layer, image: self.image_at(
-                image, level, region.translated(-layer.x, -layer.y)))  # fmt: skip
+            return self._reduced(
+                state,
+                level,
+                lambda layer, image: self.image_at(
+                    image, level, region.translated(-layer.x, -layer.y)
+                ),
+            )
         with self._stable_lock:
             old_images, old_layers = self._stable.get(level, ({}, {}))
             images: dict[int, tuple[Any, Any]] = {}

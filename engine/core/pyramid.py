@@ -302,8 +302,8 @@ def spline(
     """Multiresolution spline of A and B: A where mask = 1, B where mask = 0.
 
     a_img, b_img: (N, C, H, W) float; mask: (N, 1, H, W) in [0, 1]. Returns
-    (N, C, H, W) float32 = B + collapse(GR_l * L(A - B)_l). `levels` None or
-    is automatic. `progress(fraction)` is called between chunks (it may
+    (N, C, H, W) float32 = B + collapse(GR_l * L(A - B)_l). `levels` None
+    is automatic (`auto_levels`). `progress(fraction)` is called between chunks (it may
     raise to cancel). For alpha images pass premultiplied colours. With
     `compute` (e.g. "cuda" for inputs in host memory) the work runs there in
     row bands while the pyramids stay with the inputs: images larger than
@@ -345,8 +345,7 @@ def spline(
             if backend == "triton":
                 raise
             _triton_checked[(str(a_img.device), c)] = False
-            warnings.warn(f"Triton spline kernels failed ({exc}); using convolutions",
-                          stacklevel=2)  # fmt: skip
+            warnings.warn(f"Triton spline kernels failed ({exc}); using convolutions", stacklevel=2)
     stack = _empty((n, c + 1, h, w), a_img)
     torch.sub(a_img, b_img, out=stack[:, :c])
     stack[:, c:] = mask

@@ -39,7 +39,7 @@ def reduce_kernel(
     o_n, o_c, o_h, o_w,
     w0, w1, w2,
     C: tl.constexpr, FIRST: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr,
-):  # fmt: skip
+):  # fmt: skip  # parameters grouped: tensors, sizes, strides, taps
     # out[n, ch, i, j] = sum_{dy,dx} w[dy] w[dx] x[n, ch, 2i + dy - 2, 2j + dx - 2]
     # with x = [src - sub, msk] at the first level, x = src (C + 1 channels) after.
     n = tl.program_id(2).to(tl.int64)
@@ -100,7 +100,7 @@ def collapse_kernel(
     o_n, o_c, o_h, o_w,
     w0, w1, w2,
     C: tl.constexpr, FIRST: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr,
-):  # fmt: skip
+):  # fmt: skip  # parameters grouped: tensors, sizes, strides, taps
     # out = EXPAND(s) + mask * (D_fine - EXPAND(g[:, :C])) (+ sub at the first level),
     # with s (C channels) and g (the stack, C + 1) at the coarse (h, w); D_fine and the
     # mask from `fine` (the stack) or, at the first level, fine - sub and msk.

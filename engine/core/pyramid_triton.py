@@ -8,10 +8,10 @@ H200: 22.4 ms for an 8192^2 RGB spline whose data, read and written once per
 level, would move in about 2 ms). Here each level is one kernel that reads its
 input once and writes its output once:
 
-- `_reduce_kernel`: G_{l+1} of the stack [D = A - B, mask] from G_l. At level
+- `pyramid_kernels.reduce_kernel`: G_{l+1} of the stack [D = A - B, mask] from G_l. At level
   0 the stack is never made: the kernel reads A, B and the mask and
   subtracts on the fly (REDUCE is linear).
-- `_collapse_kernel`: S_l = EXPAND(S_{l+1}) + GR_l (D_l - EXPAND(D_{l+1}))
+- `pyramid_kernels.collapse_kernel`: S_l = EXPAND(S_{l+1}) + GR_l (D_l - EXPAND(D_{l+1}))
   in one pass (polyphase EXPAND: an even fine sample reads coarse samples
   p - 1, p, p + 1 with weights 2 (c, a, c), an odd one p, p + 1 with
   2 (1/4, 1/4), per axis). At level 0 it reads A, B and the mask and adds B,
@@ -104,7 +104,7 @@ def spline(
         k.reduce_kernel[_grid(n, oh, ow)](
             src, sub, mask, out, hh, ww, oh, ow, *sa, *sb, *sm, *out.stride(), w0, w1, w2,
             C=c, FIRST=level == 0, BH=_BLOCK_H, BW=_BLOCK_W, num_warps=_NUM_WARPS,
-        )  # fmt: skip
+        )  # fmt: skip  # arguments grouped as the kernel's signature
     top = stack[-1]
     s = top[:, :c] * top[:, c:]
     for level in range(levels - 1, -1, -1):
@@ -114,9 +114,11 @@ def spline(
         g = stack[level]
         first = level == 0
         out = torch.empty(
-            (n, c, hh, ww), dtype=torch.float32, device=dev,
+            (n, c, hh, ww),
+            dtype=torch.float32,
+            device=dev,
             memory_format=torch.channels_last if first else torch.contiguous_format,
-        )  # fmt: skip
+        )
         fine = a_img if first else stack[level - 1]
         sb = src_strides[1] if first else (0, 0, 0, 0)
         sm = src_strides[2] if first else (0, 0, 0)
@@ -124,6 +126,6 @@ def spline(
             s, g, fine, b_img, mask, out, g.shape[2], g.shape[3], hh, ww,
             *s.stride(), *g.stride(), *fine.stride(), *sb, *sm, *out.stride(), w0, w1, w2,
             C=c, FIRST=first, BH=_BLOCK_H, BW=_BLOCK_W, num_warps=_NUM_WARPS,
-        )  # fmt: skip
+        )  # fmt: skip  # arguments grouped as the kernel's signature
         s = out
     return s

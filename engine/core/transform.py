@@ -21,7 +21,7 @@ ANCHORS = {
     "top-left": (0.0, 0.0), "top": (0.5, 0.0), "top-right": (1.0, 0.0),
     "left": (0.0, 0.5), "center": (0.5, 0.5), "right": (1.0, 0.5),
     "bottom-left": (0.0, 1.0), "bottom": (0.5, 1.0), "bottom-right": (1.0, 1.0),
-}  # fmt: skip
+}  # fmt: skip  # the 3x3 anchor grid as it looks
 
 
 def crop(state: DocState, rect: Rect) -> DocState:

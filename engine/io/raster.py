@@ -450,9 +450,23 @@ def _read_png16(source: Source, limits: Limits, what: str, convert: bool) -> Ras
 # Chunks libpng checks and warns about on stderr (a raw "PNG warning: iCCP:
 # ..." line) without failing; their content is read by `pngio.read_meta`.
 _METADATA_CHUNKS = frozenset(
-    {b"iCCP", b"sRGB", b"gAMA", b"cHRM", b"pHYs", b"eXIf", b"tEXt", b"zTXt", b"iTXt",
-     b"tIME", b"bKGD", b"hIST", b"sBIT", b"sPLT"}
-)  # fmt: skip
+    {
+        b"iCCP",
+        b"sRGB",
+        b"gAMA",
+        b"cHRM",
+        b"pHYs",
+        b"eXIf",
+        b"tEXt",
+        b"zTXt",
+        b"iTXt",
+        b"tIME",
+        b"bKGD",
+        b"hIST",
+        b"sBIT",
+        b"sPLT",
+    }
+)
 
 
 def _pixel_chunks(data: bytes) -> bytes:

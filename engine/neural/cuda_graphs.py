@@ -47,8 +47,9 @@ def _recorded(record: Callable[[], T]) -> T | None:
 
 def _signature(inputs: tuple[torch.Tensor | None, ...]) -> tuple[Any, ...]:
     """What a recorded graph is specific to: each input's shape, strides, dtype, device."""
-    return tuple(None if t is None else (tuple(t.shape), t.stride(), t.dtype, t.device)
-                 for t in inputs)  # fmt: skip
+    return tuple(
+        None if t is None else (tuple(t.shape), t.stride(), t.dtype, t.device) for t in inputs
+    )
 
 
 class GraphedForward:
@@ -257,8 +258,9 @@ class BackgroundCompiled:
             copies = tuple(None if t is None else t.detach().clone() for t in more)
             self._jobs.put((key, x.detach().clone(), copies))
             if self._thread is None:
-                self._thread = threading.Thread(target=self._work, name="warpaint-compile",
-                                                daemon=True)  # fmt: skip
+                self._thread = threading.Thread(
+                    target=self._work, name="warpaint-compile", daemon=True
+                )
                 self._thread.start()
         return None
 
@@ -280,8 +282,10 @@ class BackgroundCompiled:
                 except Exception as exc:  # noqa: BLE001 - any failure means: stay eager
                     with self._lock:
                         self.failed = f"{type(exc).__name__}: {exc}"
-                    warnings.warn(f"background compilation failed ({self.failed}); running "
-                                  "eagerly", stacklevel=1)  # fmt: skip
+                    warnings.warn(
+                        f"background compilation failed ({self.failed}); running eagerly",
+                        stacklevel=1,
+                    )
                 else:
                     with self._lock:
                         self._ready[key] = replay

@@ -252,8 +252,9 @@ def tiled_forward(
             return run(x, origin)  # type: ignore[call-arg]
 
     if tile is None:
-        tile = auto_tile_side(activation_bytes_per_pixel(net, forward, image.shape[1]),
-                              image.device, halo, align)  # fmt: skip
+        tile = auto_tile_side(
+            activation_bytes_per_pixel(net, forward, image.shape[1]), image.device, halo, align
+        )
     tile = max(align, tile // align * align)
     halo = -(-halo // align) * align
     if max(h, w) <= tile and max(h, w) <= stats_side:
@@ -263,8 +264,9 @@ def tiled_forward(
     if max(h, w) > stats_side:
         scale = stats_side / max(h, w)
         size = (max(align, round(h * scale)), max(align, round(w * scale)))
-        small = F.interpolate(image, size=size, mode="bilinear", align_corners=False,
-                              antialias=True)  # fmt: skip
+        small = F.interpolate(
+            image, size=size, mode="bilinear", align_corners=False, antialias=True
+        )
     check()
     stats = norm_statistics(net, forward, small)
     out = image.new_zeros((1, out_channels, h, w))

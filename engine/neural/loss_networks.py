@@ -26,11 +26,10 @@ from typing import Any, Generic, Protocol, TypeVar
 import torch
 
 from warpaint.engine.neural.efficientnet import EfficientNetFeatures, efficientnet_lite0
+from warpaint.engine.neural.network_names import DEFAULT_NETWORK, NETWORKS
 from warpaint.engine.neural.vgg import VGGFeatures, random_vgg19, vgg19_from_state_dict
 from warpaint.engine.runtime.errors import BadInputError
 
-NETWORKS: tuple[str, ...] = ("vgg19-random", "vgg19-random-slim", "vgg19", "efficientnet-lite0")
-DEFAULT_NETWORK = "vgg19-random"
 VGG19_FILENAME = "vgg19-dcbb9e9d.pth"
 STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"
@@ -41,8 +40,12 @@ CONTENT_LAYER = "relu4_2"
 # evaluations (these layers at 0.2 each: luminance SSIM 0.78 on astronaut x
 # mosaic, style distance 0.64 where the content alone judges 0.62).
 EFFICIENTNET_STYLE_LAYERS: tuple[str, ...] = (
-    "stem", "block0_dw", "block1_dw", "block3_dw", "block5_dw",
-)  # fmt: skip
+    "stem",
+    "block0_dw",
+    "block1_dw",
+    "block3_dw",
+    "block5_dw",
+)
 EFFICIENTNET_STYLE_WEIGHTS: tuple[float, ...] = (60.0, 10.0, 10.0, 10.0, 10.0)
 EFFICIENTNET_CONTENT_LAYER = "block4"
 

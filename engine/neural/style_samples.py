@@ -88,9 +88,15 @@ def tiles(side: int = 256, cell: int = 12, seed: int = 3) -> np.ndarray:
     rng = np.random.RandomState(seed)
     ys, xs = _grid(side)
     palette = np.array(
-        [[0.72, 0.3, 0.16], [0.86, 0.64, 0.25], [0.25, 0.3, 0.38], [0.9, 0.86, 0.76],
-         [0.5, 0.16, 0.12]], np.float32,
-    )  # fmt: skip
+        [
+            [0.72, 0.3, 0.16],
+            [0.86, 0.64, 0.25],
+            [0.25, 0.3, 0.38],
+            [0.9, 0.86, 0.76],
+            [0.5, 0.16, 0.12],
+        ],
+        np.float32,
+    )
     cy, cx = ys // cell, xs // cell
     centre = side / cell / 2
     ring = np.sqrt((cy - centre) ** 2 + (cx - centre) ** 2)
@@ -140,15 +146,24 @@ def pointillism(side: int = 256, dots: int = 5000, seed: int = 5) -> np.ndarray:
     ys, xs = _grid(side)
     image = np.full((side, side, 3), 0.96, np.float32)
     horizon = 0.45 + 0.08 * np.sin(xs / side * 7)
-    scene = np.where((ys / side < horizon)[..., None],
-                     np.array([0.45, 0.7, 0.95], np.float32),
-                     np.array([0.3, 0.65, 0.2], np.float32))  # fmt: skip
+    scene = np.where(
+        (ys / side < horizon)[..., None],
+        np.array([0.45, 0.7, 0.95], np.float32),
+        np.array([0.3, 0.65, 0.2], np.float32),
+    )
     trees = _smooth_noise(side, rng, 5) > 0.62
     scene = np.where(trees[..., None], np.array([0.12, 0.35, 0.2], np.float32), scene)
     pure = np.array(
-        [[0.95, 0.85, 0.1], [0.9, 0.3, 0.1], [0.1, 0.4, 0.9], [0.2, 0.7, 0.3],
-         [0.95, 0.5, 0.7], [0.5, 0.2, 0.7]], np.float32,
-    )  # fmt: skip
+        [
+            [0.95, 0.85, 0.1],
+            [0.9, 0.3, 0.1],
+            [0.1, 0.4, 0.9],
+            [0.2, 0.7, 0.3],
+            [0.95, 0.5, 0.7],
+            [0.5, 0.2, 0.7],
+        ],
+        np.float32,
+    )
     radius = max(1.5, side / 110)
     pos = rng.rand(dots, 2) * side
     picks = rng.randint(0, len(pure), dots)
@@ -174,9 +189,16 @@ def swirls(side: int = 256, count: int = 1400, seed: int = 6) -> np.ndarray:
     centres = rng.rand(4, 2) * side
     spin = rng.choice([-1.0, 1.0], 4)
     palette = np.array(
-        [[0.1, 0.2, 0.55], [0.2, 0.35, 0.75], [0.95, 0.85, 0.3], [0.9, 0.95, 0.95],
-         [0.35, 0.55, 0.8], [0.05, 0.08, 0.25]], np.float32,
-    )  # fmt: skip
+        [
+            [0.1, 0.2, 0.55],
+            [0.2, 0.35, 0.75],
+            [0.95, 0.85, 0.3],
+            [0.9, 0.95, 0.95],
+            [0.35, 0.55, 0.8],
+            [0.05, 0.08, 0.25],
+        ],
+        np.float32,
+    )
     length, width = side / 28, side / 110
     r = int(length + width) + 1
     oy, ox = np.mgrid[-r : r + 1, -r : r + 1].astype(np.float32)
@@ -214,9 +236,16 @@ def cubist(side: int = 256, shards: int = 110, seed: int = 7, scale: float = 1.0
     rng = np.random.RandomState(seed)
     ys, xs = _grid(side)
     palette = np.array(
-        [[0.78, 0.6, 0.3], [0.45, 0.3, 0.18], [0.55, 0.55, 0.35], [0.4, 0.48, 0.55],
-         [0.85, 0.78, 0.6], [0.25, 0.2, 0.15]], np.float32,
-    )  # fmt: skip
+        [
+            [0.78, 0.6, 0.3],
+            [0.45, 0.3, 0.18],
+            [0.55, 0.55, 0.35],
+            [0.4, 0.48, 0.55],
+            [0.85, 0.78, 0.6],
+            [0.25, 0.2, 0.15],
+        ],
+        np.float32,
+    )
     image = np.zeros((side, side, 3), np.float32) + palette[4]
     for _ in range(round(shards / scale**2)):
         pts = (rng.rand(1, 2) * 1.2 - 0.1) * side + (rng.rand(3, 2) - 0.5) * side * 0.45 * scale
@@ -246,9 +275,16 @@ def watercolour(side: int = 256, blobs: int = 40, seed: int = 8) -> np.ndarray:
     ys, xs = _grid(side)
     image = np.ones((side, side, 3), np.float32) * np.array([0.98, 0.96, 0.92], np.float32)
     pigments = np.array(
-        [[0.95, 0.45, 0.55], [0.35, 0.6, 0.9], [0.98, 0.8, 0.3], [0.45, 0.8, 0.55],
-         [0.7, 0.5, 0.85], [0.95, 0.6, 0.3]], np.float32,
-    )  # fmt: skip
+        [
+            [0.95, 0.45, 0.55],
+            [0.35, 0.6, 0.9],
+            [0.98, 0.8, 0.3],
+            [0.45, 0.8, 0.55],
+            [0.7, 0.5, 0.85],
+            [0.95, 0.6, 0.3],
+        ],
+        np.float32,
+    )
     wobble = _smooth_noise(side, rng, 8)
     for _ in range(blobs):
         cy, cx = rng.rand(2) * side

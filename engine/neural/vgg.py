@@ -24,9 +24,12 @@ from torch.nn import functional as F
 
 # Output channels per conv, "P" a pooling layer (VGG-19 configuration E).
 VGG19_CONFIG: tuple[int | str, ...] = (
-    64, 64, "P", 128, 128, "P", 256, 256, 256, 256, "P",
-    512, 512, 512, 512, "P", 512, 512, 512, 512,
-)  # fmt: skip
+    64, 64, "P",
+    128, 128, "P",
+    256, 256, 256, 256, "P",
+    512, 512, 512, 512, "P",
+    512, 512, 512, 512,
+)  # fmt: skip  # one line per stage, P = max-pool
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -47,8 +50,23 @@ CONV_NAMES: tuple[str, ...] = tuple(_conv_names())
 LAYER_NAMES: tuple[str, ...] = tuple(name for n in CONV_NAMES for name in (f"conv{n}", f"relu{n}"))
 # torchvision's `features` indices of the convolutions, in order.
 TORCHVISION_CONV_INDICES: tuple[int, ...] = (
-    0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34,
-)  # fmt: skip
+    0,
+    2,
+    5,
+    7,
+    10,
+    12,
+    14,
+    16,
+    19,
+    21,
+    23,
+    25,
+    28,
+    30,
+    32,
+    34,
+)
 
 
 def requested_layers(
@@ -183,7 +201,3 @@ def vgg19_from_state_dict(state: Mapping[str, torch.Tensor]) -> VGGFeatures:
                     )
                 target.copy_(value.float())
     return net.eval().requires_grad_(False)
-
-
-def layer_channels(net: VGGFeatures, names: Sequence[str]) -> dict[str, int]:
-    return {n: net.conv_layers()[CONV_NAMES.index(n[4:])].out_channels for n in names}

@@ -85,8 +85,9 @@ def _image_ref(value: Any, state: DocState | None, frame: Layer | None = None) -
             raise BadInputError("the chosen layer no longer exists") from None
         rect = None
         if frame is not None:
-            rect = Rect(frame.x - layer.x, frame.y - layer.y, frame.pixels.width,
-                        frame.pixels.height)  # fmt: skip
+            rect = Rect(
+                frame.x - layer.x, frame.y - layer.y, frame.pixels.width, frame.pixels.height
+            )
         pixels = layer.pixels.read_float(rect)
         mask = layer.mask
         if (

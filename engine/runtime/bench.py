@@ -278,9 +278,13 @@ def _mask_stroke_document(side: int) -> Any:
     mask[:, : side // 2] = 255
     layers = (
         Layer.from_array("backdrop", bottom),
-        Layer("pasted", TiledImage.from_array(top), blend_mode="multiresolution",
-              mask=TiledImage.from_array(mask)),
-    )  # fmt: skip
+        Layer(
+            "pasted",
+            TiledImage.from_array(top),
+            blend_mode="multiresolution",
+            mask=TiledImage.from_array(mask),
+        ),
+    )
     return DocState(side, side, layers)
 
 

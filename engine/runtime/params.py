@@ -1,7 +1,7 @@
 """Effect parameter metadata: readable without torch, used to build panels and parse the CLI.
 
 A parameter describes one control: its `type` tells the GUI which widget to
-build (slider, checkbox, combo box, colour picker, layer picker, canvas tool)
+build (slider, checkbox, combo box, layer picker, canvas tool)
 and tells the CLI how to parse `--set NAME=VALUE`.
 """
 
@@ -21,7 +21,6 @@ class ParamType(StrEnum):
     INTEGER = "integer"
     BOOL = "bool"
     CHOICE = "choice"
-    COLOUR = "colour"
     IMAGE = "image"  # an image: a layer in the GUI, a file path on the CLI
     IMAGES = "images"  # a weighted list of images
     POINTS = "points"  # canvas points, e.g. eye positions
@@ -94,6 +93,12 @@ class Param:
         return data
 
     # -- values -------------------------------------------------------
+    def bound_text(self, value: float | None) -> str:
+        """A bound as text: integers in full ({:g} prints 2**31 - 1 as 2.14748e+09)."""
+        if value is None:
+            return ""
+        return str(int(value)) if self.type is ParamType.INTEGER else f"{value:g}"
+
     def parse(self, text: str) -> Any:
         """A value from command-line text (`--set name=text`), validated."""
         t = self.type
@@ -107,8 +112,6 @@ class Param:
                 if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
                     raise ValueError
                 value = low in ("1", "true", "yes", "on")
-            elif t is ParamType.COLOUR:
-                value = parse_colour(text)
             elif t is ParamType.POINTS:
                 if ";" in text:  # x1,y1;x2,y2
                     value = tuple(
@@ -145,12 +148,9 @@ class Param:
             if (self.min is not None and value < self.min) or (
                 self.max is not None and value > self.max
             ):
-                # Integer bounds in full ({:g} prints 2**31 - 1 as 2.14748e+09).
-                def bound(v: float) -> str:
-                    return str(int(v)) if t is ParamType.INTEGER else f"{v:g}"
-
                 raise BadInputError(
-                    f"{self.name}: {value} is outside {bound(self.min)}..{bound(self.max)}"
+                    f"{self.name}: {value} is outside "
+                    f"{self.bound_text(self.min)}..{self.bound_text(self.max)}"
                     if self.min is not None and self.max is not None
                     else f"{self.name}: {value} is out of range"
                 )
@@ -170,18 +170,6 @@ class Param:
                 )
             return value
         return value
-
-
-def parse_colour(text: str) -> tuple[float, float, float]:
-    """'#rrggbb' or 'r,g,b' (0-255) -> floats in [0, 1]."""
-    text = text.strip()
-    if re.fullmatch(r"#[0-9a-fA-F]{6}", text):
-        return tuple(int(text[i : i + 2], 16) / 255.0 for i in (1, 3, 5))  # type: ignore[return-value]
-    parts = [float(p) for p in text.split(",")]
-    # The range test is also what refuses nan and inf (every comparison with nan is False).
-    if len(parts) != 3 or not all(0 <= p <= 255 for p in parts):
-        raise ValueError(text)
-    return tuple(p / 255.0 for p in parts)  # type: ignore[return-value]
 
 
 def _numbers(t: ParamType, value: Any) -> list[Any]:

@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -184,12 +183,14 @@ def test_ctrl_c_cancels_a_long_apply_and_writes_nothing(tmp_path):
         assert chunk, f"the apply ended before reporting progress: {seen!r}"
         seen += chunk
     assert proc.poll() is None, "the job should still be running"
-    t = time.perf_counter()
     proc.send_signal(signal.SIGINT)
     rest, err = proc.communicate(timeout=20)
     err = seen + err
     assert proc.returncode == 130
-    assert time.perf_counter() - t < 3.0
+    # Stopped mid-blur, not after it: the progress never reached its end. (How
+    # fast is `warpaint bench cancel`; a wall-clock bound here would break on a
+    # loaded CI machine.)
+    assert "100.0%" not in err
     assert "cancelled" in err and "Traceback" not in err
     assert not out.exists()
     assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["big.png"]
@@ -213,8 +214,7 @@ def test_set_rejects_a_parameter_the_effect_lacks(tmp_path, capsys):
 
 def test_a_reader_that_leaves_early_is_not_an_error():
     # `warpaint effects | head -3`: the pipe closes while the listing is written.
-    proc = subprocess.Popen([*WARPAINT, "effects"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen([*WARPAINT, "effects"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.read(40)
     proc.stdout.close()
@@ -244,8 +244,11 @@ def crashed_record(tmp_path, monkeypatch):
     saver.save_now(doc)
     record = folder / f"{saver.key}.json"
     data = json.loads(record.read_text())
-    data["pid"] = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                                     capture_output=True, text=True).stdout)  # fmt: skip
+    data["pid"] = int(
+        subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+        ).stdout
+    )
     record.write_text(json.dumps(data))
     return folder, saver.key
 
@@ -313,9 +316,8 @@ def test_a_fifo_anywhere_a_path_is_read_is_refused_at_once(photo, tmp_path, wher
         "other": ["apply", "splining", photo, "-o", tmp_path / "o.png", "--set", f"other={pipe}"],
         "model": ["apply", "attributes", photo, "-o", tmp_path / "o.png", "--set",
                   f"model={pipe}"],
-    }[where]  # fmt: skip
-    proc = subprocess.run([*WARPAINT, *map(str, args)], capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    }[where]  # fmt: skip  # argv: flags beside their values
+    proc = subprocess.run([*WARPAINT, *map(str, args)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "named pipe" in proc.stderr
 
@@ -323,8 +325,9 @@ def test_a_fifo_anywhere_a_path_is_read_is_refused_at_once(photo, tmp_path, wher
 def test_info_on_a_fifo_is_refused_at_once(tmp_path):
     pipe = tmp_path / "pipe.ora"
     os.mkfifo(pipe)
-    proc = subprocess.run([*WARPAINT, "info", str(pipe)], capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [*WARPAINT, "info", str(pipe)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2 and "named pipe" in proc.stderr
 
 
@@ -372,8 +375,10 @@ def test_a_junk_profile_in_a_16_bit_png_gives_no_stray_stderr_lines(tmp_path):
     )
     proc = subprocess.run(
         [*WARPAINT, "apply", "gaussian-blur", str(path), "-o", str(tmp_path / "o.png")],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0 and proc.stderr == ""
 
 
@@ -400,7 +405,7 @@ def test_ctrl_c_before_any_progress_prints_exactly_one_line(tmp_path):
         [sys.executable, "-c", _INTERRUPT_WHEN_RUNNING, "apply", "gaussian-blur", str(big),
          "-o", str(out), "--set", "sigma=50"],
         capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    )  # fmt: skip  # argv: flags beside their values
     assert proc.returncode == 130
     assert proc.stderr.splitlines() == ["warpaint: cancelled, nothing written"], proc.stderr
     assert not out.exists()

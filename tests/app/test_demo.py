@@ -24,8 +24,11 @@ def test_quick_demo_exports_every_effect_and_a_layered_document(tmp_path, capsys
     cells = len(PRESETS) + 1
     cols = int(np.ceil(np.sqrt(cells)))
     assert sheet.shape[1] == cols * 96 and sheet.shape[0] == int(np.ceil(cells / cols)) * 112
-    pictures = [sheet[16 + r * 112 : (r + 1) * 112, c * 96 : (c + 1) * 96]
-                for r in range(sheet.shape[0] // 112) for c in range(cols)][:cells]  # fmt: skip
+    pictures = [
+        sheet[16 + r * 112 : (r + 1) * 112, c * 96 : (c + 1) * 96]
+        for r in range(sheet.shape[0] // 112)
+        for c in range(cols)
+    ][:cells]
     assert all(np.abs(p - pictures[0]).mean() > 3 for p in pictures[1:]), "each preset styles"
     doc = open_document(str(out / "demo.ora"))
     names = [layer.name for layer in doc.layers]

@@ -52,9 +52,6 @@ class ScriptedPrompter(Prompter):
     def save_path(self, parent: Any, title: str, path: str, filter: str) -> str | None:
         return self.save_path_answers.pop(0) if self.save_path_answers else None
 
-    def colour(self, parent: Any, initial: Any, title: str) -> Any:
-        return None
-
     def run_dialog(self, dialog: Any) -> bool:
         self.dialogs.append(dialog)
         return self.dialog_setup(dialog) if self.dialog_setup is not None else False

@@ -68,8 +68,14 @@ def run_machine(make_window: Any, qtbot: Any, tmp_path: Any) -> None:
         @initialize(width=sizes, height=sizes, seed=st.integers(0, 2**16))
         def new_document(self, width: int, height: int, seed: int) -> None:
             doc = Document.from_array(_pixels(seed, width, height, opaque=True))
-            doc.add_layer(Layer.from_array("Top", _pixels(seed + 1, width // 2, height // 2, False),
-                                           x=width // 4, y=height // 3))  # fmt: skip
+            doc.add_layer(
+                Layer.from_array(
+                    "Top",
+                    _pixels(seed + 1, width // 2, height // 2, False),
+                    x=width // 4,
+                    y=height // 3,
+                )
+            )
             self._show(doc)
             window.show_effect(QUICK[0])  # previews from the start
 

@@ -21,7 +21,6 @@ from warpaint.gui.param_widgets import (
     BoolParamWidget,
     CanvasParamWidget,
     ChoiceParamWidget,
-    ColourParamWidget,
     FileParamWidget,
     ImageParamWidget,
     MaskParamWidget,
@@ -160,7 +159,6 @@ ALL_TYPES = EffectSpec(
         Param("count", "Count", ParamType.INTEGER, 3, 1, 9, 1),
         Param("keep", "Keep colours", ParamType.BOOL, True),
         Param("mode", "Mode", ParamType.CHOICE, "soft", choices=("soft", "hard")),
-        Param("tint", "Tint", ParamType.COLOUR, (1.0, 0.5, 0.0)),
         Param("style", "Style image", ParamType.IMAGE),
         Param("styles", "Style images", ParamType.IMAGES),
         Param("eyes", "Eyes", ParamType.POINTS, (), max=2),
@@ -176,15 +174,20 @@ def test_panel_builder_handles_every_parameter_type(window):
     panel = EffectPanel(ALL_TYPES, window)
     kinds = {name: type(w) for name, w in panel.widgets.items()}
     assert kinds == {
-        "amount": NumberParamWidget, "count": NumberParamWidget, "keep": BoolParamWidget,
-        "mode": ChoiceParamWidget, "tint": ColourParamWidget, "style": ImageParamWidget,
-        "styles": ImageParamWidget, "eyes": CanvasParamWidget, "region": CanvasParamWidget,
-        "where": MaskParamWidget, "model": FileParamWidget,
-    }  # fmt: skip
+        "amount": NumberParamWidget,
+        "count": NumberParamWidget,
+        "keep": BoolParamWidget,
+        "mode": ChoiceParamWidget,
+        "style": ImageParamWidget,
+        "styles": ImageParamWidget,
+        "eyes": CanvasParamWidget,
+        "region": CanvasParamWidget,
+        "where": MaskParamWidget,
+        "model": FileParamWidget,
+    }
     values = panel.values()
     assert values["amount"] == 0.5 and values["count"] == 3 and values["keep"] is True
     assert values["mode"] == "soft" and values["eyes"] == () and values["region"] is None
-    assert values["tint"] == (1.0, 0.5, 0.0)
     # A layer id: the first from the top that is not the layer the effect runs on.
     assert window.current_layer_id == window.doc.layers[-1].id
     assert values["style"] == window.doc.layers[-2].id

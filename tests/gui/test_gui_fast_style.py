@@ -23,8 +23,9 @@ def test_the_preset_gallery_shows_each_shipped_preset_drawn_by_itself(
     qtbot.waitUntil(lambda: gallery.width() > 0)
     box = gallery.parentWidget()
     assert gallery.width() > 0.9 * box.contentsRect().width(), "the grid spans the panel"
-    assert [gallery.list.item(i).data(Qt.ItemDataRole.UserRole)
-            for i in range(gallery.list.count())] == list(PRESETS)  # fmt: skip
+    assert [
+        gallery.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(gallery.list.count())
+    ] == list(PRESETS)
     qtbot.waitUntil(lambda: len(GalleryParamWidget._cache) == len(PRESETS), timeout=60_000)
     side = GalleryParamWidget.SIDE
     icons = []

@@ -75,9 +75,14 @@ def test_open_replaces_the_document_and_updates_recent_files(window, tmp_path):
     assert "&1 blue.png" in entries
 
 
-@pytest.mark.parametrize(("answer", "expect_open", "expect_saved"), [
-    ("cancel", False, False), ("discard", True, False), ("save", True, True),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("answer", "expect_open", "expect_saved"),
+    [
+        ("cancel", False, False),
+        ("discard", True, False),
+        ("save", True, True),
+    ],
+)
 def test_unsaved_changes_prompt_on_open(qtbot, window, tmp_path, answer, expect_open, expect_saved):
     other = _png(tmp_path / "other.png")
     window.new_layer()

@@ -53,9 +53,11 @@ def test_cancel_button_stops_a_long_job(qtbot, window):
     assert "Long optimisation" in window.job_label.text()
     started = time.perf_counter()
     qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
-    wait_delivered(qtbot, window, job, timeout=5000)
+    wait_delivered(qtbot, window, job, timeout=20_000)
     assert job.state is JobState.CANCELLED and job.result is None
-    assert time.perf_counter() - started < 2.0
+    # Uncancelled, the job runs 30 s; 15 s is a margin a loaded 2-core CI
+    # machine cannot break. How fast Cancel acts is `warpaint bench cancel`.
+    assert time.perf_counter() - started < 15.0
     assert not window.cancel_button.isVisible() and not window.progress_bar.isVisible()
 
 

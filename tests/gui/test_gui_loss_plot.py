@@ -32,9 +32,6 @@ class _Context:
     def activate_tool(self, tool: Any, owner: Any) -> None:
         return None
 
-    def ask_colour(self, initial: QColor, title: str) -> QColor | None:
-        return None
-
     def ask_file(self, title: str) -> str | None:
         return None
 
@@ -99,9 +96,11 @@ def test_effect_panel_plots_what_a_real_stylization_reports(qtbot):
     style = np.random.RandomState(0).rand(32, 32, 4).astype(np.float32)
     style[..., 3] = 1.0
     job = effect_job(
-        doc.state, doc.layers[0].id, "stylize",
+        doc.state,
+        doc.layers[0].id,
+        "stylize",
         {"style": ((style, 1.0),), "size": 32, "iterations": 12, "scales": 1},
-    )  # fmt: skip
+    )
     runner = JobRunner("cpu")
     try:
         handle = runner.submit(job)

@@ -221,8 +221,14 @@ def test_overlay_follows_the_toggle_and_the_current_layer(qtbot: Any, masked: Ma
 def test_tools_are_disabled_without_a_layer(make_window: Any) -> None:
     window = make_window()
     m = window.masks
-    for action in (m.brush_action, m.move_action, m.add_action, m.invert_action,
-                   m.from_alpha_action, m.from_file_action):  # fmt: skip
+    for action in (
+        m.brush_action,
+        m.move_action,
+        m.add_action,
+        m.invert_action,
+        m.from_alpha_action,
+        m.from_file_action,
+    ):
         assert not action.isEnabled()
 
 

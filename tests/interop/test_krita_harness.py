@@ -50,7 +50,7 @@ def test_after_two_hangs_krita_is_not_started_again(krita: Krita, tmp_path: Path
     start = time.monotonic()
     with pytest.raises(KritaFailed, match="hung 2 times"):
         runner.export(source, tmp_path / "fine.png")
-    assert time.monotonic() - start < 1.0
+    assert time.monotonic() - start < 10.0  # refused up front; a margin a loaded CI cannot break
 
 
 def test_past_the_time_budget_krita_is_not_started_again(krita: Krita, tmp_path: Path) -> None:
@@ -60,4 +60,4 @@ def test_past_the_time_budget_krita_is_not_started_again(krita: Krita, tmp_path:
     start = time.monotonic()
     with pytest.raises(KritaFailed, match="over the 420 s budget"):
         runner.export(source, tmp_path / "fine.png")
-    assert time.monotonic() - start < 1.0
+    assert time.monotonic() - start < 10.0  # refused up front; a margin a loaded CI cannot break

@@ -58,9 +58,12 @@ def _np(x: torch.Tensor) -> np.ndarray:
 
 
 def adain_result(
-    content: np.ndarray, style: np.ndarray, device: str = "cpu", strength: float = 1.0,
+    content: np.ndarray,
+    style: np.ndarray,
+    device: str = "cpu",
+    strength: float = 1.0,
     model: str | None = None,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """The effect's core on numpy images (H, W, 3) -> (H, W, 3), style at the content's size."""
     import torch
 
@@ -154,10 +157,14 @@ def bench_arbitrary_style(quick: bool, device: str | None) -> dict[str, Any]:
             t0 = time.perf_counter()
             with torch.inference_mode(False), torch.enable_grad():
                 g = stylize_image(
-                    net, _t(c, dev), [(_t(s, dev), 1.0)], side=side,
-                    evaluations=int(gatys["iterations"]), scales=int(gatys["scales"]),
+                    net,
+                    _t(c, dev),
+                    [(_t(s, dev), 1.0)],
+                    side=side,
+                    evaluations=int(gatys["iterations"]),
+                    scales=int(gatys["scales"]),
                     style_weight=BASE_STYLE_WEIGHT * float(gatys["strength"]),
-                )  # fmt: skip
+                )
             gatys_result = _np(g.detach())
             gatys_s = time.perf_counter() - t0
             ja, jg = judge(a, s, c), judge(gatys_result, s, c)

@@ -196,8 +196,9 @@ def _crops(
         side = max(8, int(min(h, w) * rng.uniform(0.3, 1.0)))
         y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
         crop = image[..., y : y + side, x : x + side]
-        crop = F.interpolate(crop, size=(size, size), mode="bilinear", align_corners=False,
-                             antialias=side > size)  # fmt: skip
+        crop = F.interpolate(
+            crop, size=(size, size), mode="bilinear", align_corners=False, antialias=side > size
+        )
         if rng.random() < 0.5:
             crop = crop.flip(-1)
         if jitter:
@@ -274,9 +275,12 @@ def _checkpoint_path(output: Path) -> Path:
 
 
 def _save_checkpoint(
-    path: Path, decoder: Decoder, optimizer: torch.optim.Adam, state: TrainState,
+    path: Path,
+    decoder: Decoder,
+    optimizer: torch.optim.Adam,
+    state: TrainState,
     config: TrainConfig,
-) -> None:  # fmt: skip
+) -> None:
     from warpaint.engine.runtime.models import save_model
 
     tensors = {f"decoder.{k}": v for k, v in decoder.state_dict().items()}
@@ -412,8 +416,10 @@ def train_decoder(
 
     contents = [to_t(a) for a in content_images(config.content_dir, pool_side)]
     styles = [to_t(a) for a in style_images(config.styles, config.size * 3 // 2)]
-    log(f"data: {len(contents)} content photos, {len(styles)} styles "
-        f"({time.perf_counter() - t0:.1f} s)")  # fmt: skip
+    log(
+        f"data: {len(contents)} content photos, {len(styles)} styles "
+        f"({time.perf_counter() - t0:.1f} s)"
+    )
 
     start = time.perf_counter() - state.seconds
     log_every = max(1, min(50, config.steps // 20))
@@ -436,13 +442,21 @@ def train_decoder(
         if state.step % log_every == 0 or state.step == config.steps:
             c, s, r = np.mean(window, axis=0)
             window.clear()
-            state.history.append({"step": state.step, "content": round(float(c), 5),
-                                  "style": round(float(s), 5), "recon": round(float(r), 5),
-                                  "seconds": round(state.seconds, 1)})  # fmt: skip
+            state.history.append(
+                {
+                    "step": state.step,
+                    "content": round(float(c), 5),
+                    "style": round(float(s), 5),
+                    "recon": round(float(r), 5),
+                    "seconds": round(state.seconds, 1),
+                }
+            )
             rate = state.step / max(state.seconds, 1e-6)
             eta = (config.steps - state.step) / max(rate, 1e-9)
-            log(f"step {state.step}/{config.steps}  content {c:.4f}  style {s:.4f}  recon {r:.4f}  "
-                f"{rate:.2f} steps/s  eta {eta / 60:.1f} min")  # fmt: skip
+            log(
+                f"step {state.step}/{config.steps}  content {c:.4f}  style {s:.4f}  recon {r:.4f}  "
+                f"{rate:.2f} steps/s  eta {eta / 60:.1f} min"
+            )
         if checkpoint is not None and state.step % config.checkpoint_every == 0:
             _save_checkpoint(checkpoint, decoder, optimizer, state, config)
         if config.max_minutes > 0 and state.seconds > 60 * config.max_minutes:
@@ -453,8 +467,9 @@ def train_decoder(
     return decoder.cpu().eval().requires_grad_(False), state
 
 
-def save_decoder(path: Path, decoder: Decoder, state: TrainState, config: TrainConfig,
-                 device: str, command: str) -> None:  # fmt: skip
+def save_decoder(
+    path: Path, decoder: Decoder, state: TrainState, config: TrainConfig, device: str, command: str
+) -> None:
     """The model file (decoder + metadata) and its training record `<name>.json`."""
     import torch
 
@@ -498,11 +513,19 @@ def run(args: argparse.Namespace) -> int:
     if args.size % 4:
         raise BadInputError("--size must be a multiple of 4 (the encoder pools twice)")
     config = TrainConfig(
-        steps=args.steps, size=args.size, batch=args.batch, styles=args.styles, lr=args.lr,
-        style_weight=args.style_weight, recon_weight=args.recon_weight, seed=args.seed,
+        steps=args.steps,
+        size=args.size,
+        batch=args.batch,
+        styles=args.styles,
+        lr=args.lr,
+        style_weight=args.style_weight,
+        recon_weight=args.recon_weight,
+        seed=args.seed,
         checkpoint_every=args.checkpoint_every,
-        max_minutes=args.max_minutes, content_dir=args.content_dir, init=args.init,
-    )  # fmt: skip
+        max_minutes=args.max_minutes,
+        content_dir=args.content_dir,
+        init=args.init,
+    )
     output = Path(args.output) if args.output else default_output()
     if output.suffix.lower() != ".safetensors":
         raise BadInputError(f"{output}: the model file must end in .safetensors")
@@ -511,9 +534,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"training the AdaIN decoder on {device}: {config}", flush=True)
     os.makedirs(output.parent, exist_ok=True)
     decoder, state = train_decoder(
-        config, device, _checkpoint_path(output), args.resume,
+        config,
+        device,
+        _checkpoint_path(output),
+        args.resume,
         log=lambda line: print(line, flush=True),
-    )  # fmt: skip
+    )
     save_decoder(output, decoder, state, config, device, command.strip())
     print(f"wrote {output} ({state.step} steps, {state.seconds / 60:.1f} min)")
     return 0

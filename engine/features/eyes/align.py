@@ -1,4 +1,5 @@
-"""The canonical eye crop frame: crop extraction and paste-back (numpy).
+"""The canonical eye crop frame and crop extraction (numpy); the gaze effect
+pastes results back with `apply_flow`.
 
 The eye's two corners sit at fixed fractions of the crop: the inner corner at
 (0.2 W, 0.55 H), the outer at (0.8 W, 0.55 H), so the inner corner is on the
@@ -110,64 +111,3 @@ def extract_crop(
     src = img.astype(np.float32) if img.ndim == 3 else img.astype(np.float32)[..., None]
     crop = _bilinear(src, sx, sy).astype(np.float32)
     return (crop if img.ndim == 3 else crop[..., 0]), matrix
-
-
-def paste_crop(
-    image: np.ndarray, crop: np.ndarray, matrix: np.ndarray, weight: np.ndarray
-) -> np.ndarray:
-    """`image` with `crop` warped back and blended by `weight` ((H, W) in [0,1], crop frame);
-    pixels where the warped weight is 0 are returned bit-identical.
-
-    `crop` is in the image's units (as `extract_crop` returns it). The result
-    has the image's dtype and shape (integers are rounded and clipped to their
-    range). The weight is sampled bilinearly with zeros outside the crop.
-    """
-    img = np.asarray(image)
-    cr = np.asarray(crop, dtype=np.float32)
-    wt = np.asarray(weight, dtype=np.float32)
-    if cr.ndim == 2:
-        cr = cr[..., None]
-    ch, cw = cr.shape[:2]
-    if wt.shape != (ch, cw):
-        raise ValueError(f"weight shape {wt.shape} does not match the crop's {(ch, cw)}")
-    flat = img.ndim == 2
-    if (img.shape[2] if not flat else 1) != cr.shape[2]:
-        raise ValueError(f"crop has {cr.shape[2]} channels, image shape is {img.shape}")
-    out = img.copy()
-    inv = invert_affine(matrix)
-    # Image-space bounding box of the crop rectangle (+1 px for the weight's
-    # bilinear fall-off beyond its last row/column).
-    box = transform_points(
-        inv, np.array([[-1.0, -1.0], [cw, -1.0], [-1.0, ch], [cw, ch]], dtype=np.float64)
-    )
-    x0 = max(int(np.floor(box[:, 0].min())), 0)
-    x1 = min(int(np.ceil(box[:, 0].max())) + 1, img.shape[1])
-    y0 = max(int(np.floor(box[:, 1].min())), 0)
-    y1 = min(int(np.ceil(box[:, 1].max())) + 1, img.shape[0])
-    if x0 >= x1 or y0 >= y1:
-        return out
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
-    m = np.asarray(matrix, dtype=np.float64)
-    cx = m[0, 0] * xs + m[0, 1] * ys + m[0, 2]
-    cy = m[1, 0] * xs + m[1, 1] * ys + m[1, 2]
-    # Zero-padded weight: sample a copy with a ring of zeros, outside it is 0.
-    padded = np.pad(wt, 1)[..., None]
-    inside = (cx > -1.0) & (cx < cw) & (cy > -1.0) & (cy < ch)
-    ww = np.where(inside, _bilinear(padded, cx + 1.0, cy + 1.0)[..., 0], 0.0)
-    ww = np.clip(ww, 0.0, 1.0)
-    sel = ww > 0
-    if not np.any(sel):
-        return out
-    warped = _bilinear(cr, cx[sel], cy[sel])
-    region = out[y0:y1, x0:x1]
-    base = region[sel].astype(np.float32)
-    if flat:
-        base = base[..., None]
-    wsel = ww[sel][..., None].astype(np.float32)
-    blended = base * (1.0 - wsel) + warped * wsel
-    if np.issubdtype(img.dtype, np.integer):
-        info = np.iinfo(img.dtype)
-        blended = np.clip(np.round(blended), info.min, info.max)
-    values = blended.astype(img.dtype)
-    region[sel] = values[..., 0] if flat else values
-    return out

@@ -183,9 +183,14 @@ class AttributeModel:
                 f"the model's latent has {self.config.latent}"
             )
         self.attributes[attribute.name] = Attribute(
-            attribute.name, vec, attribute.label, attribute.unit, attribute.source,
-            attribute.min, attribute.max,
-        )  # fmt: skip
+            attribute.name,
+            vec,
+            attribute.label,
+            attribute.unit,
+            attribute.source,
+            attribute.min,
+            attribute.max,
+        )
 
     def direction(self, values: dict[str, float], device: torch.device | str) -> torch.Tensor:
         """(L,) sum_k alpha_k v_k for the given slider values (unknown names ignored)."""
@@ -280,11 +285,15 @@ def attribute_model_from_file(
             raise BadInputError(f"{source}: attribute {name!r} has no vector")
         model.add(
             Attribute(
-                name, vec, str(item.get("label", "")), str(item.get("unit", "")),
-                str(item.get("source", "paired")), float(item.get("min", -2.0)),
+                name,
+                vec,
+                str(item.get("label", "")),
+                str(item.get("unit", "")),
+                str(item.get("source", "paired")),
+                float(item.get("min", -2.0)),
                 float(item.get("max", 2.0)),
             )
-        )  # fmt: skip
+        )
     return model
 
 

@@ -105,5 +105,7 @@ def effect_speed(repeats: int = 50, side: int = 512) -> dict[str, float]:
         run_effect(ctx, spec, image, params)
         times.append(time.perf_counter() - t0)
     med = float(np.median(times[1:]))
-    return {f"effect_step_ms_{side}px": round(med * 1000, 3),
-            f"effect_step_fps_{side}px": round(1.0 / med, 1)}  # fmt: skip
+    return {
+        f"effect_step_ms_{side}px": round(med * 1000, 3),
+        f"effect_step_fps_{side}px": round(1.0 / med, 1),
+    }

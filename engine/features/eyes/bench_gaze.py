@@ -25,9 +25,14 @@ def analytic_mse(pairs: list[dict[str, Any]], gain: float) -> float:
     for p in pairs:
         lm = p["landmarks"]
         out = redirect(
-            p["source"], lm.iris_centre, lm.iris_radius, lm.upper_lid, lm.lower_lid,
-            p["angle"], gain,
-        )  # fmt: skip
+            p["source"],
+            lm.iris_centre,
+            lm.iris_radius,
+            lm.upper_lid,
+            lm.lower_lid,
+            p["angle"],
+            gain,
+        )
         errors.append(float(np.mean((out - p["target"]) ** 2)))
     return float(np.mean(errors))
 

@@ -70,17 +70,6 @@ class Eye:
         """(crop, (2, 3) matrix) of this eye in the canonical frame (see `align.extract_crop`)."""
         return extract_crop(image, self.corners, size, self.mirror)
 
-    def in_crop(self, matrix: np.ndarray) -> EyeLandmarks:
-        """These landmarks in the crop frame of `matrix` (image -> crop affine)."""
-        scale = float(np.sqrt(abs(np.linalg.det(np.asarray(matrix)[:, :2]))))
-        return EyeLandmarks(
-            corners=transform_points(matrix, self.corners),
-            upper_lid=transform_points(matrix, self.upper_lid),
-            lower_lid=transform_points(matrix, self.lower_lid),
-            iris_centre=transform_points(matrix, self.iris_centre),
-            iris_radius=self.iris_radius * scale,
-        )
-
 
 @dataclass(frozen=True)
 class Face:

@@ -1,4 +1,4 @@
-"""Gaze: redirect where the eyes of a portrait look (DeepWarp, issue 9).
+"""Gaze: redirect where the eyes of a portrait look (DeepWarp).
 
 Eyes come from the `eyes` points (two corners per eye; they override
 detection) or from the detector (`warpaint.engine.features.eyes.detect`), cached per

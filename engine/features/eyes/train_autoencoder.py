@@ -132,7 +132,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME:BEFORE:AFTER",
         help="add a paired slider from two folders (matched by sorted name)",
     )
-    parser.add_argument("--quiet", action="store_true")  # fmt: skip
+    parser.add_argument("--quiet", action="store_true")
 
 
 # -- the eye attributes ---------------------------------------------------------
@@ -150,14 +150,16 @@ class EyeAttribute:
 
 
 EYE_ATTRIBUTES: tuple[EyeAttribute, ...] = (
-    EyeAttribute("gaze_horizontal", "Gaze left/right", "+15 degrees of yaw (toward image right)",
-                 -1.5, 1.5),
+    EyeAttribute(
+        "gaze_horizontal", "Gaze left/right", "+15 degrees of yaw (toward image right)", -1.5, 1.5
+    ),
     EyeAttribute("gaze_vertical", "Gaze up/down", "+10 degrees of pitch (up)", -1.5, 1.5),
     EyeAttribute("openness", "Openness (blink)", "+0.5 openness (1 open, 0 closed)", -2.0, 1.0),
     EyeAttribute("pupil", "Pupil size", "+0.2 pupil/iris radius", -1.25, 1.25),
-    EyeAttribute("iris_colour", "Iris colour (brown to blue)", "brown iris to blue iris",
-                 -1.0, 1.5),
-)  # fmt: skip
+    EyeAttribute(
+        "iris_colour", "Iris colour (brown to blue)", "brown iris to blue iris", -1.0, 1.5
+    ),
+)
 
 # Iris colours of the two ends of the iris slider (rough sRGB of photographs).
 _BROWN = ((0.22, 0.13, 0.07), (0.38, 0.24, 0.12), (0.3, 0.19, 0.1))
@@ -446,8 +448,10 @@ def train_steps(
     # The crops go to the device once (uint8: 9 kB per 48x64 crop); on the
     # CPU this is a view of the numpy arrays, not a copy.
     images = torch.from_numpy(data.images).to(device)
-    pairs = {k: (torch.from_numpy(a).to(device), torch.from_numpy(b).to(device))
-             for k, (a, b) in data.pairs.items()}  # fmt: skip
+    pairs = {
+        k: (torch.from_numpy(a).to(device), torch.from_numpy(b).to(device))
+        for k, (a, b) in data.pairs.items()
+    }
     history: list[dict[str, float]] = []
     for step in range(start, steps if stop is None else min(stop, steps)):
         rng = np.random.default_rng([seed, step])
@@ -597,14 +601,21 @@ def run(args: argparse.Namespace) -> int:
         alignment = model.alignment
     else:
         if args.eyes:
-            config = AutoencoderConfig(*EYE_SIZE, latent=args.latent or 64,
-                                       channels=_channels(args.width),
-                                       variational=args.kl > 0)  # fmt: skip
+            config = AutoencoderConfig(
+                *EYE_SIZE,
+                latent=args.latent or 64,
+                channels=_channels(args.width),
+                variational=args.kl > 0,
+            )
             alignment = "eye-corners"
         else:
-            config = AutoencoderConfig(args.size, args.size, latent=args.latent or 128,
-                                       channels=_channels(args.width),
-                                       variational=args.kl > 0)  # fmt: skip
+            config = AutoencoderConfig(
+                args.size,
+                args.size,
+                latent=args.latent or 128,
+                channels=_channels(args.width),
+                variational=args.kl > 0,
+            )
             alignment = "centre-crop"
         torch.manual_seed(args.seed)
         model = AttributeModel(ConvAutoencoder(config), alignment)
@@ -656,13 +667,24 @@ def run(args: argparse.Namespace) -> int:
             save_checkpoint(ckpt, net, opt, step, settings)
 
         history, optimizer = train_steps(
-            net, data, args.steps, start=start, batch=args.batch, lr=args.lr, kl=args.kl,
-            pair_weight=args.pair_weight if args.eyes else 0.0, consistency=args.consistency,
+            net,
+            data,
+            args.steps,
+            start=start,
+            batch=args.batch,
+            lr=args.lr,
+            kl=args.kl,
+            pair_weight=args.pair_weight if args.eyes else 0.0,
+            consistency=args.consistency,
             separation=args.separation,
-            extra_turns=[n for n in args.extra_turns.split(",") if n], seed=args.seed,
-            device=device, optimizer=optimizer, log=log, checkpoint=save_ckpt,
+            extra_turns=[n for n in args.extra_turns.split(",") if n],
+            seed=args.seed,
+            device=device,
+            optimizer=optimizer,
+            log=log,
+            checkpoint=save_ckpt,
             checkpoint_every=args.checkpoint_every,
-        )  # fmt: skip
+        )
         save_checkpoint(ckpt, net, optimizer, args.steps, settings)
     net.to("cpu").eval()
     train_seconds = time.perf_counter() - t_start
@@ -779,8 +801,10 @@ def _training_data(
 
         w = max(1, args.workers)
         singles = render_eye_singles(args.eye_samples, args.seed, size, tick, w)
-        pairs = {a.name: render_eye_pairs(a.name, args.eye_pairs, args.seed, size, tick, w)
-                 for a in EYE_ATTRIBUTES}  # fmt: skip
+        pairs = {
+            a.name: render_eye_pairs(a.name, args.eye_pairs, args.seed, size, tick, w)
+            for a in EYE_ATTRIBUTES
+        }
         images = np.concatenate([singles, *(x for p in pairs.values() for x in p)])
         say(f"rendered {total} eye crops in {time.perf_counter() - t0:.0f} s")
         return TrainData(images, pairs)

@@ -363,8 +363,10 @@ def train(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[
             history.append([done, round(running / count, 6)])
             running = 0.0
             if not args.quiet:
-                log(f"step {done}/{args.steps}  train mse {history[-1][1]:.5f}  "
-                    f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
+                log(
+                    f"step {done}/{args.steps}  train mse {history[-1][1]:.5f}  "
+                    f"{time.perf_counter() - t0:.0f} s"
+                )
         if done % args.eval_every == 0 and not args.quiet:
             model.eval()
             scores = {m: learned_mse(model, b) for m, b in evals.items()}
@@ -407,7 +409,7 @@ def train(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[
             "platform": platform.platform(),
             "processor": platform.processor(),
             "torch": torch.__version__,
-        },  # fmt: skip
+        },
         "git_commit": _git_commit(),
         "held_out": {"seed": EVAL_SEED, "pairs_per_angle": args.eval_count, "mse": figures},
         "loss_history": history,

@@ -28,6 +28,80 @@ def _timed(fn: Callable[[], Any], runs: int, sync: Callable[[], None]) -> list[f
     return times
 
 
+def johnson_net() -> Any:
+    """Johnson et al. 2016's residual generator (the common fast_neural_style
+    architecture) with instance norm and random weights, the speed reference:
+    9x9 conv 32, stride-2 3x3 convs 64 and 128, 5 residual blocks of 128, two
+    x2 nearest-upsampling 3x3 convs, 9x9 conv. (N, 3, H, W) in [0, 1] in and
+    out. Built in a function so that registering benchmarks imports no torch."""
+    import torch
+    from torch import nn
+
+    def conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Module:
+        return nn.Conv2d(cin, cout, k, stride, k // 2, padding_mode="reflect")
+
+    def norm(c: int) -> nn.Module:
+        return nn.InstanceNorm2d(c, affine=True)
+
+    class JohnsonNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.head = nn.Sequential(
+                conv(3, 32, 9), norm(32), nn.ReLU(),
+                conv(32, 64, 3, 2), norm(64), nn.ReLU(),
+                conv(64, 128, 3, 2), norm(128), nn.ReLU(),
+            )  # fmt: skip  # one layer (conv, norm, activation) per line
+            self.res = nn.ModuleList(
+                nn.Sequential(conv(128, 128, 3), norm(128), nn.ReLU(), conv(128, 128, 3), norm(128))
+                for _ in range(5)
+            )
+            self.up = nn.Sequential(
+                nn.Upsample(scale_factor=2, mode="nearest"), conv(128, 64, 3), norm(64), nn.ReLU(),
+                nn.Upsample(scale_factor=2, mode="nearest"), conv(64, 32, 3), norm(32), nn.ReLU(),
+                conv(32, 3, 9),
+            )  # fmt: skip  # one upsampling stage per line
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.head(x)
+            for block in self.res:
+                y = y + block(y)
+            return torch.sigmoid(self.up(y))[..., : x.shape[-2], : x.shape[-1]]
+
+    return JohnsonNet()
+
+
+def conv_macs(net: Any, height: int, width: int) -> int:
+    """Multiply-accumulates of every Conv2d in `net` for a (1, 3, height, width)
+    input, counted from the shapes seen in one forward pass on a small copy
+    scaled up by area (exact for fully convolutional nets with these strides)."""
+    import torch
+    from torch import nn
+
+    from warpaint.engine.features.fast_style.generator import StyleGenerator
+
+    probe = 64
+    macs = 0
+
+    def hook(module: nn.Module, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal macs
+        assert isinstance(module, nn.Conv2d)
+        k = module.kernel_size[0] * module.kernel_size[1]
+        macs += output.numel() * k * module.in_channels // module.groups
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            x = torch.rand(1, 3, probe, probe)
+            if isinstance(net, StyleGenerator):
+                net(x, torch.ones(net.config.styles) / net.config.styles)
+            else:
+                net(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return round(macs * (height * width) / (probe * probe))
+
+
 def speed(device: str, quick: bool) -> dict[str, Any]:
     """1920x1080 (quick: 960x540) through the shipped generator's architecture
     and the Johnson reference: medians of runs after a warm-up, same process,
@@ -35,12 +109,7 @@ def speed(device: str, quick: bool) -> dict[str, Any]:
     import torch
 
     from warpaint.engine.features.fast_style.effect import halo, load_generator
-    from warpaint.engine.features.fast_style.generator import (
-        GeneratorConfig,
-        JohnsonNet,
-        StyleGenerator,
-        conv_macs,
-    )
+    from warpaint.engine.features.fast_style.generator import GeneratorConfig, StyleGenerator
     from warpaint.engine.neural.feedforward import tiled_forward
     from warpaint.engine.runtime.errors import BadInputError
 
@@ -53,7 +122,7 @@ def speed(device: str, quick: bool) -> dict[str, Any]:
         gen, trained = StyleGenerator(GeneratorConfig(styles=9)).to(device), False
         styles = tuple(str(i) for i in range(9))
     gen.set_style(torch.ones(len(styles), device=device) / len(styles))
-    johnson = JohnsonNet().eval().to(device)
+    johnson = johnson_net().eval().to(device)
     x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)).to(device)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     fast_times: list[float] = []
@@ -209,8 +278,11 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
     # Side-by-side pictures (content | style | Gatys | fast) when asked for.
     picture_dir = os.environ.get("WARPAINT_BENCH_IMAGES")
     # Comparing several models: the Gatys side is the same for all of them.
-    gatys_cache = Path(os.environ["WARPAINT_BENCH_GATYS_CACHE"]) if os.environ.get(
-        "WARPAINT_BENCH_GATYS_CACHE") else None  # fmt: skip
+    gatys_cache = (
+        Path(os.environ["WARPAINT_BENCH_GATYS_CACHE"])
+        if os.environ.get("WARPAINT_BENCH_GATYS_CACHE")
+        else None
+    )
     if gatys_cache is not None:
         gatys_cache.mkdir(parents=True, exist_ok=True)
     strips: list[np.ndarray] = []
@@ -232,26 +304,38 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
                 gatys = np.load(cached)
             else:
                 with torch.inference_mode(False), torch.enable_grad():
-                    gatys = host(stylize_image(
-                        net, t(c), [(t(style), 1.0)], side=side, evaluations=defaults["iterations"],
-                        style_weight=BASE_STYLE_WEIGHT * defaults["strength"],
-                        scales=defaults["scales"],
-                    ))  # fmt: skip
+                    gatys = host(
+                        stylize_image(
+                            net,
+                            t(c),
+                            [(t(style), 1.0)],
+                            side=side,
+                            evaluations=defaults["iterations"],
+                            style_weight=BASE_STYLE_WEIGHT * defaults["strength"],
+                            scales=defaults["scales"],
+                        )
+                    )
                 if cached is not None:
                     np.save(cached, gatys)
             jf, jg = judge(fast, style, c), judge(gatys, style, c)
             if picture_dir:
                 shown = transform.resize(style, c.shape[:2], anti_aliasing=True)
                 strips.append(np.concatenate([c, shown, gatys, fast], axis=1))
-            rows.append({
-                "preset": name, "content": cname,
-                "fast_style_distance": jf["style_distance"], "fast_ssim": jf["content_ssim"],
-                "gatys_style_distance": jg["style_distance"], "gatys_ssim": jg["content_ssim"],
-                "ratio": round(jf["style_distance"] / jg["style_distance"], 3),
-                "ssim_minus_gatys": round(jf["content_ssim"] - jg["content_ssim"], 4),
-                "fast_lattice": lattice_levels(fast), "gatys_lattice": lattice_levels(gatys),
-                "content_only_style_distance": judge(c, style, c)["style_distance"],
-            })  # fmt: skip
+            rows.append(
+                {
+                    "preset": name,
+                    "content": cname,
+                    "fast_style_distance": jf["style_distance"],
+                    "fast_ssim": jf["content_ssim"],
+                    "gatys_style_distance": jg["style_distance"],
+                    "gatys_ssim": jg["content_ssim"],
+                    "ratio": round(jf["style_distance"] / jg["style_distance"], 3),
+                    "ssim_minus_gatys": round(jf["content_ssim"] - jg["content_ssim"], 4),
+                    "fast_lattice": lattice_levels(fast),
+                    "gatys_lattice": lattice_levels(gatys),
+                    "content_only_style_distance": judge(c, style, c)["style_distance"],
+                }
+            )
     if picture_dir and strips:
         from PIL import Image
 
@@ -282,7 +366,7 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
             1
             for p in per_preset.values()
             if p["ratio_mean"] <= 1.25 and p["ssim_minus_gatys_mean"] >= 0
-        ),  # fmt: skip
+        ),
         "goal": "ratio <= 1.25 at ssim_minus_gatys >= 0",
         "lattice_unit": "RMS of the 4x4 phase means about their mean, in 8-bit levels",
         "packing_unit": "RMS of the 3x3 high-pass's normalised autocorrelation at 3-12 px lags",

@@ -49,9 +49,18 @@ from warpaint.engine.runtime.errors import BadInputError
 # Colour photos first; a few grey ones add shapes and textures (text and flat
 # diagrams were left out: they teach the generator little).
 POOL_IMAGES: tuple[str, ...] = (
-    "rocket", "stereo_motorcycle", "hubble_deep_field", "immunohistochemistry", "retina",
-    "colorwheel", "camera", "moon", "brick", "grass", "gravel",
-)  # fmt: skip
+    "rocket",
+    "stereo_motorcycle",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "colorwheel",
+    "camera",
+    "moon",
+    "brick",
+    "grass",
+    "gravel",
+)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 # Gatys settings of the targets: the stylize effect's CPU defaults (docs/stylization.md).
 GATYS_NETWORK = "vgg19-random-slim"
@@ -120,8 +129,9 @@ def content_pool(images: Sequence[np.ndarray], count: int, size: int, seed: int)
     return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
 
 
-def mark_seeds(side: int, places: Sequence[tuple[int, int]], cell: int,
-               device: torch.device | str) -> torch.Tensor:  # fmt: skip
+def mark_seeds(
+    side: int, places: Sequence[tuple[int, int]], cell: int, device: torch.device | str
+) -> torch.Tensor:
     """(B, 3, side, side) in [-1, 1): the first three channels of the generator's
     coarse noise (`lattice_noise`, blobs about `cell` px wide) over crops whose
     top-left pixels sit at `places` in the virtual image the noise is tied to.
@@ -258,8 +268,7 @@ def distill_loss(
         batch.append(content)
     feats = net.module(torch.cat(batch), layers)
     reference = slice((len(batch) - 1) * b, len(batch) * b)  # the target or the content
-    feature = sum(content_loss(feats[n][:b], feats[n][reference].detach())
-                  for n in content_layers)  # fmt: skip
+    feature = sum(content_loss(feats[n][:b], feats[n][reference].detach()) for n in content_layers)
     # Layer weights scaled to sum to 1, so the loss weights mean the same for
     # every network (EfficientNet's sum to 100 for the stylize effect).
     pairs = zip(net.style_layers, net.style_weights, strict=True)

@@ -1,4 +1,4 @@
-"""Feed-forward style generators: the shipped light net and Johnson's reference.
+"""The feed-forward style generator of the fast style effect.
 
 `StyleGenerator` is one network for N styles (conditional instance norm,
 Dumoulin et al. 2017): every norm layer holds one scale/shift row per style,
@@ -9,10 +9,7 @@ it to 1/4, where the residual blocks run with few channels; bilinear
 upsampling and 3x3 convs bring it back, and a small full-resolution head sees
 the input again (a skip) so edges stay sharp.
 
-`JohnsonNet` is the common fast_neural_style architecture (Johnson et al.
-2016), kept only as the speed reference of `warpaint bench fast-style`.
-
-Both take (N, 3, H, W) RGB in [0, 1] and return (N, 3, H, W) in [0, 1].
+It takes (N, 3, H, W) RGB in [0, 1] and return (N, 3, H, W) in [0, 1].
 """
 
 from __future__ import annotations
@@ -262,12 +259,25 @@ class StyleGenerator(nn.Module):
         c = self.config
         pixel = coarse = None
         if c.noise:
-            pixel = torch.cat([coordinate_noise(h, w, top, left, c.noise, device)
-                               for top, left in origins]).to(dtype)  # fmt: skip
+            pixel = torch.cat(
+                [coordinate_noise(h, w, top, left, c.noise, device) for top, left in origins]
+            ).to(dtype)
         if c.coarse_noise:
-            coarse = torch.cat([lattice_noise(h // self.STRIDE, w // self.STRIDE, top, left,
-                                              c.coarse_noise, c.coarse_cell, self.STRIDE, device)
-                                for top, left in origins]).to(dtype)  # fmt: skip
+            coarse = torch.cat(
+                [
+                    lattice_noise(
+                        h // self.STRIDE,
+                        w // self.STRIDE,
+                        top,
+                        left,
+                        c.coarse_noise,
+                        c.coarse_cell,
+                        self.STRIDE,
+                        device,
+                    )
+                    for top, left in origins
+                ]
+            ).to(dtype)
         return NoiseInputs(pixel, coarse)
 
     def forward(
@@ -314,66 +324,3 @@ class StyleGenerator(nn.Module):
         # The head predicts a change of the input; a sigmoid keeps [0, 1].
         out = torch.sigmoid(y + torch.logit(x.clamp(0.02, 0.98)))
         return out[..., :h, :w]
-
-
-class JohnsonNet(nn.Module):
-    """Johnson et al. 2016's residual generator with instance norm, random
-    weights (speed reference only): 9x9 conv 32, stride-2 3x3 convs 64 and 128,
-    5 residual blocks of 128, two x2 nearest-upsampling 3x3 convs, 9x9 conv."""
-
-    def __init__(self) -> None:
-        super().__init__()
-
-        def conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Module:
-            return nn.Conv2d(cin, cout, k, stride, k // 2, padding_mode="reflect")
-
-        def norm(c: int) -> nn.Module:
-            return nn.InstanceNorm2d(c, affine=True)
-
-        self.head = nn.Sequential(
-            conv(3, 32, 9), norm(32), nn.ReLU(),
-            conv(32, 64, 3, 2), norm(64), nn.ReLU(),
-            conv(64, 128, 3, 2), norm(128), nn.ReLU(),
-        )  # fmt: skip
-        self.res = nn.ModuleList(
-            nn.Sequential(conv(128, 128, 3), norm(128), nn.ReLU(), conv(128, 128, 3), norm(128))
-            for _ in range(5)
-        )
-        self.up = nn.Sequential(
-            nn.Upsample(scale_factor=2, mode="nearest"), conv(128, 64, 3), norm(64), nn.ReLU(),
-            nn.Upsample(scale_factor=2, mode="nearest"), conv(64, 32, 3), norm(32), nn.ReLU(),
-            conv(32, 3, 9),
-        )  # fmt: skip
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.head(x)
-        for block in self.res:
-            y = y + block(y)
-        return torch.sigmoid(self.up(y))[..., : x.shape[-2], : x.shape[-1]]
-
-
-def conv_macs(net: nn.Module, height: int, width: int) -> int:
-    """Multiply-accumulates of every Conv2d in `net` for a (1, 3, height, width)
-    input, counted from the shapes seen in one forward pass on a small copy
-    scaled up by area (exact for fully convolutional nets with these strides)."""
-    probe = 64
-    macs = 0
-
-    def hook(module: nn.Module, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        nonlocal macs
-        assert isinstance(module, nn.Conv2d)
-        k = module.kernel_size[0] * module.kernel_size[1]
-        macs += output.numel() * k * module.in_channels // module.groups
-
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.Conv2d)]
-    try:
-        with torch.no_grad():
-            x = torch.rand(1, 3, probe, probe)
-            if isinstance(net, StyleGenerator):
-                net(x, torch.ones(net.config.styles) / net.config.styles)
-            else:
-                net(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return round(macs * (height * width) / (probe * probe))

@@ -55,9 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # The defaults are the shipped presets' recipe (resources/models/MODELS.md,
     # docs/fast-style.md: "What drew the texture").
     parser.add_argument(
-        "--steps", type=int, default=4000,
+        "--steps",
+        type=int,
+        default=4000,
         help="generator training steps (4000 of batch 8: about 55 min on a 2-core CPU)",
-    )  # fmt: skip
+    )
     parser.add_argument("--size", type=int, default=256, help="side of the content crops")
     parser.add_argument(
         "--crops",
@@ -94,10 +96,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the content layer on other networks)",
     )
     parser.add_argument(
-        "--pixel-scale", type=int, default=4, metavar="K",
+        "--pixel-scale",
+        type=int,
+        default=4,
+        metavar="K",
         help="compare pixels after K x K average pooling: colours and layout from the "
         "targets, texture from the Gram loss (and --noise)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--style-weight",
         type=float,
@@ -105,20 +110,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="weight of the Gram (style) loss against the style image",
     )
     parser.add_argument(
-        "--target-style-weight", type=float, default=4.0,
+        "--target-style-weight",
+        type=float,
+        default=4.0,
         help="weight of a Gram loss against each target's own Gram (texture, not dot positions)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--feature-from", choices=("target", "content"), default="target",
+        "--feature-from",
+        choices=("target", "content"),
+        default="target",
         help="what the feature loss compares with: the Gatys target or the content photo "
         "(then the targets give only colours, via the pixel loss, and texture, via Gram)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--gram-layers", default=None, metavar="LAYER=W,...",
+        "--gram-layers",
+        default=None,
+        metavar="LAYER=W,...",
         help="layers and weights of the generator's Gram losses, e.g. "
         "'block1_dw=1,block3_dw=2,block5_dw=2' (default: the loss network's style layers; "
         "weights are scaled to sum 1)",
-    )  # fmt: skip
+    )
     parser.add_argument("--half", type=int, default=16, help="generator channels at 1/2 size")
     parser.add_argument(
         "--quarter",
@@ -128,13 +139,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--blocks", type=int, default=5, help="residual blocks")
     parser.add_argument(
-        "--head", type=int, default=8,
+        "--head",
+        type=int,
+        default=8,
         help="generator channels at full size (16 costs 1.1 s at 1080p on the 2-core CPU)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--noise", type=int, default=1,
+        "--noise",
+        type=int,
+        default=1,
         help="noise input channels tied to pixel coordinates (lets flat areas get texture)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--noise-head",
         action=argparse.BooleanOptionalAction,
@@ -142,24 +157,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="feed the noise channels to the full-size head too (fine texture)",
     )
     parser.add_argument(
-        "--coarse-noise", type=int, default=None, metavar="N",
+        "--coarse-noise",
+        type=int,
+        default=None,
+        metavar="N",
         help="channels of smooth noise (blobs --coarse-cell px wide) added at 1/4 size: "
         "seeds for big marks such as mosaic cells (default: 4 where --seed-marks seeds "
         "a style, else 0)",
-    )  # fmt: skip
-    parser.add_argument("--coarse-cell", type=int, default=32, metavar="PX",
-                        help="width of the coarse noise's blobs")  # fmt: skip
+    )
     parser.add_argument(
-        "--seed-marks", default=None, metavar="A | NAME=A,...",
+        "--coarse-cell",
+        type=int,
+        default=32,
+        metavar="PX",
+        help="width of the coarse noise's blobs",
+    )
+    parser.add_argument(
+        "--seed-marks",
+        default=None,
+        metavar="A | NAME=A,...",
         help="start the Gatys targets of every style (A) or of the named ones from the photo "
         "plus A times the generator's coarse noise at each crop's place (needs "
         "--coarse-noise 3 or more), so where the targets' big marks form is something the "
         "generator sees (default: the presets with big marks, 0.5 each; 0: none)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--dilated", action="store_true",
+        "--dilated",
+        action="store_true",
         help="dilate the residual blocks 1, 2, 4, 2, 1 (a wider view, same cost)",
-    )  # fmt: skip
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: automatic)")
     parser.add_argument("--checkpoint-every", type=int, default=500, metavar="N")
@@ -175,7 +201,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="continue from the output's checkpoint and cached targets",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")  # fmt: skip
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
 def _paths(output: Path, work: Path) -> dict[str, Path]:
@@ -271,8 +297,9 @@ def parse_seed_marks(text: str, names: Sequence[str]) -> list[float]:
             for part in filter(None, (p.strip() for p in text.split(","))):
                 name, _, value = part.partition("=")
                 if name.strip() not in names:
-                    raise BadInputError(f"--seed-marks: no style {name.strip()!r} "
-                                        f"(styles: {', '.join(names)})")  # fmt: skip
+                    raise BadInputError(
+                        f"--seed-marks: no style {name.strip()!r} (styles: {', '.join(names)})"
+                    )
                 pairs[name.strip()] = float(value)
     except ValueError:
         raise BadInputError(f"--seed-marks: {text!r} is not A or NAME=A,...") from None
@@ -350,10 +377,11 @@ def run(args: argparse.Namespace) -> int:
         if any(seed_marks) and coarse_noise < 3:
             raise BadInputError("--seed-marks needs --coarse-noise 3 or more")
         styles = [
-            resize_to_side(torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None]
-                           .float(), args.size).to(device)
+            resize_to_side(
+                torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float(), args.size
+            ).to(device)
             for a in style_arrays
-        ]  # fmt: skip
+        ]
         n_styles = len(names)
         # The targets and the generator's losses may each use another loss network
         # (e.g. ImageNet features, whose Gatys results carry more of a style's texture).
@@ -370,10 +398,14 @@ def run(args: argparse.Namespace) -> int:
         places = [_mark_place(i, args.coarse_cell) for i in mine]
         tpath = _targets_path(output, work, rank, world)
         settings = {
-            "styles": names, "size": args.size, "crops": args.crops, "seed": args.seed,
-            "gatys_evaluations": args.gatys_evaluations, "content": args.content,
+            "styles": names,
+            "size": args.size,
+            "crops": args.crops,
+            "seed": args.seed,
+            "gatys_evaluations": args.gatys_evaluations,
+            "content": args.content,
             "gatys_network": args.gatys_network,
-        }  # fmt: skip
+        }
         if any(seed_marks):  # absent when off: older caches stay valid
             settings["seed_marks"] = [seed_marks, args.coarse_cell]
         contents = targets = None
@@ -393,32 +425,56 @@ def run(args: argparse.Namespace) -> int:
                         chunk = contents[b : b + args.gatys_batch]
                         start = None
                         if seed_marks[k]:
-                            seeds = mark_seeds(args.size, places[b : b + args.gatys_batch],
-                                               args.coarse_cell, device)  # fmt: skip
+                            seeds = mark_seeds(
+                                args.size,
+                                places[b : b + args.gatys_batch],
+                                args.coarse_cell,
+                                device,
+                            )
                             start = (chunk + seed_marks[k] * seeds).clamp(0, 1)
-                        stylised.append(stylize_batch(target_net, chunk, style, start=start,
-                                                   evaluations=args.gatys_evaluations))  # fmt: skip
-                    say(f"targets: style {k + 1}/{n_styles} ({names[k]}) done, "
-                        f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
+                        stylised.append(
+                            stylize_batch(
+                                target_net,
+                                chunk,
+                                style,
+                                start=start,
+                                evaluations=args.gatys_evaluations,
+                            )
+                        )
+                    say(
+                        f"targets: style {k + 1}/{n_styles} ({names[k]}) done, "
+                        f"{time.perf_counter() - t0:.0f} s"
+                    )
             targets = torch.cat(stylised).reshape(n_styles, len(mine), *contents.shape[1:])
-            save_model(tpath, {"contents": contents, "targets": targets},
-                       {"kind": TARGETS_KIND, "format": FORMAT, "settings": settings})  # fmt: skip
+            save_model(
+                tpath,
+                {"contents": contents, "targets": targets},
+                {"kind": TARGETS_KIND, "format": FORMAT, "settings": settings},
+            )
         contents, targets = contents.to(device), targets.to(device)
         targets_s = time.perf_counter() - started
         # -- the generator ------------------------------------------------------
-        config = GeneratorConfig(styles=n_styles, half=args.half, quarter=args.quarter,
-                                 blocks=args.blocks, head=args.head, noise=args.noise,
-                                 noise_head=args.noise_head, dilated=args.dilated,
-                                 coarse_noise=coarse_noise,
-                                 coarse_cell=args.coarse_cell)  # fmt: skip
+        config = GeneratorConfig(
+            styles=n_styles,
+            half=args.half,
+            quarter=args.quarter,
+            blocks=args.blocks,
+            head=args.head,
+            noise=args.noise,
+            noise_head=args.noise_head,
+            dilated=args.dilated,
+            coarse_noise=coarse_noise,
+            coarse_cell=args.coarse_cell,
+        )
         torch.manual_seed(args.seed)
         gen = StyleGenerator(config).to(device)
         optimizer = torch.optim.Adam(gen.parameters(), lr=args.lr)
         start_step = 0
         history: list[float] = []
         if args.resume and paths["checkpoint"].is_file():
-            start_step, history = _load_checkpoint(paths["checkpoint"], gen, optimizer, names,
-                                                   config)  # fmt: skip
+            start_step, history = _load_checkpoint(
+                paths["checkpoint"], gen, optimizer, names, config
+            )
             say(f"resumed at step {start_step}")
         model: torch.nn.Module = gen
         if world > 1:
@@ -426,10 +482,13 @@ def run(args: argparse.Namespace) -> int:
 
             model = DistributedDataParallel(gen)
         grams = [style_grams(net, s, args.size)[0] for s in styles]
-        weights = DistillLoss(feature=args.feature_weight, style=args.style_weight,
-                              pixel_scale=args.pixel_scale,
-                              target_style=args.target_style_weight,
-                              feature_from=args.feature_from)  # fmt: skip
+        weights = DistillLoss(
+            feature=args.feature_weight,
+            style=args.style_weight,
+            pixel_scale=args.pixel_scale,
+            target_style=args.target_style_weight,
+            feature_from=args.feature_from,
+        )
         crop = max(16, (args.size * 3 // 4) // 4 * 4)
         # Seeded views start on the generator's stride grid, where its coarse noise is sampled.
         grid = StyleGenerator.STRIDE if any(seed_marks) else 1
@@ -444,9 +503,14 @@ def run(args: argparse.Namespace) -> int:
             style_index = torch.randint(0, n_styles, (args.batch,), generator=rng)
             crop_index = torch.randint(0, len(mine), (args.batch,), generator=rng)
             seeded = [seed_marks[i] > 0 for i in style_index.tolist()]
-            c, t, corners = random_views(contents[crop_index], targets[style_index, crop_index],
-                                         crop, rng, flip=[not x for x in seeded],
-                                         grid=grid)  # fmt: skip
+            c, t, corners = random_views(
+                contents[crop_index],
+                targets[style_index, crop_index],
+                crop,
+                rng,
+                flip=[not x for x in seeded],
+                grid=grid,
+            )
             # Random places in a virtual big image, so the noise is never the same twice;
             # seeded targets' views at their crop's place: the noise their marks grew from.
             spots = torch.randint(0, 1 << 14, (args.batch, 2), generator=rng).tolist()
@@ -456,8 +520,18 @@ def run(args: argparse.Namespace) -> int:
                     if seeded[i]:
                         origins[i] = (places[k][0] + y, places[k][1] + x)
             with torch.enable_grad():
-                parts = distill_step(model, net, optimizer, c, t, style_index.to(device), grams,
-                                     weights, n_styles, origins)  # fmt: skip
+                parts = distill_step(
+                    model,
+                    net,
+                    optimizer,
+                    c,
+                    t,
+                    style_index.to(device),
+                    grams,
+                    weights,
+                    n_styles,
+                    origins,
+                )
             history.append(parts["total"])
             for key, v in parts.items():
                 parts_sum[key] = parts_sum.get(key, 0.0) + v
@@ -468,20 +542,29 @@ def run(args: argparse.Namespace) -> int:
                 rate = (time.perf_counter() - t0) / max(1, n)
                 mean = {k: v / counted for k, v in parts_sum.items()}
                 parts_sum, counted = {}, 0
-                say(f"step {done}/{args.steps} loss {mean.get('total', 0):.4f} (pixel "
+                say(
+                    f"step {done}/{args.steps} loss {mean.get('total', 0):.4f} (pixel "
                     f"{mean.get('pixel', 0):.4f}, feature {mean.get('feature', 0):.4f}, style "
                     f"{mean.get('style', 0):.4f}) {rate * 1000:.0f} ms/step, "
-                    f"eta {rate * (args.steps - done):.0f} s")  # fmt: skip
+                    f"eta {rate * (args.steps - done):.0f} s"
+                )
             if rank == 0 and (done % args.checkpoint_every == 0 or done == args.steps):
                 _save_checkpoint(paths["checkpoint"], gen, optimizer, done, history, names, config)
         in_sync = _ranks_in_sync(gen) if world > 1 else True
         if rank == 0:
-            meta = {"kind": MODEL_KIND, "format": FORMAT, "styles": names,
-                    "config": config.to_json(), "size": args.size}  # fmt: skip
+            meta = {
+                "kind": MODEL_KIND,
+                "format": FORMAT,
+                "styles": names,
+                "config": config.to_json(),
+                "size": args.size,
+            }
             save_model(output, generator_tensors(gen), meta)
             tenth = max(1, len(history) // 10)
-            gatys_record: dict[str, Any] = {"network": args.gatys_network,
-                                            "evaluations": args.gatys_evaluations}  # fmt: skip
+            gatys_record: dict[str, Any] = {
+                "network": args.gatys_network,
+                "evaluations": args.gatys_evaluations,
+            }
             if any(seed_marks):  # absent when off, like the targets cache's setting
                 gatys_record["seed_marks"] = dict(zip(names, seed_marks, strict=True))
             record = {
@@ -502,7 +585,7 @@ def run(args: argparse.Namespace) -> int:
                     "feature": args.feature_weight,
                     "style": args.style_weight,
                     "target_style": args.target_style_weight,
-                },  # fmt: skip
+                },
                 "feature_from": args.feature_from,
                 "gram_layers": dict(zip(net.style_layers, net.style_weights, strict=True)),
                 "config": config.to_json(),
@@ -519,8 +602,7 @@ def run(args: argparse.Namespace) -> int:
 
             with atomic_write(paths["record"]) as f:
                 f.write(json.dumps(record, indent=2).encode())
-            say(f"wrote {output} and {paths['record'].name} "
-                f"({record['seconds_total']} s)")  # fmt: skip
+            say(f"wrote {output} and {paths['record'].name} ({record['seconds_total']} s)")
         if world > 1:
             # Leave together: a process that tears its gloo pairs down while a peer still
             # finishes can make the peer's transport thread abort on the closed socket.
@@ -540,9 +622,14 @@ def _printer() -> Any:
 
 
 def _save_checkpoint(
-    path: Path, gen: Any, optimizer: Any, step: int, history: list[float], names: list[str],
+    path: Path,
+    gen: Any,
+    optimizer: Any,
+    step: int,
+    history: list[float],
+    names: list[str],
     config: Any,
-) -> None:  # fmt: skip
+) -> None:
     import torch
 
     from warpaint.engine.runtime.models import save_model
@@ -551,11 +638,21 @@ def _save_checkpoint(
     state = optimizer.state_dict()
     for i, s in state["state"].items():
         for key, value in s.items():
-            tensors[f"opt.{i}.{key}"] = torch.as_tensor(value).reshape(-1).float() \
-                if key == "step" else value  # fmt: skip
+            tensors[f"opt.{i}.{key}"] = (
+                torch.as_tensor(value).reshape(-1).float() if key == "step" else value
+            )
     tensors["history"] = torch.tensor(history, dtype=torch.float32)
-    save_model(path, tensors, {"kind": CHECKPOINT_KIND, "format": FORMAT, "step": step,
-                               "styles": names, "config": config.to_json()})  # fmt: skip
+    save_model(
+        path,
+        tensors,
+        {
+            "kind": CHECKPOINT_KIND,
+            "format": FORMAT,
+            "step": step,
+            "styles": names,
+            "config": config.to_json(),
+        },
+    )
 
 
 def _load_checkpoint(

@@ -63,9 +63,14 @@ def bench_stylize(quick: bool, device: str | None) -> dict[str, Any]:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
         out = stylize_image(
-            reference_net if reference else net, t(c), [(t(s), 1.0)], side=side,
-            evaluations=evaluations, style_weight=BASE_STYLE_WEIGHT * strength, scales=scales,
-        )  # fmt: skip
+            reference_net if reference else net,
+            t(c),
+            [(t(s), 1.0)],
+            side=side,
+            evaluations=evaluations,
+            style_weight=BASE_STYLE_WEIGHT * strength,
+            scales=scales,
+        )
         result = out[0].permute(1, 2, 0).cpu().numpy()
         return result, time.perf_counter() - t0
 
@@ -110,7 +115,7 @@ def bench_stylize(quick: bool, device: str | None) -> dict[str, Any]:
 
 
 def _stylize_gpu_speed(content: np.ndarray, style: np.ndarray) -> dict[str, Any]:
-    """The issue's GPU goal: 512 px, 300 L-BFGS evaluations, one scale. Start:
+    """The GPU goal: 512 px, 300 L-BFGS evaluations, one scale. Start:
     tensors on the device, network built; stop: result synchronised on the
     device. Median of 3 after a warm-up, per variant: the full random VGG-19
     (the network of the naive 5.1 s probe) planar and channels-last, and the
@@ -144,9 +149,14 @@ def _stylize_gpu_speed(content: np.ndarray, style: np.ndarray) -> dict[str, Any]
             torch.cuda.synchronize()
             t0 = time.perf_counter()
             stylize_image(
-                net, c, [(s, 1.0)], side=512, evaluations=300 if i else 10,
-                style_weight=BASE_STYLE_WEIGHT, scales=1,
-            )  # fmt: skip
+                net,
+                c,
+                [(s, 1.0)],
+                side=512,
+                evaluations=300 if i else 10,
+                style_weight=BASE_STYLE_WEIGHT,
+                scales=1,
+            )
             torch.cuda.synchronize()
             if i:
                 times.append(time.perf_counter() - t0)

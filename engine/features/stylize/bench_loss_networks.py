@@ -1,4 +1,4 @@
-"""Loss networks compared under the stylize effect's settings (issue 6).
+"""Loss networks compared under the stylize effect's settings.
 
 `warpaint bench stylize-networks --json`: the default `vgg19-random-slim` and
 `efficientnet-lite0` (ImageNet) on the stylize benchmark's 12 pairs (3
@@ -67,10 +67,14 @@ def bench_stylize_networks(quick: bool, device: str | None) -> dict[str, Any]:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
         out = stylize_image(
-            net, t(c), [(t(s), 1.0)], side=side, evaluations=evaluations,
+            net,
+            t(c),
+            [(t(s), 1.0)],
+            side=side,
+            evaluations=evaluations,
             style_weight=BASE_STYLE_WEIGHT * float(defaults["strength"]),
             scales=int(defaults["scales"]),
-        )  # fmt: skip
+        )
         result = out[0].permute(1, 2, 0).cpu().numpy()
         return result, time.perf_counter() - t0
 

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+from warpaint.engine.neural.network_names import NETWORKS
 from warpaint.engine.runtime.params import Param, ParamType
-
-# The same ids as `warpaint.engine.neural.loss_networks.NETWORKS` (a test keeps them equal).
-NETWORK_CHOICES = ("vgg19-random", "vgg19-random-slim", "vgg19", "efficientnet-lite0")
 
 
 def network_params(default: str = "vgg19-random") -> tuple[Param, ...]:
     """network, network_file and seed, the same in every neural effect's panel."""
     return (
-        Param("network", "Loss network", ParamType.CHOICE, default=default,
-              choices=NETWORK_CHOICES,
-              help="The slim random network is about 3x faster on a CPU, judged alike; "
-                   "efficientnet-lite0 (ImageNet weights, the warpaint[efficientnet] "
-                   "extra) is faster still and judged closer to the style."),
-        Param("network_file", "Network weights file", ParamType.FILE, default=None,
-              help="torchvision's vgg19-dcbb9e9d.pth for the 'vgg19' network, or "
-                   "efficientnet-lite0-57934424.pth for 'efficientnet-lite0' "
-                   "(default: the file from its package)."),
-        Param("seed", "Seed", ParamType.INTEGER, default=0, min=0, max=2**31 - 1,
-              random_seed=True),
-    )  # fmt: skip
+        Param(
+            "network",
+            "Loss network",
+            ParamType.CHOICE,
+            default=default,
+            choices=NETWORKS,
+            help="The slim random network is about 3x faster on a CPU, judged alike; "
+            "efficientnet-lite0 (ImageNet weights, the warpaint[efficientnet] "
+            "extra) is faster still and judged closer to the style.",
+        ),
+        Param(
+            "network_file",
+            "Network weights file",
+            ParamType.FILE,
+            default=None,
+            help="torchvision's vgg19-dcbb9e9d.pth for the 'vgg19' network, or "
+            "efficientnet-lite0-57934424.pth for 'efficientnet-lite0' "
+            "(default: the file from its package).",
+        ),
+        Param("seed", "Seed", ParamType.INTEGER, default=0, min=0, max=2**31 - 1, random_seed=True),
+    )

@@ -97,9 +97,12 @@ def test_only_the_touched_tiles_are_rewritten() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"size": 0}, "size"), ({"size": 5, "opacity": 1.5}, "opacity"),
-     ({"size": 5, "hardness": -0.1}, "hardness")],
-)  # fmt: skip
+    [
+        ({"size": 0}, "size"),
+        ({"size": 5, "opacity": 1.5}, "opacity"),
+        ({"size": 5, "hardness": -0.1}, "hardness"),
+    ],
+)
 def test_bad_brush_settings_are_refused(kwargs: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         MaskStroke(TiledImage.blank(8, 8, 1, np.uint8), **kwargs)  # type: ignore[arg-type]

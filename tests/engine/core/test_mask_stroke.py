@@ -52,8 +52,14 @@ def _document(h=300, w=560):
     top[..., 3] = 255
     mask = np.zeros((h - 20, w - 40, 1), np.uint8)
     mask[:, : (w - 40) // 2] = 255
-    layer = Layer("top", TiledImage.from_array(top), blend_mode="multiresolution",
-                  mask=TiledImage.from_array(mask), x=15, y=7)  # fmt: skip
+    layer = Layer(
+        "top",
+        TiledImage.from_array(top),
+        blend_mode="multiresolution",
+        mask=TiledImage.from_array(mask),
+        x=15,
+        y=7,
+    )
     return DocState(w, h, (Layer.from_array("bottom", bottom), layer))
 
 

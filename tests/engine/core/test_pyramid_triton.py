@@ -98,15 +98,22 @@ def _compile_for_sm90(channels: int) -> dict[str, int]:
     sizes = {}
     for fn in (k.reduce_kernel, k.collapse_kernel):
         for first in (True, False):
-            constants = {"C": channels, "FIRST": first, "BH": pyramid_triton._BLOCK_H,
-                         "BW": pyramid_triton._BLOCK_W}  # fmt: skip
+            constants = {
+                "C": channels,
+                "FIRST": first,
+                "BH": pyramid_triton._BLOCK_H,
+                "BW": pyramid_triton._BLOCK_W,
+            }
             signature = {
-                name: "constexpr" if name in constants
-                else "*fp32" if name in pointers
-                else "fp32" if name in ("w0", "w1", "w2")
+                name: "constexpr"
+                if name in constants
+                else "*fp32"
+                if name in pointers
+                else "fp32"
+                if name in ("w0", "w1", "w2")
                 else "i32"
                 for name in fn.arg_names
-            }  # fmt: skip
+            }
             compiled = triton.compile(
                 ASTSource(fn=fn, signature=signature, constexprs=constants),
                 target=GPUTarget("cuda", 90, 32),
@@ -117,8 +124,12 @@ def _compile_for_sm90(channels: int) -> dict[str, int]:
 
 def test_unknown_backend_is_refused():
     with pytest.raises(ValueError, match="backend"):
-        P.spline(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8), torch.zeros(1, 1, 8, 8),
-                 backend="opencl")  # fmt: skip
+        P.spline(
+            torch.zeros(1, 3, 8, 8),
+            torch.zeros(1, 3, 8, 8),
+            torch.zeros(1, 1, 8, 8),
+            backend="opencl",
+        )
 
 
 def test_a_failing_fused_path_falls_back_to_convolutions_once(monkeypatch):

@@ -182,8 +182,12 @@ def test_recovery_from_a_previous_boot_is_offered_even_if_the_pid_is_reused(reco
 
 
 def _dead_pid() -> int:
-    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(done.stdout)
 
 
@@ -200,9 +204,15 @@ def _crashed_record(recovery_folder, **changes) -> str:
 
 @pytest.mark.parametrize(
     "changes",
-    [{"saved_at": 1e300}, {"saved_at": -5.0}, {"saved_at": "nan"}, {"pid": 1e400},
-     {"width": "wide"}, {"started": [1]}],
-)  # fmt: skip
+    [
+        {"saved_at": 1e300},
+        {"saved_at": -5.0},
+        {"saved_at": "nan"},
+        {"pid": 1e400},
+        {"width": "wide"},
+        {"started": [1]},
+    ],
+)
 def test_one_damaged_record_is_skipped_and_the_others_listed(recovery_folder, changes):
     good = _crashed_record(recovery_folder)
     _crashed_record(recovery_folder, **changes)

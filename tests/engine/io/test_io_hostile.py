@@ -513,9 +513,13 @@ def test_a_244_character_output_name_can_be_written(tmp_path):
 
 @pytest.mark.parametrize(
     ("x", "shown"),
-    [("3200000", "offset 3200000"), ("-2147483648", "offset -2147483648"),
-     ("1e300", "digits"), ("-1e300", "digits")],
-)  # fmt: skip
+    [
+        ("3200000", "offset 3200000"),
+        ("-2147483648", "offset -2147483648"),
+        ("1e300", "digits"),
+        ("-1e300", "digits"),
+    ],
+)
 def test_layer_offsets_beyond_any_canvas_are_refused_when_reading(tmp_path, x, shown):
     path = corpus.make_ora(
         tmp_path / "far.ora",
@@ -585,8 +589,10 @@ def test_jpeg_refuses_to_wrap_a_resolution_over_65535_dpi(tmp_path):
 def test_a_junk_profile_in_a_16_bit_png_is_dropped_without_output_on_stderr(tmp_path, capfd):
     path = tmp_path / "junk16.png"
     rgb_junk = corpus.make_rgb_profile()[:128] + b"\xff" * 300  # an RGB header, broken tags
-    for profile in (bytes(np.random.default_rng(1).integers(0, 256, 600, dtype=np.uint8)),
-                    rgb_junk):  # fmt: skip
+    for profile in (
+        bytes(np.random.default_rng(1).integers(0, 256, 600, dtype=np.uint8)),
+        rgb_junk,
+    ):
         path.write_bytes(
             corpus.raw_png(
                 corpus.rgba_pattern(8, 8, np.uint16), extra_chunks=(corpus.iccp_chunk(profile),)

@@ -41,8 +41,9 @@ def test_every_input_is_copied_into_the_graph_at_every_call():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_replays_equal_eager_calls_per_shape_and_keep_the_newest_shapes():
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
-                              torch.nn.Conv2d(8, 3, 1)).cuda()  # fmt: skip
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 3, 1)
+    ).cuda()
     scale = torch.ones((), device="cuda")
     graphed = GraphedForward(lambda x: net(x) * scale, max_shapes=2)
     with torch.inference_mode():

@@ -3,11 +3,8 @@
 import pytest
 import torch
 
-from warpaint.engine.features.fast_style.generator import (
-    GeneratorConfig,
-    JohnsonNet,
-    StyleGenerator,
-)
+from warpaint.engine.features.fast_style.bench import johnson_net
+from warpaint.engine.features.fast_style.generator import GeneratorConfig, StyleGenerator
 from warpaint.engine.neural import feedforward
 from warpaint.engine.neural.feedforward import (
     auto_tile_side,
@@ -69,7 +66,7 @@ def test_frozen_statistics_reproduce_the_network_exactly_on_the_same_image():
 
 def test_frozen_statistics_work_for_plain_instance_norm_networks():
     torch.manual_seed(0)
-    net = JohnsonNet().eval()
+    net = johnson_net().eval()
     x = _image(112, 144)
     with torch.inference_mode():
         whole = net(x)
@@ -98,8 +95,16 @@ def test_progress_and_cancellation_points_are_called_per_tile():
     gen, x = _generator(), _image(100, 100)
     fractions, checks = [], []
     with torch.inference_mode():
-        tiled_forward(gen, gen, x, tile=48, halo=16, align=4,
-                      check=lambda: checks.append(1), progress=fractions.append)  # fmt: skip
+        tiled_forward(
+            gen,
+            gen,
+            x,
+            tile=48,
+            halo=16,
+            align=4,
+            check=lambda: checks.append(1),
+            progress=fractions.append,
+        )
     assert fractions[-1] == 1.0 and len(fractions) == 9
     assert len(checks) >= 9
 
@@ -109,9 +114,16 @@ def test_progress_and_cancellation_points_are_called_per_tile():
 )
 def test_coordinate_noise_input_keeps_tiles_identical_to_one_pass(noise, noise_head, coarse):
     torch.manual_seed(0)
-    config = GeneratorConfig(styles=1, half=8, quarter=16, blocks=2, noise=noise,
-                             noise_head=noise_head, coarse_noise=coarse,
-                             coarse_cell=24)  # fmt: skip
+    config = GeneratorConfig(
+        styles=1,
+        half=8,
+        quarter=16,
+        blocks=2,
+        noise=noise,
+        noise_head=noise_head,
+        coarse_noise=coarse,
+        coarse_cell=24,
+    )
     gen = StyleGenerator(config).eval()
     with torch.no_grad():
         for p in gen.parameters():
@@ -134,8 +146,16 @@ def test_coordinate_noise_input_keeps_tiles_identical_to_one_pass(noise, noise_h
 def test_precomputed_noise_inputs_give_the_same_result_and_mismatched_ones_are_refused():
     # The CUDA runner makes the noise planes once per size and passes them in.
     torch.manual_seed(0)
-    config = GeneratorConfig(styles=1, half=8, quarter=16, blocks=2, noise=1, noise_head=True,
-                             coarse_noise=2, coarse_cell=24)  # fmt: skip
+    config = GeneratorConfig(
+        styles=1,
+        half=8,
+        quarter=16,
+        blocks=2,
+        noise=1,
+        noise_head=True,
+        coarse_noise=2,
+        coarse_cell=24,
+    )
     gen = StyleGenerator(config).eval()
     with torch.no_grad():
         for p in gen.parameters():

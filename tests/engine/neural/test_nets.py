@@ -232,7 +232,8 @@ def test_a_missing_efficientnet_package_is_a_one_line_error(monkeypatch, package
 
 
 def test_every_loss_network_is_a_choice_of_the_neural_effects():
-    from warpaint.engine.features.stylize.network_params import NETWORK_CHOICES
+    from warpaint.engine.features.stylize.network_params import network_params
     from warpaint.engine.neural.loss_networks import NETWORKS
 
-    assert NETWORK_CHOICES == NETWORKS
+    (network,) = [p for p in network_params() if p.name == "network"]
+    assert network.choices == NETWORKS

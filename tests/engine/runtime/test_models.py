@@ -73,10 +73,16 @@ def _autoencoder_meta(channels: list[int], **config: object) -> str:
             "format": 1,
             "alignment": "stretch",
             "attributes": [],
-            "config": {"height": 48, "width": 64, "latent": 8, "channels": channels,
-                       "variational": False, **config},
+            "config": {
+                "height": 48,
+                "width": 64,
+                "latent": 8,
+                "channels": channels,
+                "variational": False,
+                **config,
+            },
         }
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize(
@@ -126,13 +132,24 @@ def test_gaze_and_adain_sizes_are_checked(tmp_path):
     from warpaint.engine.features.arbitrary_style.effect import _load
     from warpaint.engine.features.eyes.deepwarp import CROP_SIZE, model_from_file
 
-    gaze = {"kind": "gaze", "format": 1, "crop": list(CROP_SIZE), "landmarks": 2,
-            "width": 10**9, "embed": 16}  # fmt: skip
+    gaze = {
+        "kind": "gaze",
+        "format": 1,
+        "crop": list(CROP_SIZE),
+        "landmarks": 2,
+        "width": 10**9,
+        "embed": 16,
+    }
     path = corpus.model_file(tmp_path / "g.safetensors", json.dumps(gaze))
     with pytest.raises(BadInputError, match="metadata.width is 1000000000"):
         model_from_file(str(path))
-    adain = {"kind": "adain", "format": 1, "encoder": "vgg19", "encoder_layer": "relu4_1",
-             "decoder_layers": [[4096, 4096, False]] * 500}  # fmt: skip
+    adain = {
+        "kind": "adain",
+        "format": 1,
+        "encoder": "vgg19",
+        "encoder_layer": "relu4_1",
+        "decoder_layers": [[4096, 4096, False]] * 500,
+    }
     from warpaint.engine.features.arbitrary_style import adain as adain_module
 
     adain["encoder"], adain["encoder_layer"] = (

@@ -118,6 +118,7 @@ def test_a_missing_decoder_file_fails_the_cli_cleanly(tmp_path, capsys):
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(content)
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(style)
     out = tmp_path / "out.png"
+    # argv: flags beside their values (hence fmt: skip)
     code = main(["apply", "arbitrary-style", str(content), "--set", f"style={style}",
                  "--set", f"model={tmp_path / 'none.safetensors'}", "-o", str(out)])  # fmt: skip
     _, err = capsys.readouterr()

@@ -88,8 +88,9 @@ def test_paired_sliders_and_regions_use_only_the_box_of_each_image(tmp_path):
     effect.add_slider("patch", before, after, model=path, paired=True, region=(10, 5, 40, 20))
     vec = effect.load(path, "cpu").attributes["patch"].vector
     model = effect.load(path, "cpu")
-    cut = [crops_from_images([i[5:25, 10:50] for i in s], (16, 32), "stretch")
-           for s in (before, after)]  # fmt: skip
+    cut = [
+        crops_from_images([i[5:25, 10:50] for i in s], (16, 32), "stretch") for s in (before, after)
+    ]
     expected = (encode_crops(model, cut[1]) - encode_crops(model, cut[0])).mean(0)
     assert torch.allclose(vec, expected, atol=1e-5)
     mirrored = crops_from_images(after, (16, 32), "stretch", (10, 5, 40, 20), mirror=True)

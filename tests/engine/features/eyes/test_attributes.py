@@ -66,8 +66,9 @@ def test_attribute_file_round_trips_names_files_and_values(tmp_path):
 def test_celeba_layout_with_padding_spaces_parses(tmp_path):
     # CelebA pads positive values with a space: "000001.jpg -1  1  1".
     path = tmp_path / "list_attr_celeba.txt"
-    path.write_text("2\r\n5_o_Clock_Shadow Arched_Eyebrows \r\n000001.jpg -1  1\r\n"
-                    "000002.jpg  1 -1\r\n")  # fmt: skip
+    path.write_text(
+        "2\r\n5_o_Clock_Shadow Arched_Eyebrows \r\n000001.jpg -1  1\r\n000002.jpg  1 -1\r\n"
+    )
     table = parse_attribute_file(path)
     assert table.names == ("5_o_Clock_Shadow", "Arched_Eyebrows")
     assert table.values.tolist() == [[-1, 1], [1, -1]]
@@ -318,8 +319,13 @@ def test_bench_quick_measures_the_shipped_eye_model(capsys):
     assert main(["bench", "attributes", "--quick", "--json"]) == 0
     result = __import__("json").loads(capsys.readouterr().out)
     sliders = result["sliders"]
-    assert sorted(sliders) == ["gaze_horizontal", "gaze_vertical", "iris_colour", "openness",
-                               "pupil"]  # fmt: skip
+    assert sorted(sliders) == [
+        "gaze_horizontal",
+        "gaze_vertical",
+        "iris_colour",
+        "openness",
+        "pupil",
+    ]
     # The shipped sliders really move eyes toward the rendered truth.
     assert sliders["gaze_horizontal"]["roc_auc"] > 0.9
     assert sliders["iris_colour"]["edit_vs_identity"] < 0.6

@@ -124,7 +124,7 @@ def test_train_command_on_a_folder_with_a_celeba_attribute_file(tmp_path, capsys
     out = tmp_path / "m.safetensors"
     args = ["train", "autoencoder", str(folder), "-o", str(out), "--size", "64",
             "--latent", "8", "--width", "4", "--attributes", str(attr), "--batch", "8",
-            "--checkpoint-every", "10", "--quiet"]  # fmt: skip
+            "--checkpoint-every", "10", "--quiet"]  # fmt: skip  # argv: flags beside their values
     assert main([*args, "--steps", "20"]) == 0
     assert main([*args, "--steps", "30", "--resume"]) == 0
     model = load_attribute_model(out)
@@ -143,6 +143,7 @@ def test_train_command_errors_are_one_line(tmp_path, capsys):
     bad = tmp_path / "attrs.txt"
     bad.write_text("1\nA\nx.png 7\n")
     (tmp_path / "imgs").mkdir()
+    # argv: flags beside their values (hence fmt: skip)
     code = main(["train", "autoencoder", str(tmp_path / "imgs"), "-o",
                  str(tmp_path / "m.safetensors"), "--attributes", str(bad)])  # fmt: skip
     assert code == 2
@@ -160,8 +161,11 @@ def test_eye_pairs_differ_only_by_their_attribute():
             assert app2.iris_colour[2] > app2.iris_colour[0]  # blue at the + end
             continue
         assert app1 == app2
-        changed = {f for f in ("yaw", "pitch", "openness", "pupil")
-                   if getattr(look1, f) != getattr(look2, f)}  # fmt: skip
+        changed = {
+            f
+            for f in ("yaw", "pitch", "openness", "pupil")
+            if getattr(look1, f) != getattr(look2, f)
+        }
         assert len(changed) == 1
 
 

@@ -1,20 +1,23 @@
 """The canonical eye crop frame: corners land where the contract says, mirrored
-crops are mirror images, crops paste back where they came from, and pasting
-never touches a pixel outside the weight's support."""
+crops are mirror images, and a crop-frame flow (`apply_flow`) moves region
+pixels by its image-frame size and never touches a pixel outside the weight's
+support."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from warpaint.engine.features.eyes.align import (
     canonical_corners,
     crop_matrix,
     extract_crop,
     invert_affine,
-    paste_crop,
     transform_points,
 )
+from warpaint.engine.features.eyes.deepwarp import PALETTE
+from warpaint.engine.features.eyes.effect_gaze import apply_flow
 from warpaint.engine.runtime.errors import BadInputError
 
 SIZE = (48, 64)
@@ -68,90 +71,90 @@ def test_mirrored_crop_keeps_up_up() -> None:
     assert crop[:10].mean() > 0.99 and crop[-10:].mean() < 0.01
 
 
-def test_crop_then_paste_reproduces_the_image() -> None:
-    image = _smooth_image()
-    corners = np.array([[60.0, 62.0], [100.0, 58.0]])
-    crop, m = extract_crop(image, corners, SIZE, mirror=False)
+def test_a_crop_has_the_asked_size_and_float_pixels() -> None:
+    crop, m = extract_crop(_smooth_image(), np.array([[60.0, 62.0], [100.0, 58.0]]), SIZE, False)
     assert crop.shape == (*SIZE, 3) and crop.dtype == np.float32
-    weight = np.zeros(SIZE, np.float32)
-    weight[4:-4, 4:-4] = 1.0
-    out = paste_crop(image, crop, m, weight)
-    assert out.dtype == image.dtype and out.shape == image.shape
-    assert np.abs(out - image).max() < 0.01  # two bilinear resamplings of a smooth image
+    assert m.shape == (2, 3)
 
 
-def test_paste_replaces_the_region_by_the_crop() -> None:
-    image = _smooth_image()
-    corners = np.array([[100.0, 60.0], [64.0, 66.0]])
-    _, m = extract_crop(image, corners, SIZE, mirror=True)
-    red = np.zeros((*SIZE, 3), np.float32)
-    red[..., 0] = 1.0
-    weight = np.zeros(SIZE, np.float32)
-    weight[10:38, 12:52] = 1.0
-    out = paste_crop(image, red, m, weight)
-    # The eye's middle (between the corners) is now the crop's colour.
-    cx, cy = np.round(corners.mean(axis=0)).astype(int)
-    assert np.allclose(out[cy, cx], [1.0, 0.0, 0.0])
+def _flow_inputs(
+    weight: np.ndarray, flow: tuple[float, float] = (0.0, 0.0), light: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Uniform crop-frame maps for `apply_flow`: (2, h, w) flow, (1, h, w) lightness, weight."""
+    h, w = weight.shape
+    f = torch.tensor(flow, dtype=torch.float32).view(2, 1, 1).expand(2, h, w).contiguous()
+    return f, torch.full((1, h, w), light), torch.from_numpy(weight.astype(np.float32))
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
-def test_paste_leaves_pixels_outside_the_weight_bit_identical(dtype: type) -> None:
+def test_zero_flow_and_lightness_give_the_region_back() -> None:
+    region = _smooth_image(60, 80)
+    m = crop_matrix(np.array([[25.0, 32.0], [55.0, 30.0]]), SIZE, False)
+    out = apply_flow(region, m, *_flow_inputs(np.ones(SIZE, np.float32)))
+    assert out.shape == region.shape and out.dtype == np.float32
+    assert np.abs(out - region).max() < 1e-5
+
+
+def test_a_crop_frame_flow_moves_region_pixels_by_its_image_frame_size() -> None:
+    region = _smooth_image(60, 80)
+    # Region -> crop scales by 0.5: a flow of 2 crop pixels is 4 region pixels.
+    m = np.array([[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]])
+    weight = np.ones((30, 40), np.float32)
+    out = apply_flow(region, m, *_flow_inputs(weight, flow=(2.0, 0.0)))
+    assert np.abs(out[10:50, 10:60] - region[10:50, 14:64]).max() < 1e-5
+
+
+def test_full_lightness_paints_the_palette_colour() -> None:
+    region = _smooth_image(60, 80)
+    m = np.array([[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]])
+    out = apply_flow(region, m, *_flow_inputs(np.ones((30, 40), np.float32), light=1.0))
+    assert np.allclose(out[10:50, 10:70], PALETTE, atol=1e-6)
+
+
+def test_pixels_outside_the_weight_come_back_bit_identical() -> None:
     rng = np.random.default_rng(0)
-    info_max = np.iinfo(dtype).max if np.issubdtype(dtype, np.integer) else 1.0
-    image = (rng.random((90, 130, 3)) * info_max).astype(dtype)
-    corners = np.array([[52.3, 47.1], [88.9, 41.6]])
-    crop, m = extract_crop(image, corners, SIZE, mirror=False)
-    crop = crop * 0.5 + 0.25 * info_max  # something different to paste
+    region = rng.random((90, 130, 3)).astype(np.float32)
+    m = crop_matrix(np.array([[52.3, 47.1], [88.9, 41.6]]), SIZE, False)
     weight = np.zeros(SIZE, np.float32)
     yy, xx = np.mgrid[0 : SIZE[0], 0 : SIZE[1]]
     weight[((xx - 32) / 20.0) ** 2 + ((yy - 26) / 12.0) ** 2 < 1.0] = 1.0
-    out = paste_crop(image, crop, m, weight)
-    assert out.dtype == image.dtype
-    # Where each image pixel falls in the crop: farther than 1 px (bilinear
+    out = apply_flow(region, m, *_flow_inputs(weight, flow=(3.0, -1.0), light=0.3))
+    # Where each region pixel falls in the crop: farther than 1 px (bilinear
     # reach) from any weighted crop pixel means it must not change.
-    ys, xs = np.mgrid[0 : image.shape[0], 0 : image.shape[1]].astype(np.float64)
+    ys, xs = np.mgrid[0 : region.shape[0], 0 : region.shape[1]].astype(np.float64)
     c = transform_points(m, np.stack([xs, ys], axis=-1))
     padded = np.pad(weight > 0, 1)  # a ring of "no weight" around the crop
     x0 = np.clip(np.floor(c[..., 0]).astype(int) + 1, 0, SIZE[1] + 1)
     y0 = np.clip(np.floor(c[..., 1]).astype(int) + 1, 0, SIZE[0] + 1)
     x1, y1 = np.minimum(x0 + 1, SIZE[1] + 1), np.minimum(y0 + 1, SIZE[0] + 1)
     near = padded[y0, x0] | padded[y0, x1] | padded[y1, x0] | padded[y1, x1]
-    changed = np.any(out != image, axis=2)
+    changed = np.any(out != region, axis=2)
     assert changed.any()
     assert not np.any(changed & ~near)
-    assert np.array_equal(out[~near], image[~near])
+    assert np.array_equal(out[~near], region[~near])
 
 
-def test_zero_weight_returns_an_identical_copy() -> None:
-    image = (np.random.default_rng(1).random((60, 80, 3)) * 255).astype(np.uint8)
-    crop, m = extract_crop(image, np.array([[30.0, 30.0], [50.0, 30.0]]), SIZE, mirror=False)
-    out = paste_crop(image, crop + 40, m, np.zeros(SIZE, np.float32))
-    assert np.array_equal(out, image) and out is not image
+def test_zero_weight_returns_the_region_unchanged() -> None:
+    region = np.random.default_rng(1).random((60, 80, 3)).astype(np.float32)
+    m = crop_matrix(np.array([[30.0, 30.0], [50.0, 30.0]]), SIZE, False)
+    out = apply_flow(region, m, *_flow_inputs(np.zeros(SIZE, np.float32), (5.0, 5.0), 1.0))
+    assert np.array_equal(out, region)
 
 
-def test_crop_near_the_border_repeats_the_edge_and_pastes_inside_only() -> None:
+def test_crop_near_the_border_repeats_the_edge() -> None:
     image = _smooth_image(40, 50)
     corners = np.array([[2.0, 3.0], [20.0, 3.0]])  # the crop reaches outside the image
-    crop, m = extract_crop(image, corners, SIZE, mirror=False)
+    crop, _ = extract_crop(image, corners, SIZE, mirror=False)
     assert np.isfinite(crop).all()
-    out = paste_crop(image, crop, m, np.ones(SIZE, np.float32))
-    assert out.shape == image.shape
 
 
 def test_grey_images_give_grey_crops() -> None:
     image = _smooth_image()[..., 0]
-    crop, m = extract_crop(image, np.array([[60.0, 60.0], [100.0, 60.0]]), SIZE, mirror=False)
+    crop, _ = extract_crop(image, np.array([[60.0, 60.0], [100.0, 60.0]]), SIZE, mirror=False)
     assert crop.shape == SIZE
-    out = paste_crop(image, crop, m, np.ones(SIZE, np.float32))
-    assert out.shape == image.shape and np.abs(out - image).max() < 0.01
 
 
-def test_bad_corners_and_weights_are_refused() -> None:
-    image = _smooth_image()
+def test_bad_corners_are_refused() -> None:
     with pytest.raises(BadInputError, match="coincide"):
         crop_matrix(np.array([[5.0, 5.0], [5.0, 5.0]]), SIZE, False)
     with pytest.raises(BadInputError):
         crop_matrix(np.array([[5.0, np.nan], [9.0, 5.0]]), SIZE, False)
-    crop, m = extract_crop(image, np.array([[60.0, 60.0], [100.0, 60.0]]), SIZE, mirror=False)
-    with pytest.raises(ValueError, match="weight shape"):
-        paste_crop(image, crop, m, np.ones((10, 10), np.float32))

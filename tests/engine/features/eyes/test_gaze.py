@@ -1,4 +1,4 @@
-"""Gaze redirection (issue 9): the DeepWarp pieces, the analytic baseline, the
+"""Gaze redirection: the DeepWarp pieces, the analytic baseline, the
 `gaze` effect (identity at 0, only eye regions change, manual points) and its CLI."""
 
 import math
@@ -135,9 +135,12 @@ def test_angle_zero_returns_the_input_unchanged(tmp_path):
 def test_only_the_eye_regions_change(tmp_path):
     image = portrait()
     out = apply(
-        image, horizontal=10.0, vertical=5.0, eyes=EYES,
+        image,
+        horizontal=10.0,
+        vertical=5.0,
+        eyes=EYES,
         model=shifting_model(tmp_path / "m.safetensors"),
-    )  # fmt: skip
+    )
     changed = np.abs(out - image).max(axis=2) > 0
     assert changed[50, 41] and changed[50, 87], "both eyes were redirected"
     # Every changed pixel lies inside the paste-back weight's support of an eye.
@@ -202,7 +205,7 @@ def test_cli_redirects_detected_eyes_on_the_astronaut(tmp_path, capsys):
     Image.fromarray(data.astronaut()).save(src)
     out = tmp_path / "out.png"
     code = main(["apply", "gaze", str(src), "--set", "horizontal=10", "--set", "vertical=-5",
-                 "-o", str(out)])  # fmt: skip
+                 "-o", str(out)])  # fmt: skip  # argv: flags beside their values
     assert code == 0
     a = np.asarray(Image.open(src)).astype(int)
     b = np.asarray(Image.open(out))[..., :3].astype(int)
@@ -217,7 +220,7 @@ def test_cli_exits_2_with_a_clear_message_when_no_eyes_are_found(tmp_path, capsy
     src = tmp_path / "flat.png"
     Image.fromarray(np.full((64, 80, 3), 128, np.uint8)).save(src)
     code = main(["apply", "gaze", str(src), "--set", "horizontal=10", "-o",
-                 str(tmp_path / "o.png")])  # fmt: skip
+                 str(tmp_path / "o.png")])  # fmt: skip  # argv: flags beside their values
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and "no eyes found" in err[0] and "eyes=" in err[0]
@@ -230,6 +233,7 @@ def test_cli_takes_manual_eye_points(tmp_path, capsys):
     out = tmp_path / "o.png"
     points = ";".join(f"{x:g},{y:g}" for x, y in EYES)
     model = shifting_model(tmp_path / "m.safetensors")
+    # argv: flags beside their values (hence fmt: skip)
     code = main(["apply", "gaze", str(src), "--set", "horizontal=-10", "--set",
                  f"eyes={points}", "--set", f"model={model}", "-o", str(out)])  # fmt: skip
     assert code == 0, capsys.readouterr().err

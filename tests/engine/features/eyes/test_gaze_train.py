@@ -19,7 +19,7 @@ def args_for(tmp_path, *extra):
     return parser.parse_args(
         ["-o", str(tmp_path / "g.safetensors"), "--batch", "8", "--pool", "48", "--width", "8",
          "--eval-count", "6", "--threads", "1", "--device", "cpu", "--quiet", *extra]
-    )  # fmt: skip
+    )  # fmt: skip  # argv: flags beside their values
 
 
 def test_batches_are_deterministic_per_seed_and_step():

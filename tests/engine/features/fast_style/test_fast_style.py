@@ -25,7 +25,7 @@ def tiny_model(tmp_path_factory):
         "train", "style", "--presets", ",".join(TINY_STYLES), "-o", str(path), "--size", "32",
         "--crops", "2", "--gatys-evaluations", "4", "--steps", "12", "--batch", "2",
         "--half", "8", "--quarter", "16", "--blocks", "2", "--quiet", "--device", "cpu",
-    ])  # fmt: skip
+    ])  # fmt: skip  # argv: flags beside their values
     assert code == 0
     return path
 
@@ -101,8 +101,9 @@ def test_mask_limits_the_effect(tiny_model):
     mask = np.zeros((*image.shape[:2], 1), np.float32)
     mask[:, : image.shape[1] // 2] = 1.0
     out = _apply({"preset": "mosaic", "model": str(tiny_model), "mask": mask}, image)
-    np.testing.assert_allclose(out[:, image.shape[1] // 2 :], image[:, image.shape[1] // 2 :],
-                               atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        out[:, image.shape[1] // 2 :], image[:, image.shape[1] // 2 :], atol=1e-6
+    )
     assert np.abs(out[:, :8, :3] - image[:, :8, :3]).mean() > 1e-3
 
 

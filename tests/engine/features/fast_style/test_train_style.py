@@ -17,6 +17,7 @@ from warpaint.engine.runtime.models import load_model
 
 MODELS = Path(__file__).resolve().parents[4] / "resources" / "models"
 
+# argv: flags beside their values (hence fmt: skip)
 TINY = ["--size", "32", "--crops", "2", "--gatys-evaluations", "4", "--batch", "2",
         "--half", "8", "--quarter", "16", "--blocks", "2", "--device", "cpu"]  # fmt: skip
 
@@ -95,8 +96,13 @@ def test_target_gram_loss_rewards_the_texture_wherever_its_dots_sit():
 
     net = feature_network("vgg19-random-slim", "cpu")
     ramp = torch.linspace(0.3, 0.7, 32)
-    base = torch.stack([ramp.view(1, 32).expand(32, 32), ramp.view(32, 1).expand(32, 32),
-                        torch.full((32, 32), 0.5)])[None]  # fmt: skip
+    base = torch.stack(
+        [
+            ramp.view(1, 32).expand(32, 32),
+            ramp.view(32, 1).expand(32, 32),
+            torch.full((32, 32), 0.5),
+        ]
+    )[None]
     checker = ((torch.arange(32)[:, None] + torch.arange(32)[None, :]) % 2).float() - 0.5
     target = base + 0.3 * checker
     moved = base - 0.3 * checker  # the same texture one pixel over
@@ -114,7 +120,7 @@ def test_target_gram_loss_rewards_the_texture_wherever_its_dots_sit():
 def test_training_writes_model_record_and_resumes_from_its_checkpoint(tmp_path, capsys):
     out = tmp_path / "m.safetensors"
     args = ["train", "style", "--presets", "waves", "-o", str(out), *TINY,
-            "--checkpoint-every", "4"]  # fmt: skip
+            "--checkpoint-every", "4"]  # fmt: skip  # argv: flags beside their values
     assert main([*args, "--steps", "4"]) == 0
     first, _ = load_model(out, "fast-style")
     ckpt, meta = load_model(tmp_path / "m.ckpt.safetensors", "fast-style-checkpoint")
@@ -143,7 +149,7 @@ def test_two_gloo_processes_train_in_step_under_torchrun(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "warpaint.app.cli", "train", "style", "--presets", "mosaic", "-o", str(out),
-           *TINY, "--steps", "3", "--quiet"]  # fmt: skip
+           *TINY, "--steps", "3", "--quiet"]  # fmt: skip  # argv: flags beside their values
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, _why(done.stderr)
     record = json.loads(out.with_suffix(".json").read_text())
@@ -169,6 +175,7 @@ def test_targets_and_losses_each_take_their_network_and_the_record_says_which(
     tmp_path, gatys, losses
 ):
     out = tmp_path / "e.safetensors"
+    # argv: flags beside their values (hence fmt: skip)
     args = ["train", "style", "--presets", "tiles", "-o", str(out), *TINY, "--steps", "2",
             "--gatys-network", gatys, "--loss-network", losses, "--quiet"]  # fmt: skip
     assert main(args) == 0
@@ -181,7 +188,7 @@ def test_targets_and_losses_each_take_their_network_and_the_record_says_which(
 def test_the_defaults_are_the_shipped_presets_recipe(tmp_path):
     out = tmp_path / "d.safetensors"
     assert main(["train", "style", "--presets", "tiles,cubist", "-o", str(out), *TINY,
-                 "--steps", "1", "--quiet"]) == 0  # fmt: skip
+                 "--steps", "1", "--quiet"]) == 0  # fmt: skip  # argv: flags beside their values
     record = json.loads((tmp_path / "d.json").read_text())
     shipped = json.loads((MODELS / "fast-style.json").read_text())
     assert record["gatys"]["network"] == shipped["gatys"]["network"]
@@ -238,7 +245,7 @@ def test_head_width_is_trained_recorded_and_loaded(tmp_path):
 
     out = tmp_path / "wide.safetensors"
     args = ["train", "style", "--presets", "waves", "-o", str(out), *TINY, "--steps", "1",
-            "--head", "4", "--quiet"]  # fmt: skip
+            "--head", "4", "--quiet"]  # fmt: skip  # argv: flags beside their values
     assert main(args) == 0
     assert json.loads((tmp_path / "wide.json").read_text())["config"]["head"] == 4
     gen, styles = fast_style.load_generator(out, "cpu")
@@ -255,7 +262,7 @@ def test_dilated_blocks_are_trained_recorded_and_loaded_with_a_wider_halo(tmp_pa
 
     out = tmp_path / "dil.safetensors"
     args = ["train", "style", "--presets", "waves", "-o", str(out), *TINY, "--steps", "1",
-            "--dilated", "--quiet"]  # fmt: skip
+            "--dilated", "--quiet"]  # fmt: skip  # argv: flags beside their values
     assert main(args) == 0
     assert json.loads((tmp_path / "dil.json").read_text())["config"]["dilated"] is True
     gen, _ = fast_style.load_generator(out, "cpu")
@@ -269,6 +276,7 @@ def test_dilated_blocks_are_trained_recorded_and_loaded_with_a_wider_halo(tmp_pa
 def _trained_record(tmp_path, name: str, *options: str) -> dict:
     """Train the tiles preset for one tiny step with `options`; the run's record."""
     out = tmp_path / f"{name}.safetensors"
+    # argv: flags beside their values (hence fmt: skip)
     args = ["train", "style", "--presets", "tiles", "-o", str(out), *TINY, "--steps", "1",
             "--loss-network", "vgg19-random-slim", "--quiet", *options]  # fmt: skip
     assert main(args) == 0
@@ -284,18 +292,21 @@ def test_gram_layers_pick_the_gram_losses_layers_and_the_record_says_which(tmp_p
 
 @pytest.mark.parametrize(
     ("options", "message"),
-    [(["--gatys-network", "alexnet"], "unknown loss network 'alexnet'"),
-     (["--gram-layers", "relu9_9=1"], "no layer 'relu9_9'"),
-     (["--gram-layers", "relu3_1=heavy"], "is not LAYER=WEIGHT"),
-     (["--gram-layers", "relu3_1=0"], "needs one positive weight"),
-     (["--gram-layers", ","], "at least one"),
-     (["--coarse-noise", "2", "--coarse-cell", "0"], "--coarse-cell at least 4 px"),
-     (["--coarse-noise", "2", "--seed-marks", "0.5"], "needs --coarse-noise 3 or more"),
-     (["--coarse-noise", "3", "--seed-marks", "waves=0.5"], "no style 'waves'"),
-     (["--coarse-noise", "3", "--seed-marks", "tiles=big"], "is not A or NAME=A"),
-     (["--coarse-noise", "3", "--seed-marks", "-1"], "must be 0 or more")],
-)  # fmt: skip
+    [
+        (["--gatys-network", "alexnet"], "unknown loss network 'alexnet'"),
+        (["--gram-layers", "relu9_9=1"], "no layer 'relu9_9'"),
+        (["--gram-layers", "relu3_1=heavy"], "is not LAYER=WEIGHT"),
+        (["--gram-layers", "relu3_1=0"], "needs one positive weight"),
+        (["--gram-layers", ","], "at least one"),
+        (["--coarse-noise", "2", "--coarse-cell", "0"], "--coarse-cell at least 4 px"),
+        (["--coarse-noise", "2", "--seed-marks", "0.5"], "needs --coarse-noise 3 or more"),
+        (["--coarse-noise", "3", "--seed-marks", "waves=0.5"], "no style 'waves'"),
+        (["--coarse-noise", "3", "--seed-marks", "tiles=big"], "is not A or NAME=A"),
+        (["--coarse-noise", "3", "--seed-marks", "-1"], "must be 0 or more"),
+    ],
+)
 def test_bad_training_options_are_a_clear_error(tmp_path, capsys, options, message):
+    # argv: flags beside their values (hence fmt: skip)
     args = ["train", "style", "--presets", "tiles", "-o", str(tmp_path / "m.safetensors"),
             *TINY, "--steps", "1", "--loss-network", "vgg19-random-slim", *options]  # fmt: skip
     assert main(args) == 2
@@ -307,6 +318,7 @@ def test_coarse_noise_is_trained_recorded_and_loaded(tmp_path):
     from warpaint.engine.features.fast_style import effect as fast_style
 
     out = tmp_path / "coarse.safetensors"
+    # argv: flags beside their values (hence fmt: skip)
     args = ["train", "style", "--presets", "waves", "-o", str(out), *TINY, "--steps", "1",
             "--noise", "0", "--coarse-noise", "2", "--coarse-cell", "16", "--quiet"]  # fmt: skip
     assert main(args) == 0
@@ -330,8 +342,9 @@ def test_views_without_flips_are_the_crops_at_their_corners_on_the_grid():
     from warpaint.engine.features.fast_style.distill import random_views
 
     contents, targets = torch.rand(3, 3, 40, 40), torch.rand(3, 3, 40, 40)
-    c, t, corners = random_views(contents, targets, 16, torch.Generator().manual_seed(1),
-                                 flip=False, grid=4)  # fmt: skip
+    c, t, corners = random_views(
+        contents, targets, 16, torch.Generator().manual_seed(1), flip=False, grid=4
+    )
     assert len(corners) == 3 and len(set(corners)) > 1
     for i, (y, x) in enumerate(corners):
         assert y % 4 == 0 and x % 4 == 0
@@ -358,6 +371,7 @@ def test_seeded_targets_start_from_the_coarse_noise_and_the_record_says_so(tmp_p
 
     def run(name: str, *options: str) -> tuple[dict, dict]:
         out = tmp_path / f"{name}.safetensors"
+        # argv: flags beside their values (hence fmt: skip)
         args = ["train", "style", "--presets", "tiles,waves", "-o", str(out), *TINY,
                 "--steps", "1", "--loss-network", "vgg19-random-slim", "--quiet", "--work",
                 str(tmp_path), "--coarse-noise", "3", "--coarse-cell", "8", *options]  # fmt: skip

@@ -38,7 +38,7 @@ def test_cli_splines_generated_images(tmp_path):
             "apply", "splining", str(tmp_path / "a.png"), "--set", f"other={tmp_path / 'b.png'}",
             "--set", f"mask={tmp_path / 'm.png'}", "--set", "levels=auto", "-o", str(out),
         ]
-    )  # fmt: skip
+    )  # fmt: skip  # argv: flags beside their values
     assert code == 0
     result = np.asarray(Image.open(out).convert("RGB")).astype(int)
     # Far from the seam each side keeps its own colour (full-depth pyramids
@@ -56,7 +56,7 @@ def test_effect_refuses_a_missing_mask(tmp_path):
     code = main(
         ["apply", "splining", str(tmp_path / "a.png"), "--set", f"other={tmp_path / 'a.png'}",
          "-o", str(tmp_path / "o.png")]
-    )  # fmt: skip
+    )  # fmt: skip  # argv: flags beside their values
     assert code == 2
 
 

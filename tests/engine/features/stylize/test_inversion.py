@@ -32,7 +32,7 @@ def test_cli_inversion_of_a_chosen_layer(tmp_path):
     code = main([
         "apply", "inversion", str(src), "--set", "layer=relu2_1", "--set", "iterations=3",
         "-o", str(out),
-    ])  # fmt: skip
+    ])  # fmt: skip  # argv: flags beside their values
     assert code == 0
     assert Image.open(out).size == (40, 40)
 

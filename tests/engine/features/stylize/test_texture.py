@@ -44,7 +44,7 @@ def test_cli_texture_output_has_the_asked_size_not_the_samples(tmp_path):
     code = main([
         "apply", "texture", str(sample), "--set", "width=80", "--set", "height=56",
         "--set", "iterations=2", "--set", "scales=1", "-o", str(out),
-    ])  # fmt: skip
+    ])  # fmt: skip  # argv: flags beside their values
     assert code == 0
     image = Image.open(out)
     assert image.size == (80, 56)
