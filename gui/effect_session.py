@@ -32,11 +32,20 @@ from PySide6.QtCore import QObject, Signal
 
 from warpaint.engine.core.compositing import composite
 from warpaint.engine.core.document import DocState, Document, Layer, new_layer_id
-from warpaint.engine.core.lod import MAX_LEVEL, reduce_block, reduced_size, shared_lod
+from warpaint.engine.core.lod import MAX_LEVEL, reduced_size, shared_lod
 from warpaint.engine.core.resample import resize
 from warpaint.engine.core.selection import Selection
 from warpaint.engine.core.tiles import Rect, TiledImage, from_float
-from warpaint.engine.runtime.apply import EffectResult, commit_effect, effect_job, place_result
+from warpaint.engine.runtime.apply import (
+    EffectResult,
+    commit_effect,
+    effect_job,
+    insert_above,
+    layer_mask,
+    masked_result,
+    place_result,
+    result_layer,
+)
 from warpaint.engine.runtime.errors import WarpaintError
 from warpaint.engine.runtime.jobs import Job, JobContext, JobState
 from warpaint.engine.runtime.params import ParamType
@@ -143,67 +152,23 @@ def place_preview(
         pixels = source.pixels.with_region(x, y, result.pixels)
         if target == "replace":
             return ShownState(state.replace_layer(source.with_(pixels=pixels)))
-        return ShownState(
-            _above(state, source, _new_layer(source, result, pixels, preview_layer_id))
-        )
+        title = get_effect(result.effect_id).title
+        layer = result_layer(source, title, pixels, preview_layer_id)
+        return ShownState(insert_above(state, source, layer))
     factor = 2**level
     w, h = reduced_size(source.pixels.width, factor), reduced_size(source.pixels.height, factor)
     pixels = result.pixels
     if pixels.shape[:2] != (h, w):
         pixels = resize(pixels, w, h)
-    if mask is not None or target == "replace":
-        original = shared_lod().image_at(source.pixels, level).read_float()
     if mask is not None:
-        weight = _reduced_mask(mask, source, level, (h, w))
-        if target == "replace":
-            pixels = original + (pixels - original) * weight
-        else:
-            pixels = pixels.copy()
-            pixels[..., 3:4] *= weight
+        original = shared_lod().image_at(source.pixels, level).read_float()
+        pixels = masked_result(pixels, original, layer_mask(mask, source, (h, w), level), target)
     small = TiledImage.from_array(from_float(np.clip(pixels, 0.0, 1.0), source.pixels.dtype))
     if target == "replace":
         return ShownState(state, ReducedPixels(source.id, level, small))
     blank = TiledImage.blank(source.pixels.width, source.pixels.height, 4, source.pixels.dtype)
-    layer = _new_layer(source, result, blank, preview_layer_id)
-    return ShownState(_above(state, source, layer), ReducedPixels(layer.id, level, small))
-
-
-def _new_layer(source: Layer, result: EffectResult, pixels: TiledImage, layer_id: int) -> Layer:
-    """The layer Apply would add above `source` (see `apply.place_result`)."""
-    title = get_effect(result.effect_id).title
-    return Layer(
-        f"{source.name} · {title}",
-        pixels,
-        opacity=source.opacity,
-        visible=source.visible,
-        blend_mode=source.blend_mode,
-        x=source.x,
-        y=source.y,
-        id=layer_id,
-    )
-
-
-def _above(state: DocState, source: Layer, layer: Layer) -> DocState:
-    layers = list(state.layers)
-    layers.insert(state.index_of(source.id) + 1, layer)
-    return dataclasses.replace(state, layers=tuple(layers))
-
-
-def _reduced_mask(mask: np.ndarray, layer: Layer, level: int, shape: tuple[int, int]) -> np.ndarray:
-    """A canvas-sized (H, W[, 1]) mask reduced by 2**level and cut to the reduced
-    layer's rectangle: (h, w, 1) float32, 0 outside the canvas."""
-    factor = 2**level
-    small = reduce_block(
-        np.asarray(mask, np.float32).reshape(mask.shape[0], mask.shape[1], 1), factor
-    )
-    h, w = shape
-    out = np.zeros((h, w, 1), np.float32)
-    x0, y0 = layer.x // factor, layer.y // factor
-    sx0, sy0 = max(0, x0), max(0, y0)
-    sx1, sy1 = min(small.shape[1], x0 + w), min(small.shape[0], y0 + h)
-    if sx1 > sx0 and sy1 > sy0:
-        out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = small[sy0:sy1, sx0:sx1]
-    return out
+    layer = result_layer(source, get_effect(result.effect_id).title, blank, preview_layer_id)
+    return ShownState(insert_above(state, source, layer), ReducedPixels(layer.id, level, small))
 
 
 class EffectSession(QObject):

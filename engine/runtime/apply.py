@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from warpaint.engine.core.document import DocState, Document, Layer
-from warpaint.engine.core.lod import level_for_side, shared_lod
+from warpaint.engine.core.lod import level_for_side, reduce_block, shared_lod
 from warpaint.engine.core.resample import fit_scale, resize
 from warpaint.engine.core.tiles import Rect, TiledImage, from_float
 from warpaint.engine.io.limits import resolve as resolve_limits
@@ -347,13 +347,9 @@ def place_result(
     spec = get_effect(result.effect_id)
     pixels = result.pixels
     if mask is not None:
-        weight = _layer_mask(mask, source, pixels.shape[:2])
+        weight = layer_mask(mask, source, pixels.shape[:2])
         original = source.pixels.read_float(Rect(0, 0, pixels.shape[1], pixels.shape[0]))
-        if target == "replace":
-            pixels = original + (pixels - original) * weight
-        else:
-            pixels = pixels.copy()
-            pixels[..., 3:4] *= weight
+        pixels = masked_result(pixels, original, weight, target)
     dtype = source.pixels.dtype
     tiled = TiledImage.from_array(from_float(pixels, dtype))
     # Effects that make a new image (texture synthesis) may return another
@@ -366,20 +362,51 @@ def place_result(
         )
         changed = source.with_(pixels=tiled, mask=source.mask if mask_keeps else None)
         return state.replace_layer(changed), changed, spec.title
-    # The new layer shows as its source does (hidden, Difference at 40 %): the
-    # result of a layer is seen through the same blend, opacity and visibility.
+    layer = result_layer(source, spec.title, tiled)
+    return insert_above(state, source, layer), layer, spec.title
+
+
+def result_layer(
+    source: Layer, title: str, pixels: TiledImage, layer_id: int | None = None
+) -> Layer:
+    """The layer Apply adds above `source` for an effect titled `title`.
+
+    It shows as its source does (hidden, Difference at 40 %): the result of a
+    layer is seen through the same blend, opacity and visibility. `layer_id`
+    fixes its id (a preview keeps one id), else a new one is drawn.
+    """
     layer = Layer(
-        name=f"{source.name} · {spec.title}",
-        pixels=tiled,
+        name=f"{source.name} · {title}",
+        pixels=pixels,
         x=source.x,
         y=source.y,
         opacity=source.opacity,
         visible=source.visible,
         blend_mode=source.blend_mode,
     )
+    return layer if layer_id is None else layer.with_(id=layer_id)
+
+
+def insert_above(state: DocState, source: Layer, layer: Layer) -> DocState:
+    """`state` with `layer` inserted just above `source`."""
     layers = list(state.layers)
     layers.insert(state.index_of(source.id) + 1, layer)
-    return replace(state, layers=tuple(layers)), layer, spec.title
+    return replace(state, layers=tuple(layers))
+
+
+def masked_result(
+    pixels: np.ndarray, original: np.ndarray, weight: np.ndarray, target: str
+) -> np.ndarray:
+    """A result (h, w, 4) restricted to `weight` (h, w, 1) in [0, 1].
+
+    'replace' mixes it with the layer's `original` pixels (h, w, 4); a new
+    layer fades out where the weight does (its alpha times the weight).
+    """
+    if target == "replace":
+        return original + (pixels - original) * weight
+    out = pixels.copy()
+    out[..., 3:4] *= weight
+    return out
 
 
 def _grown_to_fit(state: DocState, right: int, bottom: int) -> DocState:
@@ -408,16 +435,26 @@ def commit_effect(
     return layer
 
 
-def _layer_mask(mask: np.ndarray, layer: Layer, shape: tuple[int, ...]) -> np.ndarray:
-    """A canvas-space mask cut to the layer's rectangle: (h, w, 1) float32."""
+def layer_mask(
+    mask: np.ndarray, layer: Layer, shape: tuple[int, ...], level: int = 0
+) -> np.ndarray:
+    """A canvas-space (H, W[, 1]) mask cut to the layer's rectangle: (h, w, 1)
+    float32, 0 outside the canvas. With `level` > 0 the mask is first reduced
+    by 2**level and `shape` is the layer's reduced size."""
+    mask = np.asarray(mask, np.float32)
     if mask.ndim == 2:
         mask = mask[..., None]
+    x, y = layer.x, layer.y
+    if level > 0:
+        factor = 2**level
+        mask = reduce_block(mask, factor)
+        x, y = x // factor, y // factor
     h, w = shape[:2]
     out = np.zeros((h, w, 1), np.float32)
     canvas = Rect(0, 0, mask.shape[1], mask.shape[0])
-    part = Rect(layer.x, layer.y, w, h).intersect(canvas)
+    part = Rect(x, y, w, h).intersect(canvas)
     if not part.empty:
-        out[part.y - layer.y : part.bottom - layer.y, part.x - layer.x : part.right - layer.x] = (
-            mask[part.y : part.bottom, part.x : part.right]
-        )
+        out[part.y - y : part.bottom - y, part.x - x : part.right - x] = mask[
+            part.y : part.bottom, part.x : part.right
+        ]
     return out
