@@ -349,13 +349,15 @@ def cached_model(path: str | os.PathLike[str], device: str, build: Callable[[str
     mtime_ns, size, device, builder) among the last `CACHE_SIZE` models used.
 
     A file rewritten in place (a retrained model) has a new mtime or size, so
-    it is built again. Raises BadInputError for a missing file.
+    it is built again. Raises BadInputError for a missing file or one that is not
+    a regular file.
     """
     file = Path(path)
     try:
         stat = file.stat()
     except OSError:
         raise BadInputError(f"{file}: no such model file") from None
+    check_regular_file(file)  # a FIFO or a device named as a model must not hang the load
     key = (str(file.resolve()), stat.st_mtime_ns, stat.st_size, str(device),
            build.__module__, build.__qualname__)  # fmt: skip
     # Loads are serialised: two previews asking for one model build it once.

@@ -19,7 +19,6 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from warpaint.engine.io.limits import check_regular_file
 from warpaint.engine.neural.style_samples import PRESET_STYLES
 from warpaint.engine.runtime.errors import BadInputError
 from warpaint.engine.runtime.models import ModelFile, cached_model
@@ -139,8 +138,6 @@ def load_generator(path: str | Path | None, device: str) -> tuple[StyleGenerator
     Raises BadInputError when the file is missing, corrupt or of another kind.
     """
     file = Path(path) if path else MODEL.path()
-    if path:
-        check_regular_file(file)
 
     def on_device(name: str) -> tuple[StyleGenerator, tuple[str, ...]]:
         gen, styles = _load(name)
