@@ -132,11 +132,8 @@ def place_preview(
     if level == 0 and result.origin is None:
         placed, layer, _ = place_result(state, result, target, mask)
         if target == "new_layer":
-            placed = dataclasses.replace(
-                placed,
-                layers=tuple(
-                    lay.with_(id=preview_layer_id) if lay is layer else lay for lay in placed.layers
-                ),
+            placed = placed.map_layers(
+                lambda lay: lay.with_(id=preview_layer_id) if lay is layer else lay
             )
         return ShownState(placed)
     if level == 0:

@@ -46,7 +46,7 @@ import numpy as np
 from warpaint.engine.core.tiles import TILE, Rect, TiledImage, from_float
 
 if TYPE_CHECKING:
-    from warpaint.engine.core.document import DocState, Layer
+    from warpaint.engine.core.document import DocState, Group, Layer, Node
 
 BlendFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -261,22 +261,40 @@ def _mode(name: str) -> tuple[BlendFn | None, CompositeOp]:
     return (None if name == "normal" else blend), SOURCE_OVER
 
 
-def affects_composite(layer: Layer) -> bool:
-    """Whether `layer` can change any pixel of the composite: it is visible
-    and has some opacity, or its operator clears the backdrop where it has
-    no pixels (dst-in and dst-atop at opacity 0 clear everything below)."""
+def _is_group(node: Node) -> bool:
+    return hasattr(node, "children")
+
+
+def affects_composite(layer: Node) -> bool:
+    """Whether a layer or group can change any pixel of the composite: it is
+    visible and has some opacity, or its operator clears the backdrop where
+    it has no pixels (dst-in and dst-atop at opacity 0 clear everything below)."""
     if not layer.visible:
         return False
+    if _is_group(layer) and not layer.isolated:  # type: ignore[union-attr]
+        return layer.opacity > 0.0
     op = COMPOSITE_OPS.get(layer.blend_mode)
     return layer.opacity > 0.0 or (op is not None and op.clears_outside)
 
 
-def reach(layer: Layer, canvas: Rect) -> Rect:
-    """The canvas area that `layer` can change: its own bounds, or all of
-    `canvas` for a visible layer whose operator clears outside its pixels."""
+def reach(layer: Node, canvas: Rect) -> Rect:
+    """The canvas area that a layer or group can change: its own bounds, or
+    all of `canvas` for a visible node whose operator clears outside its
+    pixels. An isolated group's children act within the group's own result
+    (their bounds); a pass-through group's act on what lies below (their reach)."""
     op = COMPOSITE_OPS.get(layer.blend_mode)
+    if _is_group(layer) and not layer.isolated:  # type: ignore[union-attr]
+        op = None
     if layer.visible and op is not None and op.clears_outside:
         return canvas
+    if _is_group(layer) and not layer.isolated:  # type: ignore[union-attr]
+        rects = [reach(child, canvas) for child in layer.children]  # type: ignore[union-attr]
+        rects = [r for r in rects if not r.empty]
+        if not rects:
+            return Rect(0, 0, 0, 0)
+        x0, y0 = min(r.x for r in rects), min(r.y for r in rects)
+        x1, y1 = max(r.right for r in rects), max(r.bottom for r in rects)
+        return Rect(x0, y0, x1 - x0, y1 - y0)
     return layer.bounds
 
 
@@ -324,7 +342,7 @@ def layer_region(layer: Layer, rect: Rect) -> tuple[np.ndarray, np.ndarray | Non
 def composite(
     state: DocState, rect: Rect | None = None, background: np.ndarray | None = None
 ) -> np.ndarray:
-    """Flatten the visible layers of `state` over canvas `rect`.
+    """Flatten the visible layers and groups of `state` over canvas `rect`.
 
     Returns (h, w, 4) float32 straight-alpha RGBA. `background` (h, w, 4), if
     given, goes under the flattened layers (a matte for formats without alpha).
@@ -335,29 +353,7 @@ def composite(
     """
     rect = rect or Rect(0, 0, state.width, state.height)
     acc = np.zeros((rect.h, rect.w, 4), np.float32)
-    start = 0
-    top = _top_canvas_mode_layer(state)
-    if top is not None:
-        # Everything up to and including the topmost multiresolution layer
-        # comes from the cached full-canvas result.
-        full = _multiresolution_canvas(state, top)
-        part = rect.intersect(state.bounds)
-        if not part.empty:
-            acc[part.y - rect.y : part.bottom - rect.y, part.x - rect.x : part.right - rect.x] = (
-                full.read(part)
-            )
-        start = top + 1
-    for layer in state.layers[start:]:
-        if not affects_composite(layer):
-            continue
-        if layer.opacity <= 0.0 or layer.bounds.intersect(rect).empty:
-            # No source here (as = 0): only the operator's Fb(0) acts on the backdrop.
-            keep = _mode(layer.blend_mode)[1].fb[0]
-            if keep != 1.0:
-                acc *= np.float32(keep)
-            continue
-        pixels, mask = layer_region(layer, rect)
-        _accumulate(acc, pixels, layer.blend_mode, layer.opacity, mask)
+    _composite_nodes(state.root, rect, acc, (), (state.width, state.height))
     if background is not None:
         # Under the finished stack: the root stack is an isolated group, so
         # neither blend modes nor operators see the background.
@@ -365,10 +361,111 @@ def composite(
         back[..., :3] *= back[..., 3:4]
         back *= 1.0 - acc[..., 3:4]
         acc += back
+    _unpremultiply(acc)
+    return acc
+
+
+def _unpremultiply(acc: np.ndarray) -> None:
     alpha = acc[..., 3:4].copy()
     np.divide(acc, alpha, out=acc, where=alpha > 0)
     acc[..., 3:4] = alpha
+
+
+def group_content(state: DocState, group: Group, rect: Rect) -> np.ndarray:
+    """A group's children composited on their own (from transparent) over
+    canvas `rect`, before the group's own mode, opacity and mask: (h, w, 4)
+    float32 straight alpha."""
+    acc = np.zeros((rect.h, rect.w, 4), np.float32)
+    _composite_nodes(group.children, rect, acc, (), (state.width, state.height))
+    _unpremultiply(acc)
     return acc
+
+
+def _composite_nodes(
+    nodes: tuple[Node, ...],
+    rect: Rect,
+    acc: np.ndarray,
+    before: tuple[Node, ...],
+    size: tuple[int, int],
+) -> None:
+    """In place: a stack of layers and groups composited onto `acc`.
+
+    acc: (h, w, 4) float32 premultiplied, over canvas `rect`. before: nodes
+    that, composited as a stack from transparent, give `acc` as it stands
+    (over the whole canvas): what a multiresolution layer in `nodes` splines
+    into. size: the canvas (width, height).
+    """
+    start = 0
+    top = _top_canvas_mode_layer(nodes)
+    if top is not None:
+        # Everything up to and including the topmost multiresolution layer
+        # comes from the cached full-canvas result.
+        full = _multiresolution_canvas(size, before + nodes[:top], nodes[top])  # type: ignore[arg-type]
+        acc[...] = 0.0
+        part = rect.intersect(Rect(0, 0, *size))
+        if not part.empty:
+            acc[part.y - rect.y : part.bottom - rect.y, part.x - rect.x : part.right - rect.x] = (
+                full.read(part)
+            )
+        start = top + 1
+    for i in range(start, len(nodes)):
+        node = nodes[i]
+        if not affects_composite(node):
+            continue
+        if _is_group(node):
+            _composite_group(node, rect, acc, before + nodes[:i], size)  # type: ignore[arg-type]
+            continue
+        if node.opacity <= 0.0 or node.bounds.intersect(rect).empty:
+            # No source here (as = 0): only the operator's Fb(0) acts on the backdrop.
+            keep = _mode(node.blend_mode)[1].fb[0]
+            if keep != 1.0:
+                acc *= np.float32(keep)
+            continue
+        pixels, mask = layer_region(node, rect)  # type: ignore[arg-type]
+        _accumulate(acc, pixels, node.blend_mode, node.opacity, mask)
+
+
+def stack_before(state: DocState, node_id: int) -> tuple[Node, ...]:
+    """The nodes that, composited as a stack from transparent, give the
+    backdrop a node is composited onto: what lies below it in its group, and
+    below a pass-through group also what lies below the group."""
+    before: tuple[Node, ...] = ()
+    nodes = state.root
+    path = state.path_of(node_id)
+    for depth, i in enumerate(path):
+        before += nodes[:i]
+        if depth < len(path) - 1:
+            group = nodes[i]
+            if group.isolated:  # type: ignore[union-attr]
+                before = ()
+            nodes = group.children  # type: ignore[union-attr]
+    return before
+
+
+def _composite_group(
+    group: Group, rect: Rect, acc: np.ndarray, before: tuple[Node, ...], size: tuple[int, int]
+) -> None:
+    """In place: one visible group composited onto `acc` (see `Group`)."""
+    mask = None
+    if group.mask is not None:
+        mask = group.mask.read_float(rect.translated(-group.x, -group.y))
+    if not group.isolated:
+        fade = group.opacity != 1.0 or mask is not None
+        prior = acc.copy() if fade else None
+        _composite_nodes(group.children, rect, acc, before, size)
+        if prior is not None:
+            weight = np.full((rect.h, rect.w, 1), np.float32(group.opacity))
+            if mask is not None:
+                weight *= mask
+            acc -= prior
+            acc *= weight
+            acc += prior
+        return
+    inner = np.zeros_like(acc)
+    if not reach(group, Rect(0, 0, *size)).intersect(rect).empty:
+        _composite_nodes(group.children, rect, inner, (), size)
+        _unpremultiply(inner)
+    _accumulate(acc, inner, group.blend_mode, group.opacity, mask)
 
 
 def _accumulate(
@@ -425,10 +522,17 @@ _spline_cache: OrderedDict[tuple[Any, ...], tuple[Any, Any]] = OrderedDict()
 _INCREMENTAL_MAX_SHARE = 0.4
 
 
-def _top_canvas_mode_layer(state: DocState) -> int | None:
-    for i in range(len(state.layers) - 1, -1, -1):
-        layer = state.layers[i]
-        if layer.blend_mode in CANVAS_MODES and layer.visible and layer.opacity > 0.0:
+def _top_canvas_mode_layer(nodes: tuple[Node, ...]) -> int | None:
+    """The index of the topmost shown multiresolution layer among `nodes`
+    (not inside groups), if any."""
+    for i in range(len(nodes) - 1, -1, -1):
+        layer = nodes[i]
+        if (
+            not _is_group(layer)
+            and layer.blend_mode in CANVAS_MODES
+            and layer.visible
+            and layer.opacity > 0.0
+        ):
             return i
     return None
 
@@ -576,18 +680,19 @@ class _SplinedCanvas:
         return out
 
 
-def _multiresolution_canvas(state: DocState, index: int) -> _SplinedCanvas:
-    """Layers [0..index] composited, the top one (multiresolution) splined
-    into the rest: (H, W, 4) float32 premultiplied over the whole canvas."""
-    from dataclasses import replace
+def _multiresolution_canvas(
+    size: tuple[int, int], below: tuple[Node, ...], layer: Layer
+) -> _SplinedCanvas:
+    """A multiresolution `layer` splined into the stack `below` (composited
+    from transparent): (H, W, 4) float32 premultiplied over the whole canvas."""
+    from warpaint.engine.core.document import DocState
 
-    layer = state.layers[index]
-    below = state.layers[:index]
-    canvas = Rect(0, 0, state.width, state.height)
+    width, height = size
+    canvas = Rect(0, 0, width, height)
     basis_key: tuple[Any, ...] = (
         "basis",
-        state.width,
-        state.height,
+        width,
+        height,
         tuple(map(id, below)),
         id(layer.pixels),
         layer.x,
@@ -602,7 +707,7 @@ def _multiresolution_canvas(state: DocState, index: int) -> _SplinedCanvas:
         from warpaint.engine.core.tensors import to_tensor
 
         local = canvas.translated(-layer.x, -layer.y)
-        backdrop = composite(replace(state, layers=below), canvas)
+        backdrop = composite(DocState(width, height, below), canvas)
         over = composite_over(backdrop, layer.pixels.read_float(local))
         for img in (backdrop, over):
             img[..., :3] *= img[..., 3:4]

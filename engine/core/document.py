@@ -9,13 +9,20 @@ state never changes after it is made; only the thread that owns the
 Layer pixels are (h, w, 4) RGBA, straight alpha, at source precision (uint8,
 uint16 or float32). A mask is (h, w, 1) and shares the layer's size and
 offset; 1 shows the layer, 0 hides it.
+
+Layers sit in a tree: `DocState.root` holds layers and `Group`s bottom to
+top, and a group holds its own children the same way. `DocState.layers` is
+every pixel layer in drawing order (the leaves, bottom first), which is what
+most code wants; structure edits go through the tree functions here. Ids are
+unique across layers and groups.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -85,6 +92,105 @@ class Layer:
 
 
 @dataclass(frozen=True)
+class Group:
+    """A layer group; change it with `dataclasses.replace` (or `Group.with_`).
+
+    An isolated group composites its children on their own (from
+    transparent), then blends that result onto what lies below with its
+    mode, opacity and mask, as a layer would. A pass-through group
+    (`isolated=False`) has no result of its own: its children blend straight
+    into what lies below, and its opacity and mask then fade between the
+    backdrop before the group and after it (its blend mode is not used).
+    The mask is (h, w, 1) at canvas offset (x, y); outside it the group is
+    hidden.
+    """
+
+    name: str
+    children: tuple[Node, ...] = ()
+    opacity: float = 1.0
+    visible: bool = True
+    blend_mode: str = "normal"
+    isolated: bool = True
+    mask: TiledImage | None = None
+    x: int = 0
+    y: int = 0
+    id: int = field(default_factory=new_layer_id)
+    # Attributes read from other programs' files, written back unchanged.
+    extra: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.opacity <= 1.0:
+            raise ValueError(f"opacity {self.opacity} outside [0, 1]")
+        if not is_blend_mode(self.blend_mode) or self.blend_mode in CANVAS_MODES:
+            raise ValueError(f"a group cannot have blend mode {self.blend_mode!r}")
+        if self.mask is not None and self.mask.channels != 1:
+            raise ValueError("a group mask must have one channel")
+
+    @property
+    def bounds(self) -> Rect:
+        """The union of the children's rectangles (empty for an empty group)."""
+        return _union(node.bounds for node in self.children)
+
+    @property
+    def mask_bounds(self) -> Rect | None:
+        if self.mask is None:
+            return None
+        return Rect(self.x, self.y, self.mask.width, self.mask.height)
+
+    def with_(self, **changes: Any) -> Group:
+        return replace(self, **changes)
+
+
+Node = Layer | Group
+
+
+def _union(rects: Iterable[Rect]) -> Rect:
+    rects = [r for r in rects if not r.empty]
+    if not rects:
+        return Rect(0, 0, 0, 0)
+    x0, y0 = min(r.x for r in rects), min(r.y for r in rects)
+    x1, y1 = max(r.right for r in rects), max(r.bottom for r in rects)
+    return Rect(x0, y0, x1 - x0, y1 - y0)
+
+
+def iter_nodes(nodes: tuple[Node, ...]) -> Iterator[Node]:
+    """Every node under `nodes`, each group before its children, bottom first.
+
+    Iterative, so a deep tree cannot exhaust Python's recursion limit.
+    """
+    todo: list[Iterator[Node]] = [iter(nodes)]
+    while todo:
+        node = next(todo[-1], None)
+        if node is None:
+            todo.pop()
+            continue
+        yield node
+        if isinstance(node, Group):
+            todo.append(iter(node.children))
+
+
+def map_layers(nodes: tuple[Node, ...], fn: Callable[[Layer], Layer]) -> tuple[Node, ...]:
+    """`nodes` with every layer replaced by `fn(layer)`, groups rebuilt around them."""
+    out: list[Node] = []
+    for node in nodes:
+        if isinstance(node, Group):
+            out.append(replace(node, children=map_layers(node.children, fn)))
+        else:
+            out.append(fn(node))
+    return tuple(out)
+
+
+def tree_depth(nodes: tuple[Node, ...]) -> int:
+    """How many groups deep the tree goes (0 for a flat stack)."""
+    depth, todo = 0, [(n, 1) for n in nodes if isinstance(n, Group)]
+    while todo:
+        group, level = todo.pop()
+        depth = max(depth, level)
+        todo += [(n, level + 1) for n in group.children if isinstance(n, Group)]
+    return depth
+
+
+@dataclass(frozen=True)
 class DocMeta:
     """Facts about where the document came from, kept for export."""
 
@@ -102,11 +208,14 @@ class DocMeta:
 
 @dataclass(frozen=True)
 class DocState:
-    """An immutable snapshot: canvas size and layers bottom to top."""
+    """An immutable snapshot: canvas size and the layer tree, bottom to top.
+
+    `root` may hold plain layers only (a flat document) or groups too.
+    """
 
     width: int
     height: int
-    layers: tuple[Layer, ...] = ()
+    root: tuple[Node, ...] = ()
     meta: DocMeta = DocMeta()
 
     def __post_init__(self) -> None:
@@ -117,27 +226,151 @@ class DocState:
     def bounds(self) -> Rect:
         return Rect(0, 0, self.width, self.height)
 
+    @cached_property
+    def layers(self) -> tuple[Layer, ...]:
+        """Every pixel layer in drawing order, bottom first (groups left out)."""
+        return tuple(n for n in iter_nodes(self.root) if isinstance(n, Layer))
+
+    @cached_property
+    def groups(self) -> tuple[Group, ...]:
+        """Every group, each before the groups inside it."""
+        return tuple(n for n in iter_nodes(self.root) if isinstance(n, Group))
+
+    @property
+    def has_groups(self) -> bool:
+        return any(isinstance(n, Group) for n in self.root)
+
+    @cached_property
+    def _paths(self) -> dict[int, tuple[int, ...]]:
+        paths: dict[int, tuple[int, ...]] = {}
+        todo: list[tuple[tuple[Node, ...], tuple[int, ...]]] = [(self.root, ())]
+        while todo:
+            nodes, at = todo.pop()
+            for i, node in enumerate(nodes):
+                paths[node.id] = at + (i,)
+                if isinstance(node, Group):
+                    todo.append((node.children, at + (i,)))
+        return paths
+
+    def path_of(self, node_id: int) -> tuple[int, ...]:
+        """The indices from the root down to a layer or group."""
+        try:
+            return self._paths[node_id]
+        except KeyError:
+            raise KeyError(f"no layer or group with id {node_id}") from None
+
+    def contains(self, node_id: int) -> bool:
+        return node_id in self._paths
+
+    def node(self, node_id: int) -> Node:
+        nodes, node = self.root, None
+        for i in self.path_of(node_id):
+            node = nodes[i]
+            nodes = node.children if isinstance(node, Group) else ()
+        assert node is not None
+        return node
+
+    def parent_of(self, node_id: int) -> Group | None:
+        """The group holding a node, None at the root."""
+        path = self.path_of(node_id)
+        if len(path) == 1:
+            return None
+        parent = self.node_at(path[:-1])
+        assert isinstance(parent, Group)
+        return parent
+
+    def node_at(self, path: tuple[int, ...]) -> Node:
+        nodes, node = self.root, None
+        for i in path:
+            node = nodes[i]
+            nodes = node.children if isinstance(node, Group) else ()
+        assert node is not None
+        return node
+
+    def siblings_of(self, node_id: int) -> tuple[Node, ...]:
+        parent = self.parent_of(node_id)
+        return self.root if parent is None else parent.children
+
+    def ancestors(self, node_id: int) -> list[int]:
+        """The ids of the groups holding a node, outermost first."""
+        path = self.path_of(node_id)
+        return [self.node_at(path[:k]).id for k in range(1, len(path))]
+
+    def group(self, group_id: int) -> Group:
+        node = self.node(group_id)
+        if not isinstance(node, Group):
+            raise KeyError(f"{group_id} is a layer, not a group")
+        return node
+
     def index_of(self, layer_id: int) -> int:
+        """A layer's place in `layers` (drawing order of all pixel layers)."""
         for i, layer in enumerate(self.layers):
             if layer.id == layer_id:
                 return i
         raise KeyError(f"no layer with id {layer_id}")
 
     def layer(self, layer_id: int) -> Layer:
-        return self.layers[self.index_of(layer_id)]
+        node = self.node(layer_id)
+        if not isinstance(node, Layer):
+            raise KeyError(f"{layer_id} is a group, not a layer")
+        return node
 
-    def replace_layer(self, layer: Layer) -> DocState:
-        layers = list(self.layers)
-        layers[self.index_of(layer.id)] = layer
-        return replace(self, layers=tuple(layers))
+    def replace_layer(self, layer: Node) -> DocState:
+        """The state with the layer or group of the same id replaced."""
+        return self.replace_node(layer)
+
+    def replace_node(self, node: Node) -> DocState:
+        return self.with_root(_edit(self.root, self.path_of(node.id), lambda _: [node]))
+
+    def remove_node(self, node_id: int) -> DocState:
+        return self.with_root(_edit(self.root, self.path_of(node_id), lambda _: []))
+
+    def insert_node(self, node: Node, parent_id: int | None, index: int) -> DocState:
+        """The state with `node` at `index` (0 = bottom) among the children of
+        group `parent_id` (None: the root)."""
+        if parent_id is None:
+            nodes = list(self.root)
+            nodes.insert(max(0, min(index, len(nodes))), node)
+            return self.with_root(tuple(nodes))
+        group = self.group(parent_id)
+        children = list(group.children)
+        children.insert(max(0, min(index, len(children))), node)
+        return self.replace_node(group.with_(children=tuple(children)))
+
+    def insert_beside(self, node: Node, neighbour_id: int, above: bool = True) -> DocState:
+        """The state with `node` just above (or below) another node, in its group."""
+        parent = self.parent_of(neighbour_id)
+        index = self.path_of(neighbour_id)[-1] + (1 if above else 0)
+        return self.insert_node(node, None if parent is None else parent.id, index)
+
+    def with_root(self, root: tuple[Node, ...]) -> DocState:
+        return replace(self, root=root)
+
+    def map_layers(self, fn: Callable[[Layer], Layer]) -> DocState:
+        """The state with every layer replaced by `fn(layer)`."""
+        return self.with_root(map_layers(self.root, fn))
 
     def tile_ids(self) -> dict[int, int]:
         ids: dict[int, int] = {}
-        for layer in self.layers:
-            ids.update(layer.pixels.tile_ids())
-            if layer.mask is not None:
-                ids.update(layer.mask.tile_ids())
+        for node in iter_nodes(self.root):
+            if isinstance(node, Layer):
+                ids.update(node.pixels.tile_ids())
+            if node.mask is not None:
+                ids.update(node.mask.tile_ids())
         return ids
+
+
+def _edit(
+    nodes: tuple[Node, ...], path: tuple[int, ...], fn: Callable[[Node], list[Node]]
+) -> tuple[Node, ...]:
+    """`nodes` with the node at `path` replaced by `fn(node)` (zero or more nodes)."""
+    i = path[0]
+    if len(path) == 1:
+        return nodes[:i] + tuple(fn(nodes[i])) + nodes[i + 1 :]
+    group = nodes[i]
+    assert isinstance(group, Group)
+    changed = replace(group, children=_edit(group.children, path[1:], fn))
+    return nodes[:i] + (changed,) + nodes[i + 1 :]
 
 
 ChangeListener = Callable[["Document"], None]
@@ -241,44 +474,92 @@ class Document:
         self._notify()
 
     # -- layer edits (each one undoable step) --------------------------
-    def add_layer(self, layer: Layer, index: int | None = None, label: str | None = None) -> Layer:
-        layers = list(self.layers)
-        layers.insert(len(layers) if index is None else index, layer)
-        self.commit(label or f"Add layer '{layer.name}'", replace(self.state, layers=tuple(layers)))
+    def node(self, node_id: int) -> Node:
+        return self.state.node(node_id)
+
+    def add_layer(self, layer: Node, index: int | None = None, label: str | None = None) -> Node:
+        """Add a layer (or group) at `index` of `layers` (None: the top of the
+        root), inside the group of the layer it lands beside."""
+        state = self.state
+        if index is None or not state.layers:
+            changed = state.insert_node(layer, None, len(state.root))
+        elif index < len(state.layers):
+            changed = state.insert_beside(layer, state.layers[max(0, index)].id, above=False)
+        else:
+            changed = state.insert_beside(layer, state.layers[-1].id, above=True)
+        self.commit(label or f"Add layer '{layer.name}'", changed)
         return layer
 
+    def add_node(
+        self, node: Node, parent_id: int | None, index: int, label: str | None = None
+    ) -> Node:
+        """Add a layer or group at `index` among the children of `parent_id`."""
+        kind = "group" if isinstance(node, Group) else "layer"
+        self.commit(
+            label or f"Add {kind} '{node.name}'", self.state.insert_node(node, parent_id, index)
+        )
+        return node
+
     def delete_layer(self, layer_id: int) -> None:
-        layer = self.layer(layer_id)
-        layers = tuple(lay for lay in self.layers if lay.id != layer_id)
-        self.commit(f"Delete layer '{layer.name}'", replace(self.state, layers=layers))
+        """Delete a layer, or a group with everything in it."""
+        node = self.node(layer_id)
+        kind = "group" if isinstance(node, Group) else "layer"
+        self.commit(f"Delete {kind} '{node.name}'", self.state.remove_node(layer_id))
 
     def move_layer(self, layer_id: int, index: int) -> None:
-        """Move a layer to position `index` (0 = bottom)."""
-        layers = list(self.layers)
-        layer = layers.pop(self.state.index_of(layer_id))
-        index = max(0, min(index, len(layers)))
-        layers.insert(index, layer)
-        self.commit(f"Move layer '{layer.name}'", replace(self.state, layers=tuple(layers)))
+        """Move a layer to position `index` of `layers` (0 = bottom), into the
+        group of the layer it lands beside."""
+        node = self.node(layer_id)
+        rest = self.state.remove_node(layer_id)
+        if not rest.layers:
+            return
+        index = max(0, min(index, len(rest.layers)))
+        if index < len(rest.layers):
+            moved = rest.insert_beside(node, rest.layers[index].id, above=False)
+        else:
+            moved = rest.insert_beside(node, rest.layers[-1].id, above=True)
+        self.commit(f"Move layer '{node.name}'", moved)
 
-    def duplicate_layer(self, layer_id: int) -> Layer:
-        layer = self.layer(layer_id)
-        copy = replace(layer, id=new_layer_id(), name=f"{layer.name} copy")
-        return self.add_layer(copy, self.state.index_of(layer_id) + 1, f"Duplicate '{layer.name}'")
+    def move_node(self, node_id: int, parent_id: int | None, index: int) -> None:
+        """Move a layer or group to `index` among the children of group
+        `parent_id` (None: the root), as counted before the move."""
+        state = self.state
+        node = state.node(node_id)
+        if parent_id is not None and (
+            parent_id == node_id or node_id in state.ancestors(parent_id)
+        ):
+            raise ValueError("a group cannot go inside itself")
+        old_parent = state.parent_of(node_id)
+        old_index = state.path_of(node_id)[-1]
+        same = (old_parent.id if old_parent is not None else None) == parent_id
+        if same and index > old_index:
+            index -= 1
+        if same and index == old_index:
+            return
+        moved = state.remove_node(node_id).insert_node(node, parent_id, index)
+        self.commit(f"Move '{node.name}'", moved)
+
+    def duplicate_layer(self, layer_id: int) -> Node:
+        node = self.node(layer_id)
+        copy = _fresh_ids(node).with_(name=f"{node.name} copy")
+        self.commit(f"Duplicate '{node.name}'", self.state.insert_beside(copy, layer_id))
+        return copy
 
     def rename_layer(self, layer_id: int, name: str) -> None:
-        layer = self.layer(layer_id)
-        if name != layer.name:
-            self.commit(f"Rename to '{name}'", self.state.replace_layer(layer.with_(name=name)))
+        node = self.node(layer_id)
+        if name != node.name:
+            self.commit(f"Rename to '{name}'", self.state.replace_node(node.with_(name=name)))
 
     def set_layer_props(self, layer_id: int, **props: Any) -> None:
-        """Change opacity, visible, blend_mode, x/y; repeated changes of the
-        same properties on the same layer merge into one step until sealed."""
-        layer = self.layer(layer_id)
-        changed = layer.with_(**props)
-        if changed == layer:
+        """Change opacity, visible, blend_mode, x/y (and isolated for a group);
+        repeated changes of the same properties on the same layer merge into
+        one step until sealed."""
+        node = self.node(layer_id)
+        changed = node.with_(**props)
+        if changed == node:
             return
         key = ("props", layer_id, tuple(sorted(props)))
-        self.commit(_props_label(layer, changed), self.state.replace_layer(changed), key)
+        self.commit(_props_label(node, changed), self.state.replace_node(changed), key)
 
     def set_layer_pixels(
         self,
@@ -300,24 +581,102 @@ class Document:
     def set_layer_mask(
         self, layer_id: int, mask: TiledImage | None, label: str = "Edit mask"
     ) -> None:
-        layer = self.layer(layer_id)
-        self.commit(label, self.state.replace_layer(layer.with_(mask=mask)))
+        node = self.node(layer_id)
+        self.commit(label, self.state.replace_node(node.with_(mask=mask)))
 
     def merge_down(self, layer_id: int) -> Layer:
-        """Composite a layer onto the one below; the result keeps the lower
-        layer's name, opacity, blend mode and position in the stack."""
-        index = self.state.index_of(layer_id)
+        """Composite a layer onto the one below it in its group; the result
+        keeps the lower layer's name, opacity, blend mode and place."""
+        siblings = self.state.siblings_of(layer_id)
+        index = self.state.path_of(layer_id)[-1]
+        upper = siblings[index]
         if index == 0:
-            raise ValueError("the bottom layer has nothing below to merge into")
-        upper, lower = self.layers[index], self.layers[index - 1]
+            raise ValueError("the bottom layer of a group has nothing below to merge into")
+        lower = siblings[index - 1]
+        if not isinstance(upper, Layer) or not isinstance(lower, Layer):
+            raise ValueError("merge a group into a layer first (Merge group)")
         merged = merge_layers(lower, upper)
-        layers = list(self.layers)
-        layers[index - 1 : index + 1] = [merged]
-        self.commit(f"Merge '{upper.name}' down", replace(self.state, layers=tuple(layers)))
+        state = self.state.remove_node(upper.id).replace_node(merged)
+        self.commit(f"Merge '{upper.name}' down", state)
+        return merged
+
+    def group_layers(self, node_ids: list[int], name: str = "Group") -> Group:
+        """Put layers or groups that share one parent into a new group, which
+        takes the place of the topmost of them; their order is kept."""
+        if not node_ids:
+            raise ValueError("nothing to group")
+        state = self.state
+        parents = {getattr(state.parent_of(i), "id", None) for i in node_ids}
+        if len(parents) != 1:
+            raise ValueError("only layers in the same group can be grouped together")
+        (parent_id,) = parents
+        order = sorted(set(node_ids), key=lambda i: state.path_of(i)[-1])
+        group = Group(name, tuple(state.node(i) for i in order))
+        siblings = state.siblings_of(order[0])
+        chosen = set(order)
+        top = state.path_of(order[-1])[-1]
+        kept = [n for n in siblings[: top + 1] if n.id not in chosen]
+        kept = [*kept, group, *siblings[top + 1 :]]
+        if parent_id is None:
+            changed = state.with_root(tuple(kept))
+        else:
+            changed = state.replace_node(state.group(parent_id).with_(children=tuple(kept)))
+        children = group.children
+        self.commit(f"Group {len(children)} layer{'s' * (len(children) != 1)}", changed)
+        return group
+
+    def ungroup(self, group_id: int) -> None:
+        """Replace a group by its children (its own mode, opacity and mask go)."""
+        group = self.state.group(group_id)
+        path = self.state.path_of(group_id)
+        root = _edit(self.state.root, path, lambda _: list(group.children))
+        self.commit(f"Ungroup '{group.name}'", self.state.with_root(root))
+
+    def merge_group(self, group_id: int) -> Layer:
+        """Flatten a group into one layer in its place: its children composited
+        on their own, the group's mask baked in, its opacity and mode kept (a
+        pass-through group becomes a normal layer)."""
+        group = self.state.group(group_id)
+        merged = flatten_group(self.state, group)
+        self.commit(f"Merge group '{group.name}'", self.state.replace_node(merged))
         return merged
 
 
-def _props_label(before: Layer, after: Layer) -> str:
+def _fresh_ids(node: Node) -> Node:
+    """A copy of a layer or group (and everything in it) with new ids."""
+    if isinstance(node, Group):
+        return replace(
+            node, id=new_layer_id(), children=tuple(_fresh_ids(c) for c in node.children)
+        )
+    return replace(node, id=new_layer_id())
+
+
+def flatten_group(state: DocState, group: Group) -> Layer:
+    """A group as one layer over its children's area (see `Document.merge_group`)."""
+    from warpaint.engine.core.compositing import group_content
+
+    area = group.bounds
+    if area.empty:
+        area = Rect(0, 0, 1, 1)
+    pixels = group_content(state, group, area)
+    dtypes = [
+        layer.pixels.dtype for layer in iter_nodes(group.children) if isinstance(layer, Layer)
+    ]
+    dtype = np.result_type(*dtypes) if dtypes else np.dtype(np.uint8)
+    return Layer(
+        group.name,
+        TiledImage.from_array(from_float(pixels, dtype)),
+        opacity=group.opacity,
+        visible=group.visible,
+        blend_mode=group.blend_mode if group.isolated else "normal",
+        x=area.x,
+        y=area.y,
+        id=group.id,
+        extra=group.extra,
+    )
+
+
+def _props_label(before: Node, after: Node) -> str:
     """A history entry in words for a change of layer properties, e.g.
     "Hide layer 'Sky'" or "Opacity of 'Sky': 40 %"; the user never sees field names."""
     name = before.name
@@ -330,6 +689,8 @@ def _props_label(before: Layer, after: Layer) -> str:
         parts.append(f"Opacity of '{name}': {round(after.opacity * 100)} %")
     if (after.x, after.y) != (before.x, before.y):
         parts.append(f"Move '{name}' to {after.x}, {after.y}")
+    if isinstance(before, Group) and isinstance(after, Group) and after.isolated != before.isolated:
+        parts.append(f"Group '{name}': {'isolated' if after.isolated else 'pass-through'}")
     return "; ".join(parts) or f"Change layer '{name}'"
 
 

@@ -14,13 +14,14 @@ import math
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from warpaint.engine.core.compositing import affects_composite
-from warpaint.engine.core.document import DocState, Layer
+from warpaint.engine.core.document import DocState, Group, Layer, Node
 from warpaint.engine.core.tiles import TILE, Rect, TiledImage
 
 MAX_LEVEL = 6
@@ -171,7 +172,15 @@ class LevelOfDetail:
                 layers[id(layer)] = hit
                 return hit[1]  # type: ignore[no-any-return]
 
-            out = self._reduced(state, level, None, layer_at)
+            def group_at(group: Group, build: Callable[[], Group]) -> Group:
+                # An unchanged group (the same object) has unchanged children.
+                hit = old_layers.get(id(group))
+                if hit is None or hit[0] is not group:
+                    hit = (group, build())
+                layers[id(group)] = hit
+                return hit[1]  # type: ignore[no-any-return]
+
+            out = self._reduced(state, level, None, layer_at, group_at)
             self._stable[level] = (images, layers)
         return out
 
@@ -182,17 +191,45 @@ class LevelOfDetail:
             pixels=image(layer, layer.pixels), mask=mask, x=layer.x // factor, y=layer.y // factor
         )
 
-    def _reduced(self, state: DocState, level: int, image: Any, layer_at: Any = None) -> DocState:
+    def _reduced(
+        self,
+        state: DocState,
+        level: int,
+        image: Any,
+        layer_at: Any = None,
+        group_at: Any = None,
+    ) -> DocState:
         factor = 2**level
-        layers = tuple(
-            layer_at(layer) if layer_at is not None else self._layer_at(layer, level, image)
-            for layer in state.layers
-            if affects_composite(layer)
-        )
+
+        def reduce_group(node: Group) -> Group:
+            mask = node.mask
+            if mask is not None:
+                # Group masks are few: reduced whole, cached by tile.
+                mask = self.image_at(mask, level)
+            return node.with_(
+                children=reduce(node.children), mask=mask, x=node.x // factor, y=node.y // factor
+            )
+
+        def reduce(nodes: tuple[Node, ...]) -> tuple[Node, ...]:
+            out: list[Node] = []
+            for node in nodes:
+                if not affects_composite(node):
+                    continue
+                if isinstance(node, Group):
+                    if group_at is not None:
+                        out.append(group_at(node, lambda n=node: reduce_group(n)))
+                    else:
+                        out.append(reduce_group(node))
+                elif layer_at is not None:
+                    out.append(layer_at(node))
+                else:
+                    out.append(self._layer_at(node, level, image))
+            return tuple(out)
+
         return DocState(
             reduced_size(state.width, factor),
             reduced_size(state.height, factor),
-            layers,
+            reduce(state.root),
             state.meta,
         )
 

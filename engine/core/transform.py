@@ -8,11 +8,12 @@ pixels, so nothing outside the canvas is lost until the user merges).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 
-from warpaint.engine.core.document import DocState, Layer
+from warpaint.engine.core.document import DocState, Layer, Node
 from warpaint.engine.core.resample import resize
 from warpaint.engine.core.tiles import Rect, TiledImage, from_float
 from warpaint.engine.runtime.errors import BadInputError
@@ -29,8 +30,8 @@ def crop(state: DocState, rect: Rect) -> DocState:
     rect = rect.intersect(state.bounds)
     if rect.empty:
         raise BadInputError("the crop rectangle lies outside the image")
-    layers = tuple(lay.with_(x=lay.x - rect.x, y=lay.y - rect.y) for lay in state.layers)
-    return replace(state, width=rect.w, height=rect.h, layers=layers)
+    moved = _shift(state, -rect.x, -rect.y)
+    return replace(moved, width=rect.w, height=rect.h)
 
 
 def resize_canvas(state: DocState, width: int, height: int, anchor: str = "center") -> DocState:
@@ -38,26 +39,24 @@ def resize_canvas(state: DocState, width: int, height: int, anchor: str = "cente
     _check_size(width, height)
     ax, ay = ANCHORS[anchor]
     dx, dy = round((width - state.width) * ax), round((height - state.height) * ay)
-    layers = tuple(lay.with_(x=lay.x + dx, y=lay.y + dy) for lay in state.layers)
-    return replace(state, width=width, height=height, layers=layers)
+    return replace(_shift(state, dx, dy), width=width, height=height)
 
 
 def resize_image(state: DocState, width: int, height: int, method: str = "lanczos") -> DocState:
     """Scale the whole image (every layer, mask and offset) to width x height."""
     _check_size(width, height)
     sx, sy = width / state.width, height / state.height
-    layers = []
-    for layer in state.layers:
+
+    def scaled(layer: Layer) -> Layer:
         w = max(1, round(layer.pixels.width * sx))
         h = max(1, round(layer.pixels.height * sy))
         pixels = _retile(resize(layer.pixels.read_float(), w, h, method), layer.pixels.dtype)
         mask = None
         if layer.mask is not None:
             mask = _retile(resize(layer.mask.read_float(), w, h, method), layer.mask.dtype)
-        layers.append(
-            layer.with_(pixels=pixels, mask=mask, x=round(layer.x * sx), y=round(layer.y * sy))
-        )
-    return replace(state, width=width, height=height, layers=tuple(layers))
+        return layer.with_(pixels=pixels, mask=mask, x=round(layer.x * sx), y=round(layer.y * sy))
+
+    return replace(_map_all(state, scaled), width=width, height=height)
 
 
 def rotate(state: DocState, degrees: int) -> DocState:
@@ -66,8 +65,8 @@ def rotate(state: DocState, degrees: int) -> DocState:
         raise BadInputError("rotation must be 90, 180 or 270 degrees")
     turns = (degrees // 90) % 4
     W, H = state.width, state.height
-    layers = []
-    for layer in state.layers:
+
+    def turned(layer: Layer) -> Layer:
         w, h = layer.pixels.width, layer.pixels.height
         if turns == 1:
             x, y = H - (layer.y + h), layer.x
@@ -75,22 +74,45 @@ def rotate(state: DocState, degrees: int) -> DocState:
             x, y = W - (layer.x + w), H - (layer.y + h)
         else:
             x, y = layer.y, W - (layer.x + w)
-        layers.append(_map_layer(layer, lambda a: np.rot90(a, k=-turns), x, y))
+        return _map_layer(layer, lambda a: np.rot90(a, k=-turns), x, y)
+
     size = (H, W) if turns % 2 else (W, H)
-    return replace(state, width=size[0], height=size[1], layers=tuple(layers))
+    return replace(_map_all(state, turned), width=size[0], height=size[1])
 
 
 def flip(state: DocState, horizontal: bool) -> DocState:
     """Mirror the image left-right (`horizontal`) or top-bottom."""
-    layers = []
-    for layer in state.layers:
+
+    def flipped(layer: Layer) -> Layer:
         if horizontal:
             x, y = state.width - (layer.x + layer.pixels.width), layer.y
-            layers.append(_map_layer(layer, lambda a: a[:, ::-1], x, y))
-        else:
-            x, y = layer.x, state.height - (layer.y + layer.pixels.height)
-            layers.append(_map_layer(layer, lambda a: a[::-1], x, y))
-    return replace(state, layers=tuple(layers))
+            return _map_layer(layer, lambda a: a[:, ::-1], x, y)
+        x, y = layer.x, state.height - (layer.y + layer.pixels.height)
+        return _map_layer(layer, lambda a: a[::-1], x, y)
+
+    return _map_all(state, flipped)
+
+
+def _shift(state: DocState, dx: int, dy: int) -> DocState:
+    """Every layer and group mask moved by (dx, dy)."""
+    return _map_all(state, lambda lay: lay.with_(x=lay.x + dx, y=lay.y + dy))
+
+
+def _map_all(state: DocState, fn: Callable[[Layer], Layer]) -> DocState:
+    """`fn` applied to every layer and, through a stand-in layer carrying it,
+    to every group's mask, so masks follow the geometry of the pixels."""
+
+    def node(n: Node) -> Node:
+        if isinstance(n, Layer):
+            return fn(n)
+        children = tuple(node(c) for c in n.children)
+        if n.mask is None:
+            return n.with_(children=children)
+        blank = TiledImage(n.mask.width, n.mask.height, 4, np.uint8, {})
+        carrier = fn(Layer("mask", blank, mask=n.mask, x=n.x, y=n.y))
+        return n.with_(children=children, mask=carrier.mask, x=carrier.x, y=carrier.y)
+
+    return state.with_root(tuple(node(n) for n in state.root))
 
 
 def _map_layer(layer: Layer, fn, x: int, y: int) -> Layer:  # type: ignore[no-untyped-def]

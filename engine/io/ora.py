@@ -66,7 +66,7 @@ import time
 import zipfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -75,8 +75,14 @@ import numpy as np
 from defusedxml import DefusedXmlException
 from PIL import Image
 
-from warpaint.engine.core.compositing import CANVAS_MODES, composite, is_blend_mode, strips
-from warpaint.engine.core.document import DocMeta, DocState, Layer
+from warpaint.engine.core.compositing import (
+    CANVAS_MODES,
+    composite,
+    is_blend_mode,
+    stack_before,
+    strips,
+)
+from warpaint.engine.core.document import DocMeta, DocState, Group, Layer, Node, map_layers
 from warpaint.engine.core.tiles import Rect, TiledImage, from_float, to_float
 from warpaint.engine.io import pngio
 from warpaint.engine.io.atomic import atomic_write
@@ -254,18 +260,25 @@ def _bake_mask(layer: Layer) -> Layer:
     return layer.with_(pixels=TiledImage.from_array(pixels), mask=None)
 
 
-def _bake_spline(state: DocState, index: int, below: tuple[Layer, ...]) -> Layer:
-    """A multiresolution layer as a normal-mode layer over the shown layers `below`.
+def _bake_spline(
+    state: DocState, layer: Layer, before: tuple[Node, ...], shown: dict[int, Layer]
+) -> Layer:
+    """A multiresolution layer as a normal-mode layer over what lies below it
+    in its stack as other programs draw it.
 
-    Baked at the layer's opacity and written at full opacity: the blend is
-    clipped to [0, 1], so a result baked at full opacity and faded by the
-    reader differs where the spline overshoots (up to 4/255 measured). Baked
-    as if visible, so it shows as it would in Warpaint when made visible.
-    Cropped to its non-transparent pixels.
+    before: the nodes whose composite is the layer's backdrop
+    (`stack_before`); shown: the baked layers already written, by id, which
+    replace theirs in `before` for the backdrop a reader sees. Baked at the
+    layer's opacity and written at full opacity: the blend is clipped to
+    [0, 1], so a result baked at full opacity and faded by the reader differs
+    where the spline overshoots (up to 4/255 measured). Baked as if visible,
+    so it shows as it would in Warpaint when made visible. Cropped to its
+    non-transparent pixels.
     """
-    layer = state.layers[index]
-    whole = replace(state, layers=state.layers[:index] + (layer.with_(visible=True),))
-    plain = DocState(state.width, state.height, below)
+    whole = DocState(state.width, state.height, before + (layer.with_(visible=True),))
+    plain = DocState(
+        state.width, state.height, map_layers(before, lambda lay: shown.get(lay.id, lay))
+    )
     dtype = np.uint8 if layer.pixels.dtype == np.uint8 else np.uint16
     out = np.empty((state.height, state.width, 4), dtype)
     for y, h in strips(state.height, 256):
@@ -283,28 +296,28 @@ def _bake_spline(state: DocState, index: int, below: tuple[Layer, ...]) -> Layer
 
 
 def shown_layers(state: DocState) -> Iterator[tuple[Layer, Layer]]:
-    """Each layer of `state` (bottom first) with the layer a reader that knows
-    only the OpenRaster ops must draw to show what Warpaint shows.
+    """Each layer of `state` (in `state.layers` order) with the layer a reader
+    that knows only the OpenRaster ops must draw to show what Warpaint shows.
 
     The second item is the layer itself when nothing needs baking; a masked
     layer has its mask multiplied into its alpha and keeps its mode; a
     multiresolution layer becomes its splined result in normal mode, as the
-    least opaque pixels that, laid over the shown layers below, give
+    least opaque pixels that, laid over what lies below it as shown, give
     Warpaint's composite. Yielded one at a time so a writer holds one baked
     layer at a time (plus those a multiresolution layer above needs).
     """
     canvas_modes = [i for i, lay in enumerate(state.layers) if lay.blend_mode in CANVAS_MODES]
     last = canvas_modes[-1] if canvas_modes else -1
-    below: list[Layer] = []
+    kept: dict[int, Layer] = {}
     for i, layer in enumerate(state.layers):
         if layer.blend_mode in CANVAS_MODES:
-            shown = _bake_spline(state, i, tuple(below))
+            shown = _bake_spline(state, layer, stack_before(state, layer.id), kept)
         elif layer.mask is not None:
             shown = _bake_mask(layer)
         else:
             shown = layer
-        if i < last:
-            below.append(shown)
+        if i < last and shown is not layer:
+            kept[layer.id] = shown
         yield layer, shown
 
 
@@ -350,8 +363,26 @@ def _layer_attrs(layer: Layer, shown: Layer, src: str) -> dict[str, str]:
     return attrs
 
 
-def _stack_xml(state: DocState, elements: list[dict[str, str]]) -> bytes:
-    """stack.xml for `elements` (layer attributes, bottom first)."""
+def _group_attrs(group: Group) -> dict[str, str]:
+    """stack.xml attributes of one group (a <stack>)."""
+    attrs = {
+        "name": group.name,
+        "opacity": _fmt_float(group.opacity),
+        "visibility": "visible" if group.visible else "hidden",
+        "isolation": "isolate" if group.isolated else "auto",
+    }
+    op = SVG_OPS[group.blend_mode] if group.isolated else "svg:src-over"
+    if group.blend_mode == "normal":
+        op = dict(group.extra).get("composite-op", op)
+    attrs["composite-op"] = op
+    for key, value in group.extra:
+        if key not in _GROUP_MANAGED:
+            attrs[key] = value
+    return attrs
+
+
+def _stack_xml(state: DocState, elements: dict[int, dict[str, str]]) -> bytes:
+    """stack.xml for the tree of `state`, given each layer's attributes by id."""
     image = ET.Element(
         "image", {"version": ORA_VERSION, "w": str(state.width), "h": str(state.height)}
     )
@@ -363,9 +394,15 @@ def _stack_xml(state: DocState, elements: list[dict[str, str]]) -> bytes:
         image.set(_wp("source-format"), state.meta.source_format)
     if state.meta.icc_profile:
         image.set(_wp("icc-profile"), PROFILE_MEMBER)
-    stack = ET.SubElement(image, "stack")
-    for attrs in reversed(elements):
-        ET.SubElement(stack, "layer", attrs)
+    # Iterative, top first within each stack, as OpenRaster lists them.
+    todo: list[tuple[ET.Element, tuple[Node, ...]]] = [(ET.SubElement(image, "stack"), state.root)]
+    while todo:
+        parent, nodes = todo.pop()
+        for node in reversed(nodes):
+            if isinstance(node, Group):
+                todo.append((ET.SubElement(parent, "stack", _group_attrs(node)), node.children))
+            else:
+                ET.SubElement(parent, "layer", elements[node.id])
     ET.indent(image)
     return ET.tostring(image, encoding="utf-8", xml_declaration=True)
 
@@ -403,7 +440,7 @@ def write_ora(
             zf.writestr(info, data, compress_type=method)
 
         put("mimetype", MIMETYPE)
-        elements: list[dict[str, str]] = []
+        elements: dict[int, dict[str, str]] = {}
         pairs = shown_layers(state) if bake else ((layer, layer) for layer in state.layers)
         for i, (layer, shown) in enumerate(pairs):
             src = _unique(f"data/layer-{i:03d}.png", taken)
@@ -426,7 +463,7 @@ def write_ora(
                 attrs[WP_MASK] = mask_src
                 if layer.mask.dtype == np.float32:
                     attrs[WP_MASK_DTYPE] = "float32"
-            elements.append(attrs)
+            elements[layer.id] = attrs
         put("stack.xml", _stack_xml(state, elements), zipfile.ZIP_DEFLATED)
         if state.meta.icc_profile:
             put(PROFILE_MEMBER, bytes(state.meta.icc_profile), zipfile.ZIP_DEFLATED)
@@ -525,10 +562,26 @@ class LayerEntry:
 
 
 @dataclass
+class GroupEntry:
+    """One <stack> below the root: a group and its children, bottom first."""
+
+    name: str
+    children: list[LayerEntry | GroupEntry] = field(default_factory=list)
+    opacity: float = 1.0
+    visible: bool = True
+    blend_mode: str = "normal"
+    isolated: bool = True
+    extra: tuple[tuple[str, str], ...] = ()
+    unknown_mode: bool = False
+
+
+@dataclass
 class StackInfo:
     width: int
     height: int
     layers: list[LayerEntry]  # bottom to top
+    # The layers and groups of the root stack, bottom first (groups nested).
+    tree: list[LayerEntry | GroupEntry] = field(default_factory=list)
     dpi: tuple[float, float] | None = None
     bit_depth: int | None = None
     source_format: str | None = None
@@ -693,11 +746,17 @@ def parse_stack(zf: zipfile.ZipFile, limits: Limits, what: str) -> StackInfo:
     top = root.find("stack")
     # Counted before any layer is read, so a file with millions is refused at once.
     limits.check_layers(sum(1 for _ in top.iter("layer")) if top is not None else 0, what)
-    entries = _walk(top, what) if top is not None else []
-    entries.reverse()  # stack.xml lists top first; Warpaint keeps bottom first
+    tree, entries, groups = _walk(top, what) if top is not None else ([], [], [])
+    # stack.xml lists top first; Warpaint keeps bottom first.
+    tree.reverse()
+    for group in groups:
+        group.children.reverse()
+    entries.reverse()
     for number, entry in enumerate(entries, 1):
         entry.name = entry.name or f"Layer {number}"
-    info = StackInfo(width, height, entries, attrs=dict(root.attrib))
+    for number, group in enumerate(groups, 1):
+        group.name = group.name or f"Group {number}"
+    info = StackInfo(width, height, entries, tree=tree, attrs=dict(root.attrib))
     xres, yres = root.get("xres"), root.get("yres")
     try:
         if xres and yres and float(xres) > 0 and float(yres) > 0:
@@ -710,24 +769,32 @@ def parse_stack(zf: zipfile.ZipFile, limits: Limits, what: str) -> StackInfo:
     profile = root.get(_wp("icc-profile"))
     if profile:
         info.profile_src = safe_member_name(profile, what)
-    unknown = sum(entry.unknown_mode for entry in entries)
+    unknown = sum(entry.unknown_mode for entry in entries) + sum(g.unknown_mode for g in groups)
     if unknown:
         info.warnings.append(unknown_modes_message(unknown))
     _measure(zf, info, limits, what)
     return info
 
 
-def _walk(top: ET.Element, what: str) -> list[LayerEntry]:
-    """The <layer>s under `top` in document order, group effects applied.
+def _walk(
+    top: ET.Element, what: str
+) -> tuple[list[LayerEntry | GroupEntry], list[LayerEntry], list[GroupEntry]]:
+    """The tree under `top` as stack.xml lists it (top first), with every
+    layer and every group in document order too. Stack offsets are added to
+    the layers' own; a group's opacity, visibility and mode stay on the group.
 
     Iterative, with the nesting capped at MAX_GROUP_DEPTH: a file nested
     thousands of <stack>s deep must not exhaust Python's recursion limit.
     """
-    out: list[LayerEntry] = []
-    # Per open group: its children, offset, opacity and visibility so far.
-    todo: list[tuple[Iterator[ET.Element], int, int, float, bool]] = [(iter(top), 0, 0, 1.0, True)]
+    tree: list[LayerEntry | GroupEntry] = []
+    layers: list[LayerEntry] = []
+    groups: list[GroupEntry] = []
+    # Per open group: its children still to read, where its nodes go, its offset.
+    todo: list[tuple[Iterator[ET.Element], list[LayerEntry | GroupEntry], int, int]] = [
+        (iter(top), tree, 0, 0)
+    ]
     while todo:
-        children, dx, dy, opacity, visible = todo[-1]
+        children, out, dx, dy = todo[-1]
         el = next(children, None)
         if el is None:
             todo.pop()
@@ -736,18 +803,49 @@ def _walk(top: ET.Element, what: str) -> list[LayerEntry]:
                 raise BadInputError(
                     f"{what}: stack.xml nests groups more than {MAX_GROUP_DEPTH} levels deep"
                 )
+            group = _group_entry(el)
+            out.append(group)
+            groups.append(group)
             todo.append(
                 (
                     iter(el),
+                    group.children,
                     dx + _parse_int(el.get("x"), 0),
                     dy + _parse_int(el.get("y"), 0),
-                    opacity * _parse_opacity(el.get("opacity")),
-                    visible and el.get("visibility", "visible") != "hidden",
                 )
             )
         elif el.tag == "layer":
-            out.append(_entry(el, dx, dy, opacity, visible, what))
-    return out
+            entry = _entry(el, dx, dy, 1.0, True, what)
+            out.append(entry)
+            layers.append(entry)
+    return tree, layers, groups
+
+
+_GROUP_MANAGED = {"name", "x", "y", "opacity", "visibility", "composite-op", "isolation"}
+
+
+def _group_entry(el: ET.Element) -> GroupEntry:
+    """A <stack>'s own attributes. OpenRaster isolates a group when its
+    isolation is "isolate", its opacity is below 1 or its op is not
+    src-over; otherwise ("auto") its children blend into what lies below."""
+    extra = [(k, v) for k, v in el.attrib.items() if k not in _GROUP_MANAGED]
+    op = el.get("composite-op", "svg:src-over")
+    mode = MODES_BY_OP.get(op)
+    unknown = mode is None
+    if mode is None:
+        mode = "normal"
+        extra.append(("composite-op", op))
+    opacity = _parse_opacity(el.get("opacity"))
+    isolated = el.get("isolation") == "isolate" or opacity < 1.0 or op != "svg:src-over"
+    return GroupEntry(
+        name=el.get("name") or "",
+        opacity=opacity,
+        visible=el.get("visibility", "visible") != "hidden",
+        blend_mode=mode,
+        isolated=isolated,
+        extra=tuple(extra),
+        unknown_mode=unknown,
+    )
 
 
 def _entry(
@@ -1053,6 +1151,7 @@ def read_ora(
         _resolve_originals(zf, info, limits, what)
         shared: dict[tuple[str, bool], TiledImage] = {}
         layers = [_decode_layer(zf, entry, info, limits, what, shared) for entry in info.layers]
+        root = _build_tree(info.tree, dict(zip(map(id, info.layers), layers, strict=True)))
         if not layers and "mergedimage.png" in zf.namelist():
             merged = read_raster(
                 read_member(zf, "mergedimage.png", limits, what),
@@ -1061,6 +1160,7 @@ def read_ora(
                 convert_colour=False,
             )
             layers = [Layer("Merged image", TiledImage.from_array(merged.pixels))]
+            root = tuple(layers)
         icc = None
         if info.profile_src and info.profile_src in zf.namelist():
             icc = read_member(zf, info.profile_src, limits, what, cap=16 * MIB)
@@ -1074,7 +1174,34 @@ def read_ora(
         warnings=tuple(info.warnings + notes),
         carried=carried,
     )
-    return DocState(info.width, info.height, tuple(layers), meta)
+    return DocState(info.width, info.height, root, meta)
+
+
+def _build_tree(tree: list[LayerEntry | GroupEntry], decoded: dict[int, Layer]) -> tuple[Node, ...]:
+    """The document's root from the parsed tree and the decoded layers (by
+    id of their entries). Iterative: groups are built innermost first."""
+    order: list[GroupEntry] = []
+    todo = [n for n in tree if isinstance(n, GroupEntry)]
+    while todo:
+        group = todo.pop()
+        order.append(group)
+        todo += [n for n in group.children if isinstance(n, GroupEntry)]
+    built: dict[int, Group] = {}
+
+    def node(entry: LayerEntry | GroupEntry) -> Node:
+        return built[id(entry)] if isinstance(entry, GroupEntry) else decoded[id(entry)]
+
+    for group in reversed(order):  # children before their parents
+        built[id(group)] = Group(
+            group.name,
+            tuple(node(child) for child in group.children),
+            opacity=group.opacity,
+            visible=group.visible,
+            blend_mode=group.blend_mode,
+            isolated=group.isolated,
+            extra=group.extra,
+        )
+    return tuple(node(entry) for entry in tree)
 
 
 def _verify_members(zf: zipfile.ZipFile, info: StackInfo, limits: Limits, what: str) -> None:

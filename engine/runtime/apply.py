@@ -388,10 +388,8 @@ def result_layer(
 
 
 def insert_above(state: DocState, source: Layer, layer: Layer) -> DocState:
-    """`state` with `layer` inserted just above `source`."""
-    layers = list(state.layers)
-    layers.insert(state.index_of(source.id) + 1, layer)
-    return replace(state, layers=tuple(layers))
+    """`state` with `layer` inserted just above `source`, in its group."""
+    return state.insert_beside(layer, source.id, above=True)
 
 
 def masked_result(

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from warpaint.engine.core.compositing import BLEND_MODES, flatten
-from warpaint.engine.core.document import DocMeta, DocState, Document, Layer
+from warpaint.engine.core.document import DocMeta, DocState, Document, Group, Layer
 from warpaint.engine.core.tiles import TiledImage
 from warpaint.engine.io import (
     WARPAINT_NS,
@@ -194,12 +194,17 @@ def test_unknown_composite_op_reads_as_normal_and_survives_a_save(tmp_path):
     assert ops["Dodge"] == "svg:color-dodge"
 
 
-def test_gimp_shaped_file_opens_with_groups_expanded(tmp_path):
+def test_gimp_shaped_file_opens_with_its_group(tmp_path):
     state = read_ora(corpus.gimp_style_ora(tmp_path / "gimp.ora"))
     assert (state.width, state.height) == (64, 48)
     assert [lay.name for lay in state.layers] == ["Background", "Hidden", "In group"]
+    group = state.root[-1]
+    assert isinstance(group, Group)
+    assert group.opacity == pytest.approx(0.5)
+    assert group.isolated  # below full opacity, OpenRaster isolates it
     in_group = state.layers[2]
-    assert in_group.opacity == pytest.approx(0.5)  # the group's opacity
+    assert group.children == (in_group,)
+    assert in_group.opacity == 1.0
     assert in_group.blend_mode == "multiply"
     assert (in_group.x, in_group.y) == (8, 4)
     assert not state.layers[1].visible
@@ -211,7 +216,8 @@ def test_krita_shaped_file_opens_with_defaults_and_extras(tmp_path):
     assert [lay.name for lay in state.layers] == ["Background", "Paint", "Dodge"]
     paint, dodge = state.layers[1], state.layers[2]
     assert (paint.x, paint.y, paint.opacity, paint.visible) == (0, 0, 1.0, True)
-    assert not dodge.visible  # inside a hidden group
+    assert dodge.visible
+    assert not state.parent_of(dodge.id).visible  # inside a hidden group
     assert dodge.opacity == pytest.approx(0.8)
     assert ("selected", "true") in dodge.extra
     assert state.meta.dpi == (300.0, 300.0)
