@@ -283,8 +283,11 @@ def reach(layer: Node, canvas: Rect) -> Rect:
     pixels. An isolated group's children act within the group's own result
     (their bounds); a pass-through group's act on what lies below (their reach)."""
     op = COMPOSITE_OPS.get(layer.blend_mode)
-    if _is_group(layer) and not layer.isolated:  # type: ignore[union-attr]
-        op = None
+    if _is_group(layer):
+        if layer.visible and _splines_inside(layer):  # type: ignore[arg-type]
+            return canvas  # a spline's result spans the canvas
+        if not layer.isolated:  # type: ignore[union-attr]
+            op = None
     if layer.visible and op is not None and op.clears_outside:
         return canvas
     if _is_group(layer) and not layer.isolated:  # type: ignore[union-attr]
@@ -440,6 +443,16 @@ def stack_before(state: DocState, node_id: int) -> tuple[Node, ...]:
                 before = ()
             nodes = group.children  # type: ignore[union-attr]
     return before
+
+
+def _splines_inside(group: Group) -> bool:
+    """Whether a shown multiresolution layer lies anywhere in `group`."""
+    from warpaint.engine.core.document import iter_nodes
+
+    return any(
+        not _is_group(n) and n.blend_mode in CANVAS_MODES and n.visible and n.opacity > 0.0
+        for n in iter_nodes(group.children)
+    )
 
 
 def _composite_group(
