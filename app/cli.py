@@ -263,14 +263,25 @@ def cmd_info(args: argparse.Namespace) -> int:
     for key, value in info.items():
         if key == "layers":
             print(f"layers: {len(value)}")
-            for layer in value:
-                print("  - " + ", ".join(f"{k}={one_line(str(v))}" for k, v in layer.items()))
+            _print_tree(info["tree"])
+        elif key == "tree":
+            continue
         elif key == "warnings":
             for warning in value:
                 print(f"warning: {one_line(warning)}")
         else:
             print(f"{key}: {value}")
     return 0
+
+
+def _print_tree(tree: list[dict[str, Any]]) -> None:
+    """Layers and groups top first, each group's children indented below it."""
+    todo = [(node, 1) for node in reversed(tree)]
+    while todo:
+        node, depth = todo.pop()
+        facts = {k: v for k, v in node.items() if k != "children"}
+        print("  " * depth + "- " + ", ".join(f"{k}={one_line(str(v))}" for k, v in facts.items()))
+        todo += [(child, depth + 1) for child in reversed(node.get("children", []))]
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 
 from warpaint.engine.core import transform
 from warpaint.engine.core.compositing import composite
-from warpaint.engine.core.document import DocState, Document, Layer
+from warpaint.engine.core.document import DocState, Document, Group, Layer
 from warpaint.engine.core.selection import Selection
 from warpaint.engine.core.tiles import Rect, TiledImage, from_float
 from warpaint.engine.runtime.errors import WarpaintError
@@ -279,6 +279,14 @@ class MainWindow(QMainWindow):
         self.rect_select_action.setChecked(True)
         self.cancel_jobs_action = a("&Cancel Running Jobs", self.cancel_jobs, "Esc", "job-cancel")
         self.about_action = a("&About Warpaint", self._about)
+        self._make_group_actions()
+
+    def _make_group_actions(self) -> None:
+        a = self._action
+        self.group_layers_action = a("&Group Layers", self.group_layers, "Ctrl+G")
+        self.ungroup_action = a("&Ungroup", self.ungroup, "Ctrl+Shift+G")
+        self.merge_group_action = a("Merge Grou&p", self.merge_group)
+        self.new_group_action = a("New Gr&oup", self.new_group)
 
     def _make_docks(self) -> None:
         self.layers_panel = LayersPanel(self.bridge)
@@ -302,6 +310,20 @@ class MainWindow(QMainWindow):
             ]
         )
         self.layers_panel.current_layer_changed.connect(self._on_current_layer_changed)
+        self.layers_panel.current_node_changed.connect(lambda _node_id: self._update_actions())
+        self.layers_panel.set_context_actions(
+            [
+                self.new_layer_action,
+                self.new_group_action,
+                self.duplicate_layer_action,
+                self.delete_layer_action,
+                None,
+                self.group_layers_action,
+                self.ungroup_action,
+                self.merge_group_action,
+                self.merge_down_action,
+            ]
+        )
         self.history_panel = HistoryPanel()
         self.effects_panel = EffectsPanel(effects(), self)
         attributes_panel = self.effects_panel.panels.get("attributes")
@@ -411,6 +433,9 @@ class MainWindow(QMainWindow):
         layer.addActions([self.delete_layer_action, self.merge_down_action])
         layer.addSeparator()
         layer.addActions([self.raise_layer_action, self.lower_layer_action])
+        layer.addSeparator()
+        layer.addActions([self.new_group_action, self.group_layers_action, self.ungroup_action])
+        layer.addAction(self.merge_group_action)
         layer.addSeparator()
         m = self.masks
         layer.addActions([m.add_action, m.remove_action, m.invert_action])
@@ -578,19 +603,49 @@ class MainWindow(QMainWindow):
         self.deselect_action.setEnabled(has_selection)
         self.invert_selection_action.setEnabled(has_selection)
         self.copy_action.setEnabled(layer is not None)
-        self.duplicate_layer_action.setEnabled(layer is not None)
-        count = len(doc.layers) if doc is not None else 0
-        index = doc.state.index_of(layer.id) if doc is not None and layer is not None else -1
-        self.delete_layer_action.setEnabled(layer is not None and count > 1)
-        self.merge_down_action.setEnabled(index > 0)
-        self.lower_layer_action.setEnabled(index > 0)
-        self.raise_layer_action.setEnabled(0 <= index < count - 1)
+        self._update_layer_tree_actions()
         self.masks.update()
         for panel in self.effects_panel.panels.values():
             panel.set_has_selection(has_selection)
             panel.apply_button.setEnabled(
                 layer is not None and panel.apply_button.text() == "Apply"
             )
+
+    def _update_layer_tree_actions(self) -> None:
+        """Layer actions for the current row, a layer or a group: a group is
+        duplicated, deleted, raised and lowered whole; merge down needs a
+        layer below in the same group."""
+        doc, node = self.doc, self.layers_panel.current_node()
+        is_group = isinstance(node, Group)
+        self.duplicate_layer_action.setEnabled(node is not None)
+        # The document keeps at least one pixel layer.
+        self.delete_layer_action.setEnabled(
+            doc is not None and node is not None and bool(doc.state.remove_node(node.id).layers)
+        )
+        self.new_group_action.setEnabled(doc is not None)
+        self.group_layers_action.setEnabled(node is not None)
+        self.ungroup_action.setEnabled(is_group)
+        self.merge_group_action.setEnabled(is_group)
+        if doc is None or node is None:
+            for action in (
+                self.merge_down_action,
+                self.lower_layer_action,
+                self.raise_layer_action,
+            ):
+                action.setEnabled(False)
+            return
+        state = doc.state
+        place, siblings = state.path_of(node.id)[-1], state.siblings_of(node.id)
+        self.merge_down_action.setEnabled(
+            not is_group and place > 0 and isinstance(siblings[place - 1], Layer)
+        )
+        if is_group:
+            self.lower_layer_action.setEnabled(place > 0)
+            self.raise_layer_action.setEnabled(place < len(siblings) - 1)
+        else:
+            index, count = state.index_of(node.id), len(state.layers)
+            self.lower_layer_action.setEnabled(index > 0)
+            self.raise_layer_action.setEnabled(index < count - 1)
 
     def _on_current_layer_changed(self, _layer_id: object) -> None:
         self._update_actions()
@@ -818,6 +873,10 @@ class MainWindow(QMainWindow):
 
     def _add_layer_above_current(self, layer: Layer, label: str) -> None:
         assert self.doc is not None
+        group = self.layers_panel.current_node()
+        if isinstance(group, Group):  # a group's row is current: the layer goes in at its top
+            self.doc.add_node(layer, group.id, len(group.children), label)
+            return
         current = self.current_layer()
         index = self.doc.state.index_of(current.id) + 1 if current is not None else None
         self.doc.add_layer(layer, index, label)
@@ -1175,12 +1234,19 @@ class MainWindow(QMainWindow):
         self._add_layer_above_current(Layer(f"Layer {n}", pixels), f"New layer 'Layer {n}'")
 
     def duplicate_layer(self) -> None:
-        if self.doc is not None and self.current_layer_id is not None:
-            self.doc.duplicate_layer(self.current_layer_id)
+        node_id = self.layers_panel.current_node_id
+        if self.doc is not None and node_id is not None:
+            self.doc.duplicate_layer(node_id)
 
     def delete_layer(self) -> None:
-        if self.doc is not None and self.current_layer_id is not None and len(self.doc.layers) > 1:
-            self.doc.delete_layer(self.current_layer_id)
+        node_id = self.layers_panel.current_node_id
+        # The last pixel layer stays.
+        if (
+            self.doc is not None
+            and node_id is not None
+            and self.doc.state.remove_node(node_id).layers
+        ):
+            self.doc.delete_layer(node_id)
 
     def merge_down(self) -> None:
         if self.doc is None or self.current_layer_id is None:
@@ -1193,11 +1259,39 @@ class MainWindow(QMainWindow):
         self.layers_panel.set_current_layer(merged.id)
 
     def shift_layer(self, delta: int) -> None:
+        node = self.layers_panel.current_node()
+        if self.doc is not None and isinstance(node, Group):
+            self._shift_group(node, delta)
+            return
         if self.doc is None or self.current_layer_id is None:
             return
         index = self.doc.state.index_of(self.current_layer_id) + delta
         if 0 <= index < len(self.doc.layers):
             self.doc.move_layer(self.current_layer_id, index)
+
+    def _shift_group(self, group: Group, delta: int) -> None:
+        """Raise or lower a group past its neighbour in the group holding it."""
+        assert self.doc is not None
+        state = self.doc.state
+        place, parent = state.path_of(group.id)[-1], state.parent_of(group.id)
+        if 0 <= place + delta < len(state.siblings_of(group.id)):
+            # move_node counts the index before the move: above the next one is place + 2.
+            index = place + 2 if delta > 0 else place - 1
+            self.doc.move_node(group.id, None if parent is None else parent.id, index)
+
+    def group_layers(self) -> None:
+        reason = self.layers_panel.group_selected()
+        if reason is not None:
+            self.statusBar().showMessage(reason, STATUS_TIMEOUT_MS)
+
+    def ungroup(self) -> None:
+        self.layers_panel.ungroup_current()
+
+    def merge_group(self) -> None:
+        self.layers_panel.merge_current_group()
+
+    def new_group(self) -> None:
+        self.layers_panel.add_group()
 
     # ======================================================================
     # effects

@@ -126,10 +126,10 @@ class Group:
         if self.mask is not None and self.mask.channels != 1:
             raise ValueError("a group mask must have one channel")
 
-    @property
+    @cached_property
     def bounds(self) -> Rect:
-        """The union of the children's rectangles (empty for an empty group)."""
-        return _union(node.bounds for node in self.children)
+        """The union of the layers' rectangles in it (empty for an empty group)."""
+        return _union(n.bounds for n in iter_nodes(self.children) if isinstance(n, Layer))
 
     @property
     def mask_bounds(self) -> Rect | None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from warpaint.engine.io import colour
 from warpaint.engine.io.limits import Limits, check_regular_file, resolve
-from warpaint.engine.io.ora import describe_ora
+from warpaint.engine.io.ora import GroupEntry, LayerEntry, describe_ora
 from warpaint.engine.io.raster import read_head, read_header, sniff
 from warpaint.engine.io.verify import verify_raster
 
@@ -27,6 +27,45 @@ def _icc(data: bytes | None) -> dict[str, Any] | bool:
     }
 
 
+def _layer_facts(e: LayerEntry) -> dict[str, Any]:
+    return {
+        "name": e.name,
+        "width": e.width,
+        "height": e.height,
+        "x": e.x,
+        "y": e.y,
+        "opacity": e.opacity,
+        "visible": e.visible,
+        "blend_mode": e.blend_mode,
+        "has_mask": e.mask_src is not None,
+    }
+
+
+def _tree_facts(tree: list[LayerEntry | GroupEntry]) -> list[dict[str, Any]]:
+    """The layer tree, top first as editors list it: layers as in "layers",
+    groups with their own properties and "children" (iterative: deep trees)."""
+    out: list[dict[str, Any]] = []
+    todo: list[tuple[list[LayerEntry | GroupEntry], list[dict[str, Any]]]] = [(tree, out)]
+    while todo:
+        nodes, into = todo.pop()
+        for node in reversed(nodes):
+            if isinstance(node, GroupEntry):
+                facts: dict[str, Any] = {
+                    "group": node.name,
+                    "opacity": node.opacity,
+                    "visible": node.visible,
+                    "blend_mode": node.blend_mode if node.isolated else "pass-through",
+                    "isolated": node.isolated,
+                    "has_mask": node.mask_src is not None,
+                    "children": [],
+                }
+                into.append(facts)
+                todo.append((node.children, facts["children"]))
+            else:
+                into.append(_layer_facts(node))
+    return out
+
+
 def describe(path: str | os.PathLike[str], limits: Limits | None = None) -> dict[str, Any]:
     """Facts about an image or .ora from its headers (sizes upright, after EXIF).
 
@@ -34,9 +73,12 @@ def describe(path: str | os.PathLike[str], limits: Limits | None = None) -> dict
     layers open: 1-bit and palette images open at 8), icc (False or a dict
     with description, colour_space, srgb), orientation (rasters), layers (a
     list of {name, width, height, x, y, opacity, visible, blend_mode,
-    has_mask}, as Warpaint opens them), warnings (what opening would tell
-    the user, one line each). Applies the limits: an oversized header raises
-    BadInputError; so does damaged or truncated data.
+    has_mask}, top first, as Warpaint opens them), tree (the same layers
+    nested in their groups, top first; a group is {group, opacity, visible,
+    blend_mode ("pass-through" for one), isolated, has_mask, children}),
+    warnings (what opening would tell the user, one line each). Applies the
+    limits: an oversized header raises BadInputError; so does damaged or
+    truncated data.
     """
     limits = resolve(limits)
     check_regular_file(path)
@@ -54,23 +96,22 @@ def describe(path: str | os.PathLike[str], limits: Limits | None = None) -> dict
             "bit_depth": found["bit_depth"],
             "icc": _icc(found["icc_profile"]),
             "warnings": found["warnings"],
-            "layers": [
-                {
-                    "name": e.name,
-                    "width": e.width,
-                    "height": e.height,
-                    "x": e.x,
-                    "y": e.y,
-                    "opacity": e.opacity,
-                    "visible": e.visible,
-                    "blend_mode": e.blend_mode,
-                    "has_mask": e.mask_src is not None,
-                }
-                for e in reversed(info.layers)  # top first, as editors list them
-            ],
+            "layers": [_layer_facts(e) for e in reversed(info.layers)],
+            "tree": _tree_facts(info.tree),
         }
     header = read_header(path, limits)
     verify_raster(path, limits)
+    only = {
+        "name": Path(path).stem,
+        "width": header.width,
+        "height": header.height,
+        "x": 0,
+        "y": 0,
+        "opacity": 1.0,
+        "visible": True,
+        "blend_mode": "normal",
+        "has_mask": False,
+    }
     return {
         "path": os.fspath(path),
         "format": header.format,
@@ -83,17 +124,6 @@ def describe(path: str | os.PathLike[str], limits: Limits | None = None) -> dict
         "orientation": header.orientation,
         "frames": header.frames,
         "warnings": [],
-        "layers": [
-            {
-                "name": Path(path).stem,
-                "width": header.width,
-                "height": header.height,
-                "x": 0,
-                "y": 0,
-                "opacity": 1.0,
-                "visible": True,
-                "blend_mode": "normal",
-                "has_mask": False,
-            }
-        ],
+        "layers": [only],
+        "tree": [dict(only)],
     }

@@ -137,13 +137,18 @@ WP_BLEND, WP_MASK, WP_DTYPE, WP_MASK_DTYPE = (
 )
 WP_PIXELS, WP_X, WP_Y, WP_BAKED = _wp("pixels"), _wp("x"), _wp("y"), _wp("baked-sha256")
 WP_OPACITY = _wp("opacity")
+# A group's mask: the mask itself on the <stack>, and for other programs a
+# dst-in layer on top of the group's children drawing it (marked, with the
+# digest of its pixels, so Warpaint reads it back as the mask).
+WP_GROUP_MASK, WP_PASS_THROUGH = _wp("group-mask"), _wp("pass-through")
 MYPAINT_NS = "http://mypaint.org/ns/openraster"
 # MyPaint's background layer: src holds the tile repeated over the canvas and
 # this attribute the single tile (the older spelling has no namespace).
 BACKGROUND_TILE_ATTRS = (f"{{{MYPAINT_NS}}}background-tile", "background_tile")
 ET.register_namespace("mypaint", MYPAINT_NS)
-# Deepest nesting of <stack> groups read; real files nest a few levels.
-MAX_GROUP_DEPTH = 256
+# Deepest nesting of <stack> groups read; real files nest a few levels, and
+# the compositor walks groups by recursion (a few frames per level).
+MAX_GROUP_DEPTH = 64
 _MANAGED = {
     "name",
     "src",
@@ -161,6 +166,7 @@ _MANAGED = {
     WP_Y,
     WP_BAKED,
     WP_OPACITY,
+    WP_GROUP_MASK,
 }
 
 
@@ -363,14 +369,29 @@ def _layer_attrs(layer: Layer, shown: Layer, src: str) -> dict[str, str]:
     return attrs
 
 
-def _group_attrs(group: Group) -> dict[str, str]:
-    """stack.xml attributes of one group (a <stack>)."""
+def _group_attrs(group: Group, mask_src: str | None) -> dict[str, str]:
+    """stack.xml attributes of one group (a <stack>); `mask_src` names its mask.
+
+    A pass-through group is written "auto" (OpenRaster's non-isolated group
+    at full opacity and src-over) and marked, so that Warpaint reads it back
+    as pass-through even where other programs isolate it: at an opacity
+    below 1, or with a mask, which other programs see as a dst-in layer
+    inside the group and which needs the group isolated.
+    """
     attrs = {
         "name": group.name,
         "opacity": _fmt_float(group.opacity),
         "visibility": "visible" if group.visible else "hidden",
-        "isolation": "isolate" if group.isolated else "auto",
+        "isolation": "isolate" if group.isolated or mask_src else "auto",
     }
+    if not group.isolated:
+        attrs[WP_PASS_THROUGH] = "true"
+    if mask_src is not None:
+        assert group.mask is not None
+        attrs[WP_MASK] = mask_src
+        attrs[WP_X], attrs[WP_Y] = str(group.x), str(group.y)
+        if group.mask.dtype == np.float32:
+            attrs[WP_MASK_DTYPE] = "float32"
     op = SVG_OPS[group.blend_mode] if group.isolated else "svg:src-over"
     if group.blend_mode == "normal":
         op = dict(group.extra).get("composite-op", op)
@@ -381,8 +402,13 @@ def _group_attrs(group: Group) -> dict[str, str]:
     return attrs
 
 
-def _stack_xml(state: DocState, elements: dict[int, dict[str, str]]) -> bytes:
-    """stack.xml for the tree of `state`, given each layer's attributes by id."""
+def _stack_xml(
+    state: DocState,
+    elements: dict[int, dict[str, str]],
+    group_masks: dict[int, tuple[str, dict[str, str]]],
+) -> bytes:
+    """stack.xml for the tree of `state`, given each layer's attributes by id
+    and each masked group's mask member and mask-drawing layer by group id."""
     image = ET.Element(
         "image", {"version": ORA_VERSION, "w": str(state.width), "h": str(state.height)}
     )
@@ -400,7 +426,11 @@ def _stack_xml(state: DocState, elements: dict[int, dict[str, str]]) -> bytes:
         parent, nodes = todo.pop()
         for node in reversed(nodes):
             if isinstance(node, Group):
-                todo.append((ET.SubElement(parent, "stack", _group_attrs(node)), node.children))
+                mask_src, mask_layer = group_masks.get(node.id, (None, None))
+                el = ET.SubElement(parent, "stack", _group_attrs(node, mask_src))
+                if mask_layer is not None:
+                    ET.SubElement(el, "layer", mask_layer)
+                todo.append((el, node.children))
             else:
                 ET.SubElement(parent, "layer", elements[node.id])
     ET.indent(image)
@@ -464,7 +494,32 @@ def write_ora(
                 if layer.mask.dtype == np.float32:
                     attrs[WP_MASK_DTYPE] = "float32"
             elements[layer.id] = attrs
-        put("stack.xml", _stack_xml(state, elements), zipfile.ZIP_DEFLATED)
+        group_masks: dict[int, tuple[str, dict[str, str]]] = {}
+        for k, group in enumerate(g for g in state.groups if g.mask is not None):
+            assert group.mask is not None
+            mask = group.mask.to_array()
+            mask_src = _unique(f"warpaint/group-mask-{k:03d}.png", taken)
+            put(mask_src, _png_bytes(mask, compress_level))
+            drawn = np.zeros((*mask.shape[:2], 4), mask.dtype)
+            drawn[..., 3:4] = mask
+            stored = _stored(drawn)
+            src = _unique(f"data/group-mask-{k:03d}.png", taken)
+            put(src, _png_bytes(stored, compress_level))
+            group_masks[group.id] = (
+                mask_src,
+                {
+                    "name": f"{group.name} mask",
+                    "src": src,
+                    "x": str(group.x),
+                    "y": str(group.y),
+                    "opacity": "1",
+                    "visibility": "visible",
+                    "composite-op": "svg:dst-in",
+                    WP_GROUP_MASK: "true",
+                    WP_BAKED: pixels_digest(stored, group.x, group.y),
+                },
+            )
+        put("stack.xml", _stack_xml(state, elements, group_masks), zipfile.ZIP_DEFLATED)
         if state.meta.icc_profile:
             put(PROFILE_MEMBER, bytes(state.meta.icc_profile), zipfile.ZIP_DEFLATED)
         notes += _copy_carried(zf, carried)
@@ -573,6 +628,14 @@ class GroupEntry:
     isolated: bool = True
     extra: tuple[tuple[str, str], ...] = ()
     unknown_mode: bool = False
+    # Warpaint's group mask: the member, its offset and dtype, and the layer
+    # drawing it for other programs (dropped once it is found unchanged).
+    mask_src: str | None = None
+    mask_x: int = 0
+    mask_y: int = 0
+    float_mask: bool = False
+    mask_layer: LayerEntry | None = None
+    mask: TiledImage | None = None
 
 
 @dataclass
@@ -582,6 +645,7 @@ class StackInfo:
     layers: list[LayerEntry]  # bottom to top
     # The layers and groups of the root stack, bottom first (groups nested).
     tree: list[LayerEntry | GroupEntry] = field(default_factory=list)
+    groups: list[GroupEntry] = field(default_factory=list)
     dpi: tuple[float, float] | None = None
     bit_depth: int | None = None
     source_format: str | None = None
@@ -756,7 +820,7 @@ def parse_stack(zf: zipfile.ZipFile, limits: Limits, what: str) -> StackInfo:
         entry.name = entry.name or f"Layer {number}"
     for number, group in enumerate(groups, 1):
         group.name = group.name or f"Group {number}"
-    info = StackInfo(width, height, entries, tree=tree, attrs=dict(root.attrib))
+    info = StackInfo(width, height, entries, tree=tree, groups=groups, attrs=dict(root.attrib))
     xres, yres = root.get("xres"), root.get("yres")
     try:
         if xres and yres and float(xres) > 0 and float(yres) > 0:
@@ -790,20 +854,23 @@ def _walk(
     layers: list[LayerEntry] = []
     groups: list[GroupEntry] = []
     # Per open group: its children still to read, where its nodes go, its offset.
-    todo: list[tuple[Iterator[ET.Element], list[LayerEntry | GroupEntry], int, int]] = [
-        (iter(top), tree, 0, 0)
-    ]
+    todo: list[
+        tuple[Iterator[ET.Element], list[LayerEntry | GroupEntry], int, int, GroupEntry | None]
+    ] = [(iter(top), tree, 0, 0, None)]
     while todo:
-        children, out, dx, dy = todo[-1]
+        children, out, dx, dy, owner = todo[-1]
         el = next(children, None)
         if el is None:
             todo.pop()
         elif el.tag == "stack":
-            if len(todo) >= MAX_GROUP_DEPTH:
+            if len(todo) > MAX_GROUP_DEPTH:
                 raise BadInputError(
                     f"{what}: stack.xml nests groups more than {MAX_GROUP_DEPTH} levels deep"
                 )
-            group = _group_entry(el)
+            group = _group_entry(el, what)
+            if group.mask_src is not None:
+                group.mask_x = checked_offset(dx + _parse_int(el.get(WP_X), 0), what)
+                group.mask_y = checked_offset(dy + _parse_int(el.get(WP_Y), 0), what)
             out.append(group)
             groups.append(group)
             todo.append(
@@ -812,19 +879,41 @@ def _walk(
                     group.children,
                     dx + _parse_int(el.get("x"), 0),
                     dy + _parse_int(el.get("y"), 0),
+                    group,
                 )
             )
         elif el.tag == "layer":
             entry = _entry(el, dx, dy, 1.0, True, what)
             out.append(entry)
             layers.append(entry)
+            if (
+                el.get(WP_GROUP_MASK) == "true"
+                and owner is not None
+                and owner.mask_src is not None
+                and owner.mask_layer is None
+                and len(owner.children) == 1  # the topmost child: listed first
+            ):
+                owner.mask_layer = entry
     return tree, layers, groups
 
 
-_GROUP_MANAGED = {"name", "x", "y", "opacity", "visibility", "composite-op", "isolation"}
+_GROUP_MANAGED = {
+    "name",
+    "x",
+    "y",
+    "opacity",
+    "visibility",
+    "composite-op",
+    "isolation",
+    WP_MASK,
+    WP_MASK_DTYPE,
+    WP_X,
+    WP_Y,
+    WP_PASS_THROUGH,
+}
 
 
-def _group_entry(el: ET.Element) -> GroupEntry:
+def _group_entry(el: ET.Element, what: str) -> GroupEntry:
     """A <stack>'s own attributes. OpenRaster isolates a group when its
     isolation is "isolate", its opacity is below 1 or its op is not
     src-over; otherwise ("auto") its children blend into what lies below."""
@@ -837,7 +926,12 @@ def _group_entry(el: ET.Element) -> GroupEntry:
         extra.append(("composite-op", op))
     opacity = _parse_opacity(el.get("opacity"))
     isolated = el.get("isolation") == "isolate" or opacity < 1.0 or op != "svg:src-over"
+    if el.get(WP_PASS_THROUGH) == "true":
+        isolated = False
+    mask = el.get(WP_MASK)
     return GroupEntry(
+        mask_src=safe_member_name(mask, f"{what}: group mask") if mask else None,
+        float_mask=el.get(WP_MASK_DTYPE) == "float32",
         name=el.get("name") or "",
         opacity=opacity,
         visible=el.get("visibility", "visible") != "hidden",
@@ -977,6 +1071,18 @@ def _measure(zf: zipfile.ZipFile, info: StackInfo, limits: Limits, what: str) ->
         nbytes += sum(n * per for n, per in images)
         limits.check_total_pixels(pixels, what)
         limits.check_total(nbytes, what)
+    for group in info.groups:
+        if group.mask_src is None:
+            continue
+        if group.mask_src not in names:
+            group.mask_src = None  # handled with the other dropped masks
+            continue
+        info.read_members.add(group.mask_src)
+        mw, mh, mbits = size_of(group.mask_src, f"{what}: group '{group.name}' mask")
+        pixels += mw * mh
+        nbytes += mw * mh * (4 if group.float_mask else 2 if mbits > 8 else 1)
+        limits.check_total_pixels(pixels, what)
+        limits.check_total(nbytes, what)
 
 
 def _decode_stored(zf: zipfile.ZipFile, member: str, limits: Limits, label: str) -> np.ndarray:
@@ -1023,6 +1129,45 @@ def _resolve_originals(zf: zipfile.ZipFile, info: StackInfo, limits: Limits, wha
             )
         entry.pixels_src = entry.baked_digest = None
         entry.originals_missing = False
+
+
+def _resolve_group_masks(zf: zipfile.ZipFile, info: StackInfo, limits: Limits, what: str) -> None:
+    """Keep each group's mask when the layer drawing it for other programs is
+    as Warpaint wrote it (that layer then goes: the mask replaces it); else
+    the group opens without its mask, the edited layer kept, and a warning."""
+    for group in info.groups:
+        layer = group.mask_layer
+        if group.mask_src is None and layer is None:
+            continue
+        same = False
+        if group.mask_src is not None and layer is not None and layer.baked_digest:
+            label = f"{what}: group '{group.name}' mask"
+            stored = _decode_stored(zf, layer.src, limits, label)
+            same = pixels_digest(stored, layer.x, layer.y) == layer.baked_digest
+        if same:
+            assert layer is not None
+            group.children.remove(layer)
+            info.layers.remove(layer)
+            continue
+        group.mask_src = None
+        if layer is not None:
+            layer.baked_digest = None
+        info.warnings.append(
+            f"group '{group.name}' was changed in another program; it opens as saved there, "
+            "and its live mask was dropped"
+        )
+
+
+def _decode_group_masks(zf: zipfile.ZipFile, info: StackInfo, limits: Limits, what: str) -> None:
+    for group in info.groups:
+        if group.mask_src is None:
+            continue
+        label = f"{what}: group '{group.name}' mask"
+        image = read_raster(
+            read_member(zf, group.mask_src, limits, label), limits, label, convert_colour=False
+        )
+        m = image.pixels[..., :1]
+        group.mask = TiledImage.from_array(to_float(m) if group.float_mask else m)
 
 
 def _tile_over(tile: np.ndarray, width: int, height: int, x: int, y: int) -> np.ndarray:
@@ -1149,6 +1294,8 @@ def read_ora(
     with open_zip(path, what) as zf:
         info = parse_stack(zf, limits, what)
         _resolve_originals(zf, info, limits, what)
+        _resolve_group_masks(zf, info, limits, what)
+        _decode_group_masks(zf, info, limits, what)
         shared: dict[tuple[str, bool], TiledImage] = {}
         layers = [_decode_layer(zf, entry, info, limits, what, shared) for entry in info.layers]
         root = _build_tree(info.tree, dict(zip(map(id, info.layers), layers, strict=True)))
@@ -1199,6 +1346,9 @@ def _build_tree(tree: list[LayerEntry | GroupEntry], decoded: dict[int, Layer]) 
             visible=group.visible,
             blend_mode=group.blend_mode,
             isolated=group.isolated,
+            mask=group.mask,
+            x=group.mask_x,
+            y=group.mask_y,
             extra=group.extra,
         )
     return tuple(node(entry) for entry in tree)
@@ -1233,6 +1383,7 @@ def describe_ora(path: str | os.PathLike[str], limits: Limits) -> dict[str, Any]
         info = parse_stack(zf, limits, what)
         _verify_members(zf, info, limits, what)
         _resolve_originals(zf, info, limits, what)
+        _resolve_group_masks(zf, info, limits, what)
         icc = None
         if info.profile_src and info.profile_src in zf.namelist():
             icc = read_member(zf, info.profile_src, limits, what, cap=16 * MIB)

@@ -185,7 +185,7 @@ def test_dropping_a_file_on_the_canvas_opens_it(qtbot, window, tmp_path):
 def test_dropping_files_on_the_layers_panel_adds_layers(qtbot, window, tmp_path):
     a, b = _png(tmp_path / "a.png"), _png(tmp_path / "b.png", (255, 0, 0, 255))
     doc = window.doc
-    assert _drop(window, [a, b], target=window.layers_panel.list)
+    assert _drop(window, [a, b], target=window.layers_panel.tree)
     qtbot.waitUntil(lambda: len(doc.layers) == 4, timeout=2000)
     assert window.doc is doc and doc.path is None
     added = [layer for layer in doc.layers if layer.pixels.shape == (8, 12, 4)]

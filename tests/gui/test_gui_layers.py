@@ -11,24 +11,25 @@ from warpaint.gui.layers_panel import ID_ROLE
 
 
 def _row_of(panel, layer_id):
-    for row in range(panel.list.count()):
-        if panel.list.item(row).data(ID_ROLE) == layer_id:
+    for row in range(panel.tree.topLevelItemCount()):
+        if panel.tree.topLevelItem(row).data(0, ID_ROLE) == layer_id:
             return row
     raise AssertionError(layer_id)
 
 
 def test_panel_lists_layers_top_first_with_thumbnails(qtbot, window):
     panel = window.layers_panel
-    names = [panel.list.item(r).text() for r in range(panel.list.count())]
+    names = [panel.tree.topLevelItem(r).text(0) for r in range(panel.tree.topLevelItemCount())]
     assert names == ["Square", "Background"]
     qtbot.waitUntil(panel.thumbnails_ready, timeout=5000)
-    assert all(not panel.list.item(r).icon().isNull() for r in range(panel.list.count()))
+    rows = range(panel.tree.topLevelItemCount())
+    assert all(not panel.tree.topLevelItem(r).icon(0).isNull() for r in rows)
 
 
 def test_visibility_checkbox_hides_the_layer_as_one_step(window):
     panel, doc = window.layers_panel, window.doc
     square = doc.layers[1]
-    panel.list.item(_row_of(panel, square.id)).setCheckState(Qt.CheckState.Unchecked)
+    panel.tree.topLevelItem(_row_of(panel, square.id)).setCheckState(0, Qt.CheckState.Unchecked)
     assert doc.layer(square.id).visible is False
     assert doc.history.undo_label == "Hide layer 'Square'"
     window.undo()
@@ -65,7 +66,7 @@ def test_blend_mode_combo_sets_the_layer_mode(window):
 def test_rename_by_editing_the_item(window):
     panel, doc = window.layers_panel, window.doc
     square = doc.layers[1]
-    panel.list.item(_row_of(panel, square.id)).setText("Red square")
+    panel.tree.topLevelItem(_row_of(panel, square.id)).setText(0, "Red square")
     assert doc.layer(square.id).name == "Red square"
     assert "Rename" in doc.history.undo_label
 

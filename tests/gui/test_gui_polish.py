@@ -13,27 +13,28 @@ from warpaint.gui.layers_panel import ID_ROLE
 
 
 def _item_of(panel, layer_id):
-    for row in range(panel.list.count()):
-        item = panel.list.item(row)
-        if item.data(ID_ROLE) == layer_id:
+    for row in range(panel.tree.topLevelItemCount()):
+        item = panel.tree.topLevelItem(row)
+        if item.data(0, ID_ROLE) == layer_id:
             return item
     raise AssertionError(f"no row for layer {layer_id}")
 
 
 def _has_checkbox(item) -> bool:
     """The row draws a check box only when its check-state role holds a value."""
-    return item.data(Qt.ItemDataRole.CheckStateRole) is not None
+    return item.data(0, Qt.ItemDataRole.CheckStateRole) is not None
 
 
 def _all_rows_have_checkboxes(panel) -> bool:
-    return all(_has_checkbox(panel.list.item(r)) for r in range(panel.list.count()))
+    rows = range(panel.tree.topLevelItemCount())
+    return all(_has_checkbox(panel.tree.topLevelItem(r)) for r in rows)
 
 
 def _click_checkbox(qtbot, panel, item) -> None:
     """Click the row's check box as a user does (the indicator sits at the row's left)."""
-    rect = panel.list.visualItemRect(item)
+    rect = panel.tree.visualItemRect(item)
     QTest.mouseClick(
-        panel.list.viewport(),
+        panel.tree.viewport(),
         Qt.MouseButton.LeftButton,
         pos=QPoint(rect.left() + 10, rect.center().y()),
     )
@@ -45,9 +46,9 @@ def test_a_hidden_layer_keeps_its_visibility_checkbox_when_a_layer_is_added(qtbo
     _click_checkbox(qtbot, panel, _item_of(panel, square.id))
     assert doc.layer(square.id).visible is False
     window.new_layer_action.trigger()
-    assert panel.list.count() == 3
+    assert panel.tree.topLevelItemCount() == 3
     item = _item_of(panel, square.id)
-    assert _has_checkbox(item) and item.checkState() == Qt.CheckState.Unchecked
+    assert _has_checkbox(item) and item.checkState(0) == Qt.CheckState.Unchecked
     assert _all_rows_have_checkboxes(panel)
     # The box still works: ticking it shows the layer again.
     _click_checkbox(qtbot, panel, item)
@@ -67,7 +68,7 @@ def test_a_hidden_layer_keeps_its_checkbox_through_apply_undo_and_redo(qtbot, wi
         step()
         assert _all_rows_have_checkboxes(panel), step.__name__
         item = _item_of(panel, square.id)
-        assert item.checkState() == Qt.CheckState.Unchecked, step.__name__
+        assert item.checkState(0) == Qt.CheckState.Unchecked, step.__name__
     assert len(doc.layers) == 3
 
 
@@ -102,23 +103,23 @@ def test_long_layer_names_are_elided_without_a_horizontal_scrollbar(qtbot, windo
     long_name = "A layer with a very long name that says where it came from, copy 2"
     doc.rename_layer(doc.layers[1].id, long_name)
     item = _item_of(panel, doc.layers[1].id)
-    assert item.text() == long_name and long_name in item.toolTip()
-    qtbot.waitUntil(lambda: panel.list.visualItemRect(item).width() > 0)
-    viewport = panel.list.viewport().rect()
-    width_of_text = panel.list.fontMetrics().horizontalAdvance(long_name)
+    assert item.text(0) == long_name and long_name in item.toolTip(0)
+    qtbot.waitUntil(lambda: panel.tree.visualItemRect(item).width() > 0)
+    viewport = panel.tree.viewport().rect()
+    width_of_text = panel.tree.fontMetrics().horizontalAdvance(long_name)
     assert width_of_text > viewport.width(), "the name must not fit for this test to mean anything"
-    for row in range(panel.list.count()):
-        rect = panel.list.visualItemRect(panel.list.item(row))
+    for row in range(panel.tree.topLevelItemCount()):
+        rect = panel.tree.visualItemRect(panel.tree.topLevelItem(row))
         assert rect.left() >= 0 and rect.right() <= viewport.right(), rect
-    assert panel.list.horizontalScrollBar().maximum() == 0
-    assert not panel.list.horizontalScrollBar().isVisible()
-    assert panel.list.textElideMode() == Qt.TextElideMode.ElideMiddle
+    assert panel.tree.horizontalScrollBar().maximum() == 0
+    assert not panel.tree.horizontalScrollBar().isVisible()
+    assert panel.tree.textElideMode() == Qt.TextElideMode.ElideMiddle
     # Narrowing the dock keeps every row inside the list.
-    panel.list.setFixedWidth(140)
+    panel.tree.setFixedWidth(140)
     qtbot.waitUntil(
-        lambda: panel.list.visualItemRect(item).right() <= panel.list.viewport().rect().right()
+        lambda: panel.tree.visualItemRect(item).right() <= panel.tree.viewport().rect().right()
     )
-    assert panel.list.horizontalScrollBar().maximum() == 0
+    assert panel.tree.horizontalScrollBar().maximum() == 0
 
 
 def test_what_detection_filled_in_is_told_by_the_parameters_labels(qtbot, make_window):
