@@ -474,10 +474,25 @@ def _composite_group(
             acc *= weight
             acc += prior
         return
+    blend, op = _mode(group.blend_mode)
+    if reach(group, Rect(0, 0, *size)).intersect(rect).empty:
+        # No content here (as = 0): only the operator's Fb(0) acts on the backdrop.
+        if op.fb[0] != 1.0:
+            acc *= np.float32(op.fb[0])
+        return
     inner = np.zeros_like(acc)
-    if not reach(group, Rect(0, 0, *size)).intersect(rect).empty:
-        _composite_nodes(group.children, rect, inner, (), size)
-        _unpremultiply(inner)
+    _composite_nodes(group.children, rect, inner, (), size)
+    if blend is None and op is SOURCE_OVER:
+        # Normal mode: the premultiplied content goes straight over, as in
+        # `_accumulate` without dividing by alpha and multiplying again.
+        if group.opacity != 1.0:
+            inner *= np.float32(group.opacity)
+        if mask is not None:
+            inner *= mask
+        acc *= 1.0 - inner[..., 3:4]
+        acc += inner
+        return
+    _unpremultiply(inner)
     _accumulate(acc, inner, group.blend_mode, group.opacity, mask)
 
 

@@ -8,6 +8,7 @@ carries a `ratio`.
 
 from __future__ import annotations
 
+import gc
 import os
 import resource
 import statistics
@@ -95,14 +96,52 @@ def bench_memory(quick: bool, device: str | None) -> dict[str, Any]:
     10 brush-sized region edits (512x512), 5 property changes, 5 whole-layer
     pixel replacements (what an effect on a full layer commits). Reports the
     resident set (current and peak) after the steps, and the history's bytes.
+
+    Then the same again with the five layers in a three-level group tree
+    (isolated, pass-through, isolated at 90 %; the groups in normal mode, the
+    layers in their own modes), after the flat document is freed:
+    its history bytes, the memory it added and the time to composite a
+    1024^2 view, with ratios to the flat run.
     """
+    side = 2000 if quick else 8000
+    start_rss = rss_mib()
+    flat = _memory_run(side, tree=False)
+    flat_rss, flat_peak = rss_mib(), peak_rss_mib()
+    del flat["doc"]
+    gc.collect()
+    before_tree = rss_mib()
+    tree = _memory_run(side, tree=True)
+    tree_rss = rss_mib()
+    del tree["doc"]
+    return {
+        "canvas": f"{side}x{side}",
+        "layers": 5,
+        "history_steps": flat["steps"],
+        "history_mib": flat["history_mib"],
+        "document_mib": flat["document_mib"],
+        "rss_mib_before": round(start_rss, 1),
+        "rss_mib": round(flat_rss, 1),
+        "peak_rss_mib": round(flat_peak, 1),
+        "goal_rss_mib": 6 * 1024,
+        "build_s": flat["build_s"],
+        "steps_s": flat["steps_s"],
+        "composite_1024_view_ms_median": flat["view_ms"],
+        "tree_history_mib": tree["history_mib"],
+        "tree_rss_added_mib": round(tree_rss - before_tree, 1),
+        "flat_rss_added_mib": round(flat_rss - start_rss, 1),
+        "tree_composite_1024_view_ms_median": tree["view_ms"],
+        "tree_vs_flat_composite": round(tree["view_ms"] / flat["view_ms"], 2),
+        "tree_vs_flat_history": round(tree["history_mib"] / flat["history_mib"], 2),
+        "note": "rss from /proc/self/statm after the steps; peak from getrusage (whole run)",
+    }
+
+
+def _memory_run(side: int, tree: bool) -> dict[str, Any]:
     from warpaint.engine.core.compositing import composite
-    from warpaint.engine.core.document import DocState, Document, Layer
+    from warpaint.engine.core.document import DocState, Document, Group, Layer
     from warpaint.engine.core.tiles import Rect, TiledImage
 
-    side = 2000 if quick else 8000
     rng = np.random.default_rng(0)
-    start_rss = rss_mib()
     t0 = time.perf_counter()
     layers = []
     for i in range(5):
@@ -114,7 +153,12 @@ def bench_memory(quick: bool, device: str | None) -> dict[str, Any]:
             strip = rng.integers(0, 256, (rows, side, 4), dtype=np.uint8)
             image = image.with_region(0, y, strip)
         layers.append(Layer(f"Layer {i}", image, blend_mode="normal" if i == 0 else "screen"))
-    doc = Document(DocState(side, side, tuple(layers)))
+    root: tuple[Any, ...] = tuple(layers)
+    if tree:
+        inner = Group("Inner", (layers[3], layers[4]), opacity=0.9)
+        middle = Group("Middle", (layers[2], inner), isolated=False)
+        root = (layers[0], Group("Outer", (layers[1], middle)))
+    doc = Document(DocState(side, side, root))
     build_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     for step in range(20):
@@ -142,19 +186,13 @@ def bench_memory(quick: bool, device: str | None) -> dict[str, Any]:
         composite(doc.state, view)
         times.append(time.perf_counter() - t)
     return {
-        "canvas": f"{side}x{side}",
-        "layers": 5,
-        "history_steps": len(doc.history.labels) - 1,
+        "doc": doc,
+        "steps": len(doc.history.labels) - 1,
         "history_mib": round(doc.history.memory_bytes() / 2**20, 1),
         "document_mib": round(sum(layer.pixels.nbytes for layer in doc.layers) / 2**20, 1),
-        "rss_mib_before": round(start_rss, 1),
-        "rss_mib": round(rss_mib(), 1),
-        "peak_rss_mib": round(peak_rss_mib(), 1),
-        "goal_rss_mib": 6 * 1024,
         "build_s": round(build_s, 2),
         "steps_s": round(steps_s, 2),
-        "composite_1024_view_ms_median": round(statistics.median(times) * 1000, 1),
-        "note": "rss from /proc/self/statm after the steps; peak from getrusage",
+        "view_ms": round(statistics.median(times) * 1000, 1),
     }
 
 
