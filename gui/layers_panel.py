@@ -251,7 +251,7 @@ class LayersPanel(QWidget):
             return None
 
     def set_current_layer(self, node_id: int | None) -> None:
-        """Make a layer's or a group's row the current one."""
+        """Make a layer's or a group's row the current (and only selected) one."""
         if node_id == self._current:
             return
         self._current = node_id
@@ -567,9 +567,13 @@ class LayersPanel(QWidget):
 
     # -- user edits -------------------------------------------------------------------
     def _on_tree_current_changed(self, item: QTreeWidgetItem | None, _previous: object) -> None:
-        if self._syncing or item is None:
+        if self._syncing or item is None or item.data(0, ID_ROLE) == self._current:
             return
-        self.set_current_layer(item.data(0, ID_ROLE))
+        # The click that made the row current also selects it (Ctrl and Shift
+        # extend the selection): the selection is left to the view here.
+        self._current = item.data(0, ID_ROLE)
+        self._update_controls()
+        self._announce()
 
     def _on_tree_expanded(self, item: QTreeWidgetItem, expanded: bool) -> None:
         if self._syncing:

@@ -616,6 +616,8 @@ class MainWindow(QMainWindow):
         duplicated, deleted, raised and lowered whole; merge down needs a
         layer below in the same group."""
         doc, node = self.doc, self.layers_panel.current_node()
+        if doc is None or (node is not None and not doc.state.contains(node.id)):
+            node = None  # the panel still shows the document this window is leaving
         is_group = isinstance(node, Group)
         self.duplicate_layer_action.setEnabled(node is not None)
         # The document keeps at least one pixel layer.

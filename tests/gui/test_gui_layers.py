@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from gui_helpers import needs_io
 from PIL import Image
-from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QDropEvent
 
 from warpaint.gui.layers_panel import ID_ROLE
 
@@ -74,11 +75,21 @@ def test_rename_by_editing_the_item(window):
 def test_reorder_by_dragging_an_item_moves_the_layer(window):
     panel, doc = window.layers_panel, window.doc
     bottom, top = doc.layers[0].id, doc.layers[1].id
-    # What an internal drag-and-drop does to the list model: move the bottom row to the top.
-    model = panel.list.model()
-    assert model.moveRow(QModelIndex(), 1, QModelIndex(), 0)
+    # A drop of the bottom row on the top half of the top row, through the tree's drop handling.
+    tree = panel.tree
+    panel.set_current_layer(bottom)
+    rect = tree.visualItemRect(panel.item_of(top))
+    mime = tree.model().mimeData([tree.indexFromItem(panel.item_of(bottom))])
+    drop = QDropEvent(
+        QPointF(rect.center().x(), rect.top() + 1),
+        Qt.DropAction.MoveAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    tree.dropEvent(drop)
     assert [layer.id for layer in doc.layers] == [top, bottom]
-    assert [panel.list.item(r).data(ID_ROLE) for r in range(2)] == [bottom, top]
+    assert [tree.topLevelItem(r).data(0, ID_ROLE) for r in range(2)] == [bottom, top]
     window.undo()
     assert [layer.id for layer in doc.layers] == [bottom, top]
 
