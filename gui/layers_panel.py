@@ -327,6 +327,9 @@ class LayersPanel(QWidget):
             )
             if isinstance(node, Group):
                 flags |= Qt.ItemFlag.ItemIsDropEnabled
+                font = item.font(0)
+                font.setBold(True)  # a group's row reads apart from its layers' at a glance
+                item.setFont(0, font)
             item.setFlags(flags)
             if parent_id is None:
                 self.tree.addTopLevelItem(item)
