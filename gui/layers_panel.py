@@ -255,7 +255,7 @@ class LayersPanel(QWidget):
         if node_id == self._current:
             return
         self._current = node_id
-        self._select_current()
+        self._select_current(reveal=True)
         self._update_controls()
         self._announce()
 
@@ -292,7 +292,7 @@ class LayersPanel(QWidget):
         for node, _parent_id in rows:
             self._update_item(self._items[node.id], node)
         self._syncing = False
-        self._select_current()
+        self._select_current(reveal=self._current != previous_current)
         self._update_controls()
         self._request_thumbnails(list(state.layers) if state is not None else [])
         if self._current != previous_current or self.current_layer_id != self._announced_layer:
@@ -375,13 +375,15 @@ class LayersPanel(QWidget):
         pixmap = QStyle.StandardPixmap.SP_DirOpenIcon if open_ else QStyle.StandardPixmap.SP_DirIcon
         return self.style().standardIcon(pixmap)
 
-    def _select_current(self) -> None:
+    def _select_current(self, reveal: bool) -> None:
+        """Select the current row; `reveal`: open the groups around it (a row
+        that just became current is never hidden in a closed group)."""
         item = self._items.get(self._current) if self._current is not None else None
         if item is None:
             return
         self._syncing = True
-        parent = item.parent()
-        while parent is not None:  # a row that became current is never hidden in a closed group
+        parent = item.parent() if reveal else None
+        while parent is not None:
             if not parent.isExpanded():
                 parent.setExpanded(True)
                 self._expanded[parent.data(0, ID_ROLE)] = True
@@ -586,11 +588,6 @@ class LayersPanel(QWidget):
         self._syncing = True
         item.setIcon(0, self._folder_icon(expanded))
         self._syncing = False
-        if not expanded and self._current is not None and self._doc is not None:
-            # The current row went out of sight: its closed group is current instead.
-            state = self._doc.state
-            if state.contains(self._current) and group_id in state.ancestors(self._current):
-                self.set_current_layer(group_id)
 
     def _on_tree_context_menu(self, pos: QPoint) -> None:
         item = self.tree.itemAt(pos)

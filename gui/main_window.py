@@ -875,13 +875,15 @@ class MainWindow(QMainWindow):
 
     def _add_layer_above_current(self, layer: Layer, label: str) -> None:
         assert self.doc is not None
-        group = self.layers_panel.current_node()
-        if isinstance(group, Group):  # a group's row is current: the layer goes in at its top
-            self.doc.add_node(layer, group.id, len(group.children), label)
-            return
-        current = self.current_layer()
-        index = self.doc.state.index_of(current.id) + 1 if current is not None else None
-        self.doc.add_layer(layer, index, label)
+        state, node = self.doc.state, self.layers_panel.current_node()
+        if node is None or not state.contains(node.id):
+            self.doc.add_layer(layer, None, label)
+        elif isinstance(node, Group):  # a group's row is current: the layer goes in at its top
+            self.doc.add_node(layer, node.id, len(node.children), label)
+        else:  # just above the current layer, in its group
+            parent = state.parent_of(node.id)
+            index = state.path_of(node.id)[-1] + 1
+            self.doc.add_node(layer, None if parent is None else parent.id, index, label)
 
     def _last_directory(self) -> str:
         if self.doc is not None and self.doc.path:

@@ -339,3 +339,16 @@ def test_a_group_is_duplicated_deleted_and_raised_whole(nested):
     nested.delete_layer_action.trigger()
     assert not doc.state.contains(copy.id)
     assert _names(doc.state.root) == _names(_nested_document().state.root)
+
+
+def test_closing_a_group_keeps_the_layer_inside_current_until_another_row_is_made(nested):
+    panel, doc = nested.layers_panel, nested.doc
+    outer, low = _ids(doc, "Outer", "Low")
+    _click(panel, low)
+    panel.item_of(outer).setExpanded(False)
+    assert nested.current_layer_id == low and nested.session.layer_id == low
+    panel.opacity_spin.setValue(50)  # the controls still edit it, and the group stays closed
+    assert doc.layer(low).opacity == 0.5 and not panel.item_of(outer).isExpanded()
+    nested.new_layer_action.trigger()  # the new layer lands in the group, which opens to show it
+    assert doc.state.parent_of(nested.current_layer_id).id == outer
+    assert panel.item_of(outer).isExpanded()
