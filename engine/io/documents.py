@@ -60,7 +60,11 @@ def open_image_as_layer(path: str | os.PathLike[str], limits: Limits | None = No
     """A file as one layer named after it (an .ora is flattened), at (0, 0)."""
     state = read_state(path, limits)
     name = Path(path).stem or "Layer"
-    if len(state.layers) == 1 and (state.layers[0].x, state.layers[0].y) == (0, 0):
+    if (
+        len(state.root) == 1
+        and isinstance(state.root[0], Layer)
+        and (state.layers[0].x, state.layers[0].y) == (0, 0)
+    ):
         only = state.layers[0]
         if (
             only.mask is None
@@ -82,7 +86,7 @@ def open_image_as_layer(path: str | os.PathLike[str], limits: Limits | None = No
 def read_image_array(path: str | os.PathLike[str], limits: Limits | None = None) -> np.ndarray:
     """A file flattened to (H, W, 4) float32 straight RGBA in [0, 1], sRGB, upright."""
     state = read_state(path, limits)
-    if len(state.layers) == 1:
+    if len(state.root) == 1 and isinstance(state.root[0], Layer):
         only = state.layers[0]
         if (
             (only.x, only.y) == (0, 0)

@@ -196,7 +196,9 @@ def test_groups_of_gimp_files_keep_their_offsets(tmp_path):
 def test_a_pass_through_group_in_a_file_without_isolation_opens_pass_through(tmp_path):
     xml = """<image w="4" h="4"><stack>
       <stack name="G"><layer name="m" src="data/m.png" composite-op="svg:multiply"/></stack>
-      <stack name="H" isolation="isolate" visibility="hidden"><layer name="n" src="data/m.png"/></stack>
+      <stack name="H" isolation="isolate" visibility="hidden">
+        <layer name="n" src="data/m.png"/>
+      </stack>
       <layer name="bg" src="data/bg.png"/>
     </stack></image>"""
     members = {
