@@ -121,8 +121,6 @@ class LayersPanel(QWidget):
         self.tree.setIconSize(QSize(THUMB, THUMB))
         self.tree.setUniformRowHeights(True)
         self.tree.setIndentation(16)
-        # Room for a group and a few of its rows beside a tall effects dock.
-        self.tree.setMinimumHeight(4 * (THUMB + 6))
         # Long names are elided in the middle (a name's end often tells
         # layers apart: "… copy 2"); the full name is in the tooltip. The one
         # column is as wide as the view, so rows never scroll sideways.
