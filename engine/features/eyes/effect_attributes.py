@@ -64,8 +64,8 @@ _lock = threading.Lock()
 _headers: dict[tuple[str, float], list[Param]] = {}
 _models: dict[tuple[str, float, str], AttributeModel] = {}
 _cache: EncodingCache | None = None
-# Sliders built in this session from example images (`add_slider`), per model
-# file: (its Param, its (L,) vector, its unit, "paired" or "unpaired"). They
+# Sliders built from example images (`add_slider`) since the program started,
+# per model file: (its Param, its (L,) vector, its unit, "paired" or "unpaired"). They
 # live in memory, are added to that model whenever it is loaded, and are
 # written to disk only by `save_model_copy`, into a copy of the model file
 # (never into the original).
@@ -162,7 +162,7 @@ def add_slider(
     region: Sequence[float] | None = None,
     mirror: bool = False,
 ) -> Param:
-    """Build a slider from example images and add it to `model` for this session.
+    """Build a slider from example images and add it to `model` until the program exits.
 
     `without` / `with_`: images without and with the attribute, each an
     (H, W, C>=3) float array in [0, 1] (a layer's pixels) or an image file.
@@ -171,7 +171,7 @@ def add_slider(
     With `region` (x, y, w, h in each image's pixels) only that box of each
     image is used, `mirror` flipping it as the effect does. `name` is made
     snake_case; a name of the model's own sliders or parameters is refused, a
-    slider built earlier in the session with that name is replaced. Returns
+    slider built earlier (since the program started) with that name is replaced. Returns
     the new slider's Param; `extra_params` lists it from now on, and the
     effect edits with it at once (no training).
     """
@@ -222,13 +222,18 @@ def add_slider(
 
 
 def session_sliders(model: Any = None) -> list[str]:
-    """Names of the sliders built in this session for `model` (None: the built-in one)."""
+    """Names of the sliders built since the program started for `model` (None: the built-in one).
+
+    They live in memory only; `save_model_copy` writes them to a file.
+    """
     with _lock:
         return list(_session.get(str(_model_path(model)), {}))
 
 
 def save_model_copy(destination: str | Path, model: Any = None) -> Path:
-    """Write `model` with this session's sliders into a new model file; returns its path.
+    """Write `model` with the sliders built since the program started into a new model file.
+
+    Returns the new file's path.
 
     The original (e.g. the built-in model inside the installation) is never
     overwritten; choose the copy as the effect's model file to use it later.
