@@ -1,10 +1,10 @@
 """Distilling Gatys stylization into the feed-forward generator.
 
-The naive perceptual-loss recipe (train the generator against the random
-VGG's Gram loss directly) failed in our probes: the generator found patterns
-that satisfy the random network's statistics without looking like the style
-(see docs/fast-style.md). Gatys optimisation with the same network does look
-like the style, so the recipe here is:
+Trained against the random VGG's Gram loss directly (the perceptual-loss
+recipe), the generator finds patterns that satisfy the random network's
+statistics without looking like the style (docs/fast-style.md). Gatys
+optimisation with the same network does look like the style, so the recipe
+here is:
 
 1. `content_pool`: content crops from the offline photos (or a folder), with
    augmentation (scale, crop, flips, tint);
