@@ -36,6 +36,7 @@ from warpaint.engine.core.lod import MAX_LEVEL, reduced_size, shared_lod
 from warpaint.engine.core.resample import resize
 from warpaint.engine.core.selection import Selection
 from warpaint.engine.core.tiles import Rect, TiledImage, from_float
+from warpaint.engine.features.eyes.faces import ALL_FACES
 from warpaint.engine.runtime.apply import (
     EffectResult,
     commit_effect,
@@ -458,9 +459,26 @@ class EffectSession(QObject):
     def pick_face(self, index: int) -> None:
         """Find the current effect's image-bound values for face `index` (in `faces`):
         its `prefill` hook runs on that face's part of the layer, off the GUI thread;
-        the panel takes what it finds and the preview follows (picking is an edit)."""
+        the panel takes what it finds and the preview follows (picking is an edit).
+        `ALL_FACES` (with more than one face found) puts the effect's face index
+        there and the values found for one face back to their defaults, so the
+        effect finds every face itself."""
         controls, layer = self.controls, self.current_layer()
         hook = controls.spec.hook("prefill") if controls is not None else None
+        if controls is not None and hook is not None and index == ALL_FACES and len(self.faces) > 1:
+            self._set_faces(self.faces, index)
+            bound = [
+                p
+                for p in controls.spec.all_params(controls.values())
+                if p.image_bound and p.type is not ParamType.MASK
+            ]
+            controls.take_values(
+                {p.name: index if p.type is ParamType.INTEGER else p.default for p in bound}
+            )
+            self._touched.add(controls.spec.id)
+            self._applied.discard(controls.spec.id)
+            self.preview()
+            return
         if controls is None or layer is None or hook is None or not 0 <= index < len(self.faces):
             return
         self._set_faces(self.faces, index)
