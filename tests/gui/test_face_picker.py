@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 from gui_helpers import astronaut_document
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
@@ -43,17 +44,23 @@ def test_all_faces_is_listed_after_the_faces_and_choosing_it_emits_all(qtbot: An
     assert picker.combo.count() == 1, "one face: nothing to choose between"
 
 
-def test_choosing_all_faces_previews_the_gaze_of_every_face(qtbot: Any, make_window: Any) -> None:
+@pytest.mark.parametrize(
+    ("effect_id", "found", "slider", "value"),
+    [("gaze", "eyes", "horizontal", 12.0), ("attributes", "region", "pupil", 1.0)],
+)
+def test_choosing_all_faces_makes_the_effect_edit_every_face(
+    qtbot: Any, make_window: Any, effect_id: str, found: str, slider: str, value: float
+) -> None:
     window = make_window(_group_photo())
-    panel = window.show_effect("gaze")
+    panel = window.show_effect(effect_id)
     picker = window.face_pickers[panel]
     qtbot.waitUntil(lambda: len(window.session.faces) == 2, timeout=30_000)
-    qtbot.waitUntil(lambda: len(panel.values()["eyes"] or ()) == 4, timeout=30_000)
+    qtbot.waitUntil(lambda: panel.values()[found] not in (None, ()), timeout=30_000)
     finished: list[Any] = []
     window.bridge.job_finished.connect(finished.append)
-    panel.widgets["horizontal"].set_value(12.0)
+    panel.widgets[slider].set_value(value)
 
-    QTest.keyClick(picker.combo, Qt.Key.Key_End)
+    QTest.keyClick(picker.combo, Qt.Key.Key_End)  # the user picks "All faces"
     assert picker.combo.currentText() == ALL_FACES_TEXT
     assert window.session.face == ALL_FACES
 
@@ -71,7 +78,7 @@ def test_choosing_all_faces_previews_the_gaze_of_every_face(qtbot: Any, make_win
 
     qtbot.waitUntil(lambda: preview_of_all() is not None, timeout=30_000)
     result = preview_of_all()
-    # What the effect received: every face, no one face's eye points.
-    assert result.params["face"] == ALL_FACES and not result.params["eyes"]
-    assert result.params["horizontal"] == 12.0
+    # What the effect received: every face, and not one face's eyes or region.
+    assert result.params["face"] == ALL_FACES and result.params[found] in (None, ())
+    assert result.params[slider] == value
     assert result.origin is None, "the whole layer: the effect finds the faces in it"
