@@ -1240,7 +1240,10 @@ class MainWindow(QMainWindow):
             return
         self.canvas.set_preview_state(shown.state, shown.reduced, shown.drawn)
         title = controls.spec.title if controls is not None else "effect"
-        self.canvas.set_badge(f"Preview: {title}")
+        if self.session.stale:
+            self.canvas.set_badge(f"Preview: {title}, out of date (press Preview)", warning=True)
+        else:
+            self.canvas.set_badge(f"Preview: {title}")
 
     def _on_session_faces_changed(self) -> None:
         """Mark the faces on the canvas while a panel that picks one is shown."""
