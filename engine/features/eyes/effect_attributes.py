@@ -91,12 +91,13 @@ def _model_path(value: Any) -> Path:
 
 
 def _version(path: Path) -> tuple[str, int, int]:
-    """(resolved path, mtime_ns, size): what tells a rewritten model file apart."""
+    """(path, mtime_ns, size): what tells a rewritten model file apart. The path
+    is not resolved: the panel asks for the slider list many times a frame."""
     try:
         stat = path.stat()
     except OSError:
         raise BadInputError(f"{path}: no such model file") from None
-    return str(path.resolve()), stat.st_mtime_ns, stat.st_size
+    return str(path), stat.st_mtime_ns, stat.st_size
 
 
 def extra_params(values: Mapping[str, Any]) -> list[Param]:
