@@ -8,7 +8,7 @@ canvas, asks the session to find that face's values. An image-bound integer
 parameter (the effect's own face index) is replaced by this list, so its range
 is the faces found. With more than one face the list ends with "All faces"
 (`ALL_FACES`, which the effects read as every face found): choosing it asks
-the session to edit them all.
+the effect session to edit them all.
 """
 
 from __future__ import annotations

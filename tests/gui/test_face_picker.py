@@ -36,7 +36,7 @@ def test_all_faces_is_listed_after_the_faces_and_choosing_it_emits_all(qtbot: An
         QTest.keyClick(picker.combo, Qt.Key.Key_End)  # the user moves to the last entry
     assert chosen.args == [ALL_FACES] and picker.chosen == ALL_FACES
     picker.set_faces(2, ALL_FACES)
-    assert picker.combo.currentText() == ALL_FACES_TEXT, "shown again when the session says so"
+    assert picker.combo.currentText() == ALL_FACES_TEXT, "shown when it is the choice"
     with qtbot.waitSignal(picker.face_chosen) as chosen:
         QTest.keyClick(picker.combo, Qt.Key.Key_Home)
     assert chosen.args == [0]
