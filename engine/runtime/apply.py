@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from warpaint.engine.core.document import DocState, Document, Layer
+from warpaint.engine.core.history import EffectStep
 from warpaint.engine.core.lod import level_for_side, reduce_block, shared_lod
 from warpaint.engine.core.resample import fit_scale, resize
 from warpaint.engine.core.tiles import Rect, TiledImage, from_float
@@ -427,11 +428,44 @@ def commit_effect(
     result: EffectResult,
     target: str = "new_layer",
     mask: np.ndarray | None = None,
+    *,
+    layer_rule: str = "current",
+    layer_name: str | None = None,
+    blend_mode: str | None = None,
+    opacity: float | None = None,
 ) -> Layer:
     """Put a full-resolution result into the document as one undoable step
-    (see `place_result` for `target` and `mask`)."""
+    (see `place_result` for `target` and `mask`).
+
+    The step records an `EffectStep` for recipes: the effect, its parameters,
+    `layer_rule` ('current', 'top', or 'named' with `layer_name`: how the
+    layer it ran on was chosen), the placement and whether `mask` restricted
+    it. `blend_mode` and `opacity`, when given, are set on the layer the
+    result goes into in the same step (a recipe replaying what the user set).
+    """
     state, layer, label = place_result(doc.state, result, target, mask)
-    doc.commit(label, state)
+    changes = {
+        name: value
+        for name, value in (("blend_mode", blend_mode), ("opacity", opacity))
+        if value is not None and getattr(layer, name) != value
+    }
+    if changes:
+        layer = layer.with_(**changes)
+        state = state.replace_layer(layer)
+    record = EffectStep(
+        effect_id=result.effect_id,
+        params=dict(result.params),
+        target=target,
+        layer=layer_rule,
+        layer_name=layer_name,
+        blend_mode=layer.blend_mode,
+        opacity=layer.opacity,
+        restricted=mask is not None,
+        source_layer=result.layer_id,
+        result_layer=layer.id,
+    )
+    with doc.history.recording(record):
+        doc.commit(label, state)
     return layer
 
 
