@@ -20,7 +20,7 @@ from warpaint.engine.core.resample import fit_scale, resize
 from warpaint.engine.core.tiles import Rect, TiledImage, from_float
 from warpaint.engine.io.limits import resolve as resolve_limits
 from warpaint.engine.runtime.errors import BadInputError
-from warpaint.engine.runtime.jobs import JobContext
+from warpaint.engine.runtime.jobs import Job, JobContext
 from warpaint.engine.runtime.params import ParamType
 from warpaint.engine.runtime.registry import EffectSpec, get_effect
 
@@ -467,6 +467,27 @@ def commit_effect(
     with doc.history.recording(record):
         doc.commit(label, state)
     return layer
+
+
+def apply_effect(
+    doc: Document,
+    layer_id: int,
+    effect_id: str,
+    params: Mapping[str, Any],
+    target: str = "new_layer",
+    device: str | None = None,
+    **record: Any,
+) -> tuple[Layer, tuple[str, ...]]:
+    """Run an effect on a layer of `doc` here, at full resolution, and commit
+    it as one step (`effect_job`, then `commit_effect`, which takes `record`:
+    the layer rule, blend mode and opacity). Returns the layer the result went
+    into and the job's notes for the user. For scripts and recipes; the
+    editor runs the same job on its long lane."""
+    from warpaint.engine.runtime.device import choose_device
+
+    job = Job(lambda _ctx: None, label=effect_id, device=choose_device(device))
+    result = effect_job(doc.state, layer_id, effect_id, params)(JobContext(job))
+    return commit_effect(doc, result, target, **record), tuple(job.messages)
 
 
 def layer_mask(

@@ -34,12 +34,10 @@ from warpaint.engine.io.atomic import atomic_write
 from warpaint.engine.io.limits import check_regular_file
 from warpaint.engine.runtime.apply import (
     TARGETS,
-    commit_effect,
-    effect_job,
+    apply_effect,
     resolve_references,
 )
 from warpaint.engine.runtime.errors import BadInputError
-from warpaint.engine.runtime.jobs import Job, JobContext
 from warpaint.engine.runtime.params import Param, ParamType
 from warpaint.engine.runtime.registry import EffectSpec, get_effect
 
@@ -414,10 +412,7 @@ def run_recipe(
     for the first step). A step that a selection restricted runs on the whole
     layer (the selection was of another picture), with a note to `on_message`.
     """
-    from warpaint.engine.runtime.device import choose_device
-
     checked = recipe if isinstance(recipe, Recipe) else parse_recipe(recipe)
-    device = choose_device(device)
     note = on_message or (lambda _text: None)
     if not doc.layers:
         raise BadInputError("the document has no layers")
@@ -428,19 +423,20 @@ def run_recipe(
         params = _with_prefill(spec, dict(step.params), layer)
         if step.restricted:
             note(f"step {n} ({spec.id}) was restricted to a selection; it runs on the whole layer")
-        job = Job(lambda _ctx: None, label=spec.title, device=device)
-        result = effect_job(doc.state, layer.id, spec.id, params)(JobContext(job))
-        for message in job.messages:
-            note(message)
-        made = commit_effect(
+        made, messages = apply_effect(
             doc,
-            result,
+            layer.id,
+            spec.id,
+            params,
             step.target,
+            device,
             layer_rule=step.layer,
             layer_name=step.layer_name,
             blend_mode=step.blend_mode,
             opacity=step.opacity,
         )
+        for message in messages:
+            note(message)
         current = made.id
     return doc
 
