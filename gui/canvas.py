@@ -72,6 +72,9 @@ TileKey = tuple[int, int, int]  # level, tx, ty
 # A part of a shown state composited already: its canvas rectangle (full size)
 # and its (h, w, 4) uint8 straight-alpha pixels.
 Drawn = tuple[Rect, np.ndarray]
+# What a new state is known to change: it differs from that state only inside
+# that canvas rectangle (an effect's patch moved on from the previous preview).
+Since = tuple[DocState, Rect]
 
 
 @dataclass(frozen=True)
@@ -333,15 +336,18 @@ class CanvasView(QWidget):
         state: DocState | None,
         reduced: ReducedPixels | None = None,
         drawn: Drawn | None = None,
+        since: Since | None = None,
     ) -> None:
         """Show `state` (the document with an effect preview placed) instead of the
         document; `reduced` gives one of its layers' pixels at a reduced level of
         detail (a preview of a big layer); `drawn` is a part of `state` already
-        composited (a patch, by the job that made it). None: the document."""
+        composited (a patch, by the job that made it); `since` says where it
+        differs from another state (if that is the one shown, nothing else is
+        compared). None: the document."""
         self._override = state
         self._override_reduced = reduced if state is not None else None
         self._override_base = self._doc.state if self._doc is not None else None
-        self._refresh(drawn)
+        self._refresh(drawn, since)
 
     def set_stroke_mask(self, layer_id: int | None, mask: TiledImage | None = None) -> None:
         """Show layer `layer_id` with `mask` (a mask stroke in progress) in whatever
@@ -351,7 +357,7 @@ class CanvasView(QWidget):
         self._stroke = (layer_id, mask) if layer_id is not None and mask is not None else None
         self._refresh()
 
-    def _refresh(self, drawn: Drawn | None = None) -> None:
+    def _refresh(self, drawn: Drawn | None = None, since: Since | None = None) -> None:
         """Show the effect preview (or the document) with the stroke in progress."""
         if self._doc is None:
             return
@@ -360,20 +366,27 @@ class CanvasView(QWidget):
             state, reduced = self._doc.state, None
         if self._stroke is not None:
             state = with_layer_mask(state, *self._stroke)
-            drawn = None  # composited without the stroke
-        self._show_state(state, reduced, drawn)
+            drawn, since = None, None  # made without the stroke
+        self._show_state(state, reduced, drawn, since)
 
     @property
     def shown_reduced(self) -> ReducedPixels | None:
         return self._reduced
 
     def _show_state(
-        self, new: DocState, reduced: ReducedPixels | None, drawn: Drawn | None = None
+        self,
+        new: DocState,
+        reduced: ReducedPixels | None,
+        drawn: Drawn | None = None,
+        since: Since | None = None,
     ) -> None:
         old, old_reduced = self._state, self._reduced
         if old is None or (new is old and reduced is old_reduced):
             return
-        region = changed_region(old, new)
+        if since is not None and since[0] is old and reduced is old_reduced:
+            region: Rect | None = since[1].intersect(new.bounds)
+        else:
+            region = changed_region(old, new)
         if reduced is not old_reduced and region is not None:
             # The layer drawn from reduced pixels changes wherever it lies.
             for state, shown in ((old, old_reduced), (new, reduced)):
@@ -396,32 +409,38 @@ class CanvasView(QWidget):
             self._tiles.clear()
         elif region is not None:
             spans: dict[int, tuple[int, int, int, int]] = {}
+            current = self._generation
             for key, tile in self._tiles.items():
-                exact = tile.generation == self._generation
-                if not exact and tile.patchable != self._generation:
+                exact = tile.generation == current
+                if not exact and tile.patchable != current:
                     continue
                 level, tx, ty = key
                 span = spans.get(level)
                 if span is None:
                     span = spans[level] = _level_span(region, level)
                 x0, y0 = tx * CANVAS_TILE, ty * CANVAS_TILE
-                x1, y1 = x0 + CANVAS_TILE, y0 + CANVAS_TILE
-                if span[2] <= x0 or span[0] >= x1 or span[3] <= y0 or span[1] >= y1:
-                    part = Rect(0, 0, 0, 0)  # (checked first: most tiles are far from a patch)
-                else:
-                    part = self._tile_part(key, region)
-                if part.empty and exact:
-                    tile.generation = generation
-                elif part.empty:
-                    tile.patchable = generation
-                else:
-                    # A small change (an effect's patch) redraws just its part of the tile;
-                    # a big one redraws it whole (and may take the quick coarse pass first).
-                    old = tile.dirty if not exact and tile.dirty is not None else part
-                    dirty = _union(old, part)
-                    small = 2 * dirty.w * dirty.h <= CANVAS_TILE * CANVAS_TILE
-                    tile.dirty = dirty if small else None
-                    tile.patchable = generation if small else -1
+                # (Checked first, without building rectangles: most tiles are far
+                # from a patch.)
+                far = (
+                    span[2] <= x0
+                    or span[0] >= x0 + CANVAS_TILE
+                    or span[3] <= y0
+                    or span[1] >= y0 + CANVAS_TILE
+                )
+                part = None if far else self._tile_part(key, region)
+                if part is None or part.empty:
+                    if exact:
+                        tile.generation = generation
+                    else:
+                        tile.patchable = generation
+                    continue
+                # A small change (an effect's patch) redraws just its part of the tile;
+                # a big one redraws it whole (and may take the quick coarse pass first).
+                before = tile.dirty if not exact and tile.dirty is not None else part
+                dirty = _union(before, part)
+                small = 2 * dirty.w * dirty.h <= CANVAS_TILE * CANVAS_TILE
+                tile.dirty = dirty if small else None
+                tile.patchable = generation if small else -1
         self._generation = generation
         self._state = new
         if size_changed and self._fitted:

@@ -59,7 +59,7 @@ from warpaint.engine.runtime.jobs import Job, JobContext, JobState
 from warpaint.engine.runtime.params import ParamType
 from warpaint.engine.runtime.registry import EffectSpec, get_effect
 from warpaint.gui.bridge import JobBridge
-from warpaint.gui.canvas import Drawn, ReducedPixels, with_layer_mask
+from warpaint.gui.canvas import Drawn, ReducedPixels, Since, with_layer_mask
 from warpaint.gui.param_widgets import SELECTION
 
 
@@ -121,6 +121,9 @@ class ShownState:
     # A patch preview's canvas rectangle composited by the preview job, so the
     # canvas copies it instead of compositing it on the GUI thread.
     drawn: Drawn | None = field(default=None, compare=False)
+    # The previous patch preview and where this one differs from it, so the
+    # canvas redraws that rectangle without comparing the layers' tiles.
+    since: Since | None = field(default=None, compare=False)
 
 
 def preview_level(width: int, height: int, max_side: int) -> int:
@@ -408,6 +411,16 @@ class EffectSession(QObject):
         target, mask = controls.target, self._mask(controls, state)
         preview_id = self._preview_layer_id
         settings = _settings(controls)
+        # The patch preview on screen, if this one lands on it: then only the
+        # pixels where the two patches differ change.
+        before, before_state = self._placed, self.shown.state if self.shown is not None else None
+        if before is not None and (
+            before.base is not state
+            or before.target != target
+            or before.mask is not None
+            or mask is not None
+        ):
+            before = None
 
         def job(ctx: JobContext) -> tuple[EffectResult, ShownState, _Placement]:
             result = fn(ctx)
@@ -416,10 +429,17 @@ class EffectSession(QObject):
             if result.origin is not None and shown.reduced is None:
                 x, y = result.origin
                 h, w = result.pixels.shape[:2]
-                box = Rect(layer.x + x, layer.y + y, w, h).intersect(shown.state.bounds)
+                box = Rect(layer.x + x, layer.y + y, w, h)
+                since = None
+                changed = _patch_change(before.result, result) if before is not None else None
+                if changed is not None and before_state is not None:
+                    box = changed.translated(layer.x, layer.y)
+                    since = (before_state, box)
+                box = box.intersect(shown.state.bounds)
+                drawn = None
                 if not box.empty:
-                    pixels = from_float(composite(shown.state, box), np.uint8)
-                    shown = dataclasses.replace(shown, drawn=(box, pixels))
+                    drawn = (box, from_float(composite(shown.state, box), np.uint8))
+                shown = dataclasses.replace(shown, drawn=drawn, since=since)
             return result, shown, _Placement(result, target, mask, at, state, settings)
 
         if self._job is not None and self._job.lane == "long":
@@ -670,6 +690,31 @@ class EffectSession(QObject):
             )
         except WarpaintError as exc:
             self.failed.emit(title, exc)
+
+
+def _patch_change(before: EffectResult, after: EffectResult) -> Rect | None:
+    """Where two patch results of one layer differ, in layer pixels (an empty
+    rectangle if nowhere); None unless both are patches of that layer."""
+    if before.origin is None or after.origin is None or before.layer_id != after.layer_id:
+        return None
+    (bx, by), (ax, ay) = before.origin, after.origin
+    (bh, bw), (ah, aw) = before.pixels.shape[:2], after.pixels.shape[:2]
+    if (bx, by, bw, bh) != (ax, ay, aw, ah):
+        x0, y0 = min(bx, ax), min(by, ay)
+        return Rect(x0, y0, max(bx + bw, ax + aw) - x0, max(by + bh, ay + ah) - y0)
+    unequal = before.pixels != after.pixels
+    # RGBA: a pixel's four bools read as one word, much quicker than any(axis=2).
+    rgba = unequal.shape[2] == 4
+    differs = unequal.view(np.uint32)[..., 0] != 0 if rgba else unequal.any(axis=2)
+    rows, cols = np.flatnonzero(differs.any(axis=1)), np.flatnonzero(differs.any(axis=0))
+    if not rows.size:
+        return Rect(0, 0, 0, 0)
+    return Rect(
+        ax + int(cols[0]),
+        ay + int(rows[0]),
+        int(cols[-1] - cols[0]) + 1,
+        int(rows[-1] - rows[0]) + 1,
+    )
 
 
 def _settings(controls: EffectControls) -> tuple[Any, ...]:

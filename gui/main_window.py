@@ -1238,7 +1238,7 @@ class MainWindow(QMainWindow):
             self.canvas.set_preview_state(None)
             self.canvas.set_badge(None)
             return
-        self.canvas.set_preview_state(shown.state, shown.reduced, shown.drawn)
+        self.canvas.set_preview_state(shown.state, shown.reduced, shown.drawn, shown.since)
         title = controls.spec.title if controls is not None else "effect"
         if self.session.stale:
             self.canvas.set_badge(f"Preview: {title}, out of date (press Preview)", warning=True)
