@@ -57,16 +57,6 @@ class Recipe:
 
     steps: tuple[EffectStep, ...]
 
-    def to_json(self, folder: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-        """The recipe as JSON data, paths relative to `folder` (default: the
-        working folder)."""
-        base = Path(folder) if folder is not None else Path.cwd()
-        steps = []
-        for n, step in enumerate(self.steps, 1):
-            spec = get_effect(step.effect_id)
-            steps.append(_step_json(n, spec, step, dict(step.params), base))
-        return {"warpaint_recipe": RECIPE_VERSION, "steps": steps}
-
 
 # -- from history ----------------------------------------------------------
 
