@@ -120,22 +120,12 @@ def _collect(
                     "saved in a recipe"
                 )
             params[p.name] = value
-        shown = _result_layer(current, step)
+        # The result layer as it is now: its blend mode or opacity may have changed since.
+        shown = None if step.result_layer is None else _find_layer(current, step.result_layer)
         if shown is not None:
             step = replace(step, blend_mode=shown.blend_mode, opacity=shown.opacity)
         steps.append(_step_json(n, spec, step, params, folder))
     return {"warpaint_recipe": RECIPE_VERSION, "steps": steps}, images
-
-
-def _result_layer(state: DocState, step: EffectStep) -> Layer | None:
-    """The step's result layer as it is now (the user may have changed its
-    blend mode or opacity since), or None if it is gone."""
-    if step.result_layer is None:
-        return None
-    try:
-        return state.layer(step.result_layer)
-    except KeyError:
-        return None
 
 
 def _image_files(

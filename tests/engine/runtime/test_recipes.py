@@ -158,6 +158,20 @@ def test_a_layer_used_as_an_image_is_written_beside_the_recipe(photo, tmp_path):
     np.testing.assert_array_equal(flatten(again.state, np.float32), flatten(doc.state, np.float32))
 
 
+def test_an_array_given_as_an_image_is_written_in_16_bits(photo, tmp_path):
+    doc = open_document(photo)
+    style = np.random.default_rng(4).random((12, 10, 4), dtype=np.float32)
+    result = EffectResult(
+        "arbitrary-style", doc.layers[0].id, {"style": style}, np.zeros((40, 56, 4), np.float32)
+    )
+    commit_effect(doc, result)
+    written = save_recipe(tmp_path / "r.json", doc.history)
+    assert written[0].name == "r.step1.style.png"
+    from warpaint.engine.io import read_image_array
+
+    np.testing.assert_allclose(read_image_array(written[0]), style, atol=0.5 / 65535)
+
+
 def test_file_paths_are_stored_relative_to_the_recipe(photo, tmp_path):
     doc = open_document(photo)
     (tmp_path / "styles").mkdir()
