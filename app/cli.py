@@ -3,6 +3,7 @@
     warpaint [FILES...]                     open the GUI (the sample document if no files)
     warpaint effects [--json]               list effects and their parameters
     warpaint apply EFFECT INPUT -o OUTPUT [--set NAME=VALUE ...] [--device D]
+    warpaint apply --recipe RECIPE.json INPUT -o OUTPUT [--device D]
     warpaint info FILE [--json]
     warpaint bench NAME [--json]            (`warpaint bench list` lists them)
     warpaint demo [-o DIR] [--quick]
@@ -54,9 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("effects", help="list effects and their parameters")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("apply", help="run one effect on a file")
-    p.add_argument("effect")
-    p.add_argument("input")
+    p = sub.add_parser("apply", help="run one effect (or a recipe of steps) on a file")
+    p.add_argument("effect", nargs="?")
+    p.add_argument("input", nargs="?")
+    p.add_argument("--recipe", help="apply the steps of this recipe instead of one effect")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="sets")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
@@ -195,12 +197,16 @@ def parse_sets(spec: Any, sets: list[str]) -> dict[str, Any]:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from warpaint.engine.io import export_image, open_document, save_document
+    from warpaint.engine.io import open_document
     from warpaint.engine.runtime.apply import commit_effect, effect_job
     from warpaint.engine.runtime.device import choose_device
     from warpaint.engine.runtime.jobs import JobRunner, JobState
     from warpaint.engine.runtime.registry import get_effect
 
+    if args.recipe is not None:
+        return _apply_recipe(args)
+    if args.input is None:
+        raise UsageError("apply needs an EFFECT and an INPUT, or --recipe and an INPUT")
     spec = get_effect(args.effect)
     params = parse_sets(spec, args.sets)
     spec.resolve(params)
@@ -243,14 +249,45 @@ def cmd_apply(args: argparse.Namespace) -> int:
         print(f"warpaint: {one_line(note)}", file=sys.stderr)
     target = args.target or (LAYERED_TARGET if layered else RASTER_TARGET)
     commit_effect(doc, job.result, target=target)
-    if layered:
-        for note in save_document(doc, str(output)):
-            print(f"warpaint: {one_line(note)}", file=sys.stderr)
-    else:
-        exported = export_image(doc.state, str(output), quality=args.quality)
-        for note in exported.notes:
-            print(f"warpaint: {one_line(note)}", file=sys.stderr)
+    _write_result(doc, output, args.quality)
     return 0
+
+
+def _apply_recipe(args: argparse.Namespace) -> int:
+    """`apply --recipe R INPUT -o OUT`: the recipe's steps, each placed as it
+    was recorded; nothing is written unless every step ran."""
+    from warpaint.engine.io import open_document
+    from warpaint.engine.runtime.recipes import load_recipe, run_recipe
+
+    if args.input is not None:
+        raise UsageError("give an effect or --recipe, not both")
+    if args.effect is None:
+        raise UsageError("apply --recipe needs an INPUT file")
+    if args.sets or args.layer is not None or args.target is not None:
+        raise UsageError("--set, --layer and --target go with an effect; a recipe holds its own")
+    recipe = load_recipe(args.recipe)
+    output = Path(args.output)
+    _check_output(output)
+    doc = open_document(args.effect)
+
+    def note(text: str) -> None:
+        print(f"warpaint: {one_line(text)}", file=sys.stderr)
+
+    run_recipe(doc, recipe, device=args.device, on_message=note)
+    _write_result(doc, output, args.quality)
+    return 0
+
+
+def _write_result(doc: Any, output: Path, quality: int) -> None:
+    """`doc` saved as .ora, or its flatten exported, with notes on stderr."""
+    from warpaint.engine.io import export_image, save_document
+
+    if output.suffix.lower() == ".ora":
+        notes = save_document(doc, str(output))
+    else:
+        notes = list(export_image(doc.state, str(output), quality=quality).notes)
+    for note in notes:
+        print(f"warpaint: {one_line(note)}", file=sys.stderr)
 
 
 def cmd_info(args: argparse.Namespace) -> int:

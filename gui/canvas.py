@@ -62,6 +62,7 @@ BACKGROUND = QColor(58, 58, 62)
 MASK_OVERLAY_COLOUR = QColor(230, 30, 60)  # the tint over what a mask hides
 MASK_OVERLAY_OPACITY = 0.5
 BADGE_COLOUR = QColor(20, 110, 200, 220)  # the "Preview" label over the canvas
+BADGE_WARNING_COLOUR = QColor(200, 120, 0, 230)  # the label of a preview out of date
 MARK_COLOUR = QColor(255, 255, 255, 220)  # faces found
 MARK_CHOSEN_COLOUR = QColor(255, 210, 40)  # the face an effect edits
 EXACT_DIFF_TILES = 8  # up to this many changed tiles, the canvas finds the pixels that differ
@@ -71,6 +72,9 @@ TileKey = tuple[int, int, int]  # level, tx, ty
 # A part of a shown state composited already: its canvas rectangle (full size)
 # and its (h, w, 4) uint8 straight-alpha pixels.
 Drawn = tuple[Rect, np.ndarray]
+# What a new state is known to change: it differs from that state only inside
+# that canvas rectangle (an effect's patch moved on from the previous preview).
+Since = tuple[DocState, Rect]
 
 
 @dataclass(frozen=True)
@@ -227,6 +231,21 @@ def _union(region: Rect, other: Rect) -> Rect:
     return Rect(x0, y0, x1 - x0, y1 - y0)
 
 
+def with_layer_mask(state: DocState, layer_id: int, mask: TiledImage | None) -> DocState:
+    """`state` with layer `layer_id`'s mask set to `mask` (None: no mask), as a
+    mask painted on that layer of the document shows in a preview made from it:
+    a layer Apply replaces keeps its mask, one it adds has none. `state` as it is
+    where that layer is missing or has another size than the mask (a result of
+    another size drops the mask)."""
+    try:
+        layer = state.layer(layer_id)
+    except KeyError:
+        return state
+    if mask is not None and (layer.pixels.width, layer.pixels.height) != (mask.width, mask.height):
+        return state
+    return state.replace_layer(layer.with_(mask=mask))
+
+
 def _has_canvas_mode(state: DocState) -> bool:
     return any(lay.blend_mode in CANVAS_MODES and lay.visible for lay in state.layers)
 
@@ -287,9 +306,16 @@ class CanvasView(QWidget):
         self._space_down = False
         self._tool: CanvasTool | None = None
         self._selection: Selection | None = None
+        # What is shown instead of the document: an effect preview (a state made
+        # from `_override_base`, the document's state then, with `_override_reduced`),
+        # and a mask stroke in progress painted into whichever of the two shows.
         self._override: DocState | None = None
+        self._override_reduced: ReducedPixels | None = None
+        self._override_base: DocState | None = None
+        self._stroke: tuple[int, TiledImage] | None = None
         self._reduced: ReducedPixels | None = None
         self._badge: str | None = None
+        self._badge_warning = False
         self._marks: list[QRectF] = []
         self._keys_cache: tuple[tuple[float, ...], list[TileKey]] | None = None
         self._chosen_mark: int | None = None
@@ -308,6 +334,9 @@ class CanvasView(QWidget):
         self._generation += 1
         self._state = doc.state if doc is not None else None
         self._override = None
+        self._override_reduced = None
+        self._override_base = None
+        self._stroke = None
         self._reduced = None
         self._badge = None
         if doc is not None:
@@ -319,36 +348,69 @@ class CanvasView(QWidget):
         return self._state
 
     def _on_document_changed(self, doc: Document) -> None:
-        self._override = None  # a preview state was made from the previous state
-        self._show_state(doc.state, None)
+        if self._override_base is not doc.state:
+            # The preview was made from the previous state (one placed on this very
+            # state, by a listener called before this one, stays).
+            self._override, self._override_reduced = None, None
+        self._stroke = None  # committed, or the document changed under it
+        self._refresh()
 
     def set_preview_state(
         self,
         state: DocState | None,
         reduced: ReducedPixels | None = None,
         drawn: Drawn | None = None,
+        since: Since | None = None,
     ) -> None:
-        """Show `state` (the document with an effect preview or a stroke placed)
-        instead of the document; `reduced` gives one of its layers' pixels at a
-        reduced level of detail (a preview of a big layer); `drawn` is a part of
-        `state` already composited (a patch, by the job that made it). None: the
-        document."""
+        """Show `state` (the document with an effect preview placed) instead of the
+        document; `reduced` gives one of its layers' pixels at a reduced level of
+        detail (a preview of a big layer); `drawn` is a part of `state` already
+        composited (a patch, by the job that made it); `since` says where it
+        differs from another state (if that is the one shown, nothing else is
+        compared). None: the document."""
         self._override = state
-        if self._doc is not None:
-            shown = state if state is not None else self._doc.state
-            self._show_state(shown, reduced if state is not None else None, drawn)
+        self._override_reduced = reduced if state is not None else None
+        self._override_base = self._doc.state if self._doc is not None else None
+        self._refresh(drawn, since)
+
+    def set_stroke_mask(self, layer_id: int | None, mask: TiledImage | None = None) -> None:
+        """Show layer `layer_id` with `mask` (a mask stroke in progress) in whatever
+        the canvas shows, the effect preview included, as the committed stroke will
+        be: a layer Apply replaces keeps its mask, a layer Apply adds has none.
+        None: the stroke ended."""
+        self._stroke = (layer_id, mask) if layer_id is not None and mask is not None else None
+        self._refresh()
+
+    def _refresh(self, drawn: Drawn | None = None, since: Since | None = None) -> None:
+        """Show the effect preview (or the document) with the stroke in progress."""
+        if self._doc is None:
+            return
+        state, reduced = self._override, self._override_reduced
+        if state is None:
+            state, reduced = self._doc.state, None
+        if self._stroke is not None:
+            state = with_layer_mask(state, *self._stroke)
+            drawn, since = None, None  # made without the stroke
+        self._show_state(state, reduced, drawn, since)
 
     @property
     def shown_reduced(self) -> ReducedPixels | None:
         return self._reduced
 
     def _show_state(
-        self, new: DocState, reduced: ReducedPixels | None, drawn: Drawn | None = None
+        self,
+        new: DocState,
+        reduced: ReducedPixels | None,
+        drawn: Drawn | None = None,
+        since: Since | None = None,
     ) -> None:
         old, old_reduced = self._state, self._reduced
         if old is None or (new is old and reduced is old_reduced):
             return
-        region = changed_region(old, new)
+        if since is not None and since[0] is old and reduced is old_reduced:
+            region: Rect | None = since[1].intersect(new.bounds)
+        else:
+            region = changed_region(old, new)
         if reduced is not old_reduced and region is not None:
             # The layer drawn from reduced pixels changes wherever it lies.
             for state, shown in ((old, old_reduced), (new, reduced)):
@@ -371,32 +433,38 @@ class CanvasView(QWidget):
             self._tiles.clear()
         elif region is not None:
             spans: dict[int, tuple[int, int, int, int]] = {}
+            current = self._generation
             for key, tile in self._tiles.items():
-                exact = tile.generation == self._generation
-                if not exact and tile.patchable != self._generation:
+                exact = tile.generation == current
+                if not exact and tile.patchable != current:
                     continue
                 level, tx, ty = key
                 span = spans.get(level)
                 if span is None:
                     span = spans[level] = _level_span(region, level)
                 x0, y0 = tx * CANVAS_TILE, ty * CANVAS_TILE
-                x1, y1 = x0 + CANVAS_TILE, y0 + CANVAS_TILE
-                if span[2] <= x0 or span[0] >= x1 or span[3] <= y0 or span[1] >= y1:
-                    part = Rect(0, 0, 0, 0)  # (checked first: most tiles are far from a patch)
-                else:
-                    part = self._tile_part(key, region)
-                if part.empty and exact:
-                    tile.generation = generation
-                elif part.empty:
-                    tile.patchable = generation
-                else:
-                    # A small change (an effect's patch) redraws just its part of the tile;
-                    # a big one redraws it whole (and may take the quick coarse pass first).
-                    old = tile.dirty if not exact and tile.dirty is not None else part
-                    dirty = _union(old, part)
-                    small = 2 * dirty.w * dirty.h <= CANVAS_TILE * CANVAS_TILE
-                    tile.dirty = dirty if small else None
-                    tile.patchable = generation if small else -1
+                # (Checked first, without building rectangles: most tiles are far
+                # from a patch.)
+                far = (
+                    span[2] <= x0
+                    or span[0] >= x0 + CANVAS_TILE
+                    or span[3] <= y0
+                    or span[1] >= y0 + CANVAS_TILE
+                )
+                part = None if far else self._tile_part(key, region)
+                if part is None or part.empty:
+                    if exact:
+                        tile.generation = generation
+                    else:
+                        tile.patchable = generation
+                    continue
+                # A small change (an effect's patch) redraws just its part of the tile;
+                # a big one redraws it whole (and may take the quick coarse pass first).
+                before = tile.dirty if not exact and tile.dirty is not None else part
+                dirty = _union(before, part)
+                small = 2 * dirty.w * dirty.h <= CANVAS_TILE * CANVAS_TILE
+                tile.dirty = dirty if small else None
+                tile.patchable = generation if small else -1
         self._generation = generation
         self._state = new
         if size_changed and self._fitted:
@@ -617,13 +685,18 @@ class CanvasView(QWidget):
     @property
     def has_preview(self) -> bool:
         """True while the canvas shows a state other than the document's."""
-        return self._override is not None
+        return self._override is not None or self._stroke is not None
 
-    def set_badge(self, text: str | None) -> None:
-        """A small label in the canvas's corner (e.g. that it shows a preview); None hides it."""
-        if text != self._badge:
-            self._badge = text
+    def set_badge(self, text: str | None, warning: bool = False) -> None:
+        """A small label in the canvas's corner (e.g. that it shows a preview), in
+        an alarm colour with `warning` (the preview is out of date); None hides it."""
+        if (text, warning) != (self._badge, self._badge_warning):
+            self._badge, self._badge_warning = text, warning
             self.update()
+
+    @property
+    def badge_warning(self) -> bool:
+        return self._badge is not None and self._badge_warning
 
     @property
     def badge(self) -> str | None:
@@ -1005,7 +1078,7 @@ class CanvasView(QWidget):
         box = QRectF(8, 8, metrics.horizontalAdvance(text) + 2 * pad, metrics.height() + pad)
         painter.save()
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(BADGE_COLOUR)
+        painter.setBrush(BADGE_WARNING_COLOUR if self._badge_warning else BADGE_COLOUR)
         painter.drawRoundedRect(box, 4, 4)
         painter.setPen(QColor(255, 255, 255))
         painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)

@@ -14,7 +14,14 @@ region, a face, a mask) are reset on every panel when another document opens
 or another layer becomes current, and found again by the effect's `prefill`
 hook; settings (a radius, a preset) stay. Effects declared `long` (an
 optimisation taking seconds per preview) never preview on their own: only
-`preview(explicit=True)` (the panel's Preview button) starts one.
+`preview(explicit=True)` (the panel's Preview button) starts one. Their
+preview stays when the user changes a setting, marked `stale` until Preview
+is pressed again (or the settings are back to those it was made with).
+
+An edit of the document drops the preview, which was made from the previous
+state, except where the edit leaves the result as it was: a mask painted on a
+layer the effect does not read (its own target's mask included) only
+re-places the same result on the new state, as Apply would place it there.
 
 The faces found with those values are listed in `faces`; `pick_face` finds
 the values of another one.
@@ -36,6 +43,7 @@ from warpaint.engine.core.lod import MAX_LEVEL, reduced_size, shared_lod
 from warpaint.engine.core.resample import resize
 from warpaint.engine.core.selection import Selection
 from warpaint.engine.core.tiles import Rect, TiledImage, from_float
+from warpaint.engine.features.eyes.faces import ALL_FACES
 from warpaint.engine.runtime.apply import (
     EffectResult,
     commit_effect,
@@ -51,7 +59,7 @@ from warpaint.engine.runtime.jobs import Job, JobContext, JobState
 from warpaint.engine.runtime.params import ParamType
 from warpaint.engine.runtime.registry import EffectSpec, get_effect
 from warpaint.gui.bridge import JobBridge
-from warpaint.gui.canvas import Drawn, ReducedPixels
+from warpaint.gui.canvas import Drawn, ReducedPixels, Since, with_layer_mask
 from warpaint.gui.param_widgets import SELECTION
 
 
@@ -87,6 +95,18 @@ class EffectControls(Protocol):
 
 
 @dataclass(frozen=True)
+class _Placement:
+    """What a shown preview was made from, to place it again or tell it is stale."""
+
+    result: EffectResult
+    target: str
+    mask: np.ndarray | None
+    level: int
+    base: DocState  # the document's state the result was computed from
+    settings: tuple[Any, ...]  # the panel's values, target and selection restriction
+
+
+@dataclass(frozen=True)
 class ShownState:
     """A document state with an effect preview placed in it.
 
@@ -101,6 +121,9 @@ class ShownState:
     # A patch preview's canvas rectangle composited by the preview job, so the
     # canvas copies it instead of compositing it on the GUI thread.
     drawn: Drawn | None = field(default=None, compare=False)
+    # The previous patch preview and where this one differs from it, so the
+    # canvas redraws that rectangle without comparing the layers' tiles.
+    since: Since | None = field(default=None, compare=False)
 
 
 def preview_level(width: int, height: int, max_side: int) -> int:
@@ -194,6 +217,7 @@ class EffectSession(QObject):
         self.layer_id: int | None = None
         self.controls: EffectControls | None = None
         self.shown: ShownState | None = None
+        self._placed: _Placement | None = None
         self._job: Job | None = None
         # Effects the user edited: only those preview again when shown, so
         # browsing effects starts no work.
@@ -217,6 +241,15 @@ class EffectSession(QObject):
     def pending(self) -> bool:
         """True while a preview job of this session runs or waits."""
         return self._job is not None
+
+    @property
+    def stale(self) -> bool:
+        """True while a slow effect's preview shows that was made with other
+        settings than the panel's (it waits for the Preview button)."""
+        controls, placed = self.controls, self._placed
+        if self.shown is None or controls is None or placed is None or not controls.spec.long:
+            return False
+        return not _same(_settings(controls), placed.settings)
 
     def shown_state(self) -> DocState | None:
         """The full-size state the canvas should show: the preview or the document."""
@@ -270,17 +303,53 @@ class EffectSession(QObject):
         """The user changed a value (or the live-preview box) of `controls`."""
         self._touched.add(controls.spec.id)
         self._applied.discard(controls.spec.id)
-        if controls is self.controls and not controls.spec.long:
+        if controls is not self.controls:
+            return
+        if not controls.spec.long:
             self.preview()
+        elif self.shown is not None:
+            # A slow preview stays until Preview is pressed: whether it still
+            # matches the panel (`stale`) is what changed.
+            self.shown_changed.emit()
 
     def document_edited(self) -> None:
-        """The document changed: a preview follows the edit (a slow one ends)."""
+        """The document changed: a preview follows the edit (a slow one ends),
+        unless the edit leaves the preview's result as it was (see `_replace`)."""
         if self.doc is None or (self.shown is None and self._job is None):
+            return
+        if self._job is None and self._replace(self.doc.state):
             return
         # The preview on screen was made from the previous state: it goes at once.
         self.clear()
         if self.current_layer() is not None and self.controls is not None:
             self.preview()
+
+    def _replace(self, state: DocState) -> bool:
+        """Carry an edit into the shown preview where `state` differs from the
+        state the preview was computed from only in layer masks that the effect
+        does not read (a mask stroke): the result is the same, and those masks
+        apply to it as Apply would leave them. False where it must be computed
+        again."""
+        placed, shown = self._placed, self.shown
+        if shown is None or placed is None:
+            return False
+        masked = _mask_changes(placed.base, state)
+        if masked is None:
+            return False
+        spec = get_effect(placed.result.effect_id)
+        for p in spec.all_params(placed.result.params):
+            if p.type in (ParamType.IMAGE, ParamType.MASK, ParamType.IMAGES) and (
+                _layer_refs(placed.result.params.get(p.name)) & masked
+            ):
+                return False  # the effect reads a layer whose mask changed
+        moved = shown.state
+        for layer_id in masked:
+            moved = with_layer_mask(moved, layer_id, state.layer(layer_id).mask)
+        # The job's composite of a patch was made without these masks.
+        self.shown = ShownState(moved, shown.reduced)
+        self._placed = dataclasses.replace(placed, base=state)
+        self.shown_changed.emit()
+        return True
 
     def clear(self) -> None:
         """No preview: cancel the running one and show the document."""
@@ -294,6 +363,7 @@ class EffectSession(QObject):
             self.bridge.cancel(self._job)
             self._job = None
         self.shown = None
+        self._placed = None
 
     def _start(self) -> None:
         """After a change of effect or layer: find image-bound values, and preview
@@ -337,19 +407,37 @@ class EffectSession(QObject):
             return None
         target, mask = controls.target, self._mask(controls, state)
         preview_id = self._preview_layer_id
+        settings = _settings(controls)
+        # The patch preview on screen, if this one lands on it: then only the
+        # pixels where the two patches differ change.
+        before, before_state = self._placed, self.shown.state if self.shown is not None else None
+        if before is not None and (
+            before.base is not state
+            or before.target != target
+            or before.mask is not None
+            or mask is not None
+        ):
+            before = None
 
-        def job(ctx: JobContext) -> tuple[EffectResult, ShownState, DocState]:
+        def job(ctx: JobContext) -> tuple[EffectResult, ShownState, _Placement]:
             result = fn(ctx)
             at = level if result.scale != 1.0 else 0
             shown = place_preview(state, result, target, mask, preview_id, at)
             if result.origin is not None and shown.reduced is None:
                 x, y = result.origin
                 h, w = result.pixels.shape[:2]
-                box = Rect(layer.x + x, layer.y + y, w, h).intersect(shown.state.bounds)
+                box = Rect(layer.x + x, layer.y + y, w, h)
+                since = None
+                changed = _patch_change(before.result, result) if before is not None else None
+                if changed is not None and before_state is not None:
+                    box = changed.translated(layer.x, layer.y)
+                    since = (before_state, box)
+                box = box.intersect(shown.state.bounds)
+                drawn = None
                 if not box.empty:
-                    pixels = from_float(composite(shown.state, box), np.uint8)
-                    shown = dataclasses.replace(shown, drawn=(box, pixels))
-            return result, shown, state
+                    drawn = (box, from_float(composite(shown.state, box), np.uint8))
+                shown = dataclasses.replace(shown, drawn=drawn, since=since)
+            return result, shown, _Placement(result, target, mask, at, state, settings)
 
         if self._job is not None and self._job.lane == "long":
             self.bridge.cancel(self._job)
@@ -371,10 +459,10 @@ class EffectSession(QObject):
             return
         if job.state is not JobState.DONE or self.doc is None:
             return
-        result, shown, base = job.result
-        if base is not self.doc.state or result.layer_id != self.layer_id:
+        _result, shown, placed = job.result
+        if placed.base is not self.doc.state or placed.result.layer_id != self.layer_id:
             return  # the document was edited meanwhile; its own preview follows
-        self.shown = shown
+        self.shown, self._placed = shown, placed
         self.shown_changed.emit()
 
     def effect_params(self, controls: EffectControls) -> dict[str, Any]:
@@ -455,9 +543,26 @@ class EffectSession(QObject):
     def pick_face(self, index: int) -> None:
         """Find the current effect's image-bound values for face `index` (in `faces`):
         its `prefill` hook runs on that face's part of the layer, off the GUI thread;
-        the panel takes what it finds and the preview follows (picking is an edit)."""
+        the panel takes what it finds and the preview follows (picking is an edit).
+        `ALL_FACES` (with more than one face found) puts the effect's face index
+        there and the values found for one face back to their defaults, so the
+        effect finds every face itself."""
         controls, layer = self.controls, self.current_layer()
         hook = controls.spec.hook("prefill") if controls is not None else None
+        if controls is not None and hook is not None and index == ALL_FACES and len(self.faces) > 1:
+            self._set_faces(self.faces, index)
+            bound = [
+                p
+                for p in controls.spec.all_params(controls.values())
+                if p.image_bound and p.type is not ParamType.MASK
+            ]
+            controls.take_values(
+                {p.name: index if p.type is ParamType.INTEGER else p.default for p in bound}
+            )
+            self._touched.add(controls.spec.id)
+            self._applied.discard(controls.spec.id)
+            self.preview()
+            return
         if controls is None or layer is None or hook is None or not 0 <= index < len(self.faces):
             return
         self._set_faces(self.faces, index)
@@ -582,6 +687,74 @@ class EffectSession(QObject):
             )
         except WarpaintError as exc:
             self.failed.emit(title, exc)
+
+
+def _patch_change(before: EffectResult, after: EffectResult) -> Rect | None:
+    """Where two patch results of one layer differ, in layer pixels (an empty
+    rectangle if nowhere); None unless both are patches of that layer."""
+    if before.origin is None or after.origin is None or before.layer_id != after.layer_id:
+        return None
+    (bx, by), (ax, ay) = before.origin, after.origin
+    (bh, bw), (ah, aw) = before.pixels.shape[:2], after.pixels.shape[:2]
+    if (bx, by, bw, bh) != (ax, ay, aw, ah):
+        x0, y0 = min(bx, ax), min(by, ay)
+        return Rect(x0, y0, max(bx + bw, ax + aw) - x0, max(by + bh, ay + ah) - y0)
+    unequal = before.pixels != after.pixels
+    # RGBA: a pixel's four bools read as one word, much quicker than any(axis=2).
+    rgba = unequal.shape[2] == 4
+    differs = unequal.view(np.uint32)[..., 0] != 0 if rgba else unequal.any(axis=2)
+    rows, cols = np.flatnonzero(differs.any(axis=1)), np.flatnonzero(differs.any(axis=0))
+    if not rows.size:
+        return Rect(0, 0, 0, 0)
+    return Rect(
+        ax + int(cols[0]),
+        ay + int(rows[0]),
+        int(cols[-1] - cols[0]) + 1,
+        int(rows[-1] - rows[0]) + 1,
+    )
+
+
+def _settings(controls: EffectControls) -> tuple[Any, ...]:
+    """What a preview is made with: the panel's values, target and restriction."""
+    return controls.values(), controls.target, controls.restrict_to_selection
+
+
+def _same(a: Any, b: Any) -> bool:
+    """a == b, False where the comparison has no single answer (arrays)."""
+    try:
+        return bool(a == b)
+    except (ValueError, TypeError):
+        return False
+
+
+def _mask_changes(old: DocState, new: DocState) -> set[int] | None:
+    """The ids of the layers whose masks alone differ between two states; None
+    where anything else differs (pixels, order, properties, the canvas)."""
+    if len(old.layers) != len(new.layers) or dataclasses.replace(old, layers=new.layers) != new:
+        return None
+    masked: set[int] = set()
+    for before, after in zip(old.layers, new.layers, strict=True):
+        if before is after:
+            continue
+        if before.pixels is not after.pixels or before.with_(mask=after.mask) != after:
+            return None
+        masked.add(after.id)
+    return masked
+
+
+def _layer_refs(value: Any) -> set[int]:
+    """The layer ids an image or mask parameter's value names (GUI values are ids;
+    a list of images holds (image, weight) pairs)."""
+    if isinstance(value, bool):
+        return set()
+    if isinstance(value, int):
+        return {value}
+    if isinstance(value, list | tuple):
+        refs: set[int] = set()
+        for item in value:
+            refs |= _layer_refs(item[0] if isinstance(item, tuple) else item)
+        return refs
+    return set()
 
 
 def face_boxes(image: np.ndarray) -> list[tuple[int, int, int, int]]:

@@ -6,7 +6,9 @@ effect session reports the faces it found; the picker lists them ("Face 1 of
 2, from the left"), and choosing one, here or by clicking its mark on the
 canvas, asks the session to find that face's values. An image-bound integer
 parameter (the effect's own face index) is replaced by this list, so its range
-is the faces found. Every face at once is not offered: the effects edit one.
+is the faces found. With more than one face the list ends with "All faces"
+(`ALL_FACES`, which the effects read as every face found): choosing it asks
+the effect session to edit them all.
 """
 
 from __future__ import annotations
@@ -14,9 +16,14 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from warpaint.engine.features.eyes.faces import ALL_FACES
+
+ALL_FACES_TEXT = "All faces"
+
 
 class FacePickerWidget(QWidget):
-    """'N faces found' and a list of them; `face_chosen(index)` when the user picks one."""
+    """'N faces found' and a list of them; `face_chosen(index)` when the user picks
+    one, `face_chosen(ALL_FACES)` when they pick "All faces"."""
 
     face_chosen = Signal(int)
 
@@ -39,15 +46,19 @@ class FacePickerWidget(QWidget):
         self.set_faces(0, None)
 
     def set_faces(self, count: int, chosen: int | None) -> None:
-        """Show `count` faces found, `chosen` (an index) as the current one."""
+        """Show `count` faces found, `chosen` (an index, or `ALL_FACES`) as the current one."""
         self.combo.blockSignals(True)
         self.combo.clear()
         for i in range(count):
             self.combo.addItem(
                 f"Face {i + 1} of {count}" + (" (left)" if i == 0 and count > 1 else ""), i
             )
-        if chosen is not None and 0 <= chosen < count:
-            self.combo.setCurrentIndex(chosen)
+        if count > 1:
+            self.combo.addItem(ALL_FACES_TEXT, ALL_FACES)
+        if chosen is not None:
+            row = self.combo.findData(chosen)
+            if row >= 0:
+                self.combo.setCurrentIndex(row)
         self.combo.blockSignals(False)
         self.combo.setEnabled(count > 1)
         if count == 0:
@@ -65,5 +76,5 @@ class FacePickerWidget(QWidget):
         data = self.combo.currentData()
         return int(data) if data is not None else None
 
-    def _on_combo_activated(self, index: int) -> None:
-        self.face_chosen.emit(index)
+    def _on_combo_activated(self, row: int) -> None:
+        self.face_chosen.emit(int(self.combo.itemData(row)))

@@ -1336,9 +1336,12 @@ class MainWindow(QMainWindow):
             self.canvas.set_preview_state(None)
             self.canvas.set_badge(None)
             return
-        self.canvas.set_preview_state(shown.state, shown.reduced, shown.drawn)
+        self.canvas.set_preview_state(shown.state, shown.reduced, shown.drawn, shown.since)
         title = controls.spec.title if controls is not None else "effect"
-        self.canvas.set_badge(f"Preview: {title}")
+        if self.session.stale:
+            self.canvas.set_badge(f"Preview: {title}, out of date (press Preview)", warning=True)
+        else:
+            self.canvas.set_badge(f"Preview: {title}")
 
     def _on_session_faces_changed(self) -> None:
         """Mark the faces on the canvas while a panel that picks one is shown."""

@@ -1,10 +1,11 @@
 """Canvas tools that edit the current layer directly: the mask brush and the move tool.
 
 Both follow the canvas-tool mechanism of `canvas_tools` (press, move,
-release, an overlay) but have no handles. A brush stroke is shown live as a
-preview state of the canvas (the document is untouched during the stroke)
-and committed on release as one undoable step; the dab maths is the engine's
-(`warpaint.engine.core.brush`). A move drag merges into one step, sealed on release.
+release, an overlay) but have no handles. A brush stroke is shown live in
+whatever the canvas shows, an effect preview included (the document is
+untouched during the stroke), and committed on release as one undoable step;
+the dab maths is the engine's (`warpaint.engine.core.brush`). A move drag
+merges into one step, sealed on release.
 """
 
 from __future__ import annotations
@@ -90,11 +91,12 @@ class BrushTool(CanvasTool):
         stroke, (doc, layer) = self._stroke, self._stroke_target
         self._stroke, self._stroke_target, self._drag = None, None, None
         if stroke.changed is None:
-            canvas.set_preview_state(None)
+            canvas.set_stroke_mask(None)
             return True
         label = "Erase mask" if stroke.erase else "Paint mask"
         if doc.state.layers and layer.id in {lay.id for lay in doc.layers}:
             doc.set_layer_mask(layer.id, stroke.mask, label)
+        canvas.set_stroke_mask(None)
         self.stroke_committed.emit()
         self.edited.emit()
         return True
@@ -103,15 +105,14 @@ class BrushTool(CanvasTool):
         """Drop a stroke in progress (e.g. the tool was switched mid-stroke)."""
         if self._stroke is not None:
             self._stroke, self._stroke_target, self._drag = None, None, None
-            canvas.set_preview_state(None)
+            canvas.set_stroke_mask(None)
 
     def _add(self, canvas: CanvasView, widget_pos: QPointF) -> None:
         assert self._stroke is not None and self._stroke_target is not None
-        doc, layer = self._stroke_target
+        layer = self._stroke_target[1]
         p = canvas.to_image(widget_pos)
         if self._stroke.add(p.x() - layer.x, p.y() - layer.y) is not None:
-            current = doc.layer(layer.id)
-            canvas.set_preview_state(doc.state.replace_layer(current.with_(mask=self._stroke.mask)))
+            canvas.set_stroke_mask(layer.id, self._stroke.mask)
         self.changed.emit()
 
     def paint_overlay(self, painter: QPainter, canvas: CanvasView) -> None:

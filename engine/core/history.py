@@ -5,18 +5,56 @@ keeps the sequence of states with a label per step. Because states share
 untouched tiles, a step costs only the tiles it changed, undo and redo restore
 pixels bit-exactly, and the memory bound counts real bytes: tiles that the
 history holds but the current state does not.
+
+A step made by an effect also carries an `EffectStep`: what ran, on which
+layer and how its result was placed, so the steps can be saved as a recipe
+and replayed on another picture (`warpaint.engine.runtime.recipes`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from warpaint.engine.core.document import DocState
 
 DEFAULT_LIMIT_BYTES = 2 * 1024**3
+# Which layer an effect step ran on: the current layer, the top one, or (with
+# `EffectStep.layer_name`) the topmost layer of that name.
+LAYER_RULES = ("current", "top", "named")
+
+
+@dataclass(frozen=True)
+class EffectStep:
+    """An effect as applied: enough to apply it again to another document.
+
+    `params` are the values the effect ran with (layer ids, file paths or
+    arrays for image parameters, as given); `target` is 'new_layer' or
+    'replace'; `blend_mode` and `opacity` are those of the layer the result
+    went into; `restricted` says a selection limited the effect. `source_layer`
+    and `result_layer` are the ids of the layer it ran on and the layer its
+    result went into, in the document the step was made in (not saved).
+    """
+
+    effect_id: str
+    params: Mapping[str, Any]
+    target: str = "new_layer"
+    layer: str = "current"
+    layer_name: str | None = None
+    blend_mode: str = "normal"
+    opacity: float = 1.0
+    restricted: bool = False
+    source_layer: int | None = field(default=None, compare=False)
+    result_layer: int | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.layer not in LAYER_RULES:
+            raise ValueError(f"layer rule {self.layer!r} is not one of {LAYER_RULES}")
+        if (self.layer == "named") != (self.layer_name is not None):
+            raise ValueError("a layer name goes with the 'named' rule, and only with it")
 
 
 @dataclass
@@ -24,6 +62,7 @@ class Step:
     label: str
     state: DocState
     merge_key: Hashable | None = None
+    effect: EffectStep | None = None
     _tiles: dict[int, int] | None = field(default=None, repr=False)
 
     def tiles(self) -> dict[int, int]:
@@ -48,6 +87,8 @@ class History:
         self._index = 0
         self._saved: DocState | None = initial
         self._sealed = True
+        self._pending_effect: EffectStep | None = None
+        self._dropped_effects = 0
 
     # -- reading ------------------------------------------------------
     @property
@@ -83,6 +124,24 @@ class History:
         """True when the current state differs from the last saved one."""
         return self.current is not self._saved
 
+    @property
+    def dropped_effects(self) -> int:
+        """How many effect steps the memory bound has dropped from the start."""
+        return self._dropped_effects
+
+    def effect_steps(self) -> list[tuple[int, EffectStep]]:
+        """(index, record) of every effect step up to the current one, oldest first."""
+        # Step 0 is the state undo goes back to, never a step of its own.
+        return [
+            (i, step.effect)
+            for i, step in enumerate(self._steps[: self._index + 1])
+            if i > 0 and step.effect is not None
+        ]
+
+    def state_at(self, index: int) -> DocState:
+        """The document state after step `index` (0 is the opened state)."""
+        return self._steps[index].state
+
     def memory_bytes(self) -> int:
         """Bytes of tiles held only by history (not by the current state)."""
         current = self._steps[self._index].tiles()
@@ -92,18 +151,33 @@ class History:
         return sum(n for key, n in held.items() if key not in current)
 
     # -- changing -----------------------------------------------------
+    @contextmanager
+    def recording(self, effect: EffectStep) -> Iterator[None]:
+        """The step pushed inside the block carries `effect`.
+
+        The record is attached by `push` itself, so listeners told of the new
+        step already see it; a block that pushes nothing records nothing.
+        """
+        self._pending_effect = effect
+        try:
+            yield
+        finally:
+            self._pending_effect = None
+
     def push(self, label: str, state: DocState, merge_key: Hashable | None = None) -> None:
+        effect, self._pending_effect = self._pending_effect, None
         del self._steps[self._index + 1 :]
         top = self._steps[self._index]
         if (
             merge_key is not None
+            and effect is None
             and not self._sealed
             and top.merge_key == merge_key
             and self._index > 0
         ):
             self._steps[self._index] = Step(label, state, merge_key)
         else:
-            self._steps.append(Step(label, state, merge_key))
+            self._steps.append(Step(label, state, merge_key, effect))
             self._index += 1
         self._sealed = merge_key is None
         self._trim()
@@ -150,5 +224,8 @@ class History:
         # step: losing the only undo of a huge edit would surprise users more
         # than briefly exceeding the bound by that one step.
         while self._index > 1 and self.memory_bytes() > self.limit_bytes:
+            # The opened state goes first; its successor's record, if any, goes with it.
+            if self._steps[1].effect is not None:
+                self._dropped_effects += 1
             del self._steps[0]
             self._index -= 1

@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 
 from warpaint.engine.core.document import DocState, Document, Layer
+from warpaint.engine.core.history import EffectStep
 from warpaint.engine.core.lod import level_for_side, reduce_block, shared_lod
 from warpaint.engine.core.resample import fit_scale, resize
 from warpaint.engine.core.tiles import Rect, TiledImage, from_float
 from warpaint.engine.io.limits import resolve as resolve_limits
 from warpaint.engine.runtime.errors import BadInputError
-from warpaint.engine.runtime.jobs import JobContext
+from warpaint.engine.runtime.jobs import Job, JobContext
 from warpaint.engine.runtime.params import ParamType
 from warpaint.engine.runtime.registry import EffectSpec, get_effect
 
@@ -425,12 +426,66 @@ def commit_effect(
     result: EffectResult,
     target: str = "new_layer",
     mask: np.ndarray | None = None,
+    *,
+    layer_rule: str = "current",
+    layer_name: str | None = None,
+    blend_mode: str | None = None,
+    opacity: float | None = None,
 ) -> Layer:
     """Put a full-resolution result into the document as one undoable step
-    (see `place_result` for `target` and `mask`)."""
+    (see `place_result` for `target` and `mask`).
+
+    The step records an `EffectStep` for recipes: the effect, its parameters,
+    `layer_rule` ('current', 'top', or 'named' with `layer_name`: how the
+    layer it ran on was chosen), the placement and whether `mask` restricted
+    it. `blend_mode` and `opacity`, when given, are set on the layer the
+    result goes into in the same step (a recipe replaying what the user set).
+    """
     state, layer, label = place_result(doc.state, result, target, mask)
-    doc.commit(label, state)
+    changes = {
+        name: value
+        for name, value in (("blend_mode", blend_mode), ("opacity", opacity))
+        if value is not None and getattr(layer, name) != value
+    }
+    if changes:
+        layer = layer.with_(**changes)
+        state = state.replace_layer(layer)
+    record = EffectStep(
+        effect_id=result.effect_id,
+        params=dict(result.params),
+        target=target,
+        layer=layer_rule,
+        layer_name=layer_name,
+        blend_mode=layer.blend_mode,
+        opacity=layer.opacity,
+        restricted=mask is not None,
+        source_layer=result.layer_id,
+        result_layer=layer.id,
+    )
+    with doc.history.recording(record):
+        doc.commit(label, state)
     return layer
+
+
+def apply_effect(
+    doc: Document,
+    layer_id: int,
+    effect_id: str,
+    params: Mapping[str, Any],
+    target: str = "new_layer",
+    device: str | None = None,
+    **record: Any,
+) -> tuple[Layer, tuple[str, ...]]:
+    """Run an effect on a layer of `doc` here, at full resolution, and commit
+    it as one step (`effect_job`, then `commit_effect`, which takes `record`:
+    the layer rule, blend mode and opacity). Returns the layer the result went
+    into and the job's notes for the user. For scripts and recipes; the
+    editor runs the same job on its long lane."""
+    from warpaint.engine.runtime.device import choose_device
+
+    job = Job(lambda _ctx: None, label=effect_id, device=choose_device(device))
+    result = effect_job(doc.state, layer_id, effect_id, params)(JobContext(job))
+    return commit_effect(doc, result, target, **record), tuple(job.messages)
 
 
 def layer_mask(

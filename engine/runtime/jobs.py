@@ -359,8 +359,17 @@ class JobRunner:
     ) -> Job:
         """Run `fn` on the interactive lane; supersedes any job for the same target.
         A `background` job runs only when no other interactive job is waiting."""
-        job = Job(fn, label, Lane.INTERACTIVE, target, on_progress, on_done, self.device, scale,
-                  background)  # fmt: skip
+        job = Job(
+            fn,
+            label,
+            Lane.INTERACTIVE,
+            target,
+            on_progress,
+            on_done,
+            self.device,
+            scale,
+            background,
+        )
         self._interactive.put(job)
         return job
 

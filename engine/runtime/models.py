@@ -358,8 +358,14 @@ def cached_model(path: str | os.PathLike[str], device: str, build: Callable[[str
     except OSError:
         raise BadInputError(f"{file}: no such model file") from None
     check_regular_file(file)  # a FIFO or a device named as a model must not hang the load
-    key = (str(file.resolve()), stat.st_mtime_ns, stat.st_size, str(device),
-           build.__module__, build.__qualname__)  # fmt: skip
+    key = (
+        str(file.resolve()),
+        stat.st_mtime_ns,
+        stat.st_size,
+        str(device),
+        build.__module__,
+        build.__qualname__,
+    )
     # Loads are serialised: two previews asking for one model build it once.
     with _cache_lock:
         if key in _cache:

@@ -31,7 +31,8 @@ def test_bug5_the_gaze_panel_counts_the_faces_marks_them_and_moves_the_eyes_to_t
     qtbot.waitUntil(lambda: len(window.session.faces) == 2, timeout=30_000)
     qtbot.waitUntil(lambda: len(panel.values()["eyes"] or ()) == 4, timeout=30_000)
     assert picker.count_label.text().startswith("2 faces found")
-    assert picker.combo.count() == 2, "the choice runs over the faces found, not 0-63"
+    items = [picker.combo.itemText(i) for i in range(picker.combo.count())]
+    assert items == ["Face 1 of 2 (left)", "Face 2 of 2", "All faces"], "the faces found, not 0-63"
     assert not panel.widgets["face"].isVisible(), "the list of faces replaces the 0-63 control"
     marks = window.canvas.marks
     assert len(marks) == 2 and marks[0].center().x() < 576 < marks[1].center().x()

@@ -45,24 +45,74 @@ SPEC = EffectSpec(
     category="Neural",
     description="Repaint the layer in the style of any image, instantly (AdaIN).",
     params=(
-        Param("style", "Style image", ParamType.IMAGE, default=None,
-              help="Any layer or image file; no training needed."),
-        Param("strength", "Strength", ParamType.NUMBER, default=1.0, min=0.0, max=1.0, step=0.05,
-              help="0 keeps the layer as it is, 1 is the full style."),
-        Param("preserve_colours", "Preserve colours", ParamType.BOOL, default=False,
-              help="Keep the layer's own colours; take only the style's light and texture."),
-        Param("style2", "Second style", ParamType.IMAGE, default=None,
-              help="Optional: a second style image to mix with the first."),
-        Param("mix", "Mix (second style)", ParamType.NUMBER, default=0.5, min=0.0, max=1.0,
-              step=0.05, help="Share of the second style: 0 first only, 1 second only."),
-        Param("style_scale", "Style scale", ParamType.NUMBER, default=1.0, min=0.25, max=4.0,
-              step=0.05, help="Size of the style's patterns relative to the layer."),
-        Param("mask", "Mask", ParamType.MASK, default=None, image_bound=True,
-              help="Apply only where the mask is set."),
-        Param("model", "Decoder file", ParamType.FILE, default=None,
-              help="A decoder from 'warpaint train adain -o FILE' (default: the shipped one)."),
+        Param(
+            "style",
+            "Style image",
+            ParamType.IMAGE,
+            default=None,
+            help="Any layer or image file; no training needed.",
+        ),
+        Param(
+            "strength",
+            "Strength",
+            ParamType.NUMBER,
+            default=1.0,
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            help="0 keeps the layer as it is, 1 is the full style.",
+        ),
+        Param(
+            "preserve_colours",
+            "Preserve colours",
+            ParamType.BOOL,
+            default=False,
+            help="Keep the layer's own colours; take only the style's light and texture.",
+        ),
+        Param(
+            "style2",
+            "Second style",
+            ParamType.IMAGE,
+            default=None,
+            help="Optional: a second style image to mix with the first.",
+        ),
+        Param(
+            "mix",
+            "Mix (second style)",
+            ParamType.NUMBER,
+            default=0.5,
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            help="Share of the second style: 0 first only, 1 second only.",
+        ),
+        Param(
+            "style_scale",
+            "Style scale",
+            ParamType.NUMBER,
+            default=1.0,
+            min=0.25,
+            max=4.0,
+            step=0.05,
+            help="Size of the style's patterns relative to the layer.",
+        ),
+        Param(
+            "mask",
+            "Mask",
+            ParamType.MASK,
+            default=None,
+            image_bound=True,
+            help="Apply only where the mask is set.",
+        ),
+        Param(
+            "model",
+            "Decoder file",
+            ParamType.FILE,
+            default=None,
+            help="A decoder from 'warpaint train adain -o FILE' (default: the shipped one).",
+        ),
     ),
-)  # fmt: skip
+)
 
 
 def default_model_path() -> Path:
@@ -176,8 +226,15 @@ def stylize(
     if tile is None and max(content.shape[-2:]) <= SINGLE_PASS_SIDE:
         # Small enough for one pass on any device: skip the memory probe.
         tile = -(-max(content.shape[-2:]) // StyleTransfer.STRIDE) * StyleTransfer.STRIDE
-    out = tiled_forward(net, net, content, halo=HALO, align=StyleTransfer.STRIDE, tile=tile,
-                        check=check or (lambda: None))  # fmt: skip
+    out = tiled_forward(
+        net,
+        net,
+        content,
+        halo=HALO,
+        align=StyleTransfer.STRIDE,
+        tile=tile,
+        check=check or (lambda: None),
+    )
     return out.clamp(0.0, 1.0)
 
 

@@ -455,6 +455,15 @@ def paste_difference(
     to the RGB channels and clamped to [0, 1]; alpha and every pixel outside
     the box are copied unchanged.
     """
+    out = image.clone()
+    _add_difference(out, box, delta, band, mirror)
+    return out
+
+
+def _add_difference(
+    out: torch.Tensor, box: Box, delta: torch.Tensor, band: float, mirror: bool
+) -> None:
+    """`paste_difference` into `out` itself."""
     import torch.nn.functional as F
 
     x0, y0, x1, y1 = box
@@ -462,17 +471,17 @@ def paste_difference(
         delta = delta.flip(-1)
     d = F.interpolate(delta, size=(y1 - y0, x1 - x0), mode="bicubic", align_corners=False)
     w = taper(y1 - y0, x1 - x0, band, d)
-    out = image.clone()
     patch = out[:, :3, y0:y1, x0:x1]
     out[:, :3, y0:y1, x0:x1] = (patch + w * d.to(patch.dtype)).clamp(0.0, 1.0)
-    return out
 
 
 class EncodingCache:
     """Codes and decodings of recent crops, so a slider drag only decodes.
 
-    Keyed by the model's identity and a hash of the crop's bytes (a crop is a
-    few tens of kB, hashing it costs microseconds); holds a few entries.
+    Keyed by the model's identity (`AttributeModel.uid`: a model file loaded
+    again, e.g. retrained, is a new model) and a hash of the crop's bytes (a
+    crop is a few tens of kB, hashing it costs microseconds), so another
+    image or region misses; holds the `capacity` most recently used crops.
     """
 
     def __init__(self, capacity: int = 8) -> None:
@@ -480,6 +489,10 @@ class EncodingCache:
         self._lock = threading.Lock()
         self.capacity = capacity
         self.hits = 0
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
 
     def get(self, model: AttributeModel, crop: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(z (1, L), d(z) (1, 3, h, w)) of `crop` (1, 3, h, w)."""
@@ -518,17 +531,40 @@ def edit_region(
     the box's shorter side; everything else is copied. All-zero sliders
     return an exact copy. The model must already be on the image's device.
     """
+    return edit_regions(model, image, [(region, mirror)], values, feather, cache)
+
+
+def edit_regions(
+    model: AttributeModel,
+    image: torch.Tensor,
+    regions: Sequence[tuple[Sequence[float], bool]],
+    values: dict[str, float],
+    feather: float = 0.15,
+    cache: EncodingCache | None = None,
+) -> torch.Tensor:
+    """`edit_region` for several (region (x, y, w, h), mirror) at once: the eyes
+    of every face in a photo.
+
+    Each region is encoded from `image` as given and its decoded difference
+    added to the result, so overlapping boxes add their differences. Pixels
+    outside every region's box are copied bit for bit; every region is checked
+    (`region_box`) before any is edited.
+    """
     if image.ndim != 4 or image.shape[0] != 1 or image.shape[1] not in (3, 4):
         raise ValueError(f"expected a (1, 4, H, W) image, got {tuple(image.shape)}")
     if all(float(v) == 0.0 for v in values.values()):
         return image.clone()
-    box = region_box(region, image.shape[2], image.shape[3])
-    crop = extract(image, box, model_size(model), mirror)
-    cache = cache if cache is not None else EncodingCache(1)
-    z, base = cache.get(model, crop)
-    edited = model.net.decode(z + model.direction(values, image.device)[None])
-    band = feather * min(box[2] - box[0], box[3] - box[1])
-    return paste_difference(image, box, edited - base, band, mirror)
+    boxes = [(region_box(r, image.shape[2], image.shape[3]), bool(m)) for r, m in regions]
+    cache = cache if cache is not None else EncodingCache(max(1, len(boxes)))
+    direction = model.direction(values, image.device)[None]
+    out = image.clone()
+    for box, mirror in boxes:
+        crop = extract(image, box, model_size(model), mirror)
+        z, base = cache.get(model, crop)
+        edited = model.net.decode(z + direction)
+        band = feather * min(box[2] - box[0], box[3] - box[1])
+        _add_difference(out, box, edited - base, band, mirror)
+    return out
 
 
 # -- model files without torch ------------------------------------------------------

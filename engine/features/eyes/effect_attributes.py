@@ -13,10 +13,12 @@ iris colour.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from warpaint.engine.features.eyes.attributes import MODEL
+from warpaint.engine.features.eyes.faces import ALL_FACES, face_param
 from warpaint.engine.runtime.errors import BadInputError
 from warpaint.engine.runtime.params import Param, ParamType
 from warpaint.engine.runtime.registry import EffectSpec
@@ -51,6 +53,10 @@ SPEC = EffectSpec(
         Param("feather", "Feather", ParamType.NUMBER, default=0.15, min=0.0, max=0.5,
               step=0.01, help="Width of the fade at the region's edge, as a fraction of "
                               "its shorter side."),
+        face_param("The detected face the region frames, counted from the image's left "
+                   "from 0 (the panel's face list sets it). 'all' (or -1) with no region: "
+                   "every face found, each eye framed as the eye model's crop (a model "
+                   "of other crops gets each face's box)."),
     ),
 )  # fmt: skip
 FIXED = frozenset(p.name for p in SPEC.params)
@@ -60,12 +66,18 @@ FIXED = frozenset(p.name for p in SPEC.params)
 # They are the shipped model's; without it the effect is unavailable and skipped.
 DEMO_PARAMS: dict[str, Any] = {"pupil": 1.0, "iris_colour": 1.0}
 
+# Slider lists read from model headers, by file version (path, mtime_ns, size):
+# a model file rewritten in place is read again. Models themselves live in the
+# runtime's one model store (`load`).
+HEADER_CACHE_SIZE = 8
+# Crops whose encodings are kept: a drag over every eye of 16 faces re-encodes none.
+ENCODING_CACHE_SIZE = 32
+
 _lock = threading.Lock()
-_headers: dict[tuple[str, float], list[Param]] = {}
-_models: dict[tuple[str, float, str], AttributeModel] = {}
+_headers: OrderedDict[tuple[str, int, int], list[Param]] = OrderedDict()
 _cache: EncodingCache | None = None
-# Sliders built in this session from example images (`add_slider`), per model
-# file: (its Param, its (L,) vector, its unit, "paired" or "unpaired"). They
+# Sliders built from example images (`add_slider`) since the program started,
+# per model file: (its Param, its (L,) vector, its unit, "paired" or "unpaired"). They
 # live in memory, are added to that model whenever it is loaded, and are
 # written to disk only by `save_model_copy`, into a copy of the model file
 # (never into the original).
@@ -78,27 +90,33 @@ def _model_path(value: Any) -> Path:
     return Path(str(value)) if value else default_model_path()
 
 
-def _mtime(path: Path) -> float:
+def _version(path: Path) -> tuple[str, int, int]:
+    """(path, mtime_ns, size): what tells a rewritten model file apart. The path
+    is not resolved: the panel asks for the slider list many times a frame."""
     try:
-        return path.stat().st_mtime
+        stat = path.stat()
     except OSError:
         raise BadInputError(f"{path}: no such model file") from None
+    return str(path), stat.st_mtime_ns, stat.st_size
 
 
 def extra_params(values: Mapping[str, Any]) -> list[Param]:
     """One slider per attribute of the chosen model (the built-in one by default).
 
-    Read from the model file's header without torch, cached by path and
-    modification time. No built-in model installed means no sliders.
+    Read from the model file's header without torch, cached by the file's
+    version (path, modification time, size) for the last `HEADER_CACHE_SIZE`
+    files. No built-in model installed means no sliders.
     """
     from warpaint.engine.features.eyes.attributes import read_model_header
 
     path = _model_path(values.get("model"))
     if not values.get("model") and not path.is_file():
         return []
-    key = (str(path), _mtime(path))
+    key = _version(path)
     with _lock:
         hit = _headers.get(key)
+        if hit is not None:
+            _headers.move_to_end(key)
         added = [entry[0] for entry in _session.get(str(path), {}).values()]
     if hit is not None:
         return hit + added
@@ -120,33 +138,47 @@ def extra_params(values: Mapping[str, Any]) -> list[Param]:
             raise BadInputError(f"{path}: attribute {name!r} is not a valid slider") from None
     with _lock:
         _headers[key] = params
+        while len(_headers) > HEADER_CACHE_SIZE:
+            _headers.popitem(last=False)
     return params + added
 
 
 def load(value: Any, device: torch.device | str) -> AttributeModel:
-    """The model (file path or None for the built-in one) on `device`, cached."""
+    """The model (file path or None for the built-in one) on `device`, with the
+    sliders built from examples since the program started.
+
+    Loaded through the runtime's model store (`runtime.models.cached_model`):
+    kept per file version and device among the few models it holds, so a
+    retrained file at the same path is loaded again.
+    """
     from warpaint.engine.features.eyes.autoencoder import load_attribute_model
+    from warpaint.engine.runtime.models import cached_model
 
     path = _model_path(value)
-    key = (str(path), _mtime(path), str(device))
-    with _lock:
-        model = _models.get(key)
-    if model is None:
-        model = load_attribute_model(path)
+
+    def on_device(name: str) -> AttributeModel:
+        model = load_attribute_model(name)
         model.net.to(device)
-        _add_session_sliders(model, str(path))
-        with _lock:
-            _models.clear()  # one model at a time: a drag never needs two
-            _models[key] = model
+        return model
+
+    model = cached_model(path, str(device), on_device)
+    _add_session_sliders(model, str(path))
     return model
 
 
 def _add_session_sliders(model: AttributeModel, path: str) -> None:
+    """Give `model` (maybe shared through the model store) the sliders built for
+    `path` that it lacks or holds an older vector of."""
+    import torch
+
     from warpaint.engine.features.eyes.autoencoder import Attribute
 
     with _lock:
         added = dict(_session.get(path, {}))
     for name, (param, vector, unit, source) in added.items():
+        held = model.attributes.get(name)
+        if held is not None and held.unit == unit and torch.equal(held.vector, vector):
+            continue
         lo = -2.0 if param.min is None else float(param.min)
         hi = 2.0 if param.max is None else float(param.max)
         model.add(Attribute(name, vector, param.label, unit, source, lo, hi))
@@ -162,7 +194,7 @@ def add_slider(
     region: Sequence[float] | None = None,
     mirror: bool = False,
 ) -> Param:
-    """Build a slider from example images and add it to `model` for this session.
+    """Build a slider from example images and add it to `model` until the program exits.
 
     `without` / `with_`: images without and with the attribute, each an
     (H, W, C>=3) float array in [0, 1] (a layer's pixels) or an image file.
@@ -171,7 +203,7 @@ def add_slider(
     With `region` (x, y, w, h in each image's pixels) only that box of each
     image is used, `mirror` flipping it as the effect does. `name` is made
     snake_case; a name of the model's own sliders or parameters is refused, a
-    slider built earlier in the session with that name is replaced. Returns
+    slider built earlier (since the program started) with that name is replaced. Returns
     the new slider's Param; `extra_params` lists it from now on, and the
     effect edits with it at once (no training).
     """
@@ -204,7 +236,8 @@ def add_slider(
     def pixels(item: np.ndarray | str | Path) -> np.ndarray:
         return read_image_array(item) if isinstance(item, str | Path) else item
 
-    net_model = load(model, _loaded_device(path))
+    # On the CPU: the store keeps this copy apart from one a preview uses elsewhere.
+    net_model = load(model, "cpu")
     size, alignment = model_size(net_model), net_model.alignment
     a = crops_from_images([pixels(i) for i in without], size, alignment, region, mirror)
     b = crops_from_images([pixels(i) for i in with_], size, alignment, region, mirror)
@@ -222,13 +255,18 @@ def add_slider(
 
 
 def session_sliders(model: Any = None) -> list[str]:
-    """Names of the sliders built in this session for `model` (None: the built-in one)."""
+    """Names of the sliders built since the program started for `model` (None: the built-in one).
+
+    They live in memory only; `save_model_copy` writes them to a file.
+    """
     with _lock:
         return list(_session.get(str(_model_path(model)), {}))
 
 
 def save_model_copy(destination: str | Path, model: Any = None) -> Path:
-    """Write `model` with this session's sliders into a new model file; returns its path.
+    """Write `model` with the sliders built since the program started into a new model file.
+
+    Returns the new file's path.
 
     The original (e.g. the built-in model inside the installation) is never
     overwritten; choose the copy as the effect's model file to use it later.
@@ -251,44 +289,59 @@ def save_model_copy(destination: str | Path, model: Any = None) -> Path:
     return target
 
 
-def _loaded_device(path: Path) -> str:
-    """The device the model is already loaded on (so building a slider does not
-    move a model a preview is using), else the CPU."""
-    with _lock:
-        for p, _, device in _models:
-            if p == str(path):
-                return device
-    return "cpu"
-
-
 def encoding_cache() -> EncodingCache:
+    """The effect's cache of crop encodings (bounded; keyed by model and crop)."""
     global _cache
     from warpaint.engine.features.eyes.attributes import EncodingCache
 
     with _lock:
         if _cache is None:
-            _cache = EncodingCache()
+            _cache = EncodingCache(ENCODING_CACHE_SIZE)
         return _cache
 
 
 def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
-    from warpaint.engine.features.eyes.attributes import edit_region
+    from warpaint.engine.features.eyes.attributes import edit_regions
 
     model = load(params.get("model"), image.device)
-    values = {name: float(params.get(name) or 0.0) for name in model.attributes}
+    values = {name: float(params.get(name) or 0.0) for name in tuple(model.attributes)}
     if all(v == 0.0 for v in values.values()):
         return image.clone()
     region = params.get("region")
-    if region is None:
-        region = (0.0, 0.0, float(image.shape[3]), float(image.shape[2]))
-    else:
+    mirror = bool(params.get("mirror", False))
+    regions: list[tuple[Sequence[float], bool]]
+    if region is not None:
         # A preview runs on a reduced layer; the region is in full-size pixels.
-        region = tuple(float(v) * ctx.scale for v in region)
+        regions = [(tuple(float(v) * ctx.scale for v in region), mirror)]
+    elif int(params.get("face", 0)) == ALL_FACES:
+        regions = face_regions(image[0].permute(1, 2, 0).cpu().numpy(), model)
+    else:
+        regions = [((0.0, 0.0, float(image.shape[3]), float(image.shape[2])), mirror)]
     ctx.check()
-    return edit_region(
-        model, image, region, values, feather=float(params.get("feather", 0.15)),
-        mirror=bool(params.get("mirror", False)), cache=encoding_cache(),
+    return edit_regions(
+        model, image, regions, values, feather=float(params.get("feather", 0.15)),
+        cache=encoding_cache(),
     )  # fmt: skip
+
+
+def face_regions(image: np.ndarray, model: AttributeModel) -> list[tuple[Sequence[float], bool]]:
+    """(region (x, y, w, h), mirror) of every face detected in `image` ((H, W, C)
+    float in [0, 1]), from the image's left: for an eye model ("eye-corners"
+    alignment) each eye framed as its crop (`attributes.eye_region`, the
+    subject's right eye mirrored), for any other model each face's box.
+    Raises BadInputError when no face is found."""
+    from warpaint.engine.features.eyes.attributes import eye_region, model_size
+    from warpaint.engine.features.eyes.detect import detect_faces_cached
+
+    faces = sorted(detect_faces_cached(image), key=lambda f: f.box[0])
+    if not faces:
+        raise BadInputError(
+            "attributes: no face found in the image; give the region to edit (--set region=x,y,w,h)"
+        )
+    if model.alignment != "eye-corners":
+        return [(tuple(float(v) for v in f.box), False) for f in faces]
+    size = model_size(model)
+    return [eye_region(eye.corners.tolist(), size) for f in faces for eye in f.eyes]
 
 
 def prefill(image: Any) -> dict[str, Any]:

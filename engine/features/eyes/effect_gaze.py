@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from warpaint.engine.features.eyes.faces import ALL_FACES, chosen_faces, face_param
 from warpaint.engine.runtime.errors import BadInputError
 from warpaint.engine.runtime.models import ModelFile, cached_model
 from warpaint.engine.runtime.params import Param, ParamType
@@ -53,8 +54,8 @@ SPEC = EffectSpec(
         Param("eyes", "Eye corners", ParamType.POINTS, default=None, image_bound=True,
               help="two corner points per eye (x,y;x,y;...), in image pixels; "
               "they replace detection"),
-        Param("face", "Face", ParamType.INTEGER, default=0, min=0, max=63, image_bound=True,
-              help="which detected face, counted from the image's left"),
+        face_param("which detected face, counted from the image's left from 0, when no eye "
+                   "corners are given; 'all' (or -1): every face found, each by its own eyes"),
         Param("model", "Model file", ParamType.FILE, default=None,
               help="a gaze model from 'warpaint train gaze' (default: the shipped one)"),
     ),
@@ -96,14 +97,15 @@ def detect_eye_corners(image: np.ndarray) -> list[list[EyeCorners]]:
 
 
 def detected_points(image: np.ndarray, face: int = 0) -> tuple[tuple[float, float], ...]:
-    """The detected eye corners of face `face` (counted from the image's left) as a
-    value for the `eyes` parameter: two points per eye, image-left eye first;
-    () when no face is found. Cached per image."""
+    """The detected eye corners of face `face` (counted from the image's left; past
+    the last face, the last; `ALL_FACES`: every face, from the left) as a value
+    for the `eyes` parameter: two points per eye, image-left eye first; () when
+    no face is found. Cached per image."""
     faces = detect_eye_corners(image)
     if not faces:
         return ()
-    eyes = faces[min(face, len(faces) - 1)]
-    return tuple((float(x), float(y)) for corners, _ in eyes for x, y in corners)
+    picked = faces if face == ALL_FACES else [faces[min(face, len(faces) - 1)]]
+    return tuple((float(x), float(y)) for eyes in picked for corners, _ in eyes for x, y in corners)
 
 
 def prefill(image: np.ndarray) -> dict[str, Any]:
@@ -146,32 +148,37 @@ def choose_eyes(image: np.ndarray, params: dict[str, Any], scale: float = 1.0) -
     """The eyes to redirect in `image` pixels.
 
     `eyes` points (full-resolution pixels; `scale` maps them onto a preview)
-    win over detection. Raises BadInputError when none are given and none are
-    found.
+    win over detection; without them `face` picks the detected face (or, as
+    `ALL_FACES`, every one). `which` keeps one eye of each face. Raises
+    BadInputError when no points are given and no eyes are found, or the face
+    asked for is not there.
     """
     from warpaint.engine.features.eyes.detect import eyes_from_points
 
     points = params.get("eyes")
     if points:
         flat = np.asarray(points, np.float64).reshape(-1, 2) * scale
-        eyes = [(e.corners, e.mirror) for e in eyes_from_points(flat)]
+        faces = [[(e.corners, e.mirror) for e in eyes_from_points(flat)]]
     else:
-        faces = detect_eye_corners(image)
-        if not faces:
+        found = detect_eye_corners(image)
+        if not found:
             raise BadInputError(
                 "gaze: no eyes found in the image; give the eye corners as points "
                 "(--set eyes=x,y;x,y;... two per eye)"
             )
-        index = int(params.get("face", 0))
-        if index >= len(faces):
-            raise BadInputError(f"gaze: face {index} asked for, but {len(faces)} found")
-        eyes = faces[index]
+        faces = chosen_faces(found, int(params.get("face", 0)), "gaze")
     which = params.get("which", "both")
-    if which != "both" and len(eyes) > 1:
-        centres = [float(corners[:, 0].mean()) for corners, _ in eyes]
-        pick = int(np.argmin(centres)) if which == "left" else int(np.argmax(centres))
-        eyes = [eyes[pick]]
-    return eyes
+    return [eye for eyes in faces for eye in _which_eyes(eyes, which)]
+
+
+def _which_eyes(eyes: list[EyeCorners], which: str) -> list[EyeCorners]:
+    """`eyes` (one face's, or the points given), or only the image-left or
+    image-right one of them."""
+    if which == "both" or len(eyes) < 2:
+        return eyes
+    centres = [float(corners[:, 0].mean()) for corners, _ in eyes]
+    pick = int(np.argmin(centres)) if which == "left" else int(np.argmax(centres))
+    return [eyes[pick]]
 
 
 # -- the network ----------------------------------------------------------------

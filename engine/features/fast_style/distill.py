@@ -1,10 +1,10 @@
 """Distilling Gatys stylization into the feed-forward generator.
 
-The naive perceptual-loss recipe (train the generator against the random
-VGG's Gram loss directly) failed in our probes: the generator found patterns
-that satisfy the random network's statistics without looking like the style
-(see docs/fast-style.md). Gatys optimisation with the same network does look
-like the style, so the recipe here is:
+Trained against the random VGG's Gram loss directly (the perceptual-loss
+recipe), the generator finds patterns that satisfy the random network's
+statistics without looking like the style (docs/fast-style.md). Gatys
+optimisation with the same network does look like the style, so the recipe
+here is:
 
 1. `content_pool`: content crops from the offline photos (or a folder), with
    augmentation (scale, crop, flips, tint);
@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -194,11 +193,6 @@ class DistillLoss:
     # Gram loss against each target's own Gram (its texture statistics, free
     # of where each dot sits), at the style layers.
     target_style: float = 0.0
-    # What the feature loss compares the output with: the Gatys "target" (its
-    # layout, marks included) or the "content" photo (Johnson et al.'s content
-    # loss: where the target's marks sit is then left to the Gram terms; in flat
-    # areas nothing the generator sees predicts it).
-    feature_from: Literal["target", "content"] = "target"
 
 
 def style_grams(net: LossNetwork, styles: torch.Tensor, side: int) -> list[dict[str, torch.Tensor]]:
@@ -248,11 +242,9 @@ def distill_loss(
     grams: Sequence[dict[str, torch.Tensor]],
     style_index: torch.Tensor,
     weights: DistillLoss,
-    content: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss of generator `output` (B, 3, s, s) against Gatys `target` (same);
-    `grams[k]` is style k's Gram targets, `style_index` (B,) each sample's style;
-    `content` (same shape) the photos, needed when the feature loss compares with them."""
+    `grams[k]` is style k's Gram targets, `style_index` (B,) each sample's style."""
     if weights.pixel_scale > 1:
         k = weights.pixel_scale
         pixel = (F.avg_pool2d(output, k) - F.avg_pool2d(target, k)).abs().mean()
@@ -261,14 +253,8 @@ def distill_loss(
     content_layers = feature_layers(net)
     layers = tuple(dict.fromkeys((*content_layers, *net.style_layers)))
     b = output.shape[0]
-    batch = [output, target]  # features of the output, then of what it is compared with
-    if weights.feature_from == "content":
-        if content is None:
-            raise ValueError("the feature loss against the content needs the content images")
-        batch.append(content)
-    feats = net.module(torch.cat(batch), layers)
-    reference = slice((len(batch) - 1) * b, len(batch) * b)  # the target or the content
-    feature = sum(content_loss(feats[n][:b], feats[n][reference].detach()) for n in content_layers)
+    feats = net.module(torch.cat([output, target]), layers)  # the output's, then the target's
+    feature = sum(content_loss(feats[n][:b], feats[n][b:].detach()) for n in content_layers)
     # Layer weights scaled to sum to 1, so the loss weights mean the same for
     # every network (EfficientNet's sum to 100 for the stylize effect).
     pairs = zip(net.style_layers, net.style_weights, strict=True)
@@ -322,7 +308,7 @@ def distill_step(
     optimizer.zero_grad(set_to_none=True)
     mix = one_hot(style_index, styles).to(contents.device)
     out = gen(contents, mix, origin=origins) if origins is not None else gen(contents, mix)
-    loss, parts = distill_loss(net, out, targets, grams, style_index, weights, contents)
+    loss, parts = distill_loss(net, out, targets, grams, style_index, weights)
     loss.backward()  # type: ignore[no-untyped-call]
     optimizer.step()
     return parts

@@ -72,27 +72,78 @@ SPEC = EffectSpec(
     description="Repaint the layer in a preset style with a trained network (instant).",
     preview_on_open=True,
     params=(
-        Param("preset", "Preset", ParamType.CHOICE, default=DEFAULT_PRESET, choices=PRESETS,
-              gallery=True),
-        Param("strength", "Strength", ParamType.NUMBER, default=1.0, min=0.0, max=1.0,
-              step=0.01, help="0 leaves the layer unchanged."),
-        Param("mix_with", "Mix with", ParamType.CHOICE, default="none",
-              choices=("none", *PRESETS), help="A second preset blended into the first."),
-        Param("mix", "Mix amount", ParamType.NUMBER, default=0.5, min=0.0, max=1.0, step=0.01,
-              help="0: only the first preset, 1: only the second."),
-        Param("preserve_colours", "Preserve colours", ParamType.BOOL, default=False,
-              help="Keep the layer's colours, take the style's light and texture."),
-        Param("seed", "Seed", ParamType.INTEGER, default=0, min=0, max=2**31 - 1,
-              random_seed=True,
-              help="Where the style's dots and patches fall: each seed is another "
-                   "arrangement, the same every time."),
-        Param("model", "Model file", ParamType.FILE, default=None,
-              help="A model from 'warpaint train style' instead of the presets; "
-                   "'preset' picks its style by name, else its first style is used."),
-        Param("mask", "Mask", ParamType.MASK, default=None, image_bound=True,
-              help="Apply only where the mask is set."),
+        Param(
+            "preset",
+            "Preset",
+            ParamType.CHOICE,
+            default=DEFAULT_PRESET,
+            choices=PRESETS,
+            gallery=True,
+        ),
+        Param(
+            "strength",
+            "Strength",
+            ParamType.NUMBER,
+            default=1.0,
+            min=0.0,
+            max=1.0,
+            step=0.01,
+            help="0 leaves the layer unchanged.",
+        ),
+        Param(
+            "mix_with",
+            "Mix with",
+            ParamType.CHOICE,
+            default="none",
+            choices=("none", *PRESETS),
+            help="A second preset blended into the first.",
+        ),
+        Param(
+            "mix",
+            "Mix amount",
+            ParamType.NUMBER,
+            default=0.5,
+            min=0.0,
+            max=1.0,
+            step=0.01,
+            help="0: only the first preset, 1: only the second.",
+        ),
+        Param(
+            "preserve_colours",
+            "Preserve colours",
+            ParamType.BOOL,
+            default=False,
+            help="Keep the layer's colours, take the style's light and texture.",
+        ),
+        Param(
+            "seed",
+            "Seed",
+            ParamType.INTEGER,
+            default=0,
+            min=0,
+            max=2**31 - 1,
+            random_seed=True,
+            help="Where the style's dots and patches fall: each seed is another "
+            "arrangement, the same every time.",
+        ),
+        Param(
+            "model",
+            "Model file",
+            ParamType.FILE,
+            default=None,
+            help="A model from 'warpaint train style' instead of the presets; "
+            "'preset' picks its style by name, else its first style is used.",
+        ),
+        Param(
+            "mask",
+            "Mask",
+            ParamType.MASK,
+            default=None,
+            image_bound=True,
+            help="Apply only where the mask is set.",
+        ),
     ),
-)  # fmt: skip
+)
 
 DEMO_PARAMS: dict[str, Any] = {"preset": DEFAULT_PRESET}
 
@@ -204,9 +255,17 @@ def stylize(
                 torch.cuda.empty_cache()  # the tiled path below needs less
     with _GENERATOR_LOCK:
         gen.set_style(w)
-        return tiled_forward(gen, forward, rgb, halo=halo(gen), align=gen.STRIDE, tile=tile,
-                             check=check or (lambda: None), progress=progress,
-                             with_origin=gen.reads_origin)  # fmt: skip
+        return tiled_forward(
+            gen,
+            forward,
+            rgb,
+            halo=halo(gen),
+            align=gen.STRIDE,
+            tile=tile,
+            check=check or (lambda: None),
+            progress=progress,
+            with_origin=gen.reads_origin,
+        )
 
 
 class _CudaRunner:
@@ -315,8 +374,14 @@ def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.T
     mix = style_mix(styles, params["preset"], params["mix_with"], float(params["mix"]))
     content = rgb(image).to(ctx.device)
     with torch.inference_mode():
-        out = stylize(gen, content, mix, seed=int(params["seed"]), check=ctx.check,
-                      progress=lambda f: ctx.report(0.95 * f))  # fmt: skip
+        out = stylize(
+            gen,
+            content,
+            mix,
+            seed=int(params["seed"]),
+            check=ctx.check,
+            progress=lambda f: ctx.report(0.95 * f),
+        )
         if params["preserve_colours"]:
             out = with_chroma_of(out, content)
         out = content + strength * (out - content) if strength < 1.0 else out

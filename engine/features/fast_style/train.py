@@ -14,7 +14,6 @@ crops and trains on them, gradients are averaged across processes.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
@@ -115,21 +114,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=4.0,
         help="weight of a Gram loss against each target's own Gram (texture, not dot positions)",
     )
-    parser.add_argument(
-        "--feature-from",
-        choices=("target", "content"),
-        default="target",
-        help="what the feature loss compares with: the Gatys target or the content photo "
-        "(then the targets give only colours, via the pixel loss, and texture, via Gram)",
-    )
-    parser.add_argument(
-        "--gram-layers",
-        default=None,
-        metavar="LAYER=W,...",
-        help="layers and weights of the generator's Gram losses, e.g. "
-        "'block1_dw=1,block3_dw=2,block5_dw=2' (default: the loss network's style layers; "
-        "weights are scaled to sum 1)",
-    )
     parser.add_argument("--half", type=int, default=16, help="generator channels at 1/2 size")
     parser.add_argument(
         "--quarter",
@@ -138,12 +122,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="generator channels of the residual blocks at 1/4 size",
     )
     parser.add_argument("--blocks", type=int, default=5, help="residual blocks")
-    parser.add_argument(
-        "--head",
-        type=int,
-        default=8,
-        help="generator channels at full size (16 costs 1.1 s at 1080p on the 2-core CPU)",
-    )
     parser.add_argument(
         "--noise",
         type=int,
@@ -180,11 +158,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "plus A times the generator's coarse noise at each crop's place (needs "
         "--coarse-noise 3 or more), so where the targets' big marks form is something the "
         "generator sees (default: the presets with big marks, 0.5 each; 0: none)",
-    )
-    parser.add_argument(
-        "--dilated",
-        action="store_true",
-        help="dilate the residual blocks 1, 2, 4, 2, 1 (a wider view, same cost)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: automatic)")
@@ -254,31 +227,6 @@ def _load_styles(args: argparse.Namespace) -> tuple[list[str], list[Any]]:
     if len(set(names)) != len(names):
         raise BadInputError(f"train style: two styles share a name ({', '.join(names)})")
     return names, images
-
-
-def parse_gram_layers(text: str, known: Sequence[str]) -> tuple[tuple[str, ...], tuple[float, ...]]:
-    """'name=w,name=w' -> (names, weights); names must be layers of the network
-    (`known`), weights positive."""
-    from warpaint.engine.runtime.errors import BadInputError
-
-    names: list[str] = []
-    weights: list[float] = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, value = part.partition("=")
-        name = name.strip()
-        try:
-            weight = float(value) if sep else 1.0
-        except ValueError:
-            raise BadInputError(f"--gram-layers: {part!r} is not LAYER=WEIGHT") from None
-        if name not in known:
-            raise BadInputError(f"--gram-layers: no layer {name!r} (layers: {', '.join(known)})")
-        if not weight > 0 or name in names:
-            raise BadInputError(f"--gram-layers: {name!r} needs one positive weight")
-        names.append(name)
-        weights.append(weight)
-    if not names:
-        raise BadInputError("--gram-layers: give at least one LAYER=WEIGHT")
-    return tuple(names), tuple(weights)
 
 
 def parse_seed_marks(text: str, names: Sequence[str]) -> list[float]:
@@ -386,9 +334,6 @@ def run(args: argparse.Namespace) -> int:
         # The targets and the generator's losses may each use another loss network
         # (e.g. ImageNet features, whose Gatys results carry more of a style's texture).
         net = feature_network(args.loss_network, device)
-        if args.gram_layers:
-            layers, layer_weights = parse_gram_layers(args.gram_layers, net.layer_names)
-            net = dataclasses.replace(net, style_layers=layers, style_weights=layer_weights)
         target_net = feature_network(args.gatys_network, device)
         # -- targets: this process's share of the crops, cached per process ----
         mine = [i for i in range(args.crops) if i % world == rank]
@@ -459,10 +404,8 @@ def run(args: argparse.Namespace) -> int:
             half=args.half,
             quarter=args.quarter,
             blocks=args.blocks,
-            head=args.head,
             noise=args.noise,
             noise_head=args.noise_head,
-            dilated=args.dilated,
             coarse_noise=coarse_noise,
             coarse_cell=args.coarse_cell,
         )
@@ -487,7 +430,6 @@ def run(args: argparse.Namespace) -> int:
             style=args.style_weight,
             pixel_scale=args.pixel_scale,
             target_style=args.target_style_weight,
-            feature_from=args.feature_from,
         )
         crop = max(16, (args.size * 3 // 4) // 4 * 4)
         # Seeded views start on the generator's stride grid, where its coarse noise is sampled.
@@ -586,7 +528,6 @@ def run(args: argparse.Namespace) -> int:
                     "style": args.style_weight,
                     "target_style": args.target_style_weight,
                 },
-                "feature_from": args.feature_from,
                 "gram_layers": dict(zip(net.style_layers, net.style_weights, strict=True)),
                 "config": config.to_json(),
                 "device": str(device),

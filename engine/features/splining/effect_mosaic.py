@@ -34,19 +34,38 @@ SPEC = EffectSpec(
         "exposure or focus stacks, panorama pieces."
     ),
     params=(
-        Param("layers", "Layers", ParamType.IMAGES, default=None, placed=True,
-              help="Two or more layers (or image files); the weight scales each one's share."),
-        Param("overlap", "Where layers overlap", ParamType.CHOICE, default="stack",
-              choices=("stack", "average"),
-              help="stack: the first visible layer in the list shows (seams still blend); "
-                   "average: all share by weight (exposure or focus stacks)"),
-        Param("levels", "Pyramid levels", ParamType.INTEGER, default=0, min=0, max=12, step=1,
-              auto=True, help="0 = automatic, from the image size"),
-        Param("kernel_a", "Kernel parameter a", ParamType.CHOICE, default="0.375",
-              choices=KERNELS),
+        Param(
+            "layers",
+            "Layers",
+            ParamType.IMAGES,
+            default=None,
+            placed=True,
+            help="Two or more layers (or image files); the weight scales each one's share.",
+        ),
+        Param(
+            "overlap",
+            "Where layers overlap",
+            ParamType.CHOICE,
+            default="stack",
+            choices=("stack", "average"),
+            help="stack: the first visible layer in the list shows (seams still blend); "
+            "average: all share by weight (exposure or focus stacks)",
+        ),
+        Param(
+            "levels",
+            "Pyramid levels",
+            ParamType.INTEGER,
+            default=0,
+            min=0,
+            max=12,
+            step=1,
+            auto=True,
+            help="0 = automatic, from the image size",
+        ),
+        Param("kernel_a", "Kernel parameter a", ParamType.CHOICE, default="0.375", choices=KERNELS),
     ),
     tile_halo=None,
-)  # fmt: skip
+)
 
 # The sample's coffee layer (its feathered mask makes it visible in an
 # ellipse) over the astronaut.

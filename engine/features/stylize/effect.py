@@ -31,31 +31,80 @@ SPEC = EffectSpec(
     category="Neural",
     description="Repaint the layer in the style of one or more images (Gatys optimisation).",
     params=(
-        Param("style", "Style image(s)", ParamType.IMAGES, default=None,
-              help="A layer or image file; several mix by weight."),
-        Param("strength", "Style strength", ParamType.NUMBER, default=1.0, min=0.0, max=10.0,
-              step=0.1),
-        Param("content_weight", "Content weight", ParamType.NUMBER, default=1.0, min=0.0,
-              max=10.0, step=0.1),
-        Param("size", "Processing size (px)", ParamType.INTEGER, default=512, min=16, max=4096,
-              step=32, help="Long side the optimisation runs at; the result fits the layer."),
-        Param("iterations", "Iterations", ParamType.INTEGER, default=48, min=1, max=2000,
-              help="Loss evaluations at the processing size (coarser scales add cheap ones)."),
-        Param("optimizer", "Optimizer", ParamType.CHOICE, default="lbfgs",
-              choices=OPTIMIZER_CHOICES),
-        Param("init", "Start from", ParamType.CHOICE, default="content",
-              choices=("content", "noise")),
-        Param("preserve_colours", "Preserve colours", ParamType.CHOICE, default="off",
-              choices=("off", "luminance", "histogram")),
-        Param("style_scale", "Style scale", ParamType.NUMBER, default=1.0, min=0.25, max=4.0,
-              step=0.05, help="Size of the style's patterns relative to the processing size."),
+        Param(
+            "style",
+            "Style image(s)",
+            ParamType.IMAGES,
+            default=None,
+            help="A layer or image file; several mix by weight.",
+        ),
+        Param(
+            "strength", "Style strength", ParamType.NUMBER, default=1.0, min=0.0, max=10.0, step=0.1
+        ),
+        Param(
+            "content_weight",
+            "Content weight",
+            ParamType.NUMBER,
+            default=1.0,
+            min=0.0,
+            max=10.0,
+            step=0.1,
+        ),
+        Param(
+            "size",
+            "Processing size (px)",
+            ParamType.INTEGER,
+            default=512,
+            min=16,
+            max=4096,
+            step=32,
+            help="Long side the optimisation runs at; the result fits the layer.",
+        ),
+        Param(
+            "iterations",
+            "Iterations",
+            ParamType.INTEGER,
+            default=48,
+            min=1,
+            max=2000,
+            help="Loss evaluations at the processing size (coarser scales add cheap ones).",
+        ),
+        Param(
+            "optimizer", "Optimizer", ParamType.CHOICE, default="lbfgs", choices=OPTIMIZER_CHOICES
+        ),
+        Param(
+            "init", "Start from", ParamType.CHOICE, default="content", choices=("content", "noise")
+        ),
+        Param(
+            "preserve_colours",
+            "Preserve colours",
+            ParamType.CHOICE,
+            default="off",
+            choices=("off", "luminance", "histogram"),
+        ),
+        Param(
+            "style_scale",
+            "Style scale",
+            ParamType.NUMBER,
+            default=1.0,
+            min=0.25,
+            max=4.0,
+            step=0.05,
+            help="Size of the style's patterns relative to the processing size.",
+        ),
         Param("scales", "Scales (coarse to fine)", ParamType.INTEGER, default=2, min=1, max=5),
         *network_params(default="vgg19-random-slim"),
-        Param("mask", "Mask", ParamType.MASK, default=None, image_bound=True,
-              help="Stylize only where the mask is set."),
+        Param(
+            "mask",
+            "Mask",
+            ParamType.MASK,
+            default=None,
+            image_bound=True,
+            help="Stylize only where the mask is set.",
+        ),
     ),
     long=True,
-)  # fmt: skip
+)
 
 
 def _demo_style() -> tuple[tuple[Any, float], ...]:

@@ -23,7 +23,7 @@ LAYER_CHOICES = (
     "relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3", "relu3_4",
     "relu4_1", "relu4_2", "relu4_3", "relu4_4", "relu5_1",
     "stem", *(f"block{i}" for i in range(16)),
-)  # fmt: skip
+)  # fmt: skip  # rows: VGG-19's layers, then EfficientNet-Lite0's
 
 SPEC = EffectSpec(
     id="inversion",
@@ -31,17 +31,23 @@ SPEC = EffectSpec(
     category="Neural",
     description="Show what a loss network layer keeps: an image rebuilt from its features.",
     params=(
-        Param("layer", "Network layer", ParamType.CHOICE, default="relu3_1",
-              choices=LAYER_CHOICES),
+        Param("layer", "Network layer", ParamType.CHOICE, default="relu3_1", choices=LAYER_CHOICES),
         Param("iterations", "Iterations", ParamType.INTEGER, default=100, min=1, max=5000),
-        Param("tv_weight", "Smoothness (TV weight)", ParamType.NUMBER, default=0.05, min=0.0,
-              max=10.0, step=0.01),
+        Param(
+            "tv_weight",
+            "Smoothness (TV weight)",
+            ParamType.NUMBER,
+            default=0.05,
+            min=0.0,
+            max=10.0,
+            step=0.01,
+        ),
         Param("beta", "TV beta", ParamType.NUMBER, default=2.0, min=1.0, max=3.0, step=0.1),
         Param("size", "Processing size (px)", ParamType.INTEGER, default=256, min=32, max=2048),
         *network_params(),
     ),
     long=True,
-)  # fmt: skip
+)
 
 DEMO_PARAMS: dict[str, Any] = {"iterations": 60, "size": 256}
 DEMO_PARAMS_QUICK: dict[str, Any] = {"iterations": 4, "size": 64}

@@ -24,22 +24,43 @@ SPEC = EffectSpec(
     category="Neural",
     description="Synthesise a texture like the layer (or a sample image) at any size.",
     params=(
-        Param("width", "Width (px)", ParamType.INTEGER, default=512, min=16, max=8192,
-              spatial=True),
-        Param("height", "Height (px)", ParamType.INTEGER, default=512, min=16, max=8192,
-              spatial=True),
-        Param("sample", "Sample", ParamType.IMAGE, default=None,
-              help="The texture sample; default the layer itself."),
+        Param(
+            "width", "Width (px)", ParamType.INTEGER, default=512, min=16, max=8192, spatial=True
+        ),
+        Param(
+            "height", "Height (px)", ParamType.INTEGER, default=512, min=16, max=8192, spatial=True
+        ),
+        Param(
+            "sample",
+            "Sample",
+            ParamType.IMAGE,
+            default=None,
+            help="The texture sample; default the layer itself.",
+        ),
         Param("tileable", "Tileable", ParamType.BOOL, default=False),
-        Param("iterations", "Iterations", ParamType.INTEGER, default=30, min=1, max=2000,
-              help="Loss evaluations at full size (coarser scales add cheap ones)."),
-        Param("sample_size", "Sample size (px)", ParamType.INTEGER, default=256, min=16,
-              max=4096, help="Long side the sample is read at: smaller makes bigger patterns."),
+        Param(
+            "iterations",
+            "Iterations",
+            ParamType.INTEGER,
+            default=30,
+            min=1,
+            max=2000,
+            help="Loss evaluations at full size (coarser scales add cheap ones).",
+        ),
+        Param(
+            "sample_size",
+            "Sample size (px)",
+            ParamType.INTEGER,
+            default=256,
+            min=16,
+            max=4096,
+            help="Long side the sample is read at: smaller makes bigger patterns.",
+        ),
         Param("scales", "Scales (coarse to fine)", ParamType.INTEGER, default=3, min=1, max=5),
         *network_params(),
     ),
     long=True,
-)  # fmt: skip
+)
 
 DEMO_PARAMS: dict[str, Any] = {"width": 384, "height": 384, "sample_size": 192}
 DEMO_PARAMS_QUICK: dict[str, Any] = {

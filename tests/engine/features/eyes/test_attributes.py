@@ -331,3 +331,169 @@ def test_bench_quick_measures_the_shipped_eye_model(capsys):
     assert sliders["iris_colour"]["edit_vs_identity"] < 0.6
     assert result["reconstruction_psnr_db"] > 24.0
     assert result["slider_step_fps"] > 0 and result["effect_step_fps_512px"] > 0
+
+
+# -- the model store and the slider caches ----------------------------------------------
+
+
+def run_attributes(image: np.ndarray, **values) -> np.ndarray:
+    from warpaint.engine.runtime.apply import run_effect
+    from warpaint.engine.runtime.jobs import Job, JobContext
+    from warpaint.engine.runtime.registry import get_effect
+
+    spec = get_effect("attributes")
+    ctx = JobContext(Job(lambda c: None, device="cpu"))
+    return run_effect(ctx, spec, image, spec.resolve(values))
+
+
+def rewrite(path, model: AttributeModel) -> None:
+    """Save `model` over `path` as a retraining would, its mtime visibly later."""
+    import os
+
+    before = path.stat().st_mtime_ns
+    save_attribute_model(path, model)
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, max(stat.st_mtime_ns, before + 1_000_000_000)))
+
+
+def test_the_model_comes_from_the_one_store_and_a_retrained_file_is_loaded_again(tmp_path):
+    from warpaint.engine.features.eyes import effect_attributes as effect
+    from warpaint.engine.runtime.models import clear_cache
+
+    path = tmp_path / "m.safetensors"
+    save_attribute_model(path, tiny_model(0))
+    first = effect.load(str(path), "cpu")
+    assert effect.load(str(path), "cpu") is first, "kept in the store"
+    clear_cache()
+    assert effect.load(str(path), "cpu") is not first, "the store is where it was kept"
+
+    image = photo(40, 60)[0].permute(1, 2, 0).numpy().copy()
+    cache = effect.encoding_cache()
+    run_attributes(image, model=str(path), region=(10, 10, 30, 20), smile=1.0)
+    hits = cache.hits
+    old = run_attributes(image, model=str(path), region=(10, 10, 30, 20), smile=1.0)
+    assert cache.hits == hits + 1, "a drag on the same image reuses the encoding"
+
+    retrained = tiny_model(5)
+    retrained.add(Attribute("blink", torch.randn(8)))
+    rewrite(path, retrained)
+    names = [p.name for p in effect.extra_params({"model": str(path)})]
+    assert names == ["smile", "wink", "blink"], "the retrained file's sliders are read"
+    model = effect.load(str(path), "cpu")
+    for name, tensor in retrained.net.state_dict().items():
+        assert torch.equal(model.net.state_dict()[name], tensor)
+    new = run_attributes(image, model=str(path), region=(10, 10, 30, 20), smile=1.0)
+    assert cache.hits == hits + 1, "the new model's encoding is computed afresh"
+    assert not np.array_equal(new, old)
+    run_attributes(image + 0.01, model=str(path), region=(10, 10, 30, 20), smile=1.0)
+    assert cache.hits == hits + 1, "so is another image's"
+
+
+def test_the_slider_caches_are_bounded(tmp_path):
+    from warpaint.engine.features.eyes import effect_attributes as effect
+
+    for i in range(effect.HEADER_CACHE_SIZE + 3):
+        path = tmp_path / f"m{i}.safetensors"
+        save_attribute_model(path, tiny_model(i))
+        assert [p.name for p in effect.extra_params({"model": str(path)})] == ["smile", "wink"]
+    assert len(effect._headers) == effect.HEADER_CACHE_SIZE
+
+    model, cache = tiny_model(), EncodingCache(capacity=2)
+    for seed in range(4):
+        edit_region(model, photo(seed=seed), (2, 2, 30, 20), {"smile": 1.0}, cache=cache)
+    assert len(cache) == 2
+    edit_region(model, photo(seed=3), (2, 2, 30, 20), {"smile": 0.5}, cache=cache)
+    assert cache.hits == 1, "the most recent crop is still kept"
+
+
+# -- every face -------------------------------------------------------------------------
+
+
+def group_photo() -> np.ndarray:
+    """(512, 1152, 4) float32: two astronaut portraits with a white gap, faces
+    left of x = 576 and right of it."""
+    from skimage import data
+
+    rgb = data.astronaut().astype(np.float32) / 255.0
+    row = np.concatenate([rgb, np.ones((512, 128, 3), np.float32), rgb], axis=1)
+    return np.concatenate([row, np.ones((512, 1152, 1), np.float32)], axis=2)
+
+
+def union_outside(shape, boxes) -> np.ndarray:
+    outside = np.ones(shape, bool)
+    for x0, y0, x1, y1 in boxes:
+        outside[y0:y1, x0:x1] = False
+    return outside
+
+
+def test_the_face_parameter_reads_all_on_the_command_line():
+    from warpaint.engine.features.eyes.faces import ALL_FACES
+    from warpaint.engine.runtime.registry import get_effect
+
+    face = get_effect("attributes").param("face")
+    assert face.parse("all") == ALL_FACES and face.parse("1") == 1 and face.default == 0
+
+
+def test_face_all_edits_each_eye_of_every_face_and_nothing_outside_them():
+    from warpaint.engine.features.eyes import effect_attributes as effect
+    from warpaint.engine.features.eyes.faces import ALL_FACES
+
+    image = group_photo()
+    regions = effect.face_regions(image, effect.load(None, "cpu"))
+    assert len(regions) == 4, "two eyes of each of the two faces"
+    assert [m for _, m in regions].count(True) == 2, "one mirrored (subject's right) eye a face"
+    boxes = [region_box(r, 512, 1152) for r, _ in regions]
+    assert sum(b[2] < 576 for b in boxes) == 2 and sum(b[0] > 576 for b in boxes) == 2
+    out = run_attributes(image, face=ALL_FACES, pupil=1.0, iris_colour=1.0)
+    outside = union_outside(image.shape[:2], boxes)
+    assert np.array_equal(out[outside], image[outside])
+    for (region, mirror), (x0, y0, x1, y1) in zip(regions, boxes, strict=True):
+        # Each eye as the effect edits it alone, framed by its region.
+        alone = run_attributes(image, region=region, mirror=mirror, pupil=1.0, iris_colour=1.0)
+        assert np.abs(out[y0:y1, x0:x1] - image[y0:y1, x0:x1]).max() > 0.02
+        assert np.allclose(out[y0:y1, x0:x1], alone[y0:y1, x0:x1], atol=1e-5)
+    # A region given is one face's: it wins over 'all'.
+    region, mirror = regions[0]
+    framed = run_attributes(image, face=ALL_FACES, region=region, mirror=mirror, pupil=1.0)
+    others = union_outside((512, 1152), boxes[:1])
+    assert np.array_equal(framed[others], image[others]) and not np.array_equal(framed, image)
+
+
+def test_face_all_with_a_model_of_other_crops_edits_each_face_box(tmp_path):
+    from warpaint.engine.features.eyes.detect import detect_faces_cached
+    from warpaint.engine.features.eyes.faces import ALL_FACES
+
+    path = tmp_path / "faces.safetensors"
+    save_attribute_model(path, tiny_model())  # "stretch": not an eye model
+    image = group_photo()
+    out = run_attributes(image, model=str(path), face=ALL_FACES, smile=2.0)
+    boxes = [(x, y, x + w, y + h) for x, y, w, h in (f.box for f in detect_faces_cached(image))]
+    assert len(boxes) == 2
+    outside = union_outside((512, 1152), boxes)
+    assert np.array_equal(out[outside], image[outside])
+    for x0, y0, x1, y1 in boxes:
+        assert np.abs(out[y0:y1, x0:x1] - image[y0:y1, x0:x1]).max() > 0.01
+
+
+def test_face_all_without_a_face_says_what_to_give():
+    from warpaint.engine.features.eyes.faces import ALL_FACES
+
+    flat = np.full((64, 80, 4), 0.5, np.float32)
+    with pytest.raises(BadInputError, match="no face found.*region="):
+        run_attributes(flat, face=ALL_FACES, pupil=1.0)
+
+
+def test_cli_face_all_edits_the_eyes_of_both_faces(tmp_path, capsys):
+    from PIL import Image
+
+    from warpaint.app.cli import main
+
+    src, out = tmp_path / "group.png", tmp_path / "o.png"
+    Image.fromarray((group_photo()[..., :3] * 255 + 0.5).astype(np.uint8)).save(src)
+    code = main(["apply", "attributes", str(src), "--set", "face=all", "--set", "pupil=1",
+                 "-o", str(out)])  # fmt: skip  # argv: flags beside their values
+    assert code == 0, capsys.readouterr().err
+    diff = np.abs(np.asarray(Image.open(out))[..., :3].astype(int) - np.asarray(Image.open(src)))
+    ys, xs = np.nonzero(diff.max(axis=2))
+    assert (xs < 576).any() and (xs > 576).any()
+    assert ys.min() > 60 and ys.max() < 140, "only the eyes' rows of the portraits"

@@ -254,3 +254,94 @@ def test_gpu_redirection_matches_the_cpu():
     for (x0, y0, a), (x1, y1, b) in zip(*results, strict=True):
         assert (x0, y0) == (x1, y1)
         assert np.abs(a - b).max() < 1e-3
+
+
+# -- every face ---------------------------------------------------------------------
+
+
+def group_photo() -> np.ndarray:
+    """(512, 1152, 4) float32: two astronaut portraits with a white gap, faces
+    left of x = 576 and right of it."""
+    from skimage import data
+
+    rgb = data.astronaut().astype(np.float32) / 255.0
+    row = np.concatenate([rgb, np.ones((512, 128, 3), np.float32), rgb], axis=1)
+    return np.concatenate([row, np.ones((512, 1152, 1), np.float32)], axis=2)
+
+
+def eye_patch_boxes(eyes) -> list[tuple[int, int, int, int]]:
+    """(x0, y0, x1, y1) around each eye's crop frame: the only pixels it may change."""
+    from warpaint.engine.features.eyes.align import invert_affine
+
+    h, w = CROP_SIZE
+    frame = np.array([[-2, -2], [w + 1, -2], [-2, h + 1], [w + 1, h + 1]], np.float64)
+    boxes = []
+    for corners, mirror in eyes:
+        rect = transform_points(invert_affine(crop_matrix(corners, CROP_SIZE, mirror)), frame)
+        x0, y0 = np.floor(rect.min(axis=0)).astype(int)
+        x1, y1 = np.ceil(rect.max(axis=0)).astype(int) + 1
+        boxes.append((int(x0), int(y0), int(x1), int(y1)))
+    return boxes
+
+
+def test_the_face_parameter_reads_all_and_indices():
+    face = get_effect("gaze").param("face")
+    assert face.parse("all") == face.parse("ALL") == face.parse("-1") == gaze.ALL_FACES
+    assert face.parse("2") == 2 and face.default == 0 and face.image_bound
+    assert face.to_json()["all"] == gaze.ALL_FACES
+    for text in ("64", "-2", "every"):
+        with pytest.raises(BadInputError, match="face"):
+            face.parse(text)
+
+
+def test_face_all_picks_the_eyes_of_every_face_and_which_applies_to_each():
+    image = group_photo()
+    each = [gaze.choose_eyes(image, {"face": i}) for i in (0, 1)]
+    assert [len(e) for e in each] == [2, 2]
+    assert all(c[:, 0].max() < 576 for c, _ in each[0])
+    assert all(c[:, 0].min() > 576 for c, _ in each[1])
+    every = gaze.choose_eyes(image, {"face": gaze.ALL_FACES})
+    assert [c.tolist() for c, _ in every] == [c.tolist() for c, _ in each[0] + each[1]]
+    lefts = gaze.choose_eyes(image, {"face": gaze.ALL_FACES, "which": "left"})
+    assert len(lefts) == 2
+    for (corners, _), own in zip(lefts, each, strict=True):
+        assert corners[:, 0].mean() == min(c[:, 0].mean() for c, _ in own)
+    with pytest.raises(BadInputError, match="face 7 asked for, but 2 found"):
+        gaze.choose_eyes(image, {"face": 7})
+
+
+def test_face_all_redirects_every_face_and_nothing_outside_their_eyes(tmp_path):
+    image = group_photo()
+    model = shifting_model(tmp_path / "m.safetensors")
+    out = apply(image, horizontal=10.0, face=gaze.ALL_FACES, model=model)
+    eyes = gaze.choose_eyes(image, {"face": gaze.ALL_FACES})
+    outside = np.ones(image.shape[:2], bool)
+    for x0, y0, x1, y1 in eye_patch_boxes(eyes):
+        outside[max(0, y0) : y1, max(0, x0) : x1] = False
+        assert np.abs(out[y0:y1, x0:x1] - image[y0:y1, x0:x1]).max() > 0.05, "each eye moved"
+    assert np.array_equal(out[outside], image[outside])
+    # Each face as it would be edited alone.
+    for index, half in ((0, np.s_[:, :576]), (1, np.s_[:, 576:])):
+        alone = apply(image, horizontal=10.0, face=index, model=model)
+        assert np.allclose(out[half], alone[half], atol=1e-5)
+
+
+def test_cli_face_all_edits_both_faces_and_a_missing_face_exits_2(tmp_path, capsys):
+    src = tmp_path / "group.png"
+    Image.fromarray((group_photo()[..., :3] * 255 + 0.5).astype(np.uint8)).save(src)
+    model = shifting_model(tmp_path / "m.safetensors")
+    out = tmp_path / "o.png"
+    code = main(["apply", "gaze", str(src), "--set", "face=all", "--set", "horizontal=10",
+                 "--set", f"model={model}", "-o", str(out)])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    diff = np.abs(np.asarray(Image.open(out))[..., :3].astype(int) - np.asarray(Image.open(src)))
+    changed = diff.max(axis=2) > 0
+    assert changed[:, :576].any() and changed[:, 576:].any()
+
+    capsys.readouterr()
+    code = main(["apply", "gaze", str(src), "--set", "face=7", "--set", "horizontal=10",
+                 "--set", f"model={model}", "-o", str(tmp_path / "o7.png")])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err == ["warpaint: error: gaze: face 7 asked for, but 2 found"]
+    assert not (tmp_path / "o7.png").exists()
