@@ -2,7 +2,8 @@
 says is shown (the document, or the document with the preview placed in it).
 
 A `hypothesis.stateful` machine drives one real window through random sequences
-of new/open document, add/hide/show/reorder/delete layer, blend mode and
+of new/open document, add/hide/show/reorder/delete layer, group (isolated or
+pass-through, at some opacity) and ungroup, blend mode and
 opacity, choose effect, change a parameter, preview, Apply, Cancel, undo and
 redo. After each step, once the jobs settled, the canvas's pre-overlay image at
 100 % zoom equals the compositor's flatten of `session.shown_state()`.
@@ -111,6 +112,17 @@ def run_machine(make_window: Any, qtbot: Any, tmp_path: Any) -> None:
                 window.doc.set_layer_props(
                     window.current_layer_id, blend_mode=mode, opacity=opacity
                 )
+
+        @rule(isolated=st.booleans(), opacity=st.sampled_from((1.0, 0.5)))
+        def group_current_layer(self, isolated: bool, opacity: float) -> None:
+            if window.current_layer_id is not None:
+                group = window.doc.group_layers([window.current_layer_id], "G")
+                window.doc.set_layer_props(group.id, isolated=isolated, opacity=opacity)
+
+        @rule()
+        def ungroup_outermost(self) -> None:
+            if window.doc.state.groups:
+                window.doc.ungroup(window.doc.state.groups[0].id)
 
         @rule(up=st.booleans())
         def reorder(self, up: bool) -> None:
