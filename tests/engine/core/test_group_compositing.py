@@ -236,3 +236,24 @@ def test_reach_of_groups():
     assert reach(inner, canvas) == canvas
     assert reach(outer, canvas) == Rect(-5, -3, 50, 35)
     assert reach(masked, canvas) == Rect(40, 20, 25, 25)
+
+
+@pytest.mark.parametrize("turn", ["rotate 90", "rotate 180", "flip h", "flip v", "crop"])
+def test_image_geometry_moves_group_masks_with_the_pixels(turn):
+    from warpaint.engine.core import transform
+
+    state = _tree()
+    full = composite(state)
+    if turn.startswith("rotate"):
+        degrees = int(turn.split()[1])
+        moved = transform.rotate(state, degrees)
+        expected = np.rot90(full, k=-degrees // 90)
+    elif turn.startswith("flip"):
+        horizontal = turn.endswith("h")
+        moved = transform.flip(state, horizontal)
+        expected = full[:, ::-1] if horizontal else full[::-1]
+    else:
+        moved = transform.crop(state, Rect(10, 5, 40, 30))
+        expected = full[5:35, 10:50]
+    assert moved.groups[2].mask is not None
+    np.testing.assert_allclose(composite(moved), expected, atol=1e-6)
