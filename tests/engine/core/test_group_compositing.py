@@ -257,3 +257,19 @@ def test_image_geometry_moves_group_masks_with_the_pixels(turn):
         expected = full[5:35, 10:50]
     assert moved.groups[2].mask is not None
     np.testing.assert_allclose(composite(moved), expected, atol=1e-6)
+
+
+def test_a_multiresolution_layer_in_a_pass_through_group_splines_into_everything_below():
+    """A pass-through group at full opacity is the same as its children laid
+    inline, multiresolution layers included: their backdrop reaches out of it."""
+    base = Layer.from_array("base", _random(20, 48, 40, True))
+    under = Layer.from_array("under", _random(21, 30, 20), x=4, y=6, blend_mode="multiply")
+    spline = Layer.from_array(
+        "spline", _random(22, 24, 16, True), x=10, y=12, blend_mode="multiresolution"
+    )
+    grouped = DocState(48, 40, (base, Group("g", (under, spline), isolated=False)))
+    inline = DocState(48, 40, (base, under, spline))
+    assert stack_before(grouped, spline.id) == (base, under)
+    full = composite(grouped)
+    np.testing.assert_allclose(full, composite(inline), atol=1e-6)
+    np.testing.assert_array_equal(composite(grouped, Rect(5, 5, 20, 20)), full[5:25, 5:25])
