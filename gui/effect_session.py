@@ -321,7 +321,16 @@ class EffectSession(QObject):
         unless the edit leaves the preview's result as it was (see `_replace`)."""
         if self.doc is None or (self.shown is None and self._job is None):
             return
-        if self._job is None and self._replace(self.doc.state):
+        if self._replace(self.doc.state):
+            job, controls = self._job, self.controls
+            if job is not None and controls is not None:
+                # The preview being computed reads the previous state: a quick one
+                # starts again on this one, a slow one waits for Preview.
+                if controls.spec.long:
+                    self.bridge.cancel(job)
+                    self._job = None
+                else:
+                    self.preview()
             return
         # The preview on screen was made from the previous state: it goes at once.
         self.clear()
