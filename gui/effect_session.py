@@ -15,8 +15,9 @@ or another layer becomes current, and found again by the effect's `prefill`
 hook; settings (a radius, a preset) stay. Effects declared `long` (an
 optimisation taking seconds per preview) never preview on their own: only
 `preview(explicit=True)` (the panel's Preview button) starts one. Their
-preview stays when the user changes a setting, marked `stale` until Preview
-is pressed again (or the settings are back to those it was made with).
+preview stays when the user changes a setting (or the selection it is
+restricted to), marked `stale` until Preview is pressed again (or the settings
+are back to those it was made with); a quick preview follows such a change.
 
 An edit of the document drops the preview, which was made from the previous
 state, except where the edit leaves the result as it was: a mask painted on a
@@ -249,7 +250,7 @@ class EffectSession(QObject):
         controls, placed = self.controls, self._placed
         if self.shown is None or controls is None or placed is None or not controls.spec.long:
             return False
-        return not _same(_settings(controls), placed.settings)
+        return not _same(self._settings(controls), placed.settings)
 
     def shown_state(self) -> DocState | None:
         """The full-size state the canvas should show: the preview or the document."""
@@ -317,7 +318,16 @@ class EffectSession(QObject):
         unless the edit leaves the preview's result as it was (see `_replace`)."""
         if self.doc is None or (self.shown is None and self._job is None):
             return
-        if self._job is None and self._replace(self.doc.state):
+        if self._replace(self.doc.state):
+            job, controls = self._job, self.controls
+            if job is not None and controls is not None:
+                # The preview being computed reads the previous state: a quick one
+                # starts again on this one, a slow one waits for Preview.
+                if controls.spec.long:
+                    self.bridge.cancel(job)
+                    self._job = None
+                else:
+                    self.preview()
             return
         # The preview on screen was made from the previous state: it goes at once.
         self.clear()
@@ -407,7 +417,7 @@ class EffectSession(QObject):
             return None
         target, mask = controls.target, self._mask(controls, state)
         preview_id = self._preview_layer_id
-        settings = _settings(controls)
+        settings = self._settings(controls)
         # The patch preview on screen, if this one lands on it: then only the
         # pixels where the two patches differ change.
         before, before_state = self._placed, self.shown.state if self.shown is not None else None
@@ -485,6 +495,26 @@ class EffectSession(QObject):
                 continue
             params[p.name] = value
         return params
+
+    def _settings(self, controls: EffectControls) -> tuple[Any, ...]:
+        """What a preview is made with: the panel's values, target and restriction,
+        and the selection where the restriction or a mask parameter uses it."""
+        values, restrict = controls.values(), controls.restrict_to_selection
+        uses = restrict or any(isinstance(v, str) and v == SELECTION for v in values.values())
+        return values, controls.target, restrict, self._selection() if uses else None
+
+    def selection_edited(self) -> None:
+        """The selection changed: a quick preview made with it follows (a slow one
+        shows whether it is out of date)."""
+        controls, placed = self.controls, self._placed
+        if controls is None:
+            return
+        changed = placed is not None and not _same(self._settings(controls), placed.settings)
+        if controls.spec.long:
+            if self.shown is not None:
+                self.shown_changed.emit()  # whether it is out of date may have changed
+        elif changed or self._job is not None:
+            self.preview()
 
     def _mask(self, controls: EffectControls, state: DocState) -> np.ndarray | None:
         selection = self._selection()
@@ -712,11 +742,6 @@ def _patch_change(before: EffectResult, after: EffectResult) -> Rect | None:
         int(cols[-1] - cols[0]) + 1,
         int(rows[-1] - rows[0]) + 1,
     )
-
-
-def _settings(controls: EffectControls) -> tuple[Any, ...]:
-    """What a preview is made with: the panel's values, target and restriction."""
-    return controls.values(), controls.target, controls.restrict_to_selection
 
 
 def _same(a: Any, b: Any) -> bool:

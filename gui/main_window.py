@@ -1131,6 +1131,7 @@ class MainWindow(QMainWindow):
     def _on_selection_edited(self) -> None:
         self.canvas.set_selection(self.selection)
         self._update_actions()
+        self.session.selection_edited()
 
     def activate_tool(self, tool: CanvasTool | None, owner: QWidget | None) -> None:
         """ParamContext: a parameter widget takes over the canvas (None: back to selecting)."""

@@ -1,6 +1,7 @@
-"""A slow effect's preview after the user changes a setting: it stays on the canvas,
-marked out of date until Preview is pressed again, so the canvas never passes
-off a preview made with other settings as the panel's."""
+"""A slow effect's preview after the user changes a setting or the selection it
+is restricted to: it stays on the canvas, marked out of date until Preview is
+pressed again, so the canvas never passes off a preview made with other
+settings as the panel's; a quick preview follows such a change."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from canvas_truth import assert_canvas_shows, settle
 from gui_helpers import small_document
 from PySide6.QtCore import Qt
 
+from warpaint.engine.core.selection import Selection
 from warpaint.engine.runtime.apply import EffectResult
 from warpaint.engine.runtime.jobs import JobContext
 from warpaint.gui import effect_session as session_module
@@ -124,3 +126,58 @@ def test_another_target_marks_the_slow_preview_out_of_date(qtbot, make_window, m
     qtbot.mouseClick(panel.replace_radio, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.canvas.badge == STALE, timeout=5000)
     assert len(window.canvas.state.layers) == 3, "still the preview it was made as"
+
+
+def test_moving_the_selection_a_slow_preview_is_restricted_to_marks_it_out_of_date(
+    qtbot, make_window, monkeypatch
+):
+    runs: list[dict[str, Any]] = []
+    gate = threading.Event()
+    gate.set()
+    window, panel = _window(qtbot, make_window, monkeypatch, runs, gate)
+    window.set_selection(Selection("rectangle", 0, 0, 32, 48))
+    qtbot.mouseClick(panel.selection_check, Qt.MouseButton.LeftButton)
+    assert panel.restrict_to_selection
+    _press_preview(qtbot, window, panel)
+    assert window.canvas.badge == FRESH
+    assert_canvas_shows(window)
+
+    window.set_selection(Selection("rectangle", 32, 0, 32, 48))  # the other half
+    assert window.canvas.badge == STALE and len(runs) == 1
+    window.set_selection(Selection("rectangle", 0, 0, 32, 48))  # back where it was made
+    assert window.canvas.badge == FRESH
+
+
+def test_a_quick_preview_restricted_to_the_selection_follows_it(qtbot, make_window):
+    doc = small_document()
+    window = make_window(doc)
+    window.canvas.actual_size()
+    background = doc.layers[0]
+    window.layers_panel.set_current_layer(background.id)
+    window.set_selection(Selection("rectangle", 0, 0, 32, 48))
+    panel = window.effects_panel.panels["gaussian-blur"]
+    panel.replace_radio.setChecked(True)
+    panel.selection_check.setChecked(True)
+    window.show_effect("gaussian-blur")
+    settle(qtbot, window)
+    left = window.session.shown.state.layer(background.id).pixels.read()
+    original = background.pixels.read()
+    assert not np.array_equal(left[:, :28], original[:, :28])
+    assert np.array_equal(left[:, 36:], original[:, 36:]), "outside the selection: untouched"
+
+    window.set_selection(Selection("rectangle", 32, 0, 32, 48))  # the other half
+    qtbot.waitUntil(
+        lambda: (
+            window.session.shown is not None
+            and np.array_equal(
+                window.session.shown.state.layer(background.id).pixels.read()[:, :28],
+                original[:, :28],
+            )
+        ),
+        timeout=10_000,
+    )
+    right = window.session.shown.state.layer(background.id).pixels.read()
+    assert not np.array_equal(right[:, 36:], original[:, 36:])
+    assert not window.session.stale and window.canvas.badge == "Preview: Gaussian blur"
+    settle(qtbot, window)
+    assert_canvas_shows(window)

@@ -4,6 +4,7 @@ and after the stroke is committed."""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -196,3 +197,50 @@ def test_a_stroke_on_a_layer_the_effect_reads_ends_a_slow_preview(qtbot, make_wi
     # would make; a slow effect previews again only on Preview.
     assert window.session.shown is None and window.canvas.badge is None
     assert_canvas_shows(window, doc.state)
+
+
+def test_a_stroke_committed_while_a_quick_preview_computes_keeps_the_last_one_shown(
+    qtbot, make_window, monkeypatch
+):
+    gate = threading.Event()
+    gate.set()
+    read: list[Any] = []  # the states each preview was computed from
+
+    def effect_job(state, layer_id, effect_id, params, *args):
+        layer = state.layer(layer_id)
+        read.append(state)
+
+        def fn(ctx: JobContext) -> EffectResult:
+            while not gate.is_set():
+                ctx.check()
+                time.sleep(0.005)
+            pixels = layer.pixels.read_float()
+            pixels[..., :3] *= 0.1 * params["sigma"]
+            return EffectResult(effect_id, layer_id, dict(params), pixels)
+
+        return fn
+
+    monkeypatch.setattr(session_module, "effect_job", effect_job)
+    doc = _two_layers()
+    window = _window(make_window, doc, 1)
+    top = doc.layers[1]
+    panel = window.effects_panel.panels["gaussian-blur"]
+    panel.replace_radio.setChecked(True)
+    window.show_effect("gaussian-blur")
+    settle(qtbot, window)
+    previewed = window.session.shown.state.layer(top.id).pixels
+    _brush(window)
+    gate.clear()
+    panel.set_values({"sigma": 3.0})  # a preview starts, and waits
+    qtbot.waitUntil(lambda: window.session.pending, timeout=5000)
+
+    _press_and_move(qtbot, window)
+    _release(qtbot, window)
+    assert window.session.shown is not None and window.session.pending
+    assert window.canvas.state.layer(top.id).pixels is previewed, "the last preview stays"
+    assert window.canvas.state.layer(top.id).mask is doc.layer(top.id).mask
+    gate.set()
+    settle(qtbot, window)
+    assert read[-1] is doc.state, "the preview shown at last is computed from the stroked state"
+    assert window.session.shown.state.layer(top.id).pixels is not previewed
+    assert_canvas_shows(window)
