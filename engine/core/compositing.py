@@ -356,7 +356,7 @@ def composite(
     """
     rect = rect or Rect(0, 0, state.width, state.height)
     acc = np.zeros((rect.h, rect.w, 4), np.float32)
-    _composite_nodes(state.root, rect, acc, (), (state.width, state.height))
+    _composite_nodes(state.root, rect, acc, (), (state.width, state.height), empty=True)
     if background is not None:
         # Under the finished stack: the root stack is an isolated group, so
         # neither blend modes nor operators see the background.
@@ -379,7 +379,7 @@ def group_content(state: DocState, group: Group, rect: Rect) -> np.ndarray:
     canvas `rect`, before the group's own mode, opacity and mask: (h, w, 4)
     float32 straight alpha."""
     acc = np.zeros((rect.h, rect.w, 4), np.float32)
-    _composite_nodes(group.children, rect, acc, (), (state.width, state.height))
+    _composite_nodes(group.children, rect, acc, (), (state.width, state.height), empty=True)
     _unpremultiply(acc)
     return acc
 
@@ -390,13 +390,14 @@ def _composite_nodes(
     acc: np.ndarray,
     before: tuple[Node, ...],
     size: tuple[int, int],
+    empty: bool = False,
 ) -> None:
     """In place: a stack of layers and groups composited onto `acc`.
 
     acc: (h, w, 4) float32 premultiplied, over canvas `rect`. before: nodes
     that, composited as a stack from transparent, give `acc` as it stands
     (over the whole canvas): what a multiresolution layer in `nodes` splines
-    into. size: the canvas (width, height).
+    into. size: the canvas (width, height). empty: `acc` is all zero.
     """
     start = 0
     top = _top_canvas_mode_layer(nodes)
@@ -410,13 +411,14 @@ def _composite_nodes(
             acc[part.y - rect.y : part.bottom - rect.y, part.x - rect.x : part.right - rect.x] = (
                 full.read(part)
             )
-        start = top + 1
+        start, empty = top + 1, False
     for i in range(start, len(nodes)):
         node = nodes[i]
         if not affects_composite(node):
             continue
         if _is_group(node):
-            _composite_group(node, rect, acc, before + nodes[:i], size)  # type: ignore[arg-type]
+            _composite_group(node, rect, acc, before + nodes[:i], size, empty)  # type: ignore[arg-type]
+            empty = False
             continue
         if node.opacity <= 0.0 or node.bounds.intersect(rect).empty:
             # No source here (as = 0): only the operator's Fb(0) acts on the backdrop.
@@ -425,7 +427,8 @@ def _composite_nodes(
                 acc *= np.float32(keep)
             continue
         pixels, mask = layer_region(node, rect)  # type: ignore[arg-type]
-        _accumulate(acc, pixels, node.blend_mode, node.opacity, mask)
+        _accumulate(acc, pixels, node.blend_mode, node.opacity, mask, empty)
+        empty = False
 
 
 def stack_before(state: DocState, node_id: int) -> tuple[Node, ...]:
@@ -456,7 +459,12 @@ def _splines_inside(group: Group) -> bool:
 
 
 def _composite_group(
-    group: Group, rect: Rect, acc: np.ndarray, before: tuple[Node, ...], size: tuple[int, int]
+    group: Group,
+    rect: Rect,
+    acc: np.ndarray,
+    before: tuple[Node, ...],
+    size: tuple[int, int],
+    empty: bool = False,
 ) -> None:
     """In place: one visible group composited onto `acc` (see `Group`)."""
     mask = None
@@ -465,7 +473,7 @@ def _composite_group(
     if not group.isolated:
         fade = group.opacity != 1.0 or mask is not None
         prior = acc.copy() if fade else None
-        _composite_nodes(group.children, rect, acc, before, size)
+        _composite_nodes(group.children, rect, acc, before, size, empty)
         if prior is not None:
             weight = np.full((rect.h, rect.w, 1), np.float32(group.opacity))
             if mask is not None:
@@ -481,7 +489,7 @@ def _composite_group(
             acc *= np.float32(op.fb[0])
         return
     inner = np.zeros_like(acc)
-    _composite_nodes(group.children, rect, inner, (), size)
+    _composite_nodes(group.children, rect, inner, (), size, empty=True)
     if blend is None and op is SOURCE_OVER:
         # Normal mode: the premultiplied content goes straight over, as in
         # `_accumulate` without dividing by alpha and multiplying again.
@@ -493,11 +501,16 @@ def _composite_group(
         acc += inner
         return
     _unpremultiply(inner)
-    _accumulate(acc, inner, group.blend_mode, group.opacity, mask)
+    _accumulate(acc, inner, group.blend_mode, group.opacity, mask, empty)
 
 
 def _accumulate(
-    acc: np.ndarray, source: np.ndarray, mode: str, opacity: float, mask: np.ndarray | None
+    acc: np.ndarray,
+    source: np.ndarray,
+    mode: str,
+    opacity: float,
+    mask: np.ndarray | None,
+    empty: bool = False,
 ) -> None:
     """In place: premultiplied backdrop `acc` <- straight `source` composited onto it.
 
@@ -505,6 +518,9 @@ def _accumulate(
     mask: (h, w, 1) or None. Works on whole 4-channel arrays with (h, w, 1)
     weights: numpy is several times faster on contiguous 4-channel arrays than
     on the strided colour slice, and the alpha channel is simply overwritten.
+    empty: `acc` is all zero (the start of a stack). Then no blend function
+    runs: over a transparent backdrop Cs' = (1 - ab) Cs + ab B = Cs, and the
+    result is as Fa(0) Cs, the same numbers the general path gives.
     """
     blend, op = _mode(mode)
     weight = source[..., 3:4].copy()  # a_s = alpha * opacity * mask
@@ -512,6 +528,12 @@ def _accumulate(
         weight *= np.float32(opacity)
     if mask is not None:
         weight *= mask
+    if empty:
+        np.multiply(source, weight, out=acc)
+        acc[..., 3:4] = weight
+        if op.fa[0] != 1.0:
+            acc *= np.float32(op.fa[0])
+        return
     ab = acc[..., 3:4]
     if blend is not None:
         cb = np.divide(acc, ab, out=np.zeros_like(acc), where=ab > 0)
