@@ -37,6 +37,7 @@ from warpaint.engine.core.compositing import (
 )
 from warpaint.engine.core.history import DEFAULT_LIMIT_BYTES, History
 from warpaint.engine.core.tiles import Rect, TiledImage, from_float
+from warpaint.engine.runtime.errors import BadInputError
 
 _layer_ids = itertools.count(1)
 
@@ -61,6 +62,8 @@ class Layer:
     id: int = field(default_factory=new_layer_id)
     # Attributes read from other programs' files, written back unchanged.
     extra: tuple[tuple[str, str], ...] = ()
+    # Pixels, mask and place protected from edits (see `DocState.is_locked`).
+    locked: bool = False
 
     def __post_init__(self) -> None:
         if self.pixels.channels != 4:
@@ -117,6 +120,8 @@ class Group:
     id: int = field(default_factory=new_layer_id)
     # Attributes read from other programs' files, written back unchanged.
     extra: tuple[tuple[str, str], ...] = ()
+    # Locks everything in the group (see `DocState.is_locked`).
+    locked: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.opacity <= 1.0:
@@ -295,6 +300,13 @@ class DocState:
         """The ids of the groups holding a node, outermost first."""
         path = self.path_of(node_id)
         return [self.node_at(path[:k]).id for k in range(1, len(path))]
+
+    def is_locked(self, node_id: int) -> bool:
+        """Whether a layer's pixels, mask and place (or a group's mask and
+        what is in it) are protected: it or a group holding it is locked.
+        Visibility, opacity, mode, name and order stay editable."""
+        path = self.path_of(node_id)
+        return any(self.node_at(path[:k]).locked for k in range(1, len(path) + 1))
 
     def group(self, group_id: int) -> Group:
         node = self.node(group_id)
@@ -550,11 +562,20 @@ class Document:
         if name != node.name:
             self.commit(f"Rename to '{name}'", self.state.replace_node(node.with_(name=name)))
 
+    def check_unlocked(self, node_id: int, what: str) -> None:
+        """Raise LockedError if `what` (an edit, in words) would change a locked node."""
+        if self.state.is_locked(node_id):
+            node = self.node(node_id)
+            kind = "group" if isinstance(node, Group) else "layer"
+            raise LockedError(f"{kind} '{node.name}' is locked: {what} would change it")
+
     def set_layer_props(self, layer_id: int, **props: Any) -> None:
-        """Change opacity, visible, blend_mode, x/y (and isolated for a group);
-        repeated changes of the same properties on the same layer merge into
-        one step until sealed."""
+        """Change opacity, visible, blend_mode, x/y, locked (and isolated for
+        a group); repeated changes of the same properties on the same layer
+        merge into one step until sealed. Moving a locked layer is refused."""
         node = self.node(layer_id)
+        if ("x" in props and props["x"] != node.x) or ("y" in props and props["y"] != node.y):
+            self.check_unlocked(layer_id, "moving it")
         changed = node.with_(**props)
         if changed == node:
             return
@@ -569,6 +590,7 @@ class Document:
         x: int | None = None,
         y: int | None = None,
     ) -> None:
+        self.check_unlocked(layer_id, label)
         layer = self.layer(layer_id)
         mask = layer.mask
         if mask is not None and (mask.width, mask.height) != (pixels.width, pixels.height):
@@ -581,6 +603,7 @@ class Document:
     def set_layer_mask(
         self, layer_id: int, mask: TiledImage | None, label: str = "Edit mask"
     ) -> None:
+        self.check_unlocked(layer_id, label)
         node = self.node(layer_id)
         self.commit(label, self.state.replace_node(node.with_(mask=mask)))
 
@@ -595,6 +618,8 @@ class Document:
         lower = siblings[index - 1]
         if not isinstance(upper, Layer) or not isinstance(lower, Layer):
             raise ValueError("merge a group into a layer first (Merge group)")
+        self.check_unlocked(lower.id, "merging into it")
+        self.check_unlocked(upper.id, "merging it down")
         merged = merge_layers(lower, upper)
         state = self.state.remove_node(upper.id).replace_node(merged)
         self.commit(f"Merge '{upper.name}' down", state)
@@ -637,6 +662,8 @@ class Document:
         on their own, the group's mask baked in, its opacity and mode kept (a
         pass-through group becomes a normal layer)."""
         group = self.state.group(group_id)
+        for node in (group, *iter_nodes(group.children)):
+            self.check_unlocked(node.id, "merging the group")
         merged = flatten_group(self.state, group)
         self.commit(f"Merge group '{group.name}'", self.state.replace_node(merged))
         return merged
@@ -676,6 +703,10 @@ def flatten_group(state: DocState, group: Group) -> Layer:
     )
 
 
+class LockedError(BadInputError):
+    """An edit would change a locked layer or group."""
+
+
 def _props_label(before: Node, after: Node) -> str:
     """A history entry in words for a change of layer properties, e.g.
     "Hide layer 'Sky'" or "Opacity of 'Sky': 40 %"; the user never sees field names."""
@@ -689,6 +720,8 @@ def _props_label(before: Node, after: Node) -> str:
         parts.append(f"Opacity of '{name}': {round(after.opacity * 100)} %")
     if (after.x, after.y) != (before.x, before.y):
         parts.append(f"Move '{name}' to {after.x}, {after.y}")
+    if after.locked != before.locked:
+        parts.append(f"{'Lock' if after.locked else 'Unlock'} '{name}'")
     if isinstance(before, Group) and isinstance(after, Group) and after.isolated != before.isolated:
         parts.append(f"Group '{name}': {'isolated' if after.isolated else 'pass-through'}")
     return "; ".join(parts) or f"Change layer '{name}'"

@@ -38,6 +38,7 @@ def _layer_facts(e: LayerEntry) -> dict[str, Any]:
         "visible": e.visible,
         "blend_mode": e.blend_mode,
         "has_mask": e.mask_src is not None,
+        "locked": e.locked,
     }
 
 
@@ -57,6 +58,7 @@ def _tree_facts(tree: list[LayerEntry | GroupEntry]) -> list[dict[str, Any]]:
                     "blend_mode": node.blend_mode if node.isolated else "pass-through",
                     "isolated": node.isolated,
                     "has_mask": node.mask_src is not None,
+                    "locked": node.locked,
                     "children": [],
                 }
                 into.append(facts)
@@ -111,6 +113,7 @@ def describe(path: str | os.PathLike[str], limits: Limits | None = None) -> dict
         "visible": True,
         "blend_mode": "normal",
         "has_mask": False,
+        "locked": False,
     }
     return {
         "path": os.fspath(path),

@@ -141,6 +141,7 @@ WP_OPACITY = _wp("opacity")
 # dst-in layer on top of the group's children drawing it (marked, with the
 # digest of its pixels, so Warpaint reads it back as the mask).
 WP_GROUP_MASK, WP_PASS_THROUGH = _wp("group-mask"), _wp("pass-through")
+WP_LOCKED = _wp("locked")
 MYPAINT_NS = "http://mypaint.org/ns/openraster"
 # MyPaint's background layer: src holds the tile repeated over the canvas and
 # this attribute the single tile (the older spelling has no namespace).
@@ -167,6 +168,7 @@ _MANAGED = {
     WP_BAKED,
     WP_OPACITY,
     WP_GROUP_MASK,
+    WP_LOCKED,
 }
 
 
@@ -363,6 +365,8 @@ def _layer_attrs(layer: Layer, shown: Layer, src: str) -> dict[str, str]:
         attrs[WP_BLEND] = layer.blend_mode
     if layer.pixels.dtype == np.float32:
         attrs[WP_DTYPE] = "float32"
+    if layer.locked:
+        attrs[WP_LOCKED] = "true"
     for key, value in layer.extra:
         if key not in _MANAGED:
             attrs[key] = value
@@ -386,6 +390,8 @@ def _group_attrs(group: Group, mask_src: str | None) -> dict[str, str]:
     }
     if not group.isolated:
         attrs[WP_PASS_THROUGH] = "true"
+    if group.locked:
+        attrs[WP_LOCKED] = "true"
     if mask_src is not None:
         assert group.mask is not None
         attrs[WP_MASK] = mask_src
@@ -602,6 +608,7 @@ class LayerEntry:
     shown_mode: str = "normal"
     # composite-op or warpaint:blend-mode named a mode Warpaint does not know.
     unknown_mode: bool = False
+    locked: bool = False
     # Warpaint's editable originals when src holds baked pixels: the unmasked
     # pixels, their offset, and the digest of the baked pixels as written.
     pixels_src: str | None = None
@@ -628,6 +635,7 @@ class GroupEntry:
     isolated: bool = True
     extra: tuple[tuple[str, str], ...] = ()
     unknown_mode: bool = False
+    locked: bool = False
     # Warpaint's group mask: the member, its offset and dtype, and the layer
     # drawing it for other programs (dropped once it is found unchanged).
     mask_src: str | None = None
@@ -910,6 +918,7 @@ _GROUP_MANAGED = {
     WP_X,
     WP_Y,
     WP_PASS_THROUGH,
+    WP_LOCKED,
 }
 
 
@@ -930,6 +939,7 @@ def _group_entry(el: ET.Element, what: str) -> GroupEntry:
         isolated = False
     mask = el.get(WP_MASK)
     return GroupEntry(
+        locked=el.get(WP_LOCKED) == "true",
         mask_src=safe_member_name(mask, f"{what}: group mask") if mask else None,
         float_mask=el.get(WP_MASK_DTYPE) == "float32",
         name=el.get("name") or "",
@@ -990,6 +1000,7 @@ def _entry(
         baked_digest=el.get(WP_BAKED),
         original_opacity=_parse_opacity(el.get(WP_OPACITY)),
         tile_src=safe_member_name(tile, label + " background tile") if tile else None,
+        locked=el.get(WP_LOCKED) == "true",
     )
 
 
@@ -1220,6 +1231,7 @@ def _decode_layer(
         x=entry.x,
         y=entry.y,
         extra=entry.extra,
+        locked=entry.locked,
     )
 
 
@@ -1350,6 +1362,7 @@ def _build_tree(tree: list[LayerEntry | GroupEntry], decoded: dict[int, Layer]) 
             x=group.mask_x,
             y=group.mask_y,
             extra=group.extra,
+            locked=group.locked,
         )
     return tuple(node(entry) for entry in tree)
 

@@ -441,6 +441,8 @@ def commit_effect(
     it. `blend_mode` and `opacity`, when given, are set on the layer the
     result goes into in the same step (a recipe replaying what the user set).
     """
+    if target == "replace" and doc.state.contains(result.layer_id):
+        doc.check_unlocked(result.layer_id, "replacing its pixels")
     state, layer, label = place_result(doc.state, result, target, mask)
     changes = {
         name: value

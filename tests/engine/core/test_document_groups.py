@@ -175,3 +175,56 @@ def test_a_group_refuses_a_spatial_mode_and_bad_opacity():
         Group("g", blend_mode="multiresolution")
     with pytest.raises(ValueError, match="opacity"):
         Group("g", opacity=1.5)
+
+
+# -- locks ------------------------------------------------------------------
+
+
+def test_a_locked_layer_keeps_its_pixels_mask_and_place_but_not_its_looks(doc):
+    from warpaint.engine.core.document import LockedError
+
+    a, b, c, d = doc.layers
+    doc.set_layer_props(b.id, locked=True)
+    assert doc.history.labels[-1] == "Lock 'b'"
+    with pytest.raises(LockedError, match="layer 'b' is locked"):
+        doc.set_layer_pixels(b.id, TiledImage.from_array(noise(40, 50, 9)), "Paint")
+    with pytest.raises(LockedError):
+        doc.set_layer_mask(b.id, TiledImage.from_array(np.zeros((40, 50, 1), np.uint8)))
+    with pytest.raises(LockedError):
+        doc.set_layer_props(b.id, x=3)
+    with pytest.raises(LockedError):
+        doc.merge_down(c.id)  # into the locked b
+    doc.set_layer_props(b.id, visible=False, opacity=0.5, blend_mode="screen")
+    doc.move_layer(b.id, 3)
+    assert doc.layer(b.id).pixels is b.pixels and doc.layer(b.id).x == 0
+
+
+def test_a_locked_group_locks_everything_in_it(doc):
+    from warpaint.engine.core.document import LockedError
+
+    a, b, c, d = doc.layers
+    group = doc.group_layers([b.id, c.id], "G")
+    doc.set_layer_props(group.id, locked=True)
+    assert doc.state.is_locked(c.id) and not doc.state.is_locked(d.id)
+    with pytest.raises(LockedError, match="group 'G' is locked|layer 'c' is locked"):
+        doc.set_layer_pixels(c.id, TiledImage.from_array(noise(40, 50, 9)), "Paint")
+    with pytest.raises(LockedError):
+        doc.merge_group(group.id)
+    doc.set_layer_props(group.id, locked=False)
+    doc.set_layer_pixels(c.id, TiledImage.from_array(noise(40, 50, 9)), "Paint")
+
+
+def test_an_effect_may_add_a_layer_above_a_locked_one_but_not_replace_it(doc):
+    from warpaint.engine.core.document import LockedError
+    from warpaint.engine.runtime.apply import commit_effect, effect_job
+    from warpaint.engine.runtime.jobs import Job, JobContext
+
+    a = doc.layers[0]
+    doc.set_layer_props(a.id, locked=True)
+    result = effect_job(doc.state, a.id, "gaussian-blur", {"sigma": 1.0})(
+        JobContext(Job(lambda c: None))
+    )
+    with pytest.raises(LockedError):
+        commit_effect(doc, result, target="replace")
+    added = commit_effect(doc, result, target="new_layer")
+    assert doc.state.parent_of(added.id) is None and doc.layer(a.id).pixels is a.pixels

@@ -225,3 +225,16 @@ def test_a_tree_as_deep_as_the_limit_composites_reduces_saves_and_opens(tmp_path
     again = read_ora(tmp_path / "deep.ora")
     assert tree_depth(again.root) == MAX_GROUP_DEPTH
     np.testing.assert_array_equal(flatten(again), expected)
+
+
+def test_locks_on_layers_and_groups_round_trip(tmp_path):
+    state = _tree()
+    outer = state.root[1]
+    state = state.replace_node(outer.with_(locked=True)).replace_node(
+        state.layers[0].with_(locked=True)
+    )
+    write_ora(state, tmp_path / "t.ora")
+    again = read_ora(tmp_path / "t.ora")
+    assert again.root[1].locked and again.layers[0].locked
+    assert not again.layers[-1].locked
+    assert again.is_locked(again.layers[1].id)  # inside the locked group
