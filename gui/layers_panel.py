@@ -56,8 +56,17 @@ from warpaint.engine.core.tiles import TiledImage, from_float
 from warpaint.engine.runtime.jobs import Job, JobContext
 from warpaint.gui.bridge import JobBridge
 from warpaint.gui.canvas import checker_brush, rgba_to_qimage
+from warpaint.gui.icons import icon
 
 THUMB = 40
+LOCK_COLUMN_WIDTH = 44
+LOCKED_ROLE = Qt.ItemDataRole.UserRole + 1
+LOCK_ICONS = {"locked": "layer-lock", "inherited": "layer-lock-inherited", "open": "layer-unlocked"}
+LOCK_TIPS = {
+    "locked": "Locked: pixels, mask and place are protected (click to unlock)",
+    "inherited": "Locked by a group it is in (click to lock it on its own too)",
+    "open": "Click to lock the pixels, mask and place",
+}
 ID_ROLE = Qt.ItemDataRole.UserRole
 # The blend combo's entry for a group without a result of its own (isolated=False).
 PASS_THROUGH = "pass-through"
@@ -116,7 +125,8 @@ class LayersPanel(QWidget):
 
         self.tree = _LayerTreeWidget(self)
         self.tree.setObjectName("LayerTree")
-        self.tree.setColumnCount(1)
+        # Column 0: visibility box, thumbnail and name; column 1: the lock.
+        self.tree.setColumnCount(2)
         self.tree.setHeaderHidden(True)
         self.tree.setIconSize(QSize(THUMB, THUMB))
         self.tree.setUniformRowHeights(True)
@@ -127,8 +137,10 @@ class LayersPanel(QWidget):
         self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.tree.setWordWrap(False)
         self.tree.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.tree.header().setStretchLastSection(True)
+        self.tree.header().setStretchLastSection(False)
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.Fixed)
+        self.tree.header().resizeSection(1, LOCK_COLUMN_WIDTH)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.tree.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
         self.tree.setDefaultDropAction(Qt.DropAction.MoveAction)
@@ -140,6 +152,7 @@ class LayersPanel(QWidget):
         self.tree.customContextMenuRequested.connect(self._on_tree_context_menu)
         self.tree.currentItemChanged.connect(self._on_tree_current_changed)
         self.tree.itemChanged.connect(self._on_item_changed)
+        self.tree.itemClicked.connect(self._on_item_clicked)
         self.tree.itemExpanded.connect(lambda item: self._on_tree_expanded(item, True))
         self.tree.itemCollapsed.connect(lambda item: self._on_tree_expanded(item, False))
 
@@ -345,6 +358,14 @@ class LayersPanel(QWidget):
     def _update_item(self, item: QTreeWidgetItem, node: Node) -> None:
         if item.text(0) != node.name:
             item.setText(0, node.name)
+        state = self._doc.state if self._doc is not None else None
+        live = state is not None and state.contains(node.id)
+        inherited = not node.locked and live and state is not None and state.is_locked(node.id)
+        lock = "locked" if node.locked else "inherited" if inherited else "open"
+        if item.data(1, LOCKED_ROLE) != lock:
+            item.setData(1, LOCKED_ROLE, lock)
+            item.setIcon(1, icon(LOCK_ICONS[lock]))
+            item.setToolTip(1, LOCK_TIPS[lock])
         check = Qt.CheckState.Checked if node.visible else Qt.CheckState.Unchecked
         # A new item reads as Unchecked but has no check box until its
         # check-state role is set: a hidden layer's row must set it too.
@@ -595,6 +616,16 @@ class LayersPanel(QWidget):
             self.tree.setCurrentItem(item)
         if self._context_actions:
             self.context_menu().exec(self.tree.viewport().mapToGlobal(pos))
+
+    def _on_item_clicked(self, item: QTreeWidgetItem, column: int) -> None:
+        """A click on a row's lock toggles it (one undo step)."""
+        if column != 1 or self._doc is None:
+            return
+        node_id = item.data(0, ID_ROLE)
+        if self._doc.state.contains(node_id):
+            locked = not self._doc.node(node_id).locked
+            self._doc.set_layer_props(node_id, locked=locked)
+            self._seal()
 
     def _on_item_changed(self, item: QTreeWidgetItem, _column: int) -> None:
         if self._syncing or self._doc is None:

@@ -67,12 +67,23 @@ class MaskActions(QObject):
 
     # -- the layer the tools and commands work on ---------------------------------------
     def _target(self) -> tuple[Document, int] | None:
-        doc, layer = self._window.doc, self._window.current_layer()
-        return None if doc is None or layer is None else (doc, layer.id)
+        found = self._layer()
+        return None if found is None else (found[0], found[1].id)
 
     def _layer(self) -> tuple[Document, Layer] | None:
+        """The current layer, unless there is none or it is locked (then the
+        status bar says why nothing happens)."""
         doc, layer = self._window.doc, self._window.current_layer()
-        return None if doc is None or layer is None else (doc, layer)
+        if doc is None or layer is None:
+            return None
+        if doc.state.is_locked(layer.id):
+            self._window.statusBar().showMessage(
+                f"'{layer.name}' is locked: unlock it in the Layers panel to edit its mask "
+                "or move it",
+                5000,
+            )
+            return None
+        return doc, layer
 
     # -- commands (each one undoable step) -------------------------------------------
     def add_mask(self) -> None:
@@ -194,7 +205,10 @@ class MaskActions(QObject):
     def update(self) -> None:
         """Enable what applies to the current layer; the overlay follows it."""
         layer = self._window.current_layer()
-        has_layer, has_mask = layer is not None, layer is not None and layer.mask is not None
+        doc = self._window.doc
+        locked = layer is not None and doc is not None and doc.state.is_locked(layer.id)
+        has_layer = layer is not None and not locked
+        has_mask = has_layer and layer is not None and layer.mask is not None
         self.add_action.setEnabled(has_layer and not has_mask)
         self.remove_action.setEnabled(has_mask)
         self.invert_action.setEnabled(has_layer)
