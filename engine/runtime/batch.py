@@ -457,6 +457,10 @@ class Progress:
         self.stream.write(text + "\n")
         self._draw()
 
+    def show(self) -> None:
+        """Draw the bar (on a terminal) before the first file finishes."""
+        self._draw()
+
     def finished(self, task: Task, failure: str | None = None) -> None:
         self.count += 1
         if failure is not None:
@@ -511,6 +515,7 @@ def run_batch(
         progress.line(f"warpaint: skipped: {one_line(text)}")
     if plan.resumed:
         progress.line(f"warpaint: skipped {plan.resumed} file(s) done earlier (the journal)")
+    progress.show()
     journal.open()
     try:
         if jobs > 1 and len(plan.tasks) > 1:

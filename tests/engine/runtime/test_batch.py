@@ -180,3 +180,34 @@ def test_worker_threads_share_out_the_cores():
     assert batch.worker_threads(1, cores=2) == 2
     assert batch.worker_threads(2, cores=2) == 1
     assert batch.worker_threads(4, cores=2) == 1
+
+
+def test_progress_redraws_one_bar_on_a_terminal(tmp_path):
+    import io
+
+    stream = io.StringIO()
+    progress = batch.Progress(stream, 2, tty=True)
+    task = Task(1, tmp_path / "a.png", tmp_path / "out" / "a.png", "k")
+    progress.finished(task)
+    progress.finished(task, "b.png: damaged")
+    progress.end(batch.Summary(done=1, failed=1))
+    text = stream.getvalue()
+    # The bar is cleared before a line of its own, then drawn again below it.
+    assert "\r\x1b[Kwarpaint: failed: b.png: damaged\n\r[" in text
+    assert "\r[###############---------------] 1/2" in text and "images/s ETA" in text
+    assert text.endswith("\r\x1b[Kdone 1, failed 1, skipped 0\n")
+
+
+def test_progress_elsewhere_is_plain_lines(tmp_path):
+    import io
+
+    stream = io.StringIO()
+    progress = batch.Progress(stream, 2, tty=False)
+    task = Task(1, tmp_path / "a.png", tmp_path / "out" / "a.png", "k")
+    progress.show()
+    progress.finished(task)
+    progress.end(batch.Summary(done=1))
+    lines = stream.getvalue().splitlines()
+    assert "\r" not in stream.getvalue()
+    assert lines[0].startswith("[1/2 ") and lines[0].endswith(f"{task.source} -> {task.output}")
+    assert lines[1] == "done 1, failed 0, skipped 0"
