@@ -129,6 +129,23 @@ def _as_rgb01(image: np.ndarray) -> np.ndarray:
     return np.clip(img.astype(np.float32), 0.0, 1.0)
 
 
+def _eye_crop(
+    image: np.ndarray, corners: np.ndarray, size: tuple[int, int], mirror: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """`extract_crop` of an eye from a window of the image around it: the crop
+    converts its source to float, which for a whole 12 MP photo costs 30 ms an eye."""
+    span = float(np.linalg.norm(corners[1] - corners[0])) * 2.0 + 4.0
+    lo = np.maximum(np.floor(corners.min(axis=0) - span), 0).astype(int)
+    hi = np.ceil(corners.max(axis=0) + span).astype(int) + 1
+    window = image[lo[1] : hi[1], lo[0] : hi[0]]
+    if min(window.shape[:2]) < 2:
+        return extract_crop(image, corners, size, mirror)
+    crop, matrix = extract_crop(window, corners - lo, size, mirror)
+    matrix = matrix.copy()
+    matrix[:, 2] -= matrix[:, :2] @ lo
+    return crop, matrix
+
+
 def _predict(
     regressor: object, image: np.ndarray, corners: list[np.ndarray], mirrors: list[bool]
 ) -> list[Eye]:
@@ -137,7 +154,7 @@ def _predict(
 
     crops, matrices = [], []
     for c, mirror in zip(corners, mirrors, strict=True):
-        crop, matrix = extract_crop(image, c, CROP_SIZE, mirror)
+        crop, matrix = _eye_crop(image, np.asarray(c, np.float64), CROP_SIZE, mirror)
         crops.append(crop)
         matrices.append(matrix)
     vectors = regressor.predict(np.clip(np.stack(crops), 0.0, 1.0))  # type: ignore[attr-defined]
@@ -295,7 +312,7 @@ def detect_faces(image: np.ndarray, refine: bool = True) -> list[Face]:
     from warpaint.engine.features.eyes.face_candidates import find_faces
 
     rgb = _as_rgb01(image)
-    faces: list[Face] = []
+    found = []
     for cand in find_faces(np.round(rgb * 255.0).astype(np.uint8)):
         # Eyes are placed in the upright crop the check looked at, then mapped
         # back to the image (the crop is turned for a tilted head).
@@ -304,9 +321,16 @@ def detect_faces(image: np.ndarray, refine: bool = True) -> list[Face]:
         crop_rough, source, crop_priors = _rough_corners(cand.box, cand.eyes)
         rough = [(transform_points(to_image, c), m) for c, m in crop_rough]
         priors = [(transform_points(to_image, c), w / zoom) for c, w in crop_priors]
-        eyes = refine_eyes(rgb, rough) if refine else [_average_eye(c, m) for c, m in rough]
+        found.append((cand, source, rough, priors))
+    # One regressor batch for every face's eyes.
+    everyone = [eye for _, _, rough, _ in found for eye in rough]
+    refined = refine_eyes(rgb, everyone) if refine else [_average_eye(c, m) for c, m in everyone]
+    faces: list[Face] = []
+    for i, (cand, source, rough, priors) in enumerate(found):
         checked = []
-        for eye, (corners, mirror), (centre, width) in zip(eyes, rough, priors, strict=True):
+        for eye, (corners, mirror), (centre, width) in zip(
+            refined[2 * i : 2 * i + 2], rough, priors, strict=True
+        ):
             moved = np.linalg.norm(eye.corners.mean(axis=0) - centre) / width
             resized = eye.width / width
             if moved > MAX_SHIFT or not (1 / MAX_RESIZE < resized < MAX_RESIZE):
