@@ -206,3 +206,17 @@ def test_ctrl_c_stops_cleanly_and_resume_does_only_the_rest(tmp_path):
     for name, mtime in finished.items():
         assert (out / name).stat().st_mtime_ns == mtime
     assert os.path.getsize(out / JOURNAL_NAME) > 0
+
+
+def test_worker_processes_write_the_same_outputs_and_report_failures(tmp_path, recipe, capsys):
+    folder = tmp_path / "in"
+    good = [picture(folder / f"p{i}.png", i) for i in (1, 3)]
+    (folder / "p2.png").write_bytes(good[0].read_bytes()[:100])
+    code, lines = run(["batch", recipe, folder, "-o", tmp_path / "out", "--jobs", "2"], capsys)
+    assert code == 1
+    assert sum("failed: " in line and "p2.png" in line for line in lines) == 1
+    assert lines[-1] == "done 2, failed 1, skipped 0"
+    for source in good:
+        assert written_from(tmp_path / "out" / source.name, source)
+    journaled = (tmp_path / "out" / JOURNAL_NAME).read_text().splitlines()
+    assert sorted(json.loads(line)["output"] for line in journaled) == ["p1.png", "p3.png"]
