@@ -13,7 +13,8 @@ A journal in the output folder (`JOURNAL_NAME`, one JSON line per finished
 file) records a key for each output: the hash of the recipe (its file and the
 files it names), of the input's bytes and of the output settings. A resumed
 batch skips the inputs whose key is the journal's latest for an output that
-still exists; a changed input, recipe or setting runs again.
+still exists; a changed input, recipe or setting runs again, over the output
+it made before.
 
 One process runs the files one after another by default: every effect runs
 on torch, which already spreads each operation over every core, so more
@@ -296,6 +297,10 @@ class Journal:
         it is `key` and the file is there."""
         return self._keys.get(output.name) == key and output.is_file()
 
+    def knows(self, name: str) -> bool:
+        """Whether a batch wrote the output `name` (for some key)."""
+        return name in self._keys
+
     def outputs_of(self, key: str) -> list[str]:
         return [name for name, k in self._keys.items() if k == key]
 
@@ -334,8 +339,9 @@ def plan_batch(
     resume: bool = False,
 ) -> Plan:
     """Name every input's output and settle existing and shared names by
-    `settings.existing`; with `resume`, inputs whose output the journal says
-    is done are skipped (and keep their name)."""
+    `settings.existing`. With `resume`, inputs whose output the journal says
+    is done are skipped (and keep their name), and an output the journal
+    names under another key is out of date and made again in its place."""
     from warpaint.engine.io import EXPORT_FORMATS
 
     plan = Plan()
@@ -365,6 +371,12 @@ def plan_batch(
                 continue
         pending.append((index, source, name, key))
     for index, source, name, key in pending:
+        if resume and name not in taken and journal.knows(name):
+            # A batch's own output of another recipe, input or setting: out of
+            # date, so it is made again in its place whatever `existing` says.
+            taken[name] = source
+            plan.tasks.append(Task(index, source, outdir / name, key))
+            continue
         final = _settle(name, source, outdir, settings.existing, taken, plan)
         if final is None:
             continue

@@ -134,17 +134,27 @@ def test_resume_skips_only_journaled_outputs_that_exist(tmp_path):
     assert [t.source.name for t in again.tasks] == ["b.png", "c.png"]
 
 
-def test_a_changed_input_is_not_done(tmp_path):
+def test_a_changed_input_runs_again_over_its_old_output(tmp_path):
     files = [image(tmp_path / "a.png", 0)]
-    first = plan(tmp_path, files, "overwrite")
+    first = plan(tmp_path, files, "skip")
     journal = Journal(tmp_path / "out")
     journal.open()
     first.tasks[0].output.write_bytes(b"done")
     journal.record(first.tasks[0])
     journal.close()
     image(tmp_path / "a.png", 5)
-    again = plan(tmp_path, files, "overwrite", resume=True, journal=Journal(tmp_path / "out"))
-    assert again.resumed == 0 and len(again.tasks) == 1
+    again = plan(tmp_path, files, "skip", resume=True, journal=Journal(tmp_path / "out"))
+    assert again.resumed == 0 and again.skipped == []
+    assert [t.output.name for t in again.tasks] == ["a.png"]
+    assert again.tasks[0].key != first.tasks[0].key
+
+
+def test_resume_leaves_outputs_it_did_not_write_to_the_policy(tmp_path):
+    files = [image(tmp_path / "a.png", 0)]
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.png").write_bytes(b"someone else's")
+    again = plan(tmp_path, files, "skip", resume=True)
+    assert again.tasks == [] and "exists" in again.skipped[0]
 
 
 def test_the_journal_keeps_the_latest_key_and_drops_a_torn_line(tmp_path):
