@@ -24,8 +24,8 @@ caller can place eyes on tilted faces.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 
@@ -71,15 +71,24 @@ class Candidate:
     votes: int
 
 
-@cache
+_LOADED = threading.local()
+
+
 def cascade(name: str) -> object:
-    """An OpenCV Haar cascade shipped with opencv-python-headless 4.x, loaded once."""
+    """An OpenCV Haar cascade shipped with opencv-python-headless 4.x, loaded once per
+    thread (a classifier is not safe to use from two threads at once, and the job
+    lanes may detect faces at the same time)."""
     import cv2
 
-    clf = cv2.CascadeClassifier(cv2.data.haarcascades + name)  # type: ignore[attr-defined]
-    if clf.empty():
-        raise RuntimeError(f"OpenCV's {name} did not load (opencv-python-headless 4.x ships it)")
-    return clf
+    loaded: dict[str, object] = _LOADED.__dict__.setdefault("cascades", {})
+    if name not in loaded:
+        clf = cv2.CascadeClassifier(cv2.data.haarcascades + name)  # type: ignore[attr-defined]
+        if clf.empty():
+            raise RuntimeError(
+                f"OpenCV's {name} did not load (opencv-python-headless 4.x ships it)"
+            )
+        loaded[name] = clf
+    return loaded[name]
 
 
 def _hits(

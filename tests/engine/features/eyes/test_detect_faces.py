@@ -114,3 +114,15 @@ def test_matching_takes_each_labelled_face_once() -> None:
     found = [(1.0, 1.0, 10.0, 10.0), (0.0, 1.0, 10.0, 10.0), (50.0, 50.0, 10.0, 10.0)]
     assert score(found, labelled) == {"found": 1, "missed": 1, "false": 2}
     assert iou((0.0, 0.0, 10.0, 10.0), (5.0, 0.0, 10.0, 10.0)) == pytest.approx(1 / 3)
+
+
+def test_two_threads_detecting_at_once_get_the_same_faces() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from skimage import data
+
+    portrait = np.asarray(data.astronaut())
+    alone = _boxes(portrait)
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(_boxes, [portrait] * 4))
+    assert alone and all(boxes == alone for boxes in together)
