@@ -343,7 +343,7 @@ def detect_faces(image: np.ndarray, refine: bool = True) -> list[Face]:
             int(round(cand.width)),
             int(round(cand.width)),
         )
-        faces.append(Face(box, (checked[0], checked[1]), source, -cand.angle))
+        faces.append(Face(box, (checked[0], checked[1]), source, 0.0 - cand.angle))
     return faces
 
 
