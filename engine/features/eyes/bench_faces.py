@@ -3,9 +3,11 @@
 Pictures (see `face_samples.py`): scikit-image's astronaut and camera (real
 photos; face boxes drawn by eye, kept in `tests/data/faces/labels.json` and
 used when the source tree is there), two group pictures of eight real LFW
-faces at 120 and 75 px (tilted up to 30 degrees, two half in shadow), a
-picture with no human face (LFW non-faces, textures, objects, a cat), and a
-12 MP group picture of eight faces 117-156 px wide. A found box counts for a
+faces at 120 and 75 px (tilted up to 30 degrees, two half in shadow) that
+the detector was tuned on, four (two with --quick) of other LFW faces it was
+not tuned on (`face_samples.random_faces`), a picture with no human face
+(LFW non-faces, textures, objects, a cat), and a 12 MP group picture of
+eight faces 117-156 px wide. A found box counts for a
 labelled face when their intersection over union is >= `MATCH_IOU`.
 """
 
@@ -57,7 +59,11 @@ def pictures(quick: bool, labels: Path = LABELS) -> list[tuple[str, np.ndarray, 
     """(name, (H, W, 3) uint8 image, labelled boxes) of every benchmark picture."""
     from skimage import data
 
-    from warpaint.engine.features.eyes.face_samples import false_face_picture, group_picture
+    from warpaint.engine.features.eyes.face_samples import (
+        false_face_picture,
+        group_picture,
+        random_faces,
+    )
 
     out: list[tuple[str, np.ndarray, list[Box]]] = []
     if labels.is_file():
@@ -72,6 +78,9 @@ def pictures(quick: bool, labels: Path = LABELS) -> list[tuple[str, np.ndarray, 
     }.items():
         image, faces = group_picture(w, h, size, seed)
         out.append((name, image, [_box(f.box) for f in faces]))
+    for k in range(2 if quick else 4):
+        image, faces = group_picture(1600, 1000, (80, 100, 120, 90)[k], 10 + k, random_faces(k))
+        out.append((f"held_out_{k + 1}", image, [_box(f.box) for f in faces]))
     out.append(("no_faces", false_face_picture(), []))
     if not quick:
         image, faces = group_picture(4000, 3000, 130, 1)

@@ -30,6 +30,7 @@ SKIN_TONES = (
     (0.48, 0.33, 0.24),
 )
 # (lfw face index, size as a fraction of the base size, angle in degrees, half in shadow)
+# The detector was tuned on these; `random_faces` draws others from HELD_OUT.
 GROUP_FACES = (
     (0, 1.0, 0.0, False),
     (3, 1.1, 15.0, False),
@@ -40,6 +41,22 @@ GROUP_FACES = (
     (45, 1.15, 0.0, False),
     (58, 1.05, 30.0, True),
 )
+
+
+HELD_OUT = range(60, 100)
+
+
+def random_faces(seed: int, count: int = 8) -> tuple[tuple[int, float, float, bool], ...]:
+    """`count` faces like GROUP_FACES drawn from the LFW faces the detector was not
+    tuned on: turned by 0, +-10, +-20 or +-30 degrees, a quarter half in shadow."""
+    rng = np.random.default_rng(seed)
+    index = rng.choice(np.asarray(HELD_OUT), count, replace=False)
+    angle = rng.choice([0.0, 0.0, -30.0, -20.0, -10.0, 10.0, 20.0, 30.0], count)
+    shadow = rng.random(count) < 0.25
+    return tuple(
+        (int(i), float(rng.uniform(0.9, 1.2)), float(a), bool(d))
+        for i, a, d in zip(index, angle, shadow, strict=True)
+    )
 
 
 @dataclass(frozen=True)
@@ -116,21 +133,26 @@ def _paste(
 
 
 def group_picture(
-    width: int = 1600, height: int = 1000, face_size: int = 120, seed: int = 0
+    width: int = 1600,
+    height: int = 1000,
+    face_size: int = 120,
+    seed: int = 0,
+    faces: tuple[tuple[int, float, float, bool], ...] = GROUP_FACES,
 ) -> tuple[np.ndarray, list[SampleFace]]:
-    """(H, W, 3) uint8 picture of eight LFW faces on a real background, and their boxes.
+    """(H, W, 3) uint8 picture of LFW faces on a real background, and their boxes.
 
-    Faces are about `face_size` px wide (0.9-1.2 times it), in two rows;
-    three are turned by 25-30 degrees, two by 12-15, two are half in shadow.
+    Faces are about `face_size` px wide (times their size fraction), in two
+    rows; with the default `faces` three are turned by 25-30 degrees, two by
+    12-15, two are half in shadow.
     """
     from skimage import data
 
     rng = np.random.default_rng(seed)
     lfw = data.lfw_subset()
     canvas = _background(width, height, rng)
-    faces: list[SampleFace] = []
-    cols = (len(GROUP_FACES) + 1) // 2
-    for i, (index, frac, angle, shadow) in enumerate(GROUP_FACES):
+    placed: list[SampleFace] = []
+    cols = (len(faces) + 1) // 2
+    for i, (index, frac, angle, shadow) in enumerate(faces):
         row, col = divmod(i, cols)
         size = int(round(face_size * frac))
         tone = SKIN_TONES[(index + i) % len(SKIN_TONES)]
@@ -141,8 +163,8 @@ def group_picture(
         cy = (0.3 + 0.38 * row + rng.uniform(-0.04, 0.04)) * height
         _paste(canvas, patch, (cx, cy), angle)
         box = (int(round(cx - size / 2)), int(round(cy - size / 2)), size, size)
-        faces.append(SampleFace(box, angle, shadow))
-    return np.round(canvas * 255.0).astype(np.uint8), faces
+        placed.append(SampleFace(box, angle, shadow))
+    return np.round(canvas * 255.0).astype(np.uint8), placed
 
 
 def false_face_picture() -> np.ndarray:
