@@ -41,7 +41,9 @@ def benchmark(name: str, description: str):  # type: ignore[no-untyped-def]
 
 
 def load_all() -> dict[str, Benchmark]:
-    """Every benchmark: those defined here and each feature's `bench*` modules."""
+    """Every benchmark: those defined here, the runtime's `bench_*` modules and
+    each feature's `bench*` modules."""
+    import warpaint.engine.runtime.bench_batch  # noqa: F401
     from warpaint.engine.runtime.features import feature_modules
 
     feature_modules("bench")
