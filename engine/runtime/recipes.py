@@ -10,17 +10,23 @@ Parameters that belong to one picture (`Param.image_bound`: eye points, a
 region, a face, a mask) are left out, so each picture finds its own (the
 effect's `prefill` hook, as in the editor). An image parameter taken from a
 layer is written next to the recipe as a PNG and named by a path relative to
-the recipe; file paths are stored relative to it too. Loading checks
+the recipe; file paths are stored relative to it too, except a model file in
+the user's model folder or among the shipped models, which is stored by name
+and sha256 (`{"model": "my-eyes.safetensors", "sha256": "..."}`) and found by
+name, and checked, where the recipe is loaded. Loading checks
 everything before anything runs, and each problem is one `BadInputError`
 naming the step: "step 2 (fast-style): strength: 3 is outside 0..1".
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +44,7 @@ from warpaint.engine.runtime.apply import (
     resolve_references,
 )
 from warpaint.engine.runtime.errors import BadInputError
+from warpaint.engine.runtime.models import shipped_model_path, user_models_dir
 from warpaint.engine.runtime.params import Param, ParamType
 from warpaint.engine.runtime.registry import EffectSpec, get_effect
 
@@ -49,6 +56,9 @@ PATH_TYPES = frozenset({ParamType.IMAGE, ParamType.MASK, ParamType.FILE})
 STEP_FIELDS = frozenset(
     {"effect", "params", "layer", "target", "blend_mode", "opacity", "restricted"}
 )
+INSTALLED_FIELDS = frozenset({"model", "sha256"})
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_HASH_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -201,7 +211,10 @@ def _step_json(
     out: dict[str, Any] = {"effect": spec.id, "params": {}}
     for p in spec.all_params(params):
         if p.name in params and params[p.name] is not None:
-            out["params"][p.name] = _param_json(p, params[p.name], folder)
+            try:
+                out["params"][p.name] = _param_json(p, params[p.name], folder)
+            except BadInputError as err:
+                raise BadInputError(f"step {n} ({spec.id}): {err}") from None
     layer: Any = {"name": step.layer_name} if step.layer == "named" else step.layer
     out.update(
         layer=layer,
@@ -214,6 +227,10 @@ def _step_json(
 
 
 def _param_json(p: Param, value: Any, folder: Path) -> Any:
+    if p.type is ParamType.FILE and _in_model_folder(value):
+        path = Path(value)
+        check_regular_file(path, f"{p.name}: {os.fspath(value)}")
+        return {"model": path.name, "sha256": _sha256(path)}
     if p.type in PATH_TYPES:
         return _relative(value, folder)
     if p.type is ParamType.IMAGES:
@@ -221,6 +238,42 @@ def _param_json(p: Param, value: Any, folder: Path) -> Any:
     if isinstance(value, tuple | list):
         return [list(v) if isinstance(v, tuple | list) else v for v in value]
     return value
+
+
+def _model_folders() -> tuple[Path, Path]:
+    """Where a model named in a recipe is looked for, in order: the user's
+    model folder, then the shipped models."""
+    return user_models_dir(), shipped_model_path("-").parent
+
+
+def _in_model_folder(value: Any) -> bool:
+    """Whether a path names a file directly in one of `_model_folders`."""
+    folder = Path(os.path.abspath(value)).parent.resolve()
+    return any(folder == place.resolve() for place in _model_folders())
+
+
+def _sha256(path: Path) -> str:
+    """The sha256 of a file, read in 1 MiB chunks; kept while the file's
+    identity, size and modification time stay the same."""
+    st = os.stat(path)
+    return _sha256_of(str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=32)
+def _sha256_of(path: str, _dev: int, _ino: int, _size: int, _mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _shown(path: Path) -> str:
+    """A path for a message, the home folder written as ~."""
+    try:
+        return (Path("~") / path.relative_to(Path.home())).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _relative(value: Any, folder: Path) -> str:
@@ -346,6 +399,8 @@ def _parse_params(spec: EffectSpec, raw: Any, base: Path) -> dict[str, Any]:
 
 def _from_json(p: Param, value: Any, base: Path) -> Any:
     t = p.type
+    if t is ParamType.FILE and isinstance(value, dict):
+        return _installed_model(p, value)
     if t in PATH_TYPES:
         return _checked_path(p, value, base)
     if t is ParamType.IMAGES:
@@ -372,6 +427,43 @@ def _checked_path(p: Param, value: Any, base: Path) -> str:
     full = path if path.is_absolute() else base / path
     check_regular_file(full, f"{p.name}: {value}")
     return str(full)
+
+
+def _installed_model(p: Param, value: dict[str, Any]) -> str:
+    """The path of the model a recipe names by `{"model": name, "sha256": hex}`:
+    the first file of that name in `_model_folders` whose sha256 is the one
+    the recipe was made with."""
+    name, expected = value.get("model"), value.get("sha256")
+    if (
+        set(value) != INSTALLED_FIELDS
+        or not isinstance(name, str)
+        or name in ("", ".", "..")
+        or Path(name).name != name
+        or "\\" in name
+        or not isinstance(expected, str)
+        or not SHA256_HEX.fullmatch(expected)
+    ):
+        raise BadInputError(
+            f"{p.name}: expected a file path or a model's file name and sha256 "
+            f"({{'model': ..., 'sha256': <64 hex digits>}}), got {value!r}"
+        )
+    found = [place / name for place in _model_folders() if os.path.lexists(place / name)]
+    if not found:
+        raise BadInputError(
+            f"{p.name}: {name!r} is not installed in {_shown(user_models_dir())}; "
+            "copy the model file there to run this step"
+        )
+    digests = []
+    for path in found:
+        check_regular_file(path, f"{p.name}: {_shown(path)}")
+        digest = _sha256(path)
+        if digest == expected:
+            return str(path)
+        digests.append(digest)
+    raise BadInputError(
+        f"{p.name}: the installed {_shown(found[0])} differs from the file this recipe was "
+        f"made with (sha256 {digests[0][:12]}..., the recipe's {expected[:12]}...)"
+    )
 
 
 # -- running -----------------------------------------------------------------
