@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import struct
@@ -46,9 +47,17 @@ T = TypeVar("T")
 
 def shipped_model_path(name: str) -> Path:
     """Where the shipped model `name` is (or would be) in the installed package."""
+    return _shipped_models_dir() / name
+
+
+@functools.cache
+def _shipped_models_dir() -> Path:
+    # Where the package is installed does not change while the program runs;
+    # asking importlib.resources costs more than the stat that follows, and
+    # effect panels look models up several times a frame.
     from importlib.resources import files
 
-    return Path(str(files("warpaint.resources").joinpath("models", name)))
+    return Path(str(files("warpaint.resources").joinpath("models")))
 
 
 def user_models_dir() -> Path:
