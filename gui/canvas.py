@@ -34,7 +34,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QWidget
 
 from warpaint.engine.core.compositing import CANVAS_MODES, composite, reach
-from warpaint.engine.core.document import DocState, Document, Group, Layer
+from warpaint.engine.core.document import DocState, Document, Layer
 from warpaint.engine.core.lod import (
     MAX_LEVEL,
     LevelOfDetail,
@@ -127,7 +127,7 @@ def changed_region(old: DocState, new: DocState) -> Rect | None:
         old_groups = {g.id: g for g in old.groups}
         for group in new.groups:
             before = old_groups.pop(group.id, None)
-            if before is None or _group_props(before) != _group_props(group):
+            if before is None or before.shape() != group.shape():
                 rects.append(reach(group, new.bounds))
                 if before is not None:
                     rects.append(reach(before, old.bounds))
@@ -145,20 +145,6 @@ def changed_region(old: DocState, new: DocState) -> Rect | None:
     x0, y0 = min(r.x for r in rects), min(r.y for r in rects)
     x1, y1 = max(r.right for r in rects), max(r.bottom for r in rects)
     return Rect(x0, y0, x1 - x0, y1 - y0)
-
-
-def _group_props(group: Group) -> tuple[object, ...]:
-    """What of a group, besides its members' own pixels and properties, shows."""
-    return (
-        group.opacity,
-        group.visible,
-        group.blend_mode,
-        group.isolated,
-        group.mask,
-        group.x,
-        group.y,
-        tuple(child.id for child in group.children),
-    )
 
 
 def _layer_change(before: Layer, after: Layer, canvas: Rect) -> list[Rect]:

@@ -39,7 +39,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from warpaint.engine.core.compositing import composite
-from warpaint.engine.core.document import DocState, Document, Group, Layer, new_layer_id
+from warpaint.engine.core.document import DocState, Document, Layer, new_layer_id
 from warpaint.engine.core.lod import MAX_LEVEL, reduced_size, shared_lod
 from warpaint.engine.core.resample import resize
 from warpaint.engine.core.selection import Selection
@@ -758,7 +758,7 @@ def _mask_changes(old: DocState, new: DocState) -> set[int] | None:
     if (
         len(old.layers) != len(new.layers)
         or (old.width, old.height, old.meta) != (new.width, new.height, new.meta)
-        or list(map(_group_shape, old.groups)) != list(map(_group_shape, new.groups))
+        or [g.shape() for g in old.groups] != [g.shape() for g in new.groups]
     ):
         return None
     masked: set[int] = set()
@@ -769,21 +769,6 @@ def _mask_changes(old: DocState, new: DocState) -> set[int] | None:
             return None
         masked.add(after.id)
     return masked
-
-
-def _group_shape(group: Group) -> tuple[Any, ...]:
-    """A group's own properties and members (not the members' contents)."""
-    return (
-        group.id,
-        group.opacity,
-        group.visible,
-        group.blend_mode,
-        group.isolated,
-        group.mask,
-        group.x,
-        group.y,
-        tuple(child.id for child in group.children),
-    )
 
 
 def _layer_refs(value: Any) -> set[int]:

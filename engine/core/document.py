@@ -136,11 +136,20 @@ class Group:
         """The union of the layers' rectangles in it (empty for an empty group)."""
         return _union(n.bounds for n in iter_nodes(self.children) if isinstance(n, Layer))
 
-    @property
-    def mask_bounds(self) -> Rect | None:
-        if self.mask is None:
-            return None
-        return Rect(self.x, self.y, self.mask.width, self.mask.height)
+    def shape(self) -> tuple[Any, ...]:
+        """The group's own properties and its members' ids, not the members'
+        contents: two groups of one shape composite alike over alike members."""
+        return (
+            self.id,
+            self.opacity,
+            self.visible,
+            self.blend_mode,
+            self.isolated,
+            self.mask,
+            self.x,
+            self.y,
+            tuple(child.id for child in self.children),
+        )
 
     def with_(self, **changes: Any) -> Group:
         return replace(self, **changes)
