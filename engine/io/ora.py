@@ -545,7 +545,15 @@ def _copy_carried(zf: zipfile.ZipFile, carried: list[tuple[str, str, int, int]])
     for archive, members in archives.items():
         try:
             source = zipfile.ZipFile(archive)
-        except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
+        except (
+            OSError,
+            zipfile.BadZipFile,
+            zipfile.LargeZipFile,
+            ValueError,
+            EOFError,
+            struct.error,
+            NotImplementedError,
+        ):
             notes.append(
                 f"{len(members)} member(s) of {archive} that Warpaint does not read were not "
                 "kept: that file can no longer be read"
@@ -683,6 +691,8 @@ def open_zip(path: str | os.PathLike[str], what: str) -> zipfile.ZipFile:
         ValueError,
         EOFError,
         struct.error,
+        # A central directory asking for a newer zip version than Python reads.
+        NotImplementedError,
     ) as err:
         raise BadInputError(
             f"{what}: not a valid OpenRaster file (broken zip archive: {err})"

@@ -405,6 +405,18 @@ def _mutate(data: bytes, mutations: list[tuple]) -> bytes:
     return bytes(out)
 
 
+def test_an_ora_asking_for_a_newer_zip_version_is_refused_cleanly(tmp_path):
+    # Found by the mutation test below: zipfile raises NotImplementedError when
+    # the central directory's "version needed to extract" is above what it reads.
+    path = tmp_path / "newer.ora"
+    write_ora(Document.from_array(corpus.rgba_pattern(8, 8)).state, path)
+    data = bytearray(path.read_bytes())
+    entry = data.index(b"PK\x01\x02")  # the first central directory entry
+    data[entry + 6 : entry + 8] = (84).to_bytes(2, "little")  # version 8.4
+    path.write_bytes(bytes(data))
+    _bad(path, "broken zip archive")
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(kind=st.sampled_from(sorted(SEEDS)), mutations=st.lists(mutation, min_size=1, max_size=4))
 def test_mutated_files_open_correctly_or_fail_cleanly(kind, mutations):
