@@ -139,12 +139,7 @@ def changed_region(old: DocState, new: DocState) -> Rect | None:
         elif before is not layer:
             rects += _layer_change(before, layer, new.bounds)
     rects += [reach(layer, old.bounds) for layer in old_layers.values()]
-    rects = [r for r in rects if not r.empty]
-    if not rects:
-        return Rect(0, 0, 0, 0)
-    x0, y0 = min(r.x for r in rects), min(r.y for r in rects)
-    x1, y1 = max(r.right for r in rects), max(r.bottom for r in rects)
-    return Rect(x0, y0, x1 - x0, y1 - y0)
+    return Rect.bounding(rects)
 
 
 def _layer_change(before: Layer, after: Layer, canvas: Rect) -> list[Rect]:

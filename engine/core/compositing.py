@@ -291,13 +291,7 @@ def reach(layer: Node, canvas: Rect) -> Rect:
     if layer.visible and op is not None and op.clears_outside:
         return canvas
     if _is_group(layer) and not layer.isolated:  # type: ignore[union-attr]
-        rects = [reach(child, canvas) for child in layer.children]  # type: ignore[union-attr]
-        rects = [r for r in rects if not r.empty]
-        if not rects:
-            return Rect(0, 0, 0, 0)
-        x0, y0 = min(r.x for r in rects), min(r.y for r in rects)
-        x1, y1 = max(r.right for r in rects), max(r.bottom for r in rects)
-        return Rect(x0, y0, x1 - x0, y1 - y0)
+        return Rect.bounding(reach(child, canvas) for child in layer.children)  # type: ignore[union-attr]
     return layer.bounds
 
 
@@ -421,10 +415,7 @@ def _composite_nodes(
             empty = False
             continue
         if node.opacity <= 0.0 or node.bounds.intersect(rect).empty:
-            # No source here (as = 0): only the operator's Fb(0) acts on the backdrop.
-            keep = _mode(node.blend_mode)[1].fb[0]
-            if keep != 1.0:
-                acc *= np.float32(keep)
+            _no_source(acc, _mode(node.blend_mode)[1])
             continue
         pixels, mask = layer_region(node, rect)  # type: ignore[arg-type]
         _accumulate(acc, pixels, node.blend_mode, node.opacity, mask, empty)
@@ -458,6 +449,13 @@ def _splines_inside(group: Group) -> bool:
     )
 
 
+def _no_source(acc: np.ndarray, op: CompositeOp) -> None:
+    """In place: a source with nothing here (as = 0): only the operator's
+    Fb(0) acts on the backdrop (dst-in and dst-atop clear it)."""
+    if op.fb[0] != 1.0:
+        acc *= np.float32(op.fb[0])
+
+
 def _composite_group(
     group: Group,
     rect: Rect,
@@ -484,9 +482,7 @@ def _composite_group(
         return
     blend, op = _mode(group.blend_mode)
     if reach(group, Rect(0, 0, *size)).intersect(rect).empty:
-        # No content here (as = 0): only the operator's Fb(0) acts on the backdrop.
-        if op.fb[0] != 1.0:
-            acc *= np.float32(op.fb[0])
+        _no_source(acc, op)
         return
     inner = np.zeros_like(acc)
     _composite_nodes(group.children, rect, inner, (), size, empty=True)

@@ -20,7 +20,7 @@ unique across layers and groups.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -134,7 +134,7 @@ class Group:
     @cached_property
     def bounds(self) -> Rect:
         """The union of the layers' rectangles in it (empty for an empty group)."""
-        return _union(n.bounds for n in iter_nodes(self.children) if isinstance(n, Layer))
+        return Rect.bounding(n.bounds for n in iter_nodes(self.children) if isinstance(n, Layer))
 
     def shape(self) -> tuple[Any, ...]:
         """The group's own properties and its members' ids, not the members'
@@ -156,15 +156,6 @@ class Group:
 
 
 Node = Layer | Group
-
-
-def _union(rects: Iterable[Rect]) -> Rect:
-    rects = [r for r in rects if not r.empty]
-    if not rects:
-        return Rect(0, 0, 0, 0)
-    x0, y0 = min(r.x for r in rects), min(r.y for r in rects)
-    x1, y1 = max(r.right for r in rects), max(r.bottom for r in rects)
-    return Rect(x0, y0, x1 - x0, y1 - y0)
 
 
 def iter_nodes(nodes: tuple[Node, ...]) -> Iterator[Node]:
@@ -277,12 +268,7 @@ class DocState:
         return node_id in self._paths
 
     def node(self, node_id: int) -> Node:
-        nodes, node = self.root, None
-        for i in self.path_of(node_id):
-            node = nodes[i]
-            nodes = node.children if isinstance(node, Group) else ()
-        assert node is not None
-        return node
+        return self.node_at(self.path_of(node_id))
 
     def parent_of(self, node_id: int) -> Group | None:
         """The group holding a node, None at the root."""
@@ -504,10 +490,8 @@ class Document:
         state = self.state
         if index is None or not state.layers:
             changed = state.insert_node(layer, None, len(state.root))
-        elif index < len(state.layers):
-            changed = state.insert_beside(layer, state.layers[max(0, index)].id, above=False)
         else:
-            changed = state.insert_beside(layer, state.layers[-1].id, above=True)
+            changed = _insert_at_leaf(state, layer, index)
         self.commit(label or f"Add layer '{layer.name}'", changed)
         return layer
 
@@ -534,12 +518,7 @@ class Document:
         rest = self.state.remove_node(layer_id)
         if not rest.layers:
             return
-        index = max(0, min(index, len(rest.layers)))
-        if index < len(rest.layers):
-            moved = rest.insert_beside(node, rest.layers[index].id, above=False)
-        else:
-            moved = rest.insert_beside(node, rest.layers[-1].id, above=True)
-        self.commit(f"Move layer '{node.name}'", moved)
+        self.commit(f"Move layer '{node.name}'", _insert_at_leaf(rest, node, index))
 
     def move_node(self, node_id: int, parent_id: int | None, index: int) -> None:
         """Move a layer or group to `index` among the children of group
@@ -676,6 +655,15 @@ class Document:
         merged = flatten_group(self.state, group)
         self.commit(f"Merge group '{group.name}'", self.state.replace_node(merged))
         return merged
+
+
+def _insert_at_leaf(state: DocState, node: Node, index: int) -> DocState:
+    """`state` (with at least one layer) with `node` at place `index` of
+    `layers`: just below the layer there, in its group, or above the top one."""
+    index = max(0, min(index, len(state.layers)))
+    if index < len(state.layers):
+        return state.insert_beside(node, state.layers[index].id, above=False)
+    return state.insert_beside(node, state.layers[-1].id, above=True)
 
 
 def _fresh_ids(node: Node) -> Node:

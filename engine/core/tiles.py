@@ -10,7 +10,7 @@ zeros (fully transparent) and cost nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,6 +74,17 @@ class Rect:
 
     def translated(self, dx: int, dy: int) -> Rect:
         return Rect(self.x + dx, self.y + dy, self.w, self.h)
+
+    @staticmethod
+    def bounding(rects: Iterable[Rect]) -> Rect:
+        """The smallest rectangle holding every non-empty one of `rects`
+        (an empty rectangle at the origin when there is none)."""
+        rects = [r for r in rects if not r.empty]
+        if not rects:
+            return Rect(0, 0, 0, 0)
+        x0, y0 = min(r.x for r in rects), min(r.y for r in rects)
+        x1, y1 = max(r.right for r in rects), max(r.bottom for r in rects)
+        return Rect(x0, y0, x1 - x0, y1 - y0)
 
 
 class TiledImage:

@@ -932,17 +932,23 @@ _GROUP_MANAGED = {
 }
 
 
+def _composite_op(el: ET.Element, extra: list[tuple[str, str]]) -> tuple[str, str, bool]:
+    """(composite-op, mode, unknown) of a <layer> or <stack>: an op Warpaint
+    does not know reads as normal and goes into `extra`, to be written back."""
+    op = el.get("composite-op", "svg:src-over")
+    mode = MODES_BY_OP.get(op)
+    if mode is None:
+        extra.append(("composite-op", op))
+        return op, "normal", True
+    return op, mode, False
+
+
 def _group_entry(el: ET.Element, what: str) -> GroupEntry:
     """A <stack>'s own attributes. OpenRaster isolates a group when its
     isolation is "isolate", its opacity is below 1 or its op is not
     src-over; otherwise ("auto") its children blend into what lies below."""
     extra = [(k, v) for k, v in el.attrib.items() if k not in _GROUP_MANAGED]
-    op = el.get("composite-op", "svg:src-over")
-    mode = MODES_BY_OP.get(op)
-    unknown = mode is None
-    if mode is None:
-        mode = "normal"
-        extra.append(("composite-op", op))
+    op, mode, unknown = _composite_op(el, extra)
     opacity = _parse_opacity(el.get("opacity"))
     isolated = el.get("isolation") == "isolate" or opacity < 1.0 or op != "svg:src-over"
     if el.get(WP_PASS_THROUGH) == "true":
@@ -971,12 +977,7 @@ def _entry(
     if not src:
         raise BadInputError(f"{label} has no src")
     extra: list[tuple[str, str]] = [(k, v) for k, v in el.attrib.items() if k not in _MANAGED]
-    op = el.get("composite-op", "svg:src-over")
-    mode = MODES_BY_OP.get(op)
-    unknown = mode is None
-    if mode is None:
-        mode = "normal"
-        extra.append(("composite-op", op))
+    _, mode, unknown = _composite_op(el, extra)
     shown_mode = mode
     wp_mode = el.get(WP_BLEND)
     if wp_mode is not None:
