@@ -80,6 +80,10 @@ def user_models() -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix == ".safetensors" and p.is_file())
 
 
+# (model name, $env override) -> the first candidate path, where it was a file.
+_first_found: dict[tuple[str, str | None], Path] = {}
+
+
 @dataclass(frozen=True)
 class ModelFile:
     """A model an effect needs: its file name, and the command that makes it.
@@ -94,12 +98,21 @@ class ModelFile:
     def locate(self) -> Path | None:
         """The model's path, or None when no file is there."""
         override = os.environ.get(self.env) if self.env else None
+        # Effect panels ask several times a frame; building the candidate paths
+        # costs ten times the stat. Where the first candidate was found, one
+        # stat of it answers the same.
+        known = _first_found.get((self.name, override))
+        if known is not None and known.is_file():
+            return known
         candidates = (
             [Path(override)]
             if override
             else [shipped_model_path(self.name), user_models_dir() / self.name]
         )
-        return next((p for p in candidates if p.is_file()), None)
+        found = next((p for p in candidates if p.is_file()), None)
+        if found is not None and found == candidates[0]:
+            _first_found[(self.name, override)] = found
+        return found
 
     def default_path(self) -> Path:
         """The model's path, else where it is looked for first (the override or

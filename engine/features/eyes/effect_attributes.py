@@ -110,9 +110,12 @@ def extra_params(values: Mapping[str, Any]) -> list[Param]:
     from warpaint.engine.features.eyes.attributes import read_model_header
 
     path = _model_path(values.get("model"))
-    if not values.get("model") and not path.is_file():
+    try:
+        key = _version(path)
+    except BadInputError:
+        if values.get("model"):
+            raise
         return []
-    key = _version(path)
     with _lock:
         hit = _headers.get(key)
         if hit is not None:

@@ -291,6 +291,24 @@ def test_user_models_live_in_the_xdg_data_folder_and_are_listed(tmp_path, monkey
     assert ModelFile("mine.safetensors", "warpaint train x").locate() == folder / "mine.safetensors"
 
 
+def test_locating_a_model_notices_its_file_removed_and_another_appearing(tmp_path, monkeypatch):
+    from warpaint.engine.runtime.models import ModelFile
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    first = tmp_path / "override.safetensors"
+    first.write_bytes(b"x")
+    monkeypatch.setenv("WARPAINT_TEST_MODEL", str(first))
+    model = ModelFile("m.safetensors", "warpaint train m", env="WARPAINT_TEST_MODEL")
+    assert model.locate() == first
+    assert model.locate() == first  # the second answer comes from the remembered path
+    first.unlink()
+    assert model.locate() is None
+    other = tmp_path / "other.safetensors"
+    other.write_bytes(b"y")
+    monkeypatch.setenv("WARPAINT_TEST_MODEL", str(other))
+    assert model.locate() == other
+
+
 def test_a_missing_model_names_the_command_that_makes_it(tmp_path, monkeypatch):
     from warpaint.engine.runtime.models import ModelFile
 
