@@ -40,10 +40,12 @@ from warpaint.engine.io.atomic import atomic_write
 from warpaint.engine.io.limits import check_regular_file
 from warpaint.engine.runtime.apply import (
     TARGETS,
-    apply_effect,
+    commit_effect,
+    effect_job,
     resolve_references,
 )
 from warpaint.engine.runtime.errors import BadInputError
+from warpaint.engine.runtime.jobs import Job, JobContext
 from warpaint.engine.runtime.models import shipped_model_path, user_models_dir
 from warpaint.engine.runtime.params import Param, ParamType
 from warpaint.engine.runtime.registry import EffectSpec, get_effect
@@ -474,6 +476,7 @@ def run_recipe(
     recipe: Recipe | Mapping[str, Any],
     device: str | None = None,
     on_message: Callable[[str], None] | None = None,
+    check: Callable[[], None] | None = None,
 ) -> Document:
     """Apply the recipe's steps to `doc` in order, each one undoable step made
     as `warpaint apply` makes it (`effect_job`, then `commit_effect`); returns
@@ -483,34 +486,56 @@ def run_recipe(
     "current" is the layer the previous step made or changed (the top layer
     for the first step). A step that a selection restricted runs on the whole
     layer (the selection was of another picture), with a note to `on_message`.
+
+    `check` is the cancellation of the whole recipe: it is called before each
+    step and at each of the effects' own cancellation points, and raises
+    (`JobCancelled`) to stop. The steps committed before it raised stay in
+    `doc`; no step is left half-applied.
     """
+    from warpaint.engine.runtime.device import choose_device
+
     checked = recipe if isinstance(recipe, Recipe) else parse_recipe(recipe)
     note = on_message or (lambda _text: None)
+    stop = check or (lambda: None)
     if not doc.layers:
         raise BadInputError("the document has no layers")
+    chosen = choose_device(device)
     current = doc.layers[-1].id
     for n, step in enumerate(checked.steps, 1):
+        stop()
         spec = get_effect(step.effect_id)
         layer = _pick(doc, step, current, f"step {n} ({spec.id})")
         params = _with_prefill(spec, dict(step.params), layer)
         if step.restricted:
             note(f"step {n} ({spec.id}) was restricted to a selection; it runs on the whole layer")
-        made, messages = apply_effect(
+        job = Job(lambda _ctx: None, label=spec.id, device=chosen)
+        result = effect_job(doc.state, layer.id, spec.id, params)(_StepContext(job, stop))
+        made = commit_effect(
             doc,
-            layer.id,
-            spec.id,
-            params,
+            result,
             step.target,
-            device,
             layer_rule=step.layer,
             layer_name=step.layer_name,
             blend_mode=step.blend_mode,
             opacity=step.opacity,
         )
-        for message in messages:
+        for message in job.messages:
             note(message)
         current = made.id
     return doc
+
+
+class _StepContext(JobContext):
+    """One step's job context: its own notes, and the whole recipe's
+    cancellation checked at each of the effect's cancellation points."""
+
+    def __init__(self, job: Job, stop: Callable[[], None]) -> None:
+        super().__init__(job)
+        self._stop = stop
+
+    def check(self) -> None:
+        self._stop()
+        super().check()
 
 
 def _pick(doc: Document, step: EffectStep, current: int, where: str) -> Layer:

@@ -12,7 +12,7 @@ from warpaint.engine.core.compositing import flatten
 from warpaint.engine.core.document import Document, Layer
 from warpaint.engine.io import open_document
 from warpaint.engine.runtime.apply import EffectResult, commit_effect, effect_job
-from warpaint.engine.runtime.errors import BadInputError
+from warpaint.engine.runtime.errors import BadInputError, JobCancelled
 from warpaint.engine.runtime.jobs import Job, JobContext
 from warpaint.engine.runtime.recipes import (
     MAX_RECIPE_BYTES,
@@ -262,6 +262,41 @@ def test_a_missing_named_layer_names_the_step(photo):
     data = {"warpaint_recipe": 1, "steps": [blur_step(), blur_step(layer={"name": "Sky"})]}
     with pytest.raises(BadInputError, match=r"^step 2 \(gaussian-blur\): no layer named 'Sky'$"):
         run_recipe(open_document(photo), data, device="cpu")
+
+
+def test_a_recipe_cancelled_after_its_first_step_runs_no_second_step(photo):
+    doc = open_document(photo)
+    data = {"warpaint_recipe": 1, "steps": [blur_step(), blur_step(), blur_step()]}
+    checked_with_steps = []
+
+    def check():
+        # The cancel flag goes up once the first step is in the document.
+        done = len(doc.history.effect_steps())
+        checked_with_steps.append(done)
+        if done >= 1:
+            raise JobCancelled("recipe")
+
+    with pytest.raises(JobCancelled):
+        run_recipe(doc, data, device="cpu", check=check)
+    assert len(doc.history.effect_steps()) == 1
+    assert [lay.name for lay in doc.layers] == ["photo", "photo · Gaussian blur"]
+    assert checked_with_steps[-1] == 1
+
+
+def test_a_recipes_cancellation_reaches_inside_each_effect(photo):
+    doc = open_document(photo)
+    calls = []
+
+    def check():
+        # The first call is the one before step 1; the next comes from inside its effect.
+        calls.append(len(doc.history.effect_steps()))
+        if len(calls) == 2:
+            raise JobCancelled("recipe")
+
+    with pytest.raises(JobCancelled):
+        run_recipe(doc, {"warpaint_recipe": 1, "steps": [blur_step()]}, "cpu", check=check)
+    assert calls == [0, 0]
+    assert doc.history.effect_steps() == [] and len(doc.layers) == 1
 
 
 # -- checking -----------------------------------------------------------------
