@@ -7,7 +7,12 @@ by one policy (skip, overwrite, rename to "name (2).png"). Every file is then
 opened, given the recipe's steps (`run_recipe`) and written by the same
 writers as `warpaint apply` (`export_image` keeps the EXIF orientation applied,
 the source's ICC profile and the bit depth the format holds; `.ora` keeps the
-layers), atomically.
+layers), under a temporary name beside its output (`staging_path`). The
+batch's own process then renames it into place and adds its journal line,
+Ctrl+C held off between the two (`commit`): however a batch stops, the
+journal names exactly the outputs it put on disk, and a worker process
+stopped at any point leaves at most a temporary file, removed when the batch
+ends or the next one starts.
 
 A journal in the output folder (`JOURNAL_NAME`, one JSON line per finished
 file) records a key for each output: the hash of the recipe (its file and the
@@ -25,20 +30,24 @@ its own models and `cores // jobs` torch threads).
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
 import os
+import secrets
+import signal
 import string
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from warpaint.engine.io.atomic import atomic_write
-from warpaint.engine.runtime.errors import BadInputError, WarpaintError
+from warpaint.engine.io.atomic import TEMP_SUFFIX, atomic_write, temp_prefix
+from warpaint.engine.runtime.errors import BadInputError, JobCancelled, WarpaintError
 from warpaint.engine.runtime.recipes import Recipe
 
 JOURNAL_NAME = ".warpaint-batch.jsonl"
@@ -417,27 +426,98 @@ def _settle(
 # -- running -----------------------------------------------------------------
 
 
+def staging_path(output: Path) -> Path:
+    """Where one file's result is written before it becomes `output`: a name
+    of `atomic_write`'s temporary pattern for `output` in the same folder
+    (`.NAME.<pid>.<8 hex>.warpaint-tmp`), so one left by a process that was
+    stopped is removed as any stale temporary file is."""
+    token = secrets.token_hex(4)
+    return output.parent / f"{temp_prefix(output)}{os.getpid()}.{token}{TEMP_SUFFIX}"
+
+
 def process_file(
     recipe: Recipe, task: Task, device: str | None, quality: int, check: Callable[[], None]
-) -> list[str]:
-    """Open `task.source`, run the recipe's steps, then write `task.output`
-    atomically; returns the notes for the user. `check` is called before
-    writing (it raises to cancel). Raises BadInputError with a one-line reason."""
-    from warpaint.engine.io import export_image, open_document, save_document
+) -> tuple[Path, list[str]]:
+    """Open `task.source`, run the recipe's steps and write the result, whole
+    and flushed to disk, to a staging file beside `task.output` (see
+    `staging_path`); returns that file and the notes for the user. `commit`
+    then puts it in place and journals it.
+
+    `check` is the cancellation: called before opening, before each step, at
+    the effects' own cancellation points and before writing; it raises to
+    stop, and nothing is written. Raises BadInputError with a one-line reason.
+    """
+    from warpaint.engine.io import export_image, open_document, write_ora
     from warpaint.engine.runtime.recipes import run_recipe
 
     notes: list[str] = []
-    doc = open_document(task.source)
-    run_recipe(doc, recipe, device=device, on_message=notes.append)
     check()
-    if task.output.suffix.lower() == ".ora":
-        notes += save_document(doc, task.output)
+    doc = open_document(task.source)
+    run_recipe(doc, recipe, device=device, on_message=notes.append, check=check)
+    check()
+    staged = staging_path(task.output)
+    suffix = task.output.suffix.lower().lstrip(".")
+    if suffix == "ora":
+        notes += write_ora(doc.state, staged)
     else:
         # The source's own profile when it had one, else sRGB (what `apply` writes).
         keep = doc.state.meta.icc_profile is not None
-        result = export_image(doc.state, task.output, quality=quality, keep_profile=keep)
+        result = export_image(doc.state, staged, quality=quality, keep_profile=keep, format=suffix)
         notes += result.notes
-    return notes
+    return staged, notes
+
+
+def commit(task: Task, staged: Path, journal: Journal) -> None:
+    """Put a staged result in place as `task.output` (an atomic rename) and
+    add its journal line: Ctrl+C in between takes effect once both are done,
+    so an output is on disk under its name exactly when the journal has it.
+    Raises BadInputError when the rename fails (the staged file is removed)."""
+    with _interrupts_deferred():
+        with contextlib.suppress(OSError):
+            # An output written over keeps its permission bits, as `atomic_write` keeps them.
+            os.chmod(staged, task.output.stat().st_mode & 0o7777)
+        try:
+            os.replace(staged, task.output)
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                staged.unlink()
+            raise BadInputError(
+                f"{task.output}: could not be written ({err.strerror or err})"
+            ) from None
+        _fsync_folder(task.output.parent)
+        journal.record(task)
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Ctrl+C (SIGINT) during the block takes effect when the block ends.
+    Signals reach only the main thread; elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        if callable(previous):
+            previous(signal.SIGINT, None)
+        elif previous != signal.SIG_IGN:
+            raise KeyboardInterrupt
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in `folder` durable before the journal says it happened."""
+    if os.name != "posix":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 class Progress:
@@ -502,6 +582,22 @@ class Progress:
         self.stream.flush()
 
 
+# Seconds a cancelled file is given to reach its next cancellation point:
+# then one process leaves without it, and worker processes are stopped.
+CANCEL_GRACE_S = 2.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one task ended: `staged` (its result, to commit) with the notes
+    for the user, or a one-line `failure`; neither when it was cancelled."""
+
+    task: Task
+    staged: Path | None = None
+    notes: tuple[str, ...] = ()
+    failure: str | None = None
+
+
 def run_batch(
     recipe: Recipe,
     plan: Plan,
@@ -515,11 +611,14 @@ def run_batch(
     """Run the plan's tasks; every finished output is added to the journal.
 
     A file that fails is reported on one line and the rest go on. Ctrl+C
-    (KeyboardInterrupt) cancels the file in hand (nothing of it is written:
-    writes are atomic and happen after its last step) and returns with
-    `cancelled` set. `one_line` makes a message one line (file names may
-    hold newlines).
+    (KeyboardInterrupt) cancels the files in hand at their next step (their
+    results are staged under temporary names and only the finished ones are
+    renamed into place, each with its journal line) and returns with
+    `cancelled` set; no temporary file is left. `one_line` makes a message
+    one line (file names may hold newlines).
     """
+    from warpaint.engine.io.atomic import remove_stale_temp_files
+
     summary = Summary(skipped=len(plan.skipped) + plan.resumed)
     for text in plan.notes:
         progress.line(f"warpaint: {one_line(text)}")
@@ -528,6 +627,9 @@ def run_batch(
     if plan.resumed:
         progress.line(f"warpaint: skipped {plan.resumed} file(s) done earlier (the journal)")
     progress.show()
+    # What an earlier batch that was killed left half-written.
+    for folder in {task.output.parent for task in plan.tasks}:
+        remove_stale_temp_files(folder)
     journal.open()
     try:
         if jobs > 1 and len(plan.tasks) > 1:
@@ -549,6 +651,32 @@ def _failure(error: BaseException | None, fallback: str) -> str:
     return f"internal error: {type(error).__name__}: {error}"
 
 
+def _finish(
+    outcome: Outcome,
+    journal: Journal,
+    progress: Progress,
+    summary: Summary,
+    one_line: Callable[[str], str],
+) -> None:
+    """Commit a finished task's output and report it; report a failure."""
+    task = outcome.task
+    failure = outcome.failure
+    if outcome.staged is not None:
+        try:
+            commit(task, outcome.staged, journal)
+        except WarpaintError as err:
+            failure = str(err)
+        else:
+            summary.done += 1
+            progress.finished(task)
+            for note in outcome.notes:
+                progress.line(f"warpaint: {one_line(f'{task.source}: {note}')}")
+            return
+    if failure is not None:
+        summary.failed += 1
+        progress.finished(task, one_line(failure))
+
+
 def _run_serial(
     recipe: Recipe,
     plan: Plan,
@@ -562,24 +690,24 @@ def _run_serial(
     from warpaint.engine.runtime.jobs import JobContext, JobRunner, JobState
 
     runner = JobRunner(device)
+    # Staged results by task index until committed: a job cancelled after its
+    # last check, or Ctrl+C before the commit, leaves one to remove.
+    staged: dict[int, Path] = {}
 
-    def finish(task: Task, job: Any) -> None:
+    def outcome(task: Task, job: Any) -> Outcome:
         if job.state is JobState.DONE:
-            journal.record(task)
-            summary.done += 1
-            progress.finished(task)
-            for note in job.result:
-                progress.line(f"warpaint: {one_line(f'{task.source}: {note}')}")
-        else:
-            summary.failed += 1
-            failure = _failure(job.error, job.error_message)
-            progress.finished(task, one_line(failure))
+            return Outcome(task, staged[task.index], tuple(job.result))
+        if job.state is JobState.FAILED:
+            return Outcome(task, failure=_failure(job.error, job.error_message))
+        return Outcome(task)
 
     try:
         for task in plan.tasks:
 
             def work(ctx: JobContext, task: Task = task) -> list[str]:
-                return process_file(recipe, task, device, quality, ctx.check)
+                path, notes = process_file(recipe, task, device, quality, ctx.check)
+                staged[task.index] = path
+                return notes
 
             job = runner.submit(work, str(task.source))
             try:
@@ -587,15 +715,19 @@ def _run_serial(
                     pass
             except KeyboardInterrupt:
                 runner.cancel(job)
-                stopped = job.wait(2.0)
-                if stopped and job.state is JobState.DONE:
-                    finish(task, job)
+                stopped = job.wait(CANCEL_GRACE_S)
+                if stopped:
+                    _finish(outcome(task, job), journal, progress, summary, one_line)
                 summary.cancelled = True
                 summary.stuck = not stopped
                 return
-            finish(task, job)
+            _finish(outcome(task, job), journal, progress, summary, one_line)
+            staged.pop(task.index, None)
     finally:
         runner.shutdown(wait=None if summary.stuck else 1.0)
+        for path in staged.values():
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 # -- worker processes ----------------------------------------------------------
@@ -609,25 +741,33 @@ def worker_threads(jobs: int, cores: int | None = None) -> int:
     return max(1, count // jobs)
 
 
-def _init_worker(recipe: Recipe, device: str, quality: int, threads: int) -> None:
-    import signal
-
+def _init_worker(recipe: Recipe, device: str, quality: int, threads: int, cancel: Any) -> None:
     import torch
 
-    # Ctrl+C reaches the whole process group: the parent alone decides.
+    # Ctrl+C reaches the whole process group: the parent alone decides, and
+    # tells the workers through `cancel`.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
-    _worker.update(recipe=recipe, device=device, quality=quality)
+    _worker.update(recipe=recipe, device=device, quality=quality, cancel=cancel)
 
 
-def _work(task: Task) -> tuple[Task, list[str] | None, str | None]:
+def _check_cancel() -> None:
+    if _worker["cancel"].is_set():
+        raise JobCancelled("batch")
+
+
+def _work(task: Task) -> Outcome:
+    """Run one task in a worker: its staged result, its failure, or nothing
+    when the batch was cancelled before it was written."""
     try:
-        notes = process_file(
-            _worker["recipe"], task, _worker["device"], _worker["quality"], lambda: None
+        staged, notes = process_file(
+            _worker["recipe"], task, _worker["device"], _worker["quality"], _check_cancel
         )
+    except JobCancelled:
+        return Outcome(task)
     except Exception as err:  # noqa: BLE001 - reported as the file's one line, the rest go on
-        return task, None, _failure(err, "")
-    return task, notes, None
+        return Outcome(task, failure=_failure(err, ""))
+    return Outcome(task, staged, tuple(notes))
 
 
 def _run_parallel(
@@ -641,38 +781,44 @@ def _run_parallel(
     summary: Summary,
     one_line: Callable[[str], str],
 ) -> None:
+    """Workers run the files and stage their results; this process alone
+    commits them (rename and journal line), so a worker stopped at any point
+    leaves at most a temporary file, removed here once it is gone."""
     import multiprocessing
 
     from warpaint.engine.io.atomic import remove_stale_temp_files
 
     context = multiprocessing.get_context("spawn")
+    cancel = context.Event()
     pool = context.Pool(
         min(jobs, len(plan.tasks)),
         _init_worker,
-        (recipe, device, quality, worker_threads(jobs)),
+        (recipe, device, quality, worker_threads(jobs), cancel),
     )
+    outcomes = pool.imap_unordered(_work, plan.tasks)
     try:
-        for task, notes, failure in pool.imap_unordered(_work, plan.tasks):
-            if notes is None:
-                summary.failed += 1
-                progress.finished(task, one_line(failure or ""))
-                continue
-            journal.record(task)
-            summary.done += 1
-            progress.finished(task)
-            for note in notes:
-                progress.line(f"warpaint: {one_line(f'{task.source}: {note}')}")
-        pool.close()
+        for outcome in outcomes:
+            _finish(outcome, journal, progress, summary, one_line)
     except KeyboardInterrupt:
         summary.cancelled = True
-        pool.terminate()
-        pool.join()
-        # A worker stopped inside an atomic write leaves its temporary file.
-        folders = {task.output.parent for task in plan.tasks}
-        for folder in folders:
-            remove_stale_temp_files(folder)
-        return
-    pool.join()
+        cancel.set()
+        # The workers stop at their next check; what they finish meanwhile is
+        # committed. A second Ctrl+C stops waiting.
+        deadline = time.monotonic() + CANCEL_GRACE_S
+        with contextlib.suppress(KeyboardInterrupt):
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    outcome = outcomes.next(left)
+                except (StopIteration, multiprocessing.TimeoutError):
+                    break
+                _finish(outcome, journal, progress, summary, one_line)
+    finally:
+        with _interrupts_deferred():
+            pool.terminate()
+            pool.join()
+            # Staged results no one committed, and writes the stop cut short.
+            for folder in {task.output.parent for task in plan.tasks}:
+                remove_stale_temp_files(folder)
 
 
 def stderr_progress(total: int) -> Progress:

@@ -1,6 +1,9 @@
 """Batches: listing inputs, naming outputs, settling shared names, the journal."""
 
 import json
+import os
+import signal
+import threading
 
 import numpy as np
 import pytest
@@ -221,3 +224,72 @@ def test_progress_elsewhere_is_plain_lines(tmp_path):
     assert "\r" not in stream.getvalue()
     assert lines[0].startswith("[1/2 ") and lines[0].endswith(f"{task.source} -> {task.output}")
     assert lines[1] == "done 1, failed 0, skipped 0"
+
+
+# -- staging and committing ----------------------------------------------------
+
+
+def test_ctrl_c_between_an_outputs_rename_and_its_journal_line_waits_for_the_line(
+    tmp_path, monkeypatch
+):
+    out = tmp_path / "out"
+    out.mkdir()
+    journal = Journal(out)
+    journal.open()
+    task = Task(1, tmp_path / "a.png", out / "a.png", "k")
+    staged = batch.staging_path(task.output)
+    staged.write_bytes(b"result")
+    rename = os.replace
+
+    def rename_then_ctrl_c(src, dst):
+        rename(src, dst)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(batch.os, "replace", rename_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        batch.commit(task, staged, journal)
+    journal.close()
+    assert task.output.read_bytes() == b"result" and not staged.exists()
+    assert Journal(out).done("k", task.output)
+
+
+def test_a_failed_rename_is_one_line_and_leaves_no_staged_file(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    task = Task(1, tmp_path / "a.png", out / "a.png", "k")
+    task.output.mkdir()
+    staged = batch.staging_path(task.output)
+    staged.write_bytes(b"result")
+    with pytest.raises(BadInputError, match="could not be written"):
+        batch.commit(task, staged, Journal(out))
+    assert not staged.exists() and not Journal(out).knows("a.png")
+
+
+@pytest.fixture
+def worker(tmp_path, monkeypatch):
+    """This process set up as a batch worker for a two-step blur recipe."""
+    path = tmp_path / "r.json"
+    steps = [{"effect": "gaussian-blur", "params": {"sigma": 1.0}}] * 2
+    path.write_text(json.dumps({"warpaint_recipe": 1, "steps": steps}))
+    cancel = threading.Event()
+    state = {"recipe": load_recipe(path), "device": "cpu", "quality": 92, "cancel": cancel}
+    monkeypatch.setattr(batch, "_worker", state)
+    (tmp_path / "out").mkdir()
+    return Task(1, image(tmp_path / "a.png"), tmp_path / "out" / "a.png", "k"), cancel
+
+
+def test_a_worker_stages_its_result_and_leaves_the_output_name_alone(worker):
+    task, _ = worker
+    outcome = batch._work(task)
+    assert outcome.failure is None and outcome.staged is not None
+    assert outcome.staged.parent == task.output.parent and outcome.staged.is_file()
+    assert Image.open(outcome.staged).size == (8, 8)
+    assert not task.output.exists()
+
+
+def test_a_cancelled_worker_writes_nothing(worker):
+    task, cancel = worker
+    cancel.set()
+    outcome = batch._work(task)
+    assert (outcome.staged, outcome.failure) == (None, None)
+    assert list(task.output.parent.iterdir()) == []
