@@ -7,8 +7,9 @@ effect, its parameters, the layer it runs on ("current", "top" or
 result layer's blend mode and opacity, and whether a selection restricted it.
 
 Parameters that belong to one picture (`Param.image_bound`: eye points, a
-region, a face, a mask) are left out, so each picture finds its own (the
-effect's `prefill` hook, as in the editor). An image parameter taken from a
+region, a face, a mask from the document) are left out, so each picture finds
+its own (the effect's `prefill` hook, as in the editor); a mask named by a
+file is kept, as any file the recipe names. An image parameter taken from a
 layer is written next to the recipe as a PNG and named by a path relative to
 the recipe; file paths are stored relative to it too, except a model file in
 the user's model folder or among the shipped models, which is stored by name
@@ -122,7 +123,7 @@ def _collect(
         params: dict[str, Any] = {}
         for p in spec.all_params(step.params):
             value = step.params.get(p.name)
-            if value is None or p.image_bound:
+            if value is None or (p.image_bound and not _named_file(p, value)):
                 continue
             if p.type in (ParamType.IMAGE, ParamType.IMAGES):
                 value = _image_files(n, spec, p, value, step, before, images, folder / name)
@@ -392,11 +393,18 @@ def _parse_params(spec: EffectSpec, raw: Any, base: Path) -> dict[str, Any]:
         p = params.get(name)
         if p is None:
             raise BadInputError(f"{spec.id} has no parameter {name!r}")
-        if p.image_bound or raw[name] is None:
+        if raw[name] is None or (p.image_bound and not _named_file(p, raw[name])):
             continue
         values[name] = p.validate(_from_json(p, raw[name], base))
     spec.resolve(values)
     return values
+
+
+def _named_file(p: Param, value: Any) -> bool:
+    """Whether a parameter's value names a file (a mask or image given by
+    path): a recipe keeps such a file for every picture, even for a parameter
+    that otherwise belongs to one picture; the effect fits it to each."""
+    return p.type in PATH_TYPES and isinstance(value, str | os.PathLike)
 
 
 def _from_json(p: Param, value: Any, base: Path) -> Any:

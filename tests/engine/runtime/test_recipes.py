@@ -194,16 +194,58 @@ def test_file_paths_are_stored_relative_to_the_recipe(photo, tmp_path):
 
 def test_parameters_that_belong_to_one_picture_are_not_saved_and_dropped_on_load(photo):
     doc = open_document(photo)
-    params = {"strength": 0.5, "mask": "somewhere/mask.png"}
-    commit_effect(
-        doc, EffectResult("fast-style", doc.layers[0].id, params, np.zeros((40, 56, 4), np.float32))
-    )
+    eyes = ((10.0, 12.0), (20.0, 12.0), (30.0, 12.0), (40.0, 12.0))
+    params = {"horizontal": 5.0, "eyes": eyes}
+    commit_effect(doc, EffectResult("gaze", doc.layers[0].id, params, np.zeros((40, 56, 4))))
     saved = recipe_from_history(doc.history)["steps"][0]["params"]
-    assert "mask" not in saved and saved["strength"] == 0.5
-    loaded = parse_recipe(
-        {"warpaint_recipe": 1, "steps": [{"effect": "fast-style", "params": params}]}
-    )
-    assert dict(loaded.steps[0].params) == {"strength": 0.5}
+    assert "eyes" not in saved and saved["horizontal"] == 5.0
+    raw = {"horizontal": 5.0, "eyes": [list(point) for point in eyes]}
+    loaded = parse_recipe({"warpaint_recipe": 1, "steps": [{"effect": "gaze", "params": raw}]})
+    assert dict(loaded.steps[0].params) == {"horizontal": 5.0}
+
+
+def test_a_mask_from_the_document_is_not_saved(photo):
+    doc = open_document(photo)
+    layer = doc.layers[0]
+    params = {"strength": 0.5, "mask": layer.id}
+    commit_effect(doc, EffectResult("fast-style", layer.id, params, np.zeros((40, 56, 4))))
+    assert recipe_from_history(doc.history)["steps"][0]["params"] == {"strength": 0.5}
+
+
+def test_a_mask_named_by_a_file_is_kept_relative_to_the_recipe(photo, tmp_path):
+    mask = tmp_path / "masks" / "half.png"
+    mask.parent.mkdir()
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(mask)
+    doc = open_document(photo)
+    params = {"strength": 0.5, "mask": str(mask)}
+    commit_effect(doc, EffectResult("fast-style", doc.layers[0].id, params, np.zeros((40, 56, 4))))
+    save_recipe(tmp_path / "r.json", doc.history)
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["steps"][0]["params"]["mask"] == "masks/half.png"
+    (step,) = load_recipe(tmp_path / "r.json").steps
+    assert os.path.samefile(step.params["mask"], mask)
+
+
+def test_a_splining_recipe_names_its_other_image_and_mask_beside_it(photo, tmp_path):
+    rng = np.random.default_rng(9)
+    other = tmp_path / "other.png"
+    Image.fromarray(rng.integers(0, 256, (20, 28, 3), dtype=np.uint8)).save(other)
+    mask = np.zeros((20, 28), np.uint8)
+    mask[:, :14] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    step = {"effect": "splining", "params": {"other": "other.png", "mask": "mask.png"}}
+    path = write(tmp_path / "r.json", {"warpaint_recipe": 1, "steps": [step]})
+
+    doc = run_recipe(open_document(photo), load_recipe(path), device="cpu")
+    expected = open_document(photo)
+    given = {"other": str(other), "mask": str(tmp_path / "mask.png")}
+    run(expected, expected.layers[0], "splining", given)
+    np.testing.assert_array_equal(flatten(doc.state, np.uint8), flatten(expected.state, np.uint8))
+    # The layer shows where the mask is white, the other image where it is black.
+    result = doc.layers[-1].pixels.to_array()
+    source = expected.layers[0].pixels.to_array()
+    assert np.abs(result[:, :4].astype(int) - source[:, :4]).max() <= 40
+    assert np.abs(result[:, -4:].astype(int) - source[:, -4:]).mean() > 40
 
 
 def test_a_history_that_dropped_effect_steps_refuses_to_make_a_recipe():
