@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
         "spreads each effect over every core, and 2 measured slower on 2 cores)",
     )
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    from warpaint.engine.features.video import clip as video_clip
+
+    video_clip.add_arguments(p)
 
     p = sub.add_parser("info", help="describe an image or document")
     p.add_argument("file")
@@ -333,6 +336,7 @@ def _write_result(doc: Any, output: Path, quality: int) -> None:
 def cmd_batch(args: argparse.Namespace) -> int:
     """`batch R.json INPUTS... -o OUTDIR`: everything is checked and planned
     before the first file runs (exit 2 with nothing written otherwise)."""
+    from warpaint.engine.io.video import is_video
     from warpaint.engine.runtime import batch
     from warpaint.engine.runtime.device import choose_device
     from warpaint.engine.runtime.recipes import load_recipe
@@ -347,6 +351,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
         reason = get_effect(step.effect_id).unavailable_reason()
         if reason is not None:
             raise BadInputError(f"{args.recipe}: step {n} ({step.effect_id}): {reason}")
+    if any(map(is_video, [*args.inputs, args.output])):
+        from warpaint.engine.features.video import clip
+
+        return clip.run_video_batch(args, recipe, one_line)
     outdir = Path(args.output)
     if outdir.exists() and not outdir.is_dir():
         raise BadInputError(f"{outdir}: not a folder")
@@ -408,6 +416,7 @@ def _print_tree(tree: list[dict[str, Any]]) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     # The editor's own benchmarks (slider to repainted canvas) register with the engine's;
     # the module imports Qt only when one of them runs.
+    import warpaint.app.bench_contention  # noqa: F401
     import warpaint.gui.bench_canvas  # noqa: F401
     from warpaint.engine.runtime.bench import load_all, run_benchmark
     from warpaint.engine.runtime.device import machine_info
