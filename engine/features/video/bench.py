@@ -1,0 +1,189 @@
+"""`warpaint bench video`: fast style over a generated moving scene, per frame
+and stabilized: flicker, judged quality and frames per second."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from warpaint.engine.runtime.bench import benchmark
+from warpaint.engine.runtime.device import machine_info
+
+PRESETS = ("swirls", "pointillism")
+BLENDS = (0.5, 0.7, 0.85)
+JUDGE_SIDE = 256  # as `bench fast-style` prepares judged pairs
+
+
+def _host(x: Any) -> np.ndarray:
+    return (x[0].permute(1, 2, 0).clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def _judged(
+    outputs: list[np.ndarray], contents: list[np.ndarray], style: np.ndarray
+) -> dict[str, Any]:
+    """Mean judged style distance and luminance SSIM over every 6th frame."""
+    from warpaint.engine.neural.bench_images import fit_rgb
+    from warpaint.engine.neural.style_judge import judge
+
+    rows = [
+        judge(fit_rgb(out, JUDGE_SIDE), style, fit_rgb(content, JUDGE_SIDE))
+        for out, content in zip(outputs[::6], contents[::6], strict=True)
+    ]
+    return {
+        "style_distance": round(statistics.mean(r["style_distance"] for r in rows), 4),
+        "content_ssim": round(statistics.mean(r["content_ssim"] for r in rows), 4),
+    }
+
+
+def _strip(contents: list[np.ndarray], rows: list[list[np.ndarray]], path: Path) -> None:
+    """Three consecutive frames from the middle of the clip, a 1:1 crop of
+    each, one row per list in `rows` under a row of the content."""
+    from PIL import Image
+
+    h, w = contents[0].shape[:2]
+    ch, cw = min(h, 180), min(w, 320)
+    y, x = (h - ch) // 2, (w - cw) // 2
+    t = len(contents) // 2
+    grid = [contents, *rows]
+    sheet = np.concatenate(
+        [
+            np.concatenate([frames[i][y : y + ch, x : x + cw] for i in (t, t + 1, t + 2)], axis=1)
+            for frames in grid
+        ],
+        axis=0,
+    )
+    Image.fromarray(sheet).save(path, quality=85)
+
+
+def _clip_speed(frames: list[np.ndarray], device: str, max_side: int | None) -> dict[str, Any]:
+    """Frames per second of `warpaint batch`'s video path (decode, recipe,
+    stabilizer, lossless chunks, encode) over `frames` written as an H.264
+    clip; None with the reason when the `video` extra is not installed."""
+    from fractions import Fraction
+
+    from warpaint.engine.features.video.clip import VideoSettings, process_clip
+    from warpaint.engine.io.video import VideoWriter, video_available
+    from warpaint.engine.runtime.recipes import parse_recipe
+
+    if not video_available():
+        return {"skipped": "PyAV is not installed (pip install 'warpaint[video]')"}
+    recipe = parse_recipe(
+        {"warpaint_recipe": 1, "steps": [{"effect": "fast-style", "params": {"preset": "swirls"}}]}
+    )
+    h, w = frames[0].shape[:2]
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "scene.mp4"
+        with VideoWriter(source, w, h, Fraction(30)) as writer:
+            for frame in frames:
+                writer.write(frame)
+            writer.finish()
+        start = time.perf_counter()
+        count = process_clip(
+            recipe,
+            source,
+            Path(folder) / "out.mp4",
+            "bench",
+            VideoSettings(max_side=max_side),
+            device,
+        )
+        elapsed = time.perf_counter() - start
+    return {
+        "frames": count,
+        "seconds": round(elapsed, 1),
+        "frames_per_s": round(count / elapsed, 2),
+    }
+
+
+@benchmark(
+    "video",
+    "fast style on a moving 720p scene: flicker, judged quality (per frame, stable), frames/s",
+)
+def bench_video(quick: bool, device: str | None) -> dict[str, Any]:
+    """The scene (`scene.moving_scene`, 1280x720, 60 frames; quick: 320x180,
+    12) through the shipped fast-style presets, each frame on its own
+    (`stylize`, as the effect runs) and then through `temporal.Stabilizer` at
+    several blends. Flicker: `temporal.flicker` with the content's DIS flow
+    ("medium", full size) and its forward-backward mask. Quality: the style
+    judge's distance to the preset's source image and luminance SSIM to the
+    content, every 6th frame at 256 px. Speed: per-frame medians of the
+    network (tensor in to tensor out) and of the stabilizer, and the whole
+    batch path on the first 20 frames (quick: 12) at full size and with the
+    recipe at 640 px. With $WARPAINT_BENCH_IMAGES set, writes
+    video-strip.jpg there (content, per frame, stable; three frames)."""
+    import torch
+
+    from warpaint.engine.features.fast_style.effect import load_generator, style_mix, stylize
+    from warpaint.engine.features.video.scene import moving_scene
+    from warpaint.engine.features.video.temporal import Stabilizer, flicker, frame_pair
+    from warpaint.engine.neural.bench_images import to_batch
+    from warpaint.engine.neural.style_samples import PRESET_STYLES
+    from warpaint.engine.runtime.device import choose_device
+
+    dev = choose_device(device)
+    width, height, count = (320, 180, 12) if quick else (1280, 720, 60)
+    frames = moving_scene(width, height, count)
+    pairs = [frame_pair(a, b) for a, b in zip(frames, frames[1:], strict=False)]
+    result: dict[str, Any] = {
+        "device": dev,
+        "machine": machine_info(dev),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "scene": {"width": width, "height": height, "frames": count},
+        "reliable_fraction": round(statistics.mean(float(p.mask.mean()) for p in pairs), 3),
+        "content_flicker": round(flicker(frames, pairs), 3),
+    }
+    gen, styles = load_generator(None, dev)
+    presets = [p for p in PRESETS if p in styles][: 1 if quick else None]
+    rows = []
+    strip_rows: list[list[np.ndarray]] = []
+    for preset in presets:
+        mix = style_mix(styles, preset)
+        style = PRESET_STYLES[preset](JUDGE_SIDE)
+        per_frame, net_times = [], []
+        with torch.inference_mode():
+            for frame in frames:
+                x = to_batch(frame.astype(np.float32) / 255.0, dev)
+                start = time.perf_counter()
+                y = stylize(gen, x, mix)
+                if dev == "cuda":
+                    torch.cuda.synchronize()
+                net_times.append(time.perf_counter() - start)
+                per_frame.append(_host(y))
+        base = flicker(per_frame, pairs)
+        row: dict[str, Any] = {
+            "preset": preset,
+            "network_s_per_frame": round(statistics.median(net_times), 3),
+            "per_frame": {"flicker": round(base, 3), **_judged(per_frame, frames, style)},
+        }
+        for blend in BLENDS:
+            stabilizer = Stabilizer(blend)
+            stable, times = [], []
+            for content, out in zip(frames, per_frame, strict=True):
+                start = time.perf_counter()
+                stable.append(stabilizer(content, out))
+                times.append(time.perf_counter() - start)
+            value = flicker(stable, pairs)
+            row[f"stable_{blend}"] = {
+                "flicker": round(value, 3),
+                "flicker_ratio": round(value / base, 3),
+                **_judged(stable, frames, style),
+                "stabilizer_s_per_frame": round(statistics.median(times[1:]), 3),
+            }
+            if blend == 0.7 and preset == presets[0]:
+                strip_rows = [per_frame, stable]
+        rows.append(row)
+    result["presets"] = rows
+    clip_frames = frames[: 12 if quick else 20]
+    result["batch_path"] = {
+        "full_size": _clip_speed(clip_frames, dev, None),
+        "max_side_640": _clip_speed(clip_frames, dev, 640),
+    }
+    folder = os.environ.get("WARPAINT_BENCH_IMAGES")
+    if folder and strip_rows:
+        _strip(frames, strip_rows, Path(folder) / "video-strip.jpg")
+    return result
