@@ -21,6 +21,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from warpaint.api import Document, Layer
 
+# Before anything loads torch: bound how long libgomp's threads spin while
+# waiting, so another busy program does not halve the speed (see cpu_threads).
+from warpaint.engine.runtime.cpu_threads import configure_openmp  # noqa: E402
+
+configure_openmp()
+
 __version__ = "0.1.0"
 __all__ = ["Document", "Layer", "__version__", "new", "open"]
 

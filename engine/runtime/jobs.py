@@ -32,7 +32,7 @@ from collections.abc import Callable, Hashable
 from enum import StrEnum
 from typing import Any
 
-from warpaint.engine.runtime.cpu_threads import threads_for_job
+from warpaint.engine.runtime.cpu_threads import start_monitor, threads_for_job
 from warpaint.engine.runtime.errors import JobCancelled, WarpaintError
 
 
@@ -269,7 +269,7 @@ class _LaneWorker:
                     return
                 job = self._take()
                 self.current = job
-            # One torch thread while other programs keep the CPU busy (see cpu_threads).
+            # One torch thread per core other programs leave free (see cpu_threads).
             with threads_for_job():
                 job._run(JobContext(job, self._yield_to))
             with self._cond:
@@ -338,6 +338,7 @@ class JobRunner:
 
     def __init__(self, device: str = "cpu") -> None:
         self.device = device
+        start_monitor()  # so the first job already sees a second of the machine's load
         self._interactive = SupersedingLane(Lane.INTERACTIVE)
         # Long jobs yield to previews; file writes do not, being short and
         # never to be held up by a slider being dragged.

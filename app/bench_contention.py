@@ -1,0 +1,252 @@
+"""`warpaint bench contention`: speed on a busy machine.
+
+Three workloads, each timed in fresh processes while the benchmark keeps 0, 1
+or 2 other cores busy with busy-loop processes it starts and ends itself (by
+their process ids):
+
+- splining: two side^2 RGB uint8 images and a half mask, 7 levels (start: the
+  uint8 arrays; stop: the float blend), against OpenCV's
+  `detail_MultiBandBlender` (its own thread pool) interleaved in the same
+  process;
+- fast style: the shipped generator at 1920x1080 (quick: 960x540), start and
+  stop around the tiled forward pass, against the Johnson reference network;
+- AdaIN: the shipped decoder at 512 px (quick: 256), content and style
+  tensors ready, a remembered style, against the Johnson reference at the
+  same size.
+
+Each workload runs under four settings, one process each:
+
+- `warpaint`: as the editor runs it, libgomp's spin count bounded
+  (`cpu_threads.configure_openmp`) and the job's thread count chosen by
+  `cpu_threads.threads_for_job` from the live CPU measurement;
+- `all_threads`: the bounded spin count, torch's default thread count;
+- `one_thread`: one torch thread;
+- `torch_defaults`: libgomp's own spin count and torch's thread count, what
+  a plain torch program does (and Warpaint's command line did before).
+
+Per setting: the median of `runs` timings after a warm-up, with the peer
+interleaved run by run so both see the same machine. Reported: seconds, each
+setting's time under load over its quiet time, and the peer's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from warpaint.engine.runtime.bench import benchmark
+
+WORKLOADS = ("splining", "fast-style", "adain")
+SETTINGS = ("warpaint", "all_threads", "one_thread", "torch_defaults")
+BUSY = (0, 1, 2)
+# One process that keeps one core busy; the benchmark ends it by its pid.
+BUSY_LOOP = "while True:\n    pass\n"
+
+
+@contextmanager
+def busy_cores(count: int) -> Iterator[list[int]]:
+    """`count` busy-loop processes, ended (killed and reaped) on leaving."""
+    procs = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(count)]
+    try:
+        yield [p.pid for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+        for p in procs:
+            p.wait()
+
+
+def _child_env(setting: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    if setting == "torch_defaults":
+        env["GOMP_SPINCOUNT"] = "300000"  # libgomp's own default, stated so warpaint keeps it
+    return env
+
+
+def run_child(workload: str, setting: str, quick: bool) -> dict[str, Any]:
+    """Time `workload` under `setting` in a fresh process; its JSON result."""
+    command = [sys.executable, "-m", "warpaint.app.bench_contention", workload, setting]
+    if quick:
+        command.append("--quick")
+    done = subprocess.run(command, env=_child_env(setting), capture_output=True, text=True)
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1:] or ["no output"]}
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+@benchmark("contention", "speed with 0, 1 and 2 other busy cores, against OpenCV / Johnson")
+def bench_contention(quick: bool, device: str | None) -> dict[str, Any]:
+    del device  # CPU contention: the workloads run on the CPU
+    result: dict[str, Any] = {
+        "cores": os.cpu_count(),
+        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
+        "settings": list(SETTINGS),
+    }
+    times: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for busy in BUSY:
+        with busy_cores(busy) as pids:
+            time.sleep(1.5)  # a second of the monitor's window sees them
+            for workload in WORKLOADS:
+                for setting in SETTINGS:
+                    times[workload, setting, busy] = run_child(workload, setting, quick)
+            result[f"busy{busy}_pids"] = pids
+    for workload in WORKLOADS:
+        rows: dict[str, Any] = {}
+        for setting in SETTINGS:
+            for busy in BUSY:
+                rows[f"{setting}_busy{busy}"] = times[workload, setting, busy]
+        for busy in BUSY[1:]:
+            rows[f"busy{busy}"] = _ratios(times, workload, busy)
+        result[workload] = rows
+    return result
+
+
+def _ratios(
+    times: dict[tuple[str, str, int], dict[str, Any]], workload: str, busy: int
+) -> dict[str, Any]:
+    """Each setting's time with `busy` busy cores over its quiet time, the
+    peer's the same way (from the `warpaint` processes), and warpaint over
+    one thread in the same state."""
+
+    def seconds(setting: str, b: int, key: str = "s") -> float | None:
+        value = times[workload, setting, b].get(key)
+        return float(value) if isinstance(value, (int, float)) else None
+
+    out: dict[str, Any] = {}
+    for setting in SETTINGS:
+        loaded, quiet = seconds(setting, busy), seconds(setting, 0)
+        if loaded and quiet:
+            out[f"{setting}_vs_quiet"] = round(loaded / quiet, 2)
+    peer_loaded, peer_quiet = seconds("warpaint", busy, "peer_s"), seconds("warpaint", 0, "peer_s")
+    if peer_loaded and peer_quiet:
+        out["peer_vs_quiet"] = round(peer_loaded / peer_quiet, 2)
+    mine, one = seconds("warpaint", busy), seconds("one_thread", busy)
+    if mine and one:
+        out["warpaint_vs_one_thread"] = round(mine / one, 2)
+    return out
+
+
+# -- the child process ---------------------------------------------------------------
+
+
+def _workload(name: str, quick: bool) -> tuple[Callable[[], Any], Callable[[], Any], str, str]:
+    """(warpaint's callable, the peer's callable, what runs, the peer's name)."""
+    import numpy as np
+    import torch
+
+    if name == "splining":
+        import importlib
+
+        from warpaint.engine.core.pyramid import spline
+
+        cv2: Any = importlib.import_module("cv2")  # its stubs lack the blender
+
+        side, levels = (1024 if quick else 4096), 7
+        rng = np.random.default_rng(5)
+        a = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+        b = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+        m = np.zeros((side, side), np.uint8)
+        m[:, : side // 2] = 255
+
+        def ours() -> Any:
+            ta = torch.from_numpy(a).permute(2, 0, 1)[None].float().div_(255.0)
+            tb = torch.from_numpy(b).permute(2, 0, 1)[None].float().div_(255.0)
+            tm = torch.from_numpy(m)[None, None].float().div_(255.0)
+            return spline(ta, tb, tm, levels)
+
+        def peer() -> Any:
+            blender = cv2.detail_MultiBandBlender(0, levels)
+            blender.prepare((0, 0, side, side))
+            blender.feed(a, m, (0, 0))
+            blender.feed(b, 255 - m, (0, 0))
+            return blender.blend(None, None)[0]
+
+        return ours, peer, f"{side}x{side} RGB, {levels} levels", "opencv-multiband"
+    from warpaint.engine.features.fast_style.bench import johnson_net
+
+    johnson = johnson_net().eval()
+    if name == "fast-style":
+        from warpaint.engine.features.fast_style.effect import halo, load_generator
+        from warpaint.engine.neural.feedforward import tiled_forward
+
+        h, w = (540, 960) if quick else (1080, 1920)
+        gen, styles = load_generator(None, "cpu")
+        gen.set_style(torch.ones(len(styles)) / len(styles))
+        x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
+        context = halo(gen)
+        ref = torch.rand(1, 3, 512, 512, generator=torch.Generator().manual_seed(1))
+        return (
+            lambda: tiled_forward(gen, gen, x, halo=context, align=4),
+            lambda: johnson(ref),
+            f"{w}x{h}, shipped generator",
+            "johnson-512",
+        )
+    if name == "adain":
+        from warpaint.engine.features.arbitrary_style.effect import load_decoder, stylize
+
+        side = 256 if quick else 512
+        decoder = load_decoder(None, "cpu")
+        g = torch.Generator().manual_seed(2)
+        content, style = (
+            torch.rand(1, 3, side, side, generator=g),
+            torch.rand(1, 3, side, side, generator=g),
+        )
+        ref = torch.rand(1, 3, side, side, generator=g)
+        return (
+            lambda: stylize(decoder, content, [(style, 1.0)]),
+            lambda: johnson(ref),
+            f"{side}x{side}, shipped decoder, remembered style",
+            f"johnson-{side}",
+        )
+    raise ValueError(f"unknown workload {name!r}")
+
+
+def child(workload: str, setting: str, quick: bool) -> dict[str, Any]:
+    import warpaint  # noqa: F401  (configures libgomp before torch loads)
+    from warpaint.engine.runtime import cpu_threads
+
+    cpu_threads.start_monitor()
+    import torch
+
+    if setting == "one_thread":
+        torch.set_num_threads(1)
+    ours, peer, what, peer_name = _workload(workload, quick)
+    runs = 3 if quick else 5
+    mine: list[float] = []
+    theirs: list[float] = []
+    threads_used: list[int] = []
+    with torch.inference_mode():
+        ours()
+        peer()
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            if setting == "warpaint":
+                with cpu_threads.threads_for_job() as chosen:
+                    threads_used.append(chosen or torch.get_num_threads())
+                    ours()
+            else:
+                ours()
+            mine.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            peer()
+            theirs.append(time.perf_counter() - t0)
+    return {
+        "what": what,
+        "peer": peer_name,
+        "s": round(statistics.median(mine), 3),
+        "s_all": [round(v, 3) for v in mine],
+        "peer_s": round(statistics.median(theirs), 3),
+        "threads": threads_used or [torch.get_num_threads()],
+        "gomp_spincount": os.environ.get("GOMP_SPINCOUNT"),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(child(sys.argv[1], sys.argv[2], "--quick" in sys.argv[3:])))
