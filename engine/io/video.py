@@ -256,11 +256,22 @@ class VideoWriter:
 
     def finish(self) -> None:
         """Flush the encoder, add the audio, close and rename over the target."""
+        os.replace(self.finish_staged(), self.path)
+
+    def finish_staged(self) -> Path:
+        """Flush the encoder, add the audio and close, leaving the whole file,
+        synced to disk, under its temporary name for the caller to rename
+        (a batch renames and journals it in one step); returns that name."""
         self.container.mux(self.stream.encode(None))
         self._mux_audio()
         self.container.close()
-        os.replace(self.temp, self.path)
+        fd = os.open(self.temp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         self._done = True
+        return self.temp
 
     def _add_audio(self, source: str | os.PathLike[str]) -> None:
         """Open `source`'s audio and add its stream (before anything is written:

@@ -20,6 +20,7 @@ image.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -42,7 +43,14 @@ from warpaint.engine.io.video import (
     probe,
     read_frames,
 )
-from warpaint.engine.runtime.batch import Journal, Summary, Task, file_hash, recipe_hash
+from warpaint.engine.runtime.batch import (
+    Journal,
+    Summary,
+    Task,
+    commit,
+    file_hash,
+    recipe_hash,
+)
 from warpaint.engine.runtime.errors import BadInputError
 from warpaint.engine.runtime.recipes import Recipe
 
@@ -109,9 +117,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--crf", type=int, default=18, help="video quality, lower is better")
 
 
-def recipe_frame(recipe: Recipe, frame: np.ndarray, device: str | None) -> np.ndarray:
+def recipe_frame(
+    recipe: Recipe,
+    frame: np.ndarray,
+    device: str | None,
+    check: Callable[[], None] | None = None,
+) -> np.ndarray:
     """One (H, W, 3) uint8 frame through the recipe: a one-layer document,
-    its steps, its flatten over black -> (H, W, 3) uint8."""
+    its steps, its flatten over black -> (H, W, 3) uint8. `check` is called
+    between steps (it raises to cancel)."""
     from warpaint.engine.core.compositing import flatten
     from warpaint.engine.core.document import Document
     from warpaint.engine.runtime.recipes import run_recipe
@@ -120,7 +134,7 @@ def recipe_frame(recipe: Recipe, frame: np.ndarray, device: str | None) -> np.nd
     rgba[..., :3] = frame
     rgba[..., 3] = 255
     doc = Document.from_array(rgba)
-    run_recipe(doc, recipe, device=device)
+    run_recipe(doc, recipe, device=device, check=check)
     flat = flatten(doc.state)
     if (flat[..., 3] == 255).all():
         return np.ascontiguousarray(flat[..., :3])
@@ -131,10 +145,17 @@ def recipe_frame(recipe: Recipe, frame: np.ndarray, device: str | None) -> np.nd
 class FrameProcessor:
     """Frames through the recipe (at `max_side`) and the stabilizer."""
 
-    def __init__(self, recipe: Recipe, settings: VideoSettings, device: str | None) -> None:
+    def __init__(
+        self,
+        recipe: Recipe,
+        settings: VideoSettings,
+        device: str | None,
+        check: Callable[[], None] | None = None,
+    ) -> None:
         self.recipe = recipe
         self.settings = settings
         self.device = device
+        self.check = check
         self.stabilizer = Stabilizer(settings.blend) if settings.stabilizes(recipe) else None
 
     def resume(self, content: np.ndarray, output: np.ndarray) -> None:
@@ -151,10 +172,10 @@ class FrameProcessor:
             scale = side / max(h, w)
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-            styled = recipe_frame(self.recipe, small, self.device)
+            styled = recipe_frame(self.recipe, small, self.device, self.check)
             out = cv2.resize(styled, (w, h), interpolation=cv2.INTER_CUBIC)
         else:
-            out = recipe_frame(self.recipe, frame, self.device)
+            out = recipe_frame(self.recipe, frame, self.device, self.check)
         if self.stabilizer is not None:
             out = self.stabilizer(frame, out)
         return out  # type: ignore[no-any-return]
@@ -256,11 +277,15 @@ def process_clip(
     check: Callable[[], None] = lambda: None,
     progress: FrameProgress | None = None,
     resume: bool = False,
+    place: Callable[[Path], None] | None = None,
 ) -> int:
     """Run the recipe over `source`'s frames and write `output` (the source's
     rate and audio kept); returns the number of frames written. `check` is
-    called before each frame (it raises to cancel). With `resume`, the chunks
-    finished by an earlier run with the same `key` are kept."""
+    called before each frame and between recipe steps (it raises to cancel).
+    With `resume`, the chunks finished by an earlier run with the same `key`
+    are kept. `place` puts the finished file, written under a temporary name
+    and synced, in place as `output` (default: a rename; a batch renames
+    and journals it with `batch.commit`)."""
     info = probe(source)
     total = count_frames(source)
     if total == 0:
@@ -272,7 +297,7 @@ def process_clip(
     folder.mkdir(exist_ok=True)
     (folder / "key").write_text(key + "\n", encoding="utf-8")
     start = min(done_chunks * CHUNK_FRAMES, total)
-    processor = FrameProcessor(recipe, settings, device)
+    processor = FrameProcessor(recipe, settings, device, check)
     frames = read_frames(source, max(0, start - 1))
     if start > 0:
         processor.resume(next(frames), _last_frame(_chunk_path(folder, done_chunks - 1)))
@@ -308,7 +333,11 @@ def process_clip(
             for frame in read_frames(_chunk_path(folder, part)):
                 writer.write(frame)
             part += 1
-        writer.finish()
+        staged = writer.finish_staged()
+    try:
+        (place or (lambda path: os.replace(path, output)))(staged)
+    finally:
+        staged.unlink(missing_ok=True)
     shutil.rmtree(folder, ignore_errors=True)
     return writer.count
 
@@ -418,6 +447,8 @@ def run_video_batch(
                     f"warpaint: skipped {one_line(str(source))}: done earlier (the journal)"
                 )
                 continue
+            task = Task(index, source, output, key)
+            journal.open()
             try:
                 process_clip(
                     recipe,
@@ -428,14 +459,14 @@ def run_video_batch(
                     device,
                     progress=progress,
                     resume=args.resume,
+                    place=functools.partial(commit, task, journal=journal),
                 )
             except BadInputError as err:
                 summary.failed += 1
                 progress.line(f"warpaint: failed: {one_line(str(err))}")
                 continue
-            journal.open()
-            journal.record(Task(index, source, output, key))
-            journal.close()
+            finally:
+                journal.close()
             summary.done += 1
             progress.line(f"warpaint: {one_line(f'{source} -> {output}')}")
     except (KeyboardInterrupt, Cancelled):

@@ -204,19 +204,21 @@ def test_cancel_mid_clip_leaves_no_output_and_resume_finishes_it(tmp_path, blur)
     whole = tmp_path / "whole.mp4"
     assert run_clip(blur, source, whole) == len(frames)
 
-    seen = []
+    target = tmp_path / "out.mp4"
+    work = clip.work_folder(target)
+    late = []
 
     def cancel_late() -> None:
-        seen.append(1)
-        if len(seen) > clip.CHUNK_FRAMES + 4:
-            raise clip.Cancelled
+        # Some frames into the second chunk, once the first one is finished.
+        if (work / "chunk-00000.mkv").exists():
+            late.append(1)
+            if len(late) > 4:
+                raise clip.Cancelled
 
-    target = tmp_path / "out.mp4"
     with pytest.raises(clip.Cancelled):
         run_clip(blur, source, target, check=cancel_late)
     assert not target.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".warpaint-tmp")]
-    work = clip.work_folder(target)
     assert folder_names(work) == ["chunk-00000.mkv", "key"]
 
     assert run_clip(blur, source, target, resume=True) == len(frames)
@@ -269,3 +271,27 @@ def test_auto_stabilizes_style_recipes_only():
     assert not auto.stabilizes(parse_recipe(BLUR))
     assert clip.VideoSettings(temporal="on").stabilizes(parse_recipe(BLUR))
     assert not clip.VideoSettings(temporal="off").stabilizes(style)
+
+
+@needs_av
+def test_ctrl_c_in_a_video_batch_is_exit_130_with_no_output(tmp_path, capsys, monkeypatch):
+    from warpaint.app.cli import main
+
+    source = write_clip(tmp_path / "in.mp4", moving_scene(64, 48, 4))
+    recipe = tmp_path / "blur.json"
+    recipe.write_text(json.dumps(BLUR))
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    real = clip.process_clip
+    monkeypatch.setattr(clip, "process_clip", lambda *a, **kw: real(*a, **kw, check=interrupted))
+    target = tmp_path / "out.mp4"
+    assert main(["batch", str(recipe), str(source), "-o", str(target)]) == 130
+    assert "cancelled" in capsys.readouterr().err
+    assert folder_names(tmp_path) == [
+        ".out.mp4.warpaint-video",
+        ".warpaint-batch.jsonl",
+        "blur.json",
+        "in.mp4",
+    ]
