@@ -22,6 +22,7 @@ reliable.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -62,13 +63,20 @@ def dis_flow(source: np.ndarray, target: np.ndarray, preset: str = "medium") -> 
     return dis.calc(source, target, None)  # type: ignore[no-any-return]
 
 
+@lru_cache(maxsize=4)
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's own (x, y), float32, made once per size (read-only)."""
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    grid_x.flags.writeable = grid_y.flags.writeable = False
+    return grid_x, grid_y
+
+
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """`image` sampled at (x, y) + flow[y, x] (bilinear, edges repeated):
     with the flow from frame t to frame t-1, frame t-1's image carried to t."""
     import cv2
 
-    h, w = flow.shape[:2]
-    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    grid_x, grid_y = _grid(*flow.shape[:2])
     return cv2.remap(  # type: ignore[no-any-return]
         image,
         grid_x + flow[..., 0],
@@ -83,16 +91,18 @@ def reliable(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     trusted, given `forward` (t-1 to t): it lands inside frame t-1, the two
     flows cancel (not occluded) and it is no motion boundary."""
     h, w = backward.shape[:2]
-    back_there = warp(forward, backward)
-    gap = ((backward + back_there) ** 2).sum(axis=2)
-    scale = (backward**2).sum(axis=2) + (back_there**2).sum(axis=2)
-    consistent = gap <= _CONSISTENCY_SCALE * scale + _CONSISTENCY_PIXELS
-    gy_u, gx_u = np.gradient(backward[..., 0])
-    gy_v, gx_v = np.gradient(backward[..., 1])
+    u, v = backward[..., 0], backward[..., 1]
+    there = warp(forward, backward)
+    tu, tv = there[..., 0], there[..., 1]
+    length = u * u + v * v
+    gap = (u + tu) ** 2 + (v + tv) ** 2
+    consistent = gap <= _CONSISTENCY_SCALE * (length + tu * tu + tv * tv) + _CONSISTENCY_PIXELS
+    gy_u, gx_u = np.gradient(u)
+    gy_v, gx_v = np.gradient(v)
     gradient = gx_u**2 + gy_u**2 + gx_v**2 + gy_v**2
-    boundary = gradient > _BOUNDARY_SCALE * (backward**2).sum(axis=2) + _BOUNDARY_PIXELS
-    grid_x, grid_y = np.meshgrid(np.arange(w), np.arange(h))
-    x, y = grid_x + backward[..., 0], grid_y + backward[..., 1]
+    boundary = gradient > _BOUNDARY_SCALE * length + _BOUNDARY_PIXELS
+    grid_x, grid_y = _grid(h, w)
+    x, y = grid_x + u, grid_y + v
     inside = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
     return consistent & ~boundary & inside  # type: ignore[no-any-return]
 
@@ -194,7 +204,6 @@ class Stabilizer:
             mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
         # A soft edge: a hard one draws the occlusion's outline into the result.
         mask = cv2.blur(mask, (5, 5))
-        weight = (self.blend * mask)[..., None]
-        carried = warp(before, backward).astype(np.float32)
-        mixed = weight * carried + (1.0 - weight) * stylized.astype(np.float32)
-        return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+        weight = np.float32(self.blend) * mask
+        carried = warp(before, backward)
+        return cv2.blendLinear(carried, stylized, weight, 1.0 - weight)  # type: ignore[no-any-return]
