@@ -36,9 +36,15 @@ def test_ctrl_c_with_workers_journals_exactly_the_outputs_written(tmp_path):
     command = [str(c) for c in [*command, "-o", out, "--jobs", "2"]]
 
     proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    # Ctrl+C once the first output is journaled: at the first moment another
+    # output is seen on disk before its journal line (where a stop must not
+    # leave it), else at the second line.
     deadline = time.monotonic() + 120
-    while not journaled(out) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
+    while proc.poll() is None and time.monotonic() < deadline:
+        done = journaled(out)
+        if len(done) >= 2 or (done and {p.name for p in out.glob("*.png")} - set(done)):
+            break
+        time.sleep(0.002)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
