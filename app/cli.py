@@ -451,7 +451,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    return int(args.train_run(args) or 0)
+    import torch  # noqa: F401  (threads_for_job sets torch's count)
+
+    from warpaint.engine.runtime.cpu_threads import start_monitor, threads_for_job
+
+    start_monitor()
+    # torch's threads for the cores other programs leave free when training starts.
+    with threads_for_job():
+        return int(args.train_run(args) or 0)
 
 
 def cmd_recover(args: argparse.Namespace) -> int:

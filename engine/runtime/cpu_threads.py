@@ -129,6 +129,7 @@ class CpuMonitor:
         self._samples: deque[Sample] = deque(maxlen=int(3 * WINDOW_S / PERIOD_S))
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._pid = 0  # a forked child has no sampling thread: it starts its own
 
     def sample(self) -> Sample | None:
         now, own = time.monotonic(), time.process_time()
@@ -138,12 +139,14 @@ class CpuMonitor:
     def start(self) -> bool:
         """Start sampling (once); False where the machine cannot be measured."""
         with self._lock:
-            if self._thread is not None:
+            if self._thread is not None and self._pid == os.getpid():
                 return True
             first = self.sample()
             if first is None:
                 return False
+            self._samples.clear()
             self._samples.append(first)
+            self._pid = os.getpid()
             self._thread = threading.Thread(target=self._run, name="cpu-monitor", daemon=True)
             self._thread.start()
             return True
