@@ -104,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes, each loading the models once (default: 1; torch already "
         "spreads each effect over every core, and 2 measured slower on 2 cores)",
     )
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run the files on a Dask cluster's workers: a scheduler (tcp://host:8786) or "
+        "'local' (--jobs workers here); needs the 'cluster' extra (docs/cluster.md)",
+    )
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
     from warpaint.engine.features.video import clip as video_clip
 
@@ -118,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--quick", action="store_true", help="smaller sizes, for smoke tests")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--cluster", metavar="ADDRESS", help="batch only: on a Dask cluster, or 'local'")
 
     p = sub.add_parser("demo", help="apply every effect to the sample and export the results")
     p.add_argument("-o", "--output", default="demo-out")
@@ -352,6 +359,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         if reason is not None:
             raise BadInputError(f"{args.recipe}: step {n} ({step.effect_id}): {reason}")
     if any(map(is_video, [*args.inputs, args.output])):
+        if args.cluster:
+            raise UsageError("--cluster runs image batches; a video runs here")
         from warpaint.engine.features.video import clip
 
         return clip.run_video_batch(args, recipe, one_line)
@@ -365,11 +374,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
     recipe_key = batch.recipe_hash(args.recipe, recipe)
     plan = batch.plan_batch(files, outdir, settings, recipe_key, journal, args.resume)
     plan.skipped[:0] = skipped
-    device = choose_device(args.device)
+    # On a cluster each worker picks its own device.
+    device = (args.device or "auto") if args.cluster else choose_device(args.device)
     outdir.mkdir(exist_ok=True)
     progress = batch.stderr_progress(len(plan.tasks))
     summary = batch.run_batch(
-        recipe, plan, journal, progress, device, args.quality, args.jobs, one_line
+        recipe, plan, journal, progress, device, args.quality, args.jobs, one_line, args.cluster
     )
     progress.end(summary)
     if summary.cancelled:
@@ -425,7 +435,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
         for name, bench in load_all().items():
             print(f"{name}: {bench.description}")
         return 0
-    result = run_benchmark(args.name, quick=args.quick, device=args.device)
+    if args.cluster and args.name != "batch":
+        raise UsageError("--cluster is for `warpaint bench batch`")
+    if args.cluster:
+        from warpaint.engine.runtime.bench_batch import bench_batch_cluster
+
+        result = {
+            "benchmark": "batch",
+            **bench_batch_cluster(args.quick, args.device, args.cluster),
+        }
+    else:
+        result = run_benchmark(args.name, quick=args.quick, device=args.device)
     result["machine"] = machine_info(result.get("device"))
     if args.json:
         print(json.dumps(result, indent=2))

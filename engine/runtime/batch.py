@@ -25,7 +25,9 @@ One process runs the files one after another by default: every effect runs
 on torch, which already spreads each operation over every core, so more
 processes would compete for the same cores (docs/benchmarks.md has the
 figures). `jobs > 1` starts that many worker processes (spawned, each with
-its own models and `cores // jobs` torch threads).
+its own models and `cores // jobs` torch threads). `cluster` runs the same
+per-file work on the workers of a Dask cluster instead (`cluster.py`,
+docs/cluster.md); this process still commits and journals every output.
 """
 
 from __future__ import annotations
@@ -126,9 +128,13 @@ class Summary:
     # A cancelled job did not stop within its grace time (it is inside one
     # long native operation): the caller should leave without waiting for it.
     stuck: bool = False
+    # Inputs run again because the cluster worker running them was lost.
+    retried: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         text = f"done {self.done}, failed {self.failed}, skipped {self.skipped}"
+        if self.retried:
+            text += f", retried {len(self.retried)} (a worker was lost)"
         return text + (" (cancelled)" if self.cancelled else "")
 
 
@@ -607,6 +613,7 @@ def run_batch(
     quality: int = 92,
     jobs: int = 1,
     one_line: Callable[[str], str] = str,
+    cluster: str | None = None,
 ) -> Summary:
     """Run the plan's tasks; every finished output is added to the journal.
 
@@ -616,9 +623,16 @@ def run_batch(
     renamed into place, each with its journal line) and returns with
     `cancelled` set; no temporary file is left. `one_line` makes a message
     one line (file names may hold newlines).
+
+    `cluster` (a Dask scheduler's address, or "local" for `jobs` worker
+    processes on this machine) runs the files on that cluster's workers;
+    `device` is then each worker's own choice ("auto", "cuda", ...). Raises
+    BadInputError when the `cluster` extra is not installed or the cluster
+    cannot be used.
     """
     from warpaint.engine.io.atomic import remove_stale_temp_files
 
+    run_on_cluster = _cluster_runner() if cluster is not None else None
     summary = Summary(skipped=len(plan.skipped) + plan.resumed)
     for text in plan.notes:
         progress.line(f"warpaint: {one_line(text)}")
@@ -632,7 +646,11 @@ def run_batch(
         remove_stale_temp_files(folder)
     journal.open()
     try:
-        if jobs > 1 and len(plan.tasks) > 1:
+        if run_on_cluster is not None and cluster is not None and plan.tasks:
+            run_on_cluster(
+                recipe, plan, journal, progress, device, quality, cluster, jobs, summary, one_line
+            )
+        elif jobs > 1 and len(plan.tasks) > 1:
             _run_parallel(recipe, plan, journal, progress, device, quality, jobs, summary, one_line)
         else:
             _run_serial(recipe, plan, journal, progress, device, quality, summary, one_line)
@@ -641,6 +659,20 @@ def run_batch(
     finally:
         journal.close()
     return summary
+
+
+def _cluster_runner() -> Callable[..., None]:
+    """`cluster.run_on_cluster`, imported only for a batch on a cluster: the
+    core install has no Dask."""
+    try:
+        from warpaint.engine.runtime.cluster import run_on_cluster
+    except ImportError as err:
+        if (err.name or "").startswith("warpaint"):
+            raise
+        raise BadInputError(
+            f"--cluster needs the 'cluster' extra (pip install 'warpaint[cluster]'): {err}"
+        ) from None
+    return run_on_cluster
 
 
 def _failure(error: BaseException | None, fallback: str) -> str:
@@ -757,12 +789,17 @@ def _check_cancel() -> None:
 
 
 def _work(task: Task) -> Outcome:
-    """Run one task in a worker: its staged result, its failure, or nothing
-    when the batch was cancelled before it was written."""
+    return work(task, _worker["recipe"], _worker["device"], _worker["quality"], _check_cancel)
+
+
+def work(
+    task: Task, recipe: Recipe, device: str | None, quality: int, check: Callable[[], None]
+) -> Outcome:
+    """Run one task in a worker (a process of `jobs` or of a cluster): its
+    staged result, its failure, or nothing when the batch was cancelled
+    before it was written."""
     try:
-        staged, notes = process_file(
-            _worker["recipe"], task, _worker["device"], _worker["quality"], _check_cancel
-        )
+        staged, notes = process_file(recipe, task, device, quality, check)
     except JobCancelled:
         return Outcome(task)
     except Exception as err:  # noqa: BLE001 - reported as the file's one line, the rest go on

@@ -141,3 +141,55 @@ def bench_batch(quick: bool, device: str | None) -> dict[str, Any]:
                 figures[f"batch_jobs{jobs}_ratio"] = round(count / seconds / apply_rate, 2)
             result[name] = figures
     return result
+
+
+def steady_rate(outputs: list[Path]) -> float | None:
+    """images/s between the first and the last output written, start-up left
+    out: an output keeps the time its worker finished writing it (the commit
+    renames it), so this is the workers' throughput once they run."""
+    times = sorted(path.stat().st_mtime for path in outputs)
+    if len(times) < 2 or times[-1] <= times[0]:
+        return None
+    return (len(times) - 1) / (times[-1] - times[0])
+
+
+def bench_batch_cluster(quick: bool, device: str | None, address: str) -> dict[str, Any]:
+    """`warpaint bench batch --cluster ADDRESS`: the local batch (one process)
+    against the same batch on a cluster: with "local", one and two worker
+    processes on this machine (`--cluster local --jobs N`), else the
+    cluster at ADDRESS as it is. Each figure is images/s from process start
+    to exit (start-up included: a local cluster's takes seconds) and
+    `steady`, between the first and the last output written."""
+    from warpaint.engine.runtime.device import choose_device
+
+    count = 12 if quick else 100
+    side = 512 if quick else 1024
+    dev = choose_device(device)
+    cli = [sys.executable, "-m", "warpaint.app.cli"]
+    runs: dict[str, list[str]] = {"local": ["--device", dev]}
+    if address == "local":
+        for jobs in (1, 2):
+            runs[f"cluster_local_{jobs}_workers"] = ["--cluster", "local", "--jobs", str(jobs)]
+    else:
+        runs["cluster"] = ["--cluster", address, "--device", device or "auto"]
+    result: dict[str, Any] = {"device": dev, "images": count, "image": f"{side}x{side} JPEG"}
+    with tempfile.TemporaryDirectory(prefix="warpaint-bench-cluster-") as tmp:
+        root = Path(tmp)
+        inputs = root / "in"
+        inputs.mkdir()
+        photos(inputs, count, side)
+        splining_files(root, side)
+        for name, data in RECIPES.items():
+            recipe = root / f"{name}.json"
+            recipe.write_text(json.dumps(data))
+            figures: dict[str, Any] = {}
+            for run, options in runs.items():
+                out = root / f"{name}-{run}"
+                seconds = _timed(
+                    [*cli, "batch", str(recipe), str(inputs), "-o", str(out), *options]
+                )
+                steady = steady_rate(sorted(out.glob("*.jpg")))
+                figures[f"{run}_images_per_s"] = round(count / seconds, 3)
+                figures[f"{run}_steady_images_per_s"] = round(steady, 3) if steady else None
+            result[name] = figures
+    return result
