@@ -30,8 +30,11 @@ VIDEO_EXTENSIONS = frozenset({"mp4", "m4v", "mov", "mkv", "webm"})
 # The encoder per output suffix: H.264 where players expect it, VP9 in WebM.
 ENCODERS = {"mp4": "libx264", "m4v": "libx264", "mov": "libx264", "mkv": "libx264"}
 ENCODERS["webm"] = "libvpx-vp9"
-# Audio codecs each container takes as they are; others are re-encoded.
-_AUDIO_TRANSCODE = {"webm": "libopus"}
+# Audio codecs a container takes as they are, and the encoder for the others;
+# Matroska and QuickTime take any.
+_MP4_AUDIO = frozenset({"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"})
+_AUDIO_COPY = {"mp4": _MP4_AUDIO, "m4v": _MP4_AUDIO, "webm": frozenset({"opus", "vorbis"})}
+_AUDIO_ENCODER = {"mp4": "aac", "m4v": "aac", "webm": "libopus"}
 INSTALL_HINT = "video needs the optional extra: pip install 'warpaint[video]'"
 
 
@@ -281,16 +284,13 @@ class VideoWriter:
         if not self._audio_src.streams.audio:
             return
         audio = self._audio_src.streams.audio[0]
-        encoder = _AUDIO_TRANSCODE.get(self.path.suffix.lower().lstrip("."))
-        if encoder is not None and audio.codec_context.name in ("opus", "vorbis"):
-            encoder = None
-        if encoder is None:
-            try:
-                self._audio_out = self.container.add_stream_from_template(audio)
-                self._audio_in = audio
-                return
-            except (av.FFmpegError, ValueError):
-                encoder = "aac"
+        suffix = self.path.suffix.lower().lstrip(".")
+        takes = _AUDIO_COPY.get(suffix)
+        if takes is None or audio.codec_context.name in takes:
+            self._audio_out = self.container.add_stream_from_template(audio)
+            self._audio_in = audio
+            return
+        encoder = _AUDIO_ENCODER[suffix]
         rate = 48000 if encoder == "libopus" else audio.rate
         self._audio_out = self.container.add_stream(encoder, rate=rate)
         self._audio_in = audio

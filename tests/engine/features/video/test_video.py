@@ -89,6 +89,36 @@ def test_a_clip_round_trips_with_its_frame_count_rate_and_audio(tmp_path, suffix
 
 
 @needs_av
+def test_audio_that_mp4_cannot_hold_is_re_encoded_to_aac(tmp_path):
+    import av
+
+    source = tmp_path / "pcm.mkv"
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        sound = out.add_stream("pcm_s16le", rate=44100)
+        for i in range(6):
+            picture = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")
+            picture.pts = i
+            out.mux(stream.encode(picture))
+        out.mux(stream.encode(None))
+        tone = (np.sin(np.arange(11025) / 10) * 3000).astype(np.int16)
+        for k in range(0, len(tone), 1024):
+            part = av.AudioFrame.from_ndarray(tone[None, k : k + 1024], format="s16", layout="mono")
+            part.sample_rate = 44100
+            out.mux(sound.encode(part))
+        out.mux(sound.encode(None))
+    target = tmp_path / "out.mp4"
+    with video.VideoWriter(target, 64, 48, Fraction(24), audio_from=source) as out:
+        for frame in video.read_frames(source):
+            out.write(frame)
+        out.finish()
+    with av.open(str(target)) as back:
+        assert back.streams.audio[0].codec_context.name == "aac"
+        assert sum(frame.samples for frame in back.decode(audio=0)) >= 11025
+
+
+@needs_av
 def test_a_lossless_chunk_round_trips_exactly(tmp_path):
     frames = moving_scene(64, 48, 5)
     with video.VideoWriter(tmp_path / "c.mkv", 64, 48, Fraction(25), lossless=True) as out:
