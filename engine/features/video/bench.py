@@ -27,13 +27,14 @@ def _host(x: Any) -> np.ndarray:
 def _judged(
     outputs: list[np.ndarray], contents: list[np.ndarray], style: np.ndarray
 ) -> dict[str, Any]:
-    """Mean judged style distance and luminance SSIM over every 6th frame."""
+    """Mean judged style distance and luminance SSIM over every 6th frame from
+    the 4th (the first is the same in both paths: nothing is carried yet)."""
     from warpaint.engine.neural.bench_images import fit_rgb
     from warpaint.engine.neural.style_judge import judge
 
     rows = [
         judge(fit_rgb(out, JUDGE_SIDE), style, fit_rgb(content, JUDGE_SIDE))
-        for out, content in zip(outputs[::6], contents[::6], strict=True)
+        for out, content in zip(outputs[3::6], contents[3::6], strict=True)
     ]
     return {
         "style_distance": round(statistics.mean(r["style_distance"] for r in rows), 4),
@@ -100,27 +101,71 @@ def _clip_speed(frames: list[np.ndarray], device: str, max_side: int | None) -> 
     }
 
 
+def _compare(
+    name: str,
+    per_frame: list[np.ndarray],
+    net_times: list[float],
+    frames: list[np.ndarray],
+    pairs: list[Any],
+    style: np.ndarray,
+) -> tuple[dict[str, Any], list[np.ndarray]]:
+    """Flicker and judged quality of `per_frame` and of its stabilized
+    versions at each of `BLENDS`; the row and the stable frames at 0.7."""
+    from warpaint.engine.features.video.temporal import Stabilizer, flicker
+
+    count = len(per_frame)
+    base = flicker(per_frame, pairs[: count - 1])
+    row: dict[str, Any] = {
+        "style": name,
+        "frames": count,
+        "network_s_per_frame": round(statistics.median(net_times), 3),
+        "per_frame": {"flicker": round(base, 3), **_judged(per_frame, frames, style)},
+    }
+    kept: list[np.ndarray] = []
+    for blend in BLENDS:
+        stabilizer = Stabilizer(blend)
+        stable, times = [], []
+        for content, out in zip(frames, per_frame, strict=False):
+            start = time.perf_counter()
+            stable.append(stabilizer(content, out))
+            times.append(time.perf_counter() - start)
+        value = flicker(stable, pairs[: count - 1])
+        row[f"stable_{blend}"] = {
+            "flicker": round(value, 3),
+            "flicker_ratio": round(value / base, 3),
+            **_judged(stable, frames, style),
+            "stabilizer_s_per_frame": round(statistics.median(times[1:]), 3),
+        }
+        if blend == 0.7:
+            kept = stable
+    return row, kept
+
+
 @benchmark(
     "video",
-    "fast style on a moving 720p scene: flicker, judged quality (per frame, stable), frames/s",
+    "fast and arbitrary style on a moving 720p scene: flicker, judged quality "
+    "(per frame, stable), frames/s",
 )
 def bench_video(quick: bool, device: str | None) -> dict[str, Any]:
     """The scene (`scene.moving_scene`, 1280x720, 60 frames; quick: 320x180,
-    12) through the shipped fast-style presets, each frame on its own
-    (`stylize`, as the effect runs) and then through `temporal.Stabilizer` at
-    several blends. Flicker: `temporal.flicker` with the content's DIS flow
+    12) through two shipped fast-style presets and, on its first 20 frames
+    (quick: 6), arbitrary style (AdaIN, the shipped decoder) with the
+    "strokes" preset's source as the style image, each frame on its own (the
+    effects' `stylize`) and then through `temporal.Stabilizer` at several
+    blends. Flicker: `temporal.flicker` with the content's DIS flow
     ("medium", full size) and its forward-backward mask. Quality: the style
-    judge's distance to the preset's source image and luminance SSIM to the
-    content, every 6th frame at 256 px. Speed: per-frame medians of the
+    judge's distance to the style's source image and luminance SSIM to the
+    content, every 6th frame from the 4th at 256 px. Speed: per-frame medians of the
     network (tensor in to tensor out) and of the stabilizer, and the whole
-    batch path on the first 20 frames (quick: 12) at full size and with the
-    recipe at 640 px. With $WARPAINT_BENCH_IMAGES set, writes
+    batch path (fast style) on the first 20 frames (quick: 12) at full size
+    and with the recipe at 640 px. With $WARPAINT_BENCH_IMAGES set, writes
     video-strip.jpg there (content, per frame, stable; three frames)."""
     import torch
 
+    from warpaint.engine.features.arbitrary_style import effect as adain
     from warpaint.engine.features.fast_style.effect import load_generator, style_mix, stylize
     from warpaint.engine.features.video.scene import moving_scene
-    from warpaint.engine.features.video.temporal import Stabilizer, flicker, frame_pair
+    from warpaint.engine.features.video.temporal import flicker, frame_pair
     from warpaint.engine.neural.bench_images import to_batch
     from warpaint.engine.neural.style_samples import PRESET_STYLES
     from warpaint.engine.runtime.device import choose_device
@@ -137,47 +182,48 @@ def bench_video(quick: bool, device: str | None) -> dict[str, Any]:
         "reliable_fraction": round(statistics.mean(float(p.mask.mean()) for p in pairs), 3),
         "content_flicker": round(flicker(frames, pairs), 3),
     }
+
+    def timed(fn: Any, x: Any) -> tuple[np.ndarray, float]:
+        start = time.perf_counter()
+        y = fn(x)
+        if dev == "cuda":
+            torch.cuda.synchronize()
+        return _host(y), time.perf_counter() - start
+
+    def run(fn: Any, inputs: list[np.ndarray]) -> tuple[list[np.ndarray], list[float]]:
+        outs, times = [], []
+        with torch.inference_mode():
+            for frame in inputs:
+                out, seconds = timed(fn, to_batch(frame.astype(np.float32) / 255.0, dev))
+                outs.append(out)
+                times.append(seconds)
+        return outs, times
+
     gen, styles = load_generator(None, dev)
     presets = [p for p in PRESETS if p in styles][: 1 if quick else None]
     rows = []
     strip_rows: list[list[np.ndarray]] = []
     for preset in presets:
         mix = style_mix(styles, preset)
-        style = PRESET_STYLES[preset](JUDGE_SIDE)
-        per_frame, net_times = [], []
-        with torch.inference_mode():
-            for frame in frames:
-                x = to_batch(frame.astype(np.float32) / 255.0, dev)
-                start = time.perf_counter()
-                y = stylize(gen, x, mix)
-                if dev == "cuda":
-                    torch.cuda.synchronize()
-                net_times.append(time.perf_counter() - start)
-                per_frame.append(_host(y))
-        base = flicker(per_frame, pairs)
-        row: dict[str, Any] = {
-            "preset": preset,
-            "network_s_per_frame": round(statistics.median(net_times), 3),
-            "per_frame": {"flicker": round(base, 3), **_judged(per_frame, frames, style)},
-        }
-        for blend in BLENDS:
-            stabilizer = Stabilizer(blend)
-            stable, times = [], []
-            for content, out in zip(frames, per_frame, strict=True):
-                start = time.perf_counter()
-                stable.append(stabilizer(content, out))
-                times.append(time.perf_counter() - start)
-            value = flicker(stable, pairs)
-            row[f"stable_{blend}"] = {
-                "flicker": round(value, 3),
-                "flicker_ratio": round(value / base, 3),
-                **_judged(stable, frames, style),
-                "stabilizer_s_per_frame": round(statistics.median(times[1:]), 3),
-            }
-            if blend == 0.7 and preset == presets[0]:
-                strip_rows = [per_frame, stable]
+        per_frame, times = run(lambda x, mix=mix: stylize(gen, x, mix), frames)
+        row, stable = _compare(
+            preset, per_frame, times, frames, pairs, PRESET_STYLES[preset](JUDGE_SIDE)
+        )
         rows.append(row)
-    result["presets"] = rows
+        if not strip_rows:
+            strip_rows = [per_frame, stable]
+    result["fast_style"] = rows
+    if adain.default_model_path().is_file():
+        decoder = adain.load_decoder(None, dev)
+        style = to_batch(PRESET_STYLES["strokes"](512), dev)
+        some = frames[: 6 if quick else 20]
+        per_frame, times = run(lambda x: adain.stylize(decoder, x, [(style, 1.0)]), some)
+        row, _ = _compare(
+            "strokes", per_frame, times, some, pairs, PRESET_STYLES["strokes"](JUDGE_SIDE)
+        )
+        result["arbitrary_style"] = row
+    else:
+        result["arbitrary_style"] = {"skipped": "the AdaIN decoder is not installed"}
     clip_frames = frames[: 12 if quick else 20]
     result["batch_path"] = {
         "full_size": _clip_speed(clip_frames, dev, None),
