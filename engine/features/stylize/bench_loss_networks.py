@@ -1,9 +1,9 @@
 """Loss networks compared under the stylize effect's settings.
 
-`warpaint bench stylize-networks --json`: the default `vgg19-random-slim` and
-`efficientnet-lite0` (ImageNet) on the stylize benchmark's 12 pairs (3
-contents x 4 styles), 256 px, the effect's defaults for everything but the
-network. With $WARPAINT_BENCH_IMAGES set it also writes
+`warpaint bench stylize-networks --json`: `vgg19-random-slim` and the
+default `efficientnet-lite0` (ImageNet) on the stylize benchmark's 12 TUNING
+pairs (3 contents x 4 styles), 256 px, each network with the stylize
+effect's recipe for it (`recipes.recipe_for`). With $WARPAINT_BENCH_IMAGES set it also writes
 `stylize-networks.jpg` there for the three main pairs: one row per pair,
 content | style | one column per network.
 """
@@ -30,23 +30,21 @@ SHOWN = (("astronaut", "mosaic"), ("chelsea", "strokes"), ("coffee", "ihc-photo"
 def bench_stylize_networks(quick: bool, device: str | None) -> dict[str, Any]:
     """Start: `stylize_image` called with tensors on the device (networks
     built and warmed up before). Stop: the result is back on the host.
-    Every setting is the stylize effect's default except the network; each
+    Each network runs the stylize effect's recipe for it; each
     result is scored by `style_judge.judge` (fixed, non-neural, never a loss).
     Quick: 128 px, astronaut x mosaic only."""
     import torch
     from skimage import data, transform
 
-    from warpaint.engine.features.stylize.effect import BASE_STYLE_WEIGHT, SPEC
     from warpaint.engine.features.stylize.optim import stylize_image
+    from warpaint.engine.features.stylize.recipes import recipe_for
     from warpaint.engine.neural.bench_images import fit_rgb, to_batch
-    from warpaint.engine.neural.loss_networks import feature_network
     from warpaint.engine.neural.style_judge import judge
     from warpaint.engine.neural.style_samples import STYLES
     from warpaint.engine.runtime.device import choose_device
 
     dev = choose_device(device)
     side = 128 if quick else 256
-    defaults = SPEC.defaults()
     pairs = SHOWN[:1] if quick else [(c, s) for c in CONTENTS for s in STYLE_NAMES]
 
     def fit(a: np.ndarray) -> np.ndarray:
@@ -60,35 +58,38 @@ def bench_stylize_networks(quick: bool, device: str | None) -> dict[str, Any]:
             return fit(STYLES[name](side))
         return fit(data.immunohistochemistry() if name == "ihc-photo" else getattr(data, name)())
 
-    nets = {name: feature_network(name, dev) for name in NETWORKS}
+    recipes = {name: recipe_for(name) for name in NETWORKS}
+    nets = {name: recipes[name].loss_network(dev) for name in NETWORKS}
 
-    def stylise(net: Any, c: np.ndarray, s: np.ndarray, evaluations: int) -> tuple:
+    def stylise(name: str, c: np.ndarray, s: np.ndarray, evaluations: int) -> tuple:
+        recipe = recipes[name]
         if dev == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
         out = stylize_image(
-            net,
+            nets[name],
             t(c),
             [(t(s), 1.0)],
             side=side,
             evaluations=evaluations,
-            style_weight=BASE_STYLE_WEIGHT * float(defaults["strength"]),
-            scales=int(defaults["scales"]),
+            style_weight=recipe.style_weight,
+            scales=recipe.scales,
+            style_transform=recipe.transform,
         )
         result = out[0].permute(1, 2, 0).cpu().numpy()
         return result, time.perf_counter() - t0
 
     first = image(pairs[0][0]), image(pairs[0][1])
-    for net in nets.values():  # warm-ups
-        stylise(net, *first, 2)
+    for name in nets:  # warm-ups
+        stylise(name, *first, 2)
     rows: list[dict[str, Any]] = []
     strips: list[np.ndarray] = []
     for cname, sname in pairs:
         c, s = image(cname), image(sname)
         content_only = judge(c, s, c)["style_distance"]
         strip = [c, transform.resize(s, c.shape[:2], anti_aliasing=True)]
-        for name, net in nets.items():
-            result, seconds = stylise(net, c, s, int(defaults["iterations"]))
+        for name in nets:
+            result, seconds = stylise(name, c, s, recipes[name].iterations)
             strip.append(result)
             verdict = judge(result, s, c)
             rows.append(
@@ -131,7 +132,7 @@ def bench_stylize_networks(quick: bool, device: str | None) -> dict[str, Any]:
     return {
         "device": dev,
         "size": side,
-        "settings": {k: defaults[k] for k in ("iterations", "scales", "strength")},
+        "recipes": {name: recipe.settings() for name, recipe in recipes.items()},
         "results": rows,
         "summary": summary,
     }

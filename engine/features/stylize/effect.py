@@ -1,7 +1,10 @@
 """Neural style transfer by optimisation (Gatys, Ecker, Bethge 2016).
 
 The layer's pixels are optimised so that a loss network's Gram matrices
-match the style image(s) while its relu4_2 features keep the content. Runs
+match the style image(s) while a deeper layer's features keep the content.
+Each network runs its own recipe (`recipes.recipe_for`): by default
+EfficientNet-Lite0 with ImageNet weights; without its packages the effect
+falls back to the slim random VGG-19 and says so. Runs
 coarse to fine (see `warpaint.engine.features.stylize.optim`), previews on the canvas while it
 works, and is cancellable between network layers.
 """
@@ -11,6 +14,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from warpaint.engine.features.stylize.network_params import network_params
+from warpaint.engine.features.stylize.recipes import (
+    DEFAULT_RECIPE,
+    FALLBACK_NETWORK,
+    SLIM_VGG_48,
+    SOFTMAX_CHOICES,
+)
 from warpaint.engine.runtime.params import Param, ParamType
 from warpaint.engine.runtime.registry import EffectSpec
 
@@ -20,10 +29,9 @@ if TYPE_CHECKING:
     from warpaint.engine.runtime.jobs import JobContext
 
 OPTIMIZER_CHOICES = ("lbfgs", "adam", "sgd-momentum", "nesterov", "adagrad", "rmsprop", "adadelta")
-# Style weight at strength 1 for the scale-free losses of `style_losses`:
-# tuned on the stylize benchmark (docs/stylization.md); weights 5 and 10 judge
-# alike, 5 keeps more content.
-BASE_STYLE_WEIGHT = 5.0
+# Style weight at strength 1 of the networks without a tuned recipe (the
+# random VGG-19s): tuned on the stylize benchmark (docs/stylization.md).
+BASE_STYLE_WEIGHT = SLIM_VGG_48.style_weight
 
 SPEC = EffectSpec(
     id="stylize",
@@ -64,7 +72,7 @@ SPEC = EffectSpec(
             "iterations",
             "Iterations",
             ParamType.INTEGER,
-            default=48,
+            default=DEFAULT_RECIPE.iterations,
             min=1,
             max=2000,
             help="Loss evaluations at the processing size (coarser scales add cheap ones).",
@@ -92,8 +100,24 @@ SPEC = EffectSpec(
             step=0.05,
             help="Size of the style's patterns relative to the processing size.",
         ),
-        Param("scales", "Scales (coarse to fine)", ParamType.INTEGER, default=2, min=1, max=5),
-        *network_params(default="vgg19-random-slim"),
+        Param(
+            "scales",
+            "Scales (coarse to fine)",
+            ParamType.INTEGER,
+            default=DEFAULT_RECIPE.scales,
+            min=1,
+            max=5,
+        ),
+        Param(
+            "softmax",
+            "Style statistics",
+            ParamType.CHOICE,
+            default="network",
+            choices=SOFTMAX_CHOICES,
+            help="Gram matrices of the features ('off') or of their softmax over "
+            "channels or positions (SWAG); 'network': the loss network's tuned choice.",
+        ),
+        *network_params(default=DEFAULT_RECIPE.network),
         Param(
             "mask",
             "Mask",
@@ -124,15 +148,21 @@ def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.T
     import torch
 
     from warpaint.engine.features.stylize.optim import stylize_image
+    from warpaint.engine.features.stylize.recipes import efficientnet_missing, recipe_for
     from warpaint.engine.neural.effect_helpers import progress_reporter, resize_to, rgb
-    from warpaint.engine.neural.loss_networks import feature_network
     from warpaint.engine.runtime.errors import BadInputError
 
     styles = params.get("style")
     if not styles:
         raise BadInputError("Stylize needs a style image (a layer or an image file)")
+    network = params["network"]
+    missing = efficientnet_missing() if network == "efficientnet-lite0" else None
+    if missing and not params.get("network_file"):
+        ctx.message(f"{missing}; stylized with the {FALLBACK_NETWORK} network instead")
+        network = FALLBACK_NETWORK
+    recipe = recipe_for(network, params.get("softmax", "network"))
     with torch.inference_mode(False), torch.enable_grad():
-        net = feature_network(params["network"], ctx.device, params.get("network_file"))
+        net = recipe.loss_network(ctx.device, params.get("network_file"))
         content = rgb(image)
         style_list = [(rgb(s), float(w)) for s, w in styles]
         if sum(w for _, w in style_list) <= 0:
@@ -144,7 +174,7 @@ def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.T
             style_list,
             side=side,
             evaluations=int(params["iterations"]),
-            style_weight=BASE_STYLE_WEIGHT * float(params["strength"]),
+            style_weight=recipe.style_weight * float(params["strength"]),
             content_weight=float(params["content_weight"]),
             optimizer=params["optimizer"],
             init=params["init"],
@@ -154,6 +184,8 @@ def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.T
             style_scale=float(params["style_scale"]),
             progress=progress_reporter(ctx, image),
             check=ctx.check,
+            style_transform=recipe.transform,
+            blend=recipe.blend,
         )
         result = resize_to(result, tuple(image.shape[-2:]))  # type: ignore[arg-type]
         mask = params.get("mask")

@@ -52,6 +52,9 @@ PREVIEW_INTERVAL_S = 0.5
 
 Progress = Callable[[float, torch.Tensor, dict[str, float]], None]
 LossFn = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+# Applied to each style layer's features before its Gram matrix
+# (`feature_transform.SoftmaxTransform`); None: the plain Gram.
+StyleTransform = Callable[[torch.Tensor], torch.Tensor] | None
 
 
 def _noop() -> None:
@@ -254,9 +257,11 @@ def style_targets(
     styles: Sequence[tuple[torch.Tensor, float]],
     side: int,
     check: Callable[[], None] = _noop,
+    transform: StyleTransform = None,
 ) -> dict[str, torch.Tensor]:
     """Weighted mean of the styles' Gram matrices per style layer, each style
-    resized so its long side is `side`. Weights are normalised to sum 1."""
+    resized so its long side is `side`. Weights are normalised to sum 1.
+    `transform` maps each layer's features before the Gram."""
     total = sum(w for _, w in styles)
     if total <= 0:
         raise ValueError("style weights must sum to more than zero")
@@ -265,7 +270,8 @@ def style_targets(
         for image, weight in styles:
             feats = net.module(resize_to_side(image, side), net.style_layers, check)
             for name in net.style_layers:
-                g = gram(feats[name]) * (weight / total)
+                f = feats[name] if transform is None else transform(feats[name])
+                g = gram(f) * (weight / total)
                 targets[name] = targets[name] + g if name in targets else g
     return targets
 
@@ -278,11 +284,14 @@ def gatys_loss(
     content_weight: float = 1.0,
     tv_weight: float = 0.0,
     check: Callable[[], None] = _noop,
+    transform: StyleTransform = None,
 ) -> Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]:
     """The Gatys loss of an image against style Gram `targets` and the
     features of `content` (N, 3, H, W): weighted Gram losses on the style
     layers + content loss (+ TV). For a batch, each image's Gram is compared
-    with the targets, so the images are stylised independently."""
+    with the targets, so the images are stylised independently. `transform`
+    maps the style layers' features before the Gram, as for the targets."""
+    tf = (lambda f: f) if transform is None else transform
     with torch.no_grad():
         c_target = net.module(content, [net.content_layer], check)[net.content_layer]
     layers = (*net.style_layers, net.content_layer)
@@ -290,7 +299,7 @@ def gatys_loss(
     def loss_fn(img: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         feats = net.module(img, layers, check)
         ls = sum(
-            w * gram_loss(feats[name], targets[name])
+            w * gram_loss(tf(feats[name]), targets[name])
             for name, w in zip(net.style_layers, net.style_weights, strict=True)
         )
         lc = content_loss(feats[net.content_layer], c_target)
@@ -321,6 +330,8 @@ def stylize_image(
     progress: Progress | None = None,
     check: Callable[[], None] = _noop,
     learning_rate: float | None = None,
+    style_transform: StyleTransform = None,
+    blend: float = 0.0,
 ) -> torch.Tensor:
     """Gatys et al. style transfer of `content` (1, 3, H, W) at long side `side`.
 
@@ -330,6 +341,10 @@ def stylize_image(
     mapped to the content's mean and covariance first).
     style_scale: each style is resized to long side `side * style_scale` at
     every scale, so its patterns keep their size relative to the image.
+    style_transform: applied to the style layers' features before their Gram
+    matrices (`feature_transform.SoftmaxTransform`; None: plain Gram).
+    blend: with init 'content', start from the content mixed this much
+    with the style's mean colour (0: the content itself).
     Returns (1, 3, h', w') with long side `side` (the caller resizes).
     """
     from warpaint.engine.neural.style_losses import luminance, match_luminance, with_chroma_of
@@ -357,16 +372,31 @@ def stylize_image(
         size = _fit(content.shape, s)
         c = _resize(content, size)
         if x is None:
-            x = c.clone() if init == "content" else _noise(c, generator)
+            x = _start(c, styles, blend) if init == "content" else _noise(c, generator)
         else:
             x = _resize(x, size)
-        targets = style_targets(net, styles, max(16, round(s * style_scale)), check)
-        loss_fn = gatys_loss(net, c, targets, style_weight, content_weight, tv_weight, check)
+        targets = style_targets(
+            net, styles, max(16, round(s * style_scale)), check, style_transform
+        )
+        loss_fn = gatys_loss(
+            net, c, targets, style_weight, content_weight, tv_weight, check, style_transform
+        )
         x = optimise(x, loss_fn, optimizer, n, report, learning_rate, check)
     assert x is not None
     if preserve_colours == "luminance":
         x = with_chroma_of(x, _resize(original, tuple(x.shape[-2:])))  # type: ignore[arg-type]
     return x
+
+
+def _start(
+    content: torch.Tensor, styles: Sequence[tuple[torch.Tensor, float]], blend: float
+) -> torch.Tensor:
+    """The content mixed `blend` of the way to the styles' weighted mean colour."""
+    if blend <= 0:
+        return content.clone()
+    total = sum(w for _, w in styles)
+    mean = sum(s.mean(dim=(2, 3), keepdim=True) * (w / total) for s, w in styles)
+    return content * (1 - blend) + mean * blend
 
 
 def _noise(like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

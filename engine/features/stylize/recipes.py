@@ -1,0 +1,143 @@
+"""Named Gatys settings: what the stylize effect runs per loss network, and
+the earlier defaults pinned by name so benchmarks can compare against them.
+
+A recipe is the network plus everything the optimisation needs beyond the
+user's image and style: evaluations, scales, style weight at strength 1,
+the style layers and their weights, the feature transformation before the
+Gram matrices, and the start image. docs/stylization.md shows how each
+figure was chosen and how to reproduce it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from warpaint.engine.features.stylize.feature_transform import SoftmaxTransform
+
+
+@dataclass(frozen=True)
+class GatysRecipe:
+    """Settings of one Gatys configuration (torch-free until `loss_network`)."""
+
+    name: str
+    network: str
+    iterations: int
+    scales: int
+    style_weight: float
+    style_layers: tuple[str, ...] | None = None
+    layer_weights: tuple[float, ...] | None = None
+    content_layer: str | None = None
+    transform: SoftmaxTransform | None = None
+    blend: float = 0.0
+
+    def loss_network(self, device: str = "cpu", path: str | None = None) -> Any:
+        """The recipe's `LossNetwork` on `device`: the named network with
+        this recipe's style layers, their weights and the content layer
+        where it sets them."""
+        from warpaint.engine.neural.loss_networks import feature_network
+
+        net = feature_network(self.network, device, path)
+        if self.style_layers is not None:
+            assert self.layer_weights is not None
+            net = dataclasses.replace(
+                net, style_layers=self.style_layers, style_weights=self.layer_weights
+            )
+        if self.content_layer is not None:
+            net = dataclasses.replace(net, content_layer=self.content_layer)
+        return net
+
+    def settings(self) -> dict[str, Any]:
+        """The recipe as plain values (what benchmarks report)."""
+        return {
+            "recipe": self.name,
+            "network": self.network,
+            "iterations": self.iterations,
+            "scales": self.scales,
+            "style_weight": self.style_weight,
+            "style_layers": self.style_layers,
+            "layer_weights": self.layer_weights,
+            "content_layer": self.content_layer,
+            "softmax": None
+            if self.transform is None
+            else {"over": self.transform.over, "temperature": self.transform.temperature},
+            "start_blend": self.blend,
+        }
+
+
+# The stylize effect's defaults until the softmax recipe: the slim random
+# VGG-19, 48 evaluations over 2 scales, plain Gram, style weight 5, from the
+# content. Pinned so that later benchmarks compare against the same thing.
+SLIM_VGG_48 = GatysRecipe(
+    name="slim-vgg-48",
+    network="vgg19-random-slim",
+    iterations=48,
+    scales=2,
+    style_weight=5.0,
+)
+
+# EfficientNet-Lite0's recipe, tuned on the TUNING pairs (`pairs`) and judged
+# on the HELD-OUT ones (docs/stylization.md, "Default settings"): the
+# network's own style layers and weights (`loss_networks`), content on block2
+# (/4) instead of block4 and style weight 1 instead of 5, which keep more of
+# the photo; 64 evaluations; plain Gram matrices (the softmax variants judged
+# alike on style and kept less content).
+EFFICIENTNET_LITE0 = GatysRecipe(
+    name="efficientnet-lite0-64",
+    network="efficientnet-lite0",
+    iterations=64,
+    scales=2,
+    style_weight=1.0,
+    content_layer="block2",
+)
+DEFAULT_RECIPE = EFFICIENTNET_LITE0
+# What the effect runs when EfficientNet-Lite0's packages are missing.
+FALLBACK_NETWORK = SLIM_VGG_48.network
+# The softmax settings a user can pick ('network': the recipe's own), with
+# the temperature and style weight (strength 1) each was measured at on
+# EfficientNet-Lite0: a softmax at these temperatures leaves Gram matrices
+# close to constant, so the scale-free Gram loss needs a larger weight.
+SOFTMAX_CHOICES = ("network", "off", "channels", "positions")
+SOFTMAX_SETTINGS: dict[str, tuple[float, float]] = {
+    "channels": (4.0, 20.0),
+    "positions": (4.0, 25.0),
+}
+
+
+def recipe_for(network: str, softmax: str = "network") -> GatysRecipe:
+    """The recipe the stylize effect runs on `network`: the tuned one for
+    EfficientNet-Lite0, the pinned slim-VGG settings with that network for
+    the others; `softmax` ('off', 'channels', 'positions') overrides the
+    recipe's feature transformation (with its own style weight)."""
+    if softmax not in SOFTMAX_CHOICES:
+        raise ValueError(f"unknown softmax {softmax!r} (choose from {', '.join(SOFTMAX_CHOICES)})")
+    if network == EFFICIENTNET_LITE0.network:
+        recipe = EFFICIENTNET_LITE0
+    else:
+        recipe = dataclasses.replace(SLIM_VGG_48, name=f"{network}-48", network=network)
+    if softmax == "network":
+        return recipe
+    if softmax == "off":
+        return dataclasses.replace(recipe, transform=None)
+    temperature, weight = SOFTMAX_SETTINGS[softmax]
+    return dataclasses.replace(
+        recipe, transform=SoftmaxTransform(temperature, softmax), style_weight=weight
+    )
+
+
+def efficientnet_missing() -> str | None:
+    """None when EfficientNet-Lite0's two packages can be imported, else a
+    one-line message naming what is missing and how to install it."""
+    from importlib.util import find_spec
+
+    from warpaint.engine.neural.efficientnet import (
+        ARCHITECTURE_PACKAGE,
+        INSTALL_HINT,
+        WEIGHTS_PACKAGE,
+    )
+
+    absent = [name for name in (ARCHITECTURE_PACKAGE, WEIGHTS_PACKAGE) if find_spec(name) is None]
+    if not absent:
+        return None
+    return f"EfficientNet-Lite0 is not installed ({', '.join(absent)} missing: {INSTALL_HINT})"
