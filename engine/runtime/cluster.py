@@ -195,7 +195,7 @@ def connect(address: str, jobs: int = 1) -> Iterator[distributed.Client]:
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",
             silence_logs=40,
         )
         try:
@@ -257,12 +257,22 @@ def run_on_cluster(
     resources = {"GPU": 1} if device == "cuda" else None
     with connect(address, jobs) as client:
         _check_paths(client, plan, sorted(_named_files(recipe)))
+        if resources is not None and not _gpu_workers(client):
+            raise BadInputError(
+                "--device cuda: no worker of the cluster has a GPU "
+                "(start GPU workers with `dask worker ... --resources GPU=1`)"
+            )
         client.register_plugin(plugin, name=f"warpaint-batch-{batch_id}")
         try:
             _dispatch(client, plan, batch_id, resources, journal, progress, summary, one_line)
         finally:
             with contextlib.suppress(Exception):
                 client.unregister_worker_plugin(f"warpaint-batch-{batch_id}")
+
+
+def _gpu_workers(client: distributed.Client) -> list[str]:
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    return [address for address, w in workers.items() if w.get("resources", {}).get("GPU")]
 
 
 def _in_flight(client: distributed.Client) -> int:

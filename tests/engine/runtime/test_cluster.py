@@ -2,12 +2,12 @@
 test's process and two worker processes it starts with Dask's own command,
 as docs/cluster.md starts them on two machines."""
 
+import contextlib
 import io
 import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,12 +56,12 @@ def run(recipe, inputs, outdir, cluster, progress=None):
     return batch.run_batch(loaded, plan, journal, progress, device, cluster=cluster)
 
 
-@pytest.fixture
-def cluster():
+@contextlib.contextmanager
+def loopback_cluster():
     """A scheduler here and two `dask worker` processes (one thread each, no
     nanny: a killed worker stays dead), named w1 and w2."""
     local = distributed.LocalCluster(
-        n_workers=0, host="127.0.0.1", dashboard_address=None, silence_logs=40
+        n_workers=0, host="127.0.0.1", dashboard_address=":0", silence_logs=40
     )
     address = local.scheduler_address
     workers = {
@@ -83,6 +83,19 @@ def cluster():
             process.kill()
             process.wait()
         local.close()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with loopback_cluster() as running:
+        yield running
+
+
+@pytest.fixture
+def own_cluster():
+    """A cluster of this test's own, for a test that kills a worker."""
+    with loopback_cluster() as running:
+        yield running
 
 
 def pixels(path):
@@ -113,8 +126,8 @@ def test_a_batch_on_two_workers_writes_what_the_local_batch_writes(photos, clust
     assert sum(executed.values()) == COUNT
 
 
-def test_a_worker_killed_mid_batch_loses_no_output(photos, cluster):
-    address, client, workers = cluster
+def test_a_worker_killed_mid_batch_loses_no_output(photos, own_cluster):
+    address, client, workers = own_cluster
     out = photos / "killed"
     command = [sys.executable, "-m", "warpaint.app.cli", "batch", str(photos / "splining.json")]
     command += [str(photos / "in"), "-o", str(out), "--name", "{stem}.png", "--cluster", address]
@@ -142,12 +155,21 @@ def test_a_worker_killed_mid_batch_loses_no_output(photos, cluster):
     assert w1 not in client.scheduler_info()["workers"]
 
 
-def test_a_cluster_whose_workers_do_not_see_the_files_is_refused(photos, cluster, tmp_path):
+@pytest.mark.parametrize(
+    ("source", "device", "message"),
+    [
+        ("/nonexistent-warpaint/in.png", "auto", "does not see /nonexistent-warpaint/in.png"),
+        ("in/photo000.jpg", "cuda", "no worker of the cluster has a GPU"),
+    ],
+)
+def test_a_cluster_that_cannot_run_the_batch_is_refused_before_any_file_runs(
+    photos, cluster, tmp_path, source, device, message
+):
     address, client, _ = cluster
     recipe = load_recipe(photos / "splining.json")
-    task = batch.Task(1, Path("/nonexistent-warpaint/in.png"), tmp_path / "out.png", "k")
+    task = batch.Task(1, photos / source, tmp_path / "out.png", "k")
     plan = batch.Plan(tasks=[task])
     progress = batch.Progress(io.StringIO(), 1, tty=False)
-    journal = batch.Journal(tmp_path)
-    with pytest.raises(BadInputError, match="shared filesystem"):
-        batch.run_batch(recipe, plan, journal, progress, "auto", cluster=address)
+    with pytest.raises(BadInputError, match=message):
+        batch.run_batch(recipe, plan, batch.Journal(tmp_path), progress, device, cluster=address)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [batch.JOURNAL_NAME]
