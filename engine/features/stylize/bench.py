@@ -125,7 +125,6 @@ def _stylise(
         style_weight=recipe.style_weight,
         scales=recipe.scales,
         style_transform=recipe.transform,
-        blend=recipe.blend,
     )
     result = out[0].permute(1, 2, 0).cpu().numpy()
     return result, time.perf_counter() - t0

@@ -185,7 +185,6 @@ def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.T
             progress=progress_reporter(ctx, image),
             check=ctx.check,
             style_transform=recipe.transform,
-            blend=recipe.blend,
         )
         result = resize_to(result, tuple(image.shape[-2:]))  # type: ignore[arg-type]
         mask = params.get("mask")

@@ -331,7 +331,6 @@ def stylize_image(
     check: Callable[[], None] = _noop,
     learning_rate: float | None = None,
     style_transform: StyleTransform = None,
-    blend: float = 0.0,
 ) -> torch.Tensor:
     """Gatys et al. style transfer of `content` (1, 3, H, W) at long side `side`.
 
@@ -343,8 +342,6 @@ def stylize_image(
     every scale, so its patterns keep their size relative to the image.
     style_transform: applied to the style layers' features before their Gram
     matrices (`feature_transform.SoftmaxTransform`; None: plain Gram).
-    blend: with init 'content', start from the content mixed this much
-    with the style's mean colour (0: the content itself).
     Returns (1, 3, h', w') with long side `side` (the caller resizes).
     """
     from warpaint.engine.neural.style_losses import luminance, match_luminance, with_chroma_of
@@ -372,7 +369,7 @@ def stylize_image(
         size = _fit(content.shape, s)
         c = _resize(content, size)
         if x is None:
-            x = _start(c, styles, blend) if init == "content" else _noise(c, generator)
+            x = c.clone() if init == "content" else _noise(c, generator)
         else:
             x = _resize(x, size)
         targets = style_targets(
@@ -386,17 +383,6 @@ def stylize_image(
     if preserve_colours == "luminance":
         x = with_chroma_of(x, _resize(original, tuple(x.shape[-2:])))  # type: ignore[arg-type]
     return x
-
-
-def _start(
-    content: torch.Tensor, styles: Sequence[tuple[torch.Tensor, float]], blend: float
-) -> torch.Tensor:
-    """The content mixed `blend` of the way to the styles' weighted mean colour."""
-    if blend <= 0:
-        return content.clone()
-    total = sum(w for _, w in styles)
-    mean = sum(s.mean(dim=(2, 3), keepdim=True) * (w / total) for s, w in styles)
-    return content * (1 - blend) + mean * blend
 
 
 def _noise(like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

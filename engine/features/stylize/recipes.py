@@ -4,7 +4,7 @@ the earlier defaults pinned by name so benchmarks can compare against them.
 A recipe is the network plus everything the optimisation needs beyond the
 user's image and style: evaluations, scales, style weight at strength 1,
 the style layers and their weights, the feature transformation before the
-Gram matrices, and the start image. docs/stylization.md shows how each
+Gram matrices. docs/stylization.md shows how each
 figure was chosen and how to reproduce it.
 """
 
@@ -30,7 +30,6 @@ class GatysRecipe:
     layer_weights: tuple[float, ...] | None = None
     content_layer: str | None = None
     transform: SoftmaxTransform | None = None
-    blend: float = 0.0
 
     def loss_network(self, device: str = "cpu", path: str | None = None) -> Any:
         """The recipe's `LossNetwork` on `device`: the named network with
@@ -62,7 +61,6 @@ class GatysRecipe:
             "softmax": None
             if self.transform is None
             else {"over": self.transform.over, "temperature": self.transform.temperature},
-            "start_blend": self.blend,
         }
 
 
