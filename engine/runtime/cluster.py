@@ -342,7 +342,8 @@ def _dispatch(
     except KeyboardInterrupt:
         cancel.set()
         left = [future for future, _ in running.values() if not future.done()]
-        with contextlib.suppress(KeyboardInterrupt):
+        # Those still running after the grace time are left to stop on their own.
+        with contextlib.suppress(KeyboardInterrupt, TimeoutError):
             distributed.wait(left, timeout=CANCEL_GRACE_S)
         for future in left:
             if future.status == "finished":

@@ -5,6 +5,7 @@ as docs/cluster.md starts them on two machines."""
 import contextlib
 import io
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -173,3 +174,32 @@ def test_a_cluster_that_cannot_run_the_batch_is_refused_before_any_file_runs(
     with pytest.raises(BadInputError, match=message):
         batch.run_batch(recipe, plan, batch.Journal(tmp_path), progress, device, cluster=address)
     assert sorted(p.name for p in tmp_path.iterdir()) == [batch.JOURNAL_NAME]
+
+
+def test_ctrl_c_keeps_what_was_committed_and_resume_finishes_the_batch(photos, cluster):
+    address, client, _ = cluster
+    out = photos / "interrupted"
+    command = [sys.executable, "-m", "warpaint.app.cli", "batch", str(photos / "splining.json")]
+    command += [str(photos / "in"), "-o", str(out), "--name", "{stem}.png", "--cluster", address]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # Wait on the scheduler until the workers hold the batch's files, then Ctrl+C.
+        deadline = time.monotonic() + TIMEOUT_S
+        while time.monotonic() < deadline and proc.poll() is None:
+            if any(client.processing().values()):
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=TIMEOUT_S)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1].endswith("(cancelled)")
+    # The journal names exactly the outputs on disk, and not all of them were made.
+    made = {p.name for p in out.glob("*.png")}
+    assert set(batch.Journal(out)._keys) == made
+    assert len(made) < COUNT
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    summary = resumed.stderr.strip().splitlines()[-1]
+    assert summary == f"done {COUNT - len(made)}, failed 0, skipped {len(made)}"
+    assert_same_outputs(out, photos / "local")
