@@ -203,3 +203,12 @@ def test_ctrl_c_keeps_what_was_committed_and_resume_finishes_the_batch(photos, c
     summary = resumed.stderr.strip().splitlines()[-1]
     assert summary == f"done {COUNT - len(made)}, failed 0, skipped {len(made)}"
     assert_same_outputs(out, photos / "local")
+
+
+def test_a_local_cluster_of_two_workers_from_the_command_line(photos):
+    out = photos / "local-cluster"
+    command = [sys.executable, "-m", "warpaint.app.cli", "batch", str(photos / "splining.json")]
+    command += [str(photos / "in"), "-o", str(out), "--name", "{stem}.png"]
+    proc = subprocess.run([*command, "--cluster", "local", "--jobs", "2"], capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    assert_same_outputs(out, photos / "local")

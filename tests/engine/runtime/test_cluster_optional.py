@@ -44,3 +44,26 @@ def test_cluster_without_the_extra_is_one_line_and_runs_nothing(tmp_path):
     assert "--cluster needs the 'cluster' extra" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out" / "a.png").exists()
+
+
+def test_the_summary_counts_files_run_again_only_when_there_are_some():
+    from warpaint.engine.runtime.batch import Summary
+
+    assert Summary(done=3).line() == "done 3, failed 0, skipped 0"
+    summary = Summary(done=3, retried=["in/a.jpg", "in/b.jpg"])
+    assert summary.line() == "done 3, failed 0, skipped 0, retried 2 (a worker was lost)"
+
+
+def test_the_steady_rate_counts_outputs_between_the_first_and_the_last_written(tmp_path):
+    import os
+
+    from warpaint.engine.runtime.bench_batch import steady_rate
+
+    outputs = []
+    for i, seconds in enumerate([100.0, 101.0, 102.0, 104.0]):
+        path = tmp_path / f"{i}.jpg"
+        path.write_bytes(b"x")
+        os.utime(path, (seconds, seconds))
+        outputs.append(path)
+    assert steady_rate(outputs) == 3 / 4.0
+    assert steady_rate(outputs[:1]) is None
