@@ -341,11 +341,12 @@ def _dispatch(
             top_up()
     except KeyboardInterrupt:
         cancel.set()
-        left = [future for future, _ in running.values() if not future.done()]
-        # Those still running after the grace time are left to stop on their own.
+        # Those still running after the grace time are left to stop on their
+        # own; every result in by then (also one not yet handed out by
+        # `flow`) is committed.
         with contextlib.suppress(KeyboardInterrupt, TimeoutError):
-            distributed.wait(left, timeout=CANCEL_GRACE_S)
-        for future in left:
+            distributed.wait([future for future, _ in running.values()], timeout=CANCEL_GRACE_S)
+        for future, _ in list(running.values()):
             if future.status == "finished":
                 done(future, future.result())
         raise
