@@ -67,3 +67,14 @@ def test_the_steady_rate_counts_outputs_between_the_first_and_the_last_written(t
         outputs.append(path)
     assert steady_rate(outputs) == 3 / 4.0
     assert steady_rate(outputs[:1]) is None
+
+
+def test_a_video_batch_on_a_cluster_is_refused(tmp_path, capsys):
+    from warpaint.app.cli import main
+
+    args = batch_args(tmp_path)
+    args[2] = str(tmp_path / "clip.mp4")
+    code = main([*args[:4], str(tmp_path / "out.mp4"), "--cluster", "local"])
+    assert code == 2
+    assert "--cluster runs image batches" in capsys.readouterr().err
+    assert not (tmp_path / "out.mp4").exists()
