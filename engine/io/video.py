@@ -181,7 +181,6 @@ class VideoWriter:
         audio_from: str | os.PathLike[str] | None = None,
         codec: str | None = None,
         crf: int = 18,
-        lossless: bool = False,
     ) -> None:
         av = load_av()
         self.path = Path(path)
@@ -203,20 +202,16 @@ class VideoWriter:
         fmt = "matroska" if suffix == "mkv" else suffix if suffix != "m4v" else "mp4"
         self.container = av.open(str(self.temp), "w", format=fmt)
         try:
-            if lossless:
-                self.stream = self.container.add_stream("ffv1", rate=rate)
-                self.stream.pix_fmt = "bgr0"
-            else:
-                self.stream = self.container.add_stream(codec or ENCODERS[suffix], rate=rate)
-                self.stream.pix_fmt = "yuv420p"
-                # BT.601 limited range, as `_i420` converts, stated for players.
-                context = self.stream.codec_context
-                context.colorspace = context.color_primaries = context.color_trc = _BT601
-                context.color_range = _LIMITED
-                if self.stream.codec_context.name in ("libx264", "libx265"):
-                    self.stream.options = {"crf": str(crf), "preset": "medium"}
-                elif self.stream.codec_context.name == "libvpx-vp9":
-                    self.stream.options = {"crf": str(crf + 13), "b": "0", "row-mt": "1"}
+            self.stream = self.container.add_stream(codec or ENCODERS[suffix], rate=rate)
+            self.stream.pix_fmt = "yuv420p"
+            # BT.601 limited range, as `_i420` converts, stated for players.
+            context = self.stream.codec_context
+            context.colorspace = context.color_primaries = context.color_trc = _BT601
+            context.color_range = _LIMITED
+            if context.name in ("libx264", "libx265"):
+                self.stream.options = {"crf": str(crf), "preset": "medium"}
+            elif context.name == "libvpx-vp9":
+                self.stream.options = {"crf": str(crf + 13), "b": "0", "row-mt": "1"}
             self.stream.width, self.stream.height = self.width, self.height
             self.stream.time_base = Fraction(1) / Fraction(rate)
             if audio_from is not None:
@@ -248,11 +243,8 @@ class VideoWriter:
             raise ValueError(
                 f"frame is {frame.shape[1]}x{frame.shape[0]}, the video {self.width}x{self.height}"
             )
-        if self.stream.pix_fmt == "yuv420p":
-            video_frame = av.VideoFrame.from_ndarray(_i420(frame), format="yuv420p")
-            video_frame.colorspace, video_frame.color_range = _BT601, _LIMITED
-        else:
-            video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+        video_frame = av.VideoFrame.from_ndarray(_i420(frame), format="yuv420p")
+        video_frame.colorspace, video_frame.color_range = _BT601, _LIMITED
         video_frame.pts = self.count
         self.container.mux(self.stream.encode(video_frame))
         self.count += 1

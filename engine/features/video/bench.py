@@ -64,7 +64,7 @@ def _strip(contents: list[np.ndarray], rows: list[list[np.ndarray]], path: Path)
 
 def _clip_speed(frames: list[np.ndarray], device: str, max_side: int | None) -> dict[str, Any]:
     """Frames per second of `warpaint batch`'s video path (decode, recipe,
-    stabilizer, lossless chunks, encode) over `frames` written as an H.264
+    stabilizer, chunks, encode) over `frames` written as an H.264
     clip; None with the reason when the `video` extra is not installed."""
     from fractions import Fraction
 
