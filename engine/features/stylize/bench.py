@@ -199,7 +199,7 @@ def _save_sheet(
 
     contents = list(dict.fromkeys(c for c, _ in pairs))
     styles = list(dict.fromkeys(s for _, s in pairs))
-    cell = size // 2
+    cell = min(size, 192)
     step = cell + 4
 
     def fit(a: np.ndarray) -> np.ndarray:

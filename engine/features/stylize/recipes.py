@@ -64,7 +64,7 @@ class GatysRecipe:
         }
 
 
-# The stylize effect's defaults until the softmax recipe: the slim random
+# The stylize effect's defaults before the EfficientNet-Lite0 recipe: the slim random
 # VGG-19, 48 evaluations over 2 scales, plain Gram, style weight 5, from the
 # content. Pinned so that later benchmarks compare against the same thing.
 SLIM_VGG_48 = GatysRecipe(
