@@ -73,8 +73,8 @@ def test_the_judges_packing_measure_sees_dots_on_a_grid_and_not_scattered_dots()
 @pytest.mark.slow
 def test_stylization_halves_the_judged_style_distance():
     """Stylization halves the judged style distance, on the benchmark pair
-    where that holds at a small size: chelsea x strokes, 160 px, the default
-    network, 64 evaluations over the default two scales (80 -> 160 px), style weight 5 (strength 1).
+    where that holds at a small size: chelsea x strokes, 160 px, the slim
+    random network, 64 evaluations over two scales (80 -> 160 px), style weight 5.
 
     Why this pair: the strokes style is a dense texture at every scale, so
     both terms of the fixed judge move (colour 0.21 -> 0.09, texture 0.46 ->
@@ -106,7 +106,7 @@ def test_stylization_cuts_the_judged_style_distance():
     what a Gram loss reproduces, so the texture term barely moves). So: the
     colour distance more than halves, the whole distance falls by a quarter
     (measured 0.66, colour 0.40, SSIM 0.49), and the content stays
-    recognisable. Default network, 64 px, 80 evaluations, one scale.
+    recognisable. The slim random network, 64 px, 80 evaluations, one scale.
     """
     content, style = _astronaut(64), mosaic(64)
     net = feature_network("vgg19-random-slim")
