@@ -258,8 +258,8 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
     gen, styles = load_generator(None, device)
     # The Gatys side is pinned by name (the earlier stylize defaults, which the
     # presets were distilled from), so these figures stay comparable.
-    gatys = SLIM_VGG_48
-    net = gatys.loss_network(device)
+    reference = SLIM_VGG_48
+    net = reference.loss_network(device)
 
     def fit(a: np.ndarray) -> np.ndarray:
         return fit_rgb(a, side)
@@ -310,9 +310,9 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
                             t(c),
                             [(t(style), 1.0)],
                             side=side,
-                            evaluations=gatys.iterations,
-                            style_weight=gatys.style_weight,
-                            scales=gatys.scales,
+                            evaluations=reference.iterations,
+                            style_weight=reference.style_weight,
+                            scales=reference.scales,
                         )
                     )
                 if cached is not None:
@@ -358,7 +358,7 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
         }
     return {
         "size": side,
-        "gatys_settings": gatys.settings(),
+        "gatys_settings": reference.settings(),
         "results": rows,
         "per_preset": per_preset,
         "median_ratio": round(statistics.median(r["ratio"] for r in rows), 3) if rows else None,
