@@ -20,8 +20,10 @@ size give comparable Gram matrices.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch loads when a transformation runs: listing effects needs none
+    import torch
 
 OVER = ("channels", "positions")
 
@@ -30,6 +32,8 @@ def softmax_features(features: torch.Tensor, temperature: float, over: str) -> t
     """(N, C, h, w) -> (N, C, h, w): softmax(features / temperature) over
     `over` ('channels' or 'positions'), times C or h*w (mean 1). Smooth, so
     gradients reach every activation."""
+    import torch
+
     if features.ndim != 4:
         raise ValueError(f"features must be (N, C, h, w), got {tuple(features.shape)}")
     if temperature <= 0:
