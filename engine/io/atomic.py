@@ -135,7 +135,8 @@ def remove_stale_temp_files(
     return removed
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
+    """Make a rename in `folder` durable (POSIX; elsewhere nothing to do)."""
     if os.name != "posix":
         return
     with contextlib.suppress(OSError):
@@ -190,4 +191,4 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
         if isinstance(err, OSError):
             raise BadInputError(f"{target}: could not be written ({err.strerror or err})") from None
         raise
-    _fsync_dir(folder)
+    fsync_folder(folder)

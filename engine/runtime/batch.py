@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from warpaint.engine.io.atomic import TEMP_SUFFIX, atomic_write, temp_prefix
+from warpaint.engine.io.atomic import TEMP_SUFFIX, atomic_write, fsync_folder, temp_prefix
 from warpaint.engine.runtime.errors import BadInputError, JobCancelled, WarpaintError
 from warpaint.engine.runtime.recipes import Recipe
 
@@ -490,7 +490,8 @@ def commit(task: Task, staged: Path, journal: Journal) -> None:
             raise BadInputError(
                 f"{task.output}: could not be written ({err.strerror or err})"
             ) from None
-        _fsync_folder(task.output.parent)
+        # Durable before the journal says it happened.
+        fsync_folder(task.output.parent)
         journal.record(task)
 
 
@@ -512,18 +513,6 @@ def _interrupts_deferred() -> Iterator[None]:
             previous(signal.SIGINT, None)
         elif previous != signal.SIG_IGN:
             raise KeyboardInterrupt
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename in `folder` durable before the journal says it happened."""
-    if os.name != "posix":
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 class Progress:
