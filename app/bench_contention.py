@@ -138,36 +138,15 @@ def _ratios(
 
 def _workload(name: str, quick: bool) -> tuple[Callable[[], Any], Callable[[], Any], str, str]:
     """(warpaint's callable, the peer's callable, what runs, the peer's name)."""
-    import numpy as np
     import torch
 
     if name == "splining":
-        import importlib
-
-        from warpaint.engine.core.pyramid import spline
-
-        cv2: Any = importlib.import_module("cv2")  # its stubs lack the blender
+        from warpaint.engine.features.splining.bench import spline_workload
 
         side, levels = (1024 if quick else 4096), 7
-        rng = np.random.default_rng(5)
-        a = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
-        b = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
-        m = np.zeros((side, side), np.uint8)
-        m[:, : side // 2] = 255
-
-        def ours() -> Any:
-            ta = torch.from_numpy(a).permute(2, 0, 1)[None].float().div_(255.0)
-            tb = torch.from_numpy(b).permute(2, 0, 1)[None].float().div_(255.0)
-            tm = torch.from_numpy(m)[None, None].float().div_(255.0)
-            return spline(ta, tb, tm, levels)
-
-        def peer() -> Any:
-            blender = cv2.detail_MultiBandBlender(0, levels)
-            blender.prepare((0, 0, side, side))
-            blender.feed(a, m, (0, 0))
-            blender.feed(b, 255 - m, (0, 0))
-            return blender.blend(None, None)[0]
-
+        ours, peer = spline_workload(side, levels)
+        if peer is None:
+            raise RuntimeError("the splining peer needs OpenCV (opencv-python-headless)")
         return ours, peer, f"{side}x{side} RGB, {levels} levels", "opencv-multiband"
     from warpaint.engine.features.fast_style.bench import johnson_net
 

@@ -14,6 +14,42 @@ import numpy as np
 from warpaint.engine.runtime.bench import benchmark, rss_mib, sampled_peak_rss
 
 
+def spline_workload(side: int, levels: int) -> tuple[Callable[[], Any], Callable[[], Any] | None]:
+    """Two side x side RGB uint8 images and a half mask: (Warpaint's spline
+    from the uint8 arrays to the float blend, OpenCV's `detail_MultiBandBlender`
+    on the same arrays, or None without OpenCV)."""
+    import torch
+
+    from warpaint.engine.core.pyramid import spline
+
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+    b = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+    m = np.zeros((side, side), np.uint8)
+    m[:, : side // 2] = 255
+
+    def warpaint() -> Any:
+        with torch.inference_mode():
+            ta = torch.from_numpy(a).permute(2, 0, 1)[None].float().div_(255.0)
+            tb = torch.from_numpy(b).permute(2, 0, 1)[None].float().div_(255.0)
+            tm = torch.from_numpy(m)[None, None].float().div_(255.0)
+            return spline(ta, tb, tm, levels)
+
+    try:
+        cv2: Any = importlib.import_module("cv2")
+    except ImportError:
+        return warpaint, None
+
+    def opencv() -> Any:
+        blender = cv2.detail_MultiBandBlender(0, levels)
+        blender.prepare((0, 0, side, side))
+        blender.feed(a, m, (0, 0))
+        blender.feed(b, 255 - m, (0, 0))
+        return blender.blend(None, None)[0]
+
+    return warpaint, opencv
+
+
 @benchmark("splining", "Laplacian-pyramid spline of two 4096^2 RGB images vs OpenCV's blender")
 def bench_splining(quick: bool, device: str | None) -> dict[str, Any]:
     """Two side x side RGB uint8 images (decoded, in memory) and a half mask,
@@ -33,18 +69,7 @@ def bench_splining(quick: bool, device: str | None) -> dict[str, Any]:
     side = 1024 if quick else 4096
     runs = 3 if quick else 5
     levels = 7
-    rng = np.random.default_rng(5)
-    a = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
-    b = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
-    m = np.zeros((side, side), np.uint8)
-    m[:, : side // 2] = 255
-
-    def warpaint() -> Any:
-        with torch.inference_mode():
-            ta = torch.from_numpy(a).permute(2, 0, 1)[None].float().div_(255.0)
-            tb = torch.from_numpy(b).permute(2, 0, 1)[None].float().div_(255.0)
-            tm = torch.from_numpy(m)[None, None].float().div_(255.0)
-            return spline(ta, tb, tm, levels)
+    warpaint, opencv = spline_workload(side, levels)
 
     def warpaint_1thread() -> Any:
         # torch's OpenMP threads spin at barriers; on a loaded 2-core machine
@@ -65,20 +90,12 @@ def bench_splining(quick: bool, device: str | None) -> dict[str, Any]:
         "levels": levels,
         "torch_threads": torch.get_num_threads(),
     }
-    try:
+    if opencv is not None:
         cv2: Any = importlib.import_module("cv2")
-
-        def opencv() -> Any:
-            blender = cv2.detail_MultiBandBlender(0, levels)
-            blender.prepare((0, 0, side, side))
-            blender.feed(a, m, (0, 0))
-            blender.feed(b, 255 - m, (0, 0))
-            return blender.blend(None, None)[0]
-
         timers["opencv"] = opencv
         result["opencv_version"] = cv2.__version__
         result["opencv_threads"] = cv2.getNumThreads()
-    except ImportError:
+    else:
         result["opencv"] = "not installed (pip install opencv-python-headless)"
     times: dict[str, list[float]] = {name: [] for name in timers}
     for fn in timers.values():
