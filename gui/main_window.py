@@ -62,6 +62,7 @@ from warpaint.gui.icons import icon
 from warpaint.gui.keep_preview import KeepPreviewDialog
 from warpaint.gui.layers_panel import LayersPanel
 from warpaint.gui.masks import MaskActions
+from warpaint.gui.new_preset import NewPresetWidget
 
 MAX_RECENT = 10
 ORA_FILTER = "OpenRaster (*.ora)"
@@ -329,6 +330,9 @@ class MainWindow(QMainWindow):
         attributes_panel = self.effects_panel.panels.get("attributes")
         if attributes_panel is not None:
             attributes_panel.add_tools(SliderBuilderWidget(attributes_panel, self))
+        fast_style_panel = self.effects_panel.panels.get("fast-style")
+        if fast_style_panel is not None:
+            fast_style_panel.add_tools(NewPresetWidget(fast_style_panel, self))
         self.session = EffectSession(
             self.bridge,
             self.engine_settings.preview_max_side,

@@ -14,9 +14,10 @@ layer is written next to the recipe as a PNG and named by a path relative to
 the recipe; file paths are stored relative to it too, except a model file in
 the user's model folder or among the shipped models, which is stored by name
 and sha256 (`{"model": "my-eyes.safetensors", "sha256": "..."}`) and found by
-name, and checked, where the recipe is loaded. Loading checks
-everything before anything runs, and each problem is one `BadInputError`
-naming the step: "step 2 (fast-style): strength: 3 is outside 0..1".
+name, and checked, where the recipe is loaded (a folder directly in the user's
+model folder counts as that folder: a user's fast-style presets live in one).
+Loading checks everything before anything runs, and each problem is one
+`BadInputError` naming the step: "step 2 (fast-style): strength: 3 is outside 0..1".
 """
 
 from __future__ import annotations
@@ -243,10 +244,14 @@ def _param_json(p: Param, value: Any, folder: Path) -> Any:
     return value
 
 
-def _model_folders() -> tuple[Path, Path]:
+def _model_folders() -> tuple[Path, ...]:
     """Where a model named in a recipe is looked for, in order: the user's
-    model folder, then the shipped models."""
-    return user_models_dir(), shipped_model_path("-").parent
+    model folder, the folders directly in it (a feature's own, such as the
+    fast-style presets made from the user's style images), then the shipped
+    models."""
+    user = user_models_dir()
+    inner = sorted(p for p in user.iterdir() if p.is_dir()) if user.is_dir() else []
+    return (user, *inner, shipped_model_path("-").parent)
 
 
 def _in_model_folder(value: Any) -> bool:

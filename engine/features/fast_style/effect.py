@@ -8,7 +8,10 @@ statistics (`warpaint.engine.neural.feedforward`), so no seams appear. Fast enou
 for live previews (not a long job).
 
 The presets come from `resources/models/fast-style.safetensors`, trained by
-`warpaint train style --presets` (see docs/fast-style.md).
+`warpaint train style --presets` (see docs/fast-style.md). The user's own
+presets (`user_presets`: one-style models made from their style images by
+`warpaint train preset` or the panel's "New preset from image…") run through
+the `model` parameter.
 """
 
 from __future__ import annotations
@@ -131,8 +134,9 @@ SPEC = EffectSpec(
             "Model file",
             ParamType.FILE,
             default=None,
-            help="A model from 'warpaint train style' instead of the presets; "
-            "'preset' picks its style by name, else its first style is used.",
+            help="A model from 'warpaint train style', or one of your presets (its file, or "
+            "its name on the command line), instead of the shipped presets; 'preset' "
+            "picks its style by name, else its first style is used.",
         ),
         Param(
             "mask",
@@ -183,12 +187,25 @@ def _load(path: str) -> tuple[StyleGenerator, tuple[str, ...]]:
     return gen.eval(), styles
 
 
+def model_file(model: str | Path | None) -> Path:
+    """The file `model` names: a path, the name of one of the user's presets
+    (`user_presets`, e.g. `--set model=starry`), or None for the shipped presets."""
+    if not model:
+        return MODEL.path()
+    file = Path(model)
+    if file.suffix.lower() != ".safetensors" and len(file.parts) == 1 and not file.exists():
+        from warpaint.engine.features.fast_style.user_presets import find_user_preset
+
+        return find_user_preset(str(model)).path
+    return file
+
+
 def load_generator(path: str | Path | None, device: str) -> tuple[StyleGenerator, tuple[str, ...]]:
     """(generator, style names) of `path` (None: the shipped presets) on `device`.
 
     Raises BadInputError when the file is missing, corrupt or of another kind.
     """
-    file = Path(path) if path else MODEL.path()
+    file = model_file(path)
 
     def on_device(name: str) -> tuple[StyleGenerator, tuple[str, ...]]:
         gen, styles = _load(name)

@@ -415,7 +415,7 @@ def run(args: argparse.Namespace) -> int:
         start_step = 0
         history: list[float] = []
         if args.resume and paths["checkpoint"].is_file():
-            start_step, history = _load_checkpoint(
+            start_step, history = load_checkpoint(
                 paths["checkpoint"], gen, optimizer, names, config
             )
             say(f"resumed at step {start_step}")
@@ -491,7 +491,7 @@ def run(args: argparse.Namespace) -> int:
                     f"eta {rate * (args.steps - done):.0f} s"
                 )
             if rank == 0 and (done % args.checkpoint_every == 0 or done == args.steps):
-                _save_checkpoint(paths["checkpoint"], gen, optimizer, done, history, names, config)
+                save_checkpoint(paths["checkpoint"], gen, optimizer, done, history, names, config)
         in_sync = _ranks_in_sync(gen) if world > 1 else True
         if rank == 0:
             meta = {
@@ -562,7 +562,7 @@ def _printer() -> Any:
     return say
 
 
-def _save_checkpoint(
+def save_checkpoint(
     path: Path,
     gen: Any,
     optimizer: Any,
@@ -571,6 +571,7 @@ def _save_checkpoint(
     names: list[str],
     config: Any,
 ) -> None:
+    """Write the generator, its Adam state, the loss history and `step` to `path`."""
     import torch
 
     from warpaint.engine.runtime.models import save_model
@@ -596,10 +597,11 @@ def _save_checkpoint(
     )
 
 
-def _load_checkpoint(
+def load_checkpoint(
     path: Path, gen: Any, optimizer: Any, names: list[str], config: Any
 ) -> tuple[int, list[float]]:
-
+    """Restore `gen` and `optimizer` from `path`; returns (step, loss history).
+    BadInputError when the checkpoint is of other styles or another network size."""
     from warpaint.engine.runtime.errors import BadInputError
     from warpaint.engine.runtime.models import load_model
 
