@@ -756,6 +756,26 @@ def _run_serial(
 _worker: dict[str, Any] = {}
 
 
+# `--jobs` left out: worker processes on a CPU, one per core up to this many
+# (each holds its own torch and models, a few hundred MB), and only when each
+# has this many files to pay for its start (importing torch, loading models:
+# 2-4 s, several files' worth). On the 2-core development machine, quiet, two
+# workers beat one process by 1.23x (fast style) and 1.6x (splining) over 200
+# photos (`warpaint bench batch`, docs/benchmarks.md).
+AUTO_JOBS_MAX = 4
+AUTO_FILES_PER_WORKER = 8
+
+
+def auto_jobs(device: str, files: int, cores: int | None = None) -> int:
+    """Worker processes for a batch of `files` on `device` when the user did not
+    say: one process on a GPU (one device, one model), else one per core, at
+    most `AUTO_JOBS_MAX` and one per `AUTO_FILES_PER_WORKER` files."""
+    if device != "cpu":
+        return 1
+    count = cores if cores is not None else len(os.sched_getaffinity(0))
+    return max(1, min(count, AUTO_JOBS_MAX, files // AUTO_FILES_PER_WORKER))
+
+
 def worker_threads(jobs: int, cores: int | None = None) -> int:
     """torch threads for each of `jobs` worker processes: the cores shared out."""
     count = cores if cores is not None else len(os.sched_getaffinity(0))

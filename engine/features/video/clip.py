@@ -454,7 +454,7 @@ def run_video_batch(
     tty = sys.stderr.isatty() or os.environ.get("WARPAINT_PROGRESS") == "always"
     progress = FrameProgress(sys.stderr, tty)
     summary = Summary(skipped=len(skipped))
-    if getattr(args, "jobs", 1) > 1:
+    if (getattr(args, "jobs", None) or 1) > 1:
         progress.line("warpaint: --jobs is for images; a video's frames run in order")
     for text in skipped:
         progress.line(f"warpaint: skipped: {one_line(text)}")

@@ -189,6 +189,14 @@ def test_the_recipe_hash_follows_the_files_it_names(tmp_path):
     assert batch.recipe_hash(path, load_recipe(path)) != before
 
 
+def test_a_batch_without_jobs_uses_a_worker_per_core_only_when_the_files_pay_for_them():
+    assert batch.auto_jobs("cpu", files=200, cores=2) == 2
+    assert batch.auto_jobs("cpu", files=200, cores=16) == batch.AUTO_JOBS_MAX
+    assert batch.auto_jobs("cpu", files=3, cores=2) == 1, "a few files: no worker start to pay"
+    assert batch.auto_jobs("cpu", files=16, cores=16) == 2
+    assert batch.auto_jobs("cuda", files=200, cores=16) == 1, "one GPU, one process"
+
+
 def test_worker_threads_share_out_the_cores():
     assert batch.worker_threads(1, cores=2) == 2
     assert batch.worker_threads(2, cores=2) == 1
