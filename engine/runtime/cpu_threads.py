@@ -16,12 +16,18 @@ Two remedies, both measured by that benchmark:
   (`GOMP_SPINCOUNT`) that keeps an idle machine's speed but lets a waiting
   thread sleep after a few tens of microseconds instead of 300,000
   iterations. A user's own `OMP_WAIT_POLICY` or `GOMP_SPINCOUNT` wins.
-- **Threads for the cores that are free.** `job_threads` measures the CPU
-  time other processes used over the last second (`/proc/stat`'s busy time
-  minus this process's own CPU time, sampled by a small daemon thread) and
-  gives a job as many threads as cores are left free, at least one; torch's
-  default when nothing else runs. Measured live, not from the one-minute load
-  average, which lags by a minute and counts this process's own work.
+- **Threads for the cores that are free.** `job_threads` measures how many
+  cores other processes want over the last second, sampled by a small daemon
+  thread: the CPU time they used (`/proc/stat`'s busy time minus this
+  process's own) and, because that cannot exceed what this process leaves
+  them, their runnable threads too (`/proc/loadavg`'s running count minus this
+  process's running threads). A job gets one thread per core the others leave
+  free, at least one; torch's default when nothing else runs, and again when
+  the others want every core: then the scheduler shares each core alike
+  between all runnable threads, every one of a job's threads gets the same
+  share, and more threads are a larger share of the machine. Measured live,
+  not from the one-minute load average, which lags by a minute and counts
+  this process's own work.
 
 The thread count is a per-thread setting (OpenMP's `nthreads-var` is per
 thread), so the job lanes decide independently.
@@ -71,10 +77,16 @@ def usable_cores() -> int:
 
 
 def threads_for(others: float, cores: int) -> int | None:
-    """Threads for a job when other processes use `others` cores of `cores`:
-    None (torch's default) when they use next to none, else one per core they
-    leave free, at least one."""
-    if cores <= 1 or others < IDLE_OTHERS:
+    """Threads for a job when other processes want `others` cores of `cores`:
+    None (torch's default) when they want next to none or every core, else one
+    per core they leave free, at least one.
+
+    Why all threads when every core is wanted: with one core left free, a
+    second thread would share a core with a busy program and hold its partner
+    up at every barrier; with none free, each of the job's threads gets the
+    same slice of its core, so they keep pace with each other and n threads
+    get n slices where one thread gets one."""
+    if cores <= 1 or others < IDLE_OTHERS or others >= cores - IDLE_OTHERS:
         return None
     taken = math.ceil(others - IDLE_OTHERS)
     return max(1, min(cores, cores - taken))
@@ -89,6 +101,8 @@ class Sample:
     busy: int  # machine-wide busy jiffies (all CPUs)
     total: int  # machine-wide jiffies (all CPUs)
     own: float  # this process's CPU seconds (all its threads)
+    # Other processes' runnable threads at that moment (None: unknown).
+    others_running: int | None = None
 
 
 def read_proc_stat(path: str = "/proc/stat") -> tuple[int, int] | None:
@@ -107,6 +121,44 @@ def read_proc_stat(path: str = "/proc/stat") -> tuple[int, int] | None:
     return total - idle, total
 
 
+def read_running(path: str = "/proc/loadavg") -> int | None:
+    """The machine's runnable threads right now (`/proc/loadavg`'s fourth field,
+    "running/total"), or None where there is no such file."""
+    try:
+        with open(path, "rb") as file:
+            fields = file.read().split()
+        return int(fields[3].split(b"/")[0])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def own_running(task_dir: str = "/proc/self/task") -> int | None:
+    """This process's threads that are running or runnable right now (state R
+    in each thread's `stat`), or None where the folder cannot be read."""
+    try:
+        tasks = os.listdir(task_dir)
+    except OSError:
+        return None
+    count = 0
+    for task in tasks:
+        try:
+            with open(f"{task_dir}/{task}/stat", "rb") as file:
+                text = file.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        # The state follows the command name, which is in parentheses and may hold any byte.
+        end = text.rfind(b")")
+        if end >= 0 and text[end + 2 : end + 3] == b"R":
+            count += 1
+    return count
+
+
+def others_running_between(samples: list[Sample]) -> float | None:
+    """The mean of other processes' runnable threads over `samples` (None: unknown)."""
+    counts = [s.others_running for s in samples if s.others_running is not None]
+    return sum(counts) / len(counts) if counts else None
+
+
 def others_between(first: Sample, last: Sample, cpus: int) -> float | None:
     """Cores other processes kept busy between two samples (never below 0)."""
     total = last.total - first.total
@@ -119,12 +171,14 @@ def others_between(first: Sample, last: Sample, cpus: int) -> float | None:
 
 
 class CpuMonitor:
-    """Samples the machine's busy time and this process's CPU time every
-    `PERIOD_S` on a daemon thread (reading one line of /proc/stat) and keeps
-    the last few seconds."""
+    """Samples the machine's busy time, this process's CPU time and the runnable
+    threads (ours and everyone's) every `PERIOD_S` on a daemon thread (one line
+    of /proc/stat, /proc/loadavg, a line per own thread) and keeps the last few
+    seconds."""
 
-    def __init__(self, path: str = "/proc/stat") -> None:
+    def __init__(self, path: str = "/proc/stat", loadavg_path: str = "/proc/loadavg") -> None:
         self.path = path
+        self.loadavg_path = loadavg_path
         self.cpus = os.cpu_count() or 1
         self._samples: deque[Sample] = deque(maxlen=int(3 * WINDOW_S / PERIOD_S))
         self._lock = threading.Lock()
@@ -134,7 +188,11 @@ class CpuMonitor:
     def sample(self) -> Sample | None:
         now, own = time.monotonic(), time.process_time()
         stat = read_proc_stat(self.path)
-        return None if stat is None else Sample(now, stat[0], stat[1], own)
+        if stat is None:
+            return None
+        running, ours = read_running(self.loadavg_path), own_running()
+        others = None if running is None or ours is None else max(0, running - ours)
+        return Sample(now, stat[0], stat[1], own, others)
 
     def start(self) -> bool:
         """Start sampling (once); False where the machine cannot be measured."""
@@ -160,7 +218,8 @@ class CpuMonitor:
                     self._samples.append(sample)
 
     def others(self) -> float | None:
-        """Cores other processes used over about the last `WINDOW_S` (None
+        """Cores other processes wanted over about the last `WINDOW_S`: the
+        larger of the CPU time they got and their mean runnable threads (None
         where unknown). Right after the monitor starts, waits for one period."""
         if not self.start():
             return None
@@ -176,7 +235,12 @@ class CpuMonitor:
         first = next(s for s in samples if s.wall >= last.wall - WINDOW_S)
         if first is last:
             first = samples[-2]
-        return others_between(first, last, self.cpus)
+        used = others_between(first, last, self.cpus)
+        if used is None:
+            return None
+        window = [s for s in samples if s.wall > first.wall]
+        wanted = others_running_between(window)
+        return used if wanted is None else max(used, wanted)
 
 
 _monitor = CpuMonitor()

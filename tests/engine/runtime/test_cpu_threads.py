@@ -19,10 +19,52 @@ def test_a_job_gets_one_thread_per_core_other_programs_leave_free():
     assert threads_for(others=0.1, cores=2) is None, "an idle machine: torch's default"
     assert threads_for(others=1.0, cores=2) == 1, "one core taken by another program"
     assert threads_for(others=0.6, cores=2) == 1, "a half-busy program still takes a core"
-    assert threads_for(others=2.0, cores=2) == 1, "never fewer than one"
+    assert threads_for(others=1.5, cores=2) == 1, "never fewer than one"
     assert threads_for(others=1.0, cores=16) == 15
     assert threads_for(others=3.9, cores=16) == 12
     assert threads_for(others=5.0, cores=1) is None, "nothing to reduce"
+
+
+def test_when_other_programs_want_every_core_a_job_takes_all_of_them_for_a_fair_share():
+    # Every core shared alike: each of our threads gets the same slice, so n threads get n.
+    assert threads_for(others=2.0, cores=2) is None
+    assert threads_for(others=1.8, cores=2) is None
+    assert threads_for(others=3.0, cores=2) is None
+    assert threads_for(others=16.0, cores=16) is None
+
+
+def test_loadavg_running_count_and_our_own_running_threads_are_read(tmp_path):
+    from warpaint.engine.runtime.cpu_threads import own_running, read_running
+
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text("0.52 0.91 0.98 3/412 20207\n")
+    assert read_running(str(loadavg)) == 3
+    assert read_running(str(tmp_path / "missing")) is None
+    tasks = tmp_path / "task"
+    # A thread named with a parenthesis and a space must not confuse the state field.
+    for tid, line in {
+        "10": "10 (python) R 1 10",
+        "11": "11 (pool) x) S 1 10",
+        "12": "12 (OMP worker) R 1 10",
+    }.items():
+        (tasks / tid).mkdir(parents=True)
+        (tasks / tid / "stat").write_text(line + " 0 0 0\n")
+    assert own_running(str(tasks)) == 2
+    assert own_running(str(tmp_path / "none")) is None
+
+
+def test_other_programs_wanting_more_than_they_get_counts_their_runnable_threads():
+    from warpaint.engine.runtime.cpu_threads import Sample, others_running_between
+
+    # On 2 busy cores the CPU time others got is capped by what we use; the
+    # runnable threads say how many cores they want.
+    window = [
+        Sample(wall=10.0 + i / 10, busy=0, total=0, own=0.0, others_running=n)
+        for i, n in enumerate([2, 2, 1, 2, 3])
+    ]
+    assert others_running_between(window) == pytest.approx(2.0)
+    unknown = [Sample(wall=10.0, busy=0, total=0, own=0.0)]
+    assert others_running_between(unknown) is None
 
 
 def test_other_programs_cpu_use_is_the_machines_busy_time_minus_our_own():
@@ -66,6 +108,30 @@ def test_a_busy_loop_in_another_process_is_measured_as_about_one_core():
         loop.kill()
         loop.wait()
     assert seen > 0.7
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="needs Linux's /proc/loadavg")
+def test_two_busy_loops_are_measured_as_wanting_about_two_cores_while_we_run_too():
+    from warpaint.engine.runtime.cpu_threads import CpuMonitor
+
+    monitor = CpuMonitor()
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        monitor.start()
+        deadline = time.monotonic() + 10
+        seen = 0.0
+        while time.monotonic() < deadline:  # bounded polling, not a timing assertion
+            busy_until = time.monotonic() + 0.3
+            while time.monotonic() < busy_until:  # our own work competes for the cores
+                pass
+            seen = max(seen, monitor.others() or 0.0)
+            if seen > 1.7:
+                break
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+    assert seen > 1.7
 
 
 def test_openmp_spin_count_is_bounded_unless_the_user_chose_a_policy():
