@@ -16,7 +16,9 @@ autoencoder blurs) survives. The difference is resized back to the region and
 pasted through a smooth window that is 1 inside and falls to 0 over a band at
 the region's edge: a difference image that fades to zero joins the image
 without a seam, and pixels outside the region are never written. All sliders
-at 0 return the input unchanged (bit for bit).
+at 0 return the input unchanged (bit for bit). The eye model's blink
+(openness below 0) is a lid drawn over the eye (`lid.py`), not decoded: the
+decoded blink smears a rendered eye's lid colour over a real eye.
 
 The parser for CelebA-style attribute files and the header reader need no
 torch; torch is imported inside the functions that use it.
@@ -548,23 +550,46 @@ def edit_regions(
     Each region is encoded from `image` as given and its decoded difference
     added to the result, so overlapping boxes add their differences. Pixels
     outside every region's box are copied bit for bit; every region is checked
-    (`region_box`) before any is edited.
+    (`region_box`) before any is edited. An eye model's openness below 0 is
+    not decoded: a lid is drawn over each region's eye instead
+    (`lid.draw_lid`, see `lid_closure`), after the other sliders' difference.
     """
     if image.ndim != 4 or image.shape[0] != 1 or image.shape[1] not in (3, 4):
         raise ValueError(f"expected a (1, 4, H, W) image, got {tuple(image.shape)}")
     if all(float(v) == 0.0 for v in values.values()):
         return image.clone()
     boxes = [(region_box(r, image.shape[2], image.shape[3]), bool(m)) for r, m in regions]
+    closing = lid_closure(model, values)
+    if closing > 0.0:
+        # The blink is a drawn lid (`lid.py`), not the decoded openness direction.
+        from warpaint.engine.features.eyes.lid import LID_SLIDER, draw_lid
+
+        values = {k: v for k, v in values.items() if k != LID_SLIDER}
+    decoding = any(float(v) != 0.0 for v in values.values())
     cache = cache if cache is not None else EncodingCache(max(1, len(boxes)))
     direction = model.direction(values, image.device)[None]
     out = image.clone()
     for box, mirror in boxes:
-        crop = extract(image, box, model_size(model), mirror)
-        z, base = cache.get(model, crop)
-        edited = model.net.decode(z + direction)
         band = feather * min(box[2] - box[0], box[3] - box[1])
-        _add_difference(out, box, edited - base, band, mirror)
+        if decoding:
+            crop = extract(image, box, model_size(model), mirror)
+            z, base = cache.get(model, crop)
+            edited = model.net.decode(z + direction)
+            _add_difference(out, box, edited - base, band, mirror)
+        if closing > 0.0:
+            draw_lid(out, image, box, mirror, closing, band)
     return out
+
+
+def lid_closure(model: AttributeModel, values: dict[str, float]) -> float:
+    """How far the drawn lid closes the eye (0 .. 1) for slider `values`: nonzero
+    only for an eye model ("eye-corners" alignment) with an openness slider
+    moved below 0. Openness above 0 (a wider eye) stays the decoded direction."""
+    from warpaint.engine.features.eyes.lid import LID_SLIDER, closure
+
+    if model.alignment != "eye-corners" or LID_SLIDER not in model.attributes:
+        return 0.0
+    return closure(float(values.get(LID_SLIDER, 0.0)))
 
 
 # -- model files without torch ------------------------------------------------------

@@ -9,6 +9,11 @@ not tuned on (`face_samples.random_faces`), a picture with no human face
 (LFW non-faces, textures, objects, a cat), and a 12 MP group picture of
 eight faces 117-156 px wide. A found box counts for a
 labelled face when their intersection over union is >= `MATCH_IOU`.
+
+Blink lid coverage (`blink_figures`): the attributes effect's openness
+slider at -2 and -1 on labelled real eyes (`real_eyes.py`: the astronaut's
+two, and eyes of LFW faces at group-picture size), each framed from its
+labelled corners; the share of the iris's dark pixels that become lid.
 """
 
 from __future__ import annotations
@@ -118,7 +123,11 @@ def _detect(image: np.ndarray) -> list[Box]:
     return [_box(f.box) for f in detect_faces(image)]
 
 
-@benchmark("faces", "face detection: found / missed / false faces per picture and seconds")
+@benchmark(
+    "faces",
+    "face detection: found / missed / false faces per picture and seconds; "
+    "blink lid coverage on labelled real eyes",
+)
 def bench_faces(quick: bool, device: str | None) -> dict[str, Any]:
     import cv2
 
@@ -134,4 +143,35 @@ def bench_faces(quick: bool, device: str | None) -> dict[str, Any]:
         "seconds": "fastest of 3 runs (1 with --quick)",
         "pictures": per_picture,
         "total": totals,
+        "blink_lid_coverage": blink_figures(),
+    }
+
+
+def blink_figures() -> dict[str, Any]:
+    """Lid coverage of the attributes effect's blink (openness -2 and -1) on each
+    set of labelled real eyes (`real_eyes.py`): per set the mean and the
+    lowest share of the iris's dark pixels that become lid, per eye at -2."""
+    from warpaint.engine.features.eyes.real_eyes import EYE_LABELS, blink_coverage, real_eyes
+
+    eyes = real_eyes()
+    if not eyes:
+        return {"labels": f"missing: {EYE_LABELS}"}
+    closed, half = blink_coverage(eyes, -2.0), blink_coverage(eyes, -1.0)
+    return {
+        "labels": str(EYE_LABELS),
+        "measure": "share of the labelled iris's dark pixels that are skin-toned lid or "
+        "lash line after the edit (goal at openness -2: >= 0.6)",
+        "sets": {
+            name: {
+                "eyes": figures["eyes"],
+                "closed_mean": figures["covered_mean"],
+                "closed_min": figures["covered_min"],
+                "half_closed_mean": half[name]["covered_mean"],
+                "closed_per_eye": {
+                    eye: {k: v for k, v in f.items() if k != "dark_pixels"}
+                    for eye, f in figures["per_eye"].items()
+                },
+            }
+            for name, figures in closed.items()
+        },
     }

@@ -7,7 +7,8 @@ added back to the region, through a window that fades to zero at its edge
 (`warpaint.engine.features.eyes.attributes.edit_region`). One slider per attribute of the
 model (its names come from the model file, read without torch); the built-in
 model edits eyes: gaze left/right and up/down, openness (blink), pupil size,
-iris colour.
+iris colour. Its blink (openness below 0) draws an upper lid over the eye
+from the eye's landmarks and the picture's own skin (`lid.py`).
 """
 
 from __future__ import annotations

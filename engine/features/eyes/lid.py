@@ -1,0 +1,376 @@
+"""A drawn upper lid: the blink of the eye-attribute sliders on real eyes.
+
+The eye autoencoder learnt "openness" from rendered eyes only; on a photo its
+decoded blink is a grey-orange blob over the iris (docs/attributes.md). A
+closing eye is simpler than that: the upper lid comes down over the eyeball.
+So at negative openness the attributes effect draws that lid, from the eye's
+own landmarks and the picture's own skin, instead of decoding the openness
+direction:
+
+- **Where.** The region frames the eye (its corners at 20 % and 80 % of its
+  width, 55 % of its height: `attributes.eye_region`); the eye-landmark
+  regressor (`landmarks.py`, through `detect.refine_eyes` with the corners
+  kept) finds the upper lid U(x) and the lower lid L(x) between them. Found
+  once per region content (`ShapeCache`), so a slider drag runs no network.
+- **How far.** The lid's lower edge is E(x) = U(x) + c (L(x) - U(x)) with
+  c = -openness / 2: -1 half closes the eye, -2 closes it. The lid is solid
+  from a little above U (the old lash line goes under it) down to E, and
+  fades into the skin above it.
+- **Its skin.** Column by column, the lid's colour runs from the picture's
+  skin just above it (where it fades in) to the lower lid's skin just below
+  the closed eye, so it meets both without a seam; those colours are
+  smoothed along the eye and kept near the trimmed median of the skin above
+  (a crease or a brow hair in the band cannot darken the lid). Fine texture
+  is the high-pass of the skin above, reflected downward.
+- **Shading.** Lighter where the lid bulges over the cornea, darker toward
+  its rolled edge, a faint crease where the open lid's margin was; a dark
+  lash line runs along E, with short lashes hanging from it as the eye
+  closes. Its ends fade into the corners, and the whole lid fades in over
+  the first tenth of the slider, so the picture changes continuously from
+  openness 0.
+
+Everything here works in the eye's frame (the region flipped for a
+subject's right eye, inner corner on the left), on torch tensors on the
+image's device.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+    from warpaint.engine.features.eyes.attributes import Box
+
+# The slider the lid replaces (the built-in eye model's).
+LID_SLIDER = "openness"
+# The slider value that closes the eye.
+CLOSED_AT = -2.0
+# Lengths, in corner distances D.
+COVER_ABOVE = 0.08  # the lid is solid from this far above the upper lid (the old lash line)
+FADE_ABOVE = 0.08  # and fades into the skin above over this height
+SKIN_BAND = 0.12  # height of the skin bands sampled above the lid and below the lower lid
+SMOOTH = 0.2  # width of the smoothing of lid curves and colours along the eye
+END_FADE = 0.07  # fade at each corner
+LASH_WIDTH = 0.045  # thickness of the lash line (at least 1.2 px)
+LASH_LENGTH = 0.09  # lashes hanging below the closed lid's edge
+# The lid appears over the first FADE_IN of the slider's closing range.
+FADE_IN = 0.1
+# Lash colour: the skin's hue at this fraction of its brightness.
+LASH_DARKNESS = 0.3
+# A column's skin colour stays within this factor of the band's trimmed median brightness.
+SKIN_SPREAD = 0.2
+
+
+def closure(openness: float) -> float:
+    """How far the lid has come down, 0 (open) .. 1 (closed), for an openness value."""
+    return float(np.clip(openness / CLOSED_AT, 0.0, 1.0))
+
+
+def _smooth_along(values: np.ndarray, width: float) -> np.ndarray:
+    """A moving average of a (W,) curve over `width` columns, its ends repeated."""
+    k = max(1, int(round(width)) | 1)
+    if k == 1 or len(values) < 2:
+        return values
+    padded = np.pad(values, k // 2, mode="edge")
+    return np.convolve(padded, np.full(k, 1.0 / k), mode="valid")
+
+
+@dataclass(frozen=True)
+class LidShape:
+    """An eye's lids in its frame's pixels (x right from the inner corner, y down)."""
+
+    corners: np.ndarray  # (2, 2) [inner, outer] (x, y)
+    upper: np.ndarray  # (K, 2) upper lid points, inner to outer
+    lower: np.ndarray  # (K, 2)
+
+    @property
+    def width(self) -> float:
+        """Corner distance D in pixels."""
+        return float(np.linalg.norm(self.corners[1] - self.corners[0]))
+
+    def curves(self, columns: int) -> tuple[np.ndarray, np.ndarray]:
+        """(U, L): the upper and lower lid's y at each column 0..columns-1 (the
+        corners' heights beyond them), smoothed along the eye (the regressor's
+        points make a polygon), U never below L."""
+        xs = np.arange(columns, dtype=np.float64)
+
+        def along(points: np.ndarray) -> np.ndarray:
+            p = np.concatenate([self.corners[:1], points, self.corners[1:]])
+            p = p[np.argsort(p[:, 0], kind="stable")]
+            return _smooth_along(np.interp(xs, p[:, 0], p[:, 1]), SMOOTH * self.width)
+
+        upper, lower = along(self.upper), along(self.lower)
+        return np.minimum(upper, lower), lower
+
+
+def frame_corners(height: int, width: int) -> np.ndarray:
+    """(2, 2) [inner, outer] where the eye frame puts the corners in a height x width
+    region (pixel centres at integers; the inner corner on the left)."""
+    from warpaint.engine.features.eyes.render import INNER_CORNER, OUTER_CORNER
+
+    return np.array(
+        [
+            [INNER_CORNER[0] * width - 0.5, INNER_CORNER[1] * height - 0.5],
+            [OUTER_CORNER[0] * width - 0.5, OUTER_CORNER[1] * height - 0.5],
+        ]
+    )
+
+
+def find_shape(patch: np.ndarray) -> LidShape:
+    """The lids of the eye in `patch` ((h, w, 3) float in [0, 1], in the eye frame).
+
+    The corners are where the frame puts them; the landmark regressor finds
+    the lids between them (`detect.refine_eyes`, corners kept: on blurred
+    20 px eyes its own corners wander by a quarter of the eye). Without its
+    weights file the renderer's average eye between the corners is used.
+    """
+    from warpaint.engine.features.eyes.detect import refine_eyes
+
+    h, w = patch.shape[:2]
+    rgb = np.clip(np.ascontiguousarray(patch, np.float32), 0.0, 1.0)
+    eye = refine_eyes(rgb, [(frame_corners(h, w), False)], keep_corners=True)[0]
+    return LidShape(eye.corners.copy(), eye.upper_lid.copy(), eye.lower_lid.copy())
+
+
+class ShapeCache:
+    """Lid shapes of recent regions, keyed by a hash of the region's pixels (in
+    the eye frame): a drag over the openness slider finds the eye once."""
+
+    def __init__(self, capacity: int = 32) -> None:
+        self._items: OrderedDict[str, LidShape] = OrderedDict()
+        self._lock = threading.Lock()
+        self.capacity = capacity
+        self.hits = 0
+
+    def get(self, patch: np.ndarray) -> LidShape:
+        """`find_shape(patch)`, remembered."""
+        digest = hashlib.blake2b(
+            np.ascontiguousarray(patch, np.float32).tobytes(), digest_size=16
+        ).hexdigest()
+        key = f"{patch.shape}:{digest}"
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self.hits += 1
+                self._items.move_to_end(key)
+                return hit
+        shape = find_shape(patch)
+        with self._lock:
+            self._items[key] = shape
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+        return shape
+
+
+_shapes = ShapeCache()
+
+
+def shape_cache() -> ShapeCache:
+    """The shared cache of lid shapes."""
+    return _shapes
+
+
+def _ramp(x: torch.Tensor) -> torch.Tensor:
+    """Smoothstep of x clamped to [0, 1]."""
+    t = x.clamp(0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def _luma(rgb: torch.Tensor) -> torch.Tensor:
+    return 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+
+
+def _band_skin(
+    patch: torch.Tensor,
+    rows: torch.Tensor,
+    start: torch.Tensor,
+    stop: torch.Tensor,
+    inside: torch.Tensor,
+    width: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Skin colours of the band between rows `start` and `stop` (W,), columns `inside`.
+
+    Returns ((3, W) each column's colour, smoothed along the eye over `width`
+    columns and held within `SKIN_SPREAD` of the band's brightness; (3,) the
+    band's trimmed median colour). Columns outside `inside` get their
+    nearest inside column's colour.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    h, w = patch.shape[-2:]
+    mask = (rows >= start.clamp(0.0, h - 1.0)[None]) & (rows < stop.clamp(1.0, float(h))[None])
+    mask = mask & inside[None]
+    if int(mask.sum()) < 3:
+        mask = inside[None].expand(h, w) if int(inside.sum()) else torch.ones_like(mask)
+    pixels = patch[:, mask]  # (3, N)
+    luma = _luma(pixels)
+    # Trimmed: brows, lashes and a crease are the dark end, highlights the bright end.
+    q = torch.tensor([0.35, 0.9], dtype=luma.dtype, device=luma.device)
+    lo, hi = torch.quantile(luma, q)
+    keep = (luma >= lo) & (luma <= hi)
+    median = (
+        pixels[:, keep].median(dim=1).values if int(keep.sum()) else pixels.median(dim=1).values
+    )
+    weight = mask.to(patch.dtype)
+    count = weight.sum(dim=0)
+    columns = (patch * weight[None]).sum(dim=1) / count.clamp(min=1.0)  # (3, W)
+    # Columns without samples take the nearest sampled column's colour.
+    have = torch.nonzero(count > 0)[:, 0]
+    if len(have):
+        x = torch.arange(w, device=patch.device)
+        nearest = have[(x[:, None] - have[None]).abs().argmin(dim=1)]
+        columns = columns[:, nearest]
+    else:
+        columns = median[:, None].expand(3, w)
+    k = max(1, int(round(width)) | 1)
+    if k > 1:
+        columns = F.avg_pool1d(F.pad(columns[None], (k // 2, k // 2), mode="replicate"), k, 1)[0]
+    target = _luma(median).clamp(min=1e-3)
+    gain = (_luma(columns) / target).clamp(1.0 - SKIN_SPREAD, 1.0 + SKIN_SPREAD)
+    columns = median[:, None] * gain[None] * _chroma_ratio(columns, median)
+    return columns, median
+
+
+def _chroma_ratio(columns: torch.Tensor, median: torch.Tensor) -> torch.Tensor:
+    """(3, W) per-channel factors that carry each column's hue, at the median's brightness."""
+    own = columns / _luma(columns).clamp(min=1e-3)[None]
+    ref = median / _luma(median).clamp(min=1e-3)
+    return (own / ref.clamp(min=1e-3)[:, None]).clamp(0.8, 1.25)
+
+
+def _texture(
+    patch: torch.Tensor, top: torch.Tensor, band: float, rows: torch.Tensor
+) -> torch.Tensor:
+    """(H, W) fine luma texture for the lid: the high-pass of the skin band above
+    `top`, reflected downward (mirrored back and forth inside the band)."""
+    import torch
+    import torch.nn.functional as F
+
+    luma = _luma(patch)[None, None]
+    blurred = F.avg_pool2d(F.pad(luma, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
+    detail = (luma - blurred)[0, 0].clamp(-0.06, 0.06)
+    period = max(2.0, band)
+    depth = (rows - top[None]).clamp(min=0.0)
+    folded = torch.remainder(depth, 2.0 * period)
+    back = torch.where(folded < period, folded, 2.0 * period - folded)
+    source = (top[None] - 1.0 - back).round().clamp(0, patch.shape[-2] - 1).long()
+    return torch.gather(detail, 0, source)
+
+
+def lid_layer(
+    patch: torch.Tensor, shape: LidShape, amount: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The lid over `patch` (3, H, W) (the eye frame's pixels) closed by `amount` (0..1].
+
+    Returns (skin (3, H, W), skin alpha (H, W), lash colour (3,), lash alpha
+    (H, W)): composite the skin over the patch, then the lash colour over
+    that. Alphas are 0 where nothing is drawn; the skin alpha grows
+    pointwise with `amount`.
+    """
+    import torch
+
+    _, h, w = patch.shape
+    dev, dt = patch.device, patch.dtype
+    d = max(shape.width, 2.0)
+    upper_np, lower_np = shape.curves(w)
+    upper = torch.from_numpy(upper_np).to(dev, dt)
+    lower = torch.from_numpy(lower_np).to(dev, dt)
+    c = float(np.clip(amount, 0.0, 1.0))
+    edge = upper + c * (lower - upper)
+    rows = torch.arange(h, device=dev, dtype=dt)[:, None].expand(h, w)
+    x = torch.arange(w, device=dev, dtype=dt)
+    x_in, x_out = float(shape.corners[:, 0].min()), float(shape.corners[:, 0].max())
+    fade_end = END_FADE * d
+    across = _ramp((x - (x_in - fade_end)) / fade_end) * _ramp(((x_out + fade_end) - x) / fade_end)
+    inside = (x >= x_in) & (x <= x_out)
+
+    lash = max(1.2, LASH_WIDTH * d)
+    fade = max(FADE_ABOVE * d, 1.0)
+    solid_top = upper - COVER_ABOVE * d
+    fade_top = solid_top - fade
+    band = max(SKIN_BAND * d, 2.0)
+    # The skin where the lid fades in, and the lower lid's below the closed eye.
+    top, top_median = _band_skin(patch, rows, fade_top - band, fade_top + 0.5 * fade, inside,
+                                 SMOOTH * d)  # fmt: skip
+    below_lid = lower + 0.5 * lash + 1.0
+    bottom, _ = _band_skin(patch, rows, below_lid, below_lid + band, inside, SMOOTH * d)
+    t = ((rows - fade_top[None]) / (lower - fade_top).clamp(min=1.0)[None]).clamp(0.0, 1.0)
+    colour = top[:, None] * (1.0 - t[None]) + bottom[:, None] * t[None]
+    texture = _texture(patch, fade_top, band, rows)
+
+    above = _ramp((rows - fade_top[None]) / fade)
+    below = (edge[None] + 0.5 * lash - rows + 0.5).clamp(0.0, 1.0)
+    fade_in = float(_ramp(torch.tensor(c / FADE_IN)))
+    skin_alpha = above * below * across[None] * fade_in
+
+    # Shading: lighter over the cornea's bulge, darker toward the rolled edge,
+    # a faint crease where the open lid's margin was.
+    centre = 0.5 * (x_in + x_out)
+    bulge = torch.exp(-(((x - centre) / (0.35 * d)) ** 2))[None] * (4.0 * t * (1.0 - t))
+    rolled = torch.exp(-(edge[None] - rows).clamp(min=0.0) / (0.06 * d + 0.5))
+    crease_y = upper - 0.5 * COVER_ABOVE * d
+    crease = torch.exp(-(((rows - crease_y[None]) / (0.03 * d + 0.6)) ** 2)) * c
+    shade = (1.0 + 0.04 * bulge) * (1.0 - 0.12 * rolled) * (1.0 - 0.08 * crease)
+    # The texture scales the colour (an added grey would pull the lid off the skin's hue).
+    grain = 1.0 + texture / float(_luma(top_median).clamp(min=0.05))
+    skin = colour * (shade * grain)[None]
+
+    # The lash line along the edge, and lashes hanging below it (longer toward the
+    # outer corner, slanting outward) as the lid closes.
+    margin = (0.5 * lash - (rows - edge[None]).abs() + 0.5).clamp(0.0, 1.0)
+    along = ((x - x_in) / max(x_out - x_in, 1.0)).clamp(0.0, 1.0)
+    length = c * LASH_LENGTH * d * (0.4 + 0.6 * along)
+    hang = (rows - edge[None] - 0.5 * lash).clamp(min=0.0)
+    period = max(2.0, 0.05 * d)
+    strands = 0.5 + 0.5 * torch.cos(2.0 * torch.pi * (x[None] - 0.6 * hang) / period)
+    lashes = (1.0 - hang / length.clamp(min=1e-3)[None]).clamp(0.0, 1.0) * strands * 0.7
+    lashes = torch.where(rows > edge[None] + 0.5 * lash, lashes, torch.zeros_like(lashes))
+    lash_alpha = torch.maximum(margin, lashes) * across[None] * fade_in
+    lash_colour = top_median * LASH_DARKNESS
+    return skin.clamp(0.0, 1.0), skin_alpha, lash_colour, lash_alpha
+
+
+def draw_lid(
+    out: torch.Tensor,
+    image: torch.Tensor,
+    box: Box,
+    mirror: bool,
+    amount: float,
+    band: float,
+    cache: ShapeCache | None = None,
+) -> None:
+    """Draw the lid closed by `amount` (0..1] over the eye framed by `box` of `out` (1, C, H, W).
+
+    The eye's shape and skin come from `image` (the unedited picture, same
+    size); only `out`'s RGB inside the box changes, through the region's
+    window (`attributes.taper` of `band` px), so the box's border pixels and
+    everything outside stay as they are.
+    """
+    from warpaint.engine.features.eyes.attributes import taper
+
+    x0, y0, x1, y1 = box
+    region = image[0, :3, y0:y1, x0:x1].to(out.dtype)
+    if image.shape[1] == 4:
+        a = image[0, 3:4, y0:y1, x0:x1].to(out.dtype)
+        region = region * a + 0.5 * (1.0 - a)
+    frame = region.flip(-1) if mirror else region
+    patch = frame.permute(1, 2, 0).detach().cpu().numpy()
+    shape = (cache if cache is not None else _shapes).get(patch)
+    skin, skin_alpha, lash_colour, lash_alpha = lid_layer(frame, shape, amount)
+    if mirror:
+        skin, skin_alpha, lash_alpha = skin.flip(-1), skin_alpha.flip(-1), lash_alpha.flip(-1)
+    window = taper(y1 - y0, x1 - x0, band, out)[0, 0]
+    skin_alpha, lash_alpha = skin_alpha * window, lash_alpha * window
+    target = out[0, :3, y0:y1, x0:x1]
+    target = target * (1.0 - skin_alpha) + skin * skin_alpha
+    target = target * (1.0 - lash_alpha) + lash_colour[:, None, None] * lash_alpha
+    out[0, :3, y0:y1, x0:x1] = target.clamp(0.0, 1.0)
