@@ -65,8 +65,11 @@ LASH_LENGTH = 0.09  # lashes hanging below the closed lid's edge
 FADE_IN = 0.1
 # Lash colour: the skin's hue at this fraction of its brightness.
 LASH_DARKNESS = 0.3
-# A column's skin colour stays within this factor of the band's trimmed median brightness.
-SKIN_SPREAD = 0.2
+# A column's skin colour stays within these factors of the band's trimmed median
+# brightness (a lit brow bone above the eye must not make a bright lid).
+SKIN_SPREAD = (0.8, 1.08)
+# The lower lid moves down a dark eye by at most this many D (`_settle_lower`).
+LOWER_REACH = 0.2
 
 
 def closure(openness: float) -> float:
@@ -137,7 +140,44 @@ def find_shape(patch: np.ndarray) -> LidShape:
     h, w = patch.shape[:2]
     rgb = np.clip(np.ascontiguousarray(patch, np.float32), 0.0, 1.0)
     eye = refine_eyes(rgb, [(frame_corners(h, w), False)], keep_corners=True)[0]
-    return LidShape(eye.corners.copy(), eye.upper_lid.copy(), eye.lower_lid.copy())
+    width = float(np.linalg.norm(eye.corners[1] - eye.corners[0]))
+    lower = _settle_lower(rgb, eye.upper_lid, eye.lower_lid, width)
+    return LidShape(eye.corners.copy(), eye.upper_lid.copy(), lower)
+
+
+def _settle_lower(
+    rgb: np.ndarray, upper: np.ndarray, lower: np.ndarray, width: float
+) -> np.ndarray:
+    """The lower lid's points moved down to the bottom of the dark eye below them.
+
+    On a blurred small eye the regressor puts the lower lid inside the dark
+    smudge of the iris; a lid closed onto it would leave the smudge's lower
+    half under the lash line. From each lower-lid point on a pixel darker
+    than halfway from the region's skin (its median) to the eye's darkest
+    pixel, count how far down its column the pixels stay that dark (at most
+    `LOWER_REACH` D); the median of those drops lowers the whole lid, most
+    in the middle and not at the corners, so it keeps its smooth curve.
+    """
+    luma = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+    h, w = luma.shape
+    settled = np.array(lower, dtype=np.float64, copy=True)
+    cols = np.clip(np.round(settled[:, 0]).astype(int), 0, w - 1)
+    rows = np.clip(np.round(settled[:, 1]).astype(int), 0, h - 1)
+    top = int(np.clip(np.floor(np.min(upper[:, 1])), 0, h - 1))
+    aperture = luma[top : int(rows.max()) + 1, int(cols.min()) : int(cols.max()) + 1]
+    darkest = float(aperture.min()) if aperture.size else float(luma.min())
+    threshold = 0.5 * (float(np.median(luma)) + darkest)
+    reach = int(np.ceil(LOWER_REACH * width))
+    drops = []
+    for col, row in zip(cols, rows, strict=True):
+        y = row
+        while y + 1 < h and y + 1 <= row + reach and luma[y + 1, col] < threshold:
+            y += 1
+        drops.append(y + 0.5 - row if luma[row, col] < threshold else 0.0)
+    drop = max(0.0, float(np.median(drops)))
+    along = np.linspace(0.0, 1.0, len(settled) + 2)[1:-1]
+    settled[:, 1] += drop * np.sin(np.pi * along)
+    return settled
 
 
 class ShapeCache:
@@ -235,7 +275,7 @@ def _band_skin(
     if k > 1:
         columns = F.avg_pool1d(F.pad(columns[None], (k // 2, k // 2), mode="replicate"), k, 1)[0]
     target = _luma(median).clamp(min=1e-3)
-    gain = (_luma(columns) / target).clamp(1.0 - SKIN_SPREAD, 1.0 + SKIN_SPREAD)
+    gain = (_luma(columns) / target).clamp(*SKIN_SPREAD)
     columns = median[:, None] * gain[None] * _chroma_ratio(columns, median)
     return columns, median
 
@@ -319,7 +359,7 @@ def lid_layer(
     rolled = torch.exp(-(edge[None] - rows).clamp(min=0.0) / (0.06 * d + 0.5))
     crease_y = upper - 0.5 * COVER_ABOVE * d
     crease = torch.exp(-(((rows - crease_y[None]) / (0.03 * d + 0.6)) ** 2)) * c
-    shade = (1.0 + 0.04 * bulge) * (1.0 - 0.12 * rolled) * (1.0 - 0.08 * crease)
+    shade = (1.0 + 0.03 * bulge) * (1.0 - 0.12 * rolled) * (1.0 - 0.08 * crease)
     # The texture scales the colour (an added grey would pull the lid off the skin's hue).
     grain = 1.0 + texture / float(_luma(top_median).clamp(min=0.05))
     skin = colour * (shade * grain)[None]

@@ -258,3 +258,14 @@ def test_a_model_that_is_not_an_eye_model_keeps_its_openness_slider():
     assert lid_closure(eyes, {"openness": -2.0}) == 1.0
     assert lid_closure(eyes, {"openness": -1.0}) == 0.5
     assert lid_closure(eyes, {"openness": 0.5}) == 0.0
+
+
+def test_bench_faces_reports_lid_coverage_per_real_eye_set():
+    from warpaint.engine.features.eyes.bench_faces import blink_figures
+
+    figures = blink_figures()["sets"]
+    assert set(figures) == {"astronaut", "lfw"}
+    for name, entry in figures.items():
+        assert entry["eyes"] == len(entry["closed_per_eye"]) >= 2
+        assert entry["closed_mean"] >= 0.6, (name, entry)
+        assert entry["half_closed_mean"] < entry["closed_mean"], (name, entry)
