@@ -180,44 +180,6 @@ def _settle_lower(
     return settled
 
 
-class ShapeCache:
-    """Lid shapes of recent regions, keyed by a hash of the region's pixels (in
-    the eye frame): a drag over the openness slider finds the eye once."""
-
-    def __init__(self, capacity: int = 32) -> None:
-        self._items: OrderedDict[str, LidShape] = OrderedDict()
-        self._lock = threading.Lock()
-        self.capacity = capacity
-        self.hits = 0
-
-    def get(self, patch: np.ndarray) -> LidShape:
-        """`find_shape(patch)`, remembered."""
-        digest = hashlib.blake2b(
-            np.ascontiguousarray(patch, np.float32).tobytes(), digest_size=16
-        ).hexdigest()
-        key = f"{patch.shape}:{digest}"
-        with self._lock:
-            hit = self._items.get(key)
-            if hit is not None:
-                self.hits += 1
-                self._items.move_to_end(key)
-                return hit
-        shape = find_shape(patch)
-        with self._lock:
-            self._items[key] = shape
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
-        return shape
-
-
-_shapes = ShapeCache()
-
-
-def shape_cache() -> ShapeCache:
-    """The shared cache of lid shapes."""
-    return _shapes
-
-
 def _ramp(x: torch.Tensor) -> torch.Tensor:
     """Smoothstep of x clamped to [0, 1]."""
     t = x.clamp(0.0, 1.0)
@@ -306,16 +268,22 @@ def _texture(
     return torch.gather(detail, 0, source)
 
 
-def lid_layer(
-    patch: torch.Tensor, shape: LidShape, amount: float
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The lid over `patch` (3, H, W) (the eye frame's pixels) closed by `amount` (0..1].
+@dataclass(frozen=True)
+class LidSkin:
+    """A lid before it comes down: everything that does not depend on how far,
+    made once per region (the eye frame's (H, W) pixels, on their device)."""
 
-    Returns (skin (3, H, W), skin alpha (H, W), lash colour (3,), lash alpha
-    (H, W)): composite the skin over the patch, then the lash colour over
-    that. Alphas are 0 where nothing is drawn; the skin alpha grows
-    pointwise with `amount`.
-    """
+    shape: LidShape
+    upper: torch.Tensor  # (W,) U
+    lower: torch.Tensor  # (W,) L
+    skin: torch.Tensor  # (3, H, W) colour, bulge and grain
+    above: torch.Tensor  # (H, W) the fade into the skin above
+    across: torch.Tensor  # (W,) the fades into the corners
+    lash_colour: torch.Tensor  # (3,)
+
+
+def lid_skin(patch: torch.Tensor, shape: LidShape) -> LidSkin:
+    """The lid's skin over `patch` (3, H, W) (the eye frame's pixels) for the eye `shape`."""
     import torch
 
     _, h, w = patch.shape
@@ -324,8 +292,6 @@ def lid_layer(
     upper_np, lower_np = shape.curves(w)
     upper = torch.from_numpy(upper_np).to(dev, dt)
     lower = torch.from_numpy(lower_np).to(dev, dt)
-    c = float(np.clip(amount, 0.0, 1.0))
-    edge = upper + c * (lower - upper)
     rows = torch.arange(h, device=dev, dtype=dt)[:, None].expand(h, w)
     x = torch.arange(w, device=dev, dtype=dt)
     x_in, x_out = float(shape.corners[:, 0].min()), float(shape.corners[:, 0].max())
@@ -335,8 +301,7 @@ def lid_layer(
 
     lash = max(1.2, LASH_WIDTH * d)
     fade = max(FADE_ABOVE * d, 1.0)
-    solid_top = upper - COVER_ABOVE * d
-    fade_top = solid_top - fade
+    fade_top = upper - COVER_ABOVE * d - fade
     band = max(SKIN_BAND * d, 2.0)
     # The skin where the lid fades in, and the lower lid's below the closed eye.
     top, top_median = _band_skin(patch, rows, fade_top - band, fade_top + 0.5 * fade, inside,
@@ -345,24 +310,50 @@ def lid_layer(
     bottom, _ = _band_skin(patch, rows, below_lid, below_lid + band, inside, SMOOTH * d)
     t = ((rows - fade_top[None]) / (lower - fade_top).clamp(min=1.0)[None]).clamp(0.0, 1.0)
     colour = top[:, None] * (1.0 - t[None]) + bottom[:, None] * t[None]
-    texture = _texture(patch, fade_top, band, rows)
-
-    above = _ramp((rows - fade_top[None]) / fade)
-    below = (edge[None] + 0.5 * lash - rows + 0.5).clamp(0.0, 1.0)
-    fade_in = float(_ramp(torch.tensor(c / FADE_IN)))
-    skin_alpha = above * below * across[None] * fade_in
-
-    # Shading: lighter over the cornea's bulge, darker toward the rolled edge,
-    # a faint crease where the open lid's margin was.
+    # Lighter where the lid bulges over the cornea; the texture scales the
+    # colour (an added grey would pull the lid off the skin's hue).
     centre = 0.5 * (x_in + x_out)
     bulge = torch.exp(-(((x - centre) / (0.35 * d)) ** 2))[None] * (4.0 * t * (1.0 - t))
+    grain = 1.0 + _texture(patch, fade_top, band, rows) / float(_luma(top_median).clamp(min=0.05))
+    return LidSkin(
+        shape=shape,
+        upper=upper,
+        lower=lower,
+        skin=colour * ((1.0 + 0.03 * bulge) * grain)[None],
+        above=_ramp((rows - fade_top[None]) / fade),
+        across=across,
+        lash_colour=top_median * LASH_DARKNESS,
+    )
+
+
+def close_lid(
+    lid: LidSkin, amount: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The lid closed by `amount` (0..1]: (skin (3, H, W), skin alpha (H, W),
+    lash colour (3,), lash alpha (H, W)). Composite the skin over the eye
+    frame's pixels, then the lash colour over that. Alphas are 0 where
+    nothing is drawn; the skin alpha grows pointwise with `amount`."""
+    import torch
+
+    _, h, w = lid.skin.shape
+    dev, dt = lid.skin.device, lid.skin.dtype
+    shape, upper = lid.shape, lid.upper
+    d = max(shape.width, 2.0)
+    c = float(np.clip(amount, 0.0, 1.0))
+    edge = upper + c * (lid.lower - upper)
+    rows = torch.arange(h, device=dev, dtype=dt)[:, None].expand(h, w)
+    x = torch.arange(w, device=dev, dtype=dt)
+    x_in, x_out = float(shape.corners[:, 0].min()), float(shape.corners[:, 0].max())
+    lash = max(1.2, LASH_WIDTH * d)
+    fade_in = float(_ramp(torch.tensor(c / FADE_IN)))
+    below = (edge[None] + 0.5 * lash - rows + 0.5).clamp(0.0, 1.0)
+    skin_alpha = lid.above * below * lid.across[None] * fade_in
+
+    # Darker toward the rolled edge, a faint crease where the open lid's margin was.
     rolled = torch.exp(-(edge[None] - rows).clamp(min=0.0) / (0.06 * d + 0.5))
     crease_y = upper - 0.5 * COVER_ABOVE * d
     crease = torch.exp(-(((rows - crease_y[None]) / (0.03 * d + 0.6)) ** 2)) * c
-    shade = (1.0 + 0.03 * bulge) * (1.0 - 0.12 * rolled) * (1.0 - 0.08 * crease)
-    # The texture scales the colour (an added grey would pull the lid off the skin's hue).
-    grain = 1.0 + texture / float(_luma(top_median).clamp(min=0.05))
-    skin = colour * (shade * grain)[None]
+    skin = lid.skin * ((1.0 - 0.12 * rolled) * (1.0 - 0.08 * crease))[None]
 
     # The lash line along the edge, and lashes hanging below it (longer toward the
     # outer corner, slanting outward) as the lid closes.
@@ -374,9 +365,53 @@ def lid_layer(
     strands = 0.5 + 0.5 * torch.cos(2.0 * torch.pi * (x[None] - 0.6 * hang) / period)
     lashes = (1.0 - hang / length.clamp(min=1e-3)[None]).clamp(0.0, 1.0) * strands * 0.7
     lashes = torch.where(rows > edge[None] + 0.5 * lash, lashes, torch.zeros_like(lashes))
-    lash_alpha = torch.maximum(margin, lashes) * across[None] * fade_in
-    lash_colour = top_median * LASH_DARKNESS
-    return skin.clamp(0.0, 1.0), skin_alpha, lash_colour, lash_alpha
+    lash_alpha = torch.maximum(margin, lashes) * lid.across[None] * fade_in
+    return skin.clamp(0.0, 1.0), skin_alpha, lid.lash_colour, lash_alpha
+
+
+def lid_layer(
+    patch: torch.Tensor, shape: LidShape, amount: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`close_lid(lid_skin(patch, shape), amount)`: the lid over `patch` (3, H, W)."""
+    return close_lid(lid_skin(patch, shape), amount)
+
+
+class ShapeCache:
+    """Lids of recent regions (`find_shape`, `lid_skin`), keyed by a hash of the
+    region's pixels in the eye frame and their device: a drag over the
+    openness slider finds the eye and samples its skin once."""
+
+    def __init__(self, capacity: int = 32) -> None:
+        self._items: OrderedDict[str, LidSkin] = OrderedDict()
+        self._lock = threading.Lock()
+        self.capacity = capacity
+        self.hits = 0
+
+    def get(self, frame: torch.Tensor) -> LidSkin:
+        """`lid_skin(frame, find_shape(frame's pixels))` of `frame` (3, H, W), remembered."""
+        patch = np.ascontiguousarray(frame.detach().permute(1, 2, 0).cpu().numpy(), np.float32)
+        digest = hashlib.blake2b(patch.tobytes(), digest_size=16).hexdigest()
+        key = f"{patch.shape}:{frame.device}:{frame.dtype}:{digest}"
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self.hits += 1
+                self._items.move_to_end(key)
+                return hit
+        lid = lid_skin(frame, find_shape(patch))
+        with self._lock:
+            self._items[key] = lid
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+        return lid
+
+
+_shapes = ShapeCache()
+
+
+def shape_cache() -> ShapeCache:
+    """The shared cache of lids."""
+    return _shapes
 
 
 def draw_lid(
@@ -403,9 +438,8 @@ def draw_lid(
         a = image[0, 3:4, y0:y1, x0:x1].to(out.dtype)
         region = region * a + 0.5 * (1.0 - a)
     frame = region.flip(-1) if mirror else region
-    patch = frame.permute(1, 2, 0).detach().cpu().numpy()
-    shape = (cache if cache is not None else _shapes).get(patch)
-    skin, skin_alpha, lash_colour, lash_alpha = lid_layer(frame, shape, amount)
+    lid = (cache if cache is not None else _shapes).get(frame)
+    skin, skin_alpha, lash_colour, lash_alpha = close_lid(lid, amount)
     if mirror:
         skin, skin_alpha, lash_alpha = skin.flip(-1), skin_alpha.flip(-1), lash_alpha.flip(-1)
     window = taper(y1 - y0, x1 - x0, band, out)[0, 0]
