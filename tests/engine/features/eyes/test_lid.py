@@ -56,8 +56,26 @@ def test_the_labelled_real_eyes_are_at_least_eight_with_dark_irises():
             assert luma[inside].mean() < 0.8 * float(skin @ np.array([0.299, 0.587, 0.114]))
 
 
+def crop_of(eye: RealEye, margin: int = 24) -> RealEye:
+    """The eye in a crop of its picture `margin` px around its corners (labels moved with it)."""
+    x0 = int(eye.corners[:, 0].min()) - margin
+    y0 = int(eye.corners[:, 1].min()) - margin
+    x1 = int(eye.corners[:, 0].max()) + margin
+    y1 = int(eye.corners[:, 1].max()) + margin
+    ix, iy, iw, ih = eye.iris
+    sx, sy, sw, sh = eye.skin
+    return RealEye(
+        f"{eye.name} crop",
+        np.ascontiguousarray(eye.image[y0:y1, x0:x1]),
+        eye.corners - [x0, y0],
+        (ix - x0, iy - y0, iw, ih),
+        (sx - x0, sy - y0, sw, sh),
+    )
+
+
 def test_the_closed_end_covers_the_astronauts_irises_with_skin_toned_lid(model, astronaut_eyes):
-    for eye in astronaut_eyes:
+    for eye in map(crop_of, astronaut_eyes):
+        assert max(eye.image.shape[:2]) < 80  # an eye crop, not the portrait
         after = blink(eye, -2.0, model)
         figures = lid_coverage(eye.image, after, eye.iris, eye.skin)
         assert figures["covered"] >= 0.6, (eye.name, figures)
@@ -269,3 +287,22 @@ def test_bench_faces_reports_lid_coverage_per_real_eye_set():
         assert entry["eyes"] == len(entry["closed_per_eye"]) >= 2
         assert entry["closed_mean"] >= 0.6, (name, entry)
         assert entry["half_closed_mean"] < entry["closed_mean"], (name, entry)
+
+
+def test_face_all_closes_every_detected_eye_and_nothing_outside_them(model, astronaut_eyes):
+    from warpaint.engine.features.eyes.attributes import edit_regions
+    from warpaint.engine.features.eyes.effect_attributes import face_regions
+
+    photo = astronaut_eyes[0].image
+    regions = face_regions(photo, model)
+    assert len(regions) == 2
+    image = rgba(photo)
+    out = edit_regions(model, image, regions, {"openness": -2.0})
+    outside = torch.ones(image.shape[2:], dtype=torch.bool)
+    for region, _ in regions:
+        x0, y0, x1, y1 = region_box(region, image.shape[2], image.shape[3])
+        outside[y0:y1, x0:x1] = False
+    assert torch.equal(out[..., outside], image[..., outside])
+    after = out[0, :3].permute(1, 2, 0).numpy()
+    for eye in astronaut_eyes:
+        assert lid_coverage(eye.image, after, eye.iris, eye.skin)["covered"] >= 0.6, eye.name
