@@ -22,6 +22,11 @@ from `LASH_DARK` times the skin's up to a bright patch's), or lash-dark on the l
 line (the bottom `LASH_ROWS` of the iris box, where the closed lid's edge
 lies). What is neither is counted as grey, saturated (off the skin's hue),
 bright or dark.
+
+    python -m warpaint.engine.features.eyes.real_eyes OUT.png
+
+writes the contact sheet of docs/attributes.md: every labelled eye at
+openness 0, -1 and -2.
 """
 
 from __future__ import annotations
