@@ -111,6 +111,14 @@ SPEC = EffectSpec(
             default=None,
             help="A decoder from 'warpaint train adain -o FILE' (default: the shipped one).",
         ),
+        Param(
+            "refined",
+            "Use refined decoder",
+            ParamType.BOOL,
+            default=True,
+            help="Use the decoder refined for this style ('Refine for this style'), if there is "
+            "one and no decoder file is given.",
+        ),
     ),
 )
 
@@ -154,6 +162,21 @@ def _load(file: str) -> Decoder:
         return decoder_from_model(tensors, meta)
     except ValueError as exc:
         raise BadInputError(f"{file}: not a usable AdaIN decoder ({exc})") from None
+
+
+def refined_decoder_for(style: torch.Tensor, style2: torch.Tensor | None = None) -> Path | None:
+    """The decoder refined for this (1, 4, h, w) RGBA style in the user's model
+    folder, found by the style's pixel key (`refined.image_key`), or None.
+    With a second style in the mix, only when it is the same image (the
+    panel's second picker starts on the same layer): a decoder refined for
+    one style is not the one for a mix of two."""
+    from warpaint.engine.features.arbitrary_style.refined import find_refined, image_key
+    from warpaint.engine.neural.effect_helpers import rgb
+
+    key = image_key(rgb(style))
+    if style2 is not None and (style2.shape != style.shape or image_key(rgb(style2)) != key):
+        return None
+    return find_refined(key)
 
 
 def _style_rgb(style: torch.Tensor, content_side: int, scale: float) -> torch.Tensor:
@@ -251,12 +274,18 @@ def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.T
     strength = float(params["strength"])
     if strength <= 0.0:
         return image.clone()
-    decoder = load_decoder(params.get("model"), ctx.device)
+    mix = float(params["mix"])
+    second = params.get("style2") is not None and mix > 0.0
+    model = params.get("model")
+    if model is None and params.get("refined", True):
+        model = refined_decoder_for(style, params.get("style2") if second else None)
+        if model is not None:
+            ctx.message(f"{SPEC.title}: the decoder refined for this style ({model.name})")
+    decoder = load_decoder(model, ctx.device)
     content = rgb(image)
     side, scale = max(content.shape[-2:]), float(params["style_scale"])
     styles = [(_style_rgb(style, side, scale), 1.0)]
-    mix = float(params["mix"])
-    if params.get("style2") is not None and mix > 0.0:
+    if second:
         styles = [(styles[0][0], 1.0 - mix), (_style_rgb(params["style2"], side, scale), mix)]
     ctx.check()
     result = stylize(decoder, content, styles, strength, ctx.check)
