@@ -10,6 +10,10 @@ not tuned on (`face_samples.random_faces`), a picture with no human face
 eight faces 117-156 px wide. A found box counts for a
 labelled face when their intersection over union is >= `MATCH_IOU`.
 
+Landmark error and gaze iris displacement per degree on the same real eyes
+and on rendered ones (`real_eye_figures`, measured as `real_eye_figures.py`
+describes).
+
 Blink lid coverage (`blink_figures`): the attributes effect's openness
 slider at -2 and -1 on labelled real eyes (`real_eyes.py`: the astronaut's
 two, and eyes of LFW faces at group-picture size), each framed from its
@@ -126,7 +130,8 @@ def _detect(image: np.ndarray) -> list[Box]:
 @benchmark(
     "faces",
     "face detection: found / missed / false faces per picture and seconds; "
-    "blink lid coverage on labelled real eyes",
+    "landmark error, blink lid coverage and gaze iris displacement per degree "
+    "(real vs rendered) on labelled real eyes",
 )
 def bench_faces(quick: bool, device: str | None) -> dict[str, Any]:
     import cv2
@@ -144,6 +149,36 @@ def bench_faces(quick: bool, device: str | None) -> dict[str, Any]:
         "pictures": per_picture,
         "total": totals,
         "blink_lid_coverage": blink_figures(),
+        **real_eye_figures(),
+    }
+
+
+def real_eye_figures() -> dict[str, Any]:
+    """Landmark error (at the eyes' own size and at 20 px eye width) and gaze iris
+    displacement per degree on the labelled real eyes and on rendered ones
+    (`real_eye_figures.py` says how each is measured)."""
+    from warpaint.engine.features.eyes import real_eye_figures as figures
+    from warpaint.engine.features.eyes.real_eyes import EYE_LABELS, real_eyes
+
+    eyes = real_eyes()
+    if not eyes:
+        missing = {"labels": f"missing: {EYE_LABELS}"}
+        return {"landmark_error": missing, "gaze_iris_displacement": missing}
+    return {
+        "landmark_error": {
+            "measure": "mean distance (px) of the regressor's corners and iris centre from the "
+            "labels, refining from six starts off by 10-15 % of the eye's width "
+            "(goal at 20 px eye width: <= 2 px)",
+            "native": figures.landmark_errors(eyes, None),
+            "eye_width_20px": figures.landmark_errors(eyes, figures.EYE_WIDTH),
+        },
+        "gaze_iris_displacement": {
+            "measure": "iris shift (px) per degree of horizontal gaze between -15 and +15, "
+            "found by matching the original's iris disc in the result, eyes scaled to 20 px; "
+            "ratio = real / rendered (goal: >= 0.7)",
+            "labelled_corners": figures.gaze_displacement(eyes),
+            "found_corners": figures.gaze_displacement(eyes, found=True),
+        },
     }
 
 

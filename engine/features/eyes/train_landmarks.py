@@ -3,7 +3,10 @@
 Data: `--samples` eyes from the procedural renderer, each in a crop frame
 that is off by a detector-sized error (`landmarks.training_sample`), rendered
 once from seeds derived from `--seed` and kept as uint8. Batches draw from
-them with a fresh brightness/contrast/gamma change each time. A fixed,
+them with a fresh brightness/contrast/gamma change each time, and a share
+(`--small-eyes`) is degraded as the small eyes of real photos look: taken
+down to an eye 4-20 px wide and back up, some grey with a skin tint, noisy,
+lower in contrast (`_degrade`). A fixed,
 seeded held-out set (seeds from EVAL_SEED, never used for training) measures
 the mean corner and iris-centre errors in crop pixels.
 
@@ -50,6 +53,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from <output>.ckpt")
     p.add_argument("--eval-samples", type=int, default=EVAL_SAMPLES)
     p.add_argument("--workers", type=int, default=1, help="processes that render the data")
+    p.add_argument(
+        "--small-eyes",
+        type=float,
+        default=0.5,
+        help="share of each batch degraded to look like a small eye of a real photo (0 = none)",
+    )
 
 
 def render_set(
@@ -128,15 +137,67 @@ def evaluate(network: torch.nn.Module, images: np.ndarray, targets: np.ndarray) 
     }
 
 
-def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """(N, 3, H, W) in [0, 1]: per-image gains, gamma and contrast."""
+def _augment(x: torch.Tensor, gen: torch.Generator, small: float = 0.0) -> torch.Tensor:
+    """(N, 3, H, W) in [0, 1]: per-image gains and gamma; with `small` > 0, that
+    share of the images is also degraded as a small real eye is (`_degrade`)."""
     import torch
 
     n = x.shape[0]
     gains = 0.85 + 0.3 * torch.rand(n, 3, 1, 1, generator=gen, device="cpu").to(x.device)
     gamma = torch.exp((torch.rand(n, 1, 1, 1, generator=gen) - 0.5) * 0.5).to(x.device)
     x = (x * gains).clamp(0, 1) ** gamma
+    if small > 0:
+        x = _degrade(x, torch.rand(n, DEGRADE_DRAWS, generator=gen), small)
     return x
+
+
+# Random numbers `_degrade` takes per image (drawn whether or not it is degraded,
+# so a resumed run replays the same stream).
+DEGRADE_DRAWS = 5
+# Eye widths (corner distance, px) a degraded crop is photographed at: the
+# renderer's own small eyes go down to 15 px; faces 25-60 px wide in a group
+# photo, upscaled, have eyes of 4-10 px.
+SMALL_EYE_PX = (4.0, 20.0)
+
+
+def _degrade(x: torch.Tensor, draws: torch.Tensor, share: float) -> torch.Tensor:
+    """(N, 3, H, W) in [0, 1], `draws` (N, DEGRADE_DRAWS) uniform: a `share` of the
+    crops are made to look like small eyes of real photos, upscaled: taken down
+    to an eye `SMALL_EYE_PX` wide (area) and back up (bicubic), some turned into
+    a tinted grey picture (old or grey photos given a skin tone), with sensor
+    noise at the small size and lower contrast."""
+    import torch
+    import torch.nn.functional as F
+
+    from warpaint.engine.features.eyes.render import INNER_CORNER, OUTER_CORNER
+
+    out = x.clone()
+    h, w = x.shape[2:]
+    eye_px = (OUTER_CORNER[0] - INNER_CORNER[0]) * w
+    lo, hi = SMALL_EYE_PX
+    for i in range(x.shape[0]):
+        d = [float(v) for v in draws[i]]
+        if d[0] >= share:
+            continue
+        img = x[i : i + 1]
+        # Log-uniform eye width: as many very small eyes as moderately small ones.
+        target = lo * (hi / lo) ** d[1]
+        f = min(1.0, target / eye_px)
+        size = (max(3, round(h * f)), max(4, round(w * f)))
+        low = F.interpolate(img, size=size, mode="area")
+        noise = torch.randn(low.shape, generator=torch.Generator().manual_seed(int(d[3] * 2**31)))
+        low = low + 0.03 * d[3] * noise.to(x.device)
+        img = F.interpolate(low, size=(h, w), mode="bicubic", align_corners=False)
+        if d[2] < 0.35:
+            luma = (
+                img * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)
+            ).sum(1, keepdim=True)
+            tint = torch.tensor([1.0, 0.8, 0.65], device=x.device).view(1, 3, 1, 1)
+            img = luma * tint / tint.mean()
+        mean = img.mean()
+        img = mean + (img - mean) * (0.55 + 0.45 * d[4])
+        out[i] = img[0].clamp(0, 1)
+    return out
 
 
 def _standardise_t(x: torch.Tensor) -> torch.Tensor:
@@ -156,6 +217,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if not 0.0 <= args.small_eyes <= 1.0:
+        raise BadInputError("--small-eyes must be a share from 0 to 1")
     if min(args.samples, args.steps, args.batch, args.eval_samples, args.workers) < 1:
         raise BadInputError(
             "--samples, --steps, --batch, --eval-samples and --workers must be positive"
@@ -231,6 +294,8 @@ def run(args: argparse.Namespace) -> int:
         torch.randint(0, len(images), (args.batch,), generator=gen)
         torch.rand(args.batch, 3, 1, 1, generator=gen)
         torch.rand(args.batch, 1, 1, 1, generator=gen)
+        if args.small_eyes > 0:
+            torch.rand(args.batch, DEGRADE_DRAWS, generator=gen)
     first_loss = None
     loss_value = float("nan")
     t_train = time.perf_counter()
@@ -238,7 +303,7 @@ def run(args: argparse.Namespace) -> int:
     while step < args.steps:
         idx = torch.randint(0, len(images), (args.batch,), generator=gen)
         x = images_t[idx].to(device).permute(0, 3, 1, 2).float() / 255.0
-        x = _standardise_t(_augment(x, gen))
+        x = _standardise_t(_augment(x, gen, args.small_eyes))
         y = targets_t[idx].to(device)
         lr = args.lr * 0.5 * (1 + math.cos(math.pi * step / args.steps))
         for group in opt.param_groups:
@@ -279,6 +344,7 @@ def run(args: argparse.Namespace) -> int:
         "steps": args.steps,
         "batch": args.batch,
         "lr": args.lr,
+        "small_eyes": args.small_eyes,
         "device": str(device),
         "threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(),
