@@ -205,20 +205,36 @@ def test_a_blend_of_zero_returns_each_frame_as_it_came():
         np.testing.assert_array_equal(stabilizer(frame, shaded), shaded)
 
 
-def test_reliable_marks_an_occlusion_unreliable():
-    # A square moves right by 6 px over a still textured background: the
-    # background it uncovers has no source in the previous frame.
-    rng = np.random.default_rng(0)
-    background = (rng.random((96, 128)) * 255).astype(np.uint8)
+def occlusion_scene() -> tuple[np.ndarray, np.ndarray]:
+    """Two (96, 128) uint8 grey frames: a square moves right by 6 px over a
+    still textured background, so the background it uncovers has no source
+    in the first frame."""
     import cv2
 
+    rng = np.random.default_rng(0)
+    background = (rng.random((96, 128)) * 255).astype(np.uint8)
     background = cv2.GaussianBlur(background, (0, 0), 1.5)
     first, second = background.copy(), background.copy()
     first[30:60, 30:60] = 255 - background[30:60, 36:66]
     second[30:60, 36:66] = 255 - background[30:60, 36:66]
+    return first, second
+
+
+def test_reliable_marks_an_occlusion_unreliable():
+    first, second = occlusion_scene()
     pair = temporal.frame_pair(np.dstack([first] * 3), np.dstack([second] * 3))
     assert pair.mask[70:90, 80:120].mean() > 0.9  # still background
     assert pair.mask[35:55, 31:35].mean() < 0.5  # uncovered by the square
+
+
+def test_the_stabilizer_trusts_only_flow_whose_carried_content_matches():
+    # The same scene: the stabilizer's one-flow test must agree with the
+    # forward-backward test on what is background and what was uncovered.
+    first, second = occlusion_scene()
+    backward = temporal.dis_flow(second, first)
+    mask = temporal.matches_carried(backward, first, second)
+    assert mask[70:90, 80:120].mean() > 0.9  # still background
+    assert mask[35:55, 31:35].mean() < 0.5  # uncovered by the square
 
 
 # -- the batch path ----------------------------------------------------------------
