@@ -145,7 +145,7 @@ class NewPresetWidget(QWidget):
         self.gallery.setMinimumHeight(self.gallery.gridSize().height() + 8)
         self.gallery.itemClicked.connect(self._on_gallery_clicked)
         self.new_button = QPushButton("New preset from image…")
-        self.new_button.setToolTip("Train a preset from your own style image (about 30 min)")
+        self.new_button.setToolTip("Train a preset from your own style image (about half an hour)")
         self.new_button.clicked.connect(self._on_new_clicked)
         self.resume_button = QPushButton()
         self.resume_button.clicked.connect(self._on_resume_clicked)

@@ -63,16 +63,17 @@ MAX_STYLE_BYTES = 512 << 20
 @dataclass(frozen=True)
 class PresetBudget:
     """How much work a preset gets. The defaults are the shipped presets'
-    recipe with fewer steps and Gatys evaluations, for about 30 minutes on a
-    2-core CPU (docs/fast-style.md, "Your own preset", has the figures)."""
+    recipe (the same crops, Gatys targets, losses and generator) for one style
+    and 1800 steps instead of 4000, about 26 minutes on a quiet 2-core CPU
+    (docs/fast-style.md, "Your own preset", has the figures)."""
 
     size: int = 256  # side of the content crops and of the style image
     crops: int = 16  # content crops stylised by Gatys
-    gatys_evaluations: int = 64  # loss evaluations per Gatys target
-    gatys_batch: int = 4  # crops optimised at once (the unit a resume keeps)
+    gatys_evaluations: int = 96  # loss evaluations per Gatys target
+    gatys_batch: int = 8  # crops optimised at once (the unit a resume keeps)
     gatys_network: str = "efficientnet-lite0"
     loss_network: str = "efficientnet-lite0"
-    steps: int = 1600  # generator steps
+    steps: int = 1800  # generator steps
     batch: int = 8
     lr: float = 2e-3
     half: int = 16
@@ -108,12 +109,14 @@ class PresetBudget:
         return max(16, (self.size * 3 // 4) // 4 * 4)
 
 
-# Costs measured on the 2-core x86_64 CPU with two threads and EfficientNet-Lite0
-# (`warpaint bench preset-job`): seconds per Gatys evaluation of one 256 px crop,
-# and per generator step of batch 8 on 192 px views. They weigh the two phases
-# in the progress fraction and give the first ETA before anything is measured.
-SECONDS_PER_EVALUATION_256 = 0.15
-SECONDS_PER_STEP_8x192 = 0.9
+# Costs on the quiet 2-core x86_64 CPU with two threads and EfficientNet-Lite0,
+# from the shipped presets' training record (resources/models/fast-style.json:
+# 606 s of targets for 9 x 16 crops x 96 evaluations in batches of 8, 3213 s
+# for 4000 steps): seconds per Gatys evaluation of one 256 px crop, and per
+# generator step of batch 8 on 192 px views. They weigh the two phases in the
+# progress fraction and give the ETA until the job has measured its own rate.
+SECONDS_PER_EVALUATION_256 = 0.044
+SECONDS_PER_STEP_8x192 = 0.80
 
 
 def estimated_seconds(budget: PresetBudget) -> tuple[float, float]:
@@ -156,6 +159,46 @@ class Progress:
         """One line for a status bar or a terminal."""
         what = "Gatys targets" if self.phase == "targets" else "training"
         return f"{name}: {what} {self.done}/{self.total}, about {format_duration(self.eta_s)} left"
+
+
+class _TargetsProgress:
+    """Progress and ETA of the Gatys phase: before each batch of crops, and
+    every 2 s inside one (a batch takes a while), from the rate measured so far."""
+
+    EVERY_S = 2.0
+
+    def __init__(
+        self, ctx: Context, crops: int, est_targets: float, est_training: float, resumed: int
+    ) -> None:
+        self.ctx, self.crops, self.resumed = ctx, crops, resumed
+        self.est_targets, self.est_training = est_targets, est_training
+        self.per_crop = est_targets / crops
+        self.t0 = time.perf_counter()
+        self.done, self.size = resumed, 0
+        self.batch_started = self.last = self.t0
+
+    def start_batch(self, done: int, size: int) -> None:
+        now = time.perf_counter()
+        if done > self.resumed:
+            self.per_crop = (now - self.t0) / (done - self.resumed)
+        self.done, self.size = done, size
+        self.batch_started = self.last = now
+        self.report(0.0)
+
+    def report(self, within: float) -> None:
+        """`within`: the part of the current batch done."""
+        done = self.done + within * self.size
+        eta = self.per_crop * (self.crops - done) + self.est_training
+        fraction = self.est_targets / (self.est_targets + self.est_training) * done / self.crops
+        data = Progress("targets", self.done, self.crops, eta, self.resumed)
+        self.ctx.report(fraction, data=data)
+
+    def check(self) -> None:
+        self.ctx.check()
+        now = time.perf_counter()
+        if now - self.last >= self.EVERY_S:
+            self.last = now
+            self.report(min(0.95, (now - self.batch_started) / (self.per_crop * self.size)))
 
 
 def format_duration(seconds: float) -> str:
@@ -358,18 +401,13 @@ def train_preset(
         contents = content_pool(pool_images(None), b.crops, b.size, b.seed)
     contents = contents.to(device)
     crops_done = sum(len(t) for t in done_targets)
-    resumed_crops = crops_done
-    t0 = time.perf_counter()
+    progress = _TargetsProgress(ctx, b.crops, est_targets, est_training, crops_done)
     while crops_done < b.crops:
         chunk = contents[crops_done : crops_done + b.gatys_batch]
-        measured = (time.perf_counter() - t0) / max(1, crops_done - resumed_crops)
-        per_crop = measured if crops_done > resumed_crops else est_targets / b.crops
-        eta = per_crop * (b.crops - crops_done) + est_training
-        fraction = est_targets / total_est * crops_done / b.crops
-        ctx.report(fraction, data=Progress("targets", crops_done, b.crops, eta, resumed_crops))
+        progress.start_batch(crops_done, len(chunk))
         with torch.enable_grad():
             result = stylize_batch(
-                target_net, chunk, style_t, evaluations=b.gatys_evaluations, check=ctx.check
+                target_net, chunk, style_t, evaluations=b.gatys_evaluations, check=progress.check
             )
         done_targets.append(result.detach())
         crops_done += len(chunk)
