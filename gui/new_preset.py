@@ -147,7 +147,10 @@ class NewPresetWidget(QWidget):
         self.new_button = QPushButton("New preset from image…")
         self.new_button.setToolTip("Train a preset from your own style image (about half an hour)")
         self.new_button.clicked.connect(self._on_new_clicked)
-        self.resume_button = QPushButton()
+        self.resume_label = QLabel()
+        self.resume_label.setWordWrap(True)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Continue training this preset from where it stopped")
         self.resume_button.clicked.connect(self._on_resume_clicked)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop training; the work so far is kept for Resume")
@@ -157,14 +160,18 @@ class NewPresetWidget(QWidget):
         self.status.setEnabled(False)  # secondary text
         buttons = QHBoxLayout()
         buttons.addWidget(self.new_button)
-        buttons.addWidget(self.resume_button)
         buttons.addWidget(self.cancel_button)
         buttons.addStretch(1)
+        # Its own row, the name in a label that wraps: a long name never widens the panel.
+        resume = QHBoxLayout()
+        resume.addWidget(self.resume_label, 1)
+        resume.addWidget(self.resume_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
         layout.addWidget(self.gallery)
         layout.addLayout(buttons)
+        layout.addLayout(resume)
         layout.addWidget(self.status)
         # A bound slot: Qt drops the connection when this widget goes.
         panel.preview_requested.connect(self._on_panel_preview_requested)
@@ -286,11 +293,11 @@ class NewPresetWidget(QWidget):
         self.new_button.setEnabled(not running)
         self.cancel_button.setVisible(running)
         self.resume_button.setVisible(bool(unfinished))
+        self.resume_label.setVisible(bool(unfinished))
         if unfinished:
             job = unfinished[0]
-            self.resume_button.setText(f"Resume “{job.name}” (step {job.step} of {job.steps})")
+            self.resume_label.setText(f"Unfinished: “{job.name}”, step {job.step} of {job.steps}")
             self.resume_button.setProperty("preset", job.name)
-            self.resume_button.setToolTip("Continue training this preset from where it stopped")
 
     def _on_new_clicked(self) -> None:
         dialog = NewPresetDialog(self.host.prompter, self)
