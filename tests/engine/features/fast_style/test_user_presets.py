@@ -276,3 +276,22 @@ def test_a_recipe_names_a_user_preset_by_file_name_and_hash(style, photo, tmp_pa
     out.unlink()
     with pytest.raises(BadInputError, match="'stripes.safetensors' is not installed"):
         load_recipe(recipe)
+
+
+def test_quitting_with_a_job_running_keeps_its_step_for_the_next_start(style):
+    """The editor shuts its runner down on quit: the job's state is on disk."""
+    from warpaint.engine.runtime.jobs import JobRunner
+
+    runner = JobRunner("cpu")
+    steps: list[int] = []
+    budget = PresetBudget(**(TINY.to_json() | {"steps": 10_000}))
+    job = runner.submit(
+        lambda ctx: train_preset("stripes", style, budget, ctx, on_step=steps.append)
+    )
+    while len(steps) < 2:
+        assert not job.wait(0.01), job.error_message
+    runner.shutdown(wait=30.0)
+    assert job.wait(0)
+    state = user_presets.read_job_state(user_presets.work_dir("stripes"))
+    assert state is not None and state["step"] == steps[-1] >= 2
+    assert (user_presets.work_dir("stripes") / "checkpoint.safetensors").is_file()
