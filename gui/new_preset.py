@@ -131,6 +131,7 @@ class NewPresetWidget(QWidget):
         self._job_name = ""
         self._pictures: dict[tuple[str, int], QPixmap] = {}
         self._last_preset: Any = None
+        self._watched_list: QListWidget | None = None
 
         self.title = QLabel("Your presets:")
         self.gallery = QListWidget()
@@ -249,6 +250,20 @@ class NewPresetWidget(QWidget):
         if path is not None:
             self.panel.set_values({"model": path})
             self._last_preset = self.panel.values().get("preset")
+            shipped = self.panel.widgets.get("preset")
+            shipped_list = getattr(shipped, "list", None)
+            if isinstance(shipped_list, QListWidget):
+                # One preset looks chosen; a click on the shipped one still shown as
+                # current (which changes no value) goes back to it.
+                shipped_list.clearSelection()
+                if shipped_list is not self._watched_list:
+                    shipped_list.itemClicked.connect(self._on_shipped_clicked)
+                    self._watched_list = shipped_list
+
+    def _on_shipped_clicked(self, _item: QListWidgetItem) -> None:
+        if self.selected() is not None:
+            self.gallery.clearSelection()
+            self.panel.set_values({"model": None})
 
     def _select(self, name: str) -> str | None:
         for i in range(self.gallery.count()):

@@ -99,8 +99,19 @@ def test_a_preset_made_in_the_panel_cancels_resumes_and_joins_the_gallery(
     grid = range(0, tool.SIDE, 8)
     assert len({icon.pixel(x, y) for x in grid for y in grid}) > 4, "drawn, not the placeholder"
 
-    # Picking a shipped preset leaves the user's preset.
+    # Picking a shipped preset leaves the user's preset: the one shown as current too.
     gallery = panel.widgets["preset"]
+    assert not gallery.list.selectedItems(), "only the user's preset looks chosen"
+    current = gallery.list.currentItem()
+    qtbot.mouseClick(
+        gallery.list.viewport(),
+        Qt.MouseButton.LeftButton,
+        pos=gallery.list.visualItemRect(current).center(),
+    )
+    qtbot.waitUntil(lambda: panel.values()["model"] is None, timeout=10_000)
+    assert tool.selected() is None
+    tool.select("stripes")
+    assert panel.values()["model"] == path
     other = next(
         i
         for i in range(gallery.list.count())
