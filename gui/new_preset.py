@@ -318,7 +318,10 @@ class NewPresetWidget(QWidget):
         dialog = NewPresetDialog(self.host.prompter, self)
         if self.host.prompter.run_dialog(dialog):
             image, name = dialog.request()
-            self.start(name, image or None)
+            if not image:
+                self._say("No preset: choose a style image")
+                return
+            self.start(name, image)
 
     def _on_resume_clicked(self) -> None:
         name = self.resume_button.property("preset")
