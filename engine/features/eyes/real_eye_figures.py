@@ -6,8 +6,9 @@ regressor starts from the labelled corners moved by a detector-sized error
 (`STARTS`: shifted by 15 % of the eye's width sideways or 10 % up and down,
 or scaled by 0.85 or 1.15 about the eye's middle) and refines them as
 detection does (`detect.refine_eyes`, three passes); the error of its
-corners and iris centre against the labels (the iris box's centre), in
-pixels of the scaled picture, averaged over the starts.
+corners and iris centre against the labels (the iris box's centre), and
+of the labelled lid points from the lid curves found (where lids are
+labelled), in pixels of the scaled picture, averaged over the starts.
 
 Gaze iris displacement (`gaze_displacement`): the gaze effect's own path
 (`effect_gaze.redirect_patches`, the patches `warpaint apply gaze` pastes) at
@@ -42,6 +43,19 @@ SEARCH_RADII = 1.2
 STEP = 0.05
 
 
+def _point_to_polyline(points: np.ndarray, line: np.ndarray) -> np.ndarray:
+    """(N,) distance of each of `points` (N, 2) from the polyline `line` (M, 2)."""
+    a, b = line[:-1], line[1:]
+    ab = b - a
+    t = np.clip(
+        ((points[:, None] - a[None]) * ab[None]).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-12),
+        0.0,
+        1.0,
+    )
+    nearest = a[None] + t[..., None] * ab[None]
+    return np.asarray(np.linalg.norm(points[:, None] - nearest, axis=-1).min(axis=1))
+
+
 def scaled(eye: RealEye, eye_width: float | None) -> tuple[np.ndarray, np.ndarray, Box, float]:
     """(image, corners, iris box, factor): `eye` scaled so its corners are
     `eye_width` px apart (area resampling down, bicubic up; None: as it is)."""
@@ -70,22 +84,35 @@ def _start(corners: np.ndarray, dx: float, dy: float, s: float) -> np.ndarray:
 
 def landmark_error(eye: RealEye, eye_width: float | None = EYE_WIDTH) -> dict[str, float]:
     """Mean corner and iris-centre error (px of the scaled picture) of the
-    regressor refining from each of `STARTS`; see the module's docstring."""
+    regressor refining from each of `STARTS`, and where the eye's lids are
+    labelled, the mean distance of the labelled lid points from the lid
+    curves found (corners and lid points joined); see the module's docstring."""
     from warpaint.engine.features.eyes.detect import refine_eyes
 
-    image, corners, iris, _ = scaled(eye, eye_width)
+    image, corners, iris, f = scaled(eye, eye_width)
     mirror = bool(corners[0, 0] > corners[1, 0])
     centre = np.array([iris[0] + iris[2] / 2 - 0.5, iris[1] + iris[3] / 2 - 0.5])
     rough = [(_start(corners, dx, dy, s), mirror) for dx, dy, s in STARTS]
     found = refine_eyes(image, rough)
     corner = [float(np.linalg.norm(e.corners - corners, axis=1).mean()) for e in found]
     centre_err = [float(np.linalg.norm(e.iris_centre - centre)) for e in found]
-    return {
+    out = {
         "corners_px": round(float(np.mean(corner)), 2),
         "corners_max_px": round(float(np.max(corner)), 2),
         "iris_px": round(float(np.mean(centre_err)), 2),
         "iris_max_px": round(float(np.max(centre_err)), 2),
     }
+    if eye.lids is not None:
+        h, w = eye.image.shape[:2]
+        fxy = np.array([image.shape[1] / w, image.shape[0] / h]) if f != 1.0 else np.ones(2)
+        lid = []
+        for e in found:
+            for name, curve in (("upper", e.upper_lid), ("lower", e.lower_lid)):
+                line = np.concatenate([e.corners[:1], curve, e.corners[1:]])
+                labelled = (eye.lids[name] + 0.5) * fxy - 0.5
+                lid.append(float(_point_to_polyline(labelled, line).mean()))
+        out["lids_px"] = round(float(np.mean(lid)), 2)
+    return out
 
 
 def landmark_errors(
@@ -96,7 +123,9 @@ def landmark_errors(
     for name, members in eyes.items():
         per_eye = {eye.name: landmark_error(eye, eye_width) for eye in members}
         figures = list(per_eye.values())
+        lids = [f["lids_px"] for f in figures if "lids_px" in f]
         out[name] = {
+            **({"lids_mean_px": round(float(np.mean(lids)), 2)} if lids else {}),
             "corners_mean_px": round(float(np.mean([f["corners_px"] for f in figures])), 2),
             "corners_worst_px": max(f["corners_px"] for f in figures),
             "iris_mean_px": round(float(np.mean([f["iris_px"] for f in figures])), 2),
@@ -295,19 +324,32 @@ def sheet_pictures() -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def contact_sheet(height: int = 200, gap: int = 4) -> np.ndarray:
+def _eye_band(picture: np.ndarray) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1): both detected eyes of the face in `picture`, with a
+    margin of 0.6 eye widths sideways and 0.7 above and below."""
+    from warpaint.engine.features.eyes.effect_gaze import detect_eye_corners
+
+    corners = np.concatenate([c for face in detect_eye_corners(picture) for c, _ in face])
+    width = float(np.linalg.norm(corners[1] - corners[0]))
+    h, w = picture.shape[:2]
+    x0, x1 = corners[:, 0].min() - 0.6 * width, corners[:, 0].max() + 0.6 * width
+    yc = float(corners[:, 1].mean())
+    return (max(0, int(x0)), max(0, int(yc - 0.7 * width)), min(w, int(np.ceil(x1))),
+            min(h, int(np.ceil(yc + 0.7 * width))))  # fmt: skip
+
+
+def contact_sheet(height: int = 150, gap: int = 4) -> np.ndarray:
     """(H, W, 3) float32: one row per face of `sheet_pictures`, one column per
-    `SHEET_COLUMNS` (the face's upper half, where the eyes are), each scaled
-    to `height` px high (Lanczos)."""
+    `SHEET_COLUMNS`, each cell the band of both detected eyes (`_eye_band`)
+    scaled to `height` px high (Lanczos)."""
     from PIL import Image
 
     rows = []
     for _name, picture in sheet_pictures():
-        h = picture.shape[0]
+        x0, y0, x1, y1 = _eye_band(picture)
         cells = []
         for edited in face_edits(picture):
-            band = edited[int(0.15 * h) : int(0.6 * h)]
-            u8 = (np.clip(band, 0, 1) * 255 + 0.5).astype(np.uint8)
+            u8 = (np.clip(edited[y0:y1, x0:x1], 0, 1) * 255 + 0.5).astype(np.uint8)
             width = round(u8.shape[1] * height / u8.shape[0])
             big = Image.fromarray(u8).resize((width, height), Image.Resampling.LANCZOS)
             cells += [np.asarray(big, np.float32) / 255.0, np.ones((height, gap, 3), np.float32)]

@@ -12,7 +12,8 @@ copied into the repository):
 
 Each eye has its corners ([inner, outer], which frame the effect's region
 through `attributes.eye_region`), its iris box and a box of its own skin
-above the eye (lid or brow skin free of lashes and brow hairs).
+above the eye (lid or brow skin free of lashes and brow hairs); the
+astronaut's also points on their lid margins.
 
 Lid coverage (`lid_coverage`): of the iris's dark pixels before the edit
 (luma < 0.25; the darker half of the iris when fewer are that dark), the
@@ -61,6 +62,8 @@ class RealEye:
     corners: np.ndarray  # (2, 2) [inner, outer] (x, y)
     iris: Box  # x, y, w, h
     skin: Box
+    # Points on the lid margins, {"upper": (K, 2), "lower": (K, 2)} (x, y); None: not labelled.
+    lids: dict[str, np.ndarray] | None = None
 
     def region(self) -> tuple[tuple[float, float, float, float], bool]:
         """(region (x, y, w, h), mirror) that frames this eye for the eye model."""
@@ -72,6 +75,12 @@ class RealEye:
 def _box(values: Any) -> Box:
     x, y, w, h = (float(v) for v in values)
     return (x, y, w, h)
+
+
+def _lids(values: Any) -> dict[str, np.ndarray] | None:
+    if not values:
+        return None
+    return {k: np.asarray(values[k], np.float64).reshape(-1, 2) for k in ("upper", "lower")}
 
 
 def lfw_face(index: int, tone: int, size: int = LFW_FACE_SIZE) -> np.ndarray:
@@ -109,6 +118,7 @@ def real_eyes(labels: Path = EYE_LABELS) -> dict[str, list[RealEye]]:
                         np.asarray(eye["corners"], np.float64),
                         _box(eye["iris"]),
                         _box(eye["skin"]),
+                        _lids(eye.get("lids")),
                     )
                 )
         out[set_name] = eyes

@@ -56,7 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--small-eyes",
         type=float,
-        default=0.5,
+        default=0.0,
         help="share of each batch degraded to look like a small eye of a real photo (0 = none)",
     )
 
