@@ -55,7 +55,6 @@ RESUME_KEYS = (
     "lr",
     "style_weight",
     "recon_weight",
-    "gram_weight",
     "detail_weight",
     "pool_side",
     "zoom_min",
@@ -75,10 +74,9 @@ class RefineConfig:
     steps: int = 0  # stop after this many steps too (0: only the time limit)
     crop: int = 128  # training crop side (px), a multiple of 4
     batch: int = 4
-    lr: float = 3e-4
+    lr: float = 2e-4
     style_weight: float = 5.0
-    recon_weight: float = 0.3
-    gram_weight: float = 0.0  # Gram matrices of relu1_1..relu4_1 against the style crops'
+    recon_weight: float = 1.0
     detail_weight: float = 0.0  # the energy of the fine detail against the style crops'
     pool_side: int = 512  # content and style are fitted to this long side first
     # Each crop covers crop * U(zoom_min, zoom_max) px of the pool, resized to `crop`.
@@ -101,7 +99,7 @@ class RefineConfig:
             raise BadInputError("give a time budget (seconds) or a number of steps")
         if (
             not (0 < self.lr < 1)
-            or min(self.style_weight, self.recon_weight, self.gram_weight, self.detail_weight) < 0
+            or min(self.style_weight, self.recon_weight, self.detail_weight) < 0
         ):
             raise BadInputError("learning rate in (0, 1) and weights >= 0, please")
 
@@ -168,11 +166,8 @@ def refine_losses(
     decoder: Decoder, content: torch.Tensor, style: torch.Tensor
 ) -> dict[str, torch.Tensor]:
     """The training losses of `train.adain_losses` (content, style moments,
-    reconstruction) plus `gram`: the Gram matrices of the result's
-    relu1_1..relu4_1 features against the mean Gram matrices of the style
-    crops (`style_losses.gram_loss`, scale-free), the per-style objective of
-    Johnson et al., which one decoder for one style can afford. (N, 3, S, S)
-    crops in; scalar tensors out."""
+    reconstruction) plus `detail` (`detail_loss`). (N, 3, S, S) crops in,
+    scalar tensors out."""
     import torch
 
     from warpaint.engine.features.arbitrary_style.adain import (
@@ -182,7 +177,6 @@ def refine_losses(
         encoder,
         mean_std,
     )
-    from warpaint.engine.neural.style_losses import gram, gram_loss
 
     net = encoder(content.device)
     layers = sorted(set(STYLE_LAYERS) | {ENCODER_LAYER})
@@ -190,28 +184,22 @@ def refine_losses(
         content_features = net(content, [ENCODER_LAYER])[ENCODER_LAYER]
         style_features = net(style, layers)
         target = adain(content_features, *mean_std(style_features[ENCODER_LAYER]))
-        grams = {name: gram(style_features[name]).mean(0, keepdim=True) for name in STYLE_LAYERS}
     both = decoder(torch.cat([target, content_features]))
     decoded, rebuilt = both[: len(content)], both[len(content) :]
     recon = (rebuilt - content).square().mean() / content.var().clamp_min(1e-4)
     out = net(decoded, layers)
     content_term = (out[ENCODER_LAYER] - target).square().mean() / target.square().mean()
     moments = decoded.new_zeros(())
-    gram_term = decoded.new_zeros(())
     for name in STYLE_LAYERS:
         gm, gs = mean_std(out[name])
         sm, ss = mean_std(style_features[name])
         scale = (sm.square().mean() + ss.square().mean()).clamp_min(1e-8)
         moments = moments + ((gm - sm).square().mean() + (gs - ss).square().mean()) / scale
-        gram_term = gram_term + gram_loss(out[name], grams[name])
-    n = len(STYLE_LAYERS)
-    detail = detail_loss(decoded, style)
     return {
         "content": content_term,
-        "style": moments / n,
+        "style": moments / len(STYLE_LAYERS),
         "recon": recon,
-        "gram": gram_term / n,
-        "detail": detail,
+        "detail": detail_loss(decoded, style),
     }
 
 
@@ -461,7 +449,6 @@ def refine_decoder(
                     terms["content"]
                     + config.style_weight * terms["style"]
                     + config.recon_weight * terms["recon"]
-                    + config.gram_weight * terms["gram"]
                     + config.detail_weight * terms["detail"]
                 )
                 optimizer.zero_grad(set_to_none=True)

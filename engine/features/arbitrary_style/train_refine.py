@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=d.lr)
     parser.add_argument("--style-weight", type=float, default=d.style_weight)
     parser.add_argument("--recon-weight", type=float, default=d.recon_weight)
+    parser.add_argument("--detail-weight", type=float, default=d.detail_weight)
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument(
         "-o", "--output-dir", type=Path, default=None, help="folder (default: user model folder)"
@@ -57,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         style_weight=args.style_weight,
         recon_weight=args.recon_weight,
+        detail_weight=args.detail_weight,
         seed=args.seed,
     )
     config.check()
