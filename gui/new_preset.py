@@ -144,6 +144,7 @@ class NewPresetWidget(QWidget):
         self.gallery.setWrapping(True)
         self.gallery.setWordWrap(True)
         self.gallery.setMinimumHeight(self.gallery.gridSize().height() + 8)
+        self.gallery.setMaximumHeight(2 * self.gallery.gridSize().height() + 8)
         self.gallery.itemClicked.connect(self._on_gallery_clicked)
         self.new_button = QPushButton("New preset from image…")
         self.new_button.setToolTip("Train a preset from your own style image (about half an hour)")
