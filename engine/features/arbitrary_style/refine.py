@@ -1,11 +1,12 @@
 """Refine for this style: fine-tune the AdaIN decoder on one style and one photo.
 
 `refine_decoder(content, style)` starts from the shipped decoder (or `base`)
-and trains a copy for `seconds` of training time with `train.adain_losses`
-(content, style and reconstruction terms) on random crops of the open image
-and the style: a random 30-100 % of each picture's shorter side, resized to
-the crop side, flipped at random. The style is first scaled to the content's
-long side, as the effect does at style scale 1, so its patterns are trained
+and trains a copy for `seconds` of training time with `refine_losses` (the
+content, style and reconstruction terms of `train.adain_losses`, and an
+optional fine-detail term, off by default) on random crops of the open image
+and the style (`refine_crops`: crop x 1-2 px of each, resized to the crop
+side, flipped at random). Both are fitted to `pool_side` first, the style
+sized as the effect sizes it at style scale 1, so its patterns are trained
 at the size the effect shows them.
 
 Resumable: every `checkpoint_seconds` of training (and when cancelled or
