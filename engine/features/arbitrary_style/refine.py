@@ -465,7 +465,11 @@ def refine_decoder(
                     "seconds": round(seconds, 2),
                     "total": round(float(loss.detach()), 5),
                 }
-                | {name: round(float(term.detach()), 5) for name, term in terms.items()}
+                | {
+                    name: round(float(term.detach()), 5)
+                    for name, term in terms.items()
+                    if name != "detail" or config.detail_weight > 0  # shown when it counts
+                }
             )
             if seconds - last_save >= config.checkpoint_seconds:
                 _save_state(checkpoint, decoder, optimizer, state_meta())
