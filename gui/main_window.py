@@ -63,6 +63,7 @@ from warpaint.gui.keep_preview import KeepPreviewDialog
 from warpaint.gui.layers_panel import LayersPanel
 from warpaint.gui.masks import MaskActions
 from warpaint.gui.new_preset import NewPresetWidget
+from warpaint.gui.refine_style import attach_refine_tool
 
 MAX_RECENT = 10
 ORA_FILTER = "OpenRaster (*.ora)"
@@ -333,6 +334,9 @@ class MainWindow(QMainWindow):
         fast_style_panel = self.effects_panel.panels.get("fast-style")
         if fast_style_panel is not None:
             fast_style_panel.add_tools(NewPresetWidget(fast_style_panel, self))
+        adain_panel = self.effects_panel.panels.get("arbitrary-style")
+        if adain_panel is not None:
+            self.refine_tool = attach_refine_tool(self, adain_panel)
         self.session = EffectSession(
             self.bridge,
             self.engine_settings.preview_max_side,

@@ -16,7 +16,7 @@ from warpaint.engine.features.arbitrary_style.refine import RefineConfig, saved_
 from warpaint.engine.features.arbitrary_style.refined import image_key
 from warpaint.engine.runtime.jobs import JobState
 from warpaint.engine.runtime.models import user_models_dir
-from warpaint.gui.refine_style import RefineStyleWidget, attach_refine_tool
+from warpaint.gui.refine_style import RefineStyleWidget
 
 # A few steps of small crops: seconds, not the minute a user gives it.
 TINY = RefineConfig(seconds=0, steps=4, crop=32, batch=1, pool_side=64)
@@ -50,7 +50,10 @@ def _refine_row(window: Any, config: RefineConfig) -> tuple[Any, RefineStyleWidg
     window.layers_panel.set_current_layer(photo_id)
     panel = window.show_effect("arbitrary-style")
     panel.set_values({"style": style_id})
-    return panel, attach_refine_tool(window, panel, config), photo_id, style_id
+    # The window puts the row under the arbitrary-style panel itself.
+    tool: RefineStyleWidget = window.refine_tool
+    tool.config = config  # a tiny budget, so the test takes seconds
+    return panel, tool, photo_id, style_id
 
 
 def _keys(window: Any, photo_id: int, style_id: int) -> tuple[str, str]:
