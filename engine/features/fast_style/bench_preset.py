@@ -8,6 +8,8 @@ stops and starts again.
   stopped (its state saved), once in the Gatys phase and once in training.
 - *Resume latency*: seconds from submitting the stopped job again to its first
   generator step done (networks, targets and checkpoint loaded, one step).
+- *Quality*, with `WARPAINT_PRESET_MODEL` (a preset's file) and
+  `WARPAINT_PRESET_STYLE` (its style image) set: `judged`.
 
 The jobs run on a real `JobRunner` long lane in a throwaway model folder, with
 the default budget's crop size, networks and batch, and fewer crops,
@@ -166,6 +168,67 @@ def _latencies(budget: Any, style: Path, device: str) -> dict[str, float]:
     }
 
 
+def judged(model: str, style_path: str, device: str) -> dict[str, Any]:
+    """A finished preset against Gatys (`SLIM_VGG_48`, as `warpaint bench
+    fast-style` judges the shipped presets) on astronaut, chelsea and coffee at
+    256 px: judged style distance to its style image as a ratio to Gatys', and
+    luminance SSIM to the photo, each photo and the mean."""
+    import statistics
+
+    import numpy as np
+    import torch
+    from skimage import data
+
+    from warpaint.engine.features.fast_style.effect import load_generator, style_mix, stylize
+    from warpaint.engine.features.fast_style.preset_job import read_style_image
+    from warpaint.engine.features.stylize.optim import stylize_image
+    from warpaint.engine.features.stylize.recipes import SLIM_VGG_48
+    from warpaint.engine.neural.bench_images import fit_rgb, to_batch
+    from warpaint.engine.neural.style_judge import judge
+
+    side = 256
+    style = fit_rgb(read_style_image(style_path), side)
+    gen, styles = load_generator(model, device)
+    net = SLIM_VGG_48.loss_network(device)
+    rows = []
+    photos = {"astronaut": data.astronaut(), "chelsea": data.chelsea(), "coffee": data.coffee()}
+    for name, photo in photos.items():
+        c = fit_rgb(photo, side)
+        with torch.inference_mode():
+            out = stylize(gen, to_batch(c, device), style_mix(styles, styles[0]))
+        with torch.inference_mode(False), torch.enable_grad():
+            gatys = stylize_image(
+                net,
+                to_batch(c, device),
+                [(to_batch(style, device), 1.0)],
+                side=side,
+                evaluations=SLIM_VGG_48.iterations,
+                style_weight=SLIM_VGG_48.style_weight,
+                scales=SLIM_VGG_48.scales,
+            )
+        mine = judge(np.asarray(out[0].permute(1, 2, 0).clamp(0, 1).cpu()), style, c)
+        ref = judge(np.asarray(gatys[0].permute(1, 2, 0).clamp(0, 1).cpu()), style, c)
+        rows.append(
+            {
+                "content": name,
+                "ratio": round(mine["style_distance"] / ref["style_distance"], 3),
+                "ssim": mine["content_ssim"],
+                "gatys_ssim": ref["content_ssim"],
+            }
+        )
+    return {
+        "model": model,
+        "style": style_path,
+        "gatys_settings": SLIM_VGG_48.settings(),
+        "results": rows,
+        "ratio_mean": round(statistics.mean(r["ratio"] for r in rows), 3),
+        "ssim_minus_gatys_mean": round(
+            statistics.mean(r["ssim"] - r["gatys_ssim"] for r in rows), 4
+        ),
+        "goal": "ratio <= 1.25 at ssim_minus_gatys >= 0",
+    }
+
+
 @benchmark("preset-job", "user preset job: cost per step extrapolated, cancel and resume latency")
 def bench_preset_job(quick: bool, device: str | None) -> dict[str, Any]:
     from warpaint.engine.features.fast_style.preset_job import PresetBudget, estimated_seconds
@@ -198,4 +261,8 @@ def bench_preset_job(quick: bool, device: str | None) -> dict[str, Any]:
                 del os.environ["XDG_DATA_HOME"]
             else:
                 os.environ["XDG_DATA_HOME"] = previous
+    # A preset made before (`warpaint train preset`), judged with its style image.
+    model, style = os.environ.get("WARPAINT_PRESET_MODEL"), os.environ.get("WARPAINT_PRESET_STYLE")
+    if model and style:
+        result["judged"] = judged(model, style, dev)
     return result
