@@ -171,13 +171,15 @@ def real_eye_figures() -> dict[str, Any]:
             "(goal at 20 px eye width: <= 2 px)",
             "native": figures.landmark_errors(eyes, None),
             "eye_width_20px": figures.landmark_errors(eyes, figures.EYE_WIDTH),
+            "detection_20px": figures.detection_errors(eyes, figures.EYE_WIDTH),
         },
         "gaze_iris_displacement": {
             "measure": "iris shift (px) per degree of horizontal gaze between -15 and +15, "
             "found by matching the original's iris disc in the result, eyes scaled to 20 px; "
             "ratio = real / rendered (goal: >= 0.7)",
             "labelled_corners": figures.gaze_displacement(eyes),
-            "found_corners": figures.gaze_displacement(eyes, found=True),
+            "regressor_corners": figures.gaze_displacement(eyes, framing="regressor"),
+            "detected_corners": figures.gaze_displacement(eyes, framing="detection"),
         },
     }
 

@@ -22,6 +22,14 @@ minimising the squared difference. Per degree: (shift at +15 - shift at
 right. Rendered eyes (`render.render_eye`, straight ahead, scaled to the
 same width and set on an edge-padded canvas) go through the same path and
 the same measure; the ratio real / rendered is the goal's figure (>= 0.7).
+The real eyes are framed by their labelled corners, by the corners the
+regressor finds from them, or by the corners detection finds.
+
+Detection (`detected_corners`, `detection_errors`): `detect.detect_faces`
+on each eye's picture (a face crop under `PAD_BELOW` px set in an
+edge-padded margin of half its size, as a face has background around it in
+a photo), the found eye nearest the labelled one; its corner error and
+width error against the labels in px of the picture scaled as above.
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ RENDERED_EYES = 8
 # Template search: shifts up to this many iris radii, in steps of STEP px.
 SEARCH_RADII = 1.2
 STEP = 0.05
+# Pictures with a shorter side below this are face crops: detection gets them in a margin.
+PAD_BELOW = 256
 
 
 def _point_to_polyline(points: np.ndarray, line: np.ndarray) -> np.ndarray:
@@ -223,14 +233,18 @@ def gaze_displacement(
     eyes: dict[str, list[RealEye]],
     eye_width: float = EYE_WIDTH,
     model: Any = None,
-    found: bool = False,
+    framing: str = "labelled",
 ) -> dict[str, Any]:
     """Iris displacement per degree (px / degree of horizontal gaze, at
     `eye_width` px eye width) on the real eyes of each set and on
     `RENDERED_EYES` rendered ones, and the ratio real / rendered. The eyes are
-    framed by their labelled corners, or with `found` by the corners the
-    landmark regressor finds from them (as detection frames them)."""
+    framed (`framing`) by their "labelled" corners, by the corners the
+    landmark "regressor" finds from them, or by the corners "detection"
+    finds on their picture (`detected_corners`; an eye it misses is left out)."""
     from warpaint.engine.features.eyes.detect import refine_eyes
+
+    if framing not in FRAMINGS:
+        raise ValueError(f"framing must be one of {FRAMINGS}, got {framing!r}")
 
     if model is None:
         from warpaint.engine.features.eyes.effect_gaze import load_gaze_model
@@ -243,7 +257,7 @@ def gaze_displacement(
     rendered_mean = float(np.mean(rendered))
     out: dict[str, Any] = {
         "eye_width_px": eye_width,
-        "corners": "found by the landmark regressor" if found else "labelled",
+        "corners": FRAMINGS[framing],
         "angles_deg": [-GAZE_ANGLE, GAZE_ANGLE],
         "rendered_px_per_deg": round(rendered_mean, 4),
         "rendered_eyes": len(rendered),
@@ -251,16 +265,103 @@ def gaze_displacement(
     }
     for name, members in eyes.items():
         per_eye = {}
+        detected = detected_corners(members) if framing == "detection" else {}
         for eye in members:
             image, corners, iris, _ = scaled(eye, eye_width)
             mirror = bool(corners[0, 0] > corners[1, 0])
-            if found:
+            if framing == "regressor":
                 corners = refine_eyes(image, [(corners, mirror)])[0].corners
+            elif framing == "detection":
+                at = detected[eye.name]
+                if at is None:
+                    continue
+                corners = _to_scaled(at, eye, image)
             per_eye[eye.name] = round(_per_degree(image, corners, mirror, iris, model), 4)
-        mean = float(np.mean(list(per_eye.values())))
+        mean = float(np.mean(list(per_eye.values()))) if per_eye else float("nan")
         out["sets"][name] = {
             "px_per_deg": round(mean, 4),
             "ratio": round(mean / rendered_mean, 3) if rendered_mean else None,
+            "per_eye": per_eye,
+        }
+    return out
+
+
+FRAMINGS = {
+    "labelled": "labelled",
+    "regressor": "found by the landmark regressor from the labelled corners",
+    "detection": "found by detect_faces on the eye's picture",
+}
+
+
+def _to_scaled(points: np.ndarray, eye: RealEye, image: np.ndarray) -> np.ndarray:
+    """`points` (N, 2) in `eye.image`'s pixels mapped into `image`, `scaled`'s picture."""
+    fx = image.shape[1] / eye.image.shape[1]
+    fy = image.shape[0] / eye.image.shape[0]
+    return np.asarray((points + 0.5) * [fx, fy] - 0.5, np.float64)
+
+
+def detected_corners(eyes: list[RealEye]) -> dict[str, np.ndarray | None]:
+    """{eye name: [inner, outer] corners (2, 2) in its picture's pixels, of the
+    eye `detect_faces` finds nearest its labelled centre, or None when no
+    found eye is within its labelled width of it}. Each picture is searched
+    once; one under `PAD_BELOW` px is set in an edge-padded margin of half its size."""
+    from warpaint.engine.features.eyes.detect import detect_faces
+
+    found: dict[int, list[np.ndarray]] = {}
+    out: dict[str, np.ndarray | None] = {}
+    for eye in eyes:
+        key = id(eye.image)
+        if key not in found:
+            image = eye.image
+            pad = min(image.shape[:2]) // 2 if min(image.shape[:2]) < PAD_BELOW else 0
+            if pad:
+                image = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+            found[key] = [e.corners - pad for face in detect_faces(image) for e in face.eyes]
+        centre = eye.corners.mean(axis=0)
+        width = float(np.linalg.norm(eye.corners[1] - eye.corners[0]))
+        near = [c for c in found[key] if np.linalg.norm(c.mean(axis=0) - centre) < width]
+        out[eye.name] = (
+            min(near, key=lambda c: float(np.linalg.norm(c.mean(axis=0) - centre)))
+            if near
+            else None
+        )
+    return out
+
+
+def detection_errors(
+    eyes: dict[str, list[RealEye]], eye_width: float | None = EYE_WIDTH
+) -> dict[str, Any]:
+    """Per eye set: how many labelled eyes detection finds (`detected_corners`),
+    and of those the mean corner error and mean and worst absolute width error
+    (corner distance found - labelled) in px of the picture scaled so the
+    labelled eye is `eye_width` px wide (None: its own size), and each eye's."""
+    out: dict[str, Any] = {}
+    for name, members in eyes.items():
+        detected = detected_corners(members)
+        per_eye: dict[str, dict[str, float] | None] = {}
+        for eye in members:
+            at = detected[eye.name]
+            if at is None:
+                per_eye[eye.name] = None
+                continue
+            image, corners, _iris, _ = scaled(eye, eye_width)
+            found = _to_scaled(at, eye, image)
+            width = float(np.linalg.norm(found[1] - found[0]))
+            labelled = float(np.linalg.norm(corners[1] - corners[0]))
+            per_eye[eye.name] = {
+                "corners_px": round(float(np.linalg.norm(found - corners, axis=1).mean()), 2),
+                "width_px": round(width, 2),
+                "width_error_px": round(width - labelled, 2),
+            }
+        hits = [f for f in per_eye.values() if f is not None]
+        corner_errors = [f["corners_px"] for f in hits]
+        width_errors = [abs(f["width_error_px"]) for f in hits]
+        out[name] = {
+            "found": len(hits),
+            "eyes": len(members),
+            "corners_mean_px": round(float(np.mean(corner_errors)), 2) if hits else None,
+            "width_error_mean_px": round(float(np.mean(width_errors)), 2) if hits else None,
+            "width_error_worst_px": max(width_errors, default=None),
             "per_eye": per_eye,
         }
     return out
