@@ -62,14 +62,21 @@ def _strip(contents: list[np.ndarray], rows: list[list[np.ndarray]], path: Path)
     Image.fromarray(sheet).save(path, quality=85)
 
 
-def _clip_speed(frames: list[np.ndarray], device: str, max_side: int | None) -> dict[str, Any]:
-    """Frames per second of `warpaint batch`'s video path (decode, recipe,
-    stabilizer, chunks, encode) over `frames` written as an H.264
-    clip; None with the reason when the `video` extra is not installed."""
+def _clip_speed(
+    frames: list[np.ndarray],
+    device: str,
+    max_side: int | None,
+    judge_style: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Frames per second of `warpaint batch`'s video path (decode, recipe
+    (fast style, swirls), stabilizer, chunks, encode) over `frames` written
+    as an H.264 clip, and with `judge_style` the written frames' judged
+    quality (`_judged`); the reason instead when the `video` extra is not
+    installed."""
     from fractions import Fraction
 
     from warpaint.engine.features.video.clip import VideoSettings, process_clip
-    from warpaint.engine.io.video import VideoWriter, video_available
+    from warpaint.engine.io.video import VideoWriter, read_frames, video_available
     from warpaint.engine.runtime.recipes import parse_recipe
 
     if not video_available():
@@ -94,11 +101,15 @@ def _clip_speed(frames: list[np.ndarray], device: str, max_side: int | None) -> 
             device,
         )
         elapsed = time.perf_counter() - start
-    return {
+        written = list(read_frames(Path(folder) / "out.mp4")) if judge_style is not None else []
+    row: dict[str, Any] = {
         "frames": count,
         "seconds": round(elapsed, 1),
         "frames_per_s": round(count / elapsed, 2),
     }
+    if judge_style is not None:
+        row.update(_judged(written, frames, judge_style))
+    return row
 
 
 def _compare(
@@ -225,9 +236,20 @@ def bench_video(quick: bool, device: str | None) -> dict[str, Any]:
     else:
         result["arbitrary_style"] = {"skipped": "the AdaIN decoder is not installed"}
     clip_frames = frames[: 12 if quick else 20]
+    # Judged against the swirls source, as the per-frame swirls row above
+    # (`per_frame_judged` here: the same frames stylized one by one at full size).
+    swirls = PRESET_STYLES["swirls"](JUDGE_SIDE)
+    swirls_frames: list[np.ndarray] = []
+    if "swirls" in styles:
+        with torch.inference_mode():
+            swirls_mix = style_mix(styles, "swirls")
+            for frame in clip_frames:
+                x = to_batch(frame.astype(np.float32) / 255.0, dev)
+                swirls_frames.append(_host(stylize(gen, x, swirls_mix)))
     result["batch_path"] = {
-        "full_size": _clip_speed(clip_frames, dev, None),
-        "max_side_640": _clip_speed(clip_frames, dev, 640),
+        "per_frame_judged": _judged(swirls_frames, clip_frames, swirls) if swirls_frames else None,
+        "full_size": _clip_speed(clip_frames, dev, None, swirls),
+        "max_side_640": _clip_speed(clip_frames, dev, 640, swirls),
     }
     folder = os.environ.get("WARPAINT_BENCH_IMAGES")
     if folder and strip_rows:
