@@ -169,36 +169,12 @@ def refine_losses(
     """The training losses of `train.adain_losses` (content, style moments,
     reconstruction) plus `detail` (`detail_loss`). (N, 3, S, S) crops in,
     scalar tensors out."""
-    import torch
+    from warpaint.engine.features.arbitrary_style.train import adain_losses
 
-    from warpaint.engine.features.arbitrary_style.adain import (
-        ENCODER_LAYER,
-        STYLE_LAYERS,
-        adain,
-        encoder,
-        mean_std,
-    )
-
-    net = encoder(content.device)
-    layers = sorted(set(STYLE_LAYERS) | {ENCODER_LAYER})
-    with torch.no_grad():
-        content_features = net(content, [ENCODER_LAYER])[ENCODER_LAYER]
-        style_features = net(style, layers)
-        target = adain(content_features, *mean_std(style_features[ENCODER_LAYER]))
-    both = decoder(torch.cat([target, content_features]))
-    decoded, rebuilt = both[: len(content)], both[len(content) :]
-    recon = (rebuilt - content).square().mean() / content.var().clamp_min(1e-4)
-    out = net(decoded, layers)
-    content_term = (out[ENCODER_LAYER] - target).square().mean() / target.square().mean()
-    moments = decoded.new_zeros(())
-    for name in STYLE_LAYERS:
-        gm, gs = mean_std(out[name])
-        sm, ss = mean_std(style_features[name])
-        scale = (sm.square().mean() + ss.square().mean()).clamp_min(1e-8)
-        moments = moments + ((gm - sm).square().mean() + (gs - ss).square().mean()) / scale
+    content_term, moments, recon, decoded = adain_losses(decoder, content, style)
     return {
         "content": content_term,
-        "style": moments / len(STYLE_LAYERS),
+        "style": moments,
         "recon": recon,
         "detail": detail_loss(decoded, style),
     }
