@@ -37,6 +37,7 @@ image's device.
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -70,6 +71,11 @@ LASH_DARKNESS = 0.3
 SKIN_SPREAD = (0.8, 1.08)
 # The lower lid moves down a dark eye by at most this many D (`_settle_lower`).
 LOWER_REACH = 0.2
+# The drawn lash line is as sharp as a Gaussian edge of this sigma (px); a
+# picture softer than that (a small face enlarged, a blurred photo) gets a
+# line softened to match (`picture_blur`), at most to MAX_SOFTEN px.
+DRAWN_SIGMA = 0.7
+MAX_SOFTEN = 4.0
 
 
 def closure(openness: float) -> float:
@@ -280,6 +286,57 @@ class LidSkin:
     above: torch.Tensor  # (H, W) the fade into the skin above
     across: torch.Tensor  # (W,) the fades into the corners
     lash_colour: torch.Tensor  # (3,)
+    # Gaussian kernel (1D, odd length) that softens the lash line to the
+    # picture's own sharpness; None where the picture is as sharp as the line.
+    soften: torch.Tensor | None = None
+
+
+def picture_blur(patch: torch.Tensor) -> float:
+    """The blur of `patch` (3, H, W) as the sigma (px) of a Gaussian edge:
+    a step of contrast C blurred by sigma s has a steepest slope of
+    C / (s sqrt(2 pi)), so s is the patch's luma contrast (5th to 95th
+    percentile) over its steepest slope (99th percentile of the gradient
+    magnitude). An eye always holds a strong edge (iris, lids, lashes)."""
+    import torch
+
+    luma = _luma(patch)
+    if luma.numel() < 16:
+        return DRAWN_SIGMA
+    gy = luma[1:, :-1] - luma[:-1, :-1]
+    gx = luma[:-1, 1:] - luma[:-1, :-1]
+    slope = float(torch.quantile(torch.sqrt(gx * gx + gy * gy).flatten().float(), 0.99))
+    values = luma.flatten().float()
+    contrast = float(torch.quantile(values, 0.95) - torch.quantile(values, 0.05))
+    if slope <= 1e-6 or contrast <= 1e-3:
+        return DRAWN_SIGMA
+    return contrast / (slope * math.sqrt(2.0 * math.pi))
+
+
+def _soften_kernel(blur: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor | None:
+    """The Gaussian that takes the drawn line's sharpness to `blur` (px), or None."""
+    import torch
+
+    extra = math.sqrt(max(0.0, blur * blur - DRAWN_SIGMA * DRAWN_SIGMA))
+    extra = min(extra, MAX_SOFTEN)
+    if extra < 0.5:
+        return None
+    radius = max(1, math.ceil(3.0 * extra))
+    x = torch.arange(-radius, radius + 1, device=device, dtype=dtype)
+    kernel = torch.exp(-0.5 * (x / extra) ** 2)
+    return kernel / kernel.sum()
+
+
+def _soften(alpha: torch.Tensor, kernel: torch.Tensor | None) -> torch.Tensor:
+    """(H, W) `alpha` blurred by the separable `kernel` (edges repeated)."""
+    if kernel is None:
+        return alpha
+    from torch.nn import functional as F
+
+    r = kernel.numel() // 2
+    x = F.pad(alpha[None, None], (r, r, r, r), mode="replicate")
+    x = F.conv2d(x, kernel.view(1, 1, 1, -1))
+    x = F.conv2d(x, kernel.view(1, 1, -1, 1))
+    return x[0, 0]
 
 
 def lid_skin(patch: torch.Tensor, shape: LidShape) -> LidSkin:
@@ -323,6 +380,7 @@ def lid_skin(patch: torch.Tensor, shape: LidShape) -> LidSkin:
         above=_ramp((rows - fade_top[None]) / fade),
         across=across,
         lash_colour=top_median * LASH_DARKNESS,
+        soften=_soften_kernel(picture_blur(patch), dev, dt),
     )
 
 
@@ -352,7 +410,9 @@ def close_lid(
     # Darker toward the rolled edge, a faint crease where the open lid's margin was.
     rolled = torch.exp(-(edge[None] - rows).clamp(min=0.0) / (0.06 * d + 0.5))
     crease_y = upper - 0.5 * COVER_ABOVE * d
-    crease = torch.exp(-(((rows - crease_y[None]) / (0.03 * d + 0.6)) ** 2)) * c
+    crease = (
+        _soften(torch.exp(-(((rows - crease_y[None]) / (0.03 * d + 0.6)) ** 2)), lid.soften) * c
+    )
     skin = lid.skin * ((1.0 - 0.12 * rolled) * (1.0 - 0.08 * crease))[None]
 
     # The lash line along the edge, and lashes hanging below it (longer toward the
@@ -365,7 +425,8 @@ def close_lid(
     strands = 0.5 + 0.5 * torch.cos(2.0 * torch.pi * (x[None] - 0.6 * hang) / period)
     lashes = (1.0 - hang / length.clamp(min=1e-3)[None]).clamp(0.0, 1.0) * strands * 0.7
     lashes = torch.where(rows > edge[None] + 0.5 * lash, lashes, torch.zeros_like(lashes))
-    lash_alpha = torch.maximum(margin, lashes) * lid.across[None] * fade_in
+    # As soft as the picture: a crisp line drawn on a blurred face looks pasted on.
+    lash_alpha = _soften(torch.maximum(margin, lashes), lid.soften) * lid.across[None] * fade_in
     return skin.clamp(0.0, 1.0), skin_alpha, lid.lash_colour, lash_alpha
 
 

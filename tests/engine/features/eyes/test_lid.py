@@ -306,3 +306,26 @@ def test_face_all_closes_every_detected_eye_and_nothing_outside_them(model, astr
     after = out[0, :3].permute(1, 2, 0).numpy()
     for eye in astronaut_eyes:
         assert lid_coverage(eye.image, after, eye.iris, eye.skin)["covered"] >= 0.6, eye.name
+
+
+def test_on_a_blurred_eye_the_lash_line_is_as_soft_as_the_picture(model, astronaut_eyes):
+    import dataclasses
+
+    import cv2
+
+    eye = crop_of(astronaut_eyes[0])
+    soft = dataclasses.replace(eye, image=cv2.GaussianBlur(eye.image, (0, 0), 2.5))
+    (x, y, w, h), _ = soft.region()
+    box = (slice(int(y), int(y + h)), slice(int(x), int(x + w)))
+
+    def blur_of(rgb: np.ndarray) -> float:
+        return lid.picture_blur(torch.from_numpy(np.ascontiguousarray(rgb[box])).permute(2, 0, 1))
+
+    before = blur_of(soft.image)
+    after = blur_of(blink(soft, -2.0, model))
+    # A crisp drawn line would make the blurred patch's steepest edge a sharp one.
+    assert before > 1.5
+    assert after >= 0.7 * before, (before, after)
+    # The sharp original keeps its crisp line: nothing is softened there.
+    sharp = blur_of(blink(eye, -2.0, model))
+    assert sharp < 0.5 * after, (sharp, after)
