@@ -126,8 +126,8 @@ def _average_eye(corners: np.ndarray, mirror: bool) -> Eye:
     )
 
 
-def _as_rgb01(image: np.ndarray) -> np.ndarray:
-    """(H, W, 3) float32 in [0, 1] from uint8/uint16/float, grey, RGB or RGBA."""
+def _rgb_channels(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) in the image's own dtype from grey, RGB or RGBA (a view where it can be)."""
     img = np.asarray(image)
     if img.ndim == 2:
         img = img[..., None]
@@ -135,7 +135,12 @@ def _as_rgb01(image: np.ndarray) -> np.ndarray:
         raise BadInputError(f"expected an (H, W, 3) image, got shape {np.asarray(image).shape}")
     if img.shape[2] == 1:
         img = np.repeat(img, 3, axis=2)
-    img = img[..., :3]
+    return img[..., :3]
+
+
+def _as_rgb01(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float32 in [0, 1] from uint8/uint16/float, grey, RGB or RGBA."""
+    img = _rgb_channels(image)
     if np.issubdtype(img.dtype, np.integer):
         return img.astype(np.float32) / float(np.iinfo(img.dtype).max)
     return np.clip(img.astype(np.float32), 0.0, 1.0)
@@ -145,17 +150,23 @@ def _eye_crop(
     image: np.ndarray, corners: np.ndarray, size: tuple[int, int], mirror: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """`extract_crop` of an eye from a window of the image around it: the crop
-    converts its source to float, which for a whole 12 MP photo costs 30 ms an eye."""
+    converts its source to float, which for a whole 12 MP photo costs 30 ms an eye.
+    A uint8 image is read as value / 255, the window only."""
     span = float(np.linalg.norm(corners[1] - corners[0])) * 2.0 + 4.0
     lo = np.maximum(np.floor(corners.min(axis=0) - span), 0).astype(int)
     hi = np.ceil(corners.max(axis=0) + span).astype(int) + 1
     window = image[lo[1] : hi[1], lo[0] : hi[0]]
     if min(window.shape[:2]) < 2:
-        return extract_crop(image, corners, size, mirror)
-    crop, matrix = extract_crop(window, corners - lo, size, mirror)
+        return extract_crop(_unit_float(image), corners, size, mirror)
+    crop, matrix = extract_crop(_unit_float(window), corners - lo, size, mirror)
     matrix = matrix.copy()
     matrix[:, 2] -= matrix[:, :2] @ lo
     return crop, matrix
+
+
+def _unit_float(image: np.ndarray) -> np.ndarray:
+    """A uint8 image as float32 in [0, 1] (as `_as_rgb01` makes it); others as they are."""
+    return image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image
 
 
 def _predict(
@@ -184,7 +195,8 @@ def refine_eyes(
 ) -> list[Eye]:
     """Landmarks for eyes given rough [inner, outer] corners and their mirror flags.
 
-    `image` is (H, W, 3) float32 in [0, 1]. Each pass re-crops at the corners
+    `image` is (H, W, 3) float32 in [0, 1], or uint8 (read as value / 255 in
+    the windows around the eyes only). Each pass re-crops at the corners
     the previous pass found; an eye stops early when a pass moves its corners
     less than 0.3 px, and a pass that moves them more than the one before
     (diverging: hair or a shadow pulling a corner away) is undone. With
@@ -341,9 +353,16 @@ def detect_faces(image: np.ndarray, refine: bool = True) -> list[Face]:
 
     from warpaint.engine.features.eyes.face_candidates import find_faces
 
-    rgb = _as_rgb01(image)
+    # A uint8 image is searched and refined as it is: converting a 12 MP photo
+    # to float and back costs more than a second.
+    rgb = _rgb_channels(image)
+    if rgb.dtype == np.uint8:
+        pixels = np.ascontiguousarray(rgb)
+    else:
+        rgb = _as_rgb01(image)
+        pixels = np.round(rgb * 255.0).astype(np.uint8)
     found = []
-    for cand in find_faces(np.round(rgb * 255.0).astype(np.uint8)):
+    for cand in find_faces(pixels):
         # Eyes are placed in the upright crop the check looked at, then mapped
         # back to the image (the crop is turned for a tilted head).
         to_image = cv2.invertAffineTransform(cand.matrix)
