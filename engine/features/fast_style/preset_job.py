@@ -427,7 +427,7 @@ def train_preset(
     gen = StyleGenerator(config).to(device)
     optimizer = torch.optim.Adam(gen.parameters(), lr=b.lr)
     ckpt = folder / "checkpoint.safetensors"
-    start_step, history = 0, []
+    start_step, history = 0, list[float]()
     if ckpt.is_file():
         start_step, history = load_checkpoint(ckpt, gen, optimizer, [name], config)
     grams = style_grams(net, style_t, b.size)
