@@ -128,3 +128,31 @@ def test_two_threads_detecting_at_once_get_the_same_faces() -> None:
     with ThreadPoolExecutor(2) as pool:
         together = list(pool.map(_boxes, [portrait] * 4))
     assert alone and all(boxes == alone for boxes in together)
+
+
+def test_a_face_at_the_smallest_size_is_found_in_a_large_photo() -> None:
+    import cv2
+    from skimage import data
+
+    # A 3000x2000 photo is searched at a third of its size, where a 60 px face
+    # is the cascade's smallest window; the astronaut's face here is ~62 px.
+    portrait = cv2.resize(np.asarray(data.astronaut()), (320, 320), interpolation=cv2.INTER_AREA)
+    canvas = np.full((2000, 3000, 3), 128, np.uint8)
+    canvas[800:1120, 1300:1620] = portrait
+    truth = (1300 + 172 * 0.625, 800 + 60 * 0.625, 100 * 0.625, 110 * 0.625)
+    (face,) = _boxes(canvas)
+    assert iou(face, truth) >= 0.5, face
+    assert face[2] < 1.2 * face_candidates.MIN_FACE
+
+
+def test_a_uint8_photo_gives_the_faces_and_eyes_of_its_float_copy(group) -> None:  # type: ignore[no-untyped-def]
+    image, _ = group
+    as_bytes = detect_faces(image)
+    as_float = detect_faces(image.astype(np.float32) / 255.0)
+    assert len(as_bytes) == len(as_float) == 8
+    for a, b in zip(as_bytes, as_float, strict=True):
+        assert a.box == b.box and a.roll == b.roll
+        for ea, eb in zip(a.eyes, b.eyes, strict=True):
+            np.testing.assert_array_equal(ea.corners, eb.corners)
+            np.testing.assert_array_equal(ea.iris_centre, eb.iris_centre)
+            assert ea.iris_radius == eb.iris_radius
