@@ -1,5 +1,6 @@
 """`warpaint bench stylize`: Gatys stylization judged and timed, the effect's
-default recipe against the earlier defaults (`recipes.SLIM_VGG_48`)."""
+default recipe against the earlier defaults (`recipes.EFFICIENTNET_LITE0`,
+`recipes.SLIM_VGG_48`)."""
 
 from __future__ import annotations
 
@@ -30,9 +31,9 @@ def bench_stylize(quick: bool, device: str | None) -> dict[str, Any]:
     the style over the content photo's own) and luminance SSIM; plus
     `style_judge`'s style distance as a ratio to the content's own.
 
-    Judged: the default recipe and the pinned earlier defaults on the TUNING
-    and HELD-OUT pairs (`pairs`) at 256 px, and the default recipe on the
-    HELD-OUT pairs at 512 px. Timed: the default recipe on astronaut x
+    Judged: the default recipe and the two pinned earlier defaults on the
+    TUNING, HELD-OUT and HELD_OUT_2 pairs (`pairs`) at 256 px, and the
+    default recipe on the HELD-OUT pairs at 512 px. Timed: the default recipe on astronaut x
     mosaic at 256 and 512 px, median of 3 after a warm-up; start:
     `stylize_image` called with tensors on the device (network built);
     stop: the result back on the host. The 1-minute load average before and
@@ -45,11 +46,16 @@ def bench_stylize(quick: bool, device: str | None) -> dict[str, Any]:
 
     from warpaint.engine.features.stylize.pairs import (
         HELD_OUT,
+        HELD_OUT_2,
         TUNING,
         content_image,
         style_image,
     )
-    from warpaint.engine.features.stylize.recipes import DEFAULT_RECIPE, SLIM_VGG_48
+    from warpaint.engine.features.stylize.recipes import (
+        DEFAULT_RECIPE,
+        EFFICIENTNET_LITE0,
+        SLIM_VGG_48,
+    )
     from warpaint.engine.runtime.device import choose_device
 
     dev = choose_device(device)
@@ -57,8 +63,9 @@ def bench_stylize(quick: bool, device: str | None) -> dict[str, Any]:
     sets = {
         "tuning": TUNING[:1] if quick else TUNING,
         "held_out": HELD_OUT[:1] if quick else HELD_OUT,
+        "held_out_2": HELD_OUT_2[:1] if quick else HELD_OUT_2,
     }
-    recipes = (DEFAULT_RECIPE, SLIM_VGG_48)
+    recipes = tuple(dict.fromkeys((DEFAULT_RECIPE, EFFICIENTNET_LITE0, SLIM_VGG_48)))
     picture_dir = os.environ.get("WARPAINT_BENCH_IMAGES")
     load_before = os.getloadavg()[0]
     runs = [(r, name, side) for r in recipes for name in sets]

@@ -152,3 +152,41 @@ def test_the_filter_judge_puts_the_style_at_0_and_the_content_at_1():
     assert photo["content_ssim"] == 1
     halfway = filter_judge(0.5 * content + 0.5 * style, style, content)
     assert 0 < halfway["style_ratio"] < 1
+
+
+def test_the_128_evaluation_recipe_is_the_default_and_runs_with_finite_gradients():
+    """The effect's default is `efficientnet-lite0-128`; the 64-evaluation
+    recipe and the slim VGG stay pinned by name. On a 32 px case its loss
+    network gives a finite loss whose gradient reaches the image, and two
+    evaluations move the image."""
+    from warpaint.engine.features.stylize.optim import stylize_image
+
+    recipe = recipes.EFFICIENTNET_LITE0_128
+    assert recipes.DEFAULT_RECIPE is recipe
+    assert SPEC.defaults()["iterations"] == recipe.iterations == 128
+    assert recipes.EFFICIENTNET_LITE0.name == "efficientnet-lite0-64"
+    assert recipes.EFFICIENTNET_LITE0.iterations == 64
+    assert recipes.SLIM_VGG_48.name == "slim-vgg-48"
+    net = recipe.loss_network()
+    assert net.content_layer == "block2"
+    content, style = _t(_astronaut(32)), _t(mosaic(32))
+    targets = style_targets(net, [(style, 1.0)], 32, transform=recipe.transform)
+    loss_fn = gatys_loss(net, content, targets, recipe.style_weight, transform=recipe.transform)
+    x = content.clone().requires_grad_(True)
+    total, parts = loss_fn(x)
+    total.backward()
+    assert torch.isfinite(total) and float(parts["style"]) > 0
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    assert float(x.grad.abs().mean()) > 0
+    out = stylize_image(
+        net,
+        content,
+        [(style, 1.0)],
+        side=32,
+        evaluations=2,
+        style_weight=recipe.style_weight,
+        scales=1,
+        style_transform=recipe.transform,
+    )
+    assert torch.isfinite(out).all()
+    assert float((out - content).abs().mean()) > 1e-4
