@@ -8,7 +8,7 @@ file name and sha256), and picking a shipped preset again clears it.
 "New preset from image…" asks for a style image and a name and trains the
 preset on the long lane (`preset_job.train_preset`): progress and ETA here
 and in the status bar, Cancel here or with the window's Cancel. A stopped job
-keeps its state on disk; "Resume" continues it, in this session or the next.
+keeps its state on disk; "Resume" continues it, in this run of the editor or the next.
 When the job finishes, the preset joins the gallery and is selected.
 """
 

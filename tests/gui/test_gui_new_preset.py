@@ -76,7 +76,7 @@ def test_a_preset_made_in_the_panel_cancels_resumes_and_joins_the_gallery(
     expected = f"Unfinished: “stripes”, step {saved['step']} of {TINY.steps}"
     assert tool.resume_label.text() == expected
 
-    # A new tool (the next session) offers the same resume.
+    # A new tool (the editor started again) offers the same resume.
     again = NewPresetWidget(panel, window)
     assert not again.resume_button.isHidden() and again.resume_label.text() == expected
     again.deleteLater()
