@@ -253,15 +253,10 @@ def _save_state(
     optimizer: torch.optim.Adam,
     meta: dict[str, Any],
 ) -> None:
+    from warpaint.engine.features.arbitrary_style.train import checkpoint_tensors
     from warpaint.engine.runtime.models import save_model
 
-    tensors = {f"decoder.{k}": v for k, v in decoder.state_dict().items()}
-    for name, param in decoder.named_parameters():
-        moments = optimizer.state.get(param, {})
-        for key in ("exp_avg", "exp_avg_sq"):
-            if key in moments:
-                tensors[f"adam.{name}.{key}"] = moments[key]
-    save_model(path, tensors, {"kind": CHECKPOINT_KIND} | meta)
+    save_model(path, checkpoint_tensors(decoder, optimizer), {"kind": CHECKPOINT_KIND} | meta)
 
 
 def _load_state(
@@ -269,8 +264,7 @@ def _load_state(
 ) -> dict[str, Any] | None:
     """The saved state's metadata, with the decoder and Adam's moments loaded;
     None (nothing loaded) when there is no usable state for these settings."""
-    import torch
-
+    from warpaint.engine.features.arbitrary_style.train import restore_adam
     from warpaint.engine.runtime.errors import BadInputError
     from warpaint.engine.runtime.models import load_model
 
@@ -289,15 +283,7 @@ def _load_state(
         decoder.load_state_dict(weights)
     except (BadInputError, RuntimeError):
         return None  # unreadable or for another decoder: start afresh
-    step = int(meta["step"])
-    for name, param in decoder.named_parameters():
-        avg, sq = tensors.get(f"adam.{name}.exp_avg"), tensors.get(f"adam.{name}.exp_avg_sq")
-        if avg is not None and sq is not None:
-            optimizer.state[param] = {
-                "step": torch.tensor(float(step)),
-                "exp_avg": avg.to(param.device),
-                "exp_avg_sq": sq.to(param.device),
-            }
+    restore_adam(decoder, optimizer, tensors, int(meta["step"]))
     return meta
 
 

@@ -274,6 +274,33 @@ def _checkpoint_path(output: Path) -> Path:
     return output.with_name(output.stem + ".ckpt.safetensors")
 
 
+def checkpoint_tensors(decoder: Decoder, optimizer: torch.optim.Adam) -> dict[str, torch.Tensor]:
+    """The decoder's weights (`decoder.*`) and Adam's moments (`adam.<param>.*`) to save."""
+    tensors = {f"decoder.{k}": v for k, v in decoder.state_dict().items()}
+    for name, param in decoder.named_parameters():
+        moments = optimizer.state.get(param, {})
+        for key in ("exp_avg", "exp_avg_sq"):
+            if key in moments:
+                tensors[f"adam.{name}.{key}"] = moments[key]
+    return tensors
+
+
+def restore_adam(
+    decoder: Decoder, optimizer: torch.optim.Adam, tensors: dict[str, torch.Tensor], step: int
+) -> None:
+    """Put Adam's saved moments (`checkpoint_tensors`) back, as after `step` steps."""
+    import torch
+
+    for name, param in decoder.named_parameters():
+        avg, sq = tensors.get(f"adam.{name}.exp_avg"), tensors.get(f"adam.{name}.exp_avg_sq")
+        if avg is not None and sq is not None:
+            optimizer.state[param] = {
+                "step": torch.tensor(float(step)),
+                "exp_avg": avg.to(param.device),
+                "exp_avg_sq": sq.to(param.device),
+            }
+
+
 def _save_checkpoint(
     path: Path,
     decoder: Decoder,
@@ -283,13 +310,7 @@ def _save_checkpoint(
 ) -> None:
     from warpaint.engine.runtime.models import save_model
 
-    tensors = {f"decoder.{k}": v for k, v in decoder.state_dict().items()}
-    names = dict(decoder.named_parameters())
-    for name, param in names.items():
-        moments = optimizer.state.get(param, {})
-        for key in ("exp_avg", "exp_avg_sq"):
-            if key in moments:
-                tensors[f"adam.{name}.{key}"] = moments[key]
+    tensors = checkpoint_tensors(decoder, optimizer)
     meta = {
         "kind": CHECKPOINT_KIND,
         "step": state.step,
@@ -303,7 +324,6 @@ def _save_checkpoint(
 def _load_checkpoint(
     path: Path, decoder: Decoder, optimizer: torch.optim.Adam, config: TrainConfig
 ) -> TrainState:
-    import torch
 
     from warpaint.engine.runtime.errors import BadInputError
     from warpaint.engine.runtime.models import load_model
@@ -326,14 +346,7 @@ def _load_checkpoint(
     except RuntimeError:
         raise BadInputError(f"{path}: its decoder does not match this decoder") from None
     step = int(meta["step"])  # type: ignore[call-overload]
-    for name, param in decoder.named_parameters():
-        avg, sq = tensors.get(f"adam.{name}.exp_avg"), tensors.get(f"adam.{name}.exp_avg_sq")
-        if avg is not None and sq is not None:
-            optimizer.state[param] = {
-                "step": torch.tensor(float(step)),
-                "exp_avg": avg.to(param.device),
-                "exp_avg_sq": sq.to(param.device),
-            }
+    restore_adam(decoder, optimizer, tensors, step)
     history = meta.get("history")
     return TrainState(
         step,
