@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import torch
 
     from warpaint.engine.features.arbitrary_style.adain import Decoder
+    from warpaint.engine.features.arbitrary_style.texture import StyleTexture
     from warpaint.engine.runtime.jobs import JobContext
 
 MODEL_FILE = "adain-decoder.safetensors"
@@ -35,6 +36,11 @@ STYLE_MIN_SIDE, STYLE_MAX_SIDE = 64, 1024
 HALO = 32
 # Images up to this side run in one pass without measuring free memory.
 SINGLE_PASS_SIDE = 1024
+
+# The texture step's share by default (`texture.carry_texture`): at 1 the
+# three reference pairs' high-pass texture ratio is 0.87-1.02x the pinned Gatys
+# results' at higher SSIM (docs/arbitrary-style.md).
+TEXTURE_DEFAULT = 1.0
 
 MODEL = ModelFile(MODEL_FILE, "warpaint train adain")
 
@@ -61,6 +67,18 @@ SPEC = EffectSpec(
             max=1.0,
             step=0.05,
             help="0 keeps the layer as it is, 1 is the full style.",
+        ),
+        Param(
+            "texture",
+            "Texture",
+            ParamType.NUMBER,
+            default=TEXTURE_DEFAULT,
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            help="The style's fine detail (strokes, cells, grain) laid onto the result: 0 is the "
+            "network's smooth result, 1 the style's detail in colour and half of it in light and "
+            "shade, so the subject keeps its shape.",
         ),
         Param(
             "preserve_colours",
@@ -188,23 +206,45 @@ def _style_rgb(style: torch.Tensor, content_side: int, scale: float) -> torch.Te
 
 
 _STYLE_CACHE: OrderedDict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+_TEXTURE_CACHE: OrderedDict[tuple[object, ...], StyleTexture] = OrderedDict()
 STYLE_CACHE_SIZE = 8
+
+
+def _style_key(style: torch.Tensor) -> tuple[str, str]:
+    """A key of a style tensor's pixels, shape and device."""
+    import hashlib
+
+    import torch
+
+    data = style.detach().to("cpu", torch.float32).contiguous().numpy()
+    digest = hashlib.blake2b(data.tobytes(), digest_size=16)
+    digest.update(repr(data.shape).encode())
+    return digest.hexdigest(), str(style.device)
+
+
+def texture_statistics(styles: list[tuple[torch.Tensor, float]]) -> StyleTexture:
+    """`texture.style_texture` of (1, 3, h, w) styles mixed by weight,
+    remembered for the last few styles and mixes like `style_statistics`."""
+    from warpaint.engine.features.arbitrary_style.texture import style_texture
+
+    key = tuple((_style_key(style), float(weight)) for style, weight in styles)
+    if key in _TEXTURE_CACHE:
+        _TEXTURE_CACHE.move_to_end(key)
+        return _TEXTURE_CACHE[key]
+    stats = style_texture(styles)
+    _TEXTURE_CACHE[key] = stats
+    while len(_TEXTURE_CACHE) > STYLE_CACHE_SIZE:
+        _TEXTURE_CACHE.popitem(last=False)
+    return stats
 
 
 def style_statistics(style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The encoder's per-channel (mean, std) of a (1, 3, h, w) style image,
     each (1, C, 1, 1), remembered for the last few styles: moving the
     strength slider or editing the layer re-encodes only the layer."""
-    import hashlib
-
-    import torch
-
     from warpaint.engine.features.arbitrary_style.adain import encode, encoder, mean_std
 
-    data = style.detach().to("cpu", torch.float32).contiguous().numpy()
-    digest = hashlib.blake2b(data.tobytes(), digest_size=16)
-    digest.update(repr(data.shape).encode())
-    key = (digest.hexdigest(), str(style.device))
+    key = _style_key(style)
     if key in _STYLE_CACHE:
         _STYLE_CACHE.move_to_end(key)
         return _STYLE_CACHE[key]
@@ -222,6 +262,7 @@ def stylize(
     strength: float = 1.0,
     check: Any = None,
     tile: int | None = None,
+    texture: float = 0.0,
 ) -> torch.Tensor:
     """(1, 3, H, W) content in the mixed style of `styles` ((1, 3, h, w), weight).
 
@@ -229,7 +270,10 @@ def stylize(
     (Huang & Belongie), see `nets.adain.StyleTransfer`. Big images run in
     tiles (`feedforward.tiled_forward`, tile side from free memory unless
     `tile` is given) with the content statistics measured once for the whole
-    image, so tiles show no seams and no drift.
+    image, so tiles show no seams and no drift. `texture` > 0 then lays the
+    styles' fine detail onto the whole decoded result
+    (`texture.carry_texture`, its change scaled by texture x strength); at 0
+    the decoded result is returned as it is.
     """
     from warpaint.engine.features.arbitrary_style.adain import (
         AdaINLayer,
@@ -258,7 +302,15 @@ def stylize(
         tile=tile,
         check=check or (lambda: None),
     )
-    return out.clamp(0.0, 1.0)
+    out = out.clamp(0.0, 1.0)
+    amount = float(texture) * min(max(float(strength), 0.0), 1.0)
+    if amount > 0.0:
+        from warpaint.engine.features.arbitrary_style.texture import carry_texture
+
+        if check is not None:
+            check()
+        out = carry_texture(out, texture_statistics(styles), amount)
+    return out
 
 
 def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
@@ -288,7 +340,8 @@ def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.T
     if second:
         styles = [(styles[0][0], 1.0 - mix), (_style_rgb(params["style2"], side, scale), mix)]
     ctx.check()
-    result = stylize(decoder, content, styles, strength, ctx.check)
+    texture = float(params.get("texture", TEXTURE_DEFAULT))
+    result = stylize(decoder, content, styles, strength, ctx.check, texture=texture)
     ctx.report(0.9)
     if params["preserve_colours"]:
         result = with_chroma_of(result, content)
