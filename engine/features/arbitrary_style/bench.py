@@ -7,6 +7,7 @@ Also a gallery writer for the docs:
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -27,6 +28,15 @@ CONTENTS: tuple[str, ...] = ("astronaut", "chelsea", "coffee")
 HELD_OUT_CORPUS = 4  # the first held-out corpus styles (indices 0, 8, 16, 24)
 GOAL_STYLE_RATIO = 1.35
 GOAL_CPU_512_SECONDS = 0.5
+# The pinned Gatys results (the earlier stylize defaults, slim random VGG-19,
+# 48 evaluations) the texture goal is measured against, and their pairs.
+GATYS_REFERENCE = Path(__file__).resolve().parents[3] / "tests" / "data" / "stylize" / "slim-vgg-48"
+REFERENCE_PAIRS: tuple[tuple[str, str], ...] = (
+    ("astronaut", "mosaic"),
+    ("chelsea", "strokes"),
+    ("coffee", "ihc-photo"),
+)
+GOAL_TEXTURE_OVER_GATYS = 1.3
 
 
 def bench_contents(side: int, quick: bool = False) -> dict[str, np.ndarray]:
@@ -63,17 +73,25 @@ def adain_result(
     device: str = "cpu",
     strength: float = 1.0,
     model: str | None = None,
+    texture: float | None = None,
 ) -> np.ndarray:
-    """The effect's core on numpy images (H, W, 3) -> (H, W, 3), style at the content's size."""
+    """The effect's core on numpy images (H, W, 3) -> (H, W, 3), style at the
+    content's size; `texture` None is the effect's default."""
     import torch
 
-    from warpaint.engine.features.arbitrary_style.effect import load_decoder, stylize
+    from warpaint.engine.features.arbitrary_style.effect import (
+        TEXTURE_DEFAULT,
+        load_decoder,
+        stylize,
+    )
     from warpaint.engine.neural.style_losses import resize_to_side
 
     decoder = load_decoder(model, device)
+    amount = TEXTURE_DEFAULT if texture is None else texture
     with torch.inference_mode():
         s = resize_to_side(_t(style, device), max(content.shape[:2]))
-        return _np(stylize(decoder, _t(content, device), [(s, 1.0)], strength))
+        out = stylize(decoder, _t(content, device), [(s, 1.0)], strength, texture=amount)
+        return _np(out)
 
 
 def _sync(device: str) -> None:
@@ -88,10 +106,18 @@ def speed_512(dev: str, quick: bool = False) -> dict[str, Any]:
     start with content and style tensors on the device (one warm-up run),
     stop when the result is back on the host; a new style every run (the
     style is encoded too) and the same style (its statistics remembered, as
-    when a slider moves)."""
+    when a slider moves). Each with the default texture and without it
+    (`_no_texture`), the two runs alternating so that other work on the
+    machine weighs on both alike; `texture_ms_*` is the median difference."""
     import torch
 
-    from warpaint.engine.features.arbitrary_style.effect import _STYLE_CACHE, load_decoder, stylize
+    from warpaint.engine.features.arbitrary_style.effect import (
+        _STYLE_CACHE,
+        _TEXTURE_CACHE,
+        TEXTURE_DEFAULT,
+        load_decoder,
+        stylize,
+    )
 
     speed_side = 256 if quick else SPEED_SIDE
     runs = 3 if quick else 7
@@ -99,27 +125,85 @@ def speed_512(dev: str, quick: bool = False) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     content_t = _t(rng.random((speed_side, speed_side, 3), dtype=np.float32), dev)
     style_t = _t(held_out_styles(speed_side, quick=True)["mosaic"], dev)
-    speed: dict[str, Any] = {"side": speed_side, "runs": runs}
+    speed: dict[str, Any] = {"side": speed_side, "runs": runs, "texture": TEXTURE_DEFAULT}
     with torch.inference_mode():
         for label, new_style in (("new_style", True), ("same_style", False)):
-            times = []
+            times: dict[float, list[float]] = {TEXTURE_DEFAULT: [], 0.0: []}
             for i in range(runs + 1):
-                if new_style:
-                    _STYLE_CACHE.clear()
-                _sync(dev)
-                t0 = time.perf_counter()
-                stylize(decoder, content_t, [(style_t, 1.0)]).cpu()
-                if i:  # the first run is the warm-up
-                    times.append(time.perf_counter() - t0)
-            speed[f"median_s_{label}"] = round(statistics.median(times), 4)
-            speed[f"min_s_{label}"] = round(min(times), 4)
+                for texture in times:
+                    if new_style:
+                        _STYLE_CACHE.clear()
+                        _TEXTURE_CACHE.clear()
+                    _sync(dev)
+                    t0 = time.perf_counter()
+                    stylize(decoder, content_t, [(style_t, 1.0)], texture=texture).cpu()
+                    if i:  # the first run is the warm-up
+                        times[texture].append(time.perf_counter() - t0)
+            with_texture, without = times[TEXTURE_DEFAULT], times[0.0]
+            speed[f"median_s_{label}"] = round(statistics.median(with_texture), 4)
+            speed[f"min_s_{label}"] = round(min(with_texture), 4)
+            speed[f"median_s_{label}_no_texture"] = round(statistics.median(without), 4)
+            diffs = [a - b for a, b in zip(with_texture, without, strict=True)]
+            speed[f"texture_ms_{label}"] = round(1000 * statistics.median(diffs), 1)
     speed["torch_threads"] = torch.get_num_threads()
+    if hasattr(os, "getloadavg"):
+        speed["load_average_1min"] = round(os.getloadavg()[0], 2)
     return speed
+
+
+def texture_goal(device: str = "cpu") -> dict[str, Any]:
+    """The texture goal on the three reference pairs at 256 px: each result's
+    high-pass texture ratio (`stylize.filter_judge`) over the pinned Gatys
+    result's (goal <= 1.3) and its luminance SSIM minus Gatys' (goal >= 0),
+    per pair and the worst, for the decoder alone (texture 0) and the
+    effect's default texture. Empty with a note when the pinned results are
+    not there (an installed copy without the tests)."""
+    from PIL import Image
+
+    from warpaint.engine.features.arbitrary_style.effect import TEXTURE_DEFAULT
+    from warpaint.engine.features.stylize.filter_judge import filter_judge
+    from warpaint.engine.features.stylize.pairs import content_image, style_image
+
+    if not GATYS_REFERENCE.is_dir():
+        return {"note": f"no pinned Gatys results at {GATYS_REFERENCE}"}
+    settings = {"texture_0": 0.0, "texture_default": TEXTURE_DEFAULT}
+    out: dict[str, Any] = {"reference": "slim-vgg-48", "size": BENCH_SIDE}
+    pairs: dict[str, dict[str, Any]] = {name: {} for name in settings}
+    for cname, sname in REFERENCE_PAIRS:
+        c, s = content_image(cname, BENCH_SIDE), style_image(sname, BENCH_SIDE)
+        with Image.open(GATYS_REFERENCE / f"{cname}-{sname}.png") as image:
+            ref = np.asarray(image.convert("RGB"), np.float32) / 255.0
+        judged_ref = filter_judge(ref, s, c)
+        for name, texture in settings.items():
+            judged = filter_judge(adain_result(c, s, device, texture=texture), s, c)
+            pairs[name][f"{cname}-{sname}"] = {
+                "high_pass_ratio": judged["high_pass_ratio"],
+                "gatys_high_pass_ratio": judged_ref["high_pass_ratio"],
+                "high_pass_over_gatys": round(
+                    judged["high_pass_ratio"] / judged_ref["high_pass_ratio"], 3
+                ),
+                "content_ssim": judged["content_ssim"],
+                "ssim_minus_gatys": round(judged["content_ssim"] - judged_ref["content_ssim"], 4),
+            }
+    for name, texture in settings.items():
+        rows = pairs[name].values()
+        worst_ratio = max(r["high_pass_over_gatys"] for r in rows)
+        worst_ssim = min(r["ssim_minus_gatys"] for r in rows)
+        out[name] = {
+            "texture": texture,
+            "pairs": pairs[name],
+            "worst_high_pass_over_gatys": worst_ratio,
+            "worst_ssim_minus_gatys": worst_ssim,
+            "goal_met": worst_ratio <= GOAL_TEXTURE_OVER_GATYS and worst_ssim >= 0.0,
+        }
+    out["goal_high_pass_over_gatys_max"] = GOAL_TEXTURE_OVER_GATYS
+    return out
 
 
 @benchmark(
     "arbitrary-style",
-    "AdaIN vs Gatys on held-out styles: judged style distance, content SSIM, 512 px speed",
+    "AdaIN vs Gatys on held-out styles: judged style distance, content SSIM, 512 px speed; "
+    "texture against the pinned Gatys results",
 )
 def bench_arbitrary_style(quick: bool, device: str | None) -> dict[str, Any]:
     """Quality: for every content x held-out style pair at 256 px (96 in quick
@@ -130,7 +214,11 @@ def bench_arbitrary_style(quick: bool, device: str | None) -> dict[str, Any]:
     style tensors on the device (decoder loaded, one warm-up), stop when the
     result is back on the host; median of 7 runs at 512x512 (3 at 256 quick),
     with a new style every run (the style is encoded too) and with the same
-    style (its statistics are remembered, as when a slider moves).
+    style (its statistics are remembered, as when a slider moves), each with
+    and without the texture step. Texture goal (`texture_goal`): on the three
+    reference pairs, the high-pass texture ratio over the pinned Gatys
+    results' (goal <= 1.3) at SSIM >= theirs, for texture 0 and the default.
+    The AdaIN results use the effect's default texture.
     """
     import torch
 
@@ -181,6 +269,7 @@ def bench_arbitrary_style(quick: bool, device: str | None) -> dict[str, Any]:
             )
 
     speed = speed_512(dev, quick)
+    goal = texture_goal(dev)
     ratios = [r["style_ratio"] for r in rows]
     ssim_diffs = [r["ssim_minus_gatys"] for r in rows]
     return {
@@ -196,6 +285,7 @@ def bench_arbitrary_style(quick: bool, device: str | None) -> dict[str, Any]:
         "mean_adain_ssim": round(statistics.fmean(r["adain"]["content_ssim"] for r in rows), 4),
         "mean_gatys_ssim": round(statistics.fmean(r["gatys"]["content_ssim"] for r in rows), 4),
         "speed": speed,
+        "texture_goal": goal,
         "goal_style_ratio_max": GOAL_STYLE_RATIO,
         "goal_cpu_512_seconds": GOAL_CPU_512_SECONDS,
     }

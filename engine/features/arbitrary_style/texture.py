@@ -38,14 +38,14 @@ from warpaint.engine.core.pyramid import collapse, laplacian_pyramid, max_levels
 LEVELS = 3  # Laplacian bands remapped: detail up to about 8 px
 TILE = 64  # Welch tile side: frequency resolution 1/64 cycles/px
 LOW_CUT = 0.08  # below this (cycles/px) the spectrum is kept; full gain from twice it
-MAX_GAIN = 4.0
+MAX_GAIN = 8.0
 LUMA_SHARE = 0.5
 # Quantile levels: dense in the tails, where a sparse texture's marks are.
 QUANTILES = (0.0, 0.002, 0.01, 0.03, *(0.06 + 0.04 * i for i in range(23)), 0.97, 0.99, 0.998, 1.0)
 # Subsampling stride per band when measuring the result's quantiles.
 _RESULT_STRIDE = (4, 2, 1)
 _YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
-_LUT_BINS = 256
+_LUT_BINS = 1024
 
 
 @dataclass(frozen=True)
@@ -70,11 +70,11 @@ def _check(image: torch.Tensor, name: str) -> None:
 
 def _project(image: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
     """(1, 3, H, W) RGB -> (1, 3, H, W) coordinates on the basis' columns."""
-    return torch.einsum("ij,nihw->njhw", basis, image)
+    return (basis.T @ image.reshape(3, -1)).view(image.shape)
 
 
 def _unproject(coords: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
-    return torch.einsum("ij,njhw->nihw", basis, coords)
+    return (basis @ coords.reshape(3, -1)).view(coords.shape)
 
 
 def _levels(*images: torch.Tensor) -> int:
@@ -91,7 +91,8 @@ def _quantiles(band: torch.Tensor, stride: int) -> torch.Tensor:
 
 def _remap(band: torch.Tensor, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """(3, h, w) values mapped piecewise-linearly from `source` knots to
-    `target` knots, (3, Q) each, through a per-channel table of 256 bins."""
+    `target` knots, (3, Q) each, through a per-channel table of `_LUT_BINS`
+    bins (nearest bin: a step of 1/1024 of the band's range)."""
     lo, hi = source[:, :1], source[:, -1:]
     span = (hi - lo).clamp_min(1e-12)
     steps = torch.linspace(0.0, 1.0, _LUT_BINS, device=band.device, dtype=band.dtype)
@@ -100,14 +101,10 @@ def _remap(band: torch.Tensor, source: torch.Tensor, target: torch.Tensor) -> to
     x0, x1 = source.gather(1, i - 1), source.gather(1, i)
     y0, y1 = target.gather(1, i - 1), target.gather(1, i)
     table = y0 + (grid - x0) / (x1 - x0).clamp_min(1e-12) * (y1 - y0)
-    c = band.shape[0]
-    pos = ((band - lo[:, :, None]) / span[:, :, None] * (_LUT_BINS - 1)).clamp(0, _LUT_BINS - 1)
-    first = pos.floor().clamp(max=_LUT_BINS - 2)
-    frac = pos - first
-    idx = first.long().reshape(c, -1)
-    a = table.gather(1, idx).view_as(band)
-    b = table.gather(1, idx + 1).view_as(band)
-    return a + frac * (b - a)
+    scale = (_LUT_BINS - 1) / span
+    index = torch.addcmul(0.5 - lo * scale, band.reshape(3, -1), scale)
+    index = index.clamp_(0, _LUT_BINS - 1).long()
+    return table.gather(1, index).view_as(band)
 
 
 def _welch(coords: torch.Tensor, stride: int) -> torch.Tensor:
@@ -193,10 +190,10 @@ def carry_texture(result: torch.Tensor, texture: StyleTexture, amount: float = 1
             source = _quantiles(band, _RESULT_STRIDE[min(level, len(_RESULT_STRIDE) - 1)])
             bands[level] = _remap(band, source, texture.band_quantiles[level].to(band))[None]
         coords = collapse(bands)
-    change = _unproject(coords, basis) - result
-    yiq = torch.tensor(_YIQ, dtype=result.dtype, device=result.device)
-    luma = torch.einsum("j,njhw->nhw", yiq[0], change)[:, None]
-    # Removing (1 - LUMA_SHARE) of the change's luminance along RGB's grey axis
-    # leaves its I and Q (grey has none) and scales its Y.
-    change = change - (1.0 - LUMA_SHARE) * luma
-    return (result + amount * change).clamp(0.0, 1.0)
+    # Removing (1 - LUMA_SHARE) of the change's luminance along RGB's grey
+    # axis leaves its I and Q (grey has none) and scales its Y: one 3x3 map.
+    y = torch.tensor(_YIQ[0], dtype=result.dtype, device=result.device)
+    keep = torch.eye(3, dtype=result.dtype, device=result.device) - (1.0 - LUMA_SHARE) * y[None, :]
+    change = (keep @ basis) @ coords.reshape(3, -1) - keep @ result.reshape(3, -1)
+    out = result.reshape(3, -1) + amount * change
+    return out.clamp_(0.0, 1.0).view(result.shape)
