@@ -13,8 +13,9 @@ module with a method `normalise(x, mean, var)` whose `forward(x)` equals
 `normalise(x, *instance_stats(x))` (e.g. the generator's conditional
 instance norm; an AdaIN layer's content statistics fit the same protocol).
 
-Functional core: `norm_statistics`, `frozen_statistics`, `tiled_forward`,
-`auto_tile_side`. Images are (1, C, H, W) float32 on any device.
+Functional core: `norm_statistics` (`forward_with_statistics` keeps the
+pass's result too), `frozen_statistics`, `tiled_forward`, `auto_tile_side`.
+Images are (1, C, H, W) float32 on any device.
 """
 
 from __future__ import annotations
@@ -99,6 +100,14 @@ def _patched(net: nn.Module, make: Callable[[int, nn.Module], Forward]) -> Itera
 def norm_statistics(net: nn.Module, forward: Forward, image: torch.Tensor) -> Stats:
     """Run `forward(image)` and return each norm layer's (mean, var), each
     (N, C, 1, 1), in `norm_layers(net)` order."""
+    return forward_with_statistics(net, forward, image)[1]
+
+
+def forward_with_statistics(
+    net: nn.Module, forward: Forward, image: torch.Tensor
+) -> tuple[torch.Tensor, Stats]:
+    """`forward(image)` (the same values as without recording) and each norm
+    layer's (mean, var) in it, as `norm_statistics` returns them."""
     found: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def make(i: int, m: nn.Module) -> Forward:
@@ -110,8 +119,8 @@ def norm_statistics(net: nn.Module, forward: Forward, image: torch.Tensor) -> St
         return recording
 
     with _patched(net, make):
-        forward(image)
-    return [found[i] for i in sorted(found)]
+        out = forward(image)
+    return out, [found[i] for i in sorted(found)]
 
 
 @contextmanager
@@ -230,6 +239,7 @@ def tiled_forward(
     check: Callable[[], None] = _noop,
     progress: Callable[[float], None] | None = None,
     with_origin: bool = False,
+    record: Stats | None = None,
 ) -> torch.Tensor:
     """`forward(image)` for a same-size network `net` with instance norms, in tiles.
 
@@ -239,7 +249,10 @@ def tiled_forward(
     and blended over `overlap` px; tile corners sit on multiples of `align`
     (the network's total stride), so strided layers see the same pixel grid
     as in one pass. With `with_origin`, `forward(crop, (top, left))` is told
-    where each crop sits (for inputs tied to absolute coordinates).
+    where each crop sits (for inputs tied to absolute coordinates). With
+    `record` (a list), the norm statistics the result was made with are
+    appended to it (`norm_statistics`' form), so later crops of a similar
+    image can run under `frozen_statistics` with them.
     Returns (1, out_channels, H, W) on the image's device.
     """
     if image.ndim != 4 or image.shape[0] != 1:
@@ -259,7 +272,11 @@ def tiled_forward(
     halo = -(-halo // align) * align
     if max(h, w) <= tile and max(h, w) <= stats_side:
         # One pass computes the statistics it needs itself: nothing to freeze.
-        return forward(image)
+        if record is None:
+            return forward(image)
+        out, used = forward_with_statistics(net, forward, image)
+        record.extend(used)
+        return out
     small = image
     if max(h, w) > stats_side:
         scale = stats_side / max(h, w)
@@ -269,6 +286,8 @@ def tiled_forward(
         )
     check()
     stats = norm_statistics(net, forward, small)
+    if record is not None:
+        record.extend(stats)
     out = image.new_zeros((1, out_channels, h, w))
     rows, cols = _spans(h, tile, align), _spans(w, tile, align)
     # Ramps must not meet inside a span, or the weights stop summing to 1.

@@ -42,15 +42,21 @@ def _judged(
     }
 
 
-def _strip(contents: list[np.ndarray], rows: list[list[np.ndarray]], path: Path) -> None:
-    """Three consecutive frames from the middle of the clip, a 1:1 crop of
-    each, one row per list in `rows` under a row of the content."""
+def _strip(
+    contents: list[np.ndarray],
+    rows: list[list[np.ndarray]],
+    path: Path,
+    start: int | None = None,
+) -> None:
+    """Three consecutive frames from `start` (default: the middle of the
+    clip), a 1:1 crop of each, one row per list in `rows` under a row of the
+    content."""
     from PIL import Image
 
     h, w = contents[0].shape[:2]
     ch, cw = min(h, 180), min(w, 320)
     y, x = (h - ch) // 2, (w - cw) // 2
-    t = len(contents) // 2
+    t = len(contents) // 2 if start is None else start
     grid = [contents, *rows]
     sheet = np.concatenate(
         [
@@ -65,17 +71,22 @@ def _strip(contents: list[np.ndarray], rows: list[list[np.ndarray]], path: Path)
 def _clip_speed(
     frames: list[np.ndarray],
     device: str,
-    max_side: int | None,
+    settings: Any,
     judge_style: np.ndarray | None = None,
+    pairs: list[Any] | None = None,
+    written: list[np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Frames per second of `warpaint batch`'s video path (decode, recipe
-    (fast style, swirls), stabilizer, chunks, encode) over `frames` written
-    as an H.264 clip, and with `judge_style` the written frames' judged
-    quality (`_judged`); the reason instead when the `video` extra is not
-    installed."""
+    (fast style, swirls), stabilizer, chunks, encode) with `settings`
+    (`clip.VideoSettings`) over `frames` written as an H.264 clip; with
+    `judge_style` the written frames' judged quality (`_judged`), with
+    `pairs` (the content's motion) their flicker. The written frames are
+    added to `written` when given. The reason instead when the `video`
+    extra is not installed."""
     from fractions import Fraction
 
-    from warpaint.engine.features.video.clip import VideoSettings, process_clip
+    from warpaint.engine.features.video.clip import process_clip
+    from warpaint.engine.features.video.temporal import flicker
     from warpaint.engine.io.video import VideoWriter, read_frames, video_available
     from warpaint.engine.runtime.recipes import parse_recipe
 
@@ -97,18 +108,22 @@ def _clip_speed(
             source,
             Path(folder) / "out.mp4",
             "bench",
-            VideoSettings(max_side=max_side),
+            settings,
             device,
         )
         elapsed = time.perf_counter() - start
-        written = list(read_frames(Path(folder) / "out.mp4")) if judge_style is not None else []
+        outputs = list(read_frames(Path(folder) / "out.mp4"))
     row: dict[str, Any] = {
         "frames": count,
         "seconds": round(elapsed, 1),
         "frames_per_s": round(count / elapsed, 2),
     }
+    if pairs is not None:
+        row["flicker"] = round(flicker(outputs, pairs[: len(outputs) - 1]), 3)
     if judge_style is not None:
-        row.update(_judged(written, frames, judge_style))
+        row.update(_judged(outputs, frames, judge_style))
+    if written is not None:
+        written.extend(outputs)
     return row
 
 
@@ -169,12 +184,18 @@ def bench_video(quick: bool, device: str | None) -> dict[str, Any]:
     content, every 6th frame from the 4th at 256 px. Speed: per-frame medians of the
     network (tensor in to tensor out) and of the stabilizer, and the whole
     batch path (fast style) on the first 20 frames (quick: 12) at full size
-    and with the recipe at 640 px. With $WARPAINT_BENCH_IMAGES set, writes
-    video-strip.jpg there (content, per frame, stable; three frames)."""
+    (the default path, which on a CPU repaints between keyframes only what
+    the motion does not carry, and `--full-frames`) and with the recipe at
+    640 px, each with its written frames' flicker and judged quality. With
+    $WARPAINT_BENCH_IMAGES set, writes video-strip.jpg there (content, per
+    frame, stable; three frames) and video-strip-partial.jpg (content, per
+    frame, the batch path's full-frame and default outputs, three frames
+    before a keyframe)."""
     import torch
 
     from warpaint.engine.features.arbitrary_style import effect as adain
     from warpaint.engine.features.fast_style.effect import load_generator, style_mix, stylize
+    from warpaint.engine.features.video.clip import KEY_INTERVAL, VideoSettings
     from warpaint.engine.features.video.scene import moving_scene
     from warpaint.engine.features.video.temporal import flicker, frame_pair
     from warpaint.engine.neural.bench_images import to_batch
@@ -246,12 +267,41 @@ def bench_video(quick: bool, device: str | None) -> dict[str, Any]:
             for frame in clip_frames:
                 x = to_batch(frame.astype(np.float32) / 255.0, dev)
                 swirls_frames.append(_host(stylize(gen, x, swirls_mix)))
-    result["batch_path"] = {
-        "per_frame_judged": _judged(swirls_frames, clip_frames, swirls) if swirls_frames else None,
-        "full_size": _clip_speed(clip_frames, dev, None, swirls),
-        "max_side_640": _clip_speed(clip_frames, dev, 640, swirls),
+    clip_pairs = pairs[: len(clip_frames) - 1]
+    per_frame_row: dict[str, Any] | None = None
+    if swirls_frames:
+        per_frame_row = {
+            "flicker": round(flicker(swirls_frames, clip_pairs), 3),
+            **_judged(swirls_frames, clip_frames, swirls),
+        }
+    # The default path (on a CPU: keyframes, and between them only what the
+    # motion does not carry repainted), every frame whole, and the network at 640 px.
+    partial: list[np.ndarray] = []
+    whole: list[np.ndarray] = []
+    paths = {
+        "full_size": _clip_speed(clip_frames, dev, VideoSettings(), swirls, clip_pairs, partial),
+        "full_size_full_frames": _clip_speed(
+            clip_frames, dev, VideoSettings(full_frames=True), swirls, clip_pairs, whole
+        ),
+        "max_side_640": _clip_speed(
+            clip_frames, dev, VideoSettings(max_side=640), swirls, clip_pairs
+        ),
     }
+    if per_frame_row is not None:
+        for row in paths.values():
+            if row.get("flicker") is not None:
+                row["flicker_ratio"] = round(row["flicker"] / per_frame_row["flicker"], 3)
+    result["batch_path"] = {"per_frame_judged": per_frame_row, **paths}
     folder = os.environ.get("WARPAINT_BENCH_IMAGES")
     if folder and strip_rows:
         _strip(frames, strip_rows, Path(folder) / "video-strip.jpg")
+    if folder and swirls_frames and partial and whole:
+        # The frames before a keyframe, where the carried output is oldest.
+        start = max(0, min(len(clip_frames) - 3, 2 * KEY_INTERVAL - 3))
+        _strip(
+            clip_frames,
+            [swirls_frames, whole, partial],
+            Path(folder) / "video-strip-partial.jpg",
+            start,
+        )
     return result

@@ -35,6 +35,12 @@ from typing import TextIO
 
 import numpy as np
 
+from warpaint.engine.features.video.repaint import (
+    BOX_HALO,
+    FastStyleRunner,
+    Repainter,
+    fast_style_step,
+)
 from warpaint.engine.features.video.temporal import Stabilizer
 from warpaint.engine.io.video import (
     VIDEO_EXTENSIONS,
@@ -64,6 +70,9 @@ CHUNK_CRF = 10
 # scene at CHUNK_CRF, loaded CPU: 42-69 against 132-144 ms a frame, 1.14 MB
 # both); "ultrafast" was faster still but 3.5 times the bytes.
 CHUNK_PRESET = "veryfast"
+# Between keyframes the fast-style network repaints only what the motion does
+# not carry (docs/video.md has the figures that chose the interval).
+KEY_INTERVAL = 5
 WORK_SUFFIX = ".warpaint-video"
 # Effects whose per-frame results flicker: `temporal="auto"` stabilizes recipes using them.
 STYLE_EFFECTS = frozenset({"fast-style", "arbitrary-style"})
@@ -85,12 +94,16 @@ class VideoSettings:
     max_side: run the recipe on frames reduced to this long side and scale the
         result back up (faster, coarser marks); None runs at full size.
     crf: the encoder's quality (H.264 and VP9; lower is better).
+    full_frames: run the network on every whole frame; by default a stabilized
+        fast-style recipe on the CPU repaints, between keyframes, only what
+        the motion cannot carry (`repaint.Repainter`).
     """
 
     temporal: str = "auto"
     blend: float = 0.7
     max_side: int | None = None
     crf: int = 18
+    full_frames: bool = False
 
     def check(self) -> None:
         if self.temporal not in TEMPORAL:
@@ -124,6 +137,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run the recipe on frames reduced to this long side (faster); default: full size",
     )
     group.add_argument("--crf", type=int, default=18, help="video quality, lower is better")
+    group.add_argument(
+        "--full-frames",
+        action="store_true",
+        help="run fast style on every whole frame (slower); by default, between keyframes, "
+        "only what the motion does not carry is repainted",
+    )
 
 
 def recipe_frame(
@@ -152,7 +171,14 @@ def recipe_frame(
 
 
 class FrameProcessor:
-    """Frames through the recipe (at `max_side`) and the stabilizer."""
+    """Frames through the recipe (at `max_side`) and the stabilizer, in order.
+
+    A stabilized fast-style recipe on the CPU at full size goes through a
+    `repaint.Repainter` unless `settings.full_frames`: a keyframe every
+    `KEY_INTERVAL` frames and at every chunk's start (so a resumed clip is
+    the clip an uninterrupted run writes), only what the motion does not
+    carry repainted between them.
+    """
 
     def __init__(
         self,
@@ -161,20 +187,42 @@ class FrameProcessor:
         device: str | None,
         check: Callable[[], None] | None = None,
     ) -> None:
+        from warpaint.engine.runtime.device import choose_device
+
         self.recipe = recipe
         self.settings = settings
         self.device = device
         self.check = check
         self.stabilizer = Stabilizer(settings.blend) if settings.stabilizes(recipe) else None
+        self.index = 0
+        self.repainter: Repainter | None = None
+        step = fast_style_step(recipe)
+        if (
+            self.stabilizer is not None
+            and step is not None
+            and not settings.full_frames
+            and settings.max_side is None
+            and choose_device(device) == "cpu"
+        ):
+            # On a GPU the whole network costs milliseconds: nothing to save.
+            self.repainter = Repainter(FastStyleRunner(step, "cpu", BOX_HALO), self.stabilizer)
 
-    def resume(self, content: np.ndarray, output: np.ndarray) -> None:
-        """Go on after a frame whose content and output are given."""
-        if self.stabilizer is not None:
+    def resume(self, content: np.ndarray, output: np.ndarray, index: int = 0) -> None:
+        """Go on after a frame whose content and output are given; `index`
+        is the next frame's number in the clip."""
+        self.index = index
+        if self.repainter is not None:
+            self.repainter.resume(content, output)
+        elif self.stabilizer is not None:
             self.stabilizer.resume(content, output)
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         import cv2
 
+        index, self.index = self.index, self.index + 1
+        if self.repainter is not None:
+            key = index % KEY_INTERVAL == 0 or index % CHUNK_FRAMES == 0
+            return self.repainter(frame, key)
         h, w = frame.shape[:2]
         side = self.settings.max_side
         if side is not None and max(h, w) > side:
@@ -325,7 +373,7 @@ def process_clip(
     processor = FrameProcessor(recipe, settings, device, check)
     frames = read_frames(source, max(0, start - 1))
     if start > 0:
-        processor.resume(next(frames), _load_last(_last_path(folder, done_chunks - 1)))
+        processor.resume(next(frames), _load_last(_last_path(folder, done_chunks - 1)), start)
     if progress is not None:
         progress.begin(str(source), total, start)
     index = start
@@ -444,7 +492,12 @@ def run_video_batch(
     from warpaint.engine.runtime.device import choose_device
 
     load_av()
-    settings = VideoSettings(args.temporal, max_side=args.max_side, crf=args.crf)
+    settings = VideoSettings(
+        args.temporal,
+        max_side=args.max_side,
+        crf=args.crf,
+        full_frames=bool(getattr(args, "full_frames", False)),
+    )
     settings.check()
     if args.format is not None:
         raise BadInputError("--format is for images; a video's output name gives its format")

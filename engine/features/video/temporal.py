@@ -81,9 +81,10 @@ def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return grid_x, grid_y
 
 
-def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """`image` sampled at (x, y) + flow[y, x] (bilinear, edges repeated):
-    with the flow from frame t to frame t-1, frame t-1's image carried to t."""
+def warp(image: np.ndarray, flow: np.ndarray, cubic: bool = False) -> np.ndarray:
+    """`image` sampled at (x, y) + flow[y, x] (bilinear, or bicubic with
+    `cubic`; edges repeated): with the flow from frame t to frame t-1, frame
+    t-1's image carried to t."""
     import cv2
 
     grid_x, grid_y = _grid(*flow.shape[:2])
@@ -91,7 +92,7 @@ def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
         image,
         grid_x + flow[..., 0],
         grid_y + flow[..., 1],
-        cv2.INTER_LINEAR,
+        cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_REPLICATE,
     )
 
@@ -202,21 +203,53 @@ class Stabilizer:
         _check_frame(stylized, "stylized")
         if content.shape != stylized.shape:
             raise ValueError(f"content {content.shape} and stylized {stylized.shape} differ")
-        previous, before = self._content, self._output
-        out = stylized
+        return self.apply(content, stylized, self.motion(content))
+
+    @property
+    def output(self) -> np.ndarray | None:
+        """The last stable output (None before the first frame)."""
+        return self._output
+
+    def motion(self, content: np.ndarray) -> Motion | None:
+        """How the previous frame's output is carried to `content` ((H, W, 3)
+        uint8): None when there is nothing to carry (the first frame, a new
+        size, blend 0)."""
+        previous = self._content
         if (
             self.blend > 0
             and previous is not None
-            and before is not None
+            and self._output is not None
             and previous.shape == content.shape
         ):
-            out = self._blend(previous, content, before, stylized)
+            return self._motion(previous, content)
+        return None
+
+    def apply(
+        self,
+        content: np.ndarray,
+        stylized: np.ndarray,
+        motion: Motion | None,
+        fresh: np.ndarray | None = None,
+        cubic: bool = False,
+    ) -> np.ndarray:
+        """The stable output of `content` from its `stylized` result and the
+        `motion` from the previous frame (`self.motion(content)`).
+
+        fresh: (H, W) float32 in [0, 1], where `stylized` holds new network
+            pixels (None: everywhere). Where it is 0 the carried output is
+            taken as it is; where it is 1 the blend is as without it.
+        """
+        out = stylized
+        if motion is not None and self._output is not None:
+            weight = np.float32(self.blend) * motion.mask
+            if fresh is not None:
+                weight = 1.0 - (1.0 - weight) * fresh
+            carried = warp(self._output, motion.backward, cubic)
+            out = blend_linear(carried, stylized, weight)
         self._content, self._output = content, out
         return out
 
-    def _blend(
-        self, previous: np.ndarray, content: np.ndarray, before: np.ndarray, stylized: np.ndarray
-    ) -> np.ndarray:
+    def _motion(self, previous: np.ndarray, content: np.ndarray) -> Motion:
         import cv2
 
         h, w = content.shape[:2]
@@ -234,6 +267,21 @@ class Stabilizer:
             mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
         # A soft edge: a hard one draws the occlusion's outline into the result.
         mask = cv2.blur(mask, (5, 5))
-        weight = np.float32(self.blend) * mask
-        carried = warp(before, backward)
-        return cv2.blendLinear(carried, stylized, weight, 1.0 - weight)  # type: ignore[no-any-return]
+        return Motion(backward, mask)
+
+
+@dataclass(frozen=True)
+class Motion:
+    """How the stabilizer carries the previous output to the current frame:
+    the (H, W, 2) float32 flow from frame t to t-1 and the (H, W) float32
+    soft mask in [0, 1] of where that flow is trusted (`matches_carried`)."""
+
+    backward: np.ndarray
+    mask: np.ndarray
+
+
+def blend_linear(carried: np.ndarray, stylized: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 `carried` * weight + `stylized` * (1 - weight), rounded."""
+    import cv2
+
+    return cv2.blendLinear(carried, stylized, weight, 1.0 - weight)  # type: ignore[no-any-return]
