@@ -72,7 +72,7 @@ CHUNK_CRF = 10
 CHUNK_PRESET = "veryfast"
 # Between keyframes the fast-style network repaints only what the motion does
 # not carry (docs/video.md has the figures that chose the interval).
-KEY_INTERVAL = 5
+KEY_INTERVAL = 10
 WORK_SUFFIX = ".warpaint-video"
 # Effects whose per-frame results flicker: `temporal="auto"` stabilizes recipes using them.
 STYLE_EFFECTS = frozenset({"fast-style", "arbitrary-style"})

@@ -15,7 +15,9 @@ gets the noise the whole frame has there.
 
 Where a box has new network pixels the stabilizer blends as it does on a
 keyframe; elsewhere the carried output is taken as it is; between the two, a
-ramp (`fresh_weight`). A frame whose boxes would cost more than
+ramp (`fresh_weight`). Between keyframes the previous output is carried
+bicubically: a pixel may be carried ten times, and bilinear resampling
+blurs the marks (docs/video.md). A frame whose boxes would cost more than
 `MAX_REPAINT` of a whole pass (a cut, fast motion) is made a keyframe.
 
 Only a recipe of one fast-style step that puts the network's result
@@ -50,7 +52,6 @@ RAMP = 8
 # pixels by at most 7 levels (mean 0.04) on the bench scene, and those edge
 # pixels lie where the ramp keeps the carried output (docs/video.md).
 BOX_HALO = 32
-CUBIC = False
 # A frame whose boxes (with their halos) would cost more than this share of a
 # whole pass is a keyframe.
 MAX_REPAINT = 0.5
@@ -353,4 +354,5 @@ class Repainter:
             boxes, self.runner.boxes(frame, stats, boxes), strict=True
         ):
             stylized[y0:y1, x0:x1] = piece
-        return self.stabilizer.apply(frame, stylized, motion, fresh_weight(need), CUBIC)
+        # Bicubic: carried bilinearly frame after frame, the marks blur (docs/video.md).
+        return self.stabilizer.apply(frame, stylized, motion, fresh_weight(need), cubic=True)

@@ -154,7 +154,7 @@ def test_a_frame_carried_reliably_everywhere_is_the_carried_previous_output():
     out = repainter(still)
     # No network at all: the previous output carried along the flow, as it is.
     assert runner.wholes == 1 and runner.asked == [[]]
-    np.testing.assert_array_equal(out, temporal.warp(first, motion.backward))
+    np.testing.assert_array_equal(out, temporal.warp(first, motion.backward, cubic=True))
 
 
 def test_an_unreliable_region_gets_network_pixels_and_the_rest_is_carried():
@@ -169,7 +169,7 @@ def test_an_unreliable_region_gets_network_pixels_and_the_rest_is_carried():
     need = motion.mask < repaint.TRUSTED
     assert 0 < need.mean() < 0.2
     fresh = repaint.fresh_weight(need)
-    carried = temporal.warp(before, motion.backward)
+    carried = temporal.warp(before, motion.backward, cubic=True)
     # Untrusted pixels: the network's new pixels (the stand-in: the negative).
     untrusted = motion.mask == 0
     assert untrusted.any()
@@ -236,6 +236,7 @@ def keyframe_indices(processor, frames):
 
 def test_keyframes_fall_every_interval_and_at_every_chunk(monkeypatch):
     monkeypatch.setattr(clip, "CHUNK_FRAMES", 7)
+    monkeypatch.setattr(clip, "KEY_INTERVAL", 5)
     frames = panned(256, 160, 15)
     processor = clip.FrameProcessor(style_recipe(preset="swirls"), clip.VideoSettings(), "cpu")
     assert processor.repainter is not None
@@ -262,6 +263,7 @@ def test_full_frames_turns_the_partial_path_off():
 @needs_av
 def test_a_resumed_clip_starts_with_a_keyframe_and_is_the_uninterrupted_clip(tmp_path, monkeypatch):
     monkeypatch.setattr(clip, "CHUNK_FRAMES", 6)
+    monkeypatch.setattr(clip, "KEY_INTERVAL", 5)
     source = tmp_path / "in.mp4"
     with video.VideoWriter(source, 256, 160, Fraction(24), crf=12) as writer:
         for frame in panned(256, 160, 14):
