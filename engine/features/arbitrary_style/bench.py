@@ -294,11 +294,16 @@ def bench_arbitrary_style(quick: bool, device: str | None) -> dict[str, Any]:
 # -- gallery -----------------------------------------------------------------------
 
 
-def write_gallery(out_dir: Path, side: int = 256, model: str | None = None) -> list[Path]:
-    """Held-out style x content results as PNGs for the docs.
+GALLERY_STYLES = ("corpus-0", "mosaic", "strokes", "ihc-photo")
 
-    Writes `adain-gallery.jpg` (a grid: the styles across the top, the
-    contents down the left, results at strength 1 inside),
+
+def write_gallery(out_dir: Path, side: int = 256, model: str | None = None) -> list[Path]:
+    """Held-out style x content results as images for the docs, all with the
+    effect's defaults unless said.
+
+    Writes `adain-gallery.jpg` (a grid: four held-out styles across the top,
+    the three contents down the left, results at strength 1 inside),
+    `adain-texture.jpg` (per reference pair: style, texture 0, 0.5, 1),
     `adain-strength.jpg` (strength 0, 0.25, 0.5, 0.75, 1), `adain-colours.jpg`
     (content, result, result with preserved colours) and `adain-mix.jpg`
     (style A, mixes 0, 0.5, 1, style B). Returns the files written.
@@ -306,12 +311,16 @@ def write_gallery(out_dir: Path, side: int = 256, model: str | None = None) -> l
     import torch
     from PIL import Image
 
-    from warpaint.engine.features.arbitrary_style.effect import load_decoder, stylize
+    from warpaint.engine.features.arbitrary_style.effect import (
+        TEXTURE_DEFAULT,
+        load_decoder,
+        stylize,
+    )
     from warpaint.engine.neural.style_losses import with_chroma_of
 
     out_dir.mkdir(parents=True, exist_ok=True)
     contents = bench_contents(side)
-    styles = held_out_styles(side)
+    styles = {k: v for k, v in held_out_styles(side).items() if k in GALLERY_STYLES}
     written: list[Path] = []
 
     def save(image: np.ndarray, name: str) -> None:
@@ -325,7 +334,7 @@ def write_gallery(out_dir: Path, side: int = 256, model: str | None = None) -> l
 
         return resize(a, (cell, cell), anti_aliasing=True).astype(np.float32)
 
-    cell = 160
+    cell = 200
     gap = np.ones((cell, 4, 3), np.float32)
     top = [np.ones((cell, cell, 3), np.float32)] + [square(s, cell) for s in styles.values()]
     rows = [np.concatenate([x for t in top for x in (t, gap)][:-1], 1)]
@@ -338,7 +347,19 @@ def write_gallery(out_dir: Path, side: int = 256, model: str | None = None) -> l
     hgap = np.ones((4, rows[0].shape[1], 3), np.float32)
     save(np.concatenate([x for r in rows for x in (r, hgap)][:-1], 0), "adain-gallery.jpg")
 
-    c, s, s2 = contents["astronaut"], styles["corpus-8"], styles["mosaic"]
+    from warpaint.engine.features.stylize.pairs import content_image, style_image
+
+    rows = []
+    for cname, sname in REFERENCE_PAIRS:
+        c, s = content_image(cname, side), style_image(sname, side)
+        row = [square(s, cell)]
+        row += [square(adain_result(c, s, model=model, texture=t), cell) for t in (0.0, 0.5, 1.0)]
+        rows.append(np.concatenate([x for t in row for x in (t, gap)][:-1], 1))
+    hgap = np.ones((4, rows[0].shape[1], 3), np.float32)
+    save(np.concatenate([x for r in rows for x in (r, hgap)][:-1], 0), "adain-texture.jpg")
+
+    every = held_out_styles(side)
+    c, s, s2 = contents["astronaut"], every["corpus-8"], every["mosaic"]
     strip = [adain_result(c, s, strength=a, model=model) for a in (0.0, 0.25, 0.5, 0.75, 1.0)]
     save(np.concatenate(strip, 1), "adain-strength.jpg")
     full = adain_result(c, s2, model=model)
@@ -349,7 +370,8 @@ def write_gallery(out_dir: Path, side: int = 256, model: str | None = None) -> l
     with torch.inference_mode():
         ct, st, st2 = _t(c, "cpu"), _t(s, "cpu"), _t(s2, "cpu")
         for mix in (0.0, 0.5, 1.0):
-            mixes.append(_np(stylize(decoder, ct, [(st, 1 - mix), (st2, mix)])))
+            mix_styles = [(st, 1 - mix), (st2, mix)]
+            mixes.append(_np(stylize(decoder, ct, mix_styles, texture=TEXTURE_DEFAULT)))
     save(np.concatenate([s, *mixes, s2], 1), "adain-mix.jpg")
     return written
 

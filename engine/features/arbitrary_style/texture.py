@@ -8,9 +8,10 @@ texture synthesis, started from the result instead of from noise):
 
 1. Spectrum: in the style's colour principal axes, the result's power
    spectrum (Welch: Hann-windowed 64 px tiles) is equalised to the style's,
-   frequency by frequency, above 0.08 cycles/px (the gain within
-   1/`MAX_GAIN`..`MAX_GAIN`). The style's orientations come with it: a
-   hatching's direction is a ridge in its spectrum.
+   frequency by frequency (one FFT of the result with mirrored margins),
+   above 0.08 cycles/px (the gain within 1/`MAX_GAIN`..`MAX_GAIN`). The
+   style's orientations come with it: a hatching's direction is a ridge in
+   its spectrum.
 2. Marginals: the result's three finest Laplacian bands, per principal
    axis, are mapped to the style's same band's quantiles (piecewise linear
    between 31 quantiles), which brings the style's sparse marks and hard
@@ -42,8 +43,10 @@ MAX_GAIN = 8.0
 LUMA_SHARE = 0.5
 # Quantile levels: dense in the tails, where a sparse texture's marks are.
 QUANTILES = (0.0, 0.002, 0.01, 0.03, *(0.06 + 0.04 * i for i in range(23)), 0.97, 0.99, 0.998, 1.0)
-# Subsampling stride per band when measuring the result's quantiles.
+# Subsampling strides per band when measuring quantiles (the result is
+# measured every run, the style once).
 _RESULT_STRIDE = (4, 2, 1)
+_STYLE_STRIDE = (2, 1, 1)
 _YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
 _LUT_BINS = 1024
 
@@ -161,7 +164,8 @@ def style_texture(styles: Sequence[tuple[torch.Tensor, float]]) -> StyleTexture:
     for c, w in zip(coords, weights, strict=True):
         bands = laplacian_pyramid(c, levels)
         for level in range(levels):
-            quantiles[level] = quantiles[level] + w * _quantiles(bands[level][0], 1)
+            band = _quantiles(bands[level][0], _STYLE_STRIDE[level])
+            quantiles[level] = quantiles[level] + w * band
     spectrum = None
     if min(min(c.shape[-2:]) for c in coords) >= TILE:
         spectrum = sum(w * _welch(c, TILE // 2) for c, w in zip(coords, weights, strict=True))
@@ -178,8 +182,13 @@ def carry_texture(result: torch.Tensor, texture: StyleTexture, amount: float = 1
     h, w = result.shape[-2:]
     coords = _project(result, basis)
     if texture.spectrum is not None and min(h, w) >= TILE:
-        gain = _gain(texture.spectrum.to(result), _welch(coords, TILE), h, w)
-        coords = torch.fft.irfft2(torch.fft.rfft2(coords) * gain, s=(h, w))
+        # Mirrored margins: the FFT sees the image as periodic, and the jump
+        # from one side to the other would be amplified into streaks.
+        m = TILE // 2
+        padded = F.pad(coords, (m, m, m, m), mode="reflect")
+        ph, pw = h + 2 * m, w + 2 * m
+        gain = _gain(texture.spectrum.to(result), _welch(coords, TILE), ph, pw)
+        coords = torch.fft.irfft2(torch.fft.rfft2(padded) * gain, s=(ph, pw))[..., m:-m, m:-m]
         # Back inside the colour cube before the bands' marginals are matched.
         coords = _project(_unproject(coords, basis).clamp(0.0, 1.0), basis)
     levels = min(_levels(coords), len(texture.band_quantiles))

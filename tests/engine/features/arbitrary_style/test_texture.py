@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from warpaint.engine.features.arbitrary_style.bench import REFERENCE_PAIRS, bench_arbitrary_style
+from warpaint.engine.features.arbitrary_style.bench import REFERENCE_PAIRS, speed_512, texture_goal
 from warpaint.engine.features.arbitrary_style.corpus import style_image
 from warpaint.engine.features.arbitrary_style.effect import (
     TEXTURE_DEFAULT,
@@ -128,14 +128,14 @@ def test_strength_zero_returns_the_content_with_full_texture():
 
 @needs_decoder
 @pytest.mark.slow
-def test_a_quick_bench_reports_the_texture_goal_and_the_texture_steps_cost():
-    report = bench_arbitrary_style(True, "cpu")
-    assert {"median_style_ratio", "median_ssim_minus_gatys", "results"} <= set(report)
-    speed = report["speed"]
+def test_the_bench_reports_the_texture_goal_and_the_texture_steps_cost():
+    # The two parts `bench arbitrary-style` adds to its report (its Gatys
+    # half is what makes the whole bench too slow for a test).
+    speed = speed_512("cpu", quick=True)
     for label in ("new_style", "same_style"):
-        assert speed[f"median_s_{label}_no_texture"] > 0
+        assert speed[f"median_s_{label}"] > 0 and speed[f"median_s_{label}_no_texture"] > 0
         assert f"texture_ms_{label}" in speed
-    goal = report["texture_goal"]
+    goal = texture_goal("cpu")
     for name in ("texture_0", "texture_default"):
         part = goal[name]
         assert set(part["pairs"]) == {f"{c}-{s}" for c, s in REFERENCE_PAIRS}
