@@ -193,7 +193,6 @@ class FastStyleRunner:
 
         h, w = frame.shape[:2]
         stride = self.gen.STRIDE
-        content = self._tensor(frame)
         self._frame_noise(h, w)
         pieces = []
         with torch.inference_mode(), _GENERATOR_LOCK:
@@ -205,7 +204,7 @@ class FastStyleRunner:
                     cy0 = max(0, (y0 - self.halo) // stride * stride)
                     cx0 = max(0, (x0 - self.halo) // stride * stride)
                     cy1, cx1 = min(h, y1 + self.halo), min(w, x1 + self.halo)
-                    crop = content[:, :, cy0:cy1, cx0:cx1]
+                    crop = self._tensor(frame[cy0:cy1, cx0:cx1])
                     out = self._forward(crop, (cy0, cx0))
                     inner = (slice(None), slice(None), slice(y0 - cy0, y1 - cy0))
                     out = out[(*inner, slice(x0 - cx0, x1 - cx0))]
