@@ -172,6 +172,11 @@ class VideoWriter:
     a third of the time at a few percent more bytes). Odd sizes lose their last
     row or column (4:2:0 video needs even sizes). Use as a context manager
     and call `finish()` to keep the file.
+
+    With `like` (a video file, e.g. a part written earlier by a writer with
+    the same codec, size and settings) the stream takes that file's codec
+    parameters and is filled with `append`, which copies encoded parts
+    whole (no decoding, no second encoding) instead of `write`.
     """
 
     def __init__(
@@ -184,6 +189,7 @@ class VideoWriter:
         codec: str | None = None,
         crf: int = 18,
         preset: str = "medium",
+        like: str | os.PathLike[str] | None = None,
     ) -> None:
         av = load_av()
         self.path = Path(path)
@@ -202,9 +208,18 @@ class VideoWriter:
         self._audio_in: Any = None
         self._audio_out: Any = None
         self._transcode = False
+        self.rate = Fraction(rate)
+        self.copying = like is not None
         fmt = "matroska" if suffix == "mkv" else suffix if suffix != "m4v" else "mp4"
         self.container = av.open(str(self.temp), "w", format=fmt)
         try:
+            if like is not None:
+                with _open_input(like) as source:
+                    self.stream = self.container.add_stream_from_template(source.streams.video[0])
+                self.stream.time_base = 1 / self.rate
+                if audio_from is not None:
+                    self._add_audio(audio_from)
+                return
             self.stream = self.container.add_stream(codec or ENCODERS[suffix], rate=rate)
             self.stream.pix_fmt = "yuv420p"
             # BT.601 limited range, as `_i420` converts, stated for players.
@@ -239,6 +254,8 @@ class VideoWriter:
         """Add one (H, W, 3) uint8 RGB frame of the writer's size (or one
         row/column more where that size was odd)."""
         av = load_av()
+        if self.copying:
+            raise ValueError("a writer made `like` a file takes parts (`append`), not frames")
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"expected an (H, W, 3) uint8 frame, got {frame.shape} {frame.dtype}")
         frame = np.ascontiguousarray(frame[: self.height, : self.width])
@@ -252,6 +269,27 @@ class VideoWriter:
         self.container.mux(self.stream.encode(video_frame))
         self.count += 1
 
+    def append(self, part: str | os.PathLike[str]) -> None:
+        """Add every frame of `part` (a video of this writer's `like` codec
+        and settings, starting with a key frame) after those written so far,
+        its encoded packets copied as they are."""
+        with _open_input(part) as source:
+            stream = source.streams.video[0]
+            base = stream.time_base
+            count = 0
+            for packet in source.demux(stream):
+                if not packet.size:
+                    continue
+                # The part's timestamps in frames, moved after the frames before it.
+                packet.pts = self.count + round(packet.pts * base * self.rate)
+                packet.dts = self.count + round(packet.dts * base * self.rate)
+                packet.time_base = 1 / self.rate
+                packet.duration = 1
+                packet.stream = self.stream
+                self.container.mux(packet)
+                count += 1
+        self.count += count
+
     def finish(self) -> None:
         """Flush the encoder, add the audio, close and rename over the target."""
         os.replace(self.finish_staged(), self.path)
@@ -260,7 +298,8 @@ class VideoWriter:
         """Flush the encoder, add the audio and close, leaving the whole file,
         synced to disk, under its temporary name for the caller to rename
         (a batch renames and journals it in one step); returns that name."""
-        self.container.mux(self.stream.encode(None))
+        if not self.copying:
+            self.container.mux(self.stream.encode(None))
         self._mux_audio()
         self.container.close()
         fd = os.open(self.temp, os.O_RDONLY)

@@ -6,12 +6,12 @@ has a style step the result goes through `temporal.Stabilizer` (the previous
 output carried along the optical flow where it is reliable), so the clip does
 not flicker. The frame rate is kept and the source's audio copied.
 
-Frames are done in chunks (`CHUNK_FRAMES`), each written near losslessly
-(H.264 at `CHUNK_CRF`, with its last frame kept exactly in a PNG) into a work
+Frames are done in chunks (`CHUNK_FRAMES`), each encoded as the output is
+(its codec, `--crf`; its last frame kept exactly in a PNG) into a work
 folder beside the output, `.<output name>.warpaint-video`, under its final
-name only once complete. The output itself is encoded from the
-chunks at the end into a temporary name and renamed over the target, so a
-cancelled or failed run leaves no half-written video; `--resume` goes on
+name only once complete. The output is joined from the chunks' encoded
+frames at the end (no second encoding) into a temporary name and renamed
+over the target, so a cancelled or failed run leaves no half-written video; `--resume` goes on
 after the last finished chunk, when the recipe, the input and the settings
 are those the chunks were made with (a key file in the work folder), and a
 finished video is recorded in the output folder's batch journal like an
@@ -43,6 +43,7 @@ from warpaint.engine.features.video.repaint import (
 )
 from warpaint.engine.features.video.temporal import Stabilizer
 from warpaint.engine.io.video import (
+    ENCODERS,
     VIDEO_EXTENSIONS,
     VideoWriter,
     count_frames,
@@ -62,14 +63,6 @@ from warpaint.engine.runtime.errors import BadInputError
 from warpaint.engine.runtime.recipes import Recipe
 
 CHUNK_FRAMES = 30
-# The chunks' H.264 quality: near lossless, 0.17 MB per 720p stylized frame where
-# lossless FFV1 took about 1.3 MB; the output is encoded from them at --crf.
-CHUNK_CRF = 10
-# The chunks are read once, by the final encode: x264's "veryfast" took a third
-# to a half of "medium"'s time at the same size (30 frames of the 720p bench
-# scene at CHUNK_CRF, loaded CPU: 42-69 against 132-144 ms a frame, 1.14 MB
-# both); "ultrafast" was faster still but 3.5 times the bytes.
-CHUNK_PRESET = "veryfast"
 # Between keyframes the fast-style network repaints only what the motion does
 # not carry (docs/video.md has the figures that chose the interval).
 KEY_INTERVAL = 10
@@ -287,7 +280,9 @@ def work_folder(output: Path) -> Path:
 
 
 def _chunk_path(folder: Path, index: int) -> Path:
-    return folder / f"chunk-{index:05d}.mkv"
+    # MP4 keeps each packet's decoding time, which joining the chunks needs
+    # (Matroska leaves it to the reader); it holds H.264 and VP9 alike.
+    return folder / f"chunk-{index:05d}.mp4"
 
 
 def _last_path(folder: Path, index: int) -> Path:
@@ -385,8 +380,8 @@ def process_clip(
             info.width,
             info.height,
             info.rate,
-            crf=CHUNK_CRF,
-            preset=CHUNK_PRESET,
+            codec=ENCODERS[output.suffix.lower().lstrip(".")],
+            crf=settings.crf,
         ) as chunk:
             while pending is not None:
                 check()
@@ -404,12 +399,16 @@ def process_clip(
             chunk.finish()
     check()
     with VideoWriter(
-        output, info.width, info.height, info.rate, audio_from=source, crf=settings.crf
+        output,
+        info.width,
+        info.height,
+        info.rate,
+        audio_from=source,
+        like=_chunk_path(folder, 0),
     ) as writer:
         part = 0
         while _chunk_path(folder, part).is_file():
-            for frame in read_frames(_chunk_path(folder, part)):
-                writer.write(frame)
+            writer.append(_chunk_path(folder, part))
             part += 1
         staged = writer.finish_staged()
     try:

@@ -300,7 +300,7 @@ def test_a_resumed_clip_starts_with_a_keyframe_and_is_the_uninterrupted_clip(tmp
     seen = []
 
     def cancel_in_second_chunk():
-        if (clip.work_folder(target) / "chunk-00000.mkv").exists():
+        if (clip.work_folder(target) / "chunk-00000.mp4").exists():
             seen.append(1)
             if len(seen) > 2:
                 raise clip.Cancelled

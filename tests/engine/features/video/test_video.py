@@ -89,6 +89,37 @@ def test_a_clip_round_trips_with_its_frame_count_rate_and_audio(tmp_path, suffix
 
 
 @needs_av
+@pytest.mark.parametrize("suffix", ["mp4", "mkv", "webm"])
+def test_parts_joined_without_re_encoding_keep_every_frame_and_the_audio(tmp_path, suffix):
+    frames = moving_scene(160, 96, 25)
+    source = write_clip(tmp_path / "in.mp4", frames, rate=Fraction(30000, 1001))
+    rate = Fraction(30000, 1001)
+    parts = []
+    for k in range(3):
+        part = tmp_path / f"part-{k}.mp4"
+        with video.VideoWriter(part, 160, 96, rate, codec=video.ENCODERS[suffix]) as out:
+            for frame in frames[10 * k : 10 * (k + 1)]:
+                out.write(frame)
+            out.finish()
+        parts.append(part)
+    target = tmp_path / f"out.{suffix}"
+    with video.VideoWriter(target, 160, 96, rate, audio_from=source, like=parts[0]) as out:
+        for part in parts:
+            out.append(part)
+        with pytest.raises(ValueError):
+            out.write(frames[0])
+        out.finish()
+    info = video.probe(target)
+    assert (info.rate, info.has_audio, video.count_frames(target)) == (rate, True, 25)
+    # The parts' own encoded frames, in order: decoded, the same pixels.
+    joined = list(video.read_frames(target))
+    expected = [f for part in parts for f in video.read_frames(part)]
+    assert len(joined) == 25
+    for a, b in zip(joined, expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@needs_av
 def test_audio_that_mp4_cannot_hold_is_re_encoded_to_aac(tmp_path):
     import av
 
@@ -264,7 +295,7 @@ def test_cancel_mid_clip_leaves_no_output_and_resume_finishes_it(tmp_path, blur)
 
     def cancel_late() -> None:
         # Some frames into the second chunk, once the first one is finished.
-        if (work / "chunk-00000.mkv").exists():
+        if (work / "chunk-00000.mp4").exists():
             late.append(1)
             if len(late) > 4:
                 raise clip.Cancelled
@@ -273,7 +304,7 @@ def test_cancel_mid_clip_leaves_no_output_and_resume_finishes_it(tmp_path, blur)
         run_clip(blur, source, target, check=cancel_late)
     assert not target.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".warpaint-tmp")]
-    assert folder_names(work) == ["chunk-00000.last.png", "chunk-00000.mkv", "key"]
+    assert folder_names(work) == ["chunk-00000.last.png", "chunk-00000.mp4", "key"]
 
     assert run_clip(blur, source, target, resume=True) == len(frames)
     assert not work.exists()
