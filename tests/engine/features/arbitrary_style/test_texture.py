@@ -62,14 +62,21 @@ def test_amount_zero_returns_the_result_and_the_change_grows_with_the_amount():
 
 
 def test_the_styles_fine_detail_and_its_orientation_arrive():
-    result, style = _smooth(128, 128), _vertical_stripes(128, 128)
-    out = carry_texture(result, style_texture([(style, 1.0)]), 1.0)
-    before, after = _detail(result).std(), _detail(out).std()
-    assert after > 4 * before, (float(before), float(after))
-    # Vertical stripes vary along x: the new detail does too, far more than along y.
-    dx = (out[..., :, 1:] - out[..., :, :-1]).abs().mean()
-    dy = (out[..., 1:, :] - out[..., :-1, :]).abs().mean()
-    assert dx > 2 * dy, (float(dx), float(dy))
+    result = _smooth(128, 128)
+    vertical = _vertical_stripes(128, 128)
+    horizontal = vertical.transpose(-1, -2).contiguous()
+
+    def along_x_over_y(style):
+        out = carry_texture(result, style_texture([(style, 1.0)]), 1.0)
+        assert _detail(out).std() > 4 * _detail(result).std()
+        dx = (out[..., :, 1:] - out[..., :, :-1]).abs().mean()
+        dy = (out[..., 1:, :] - out[..., :-1, :]).abs().mean()
+        return float(dx / dy)
+
+    # Stripes that vary along x give detail that varies along x, and turned
+    # stripes turn it: the direction of a hatching carries.
+    v, h = along_x_over_y(vertical), along_x_over_y(horizontal)
+    assert v > 1.5 and h < 1 / 1.5 and v > 3 * h, (v, h)
 
 
 def test_a_mix_with_no_weight_on_a_style_ignores_it_and_bad_inputs_are_refused():
