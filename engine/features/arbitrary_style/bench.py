@@ -291,6 +291,69 @@ def bench_arbitrary_style(quick: bool, device: str | None) -> dict[str, Any]:
     }
 
 
+def texture_held_out(device: str = "cpu") -> dict[str, Any]:
+    """The texture goal on pairs the texture step was not chosen on: the
+    held-out styles x `stylize.pairs.HELD_OUT_2_CONTENTS` at 256 px, each
+    AdaIN result (texture 0 and the default) against `SLIM_VGG_48` run on
+    the same pair, judged by `stylize.filter_judge`. Slow (a Gatys run per
+    pair), so not part of `bench arbitrary-style`:
+    `python -c "from warpaint.engine.features.arbitrary_style.bench import
+    texture_held_out; print(texture_held_out())"`."""
+    import torch
+
+    from warpaint.engine.features.arbitrary_style.effect import TEXTURE_DEFAULT
+    from warpaint.engine.features.stylize.filter_judge import filter_judge
+    from warpaint.engine.features.stylize.optim import stylize_image
+    from warpaint.engine.features.stylize.pairs import HELD_OUT_2_CONTENTS, content_image
+    from warpaint.engine.features.stylize.recipes import SLIM_VGG_48
+
+    styles = held_out_styles(BENCH_SIDE)
+    net = SLIM_VGG_48.loss_network(device)
+    settings = {"texture_0": 0.0, "texture_default": TEXTURE_DEFAULT}
+    rows = []
+    for cname in HELD_OUT_2_CONTENTS:
+        c = content_image(cname, BENCH_SIDE)
+        for sname, s in styles.items():
+            with torch.inference_mode(False), torch.enable_grad():
+                g = stylize_image(
+                    net,
+                    _t(c, device),
+                    [(_t(s, device), 1.0)],
+                    side=BENCH_SIDE,
+                    evaluations=SLIM_VGG_48.iterations,
+                    scales=SLIM_VGG_48.scales,
+                    style_weight=SLIM_VGG_48.style_weight,
+                )
+            judged_gatys = filter_judge(_np(g.detach()), s, c)
+            row: dict[str, Any] = {"content": cname, "style": sname, "gatys": judged_gatys}
+            for name, texture in settings.items():
+                judged = filter_judge(adain_result(c, s, device, texture=texture), s, c)
+                row[name] = judged | {
+                    "high_pass_over_gatys": round(
+                        judged["high_pass_ratio"] / judged_gatys["high_pass_ratio"], 3
+                    ),
+                    "ssim_minus_gatys": round(
+                        judged["content_ssim"] - judged_gatys["content_ssim"], 4
+                    ),
+                }
+            rows.append(row)
+    out: dict[str, Any] = {"results": rows}
+    for name in settings:
+        ratios = [r[name]["high_pass_over_gatys"] for r in rows]
+        diffs = [r[name]["ssim_minus_gatys"] for r in rows]
+        out[name] = {
+            "pairs_meeting_goal": sum(
+                a <= GOAL_TEXTURE_OVER_GATYS and b >= 0 for a, b in zip(ratios, diffs, strict=True)
+            ),
+            "pairs": len(rows),
+            "median_high_pass_over_gatys": round(statistics.median(ratios), 3),
+            "worst_high_pass_over_gatys": max(ratios),
+            "median_ssim_minus_gatys": round(statistics.median(diffs), 4),
+            "lowest_ssim_minus_gatys": min(diffs),
+        }
+    return out
+
+
 # -- gallery -----------------------------------------------------------------------
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -86,10 +87,15 @@ def _levels(*images: torch.Tensor) -> int:
 
 def _quantiles(band: torch.Tensor, stride: int) -> torch.Tensor:
     """(3, h, w) -> (3, Q) quantiles of a strided subsample."""
-    flat = band[:, ::stride, ::stride].reshape(band.shape[0], -1).sort(dim=1).values
-    n = flat.shape[1]
-    index = torch.tensor([round(q * (n - 1)) for q in QUANTILES], device=band.device)
-    return flat[:, index]
+    sample = band[:, ::stride, ::stride].reshape(band.shape[0], -1)
+    n = sample.shape[1]
+    index = [round(q * (n - 1)) for q in QUANTILES]
+    if sample.device.type == "cpu":
+        # numpy's sort is many times faster than torch's on the CPU here
+        # (0.5 ms against 12-50 ms for 3 x 16k values).
+        values = np.sort(sample.detach().float().numpy(), axis=1)[:, index]
+        return torch.from_numpy(values).to(band.dtype)
+    return sample.sort(dim=1).values[:, torch.tensor(index, device=band.device)]
 
 
 def _remap(band: torch.Tensor, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
