@@ -6,12 +6,13 @@ most frames of a clip that is nearly everywhere, so the network need not
 repaint those pixels. `Repainter` runs the whole network on a keyframe (the
 result is exactly the full-frame stable path's) and records its
 instance-norm statistics; on the frames between, it repaints only boxes
-covering the pixels the flow cannot carry, each with a halo of the network's
-receptive radius, under the keyframe's frozen statistics
+covering the pixels the flow cannot carry, each with `BOX_HALO` px of
+context, under the keyframe's frozen statistics
 (`neural.feedforward.frozen_statistics`), so a box's pixels are those a whole
-pass would give with those statistics. The generator's noise is tied to
-absolute pixel coordinates and each box starts on its stride grid, so a box
-gets the noise the whole frame has there.
+pass would give with those statistics (within a level 8 px inside a box).
+The generator's noise is tied to absolute pixel coordinates and each box
+starts on its stride grid, so a box gets the noise the whole frame has
+there.
 
 Where a box has new network pixels the stabilizer blends as it does on a
 keyframe; elsewhere the carried output is taken as it is; between the two, a
