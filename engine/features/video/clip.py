@@ -4,18 +4,21 @@ Each frame becomes a one-layer document, gets the recipe's steps
 (`run_recipe`, as an image in a batch does) and is flattened; when the recipe
 has a style step the result goes through `temporal.Stabilizer` (the previous
 output carried along the optical flow where it is reliable), so the clip does
-not flicker. The frame rate is kept and the source's audio copied.
+not flicker; a one-step fast-style recipe on the CPU runs the network on
+whole frames only at keyframes, and between them only where the motion does
+not carry the previous output (`repaint.Repainter`). The frame rate is kept
+and the source's audio copied.
 
 Frames are done in chunks (`CHUNK_FRAMES`), each encoded as the output is
 (its codec, `--crf`; its last frame kept exactly in a PNG) into a work
 folder beside the output, `.<output name>.warpaint-video`, under its final
 name only once complete. The output is joined from the chunks' encoded
 frames at the end (no second encoding) into a temporary name and renamed
-over the target, so a cancelled or failed run leaves no half-written video; `--resume` goes on
-after the last finished chunk, when the recipe, the input and the settings
-are those the chunks were made with (a key file in the work folder), and a
-finished video is recorded in the output folder's batch journal like an
-image.
+over the target, so a cancelled or failed run leaves no half-written
+video; `--resume` goes on after the last finished chunk, when the recipe,
+the input and the settings are those the chunks were made with (a key file
+in the work folder), and a finished video is recorded in the output
+folder's batch journal like an image.
 """
 
 from __future__ import annotations
