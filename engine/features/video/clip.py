@@ -171,8 +171,8 @@ class FrameProcessor:
 
     A stabilized fast-style recipe on the CPU at full size goes through a
     `repaint.Repainter` unless `settings.full_frames`: a keyframe every
-    `KEY_INTERVAL` frames and at every chunk's start (so a resumed clip is
-    the clip an uninterrupted run writes), only what the motion does not
+    `KEY_INTERVAL` frames and at every chunk's start (so a resumed clip's
+    frames are those of an uninterrupted run), only what the motion does not
     carry repainted between them.
     """
 
