@@ -19,6 +19,8 @@ Feature maps are (N, C, h, w); images (N, 3, H, W) RGB in [0, 1].
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -51,6 +53,22 @@ def encoder(device: str | torch.device = "cpu") -> VGGFeatures:
     from warpaint.engine.neural.loss_networks import feature_network
 
     return feature_network(ENCODER_NETWORK, str(device)).module
+
+
+@functools.cache
+def _inference_encoder(device: str) -> VGGFeatures:
+    from warpaint.engine.neural.cpu_layout import for_cpu_inference
+
+    return for_cpu_inference(copy.deepcopy(encoder(device)))
+
+
+def inference_encoder(device: str | torch.device = "cpu") -> VGGFeatures:
+    """The encoder for forward passes only: on the CPU a channels-last copy
+    (`neural.cpu_layout`, 1.6x faster there), elsewhere `encoder` itself.
+    The shared one keeps its layout: image optimisation builds graphs on it."""
+    if torch.device(device).type != "cpu":
+        return encoder(device)
+    return _inference_encoder(str(device))
 
 
 def encode(net: VGGFeatures, image: torch.Tensor) -> torch.Tensor:

@@ -165,7 +165,9 @@ def load_decoder(path: str | Path | None = None, device: str = "cpu") -> Decoder
     file = Path(path) if path else MODEL.path()
 
     def on_device(name: str) -> Decoder:
-        return _load(name).to(device)
+        from warpaint.engine.neural.cpu_layout import for_cpu_inference
+
+        return for_cpu_inference(_load(name).to(device))
 
     return cached_model(file, str(device), on_device)
 
@@ -242,13 +244,13 @@ def style_statistics(style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The encoder's per-channel (mean, std) of a (1, 3, h, w) style image,
     each (1, C, 1, 1), remembered for the last few styles: moving the
     strength slider or editing the layer re-encodes only the layer."""
-    from warpaint.engine.features.arbitrary_style.adain import encode, encoder, mean_std
+    from warpaint.engine.features.arbitrary_style.adain import encode, inference_encoder, mean_std
 
     key = _style_key(style)
     if key in _STYLE_CACHE:
         _STYLE_CACHE.move_to_end(key)
         return _STYLE_CACHE[key]
-    stats = mean_std(encode(encoder(style.device), style))
+    stats = mean_std(encode(inference_encoder(style.device), style))
     _STYLE_CACHE[key] = stats
     while len(_STYLE_CACHE) > STYLE_CACHE_SIZE:
         _STYLE_CACHE.popitem(last=False)
@@ -278,7 +280,7 @@ def stylize(
     from warpaint.engine.features.arbitrary_style.adain import (
         AdaINLayer,
         StyleTransfer,
-        encoder,
+        inference_encoder,
         mixed_statistics,
     )
     from warpaint.engine.neural.feedforward import tiled_forward
@@ -289,7 +291,7 @@ def stylize(
         if check is not None:
             check()
     mean, std = mixed_statistics(stats, [w for _, w in styles])
-    net = StyleTransfer(encoder(content.device), AdaINLayer(mean, std, strength), decoder)
+    net = StyleTransfer(inference_encoder(content.device), AdaINLayer(mean, std, strength), decoder)
     if tile is None and max(content.shape[-2:]) <= SINGLE_PASS_SIDE:
         # Small enough for one pass on any device: skip the memory probe.
         tile = -(-max(content.shape[-2:]) // StyleTransfer.STRIDE) * StyleTransfer.STRIDE

@@ -208,8 +208,10 @@ def load_generator(path: str | Path | None, device: str) -> tuple[StyleGenerator
     file = model_file(path)
 
     def on_device(name: str) -> tuple[StyleGenerator, tuple[str, ...]]:
+        from warpaint.engine.neural.cpu_layout import for_cpu_inference
+
         gen, styles = _load(name)
-        return gen.to(device), styles
+        return for_cpu_inference(gen.to(device)), styles
 
     return cached_model(file, str(device), on_device)
 
