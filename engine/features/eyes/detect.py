@@ -20,6 +20,9 @@
    implies by more than `WIDTH_TOLERANCE` is reframed: the regressor's eye
    centre is kept, its corners are set that width apart along the line the
    rough corners give, and one more pass finds lids and iris between them.
+5. Each refined eye is moved onto the dark iris disc the image shows near it,
+   where the disc stands out (`iris_fit.py`): on blurred real eyes the
+   regressor puts some eyes' centres a few pixels high or toward the nose.
 
 `eyes_from_points` builds the same landmarks from corners a user clicked, so
 everything downstream works with no detector at all.
@@ -352,6 +355,7 @@ def detect_faces(image: np.ndarray, refine: bool = True) -> list[Face]:
     import cv2
 
     from warpaint.engine.features.eyes.face_candidates import find_faces
+    from warpaint.engine.features.eyes.iris_fit import fit_eye
 
     # A uint8 image is searched and refined as it is: converting a 12 MP photo
     # to float and back costs more than a second.
@@ -375,6 +379,7 @@ def detect_faces(image: np.ndarray, refine: bool = True) -> list[Face]:
     everyone = [eye for _, _, rough, _ in found for eye in rough]
     refined = refine_eyes(rgb, everyone) if refine else [_average_eye(c, m) for c, m in everyone]
     checked: list[Eye] = []
+    regressed: list[bool] = []
     reframe: list[tuple[int, np.ndarray, bool]] = []
     for i, (cand, _source, rough, priors) in enumerate(found):
         for eye, (corners, mirror), (centre, width) in zip(
@@ -382,16 +387,20 @@ def detect_faces(image: np.ndarray, refine: bool = True) -> list[Face]:
         ):
             moved = np.linalg.norm(eye.corners.mean(axis=0) - centre) / width
             resized = eye.width / width
-            if moved > MAX_SHIFT or not (1 / MAX_RESIZE < resized < MAX_RESIZE):
+            fell_back = moved > MAX_SHIFT or not (1 / MAX_RESIZE < resized < MAX_RESIZE)
+            if fell_back:
                 eye = _average_eye(corners, mirror)
             elif refine and implausible_width(eye.width, cand.width):
                 reframe.append((len(checked), reframed_corners(eye, corners, cand.width), mirror))
             checked.append(eye)
+            regressed.append(refine and not fell_back)
     if reframe:
         # One batch for every reframed eye: corners kept, lids and iris found.
         again = refine_eyes(rgb, [(c, m) for _, c, m in reframe], keep_corners=True)
         for (k, _, _), eye in zip(reframe, again, strict=True):
             checked[k] = eye
+    # The iris the image shows moves each regressed eye onto it (`iris_fit`).
+    checked = [fit_eye(rgb, e) if r else e for e, r in zip(checked, regressed, strict=True)]
     faces: list[Face] = []
     for i, (cand, source, _rough, _priors) in enumerate(found):
         half = cand.width / 2.0

@@ -282,7 +282,7 @@ def test_bench_faces_reports_lid_coverage_per_real_eye_set():
     from warpaint.engine.features.eyes.bench_faces import blink_figures
 
     figures = blink_figures()["sets"]
-    assert set(figures) == {"astronaut", "lfw"}
+    assert set(figures) == {"astronaut", "lfw", "lfw-held-out"}
     for name, entry in figures.items():
         assert entry["eyes"] == len(entry["closed_per_eye"]) >= 2
         assert entry["closed_mean"] >= 0.6, (name, entry)
