@@ -207,6 +207,12 @@ class StyleTransfer(nn.Module):
     """
 
     STRIDE = 4  # the encoder pools twice
+    # At the image's edges the encoder's zero padding makes the decoder draw
+    # lines (the outer 4 px 46-55 levels from what a wider picture gives
+    # there, on chelsea with three styles); a mirrored margin this wide (a
+    # multiple of STRIDE, so the pixel grid stays) takes them out of the
+    # picture, for 13 % more pixels at 512 px.
+    MARGIN = 16
 
     def __init__(self, net: VGGFeatures, layer: AdaINLayer, decoder: Decoder) -> None:
         super().__init__()
@@ -214,11 +220,11 @@ class StyleTransfer(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         h, w = image.shape[-2:]
-        # Pad to a multiple of the stride so the output lines up pixel for pixel.
+        m = self.MARGIN
+        # Padded to a multiple of the stride too, so the output lines up pixel for pixel.
         pad_h, pad_w = (-h) % self.STRIDE, (-w) % self.STRIDE
-        if pad_h or pad_w:
-            mode = "reflect" if min(h, w) > self.STRIDE else "replicate"
-            image = F.pad(image, (0, pad_w, 0, pad_h), mode=mode)
+        mode = "reflect" if min(h, w) > m + self.STRIDE else "replicate"
+        image = F.pad(image, (m, m + pad_w, m, m + pad_h), mode=mode)
         features = encode(self.net, image)
         target = self.layer(features)
         strength = self.layer.strength
@@ -227,4 +233,4 @@ class StyleTransfer(nn.Module):
         else:
             both = self.decoder(torch.cat([target, features]))
             out = both[:1] + (1 - strength) * (image - both[1:])
-        return out[..., :h, :w]
+        return out[..., m : m + h, m : m + w]
