@@ -190,6 +190,32 @@ def test_mix_blends_two_styles(decoder_file):
     assert d_a > 0.01 and d_b > 0.01, "the half mix is neither style alone"
 
 
+def _edge_steps(image: torch.Tensor) -> float:
+    """Mean step between neighbouring rows and columns in the outer 4 px,
+    over the same in the middle: about 0.5 for a photo, more where lines
+    run along the edges."""
+    a = image[0].permute(1, 2, 0).numpy()
+    rows = np.abs(np.diff(a, axis=0)).mean(axis=(1, 2))
+    cols = np.abs(np.diff(a, axis=1)).mean(axis=(0, 2))
+    edge = np.concatenate([rows[:4], rows[-4:], cols[:4], cols[-4:]]).mean()
+    return float(edge / np.concatenate([rows[40:-40], cols[40:-40]]).mean())
+
+
+def test_no_lines_are_drawn_along_the_pictures_edges(decoder_file, monkeypatch):
+    from warpaint.engine.features.arbitrary_style.adain import StyleTransfer
+    from warpaint.engine.features.arbitrary_style.effect import load_decoder, stylize
+    from warpaint.engine.neural.style_samples import strokes
+
+    decoder = load_decoder(decoder_file)
+    content = _t(data.chelsea() / 255.0)
+    style = _t(strokes(256))
+    with torch.inference_mode():
+        kept = _edge_steps(stylize(decoder, content, [(style, 1.0)]))
+        monkeypatch.setattr(StyleTransfer, "MARGIN", 0)
+        without = _edge_steps(stylize(decoder, content, [(style, 1.0)]))
+    assert kept < 0.8 < 1.1 < without
+
+
 def test_odd_sizes_and_transparency_keep_the_layers_shape_and_alpha(decoder_file):
     image = _rgba(_astronaut(64)[:37, :45])
     image[:5, :, 3] = 0.0
