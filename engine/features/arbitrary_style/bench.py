@@ -220,9 +220,7 @@ def bench_arbitrary_style(quick: bool, device: str | None) -> dict[str, Any]:
     results' (goal <= 1.3) at SSIM >= theirs, for texture 0 and the default.
     The AdaIN results use the effect's default texture.
     """
-    import torch
 
-    from warpaint.engine.features.stylize.optim import stylize_image
     from warpaint.engine.features.stylize.recipes import SLIM_VGG_48
     from warpaint.engine.neural.style_judge import judge
     from warpaint.engine.runtime.device import choose_device
@@ -243,17 +241,8 @@ def bench_arbitrary_style(quick: bool, device: str | None) -> dict[str, Any]:
             a = adain_result(c, s, dev)
             adain_s = time.perf_counter() - t0
             t0 = time.perf_counter()
-            with torch.inference_mode(False), torch.enable_grad():
-                g = stylize_image(
-                    net,
-                    _t(c, dev),
-                    [(_t(s, dev), 1.0)],
-                    side=side,
-                    evaluations=gatys.iterations,
-                    scales=gatys.scales,
-                    style_weight=gatys.style_weight,
-                )
-            gatys_result = _np(g.detach())
+            g = gatys.stylize(net, _t(c, dev), [(_t(s, dev), 1.0)], side=side)
+            gatys_result = _np(g)
             gatys_s = time.perf_counter() - t0
             ja, jg = judge(a, s, c), judge(gatys_result, s, c)
             rows.append(
@@ -299,11 +288,9 @@ def texture_held_out(device: str = "cpu") -> dict[str, Any]:
     pair), so not part of `bench arbitrary-style`:
     `python -c "from warpaint.engine.features.arbitrary_style.bench import
     texture_held_out; print(texture_held_out())"`."""
-    import torch
 
     from warpaint.engine.features.arbitrary_style.effect import TEXTURE_DEFAULT
     from warpaint.engine.features.stylize.filter_judge import filter_judge
-    from warpaint.engine.features.stylize.optim import stylize_image
     from warpaint.engine.features.stylize.pairs import HELD_OUT_2_CONTENTS, content_image
     from warpaint.engine.features.stylize.recipes import SLIM_VGG_48
 
@@ -314,17 +301,8 @@ def texture_held_out(device: str = "cpu") -> dict[str, Any]:
     for cname in HELD_OUT_2_CONTENTS:
         c = content_image(cname, BENCH_SIDE)
         for sname, s in styles.items():
-            with torch.inference_mode(False), torch.enable_grad():
-                g = stylize_image(
-                    net,
-                    _t(c, device),
-                    [(_t(s, device), 1.0)],
-                    side=BENCH_SIDE,
-                    evaluations=SLIM_VGG_48.iterations,
-                    scales=SLIM_VGG_48.scales,
-                    style_weight=SLIM_VGG_48.style_weight,
-                )
-            judged_gatys = filter_judge(_np(g.detach()), s, c)
+            g = SLIM_VGG_48.stylize(net, _t(c, device), [(_t(s, device), 1.0)], side=BENCH_SIDE)
+            judged_gatys = filter_judge(_np(g), s, c)
             row: dict[str, Any] = {"content": cname, "style": sname, "gatys": judged_gatys}
             for name, texture in settings.items():
                 judged = filter_judge(adain_result(c, s, device, texture=texture), s, c)

@@ -248,7 +248,6 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
     from skimage import data, transform
 
     from warpaint.engine.features.fast_style.effect import load_generator, style_mix, stylize
-    from warpaint.engine.features.stylize.optim import stylize_image
     from warpaint.engine.features.stylize.recipes import SLIM_VGG_48
     from warpaint.engine.neural.bench_images import fit_rgb, to_batch
     from warpaint.engine.neural.style_judge import judge, lattice_levels, packing
@@ -303,18 +302,7 @@ def quality(device: str, quick: bool) -> dict[str, Any]:
             if cached is not None and cached.is_file():
                 gatys = np.load(cached)
             else:
-                with torch.inference_mode(False), torch.enable_grad():
-                    gatys = host(
-                        stylize_image(
-                            net,
-                            t(c),
-                            [(t(style), 1.0)],
-                            side=side,
-                            evaluations=reference.iterations,
-                            style_weight=reference.style_weight,
-                            scales=reference.scales,
-                        )
-                    )
+                gatys = host(reference.stylize(net, t(c), [(t(style), 1.0)], side=side))
                 if cached is not None:
                     np.save(cached, gatys)
             jf, jg = judge(fast, style, c), judge(gatys, style, c)

@@ -181,7 +181,6 @@ def judged(model: str, style_path: str, device: str) -> dict[str, Any]:
 
     from warpaint.engine.features.fast_style.effect import load_generator, style_mix, stylize
     from warpaint.engine.features.fast_style.preset_job import read_style_image
-    from warpaint.engine.features.stylize.optim import stylize_image
     from warpaint.engine.features.stylize.recipes import SLIM_VGG_48
     from warpaint.engine.neural.bench_images import fit_rgb, to_batch
     from warpaint.engine.neural.style_judge import judge
@@ -196,16 +195,9 @@ def judged(model: str, style_path: str, device: str) -> dict[str, Any]:
         c = fit_rgb(photo, side)
         with torch.inference_mode():
             out = stylize(gen, to_batch(c, device), style_mix(styles, styles[0]))
-        with torch.inference_mode(False), torch.enable_grad():
-            gatys = stylize_image(
-                net,
-                to_batch(c, device),
-                [(to_batch(style, device), 1.0)],
-                side=side,
-                evaluations=SLIM_VGG_48.iterations,
-                style_weight=SLIM_VGG_48.style_weight,
-                scales=SLIM_VGG_48.scales,
-            )
+        gatys = SLIM_VGG_48.stylize(
+            net, to_batch(c, device), [(to_batch(style, device), 1.0)], side=side
+        )
         mine = judge(np.asarray(out[0].permute(1, 2, 0).clamp(0, 1).cpu()), style, c)
         ref = judge(np.asarray(gatys[0].permute(1, 2, 0).clamp(0, 1).cpu()), style, c)
         rows.append(

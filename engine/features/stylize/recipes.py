@@ -11,10 +11,14 @@ figure was chosen and how to reproduce it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from warpaint.engine.features.stylize.feature_transform import SoftmaxTransform
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,37 @@ class GatysRecipe:
         if self.content_layer is not None:
             net = dataclasses.replace(net, content_layer=self.content_layer)
         return net
+
+    def stylize(
+        self,
+        net: Any,
+        content: torch.Tensor,
+        styles: Sequence[tuple[torch.Tensor, float]],
+        *,
+        side: int,
+        evaluations: int | None = None,
+    ) -> torch.Tensor:
+        """`optim.stylize_image` of (1, 3, H, W) `content` with this recipe's
+        evaluations (unless given), scales, style weight and transformation on
+        `net` (its `loss_network`); gradients on even inside inference mode,
+        as benchmarks that compare against a recipe call it. Returns
+        (1, 3, H', W') detached."""
+        import torch
+
+        from warpaint.engine.features.stylize.optim import stylize_image
+
+        with torch.inference_mode(False), torch.enable_grad():
+            out = stylize_image(
+                net,
+                content,
+                styles,
+                side=side,
+                evaluations=self.iterations if evaluations is None else evaluations,
+                style_weight=self.style_weight,
+                scales=self.scales,
+                style_transform=self.transform,
+            )
+        return out.detach()
 
     def settings(self) -> dict[str, Any]:
         """The recipe as plain values (what benchmarks report)."""

@@ -190,3 +190,25 @@ def test_the_128_evaluation_recipe_is_the_default_and_runs_with_finite_gradients
     )
     assert torch.isfinite(out).all()
     assert float((out - content).abs().mean()) > 1e-4
+
+
+def test_a_recipe_stylizes_with_its_own_settings_even_inside_inference_mode():
+    from warpaint.engine.features.stylize.optim import stylize_image
+
+    recipe = recipes.SLIM_VGG_48
+    net = recipe.loss_network("cpu")
+    content, style = _t(_astronaut(32)), _t(mosaic(32))
+    with torch.inference_mode():
+        out = recipe.stylize(net, content, [(style, 1.0)], side=32, evaluations=3)
+    assert out.shape == (1, 3, 32, 32) and not out.requires_grad
+    expected = stylize_image(
+        net,
+        content,
+        [(style, 1.0)],
+        side=32,
+        evaluations=3,
+        style_weight=recipe.style_weight,
+        scales=recipe.scales,
+    )
+    assert torch.allclose(out, expected.detach(), atol=1e-5)
+    assert not torch.allclose(out, content, atol=1e-3)
