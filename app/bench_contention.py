@@ -44,7 +44,7 @@ from typing import Any
 from warpaint.engine.runtime.bench import benchmark
 
 WORKLOADS = ("splining", "fast-style", "adain")
-SETTINGS = ("warpaint", "all_threads", "one_thread", "torch_defaults")
+SETTINGS = ("warpaint", "no_pool", "all_threads", "one_thread", "torch_defaults")
 BUSY = (0, 1, 2)
 # One process that keeps one core busy; the benchmark ends it by its pid.
 BUSY_LOOP = "while True:\n    pass\n"
@@ -187,6 +187,91 @@ def _workload(name: str, quick: bool) -> tuple[Callable[[], Any], Callable[[], A
     raise ValueError(f"unknown workload {name!r}")
 
 
+# `warpaint bench contention-pool`: the task pool's workload, its variants timed
+# in turn in one process per busy setting.
+POOL_WORKLOADS = ("splining",)
+VARIANTS = ("pool", "torch_threads", "one_thread", "peer")
+
+
+@benchmark(
+    "contention-pool",
+    "task pool vs torch's threads vs one thread vs the peer, interleaved, 0/1/2 busy cores",
+)
+def bench_contention_pool(quick: bool, device: str | None) -> dict[str, Any]:
+    del device  # CPU contention: the workloads run on the CPU
+    result: dict[str, Any] = {
+        "cores": os.cpu_count(),
+        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
+        "variants": list(VARIANTS),
+    }
+    for workload in POOL_WORKLOADS:
+        rows: dict[str, Any] = {}
+        for busy in BUSY:
+            with busy_cores(busy):
+                time.sleep(1.5)  # a second of the monitor's window sees them
+                rows[f"busy{busy}"] = run_child(workload, "interleaved", quick)
+        for busy in BUSY[1:]:
+            loaded, quiet = rows[f"busy{busy}"], rows["busy0"]
+            rows[f"busy{busy}_vs_quiet"] = {
+                v: round(loaded[v] / quiet[v], 2)
+                for v in VARIANTS
+                if isinstance(loaded.get(v), float) and isinstance(quiet.get(v), float)
+            }
+        result[workload] = rows
+    return result
+
+
+def child_interleaved(workload: str, quick: bool) -> dict[str, Any]:
+    """Each variant of `workload` timed in turn, `runs` rounds, one process:
+    `pool` as the editor runs it (`threads_for_job`, task pools as wide as
+    torch's default), `torch_threads` the same without task pools, `one_thread`,
+    and the peer. Medians, every timing, and the cores others used meanwhile."""
+    import warpaint  # noqa: F401  (configures libgomp before torch loads)
+    from warpaint.engine.runtime import cpu_threads
+
+    cpu_threads.start_monitor()
+    import torch
+
+    ours, peer, what, peer_name = _workload(workload, quick)
+    runs = 5 if quick else 9
+
+    def run(variant: str) -> None:
+        if variant == "peer":
+            peer()
+        elif variant == "one_thread":
+            with cpu_threads.torch_threads(1), cpu_threads.pool_width(1):
+                ours()
+        else:
+            with cpu_threads.threads_for_job():
+                if variant == "pool":
+                    ours()
+                else:
+                    with cpu_threads.pool_width(1):
+                        ours()
+
+    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    with torch.inference_mode():
+        for variant in VARIANTS:
+            run(variant)
+        first = cpu_threads.CpuMonitor().sample()
+        for i in range(runs):
+            # A different order each round, so no variant always follows the same one.
+            for variant in VARIANTS[i % len(VARIANTS) :] + VARIANTS[: i % len(VARIANTS)]:
+                t0 = time.perf_counter()
+                run(variant)
+                times[variant].append(time.perf_counter() - t0)
+        last = cpu_threads.CpuMonitor().sample()
+    others = None
+    if first is not None and last is not None:
+        others = cpu_threads.others_between(first, last, os.cpu_count() or 1)
+    out: dict[str, Any] = {"what": what, "peer_name": peer_name}
+    for variant, values in times.items():
+        out[variant] = round(statistics.median(values), 3)
+        out[f"{variant}_all"] = [round(v, 3) for v in values]
+    out["others_cores"] = None if others is None else round(others, 2)
+    return out
+
+
 def child(workload: str, setting: str, quick: bool) -> dict[str, Any]:
     import warpaint  # noqa: F401  (configures libgomp before torch loads)
     from warpaint.engine.runtime import cpu_threads
@@ -201,21 +286,30 @@ def child(workload: str, setting: str, quick: bool) -> dict[str, Any]:
     mine: list[float] = []
     theirs: list[float] = []
     threads_used: list[int] = []
+    pools_used: list[int] = []
     with torch.inference_mode():
         ours()
         peer()
+        first = cpu_threads.CpuMonitor().sample()
         for _ in range(runs):
             t0 = time.perf_counter()
-            if setting == "warpaint":
+            if setting in ("warpaint", "no_pool"):
                 with cpu_threads.threads_for_job() as chosen:
                     threads_used.append(chosen or torch.get_num_threads())
-                    ours()
+                    pools_used.append(cpu_threads.pool_workers() if setting == "warpaint" else 1)
+                    with cpu_threads.pool_width(pools_used[-1]):
+                        ours()
             else:
-                ours()
+                with cpu_threads.pool_width(1):
+                    ours()
             mine.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             peer()
             theirs.append(time.perf_counter() - t0)
+        last = cpu_threads.CpuMonitor().sample()
+    others = None
+    if first is not None and last is not None:
+        others = cpu_threads.others_between(first, last, os.cpu_count() or 1)
     return {
         "what": what,
         "peer": peer_name,
@@ -223,9 +317,16 @@ def child(workload: str, setting: str, quick: bool) -> dict[str, Any]:
         "s_all": [round(v, 3) for v in mine],
         "peer_s": round(statistics.median(theirs), 3),
         "threads": threads_used or [torch.get_num_threads()],
+        "pool_workers": pools_used or [1],
         "gomp_spincount": os.environ.get("GOMP_SPINCOUNT"),
+        # Cores other processes (busy loops included) used over the timed runs.
+        "others_cores": None if others is None else round(others, 2),
     }
 
 
 if __name__ == "__main__":
-    print(json.dumps(child(sys.argv[1], sys.argv[2], "--quick" in sys.argv[3:])))
+    quick_run = "--quick" in sys.argv[3:]
+    if sys.argv[2] == "interleaved":
+        print(json.dumps(child_interleaved(sys.argv[1], quick_run)))
+    else:
+        print(json.dumps(child(sys.argv[1], sys.argv[2], quick_run)))

@@ -41,10 +41,13 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from functools import partial
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
+
+    from warpaint.engine.core.task_pool import TaskPool
 
 DEFAULT_A = 0.375
 MIN_SIDE = 3  # the reflection at a border needs two samples beyond the edge one
@@ -201,7 +204,9 @@ def _empty(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     )
 
 
-def _padded_coarse(parts: Sequence[torch.Tensor], shape: tuple[int, int]) -> torch.Tensor:
+def _padded_coarse(
+    parts: Sequence[torch.Tensor], shape: tuple[int, int], pool: TaskPool | None = None
+) -> torch.Tensor:
     """The channels of `parts` (each (N, c_i, h, w)) stacked and padded by one
     coarse sample per side as the finer level's (H, W) = `shape` reflection needs.
 
@@ -212,10 +217,18 @@ def _padded_coarse(parts: Sequence[torch.Tensor], shape: tuple[int, int]) -> tor
     n, _, h, w = parts[0].shape
     channels = sum(p.shape[1] for p in parts)
     gp = _empty((n, channels, h + 2, w + 2), parts[0])
-    c0 = 0
-    for p in parts:
-        gp[:, c0 : c0 + p.shape[1], 1:-1, 1:-1] = p
-        c0 += p.shape[1]
+
+    def copy(r0: int, r1: int) -> None:
+        c0 = 0
+        for p in parts:
+            gp[:, c0 : c0 + p.shape[1], 1 + r0 : 1 + r1, 1:-1] = p[:, :, r0:r1]
+            c0 += p.shape[1]
+
+    if pool is None or h * w < _POOL_MIN_SAMPLES:
+        copy(0, h)
+    else:
+        bands = _task_rows(h, 2 * n * channels * w * gp.element_size())
+        pool.run([lambda r0=r0, r1=r1: copy(r0, r1) for r0, r1 in bands])
     big, wide = shape
     gp[:, :, 0, 1:-1] = gp[:, :, 2, 1:-1]
     gp[:, :, -1, 1:-1] = gp[:, :, -2 if big % 2 == 0 else -3, 1:-1]
@@ -347,9 +360,29 @@ def spline(
             _triton_checked[(str(a_img.device), c)] = False
             warnings.warn(f"Triton spline kernels failed ({exc}); using convolutions", stacklevel=2)
     stack = _empty((n, c + 1, h, w), a_img)
+    workers = _pool_workers(a_img, compute)
+    if workers > 1:
+        from warpaint.engine.core.task_pool import TaskPool
+
+        with TaskPool(workers) as pool:
+            _fill_stack_pooled(stack, a_img, b_img, mask, pool)
+            return _blend_stack_pooled(stack, b_img, c, resolved, a, progress, False, pool)
     torch.sub(a_img, b_img, out=stack[:, :c])
     stack[:, c:] = mask
     return _blend_stack(stack, b_img, c, resolved, a, progress, False, _device(compute))
+
+
+def _pool_workers(x: torch.Tensor, compute: torch.device | str | None) -> int:
+    """Task-pool workers for a spline of `x` (1: torch's own threads): CPU
+    tensors computed where they are, large enough to split, as many as
+    `cpu_threads.pool_workers` allows the calling thread."""
+    from warpaint.engine.runtime.cpu_threads import pool_workers
+
+    if x.device.type != "cpu" or compute is not None:
+        return 1
+    if x.shape[2] * x.shape[3] < _POOL_MIN_SAMPLES:
+        return 1
+    return pool_workers()
 
 
 def blend(
@@ -485,6 +518,38 @@ def _band_rows(width: int, channels: int, like: torch.Tensor) -> int:
     return max(16, rows - rows % 2)
 
 
+def _collapse_band(
+    out: torch.Tensor,
+    gp: torch.Tensor,
+    g_fine: torch.Tensor,
+    base: torch.Tensor | None,
+    k_s: torch.Tensor,
+    dc: int,
+    normalise: bool,
+    r0: int,
+    r1: int,
+    where: torch.Tensor,
+) -> None:
+    """Rows [r0, r1) of one collapse level into `out`: EXPAND of S_{l+1} plus the
+    level's weighted Laplacians (computed from `gp`, the `_padded_coarse` of
+    [S_{l+1}, the coarse differences], and the fine Gaussian level), plus
+    `base` at level 0. Runs on `where`'s device; `out` may live elsewhere."""
+    import torch
+
+    c = out.shape[1]
+    shape = (out.shape[2], out.shape[3])
+    e = _expand_padded(gp, shape, k_s, r0, r1)
+    fine = g_fine[:, :, r0:r1].to(where.device)
+    lap = torch.sub(fine[:, :dc], e[:, c:], out=e[:, c:])
+    streamed = where.device != out.device
+    band = _empty((out.shape[0], c, r1 - r0, shape[1]), where) if streamed else out[:, :, r0:r1]
+    _mix_into(band, e[:, :c], lap, _level_weights(fine, dc, c, normalise))
+    if base is not None:
+        band += base[:, :, r0:r1].to(where.device)
+    if streamed:
+        out[:, :, r0:r1] = band
+
+
 def _blend_stack(
     stack: torch.Tensor,
     base: torch.Tensor,
@@ -532,22 +597,165 @@ def _blend_stack(
         rows = _band_rows(shape[1], 2 * c + dc, where)
         for r0 in range(0, shape[0], rows):
             r1 = min(shape[0], r0 + rows)
-            e = _expand_padded(gp, shape, k_s, r0, r1)
-            fine = g_fine[:, :, r0:r1].to(where.device)
-            lap = torch.sub(fine[:, :dc], e[:, c:], out=e[:, c:])
-            band = (
-                _empty((out.shape[0], c, r1 - r0, shape[1]), where)
-                if streamed
-                else out[:, :, r0:r1]
+            _collapse_band(
+                out, gp, g_fine, base if level == 0 else None, k_s, dc, normalise, r0, r1, where
             )
-            _mix_into(band, e[:, :c], lap, _level_weights(fine, dc, c, normalise))
-            if level == 0:
-                band += base[:, :, r0:r1].to(where.device)
-            if streamed:
-                out[:, :, r0:r1] = band
             done += r1 - r0
             if progress is not None:
                 progress(0.3 + 0.7 * done / total_rows)
+        s = out
+    if levels == 0:
+        s = s + base
+    return s
+
+
+# -- splining on a task pool (CPU) ------------------------------------------
+# Every level's REDUCE, every collapse level and the filling of the stack are
+# cut into row bands, each an independent task for `TaskPool`'s single-threaded
+# workers; only the levels in turn wait for each other. A level this small runs
+# on the calling thread: its bands would cost more to hand out than to compute.
+_POOL_MIN_SAMPLES = 256 * 256
+# Bytes of input a task reads: large enough that a task's Python and dispatch
+# cost vanishes, small enough that a level has tens of tasks to balance.
+_TASK_BYTES = 4 << 20
+
+
+def _task_rows(rows: int, row_bytes: int) -> list[tuple[int, int]]:
+    """[r0, r1) bands of `rows` rows of about `_TASK_BYTES` each (even starts)."""
+    step = max(2, _TASK_BYTES // max(1, row_bytes))
+    step -= step % 2
+    return [(r0, min(rows, r0 + step)) for r0 in range(0, rows, step)]
+
+
+def _reduce_rows(
+    x: torch.Tensor, out: torch.Tensor, k: torch.Tensor, r0: int, r1: int, rows: list[int]
+) -> None:
+    """out[:, :, r0:r1] = those rows of REDUCE(x) but for the first and last
+    columns; `rows[i]` is the row that padded row i (row i - 2, reflected) reads."""
+    import torch
+    import torch.nn.functional as F
+
+    picked = rows[2 * r0 : 2 * r1 + 3]
+    if picked == list(range(picked[0], picked[0] + len(picked))):
+        band = x[:, :, picked[0] : picked[0] + len(picked)]
+    else:
+        band = x.index_select(2, torch.tensor(picked, device=x.device))
+    out[:, :, r0:r1] = F.conv2d(band, k, stride=2, padding=(0, 2), groups=x.shape[1])
+
+
+def _reduce_pooled(x: torch.Tensor, a: float, pool: TaskPool, done: Progress) -> torch.Tensor:
+    """REDUCE(x) in row bands on `pool`, equal to `reduce(x)`."""
+    import torch
+    import torch.nn.functional as F
+
+    n, c, h, w = x.shape
+    if h * w < _POOL_MIN_SAMPLES:
+        return reduce(x, a)
+    out = _empty((n, c, (h + 1) // 2, (w + 1) // 2), x)
+    k = _weights(c, a, 1.0, x)
+    rows = _reflect(range(-2, h + 2), h)
+    bands = _task_rows(out.shape[2], 2 * n * c * w * x.element_size())
+    pool.run(
+        [lambda r0=r0, r1=r1: _reduce_rows(x, out, k, r0, r1, rows) for r0, r1 in bands],
+        lambda count: done(count / len(bands)),
+    )
+    # The bands' zero padding is wrong only in the first and last columns.
+    cols = torch.tensor(_reflect(range(-2, w + 2), w))
+    every_row = torch.tensor(rows)
+    for k_out in {0, out.shape[3] - 1}:
+        strip = x.index_select(3, cols[2 * k_out : 2 * k_out + 5]).index_select(2, every_row)
+        out[:, :, :, k_out : k_out + 1] = F.conv2d(strip, k, stride=2, groups=c)
+    return out
+
+
+def _fill_stack_pooled(
+    stack: torch.Tensor,
+    a_img: torch.Tensor,
+    b_img: torch.Tensor,
+    mask: torch.Tensor,
+    pool: TaskPool,
+) -> None:
+    """stack = [A - B, mask] in row bands on `pool`."""
+    import torch
+
+    c = a_img.shape[1]
+
+    def fill(r0: int, r1: int) -> None:
+        torch.sub(a_img[:, :, r0:r1], b_img[:, :, r0:r1], out=stack[:, :c, r0:r1])
+        stack[:, c:, r0:r1] = mask[:, :, r0:r1]
+
+    bands = _task_rows(stack.shape[2], 3 * stack[0, :, 0].numel() * stack.element_size())
+    pool.run([lambda r0=r0, r1=r1: fill(r0, r1) for r0, r1 in bands])
+
+
+def _report_reduce(report: Progress, level: int, levels: int, fraction: float) -> None:
+    """The pyramid's progress with `fraction` of REDUCE number `level` done."""
+    report(0.3 * (level + 1 + fraction) / (levels + 1))
+
+
+def _report_collapse(
+    report: Progress, before: int, rows: int, tasks: int, total: int, count: int
+) -> None:
+    """The collapse's progress after `count` of a level's `tasks` (`rows` rows)."""
+    report(0.3 + 0.7 * (before + rows * count / tasks) / total)
+
+
+def _blend_stack_pooled(
+    stack: torch.Tensor,
+    base: torch.Tensor,
+    dc: int,
+    levels: int,
+    a: float,
+    progress: Progress | None,
+    normalise: bool,
+    pool: TaskPool,
+) -> torch.Tensor:
+    """`_blend_stack` in row-band tasks on `pool` (CPU tensors)."""
+    import torch
+
+    def report(fraction: float) -> None:
+        if progress is not None:
+            progress(fraction)
+
+    c = base.shape[1]
+    gauss = [stack]
+    for level in range(levels):
+        report(0.3 * (level + 1) / (levels + 1))
+        gauss.append(
+            _reduce_pooled(gauss[-1], a, pool, partial(_report_reduce, report, level, levels))
+        )
+    top = gauss[-1]
+    s = _empty((top.shape[0], c, *top.shape[2:]), top)
+    _mix_into(s, torch.zeros_like(s), top, _level_weights(top, dc, c, normalise))
+    k_s = _weights(c + dc, a, 4.0, stack)
+    total_rows = sum(g.shape[2] for g in gauss[:-1])
+    done = 0
+    for level in range(levels - 1, -1, -1):
+        g_fine, g_coarse = gauss[level], gauss[level + 1]
+        shape = (g_fine.shape[2], g_fine.shape[3])
+        gp = _padded_coarse([s, g_coarse[:, :dc]], shape, pool)
+        out = _empty((stack.shape[0], c, *shape), stack)
+        band = partial(
+            _collapse_band,
+            out,
+            gp,
+            g_fine,
+            base if level == 0 else None,
+            k_s,
+            dc,
+            normalise,
+            where=stack,
+        )
+        if shape[0] * shape[1] < _POOL_MIN_SAMPLES:
+            band(0, shape[0])
+        else:
+            bands = _task_rows(shape[0], shape[1] * (2 * c + dc) * 4 * stack.shape[0])
+            pool.run(
+                [partial(band, r0, r1) for r0, r1 in bands],
+                partial(_report_collapse, report, done, shape[0], len(bands), total_rows),
+            )
+        done += shape[0]
+        report(0.3 + 0.7 * done / total_rows)
         s = out
     if levels == 0:
         s = s + base

@@ -286,6 +286,33 @@ def job_threads() -> int | None:
     return None if others is None else threads_for(others, usable_cores())
 
 
+_width = threading.local()
+
+
+def pool_workers() -> int:
+    """Workers for a CPU path that runs its work as independent tasks on a
+    `TaskPool` (1: run it on torch's own threads instead): the width set by
+    `pool_width` on the calling thread, else the calling thread's torch
+    thread count."""
+    count = getattr(_width, "count", None)
+    if count is not None:
+        return int(count)
+    import torch
+
+    return int(torch.get_num_threads())
+
+
+@contextmanager
+def pool_width(count: int) -> Iterator[None]:
+    """`pool_workers()` is `count` on the calling thread inside the block."""
+    before = getattr(_width, "count", None)
+    _width.count = max(1, count)
+    try:
+        yield
+    finally:
+        _width.count = before
+
+
 @contextmanager
 def torch_threads(count: int) -> Iterator[None]:
     """Run the calling thread's torch operations on `count` threads, restoring
@@ -305,17 +332,22 @@ def torch_threads(count: int) -> Iterator[None]:
 
 @contextmanager
 def threads_for_job() -> Iterator[int | None]:
-    """Run the calling thread's torch operations with `job_threads()` threads.
+    """Run the calling thread's torch operations with `job_threads()` threads,
+    and the job's task pools (`pool_workers`) with as many workers as torch
+    has threads by default: a pool balances its tasks between its workers,
+    so one that shares a core with another program only takes fewer tasks.
     Does nothing before torch is imported (a job that imports it runs with its
     default)."""
     wanted = job_threads() if "torch" in sys.modules else None
-    if wanted is None:
+    if "torch" not in sys.modules:
         yield None
         return
     import torch
 
-    if wanted >= torch.get_num_threads():
-        yield None
-        return
-    with torch_threads(wanted):
-        yield wanted
+    width = torch.get_num_threads()
+    with pool_width(width):
+        if wanted is None or wanted >= width:
+            yield None
+            return
+        with torch_threads(wanted):
+            yield wanted

@@ -222,3 +222,78 @@ def test_streamed_spline_equals_the_in_memory_one(monkeypatch):
     whole = pyramid.spline(a, b, mask, levels=4)
     streamed = pyramid.spline(a, b, mask, levels=4, compute="cpu")
     assert torch.allclose(streamed, whole, atol=1e-5)
+
+
+def _pooled_everywhere(monkeypatch, task_bytes=4096):
+    """Every level on the pool, in bands of a few rows."""
+    monkeypatch.setattr(P, "_POOL_MIN_SAMPLES", 0)
+    monkeypatch.setattr(P, "_TASK_BYTES", task_bytes)
+
+
+@pytest.mark.parametrize(
+    ("shape", "levels"),
+    [
+        ((1, 3, 64, 64), 4),
+        ((1, 3, 75, 66), None),
+        ((2, 4, 41, 97), 3),
+        ((1, 3, 33, 9), 2),
+        ((1, 1, 130, 131), 0),
+        ((1, 3, 257, 190), None),
+    ],
+)
+def test_a_spline_on_the_task_pool_equals_the_plain_one(monkeypatch, shape, levels):
+    from warpaint.engine.core.task_pool import TaskPool
+    from warpaint.engine.runtime.cpu_threads import pool_width
+
+    _pooled_everywhere(monkeypatch)
+    tasks = []
+    run = TaskPool.run
+    monkeypatch.setattr(
+        TaskPool, "run", lambda pool, batch, *a: (tasks.append(len(batch)), run(pool, batch, *a))[1]
+    )
+    gen = torch.Generator().manual_seed(sum(shape))
+    a, b = torch.rand(shape, generator=gen), torch.rand(shape, generator=gen)
+    mask = torch.rand((shape[0], 1, *shape[2:]), generator=gen)
+    with pool_width(1):
+        plain = P.spline(a, b, mask, levels)
+    assert tasks == []
+    with pool_width(3):
+        pooled = P.spline(a, b, mask, levels)
+    assert max(tasks) > 3, "levels cut into several bands"
+    assert pooled.shape == plain.shape
+    assert (pooled - plain).abs().max() <= 1e-5
+
+
+def test_a_spline_on_the_task_pool_is_cancelled_by_its_progress(monkeypatch):
+    import threading
+
+    from warpaint.engine.runtime.cpu_threads import pool_width
+
+    _pooled_everywhere(monkeypatch)
+    a, b = torch.rand(1, 3, 200, 180), torch.rand(1, 3, 200, 180)
+    mask = torch.rand(1, 1, 200, 180)
+    seen = []
+
+    def progress(fraction):
+        seen.append(fraction)
+        if fraction > 0.5:
+            raise InterruptedError("cancelled")
+
+    with pool_width(2), pytest.raises(InterruptedError):
+        P.spline(a, b, mask, 5, progress=progress)
+    assert all(0 <= f <= 1 for f in seen) and seen == sorted(seen)
+    assert not [t for t in threading.enumerate() if t.name.startswith("task-pool-")]
+
+
+def test_small_images_and_one_thread_callers_stay_off_the_task_pool(monkeypatch):
+    from warpaint.engine.core.task_pool import TaskPool
+    from warpaint.engine.runtime.cpu_threads import torch_threads
+
+    entered = []
+    monkeypatch.setattr(TaskPool, "__enter__", lambda pool: entered.append(pool))
+    a, b, mask = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64), torch.rand(1, 1, 64, 64)
+    P.spline(a, b, mask, 3)
+    big = torch.rand(1, 3, 300, 300)
+    with torch_threads(1):
+        P.spline(big, big, torch.rand(1, 1, 300, 300), 3)
+    assert entered == []

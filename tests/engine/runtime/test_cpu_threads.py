@@ -173,3 +173,23 @@ def test_a_job_on_a_busy_machine_runs_on_one_thread_and_the_lane_gets_its_count_
         runner.shutdown()
     default = torch.get_num_threads()
     assert seen == [1, 1, default, default]
+
+
+def test_task_pools_get_torchs_thread_count_or_the_width_set_for_them():
+    assert cpu_threads.pool_workers() == torch.get_num_threads()
+    with cpu_threads.pool_width(5):
+        assert cpu_threads.pool_workers() == 5
+        with cpu_threads.pool_width(1):
+            assert cpu_threads.pool_workers() == 1
+        assert cpu_threads.pool_workers() == 5
+    assert cpu_threads.pool_workers() == torch.get_num_threads()
+
+
+def test_a_job_on_a_busy_machine_keeps_its_full_width_for_task_pools(monkeypatch):
+    default = torch.get_num_threads()
+    seen = []
+    for busy in (True, False):
+        monkeypatch.setattr(cpu_threads, "job_threads", lambda busy=busy: 1 if busy else None)
+        with cpu_threads.threads_for_job():
+            seen.append((torch.get_num_threads(), cpu_threads.pool_workers()))
+    assert seen == [(1, default), (default, default)]
