@@ -38,7 +38,7 @@ HALO = 32
 SINGLE_PASS_SIDE = 1024
 
 # The texture step's share by default (`texture.carry_texture`): at 1 the
-# three reference pairs' high-pass texture ratio is 0.80-0.86x the pinned Gatys
+# three reference pairs' high-pass texture ratio is 0.79-0.90x the pinned Gatys
 # results' at higher SSIM (docs/arbitrary-style.md).
 TEXTURE_DEFAULT = 1.0
 
