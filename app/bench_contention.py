@@ -14,11 +14,13 @@ their process ids):
   tensors ready, a remembered style, against the Johnson reference at the
   same size.
 
-Each workload runs under four settings, one process each:
+Each workload runs under five settings, one process each:
 
 - `warpaint`: as the editor runs it, libgomp's spin count bounded
-  (`cpu_threads.configure_openmp`) and the job's thread count chosen by
-  `cpu_threads.threads_for_job` from the live CPU measurement;
+  (`cpu_threads.configure_openmp`), the job's thread count and its task
+  pools' width chosen by `cpu_threads.threads_for_job` from the live CPU
+  measurement;
+- `no_pool`: the same without task pools (torch's threads only);
 - `all_threads`: the bounded spin count, torch's default thread count;
 - `one_thread`: one torch thread;
 - `torch_defaults`: libgomp's own spin count and torch's thread count, what
@@ -26,7 +28,13 @@ Each workload runs under four settings, one process each:
 
 Per setting: the median of `runs` timings after a warm-up, with the peer
 interleaved run by run so both see the same machine. Reported: seconds, each
-setting's time under load over its quiet time, and the peer's.
+setting's time under load over its quiet time, the peer's, and the cores
+other processes used meanwhile (the busy loops and whatever else runs).
+
+`warpaint bench contention-pool` times the task pool's workloads (splining)
+against torch's threads, one thread and the peer in one process per busy
+setting, the variants in turn, which separates them better than processes
+timed minutes apart on a machine that others use too.
 """
 
 from __future__ import annotations
@@ -223,9 +231,11 @@ def bench_contention_pool(quick: bool, device: str | None) -> dict[str, Any]:
 
 def child_interleaved(workload: str, quick: bool) -> dict[str, Any]:
     """Each variant of `workload` timed in turn, `runs` rounds, one process:
-    `pool` as the editor runs it (`threads_for_job`, task pools as wide as
-    torch's default), `torch_threads` the same without task pools, `one_thread`,
-    and the peer. Medians, every timing, and the cores others used meanwhile."""
+    `pool` with task pools as wide as torch's default (what the editor runs
+    while other programs use the CPU), `torch_threads` without task pools
+    (`threads_for_job`'s thread count, what it runs on a quiet machine),
+    `one_thread`, and the peer. Medians, every timing, and the cores others
+    used meanwhile."""
     import warpaint  # noqa: F401  (configures libgomp before torch loads)
     from warpaint.engine.runtime import cpu_threads
 
@@ -242,12 +252,9 @@ def child_interleaved(workload: str, quick: bool) -> dict[str, Any]:
             with cpu_threads.torch_threads(1), cpu_threads.pool_width(1):
                 ours()
         else:
-            with cpu_threads.threads_for_job():
-                if variant == "pool":
-                    ours()
-                else:
-                    with cpu_threads.pool_width(1):
-                        ours()
+            width = torch.get_num_threads() if variant == "pool" else 1
+            with cpu_threads.threads_for_job(), cpu_threads.pool_width(width):
+                ours()
 
     times: dict[str, list[float]] = {v: [] for v in VARIANTS}
     with torch.inference_mode():

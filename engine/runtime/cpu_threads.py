@@ -28,6 +28,14 @@ Two remedies, both measured by that benchmark:
   share, and more threads are a larger share of the machine. Measured live,
   not from the one-minute load average, which lags by a minute and counts
   this process's own work.
+- **Task pools while others use the CPU.** torch's static split makes each
+  operation wait for the thread that shares its core, so two threads beside
+  one busy program finish no sooner than one. Work that comes as many small
+  independent tasks (a spline's row bands, `engine.core.task_pool`) runs on
+  as many single-threaded workers as torch has threads by default; the
+  worker with a core to itself takes more of the tasks. `threads_for_job`
+  sets that width (`pool_workers`) whenever other programs use the CPU; on a
+  quiet machine such work runs on torch's own threads, as fast as before.
 
 The thread count is a per-thread setting (OpenMP's `nthreads-var` is per
 thread), so the job lanes decide independently.
@@ -330,22 +338,29 @@ def torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def job_pool_width(default: int) -> int:
+    """Task-pool workers for a job starting now: `default` (torch's thread
+    count) while other programs use the CPU, where a pool's workers balance
+    their tasks and one that shares a core just takes fewer; 1 on a quiet
+    machine, where torch's own threads are as fast and measured."""
+    others = other_processes_cores()
+    return default if others is not None and others >= IDLE_OTHERS else 1
+
+
 @contextmanager
 def threads_for_job() -> Iterator[int | None]:
     """Run the calling thread's torch operations with `job_threads()` threads,
-    and the job's task pools (`pool_workers`) with as many workers as torch
-    has threads by default: a pool balances its tasks between its workers,
-    so one that shares a core with another program only takes fewer tasks.
+    and give the job's task pools (`pool_workers`) `job_pool_width` workers.
     Does nothing before torch is imported (a job that imports it runs with its
     default)."""
-    wanted = job_threads() if "torch" in sys.modules else None
     if "torch" not in sys.modules:
         yield None
         return
     import torch
 
     width = torch.get_num_threads()
-    with pool_width(width):
+    wanted = job_threads()
+    with pool_width(job_pool_width(width)):
         if wanted is None or wanted >= width:
             yield None
             return

@@ -185,11 +185,17 @@ def test_task_pools_get_torchs_thread_count_or_the_width_set_for_them():
     assert cpu_threads.pool_workers() == torch.get_num_threads()
 
 
-def test_a_job_on_a_busy_machine_keeps_its_full_width_for_task_pools(monkeypatch):
+def test_a_job_on_a_busy_machine_gets_task_pools_of_torchs_default_width(monkeypatch):
     default = torch.get_num_threads()
     seen = []
-    for busy in (True, False):
-        monkeypatch.setattr(cpu_threads, "job_threads", lambda busy=busy: 1 if busy else None)
+    for others in (1.0, 2.0, 0.0):
+        monkeypatch.setattr(cpu_threads, "other_processes_cores", lambda others=others: others)
+        monkeypatch.setattr(cpu_threads, "usable_cores", lambda: 2)
         with cpu_threads.threads_for_job():
             seen.append((torch.get_num_threads(), cpu_threads.pool_workers()))
-    assert seen == [(1, default), (default, default)]
+    one_core_free = min(1, default)
+    assert seen == [
+        (one_core_free, default),  # one thread for torch's own split, a full-width pool
+        (default, default),
+        (default, 1),  # a quiet machine: torch's threads, no pool
+    ]
