@@ -1,5 +1,5 @@
 """`warpaint bench stylize`: Gatys stylization judged and timed, the effect's
-default recipe against the earlier defaults (`recipes.EFFICIENTNET_LITE0`,
+default recipe against the earlier defaults (`recipes.EFFICIENTNET_LITE0_128`,
 `recipes.SLIM_VGG_48`)."""
 
 from __future__ import annotations
@@ -32,28 +32,31 @@ def bench_stylize(quick: bool, device: str | None) -> dict[str, Any]:
     `style_judge`'s style distance as a ratio to the content's own.
 
     Judged: the default recipe and the two pinned earlier defaults on the
-    TUNING, HELD-OUT and HELD_OUT_2 pairs (`pairs`) at 256 px, and the
-    default recipe on the HELD-OUT pairs at 512 px. Timed: the default recipe on astronaut x
+    TUNING, HELD-OUT, HELD_OUT_2 and HELD_OUT_3 pairs (`pairs`) at 256 px,
+    and the default recipe on the HELD-OUT and HELD_OUT_3 pairs at 512 px.
+    Timed: the default recipe on astronaut x
     mosaic at 256 and 512 px, median of 3 after a warm-up; start:
     `stylize_image` called with tensors on the device (network built);
     stop: the result back on the host. The 1-minute load average before and
     after is reported (the CPU may be shared). Quick: 96 px, one pair per
     set, no 512 px. With $WARPAINT_BENCH_IMAGES set, writes every result as
     PNG there (`<recipe>/<size>/<content>-<style>.png`) and a contact sheet
-    of the default recipe on the HELD-OUT pairs (`stylize-held-out-<size>.jpg`).
+    of the default recipe on each held-out set and size
+    (`stylize-held-out[-2|-3]-<size>.jpg`).
     """
     import torch
 
     from warpaint.engine.features.stylize.pairs import (
         HELD_OUT,
         HELD_OUT_2,
+        HELD_OUT_3,
         TUNING,
         content_image,
         style_image,
     )
     from warpaint.engine.features.stylize.recipes import (
         DEFAULT_RECIPE,
-        EFFICIENTNET_LITE0,
+        EFFICIENTNET_LITE0_128,
         SLIM_VGG_48,
     )
     from warpaint.engine.runtime.device import choose_device
@@ -64,13 +67,14 @@ def bench_stylize(quick: bool, device: str | None) -> dict[str, Any]:
         "tuning": TUNING[:1] if quick else TUNING,
         "held_out": HELD_OUT[:1] if quick else HELD_OUT,
         "held_out_2": HELD_OUT_2[:1] if quick else HELD_OUT_2,
+        "held_out_3": HELD_OUT_3[:1] if quick else HELD_OUT_3,
     }
-    recipes = tuple(dict.fromkeys((DEFAULT_RECIPE, EFFICIENTNET_LITE0, SLIM_VGG_48)))
+    recipes = tuple(dict.fromkeys((DEFAULT_RECIPE, EFFICIENTNET_LITE0_128, SLIM_VGG_48)))
     picture_dir = os.environ.get("WARPAINT_BENCH_IMAGES")
     load_before = os.getloadavg()[0]
     runs = [(r, name, side) for r in recipes for name in sets]
     if not quick:
-        runs.append((DEFAULT_RECIPE, "held_out", 512))
+        runs += [(DEFAULT_RECIPE, "held_out", 512), (DEFAULT_RECIPE, "held_out_3", 512)]
     rows: list[dict[str, Any]] = []
     for recipe, set_name, size in runs:
         net = recipe.loss_network(dev)
@@ -87,8 +91,9 @@ def bench_stylize(quick: bool, device: str | None) -> dict[str, Any]:
             )
             if picture_dir:
                 _save_png(result, picture_dir, recipe.name, size, f"{cname}-{sname}")
-        if picture_dir and recipe is DEFAULT_RECIPE and set_name == "held_out":
-            _save_sheet(sets[set_name], results, size, picture_dir, content_image, style_image)
+        if picture_dir and recipe is DEFAULT_RECIPE and set_name != "tuning":
+            name = f"stylize-{set_name.replace('_', '-')}-{size}.jpg"
+            _save_sheet(sets[set_name], results, size, picture_dir, name)
     timing = {f"seconds_{size}px": _timed(DEFAULT_RECIPE, size, dev) for size in (side,)}
     if not quick:
         timing["seconds_512px"] = _timed(DEFAULT_RECIPE, 512, dev)
@@ -132,6 +137,8 @@ def _stylise(
         style_weight=recipe.style_weight,
         scales=recipe.scales,
         style_transform=recipe.transform,
+        shading=recipe.shading,
+        shading_scale=recipe.shading_scale,
     )
     result = out[0].permute(1, 2, 0).cpu().numpy()
     return result, time.perf_counter() - t0
@@ -191,18 +198,13 @@ def _save_png(result: np.ndarray, folder: str, recipe: str, size: int, name: str
     Image.fromarray(pixels).save(os.path.join(path, f"{name}.png"))
 
 
-def _save_sheet(
-    pairs: Any,
-    results: list[np.ndarray],
-    size: int,
-    folder: str,
-    content_image: Any,
-    style_image: Any,
-) -> None:
+def _save_sheet(pairs: Any, results: list[np.ndarray], size: int, folder: str, name: str) -> None:
     """Rows: the contents; first column the photo, then one result per style
-    (each style's thumbnail above its column)."""
+    (each style's thumbnail above its column); saved as `name` in `folder`."""
     from PIL import Image
     from skimage import transform
+
+    from warpaint.engine.features.stylize.pairs import content_image, style_image
 
     contents = list(dict.fromkeys(c for c, _ in pairs))
     styles = list(dict.fromkeys(s for _, s in pairs))
@@ -229,7 +231,7 @@ def _save_sheet(
                 sheet[y : y + cell, x : x + cell] = fit(result)
     pixels = (np.clip(sheet, 0, 1) * 255 + 0.5).astype(np.uint8)
     # JPEG: the textures make a PNG of a sheet several times larger.
-    Image.fromarray(pixels).save(os.path.join(folder, f"stylize-held-out-{size}.jpg"), quality=88)
+    Image.fromarray(pixels).save(os.path.join(folder, name), quality=88)
 
 
 def _stylize_gpu_speed() -> dict[str, Any]:

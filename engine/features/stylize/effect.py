@@ -4,7 +4,9 @@ The layer's pixels are optimised so that a loss network's Gram matrices
 match the style image(s) while a deeper layer's features keep the content.
 Each network runs its own recipe (`recipes.recipe_for`): by default
 EfficientNet-Lite0 with ImageNet weights; without its packages the effect
-falls back to the slim random VGG-19 and says so. Runs
+falls back to the slim random VGG-19 and says so. Half of the photo's
+broad light and shade is put back under the result by default
+(`shading.restore_shading`). Runs
 coarse to fine (see `warpaint.engine.features.stylize.optim`), previews on the canvas while it
 works, and is cancellable between network layers.
 """
@@ -109,6 +111,17 @@ SPEC = EffectSpec(
             max=5,
         ),
         Param(
+            "shading",
+            "Photo's light and shade",
+            ParamType.NUMBER,
+            default=DEFAULT_RECIPE.shading,
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            help="How much of the photo's broad light and shade the result takes back "
+            "(0: the optimisation's own; 1: all of it), under the style's marks and colours.",
+        ),
+        Param(
             "softmax",
             "Style statistics",
             ParamType.CHOICE,
@@ -185,6 +198,8 @@ def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.T
             progress=progress_reporter(ctx, image),
             check=ctx.check,
             style_transform=recipe.transform,
+            shading=float(params["shading"]),
+            shading_scale=recipe.shading_scale,
         )
         result = resize_to(result, tuple(image.shape[-2:]))  # type: ignore[arg-type]
         mask = params.get("mask")

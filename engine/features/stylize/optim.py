@@ -331,6 +331,8 @@ def stylize_image(
     check: Callable[[], None] = _noop,
     learning_rate: float | None = None,
     style_transform: StyleTransform = None,
+    shading: float = 0.0,
+    shading_scale: float = 1 / 32,
 ) -> torch.Tensor:
     """Gatys et al. style transfer of `content` (1, 3, H, W) at long side `side`.
 
@@ -342,6 +344,9 @@ def stylize_image(
     every scale, so its patterns keep their size relative to the image.
     style_transform: applied to the style layers' features before their Gram
     matrices (`feature_transform.SoftmaxTransform`; None: plain Gram).
+    shading: after the optimisation, how far the result's luminance below
+    `shading_scale` x `side` (a Gaussian's sigma) moves towards the
+    content's (`shading.restore_shading`; 0: not at all).
     Returns (1, 3, h', w') with long side `side` (the caller resizes).
     """
     from warpaint.engine.neural.style_losses import luminance, match_luminance, with_chroma_of
@@ -380,6 +385,10 @@ def stylize_image(
         )
         x = optimise(x, loss_fn, optimizer, n, report, learning_rate, check)
     assert x is not None
+    if shading > 0:
+        from warpaint.engine.features.stylize.shading import restore_shading
+
+        x = restore_shading(x, content, shading, shading_scale * max(x.shape[-2:]))
     if preserve_colours == "luminance":
         x = with_chroma_of(x, _resize(original, tuple(x.shape[-2:])))  # type: ignore[arg-type]
     return x

@@ -92,10 +92,11 @@ def test_the_default_network_loads_offline(monkeypatch):
 
 def test_the_default_recipe_is_the_effects_defaults():
     d = SPEC.defaults()
-    assert (d["network"], d["iterations"], d["scales"]) == (
+    assert (d["network"], d["iterations"], d["scales"], d["shading"]) == (
         recipes.DEFAULT_RECIPE.network,
         recipes.DEFAULT_RECIPE.iterations,
         recipes.DEFAULT_RECIPE.scales,
+        recipes.DEFAULT_RECIPE.shading,
     )
     assert recipes.recipe_for(d["network"], d["softmax"]) == recipes.DEFAULT_RECIPE
     net = recipes.DEFAULT_RECIPE.loss_network()
@@ -154,16 +155,20 @@ def test_the_filter_judge_puts_the_style_at_0_and_the_content_at_1():
     assert 0 < halfway["style_ratio"] < 1
 
 
-def test_the_128_evaluation_recipe_is_the_default_and_runs_with_finite_gradients():
-    """The effect's default is `efficientnet-lite0-128`; the 64-evaluation
-    recipe and the slim VGG stay pinned by name. On a 32 px case its loss
-    network gives a finite loss whose gradient reaches the image, and two
-    evaluations move the image."""
+def test_the_shaded_256_evaluation_recipe_is_the_default_and_runs_with_finite_gradients():
+    """The effect's default is `efficientnet-lite0-256-shaded`; the 128- and
+    64-evaluation recipes and the slim VGG stay pinned by name. On a 32 px
+    case its loss network gives a finite loss whose gradient reaches the
+    image, and two evaluations move the image."""
     from warpaint.engine.features.stylize.optim import stylize_image
 
-    recipe = recipes.EFFICIENTNET_LITE0_128
+    recipe = recipes.EFFICIENTNET_LITE0_256_SHADED
     assert recipes.DEFAULT_RECIPE is recipe
-    assert SPEC.defaults()["iterations"] == recipe.iterations == 128
+    assert SPEC.defaults()["iterations"] == recipe.iterations == 256
+    assert (recipe.shading, recipe.shading_scale) == (0.5, 1 / 32)
+    assert recipes.EFFICIENTNET_LITE0_128.name == "efficientnet-lite0-128"
+    assert recipes.EFFICIENTNET_LITE0_128.iterations == 128
+    assert recipes.EFFICIENTNET_LITE0_128.shading == 0
     assert recipes.EFFICIENTNET_LITE0.name == "efficientnet-lite0-64"
     assert recipes.EFFICIENTNET_LITE0.iterations == 64
     assert recipes.SLIM_VGG_48.name == "slim-vgg-48"
