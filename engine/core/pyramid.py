@@ -228,7 +228,7 @@ def _padded_coarse(
         copy(0, h)
     else:
         bands = _task_rows(h, 2 * n * channels * w * gp.element_size())
-        pool.run([lambda r0=r0, r1=r1: copy(r0, r1) for r0, r1 in bands])
+        pool.run([partial(copy, r0, r1) for r0, r1 in bands])
     big, wide = shape
     gp[:, :, 0, 1:-1] = gp[:, :, 2, 1:-1]
     gp[:, :, -1, 1:-1] = gp[:, :, -2 if big % 2 == 0 else -3, 1:-1]
@@ -656,7 +656,7 @@ def _reduce_pooled(x: torch.Tensor, a: float, pool: TaskPool, done: Progress) ->
     rows = _reflect(range(-2, h + 2), h)
     bands = _task_rows(out.shape[2], 2 * n * c * w * x.element_size())
     pool.run(
-        [lambda r0=r0, r1=r1: _reduce_rows(x, out, k, r0, r1, rows) for r0, r1 in bands],
+        [partial(_reduce_rows, x, out, k, r0, r1, rows) for r0, r1 in bands],
         lambda count: done(count / len(bands)),
     )
     # The bands' zero padding is wrong only in the first and last columns.
@@ -685,7 +685,7 @@ def _fill_stack_pooled(
         stack[:, c:, r0:r1] = mask[:, :, r0:r1]
 
     bands = _task_rows(stack.shape[2], 3 * stack[0, :, 0].numel() * stack.element_size())
-    pool.run([lambda r0=r0, r1=r1: fill(r0, r1) for r0, r1 in bands])
+    pool.run([partial(fill, r0, r1) for r0, r1 in bands])
 
 
 def _report_reduce(report: Progress, level: int, levels: int, fraction: float) -> None:
