@@ -89,14 +89,18 @@ def run_child(workload: str, setting: str, quick: bool) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def _machine() -> dict[str, Any]:
+    """The cores and the load averages a benchmark starts with."""
+    return {
+        "cores": os.cpu_count(),
+        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
+    }
+
+
 @benchmark("contention", "speed with 0, 1 and 2 other busy cores, against OpenCV / Johnson")
 def bench_contention(quick: bool, device: str | None) -> dict[str, Any]:
     del device  # CPU contention: the workloads run on the CPU
-    result: dict[str, Any] = {
-        "cores": os.cpu_count(),
-        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
-        "settings": list(SETTINGS),
-    }
+    result: dict[str, Any] = _machine() | {"settings": list(SETTINGS)}
     times: dict[tuple[str, str, int], dict[str, Any]] = {}
     for busy in BUSY:
         with busy_cores(busy) as pids:
@@ -207,11 +211,7 @@ VARIANTS = ("pool", "torch_threads", "one_thread", "peer")
 )
 def bench_contention_pool(quick: bool, device: str | None) -> dict[str, Any]:
     del device  # CPU contention: the workloads run on the CPU
-    result: dict[str, Any] = {
-        "cores": os.cpu_count(),
-        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
-        "variants": list(VARIANTS),
-    }
+    result: dict[str, Any] = _machine() | {"variants": list(VARIANTS)}
     for workload in POOL_WORKLOADS:
         rows: dict[str, Any] = {}
         for busy in BUSY:

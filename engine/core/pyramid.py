@@ -550,6 +550,20 @@ def _collapse_band(
         out[:, :, r0:r1] = band
 
 
+def _collapse_top(
+    gauss: Sequence[torch.Tensor], c: int, dc: int, normalise: bool
+) -> tuple[torch.Tensor, int]:
+    """Where the collapse starts: the coarsest level's weighted sum (N, c, h, w)
+    of the stack's Gaussian pyramid `gauss`, and the rows of the finer levels
+    (what the collapse's progress counts)."""
+    import torch
+
+    top = gauss[-1]
+    s = _empty((top.shape[0], c, *top.shape[2:]), top)
+    _mix_into(s, torch.zeros_like(s), top, _level_weights(top, dc, c, normalise))
+    return s, sum(g.shape[2] for g in gauss[:-1])
+
+
 def _blend_stack(
     stack: torch.Tensor,
     base: torch.Tensor,
@@ -581,11 +595,8 @@ def _blend_stack(
             progress(0.3 * len(gauss) / (levels + 1))
         g = gauss[-1]
         gauss.append(_reduce_banded(g, a, where.device) if streamed else reduce(g, a))
-    top = gauss[-1]
-    s = _empty((top.shape[0], c, *top.shape[2:]), top)
-    _mix_into(s, torch.zeros_like(s), top, _level_weights(top, dc, c, normalise))
+    s, total_rows = _collapse_top(gauss, c, dc, normalise)
     k_s = _weights(c + dc, a, 4.0, where)
-    total_rows = sum(g.shape[2] for g in gauss[:-1])
     done = 0
     for level in range(levels - 1, -1, -1):
         g_fine, g_coarse = gauss[level], gauss[level + 1]
@@ -711,7 +722,6 @@ def _blend_stack_pooled(
     pool: TaskPool,
 ) -> torch.Tensor:
     """`_blend_stack` in row-band tasks on `pool` (CPU tensors)."""
-    import torch
 
     def report(fraction: float) -> None:
         if progress is not None:
@@ -724,11 +734,8 @@ def _blend_stack_pooled(
         gauss.append(
             _reduce_pooled(gauss[-1], a, pool, partial(_report_reduce, report, level, levels))
         )
-    top = gauss[-1]
-    s = _empty((top.shape[0], c, *top.shape[2:]), top)
-    _mix_into(s, torch.zeros_like(s), top, _level_weights(top, dc, c, normalise))
+    s, total_rows = _collapse_top(gauss, c, dc, normalise)
     k_s = _weights(c + dc, a, 4.0, stack)
-    total_rows = sum(g.shape[2] for g in gauss[:-1])
     done = 0
     for level in range(levels - 1, -1, -1):
         g_fine, g_coarse = gauss[level], gauss[level + 1]

@@ -64,7 +64,7 @@ def _inference_encoder(device: str) -> VGGFeatures:
 
 def inference_encoder(device: str | torch.device = "cpu") -> VGGFeatures:
     """The encoder for forward passes only: on the CPU a channels-last copy
-    (`neural.cpu_layout`, 1.6x faster there), elsewhere `encoder` itself.
+    (`neural.cpu_layout`, 0.6-0.8x the time there), elsewhere `encoder` itself.
     The shared one keeps its layout: image optimisation builds graphs on it."""
     if torch.device(device).type != "cpu":
         return encoder(device)

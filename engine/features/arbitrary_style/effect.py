@@ -11,8 +11,9 @@ updates the preview live.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from warpaint.engine.runtime.models import ModelFile, cached_model
 from warpaint.engine.runtime.params import Param, ParamType
@@ -210,6 +211,8 @@ def _style_rgb(style: torch.Tensor, content_side: int, scale: float) -> torch.Te
 _STYLE_CACHE: OrderedDict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
 _TEXTURE_CACHE: OrderedDict[tuple[object, ...], StyleTexture] = OrderedDict()
 STYLE_CACHE_SIZE = 8
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
 def _style_key(style: torch.Tensor) -> tuple[str, str]:
@@ -224,20 +227,26 @@ def _style_key(style: torch.Tensor) -> tuple[str, str]:
     return digest.hexdigest(), str(style.device)
 
 
+def _remembered(cache: OrderedDict[K, V], key: K, compute: Callable[[], V]) -> V:
+    """`cache[key]`, computed first when missing; the cache keeps the
+    `STYLE_CACHE_SIZE` most recently used entries."""
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    value = compute()
+    cache[key] = value
+    while len(cache) > STYLE_CACHE_SIZE:
+        cache.popitem(last=False)
+    return value
+
+
 def texture_statistics(styles: list[tuple[torch.Tensor, float]]) -> StyleTexture:
     """`texture.style_texture` of (1, 3, h, w) styles mixed by weight,
     remembered for the last few styles and mixes like `style_statistics`."""
     from warpaint.engine.features.arbitrary_style.texture import style_texture
 
     key = tuple((_style_key(style), float(weight)) for style, weight in styles)
-    if key in _TEXTURE_CACHE:
-        _TEXTURE_CACHE.move_to_end(key)
-        return _TEXTURE_CACHE[key]
-    stats = style_texture(styles)
-    _TEXTURE_CACHE[key] = stats
-    while len(_TEXTURE_CACHE) > STYLE_CACHE_SIZE:
-        _TEXTURE_CACHE.popitem(last=False)
-    return stats
+    return _remembered(_TEXTURE_CACHE, key, lambda: style_texture(styles))
 
 
 def style_statistics(style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -246,15 +255,11 @@ def style_statistics(style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     strength slider or editing the layer re-encodes only the layer."""
     from warpaint.engine.features.arbitrary_style.adain import encode, inference_encoder, mean_std
 
-    key = _style_key(style)
-    if key in _STYLE_CACHE:
-        _STYLE_CACHE.move_to_end(key)
-        return _STYLE_CACHE[key]
-    stats = mean_std(encode(inference_encoder(style.device), style))
-    _STYLE_CACHE[key] = stats
-    while len(_STYLE_CACHE) > STYLE_CACHE_SIZE:
-        _STYLE_CACHE.popitem(last=False)
-    return stats
+    return _remembered(
+        _STYLE_CACHE,
+        _style_key(style),
+        lambda: mean_std(encode(inference_encoder(style.device), style)),
+    )
 
 
 def stylize(

@@ -380,11 +380,23 @@ def _cuda_runner(gen: StyleGenerator) -> _CudaRunner:
         return _runners[gen]
 
 
+def finish_stylized(
+    out: torch.Tensor, content: torch.Tensor, strength: float, preserve_colours: bool
+) -> torch.Tensor:
+    """The effect's steps after the network: (1, 3, H, W) `out` given
+    `content`'s chroma when `preserve_colours`, then blended back towards
+    `content` below strength 1 (unclamped)."""
+    from warpaint.engine.neural.style_losses import with_chroma_of
+
+    if preserve_colours:
+        out = with_chroma_of(out, content)
+    return content + strength * (out - content) if strength < 1.0 else out
+
+
 def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
     import torch
 
     from warpaint.engine.neural.effect_helpers import resize_to, rgb
-    from warpaint.engine.neural.style_losses import with_chroma_of
 
     strength = float(params["strength"])
     if strength <= 0.0:
@@ -401,9 +413,7 @@ def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.T
             check=ctx.check,
             progress=lambda f: ctx.report(0.95 * f),
         )
-        if params["preserve_colours"]:
-            out = with_chroma_of(out, content)
-        out = content + strength * (out - content) if strength < 1.0 else out
+        out = finish_stylized(out, content, strength, bool(params["preserve_colours"]))
         mask = params.get("mask")
         if mask is not None:
             m = resize_to(mask[:, :1].float(), tuple(image.shape[-2:])).clamp(0, 1)  # type: ignore[arg-type]

@@ -121,24 +121,14 @@ def _stylise(
 ) -> tuple[np.ndarray, float]:
     import torch
 
-    from warpaint.engine.features.stylize.optim import stylize_image
     from warpaint.engine.neural.bench_images import to_batch
 
     content, style = to_batch(c, dev), to_batch(s, dev)
     if dev == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()
-    out = stylize_image(
-        net,
-        content,
-        [(style, 1.0)],
-        side=max(c.shape[:2]),
-        evaluations=evaluations,
-        style_weight=recipe.style_weight,
-        scales=recipe.scales,
-        style_transform=recipe.transform,
-        shading=recipe.shading,
-        shading_scale=recipe.shading_scale,
+    out = recipe.stylize(
+        net, content, [(style, 1.0)], side=max(c.shape[:2]), evaluations=evaluations
     )
     result = out[0].permute(1, 2, 0).cpu().numpy()
     return result, time.perf_counter() - t0

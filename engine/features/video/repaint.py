@@ -124,12 +124,9 @@ class FastStyleRunner:
 
     def _finish(self, out: torch.Tensor, content: torch.Tensor) -> np.ndarray:
         """The effect's steps after the network, then 8 bits as the document stores them."""
-        from warpaint.engine.neural.style_losses import with_chroma_of
+        from warpaint.engine.features.fast_style.effect import finish_stylized
 
-        if self.preserve_colours:
-            out = with_chroma_of(out, content)
-        if self.strength < 1.0:
-            out = content + self.strength * (out - content)
+        out = finish_stylized(out, content, self.strength, self.preserve_colours)
         rgb = out.clamp(0.0, 1.0)[0].permute(1, 2, 0).contiguous().cpu().numpy()
         return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
 
