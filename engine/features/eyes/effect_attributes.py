@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from warpaint.engine.features.eyes.attributes import MODEL
-from warpaint.engine.features.eyes.faces import ALL_FACES, face_param
+from warpaint.engine.features.eyes.faces import ALL_FACES, chosen_faces, face_param
 from warpaint.engine.runtime.errors import BadInputError
 from warpaint.engine.runtime.params import Param, ParamType
 from warpaint.engine.runtime.registry import EffectSpec
@@ -54,10 +54,10 @@ SPEC = EffectSpec(
         Param("feather", "Feather", ParamType.NUMBER, default=0.15, min=0.0, max=0.5,
               step=0.01, help="Width of the fade at the region's edge, as a fraction of "
                               "its shorter side."),
-        face_param("The detected face the region frames, counted from the image's left "
-                   "from 0 (the panel's face list sets it). 'all' (or -1) with no region: "
-                   "every face found, each eye framed as the eye model's crop (a model "
-                   "of other crops gets each face's box)."),
+        face_param("With no region: the detected face whose eyes are edited, counted from "
+                   "the image's left from 0 (the panel's face list sets it), each eye framed "
+                   "as the eye model's crop (a model of other crops gets the face's box); "
+                   "'all' (or -1): every face found."),
     ),
 )  # fmt: skip
 FIXED = frozenset(p.name for p in SPEC.params)
@@ -317,10 +317,11 @@ def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.T
     if region is not None:
         # A preview runs on a reduced layer; the region is in full-size pixels.
         regions = [(tuple(float(v) * ctx.scale for v in region), mirror)]
-    elif int(params.get("face", 0)) == ALL_FACES:
-        regions = face_regions(image[0].permute(1, 2, 0).cpu().numpy(), model)
     else:
-        regions = [((0.0, 0.0, float(image.shape[3]), float(image.shape[2])), mirror)]
+        # No region: the eyes of the face asked for (every face with 'all'),
+        # never the whole picture as if it were one eye.
+        pixels = image[0].permute(1, 2, 0).cpu().numpy()
+        regions = face_regions(pixels, model, int(params.get("face", 0)))
     ctx.check()
     return edit_regions(
         model, image, regions, values, feather=float(params.get("feather", 0.15)),
@@ -328,12 +329,15 @@ def run(ctx: JobContext, image: torch.Tensor, params: dict[str, Any]) -> torch.T
     )  # fmt: skip
 
 
-def face_regions(image: np.ndarray, model: AttributeModel) -> list[tuple[Sequence[float], bool]]:
-    """(region (x, y, w, h), mirror) of every face detected in `image` ((H, W, C)
-    float in [0, 1]), from the image's left: for an eye model ("eye-corners"
-    alignment) each eye framed as its crop (`attributes.eye_region`, the
-    subject's right eye mirrored), for any other model each face's box.
-    Raises BadInputError when no face is found."""
+def face_regions(
+    image: np.ndarray, model: AttributeModel, face: int = ALL_FACES
+) -> list[tuple[Sequence[float], bool]]:
+    """(region (x, y, w, h), mirror) of face `face` detected in `image` ((H, W, C)
+    float in [0, 1]), counted from the image's left (`ALL_FACES`: every face):
+    for an eye model ("eye-corners" alignment) each eye framed as its crop
+    (`attributes.eye_region`, the subject's right eye mirrored), for any
+    other model the face's box. Raises BadInputError when no face is found
+    or `face` is past the faces found."""
     from warpaint.engine.features.eyes.attributes import eye_region, model_size
     from warpaint.engine.features.eyes.detect import detect_faces_cached
 
@@ -342,6 +346,7 @@ def face_regions(image: np.ndarray, model: AttributeModel) -> list[tuple[Sequenc
         raise BadInputError(
             "attributes: no face found in the image; give the region to edit (--set region=x,y,w,h)"
         )
+    faces = chosen_faces(faces, face, "attributes")
     if model.alignment != "eye-corners":
         return [(tuple(float(v) for v in f.box), False) for f in faces]
     size = model_size(model)

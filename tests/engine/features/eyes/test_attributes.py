@@ -497,3 +497,24 @@ def test_cli_face_all_edits_the_eyes_of_both_faces(tmp_path, capsys):
     ys, xs = np.nonzero(diff.max(axis=2))
     assert (xs < 576).any() and (xs > 576).any()
     assert ys.min() > 60 and ys.max() < 140, "only the eyes' rows of the portraits"
+
+
+def test_a_face_index_without_a_region_edits_only_that_faces_eyes():
+    # The command line's default (face 0, no region) once treated the whole
+    # picture as one eye and drew a closed lid across the portrait.
+    from warpaint.engine.features.eyes import effect_attributes as effect
+
+    image = group_photo()
+    regions = effect.face_regions(image, effect.load(None, "cpu"))
+    boxes = [region_box(r, 512, 1152) for r, _ in regions]
+    for face, side in ((0, slice(0, 576)), (1, slice(576, 1152))):
+        out = run_attributes(image, face=face, openness=-2.0)
+        mine = [b for b in boxes if (b[0] < 576) == (face == 0)]
+        assert len(mine) == 2
+        outside = union_outside((512, 1152), mine)
+        assert np.array_equal(out[outside], image[outside])
+        for x0, y0, x1, y1 in mine:
+            assert np.abs(out[y0:y1, x0:x1] - image[y0:y1, x0:x1]).max() > 0.05
+        assert not np.array_equal(out[:, side], image[:, side])
+    with pytest.raises(BadInputError, match="face 2 asked for, but 2 found"):
+        run_attributes(image, face=2, openness=-2.0)
