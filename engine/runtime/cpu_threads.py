@@ -37,6 +37,11 @@ Two remedies, both measured by that benchmark:
   sets that width (`pool_workers`) whenever other programs use the CPU; on a
   quiet machine such work runs on torch's own threads, as fast as before.
 
+Both are chosen again every `REVISIT_S` while a job runs (`revisit`, called
+by the job contexts' `check()`): a half-hour training that began in a busy
+moment (a command-line job has a tenth of a second of history at its start)
+once kept one thread to the end, 1.2 s a step where two threads take 0.8.
+
 The thread count is a per-thread setting (OpenMP's `nthreads-var` is per
 thread), so the job lanes decide independently.
 """
@@ -64,6 +69,9 @@ PERIOD_S = 0.1
 WINDOW_S = 1.0
 # Another program's use below this many cores is noise (a shell, a clock tick).
 IDLE_OTHERS = 0.3
+# A running job chooses its threads again this often (`revisit`). The first
+# choice of a command-line job rests on a tenth of a second of history.
+REVISIT_S = 5.0
 
 
 def configure_openmp(environ: MutableMapping[str, str] | None = None) -> None:
@@ -295,6 +303,8 @@ def job_threads() -> int | None:
 
 
 _width = threading.local()
+# The running job's choice (`threads_for_job`) and `torch_threads` blocks, per thread.
+_job = threading.local()
 
 
 def pool_workers() -> int:
@@ -328,14 +338,19 @@ def torch_threads(count: int) -> Iterator[None]:
     import torch
 
     before = torch.get_num_threads()
-    if before == count:
-        yield
-        return
-    torch.set_num_threads(count)
+    # `revisit` leaves a count set here alone until the block ends.
+    _job.pinned = getattr(_job, "pinned", 0) + 1
     try:
-        yield
+        if before == count:
+            yield
+            return
+        torch.set_num_threads(count)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
     finally:
-        torch.set_num_threads(before)
+        _job.pinned -= 1
 
 
 def job_pool_width(default: int) -> int:
@@ -347,22 +362,69 @@ def job_pool_width(default: int) -> int:
     return default if others is not None and others >= IDLE_OTHERS else 1
 
 
+class _JobThreads:
+    """A running job's choice of torch threads and task-pool width on its own
+    thread, made when it starts and again by `revisit`."""
+
+    def __init__(self, default: int) -> None:
+        self.default = default  # torch's count on this thread before the job
+        self.outer_pool = getattr(_width, "count", None)
+        self.at = 0.0
+
+    def choose(self) -> int | None:
+        import torch
+
+        wanted = job_threads()
+        count = wanted if wanted is not None and wanted < self.default else self.default
+        if torch.get_num_threads() != count:
+            torch.set_num_threads(count)
+        _width.count = max(1, job_pool_width(self.default))
+        self.at = time.monotonic()
+        return count if count < self.default else None
+
+    def restore(self) -> None:
+        import torch
+
+        if torch.get_num_threads() != self.default:
+            torch.set_num_threads(self.default)
+        _width.count = self.outer_pool
+
+
 @contextmanager
 def threads_for_job() -> Iterator[int | None]:
     """Run the calling thread's torch operations with `job_threads()` threads,
-    and give the job's task pools (`pool_workers`) `job_pool_width` workers.
-    Does nothing before torch is imported (a job that imports it runs with its
-    default)."""
+    and give the job's task pools (`pool_workers`) `job_pool_width` workers;
+    `revisit` chooses both again while the job runs. Yields the thread count
+    when it is below torch's default (None: the default). Does nothing before
+    torch is imported (a job that imports it runs with its default)."""
     if "torch" not in sys.modules:
         yield None
         return
     import torch
 
-    width = torch.get_num_threads()
-    wanted = job_threads()
-    with pool_width(job_pool_width(width)):
-        if wanted is None or wanted >= width:
-            yield None
-            return
-        with torch_threads(wanted):
-            yield wanted
+    state = _JobThreads(torch.get_num_threads())
+    outer = getattr(_job, "state", None)
+    _job.state = state
+    try:
+        yield state.choose()
+    finally:
+        state.restore()
+        _job.state = outer
+
+
+def revisit() -> None:
+    """Choose the calling thread's job threads and pool width again when
+    `REVISIT_S` has passed since the last choice (a clock read otherwise).
+
+    Job contexts call it from `check()`, on the job's own thread: a long job
+    that started while something else was busy (a build, the previous
+    command's last second) would otherwise keep one thread until it ends.
+    Does nothing outside `threads_for_job` (a task pool's worker, say) and
+    inside a `torch_threads` block, whose count stands until it ends."""
+    state = getattr(_job, "state", None)
+    if (
+        state is not None
+        and not getattr(_job, "pinned", 0)
+        and time.monotonic() - state.at >= REVISIT_S
+    ):
+        state.choose()

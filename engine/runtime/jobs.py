@@ -32,7 +32,7 @@ from collections.abc import Callable, Hashable
 from enum import StrEnum
 from typing import Any
 
-from warpaint.engine.runtime.cpu_threads import start_monitor, threads_for_job
+from warpaint.engine.runtime.cpu_threads import revisit, start_monitor, threads_for_job
 from warpaint.engine.runtime.errors import JobCancelled, WarpaintError
 
 
@@ -81,7 +81,9 @@ class JobContext:
         return self._job._cancel.is_set()
 
     def check(self) -> None:
-        """Raise `JobCancelled` if the job was cancelled; wait while previews run."""
+        """Raise `JobCancelled` if the job was cancelled; wait while previews run.
+        Every few seconds also chooses the job's CPU threads again (`revisit`)."""
+        revisit()
         if self._yield_to is not None:
             while not self._yield_to.wait(0.05):
                 if self._job._cancel.is_set():

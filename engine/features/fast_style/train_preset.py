@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from warpaint.engine.runtime.cpu_threads import revisit
+
 KIND = "preset"
 HELP = "a fast-style preset from your own style image (about 26 min on a quiet 2-core CPU)"
 
@@ -127,9 +129,12 @@ class _Terminal:
         self.open = False
 
     def check(self) -> None:
-        return None
+        # The thread count `warpaint train` chose at the start, chosen again
+        # every few seconds (the lanes' contexts do the same).
+        revisit()
 
     def report(self, fraction: float, preview: Any = None, data: Any = None) -> None:
+        self.check()  # as a lane's context does
         if self.quiet or data is None:
             return
         now = time.monotonic()

@@ -199,3 +199,62 @@ def test_a_job_on_a_busy_machine_gets_task_pools_of_torchs_default_width(monkeyp
         (default, default),
         (default, 1),  # a quiet machine: torch's threads, no pool
     ]
+
+
+def test_a_running_job_chooses_its_threads_again_after_the_machine_quiets(monkeypatch):
+    default = torch.get_num_threads()
+    others = [1.0]
+    monkeypatch.setattr(cpu_threads, "other_processes_cores", lambda: others[0])
+    monkeypatch.setattr(cpu_threads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(cpu_threads, "REVISIT_S", 0.0)
+    seen = []
+    with cpu_threads.threads_for_job():
+        seen.append((torch.get_num_threads(), cpu_threads.pool_workers()))
+        others[0] = 0.0  # the other program ended
+        cpu_threads.revisit()
+        seen.append((torch.get_num_threads(), cpu_threads.pool_workers()))
+        others[0] = 1.0
+        with cpu_threads.torch_threads(default):  # an explicit count stands
+            cpu_threads.revisit()
+            seen.append((torch.get_num_threads(), cpu_threads.pool_workers()))
+    seen.append((torch.get_num_threads(), cpu_threads.pool_workers()))
+    assert seen == [(min(1, default), default), (default, 1), (default, 1), (default, default)]
+
+
+def test_revisit_waits_its_interval_and_does_nothing_outside_a_job(monkeypatch):
+    default = torch.get_num_threads()
+    others = [1.0]
+    monkeypatch.setattr(cpu_threads, "other_processes_cores", lambda: others[0])
+    monkeypatch.setattr(cpu_threads, "usable_cores", lambda: 2)
+    cpu_threads.revisit()  # not in a job: torch's count untouched
+    assert torch.get_num_threads() == default
+    with cpu_threads.threads_for_job():
+        others[0] = 0.0
+        cpu_threads.revisit()  # chosen a moment ago: kept until REVISIT_S has passed
+        assert torch.get_num_threads() == min(1, default)
+    assert torch.get_num_threads() == default
+
+
+def test_a_lane_job_gets_torchs_threads_back_at_its_next_check_once_the_machine_quiets(
+    monkeypatch,
+):
+    default = torch.get_num_threads()
+    others = [1.0]
+    monkeypatch.setattr(cpu_threads, "other_processes_cores", lambda: others[0])
+    monkeypatch.setattr(cpu_threads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(cpu_threads, "REVISIT_S", 0.0)
+    runner = JobRunner("cpu")
+
+    def job(ctx):
+        counts = [torch.get_num_threads()]
+        others[0] = 0.0
+        ctx.check()
+        counts.append(torch.get_num_threads())
+        return counts
+
+    try:
+        done = runner.submit(job)
+        done.wait()
+    finally:
+        runner.shutdown()
+    assert done.result == [min(1, default), default]
