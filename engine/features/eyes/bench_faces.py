@@ -1,8 +1,9 @@
 """`warpaint bench faces`: faces found, missed and false per picture, and the time.
 
-Pictures (see `face_samples.py`): scikit-image's astronaut and camera (real
-photos; face boxes drawn by eye, kept in `tests/data/faces/labels.json` and
-used when the source tree is there), two group pictures of eight real LFW
+Pictures (see `face_samples.py`): scikit-image's astronaut and camera and
+matplotlib's portrait of Grace Hopper (real photos; face boxes drawn by eye,
+kept in `tests/data/faces/labels.json` with the Hopper picture and used when
+the source tree is there), two group pictures of eight real LFW
 faces at 120 and 75 px (tilted up to 30 degrees, two half in shadow) that
 the detector was tuned on, four (two with --quick) of other LFW faces it was
 not tuned on (`face_samples.random_faces`), a picture with no human face
@@ -73,11 +74,15 @@ def pictures(quick: bool, labels: Path = LABELS) -> list[tuple[str, np.ndarray, 
         group_picture,
         random_faces,
     )
+    from warpaint.engine.features.eyes.real_eyes import labelled_picture
 
     out: list[tuple[str, np.ndarray, list[Box]]] = []
     if labels.is_file():
         for name, entry in json.loads(labels.read_text())["photos"].items():
-            image = np.asarray(getattr(data, name)())
+            if "file" in entry:
+                image = labelled_picture(labels.parent / entry["file"])
+            else:
+                image = np.asarray(getattr(data, name)())
             if image.ndim == 2:
                 image = np.repeat(image[..., None], 3, axis=2)
             out.append((name, image, [_box(f["box"]) for f in entry["faces"]]))

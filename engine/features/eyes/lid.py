@@ -18,10 +18,13 @@ direction:
   fades into the skin above it.
 - **Its skin.** Column by column, the lid's colour runs from the picture's
   skin just above it (where it fades in) to the lower lid's skin just below
-  the closed eye, so it meets both without a seam; those colours are
-  smoothed along the eye and kept near the trimmed median of the skin above
-  (a crease or a brow hair in the band cannot darken the lid). Fine texture
-  is the high-pass of the skin above, reflected downward.
+  the closed eye, so it meets both without a seam, keeping the upper skin's
+  colour for most of its height (under-eye skin is often redder or darker
+  than a lid); those colours are smoothed along the eye, taken from the
+  trimmed range of each band's brightness and kept near its trimmed median
+  (a crease, a brow hair or a glasses frame across the band cannot darken
+  the lid). Fine texture is the high-pass of the skin above, reflected
+  downward.
 - **Shading.** Lighter where the lid bulges over the cornea, darker toward
   its rolled edge, a faint crease where the open lid's margin was; a dark
   lash line runs along E, with short lashes hanging from it as the eye
@@ -228,7 +231,11 @@ def _band_skin(
     median = (
         pixels[:, keep].median(dim=1).values if int(keep.sum()) else pixels.median(dim=1).values
     )
-    weight = mask.to(patch.dtype)
+    # Each column's colour from the same trimmed range: a glasses frame or a
+    # brow across the band must not darken the lid under it.
+    luma_2d = _luma(patch)
+    trimmed = mask & (luma_2d >= lo) & (luma_2d <= hi)
+    weight = torch.where(trimmed.any(dim=0, keepdim=True), trimmed, mask).to(patch.dtype)
     count = weight.sum(dim=0)
     columns = (patch * weight[None]).sum(dim=1) / count.clamp(min=1.0)  # (3, W)
     # Columns without samples take the nearest sampled column's colour.
@@ -366,7 +373,10 @@ def lid_skin(patch: torch.Tensor, shape: LidShape) -> LidSkin:
     below_lid = lower + 0.5 * lash + 1.0
     bottom, _ = _band_skin(patch, rows, below_lid, below_lid + band, inside, SMOOTH * d)
     t = ((rows - fade_top[None]) / (lower - fade_top).clamp(min=1.0)[None]).clamp(0.0, 1.0)
-    colour = top[:, None] * (1.0 - t[None]) + bottom[:, None] * t[None]
+    # A closed upper lid is the upper lid's skin; it takes on the lower lid's
+    # colour only near its edge (under-eye skin is often redder or darker).
+    tc = t * t
+    colour = top[:, None] * (1.0 - tc[None]) + bottom[:, None] * tc[None]
     # Lighter where the lid bulges over the cornea; the texture scales the
     # colour (an added grey would pull the lid off the skin's hue).
     centre = 0.5 * (x_in + x_out)

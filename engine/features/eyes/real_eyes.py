@@ -1,14 +1,17 @@
 """Real eyes with labelled irises, and how much of an iris a blink covers with lid.
 
 The eyes (labels in `tests/data/faces/eyes.json`, drawn once by eye; the
-pictures are built at run time from what scikit-image ships, nothing is
-copied into the repository):
+pictures are built at run time from what scikit-image ships, but for one
+public-domain portrait kept beside the labels):
 
 - "astronaut": both eyes of `skimage.data.astronaut()` (512x512, public domain);
 - "lfw": eyes of real faces of `skimage.data.lfw_subset()` (grey 25x25
   crops), upscaled to 120 px and tinted with a skin tone as
   `face_samples.group_picture` places them (corner distances about 20 px,
-  blurred by the upscale: the small faces of a group photo).
+  blurred by the upscale: the small faces of a group photo);
+- "hopper": both eyes of matplotlib's sample portrait of Grace Hopper (an
+  older woman with glasses, eyes about 25 px wide), public domain, the one
+  picture kept in the repository (`tests/data/faces/grace_hopper.jpg`).
 
 Each eye has its corners ([inner, outer], which frame the effect's region
 through `attributes.eye_region`), its iris box and a box of its own skin
@@ -93,6 +96,15 @@ def lfw_face(index: int, tone: int, size: int = LFW_FACE_SIZE) -> np.ndarray:
     return np.clip(face, 0.0, 1.0).astype(np.float32)
 
 
+def labelled_picture(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a picture kept beside the labels (a public-domain
+    portrait that no installed package ships under a stable name)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
 def real_eyes(labels: Path = EYE_LABELS) -> dict[str, list[RealEye]]:
     """{set name: its labelled eyes}; {} when the label file is missing (an installed copy)."""
     from skimage import data
@@ -107,6 +119,9 @@ def real_eyes(labels: Path = EYE_LABELS) -> dict[str, list[RealEye]]:
             if "lfw" in picture:
                 image = lfw_face(int(picture["lfw"]), int(picture["tone"]))
                 name = f"lfw{picture['lfw']}"
+            elif "file" in picture:
+                image = labelled_picture(labels.parent / picture["file"]).astype(np.float32) / 255.0
+                name = Path(picture["file"]).stem
             else:
                 image = np.asarray(getattr(data, picture["skimage"])(), np.float32) / 255.0
                 name = str(picture["skimage"])

@@ -156,3 +156,13 @@ def test_a_uint8_photo_gives_the_faces_and_eyes_of_its_float_copy(group) -> None
             np.testing.assert_array_equal(ea.corners, eb.corners)
             np.testing.assert_array_equal(ea.iris_centre, eb.iris_centre)
             assert ea.iris_radius == eb.iris_radius
+
+
+def test_the_portrait_with_glasses_has_one_face_on_its_label(labels: dict) -> None:  # type: ignore[type-arg]
+    from warpaint.engine.features.eyes.real_eyes import labelled_picture
+
+    entry = labels["grace_hopper"]
+    found = _boxes(labelled_picture(LABEL_FILE.parent / entry["file"]))
+    (truth,) = [tuple(f["box"]) for f in entry["faces"]]
+    assert len(found) == 1
+    assert iou(found[0], truth) >= 0.5, found

@@ -83,6 +83,16 @@ def test_the_closed_end_covers_the_astronauts_irises_with_skin_toned_lid(model, 
         assert patches <= 0.2, (eye.name, figures)
 
 
+def test_eyes_behind_glasses_close_under_their_own_lid_skin(model):
+    # The skin band above these eyes is half glasses frame, and the skin under
+    # them is redder than the lid: a lid coloured from the frame and the
+    # under-eye skin came out dark red (a third of the iris covered).
+    for eye in real_eyes()["hopper"]:
+        figures = lid_coverage(eye.image, blink(eye, -2.0, model), eye.iris, eye.skin)
+        assert figures["covered"] >= 0.6, (eye.name, figures)
+        assert figures["grey"] + figures["bright"] <= 0.05, (eye.name, figures)
+
+
 def test_the_decoded_blink_did_not_cover_the_iris(model, astronaut_eyes):
     # What the lid replaces: the autoencoder's own openness direction, decoded.
     eye = astronaut_eyes[1]
@@ -282,7 +292,7 @@ def test_bench_faces_reports_lid_coverage_per_real_eye_set():
     from warpaint.engine.features.eyes.bench_faces import blink_figures
 
     figures = blink_figures()["sets"]
-    assert set(figures) == {"astronaut", "lfw", "lfw-held-out"}
+    assert set(figures) == {"astronaut", "lfw", "lfw-held-out", "hopper"}
     for name, entry in figures.items():
         assert entry["eyes"] == len(entry["closed_per_eye"]) >= 2
         assert entry["closed_mean"] >= 0.6, (name, entry)
