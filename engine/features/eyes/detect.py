@@ -61,6 +61,12 @@ EYE_TO_FACE = 0.215
 # A refined eye narrower or wider than this factor of EYE_TO_FACE x face width is reframed
 # (the astronaut's eyes come out 0.96 and 1.11 of it and stay as found).
 WIDTH_TOLERANCE = 1.15
+# Only a blurred eye is reframed: the regressor shrinks eyes blurred by
+# enlargement (the LFW eyes measure 1.4-2.4 px of blur, `eye_blur`), while on a
+# sharp eye its width is the better evidence; a face box's proportion fits
+# few faces closely (Grace Hopper's narrowed eyes behind glasses, 0.5-0.6 px,
+# are half of it). The astronaut's eyes measure 0.7 px.
+SHARP_EYE_BLUR = 1.0
 
 
 @dataclass(frozen=True)
@@ -325,6 +331,22 @@ def _rough_corners(
     return [(left_eye, True), (right_eye, False)], source, priors
 
 
+def eye_blur(image: np.ndarray, eye: Eye) -> float:
+    """The picture's blur around `eye` (`lid.picture_blur`, px) in `image` (H, W, 3),
+    uint8 or float in [0, 1]: a box as wide as the eye on each side of its middle."""
+    import torch
+
+    from warpaint.engine.features.eyes.lid import picture_blur
+
+    mid, w = eye.corners.mean(axis=0), max(eye.width, 4.0)
+    x0, x1 = int(max(0, mid[0] - w)), int(min(image.shape[1], mid[0] + w + 1))
+    y0, y1 = int(max(0, mid[1] - 0.6 * w)), int(min(image.shape[0], mid[1] + 0.6 * w + 1))
+    patch = np.ascontiguousarray(image[y0:y1, x0:x1, :3], np.float32)
+    if image.dtype == np.uint8:
+        patch /= 255.0
+    return picture_blur(torch.from_numpy(patch).permute(2, 0, 1))
+
+
 def implausible_width(width: float, face_width: float) -> bool:
     """Whether an eye `width` px between its corners is off the width a face
     box `face_width` px wide implies (`EYE_TO_FACE`) by more than `WIDTH_TOLERANCE`."""
@@ -390,7 +412,11 @@ def detect_faces(image: np.ndarray, refine: bool = True) -> list[Face]:
             fell_back = moved > MAX_SHIFT or not (1 / MAX_RESIZE < resized < MAX_RESIZE)
             if fell_back:
                 eye = _average_eye(corners, mirror)
-            elif refine and implausible_width(eye.width, cand.width):
+            elif (
+                refine
+                and implausible_width(eye.width, cand.width)
+                and eye_blur(rgb, eye) >= SHARP_EYE_BLUR
+            ):
                 reframe.append((len(checked), reframed_corners(eye, corners, cand.width), mirror))
             checked.append(eye)
             regressed.append(refine and not fell_back)

@@ -166,3 +166,22 @@ def test_the_portrait_with_glasses_has_one_face_on_its_label(labels: dict) -> No
     (truth,) = [tuple(f["box"]) for f in entry["faces"]]
     assert len(found) == 1
     assert iou(found[0], truth) >= 0.5, found
+
+
+def test_a_sharp_eye_keeps_the_regressors_width_off_the_face_boxs_proportion(
+    labels: dict,  # type: ignore[type-arg]
+) -> None:
+    # Grace Hopper's narrowed eyes behind glasses are half the width the face
+    # box's proportion implies; only blurred eyes (enlarged small faces, where
+    # the regressor shrinks them) are reframed to that proportion.
+    from warpaint.engine.features.eyes.detect import EYE_TO_FACE, eye_blur
+    from warpaint.engine.features.eyes.real_eyes import labelled_picture, real_eyes
+
+    image = labelled_picture(LABEL_FILE.parent / labels["grace_hopper"]["file"])
+    (face,) = detect_faces(image)
+    labelled = {e.name.split(":")[1]: e for e in real_eyes()["hopper"]}
+    for eye, side in zip(face.eyes, ("image-left", "image-right"), strict=True):
+        truth = float(np.linalg.norm(np.diff(labelled[side].corners, axis=0)))
+        assert eye_blur(image, eye) < 1.0
+        assert eye.width < 0.9 * EYE_TO_FACE * face.box[2]
+        assert eye.width < 1.75 * truth  # reframed: 1.9x and 2.1x
