@@ -202,7 +202,7 @@ def _workload(name: str, quick: bool) -> tuple[Callable[[], Any], Callable[[], A
 # `warpaint bench contention-pool`: the task pool's workload, its variants timed
 # in turn in one process per busy setting.
 POOL_WORKLOADS = ("splining",)
-VARIANTS = ("pool", "torch_threads", "one_thread", "peer")
+VARIANTS = ("warpaint", "pool", "torch_threads", "one_thread", "peer")
 
 
 @benchmark(
@@ -231,11 +231,12 @@ def bench_contention_pool(quick: bool, device: str | None) -> dict[str, Any]:
 
 def child_interleaved(workload: str, quick: bool) -> dict[str, Any]:
     """Each variant of `workload` timed in turn, `runs` rounds, one process:
-    `pool` with task pools as wide as torch's default (what the editor runs
-    while other programs use the CPU), `torch_threads` without task pools
-    (`threads_for_job`'s thread count, what it runs on a quiet machine),
-    `one_thread`, and the peer. Medians, every timing, and the cores others
-    used meanwhile."""
+    `warpaint` as a job runs it (`threads_for_job`: torch's threads on a quiet
+    machine, else a task pool a worker wider per core the others want),
+    `pool` with task pools only as wide as torch's default (the previous
+    policy), `torch_threads` without task pools (`threads_for_job`'s thread
+    count), `one_thread`, and the peer. Medians, every timing, the pool
+    widths `warpaint` used and the cores others used meanwhile."""
     import warpaint  # noqa: F401  (configures libgomp before torch loads)
     from warpaint.engine.runtime import cpu_threads
 
@@ -244,12 +245,17 @@ def child_interleaved(workload: str, quick: bool) -> dict[str, Any]:
 
     ours, peer, what, peer_name = _workload(workload, quick)
     runs = 5 if quick else 9
+    pools: list[int] = []  # the task-pool width `warpaint` ran each time (1: none)
 
     def run(variant: str) -> None:
         if variant == "peer":
             peer()
         elif variant == "one_thread":
             with cpu_threads.torch_threads(1), cpu_threads.pool_width(1):
+                ours()
+        elif variant == "warpaint":
+            with cpu_threads.threads_for_job():
+                pools.append(cpu_threads.pool_workers())
                 ours()
         else:
             width = torch.get_num_threads() if variant == "pool" else 1
@@ -276,6 +282,7 @@ def child_interleaved(workload: str, quick: bool) -> dict[str, Any]:
         out[variant] = round(statistics.median(values), 3)
         out[f"{variant}_all"] = [round(v, 3) for v in values]
     out["others_cores"] = None if others is None else round(others, 2)
+    out["warpaint_pool_workers"] = sorted(set(pools))
     return out
 
 

@@ -32,8 +32,9 @@ Two remedies, both measured by that benchmark:
   operation wait for the thread that shares its core, so two threads beside
   one busy program finish no sooner than one. Work that comes as many small
   independent tasks (a spline's row bands, `engine.core.task_pool`) runs on
-  as many single-threaded workers as torch has threads by default; the
-  worker with a core to itself takes more of the tasks. `threads_for_job`
+  single-threaded workers, as many as torch has threads by default and one
+  more for each core the others want (`job_pool_width`); a worker with a
+  core to itself takes more of the tasks. `threads_for_job`
   sets that width (`pool_workers`) whenever other programs use the CPU; on a
   quiet machine such work runs on torch's own threads, as fast as before.
 
@@ -354,12 +355,21 @@ def torch_threads(count: int) -> Iterator[None]:
 
 
 def job_pool_width(default: int) -> int:
-    """Task-pool workers for a job starting now: `default` (torch's thread
-    count) while other programs use the CPU, where a pool's workers balance
-    their tasks and one that shares a core just takes fewer; 1 on a quiet
-    machine, where torch's own threads are as fast and measured."""
+    """Task-pool workers for a job starting now: while other programs use the
+    CPU, `default` (torch's thread count) and one more for each core they
+    want, at most twice `default`; 1 on a quiet machine, where torch's own
+    threads are as fast and measured.
+
+    Why more workers than cores: the scheduler shares a core alike between
+    runnable threads, so beside one busy program two workers get 4/3 of two
+    cores and three get 3/2; a pool's workers balance their tasks, so the
+    extra share is work done (`warpaint bench contention-pool`,
+    docs/benchmarks.md)."""
     others = other_processes_cores()
-    return default if others is not None and others >= IDLE_OTHERS else 1
+    if others is None or others < IDLE_OTHERS:
+        return 1
+    wanted = math.ceil(others - IDLE_OTHERS)
+    return default + max(0, min(default, wanted))
 
 
 class _JobThreads:

@@ -185,18 +185,21 @@ def test_task_pools_get_torchs_thread_count_or_the_width_set_for_them():
     assert cpu_threads.pool_workers() == torch.get_num_threads()
 
 
-def test_a_job_on_a_busy_machine_gets_task_pools_of_torchs_default_width(monkeypatch):
+def test_a_job_on_a_busy_machine_gets_a_task_pool_a_worker_wider_per_core_others_want(
+    monkeypatch,
+):
     default = torch.get_num_threads()
     seen = []
-    for others in (1.0, 2.0, 0.0):
+    for others in (1.0, 2.0, 5.0, 0.0):
         monkeypatch.setattr(cpu_threads, "other_processes_cores", lambda others=others: others)
         monkeypatch.setattr(cpu_threads, "usable_cores", lambda: 2)
         with cpu_threads.threads_for_job():
             seen.append((torch.get_num_threads(), cpu_threads.pool_workers()))
     one_core_free = min(1, default)
     assert seen == [
-        (one_core_free, default),  # one thread for torch's own split, a full-width pool
-        (default, default),
+        (one_core_free, default + 1),  # one thread for torch's own split, a wider pool
+        (default, default + min(2, default)),
+        (default, 2 * default),  # never more than twice torch's width
         (default, 1),  # a quiet machine: torch's threads, no pool
     ]
 
@@ -218,7 +221,7 @@ def test_a_running_job_chooses_its_threads_again_after_the_machine_quiets(monkey
             cpu_threads.revisit()
             seen.append((torch.get_num_threads(), cpu_threads.pool_workers()))
     seen.append((torch.get_num_threads(), cpu_threads.pool_workers()))
-    assert seen == [(min(1, default), default), (default, 1), (default, 1), (default, default)]
+    assert seen == [(min(1, default), default + 1), (default, 1), (default, 1), (default, default)]
 
 
 def test_revisit_waits_its_interval_and_does_nothing_outside_a_job(monkeypatch):
