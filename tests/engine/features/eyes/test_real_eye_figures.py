@@ -58,7 +58,9 @@ def test_gaze_moves_a_real_20px_iris_most_of_a_rendered_ones_way(eyes) -> None: 
             assert entry["ratio"] >= 0.7, name
 
 
-@pytest.mark.xfail(strict=True, reason="the gaze network moves narrowed eyes behind glasses half as far")
+@pytest.mark.xfail(
+    strict=True, reason="the gaze network moves narrowed eyes behind glasses half as far"
+)
 def test_gaze_moves_the_irises_behind_glasses_most_of_a_rendered_ones_way(eyes) -> None:  # type: ignore[no-untyped-def]
     result = figures.gaze_displacement({name: eyes[name] for name in SHORT_OF_THE_GOAL})
     for name, entry in result["sets"].items():
