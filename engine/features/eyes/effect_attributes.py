@@ -63,9 +63,23 @@ SPEC = EffectSpec(
 FIXED = frozenset(p.name for p in SPEC.params)
 
 
-# The demo runs on the sample photo (no eye in it): it shows the sliders act.
-# They are the shipped model's; without it the effect is unavailable and skipped.
+# The demo runs on the sample document, whose bottom layer is the astronaut
+# portrait: with no region the sliders edit the eyes of the face detected
+# there. The quick demo's 192 px copy is too small for the face detector, so
+# it gets her image-right eye's region, framed from the gaze demo's corners.
+# The sliders are the shipped model's; without it the effect is skipped.
 DEMO_PARAMS: dict[str, Any] = {"pupil": 1.0, "iris_colour": 1.0}
+
+
+def _quick_demo_region() -> tuple[float, ...]:
+    from warpaint.engine.features.eyes.attributes import eye_region
+    from warpaint.engine.features.eyes.effect_gaze import DEMO_PARAMS_QUICK as GAZE_QUICK
+
+    box, _mirror = eye_region(GAZE_QUICK["eyes"][2:4])
+    return tuple(round(v, 2) for v in box)
+
+
+DEMO_PARAMS_QUICK: dict[str, Any] = {"region": _quick_demo_region}
 
 # Slider lists read from model headers, by file version (path, mtime_ns, size):
 # a model file rewritten in place is read again. Models themselves live in the
