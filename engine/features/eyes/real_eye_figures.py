@@ -405,14 +405,20 @@ def face_edits(image: np.ndarray) -> list[np.ndarray]:
 
 def sheet_pictures() -> list[tuple[str, np.ndarray]]:
     """(name, (H, W, 3) float32) of the real faces on the contact sheet: the
-    astronaut's face, and the upright faces of `face_samples.group_picture`'s
-    group of LFW faces (120 px faces), cut out with a margin."""
+    astronaut's face, Grace Hopper's (glasses; where the labels keep her
+    picture), and the upright faces of `face_samples.group_picture`'s group
+    of LFW faces (120 px faces), cut out with a margin."""
     from skimage import data
 
     from warpaint.engine.features.eyes.face_samples import GROUP_FACES, group_picture
+    from warpaint.engine.features.eyes.real_eyes import EYE_LABELS, labelled_picture
 
     astronaut = np.asarray(data.astronaut(), np.float32)[40:200, 150:310] / 255.0
     out = [("astronaut", astronaut)]
+    hopper = EYE_LABELS.parent / "grace_hopper.jpg"
+    if hopper.is_file():
+        face = labelled_picture(hopper)[100:360, 130:400]
+        out.append(("grace_hopper", np.ascontiguousarray(face, np.float32) / 255.0))
     group, faces = group_picture(1600, 1000, 120, 0)
     picture = np.asarray(group, np.float32) / 255.0
     for (index, _frac, angle, _shadow), face in zip(GROUP_FACES, faces, strict=True):
