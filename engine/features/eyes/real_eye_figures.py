@@ -417,8 +417,8 @@ def sheet_pictures() -> list[tuple[str, np.ndarray]]:
     out = [("astronaut", astronaut)]
     hopper = EYE_LABELS.parent / "grace_hopper.jpg"
     if hopper.is_file():
-        face = labelled_picture(hopper)[100:360, 130:400]
-        out.append(("grace_hopper", np.ascontiguousarray(face, np.float32) / 255.0))
+        portrait = labelled_picture(hopper)[100:360, 130:400]
+        out.append(("grace_hopper", np.ascontiguousarray(portrait, np.float32) / 255.0))
     group, faces = group_picture(1600, 1000, 120, 0)
     picture = np.asarray(group, np.float32) / 255.0
     for (index, _frac, angle, _shadow), face in zip(GROUP_FACES, faces, strict=True):
