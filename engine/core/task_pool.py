@@ -25,6 +25,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from types import TracebackType
 
 Task = Callable[[], object]
@@ -45,6 +46,7 @@ class TaskPool:
         self._cancelled = threading.Event()
         self._threads: list[threading.Thread] = []
         self._caller_threads: int | None = None
+        self._one_thread: AbstractContextManager[None] | None = None
         # The caller's grad and inference modes, which are per-thread in torch.
         self._modes = (False, False)
 
@@ -59,7 +61,13 @@ class TaskPool:
             )
             thread.start()
             self._threads.append(thread)
-        torch.set_num_threads(1)
+        # One thread on the caller too, pinned: a job's periodic choice of
+        # threads (`cpu_threads.revisit`, from a progress callback between
+        # tasks) must not give the caller's tasks more while the pool runs.
+        from warpaint.engine.runtime.cpu_threads import torch_threads
+
+        self._one_thread = torch_threads(1)
+        self._one_thread.__enter__()
         ready.wait()
         return self
 
@@ -69,17 +77,16 @@ class TaskPool:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        import torch
-
         self._cancelled.set()
         for _ in self._threads:
             self._tasks.put(None)
         for thread in self._threads:
             thread.join()
         self._threads.clear()
-        if self._caller_threads is not None:
-            torch.set_num_threads(self._caller_threads)
-            self._caller_threads = None
+        if self._one_thread is not None:
+            self._one_thread.__exit__(None, None, None)  # the caller's count back
+            self._one_thread = None
+        self._caller_threads = None
 
     def run(self, tasks: Sequence[Task], done: Callable[[int], None] | None = None) -> None:
         """Run `tasks` (in any order, on any worker) and return when all have

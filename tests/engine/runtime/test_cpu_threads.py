@@ -261,3 +261,29 @@ def test_a_lane_job_gets_torchs_threads_back_at_its_next_check_once_the_machine_
     finally:
         runner.shutdown()
     assert done.result == [min(1, default), default]
+
+
+def test_a_task_pool_keeps_its_callers_one_thread_when_the_job_chooses_again(monkeypatch):
+    # The caller reports progress between its tasks; a job's periodic choice
+    # of threads made there must wait until the pool ends.
+    from warpaint.engine.core.task_pool import TaskPool
+
+    default = torch.get_num_threads()
+    others = [1.0]
+    monkeypatch.setattr(cpu_threads, "other_processes_cores", lambda: others[0])
+    monkeypatch.setattr(cpu_threads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(cpu_threads, "REVISIT_S", 0.0)
+    seen = []
+
+    def done(count: int) -> None:
+        others[0] = 0.0  # the machine quiets: the job would take torch's threads again
+        cpu_threads.revisit()
+        seen.append(torch.get_num_threads())
+
+    with cpu_threads.threads_for_job():
+        with TaskPool(2) as pool:
+            pool.run([lambda: None] * 4, done=done)
+        cpu_threads.revisit()
+        after = torch.get_num_threads()
+    assert seen and set(seen) == {1}
+    assert after == default
