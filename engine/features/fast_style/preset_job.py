@@ -64,7 +64,8 @@ MAX_STYLE_BYTES = 512 << 20
 class PresetBudget:
     """How much work a preset gets. The defaults are the shipped presets'
     recipe (the same crops, Gatys targets, losses and generator) for one style
-    and 1800 steps instead of 4000, about 26 minutes on a quiet 2-core CPU
+    and 1800 steps instead of 4000: 26 minutes extrapolated on a quiet 2-core
+    CPU, 28.8 measured in a run beside other work
     (docs/fast-style.md, "Your own preset", has the figures)."""
 
     size: int = 256  # side of the content crops and of the style image
