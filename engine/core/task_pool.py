@@ -45,15 +45,11 @@ class TaskPool:
         self._done: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
         self._cancelled = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._caller_threads: int | None = None
         self._one_thread: AbstractContextManager[None] | None = None
         # The caller's grad and inference modes, which are per-thread in torch.
         self._modes = (False, False)
 
     def __enter__(self) -> TaskPool:
-        import torch
-
-        self._caller_threads = torch.get_num_threads()
         ready = threading.Barrier(self.workers)
         for i in range(1, self.workers):
             thread = threading.Thread(
@@ -86,7 +82,6 @@ class TaskPool:
         if self._one_thread is not None:
             self._one_thread.__exit__(None, None, None)  # the caller's count back
             self._one_thread = None
-        self._caller_threads = None
 
     def run(self, tasks: Sequence[Task], done: Callable[[int], None] | None = None) -> None:
         """Run `tasks` (in any order, on any worker) and return when all have
@@ -96,7 +91,7 @@ class TaskPool:
         exception is raised."""
         import torch
 
-        if self._caller_threads is None:
+        if self._one_thread is None:
             raise RuntimeError("the task pool is not running (use it in a with block)")
         if self._cancelled.is_set():
             raise RuntimeError("the task pool was cancelled")
