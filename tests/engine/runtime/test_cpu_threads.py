@@ -204,11 +204,21 @@ def test_a_job_on_a_busy_machine_gets_a_task_pool_a_worker_wider_per_core_others
     ]
 
 
-def test_a_running_job_chooses_its_threads_again_after_the_machine_quiets(monkeypatch):
-    default = torch.get_num_threads()
+@pytest.fixture
+def one_busy_core(monkeypatch):
+    """A 2-core machine where other programs want one core: the list's one
+    value is what the monitor reports, for a test to change as it goes."""
     others = [1.0]
     monkeypatch.setattr(cpu_threads, "other_processes_cores", lambda: others[0])
     monkeypatch.setattr(cpu_threads, "usable_cores", lambda: 2)
+    return others
+
+
+def test_a_running_job_chooses_its_threads_again_after_the_machine_quiets(
+    monkeypatch, one_busy_core
+):
+    default = torch.get_num_threads()
+    others = one_busy_core
     monkeypatch.setattr(cpu_threads, "REVISIT_S", 0.0)
     seen = []
     with cpu_threads.threads_for_job():
@@ -224,11 +234,9 @@ def test_a_running_job_chooses_its_threads_again_after_the_machine_quiets(monkey
     assert seen == [(min(1, default), default + 1), (default, 1), (default, 1), (default, default)]
 
 
-def test_revisit_waits_its_interval_and_does_nothing_outside_a_job(monkeypatch):
+def test_revisit_waits_its_interval_and_does_nothing_outside_a_job(one_busy_core):
     default = torch.get_num_threads()
-    others = [1.0]
-    monkeypatch.setattr(cpu_threads, "other_processes_cores", lambda: others[0])
-    monkeypatch.setattr(cpu_threads, "usable_cores", lambda: 2)
+    others = one_busy_core
     cpu_threads.revisit()  # not in a job: torch's count untouched
     assert torch.get_num_threads() == default
     with cpu_threads.threads_for_job():
@@ -239,12 +247,10 @@ def test_revisit_waits_its_interval_and_does_nothing_outside_a_job(monkeypatch):
 
 
 def test_a_lane_job_gets_torchs_threads_back_at_its_next_check_once_the_machine_quiets(
-    monkeypatch,
+    monkeypatch, one_busy_core
 ):
     default = torch.get_num_threads()
-    others = [1.0]
-    monkeypatch.setattr(cpu_threads, "other_processes_cores", lambda: others[0])
-    monkeypatch.setattr(cpu_threads, "usable_cores", lambda: 2)
+    others = one_busy_core
     monkeypatch.setattr(cpu_threads, "REVISIT_S", 0.0)
     runner = JobRunner("cpu")
 
@@ -263,15 +269,15 @@ def test_a_lane_job_gets_torchs_threads_back_at_its_next_check_once_the_machine_
     assert done.result == [min(1, default), default]
 
 
-def test_a_task_pool_keeps_its_callers_one_thread_when_the_job_chooses_again(monkeypatch):
+def test_a_task_pool_keeps_its_callers_one_thread_when_the_job_chooses_again(
+    monkeypatch, one_busy_core
+):
     # The caller reports progress between its tasks; a job's periodic choice
     # of threads made there must wait until the pool ends.
     from warpaint.engine.core.task_pool import TaskPool
 
     default = torch.get_num_threads()
-    others = [1.0]
-    monkeypatch.setattr(cpu_threads, "other_processes_cores", lambda: others[0])
-    monkeypatch.setattr(cpu_threads, "usable_cores", lambda: 2)
+    others = one_busy_core
     monkeypatch.setattr(cpu_threads, "REVISIT_S", 0.0)
     seen = []
 
