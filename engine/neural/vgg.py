@@ -22,6 +22,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from warpaint.engine.neural.feedforward import relu
+
 # Output channels per conv, "P" a pooling layer (VGG-19 configuration E).
 VGG19_CONFIG: tuple[int | str, ...] = (
     64, 64, "P",
@@ -143,7 +145,8 @@ class VGGFeatures(nn.Module):
                 h = conv(h)
             if f"conv{name}" in wanted:
                 out[f"conv{name}"] = h
-            h = F.relu(h)
+            # The conv output, when it is returned, must not be overwritten.
+            h = F.relu(h) if f"conv{name}" in wanted else relu(h)
             if f"relu{name}" in wanted:
                 out[f"relu{name}"] = h
             if i in self.pool_after and i < deepest:

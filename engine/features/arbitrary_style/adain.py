@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from warpaint.engine.neural.feedforward import instance_stats, relu
 from warpaint.engine.neural.vgg import VGGFeatures
 
 KIND = "adain"
@@ -78,11 +79,8 @@ def encode(net: VGGFeatures, image: torch.Tensor) -> torch.Tensor:
 
 def mean_std(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and standard deviation over positions: two (N, C, 1, 1)."""
-    n, c = features.shape[:2]
-    flat = features.reshape(n, c, -1)
-    mean = flat.mean(2).view(n, c, 1, 1)
-    std = (flat.var(2, unbiased=False) + EPS).sqrt().view(n, c, 1, 1)
-    return mean, std
+    mean, var = instance_stats(features)
+    return mean, (var + EPS).sqrt()
 
 
 def adain(content: torch.Tensor, style_mean: torch.Tensor, style_std: torch.Tensor) -> torch.Tensor:
@@ -124,7 +122,7 @@ class Decoder(nn.Module):
         for i, (conv, (_, _, up)) in enumerate(zip(self.convs, self.layers, strict=True)):
             h = conv(F.pad(h, (1, 1, 1, 1), mode="reflect"))
             if i < last:
-                h = F.relu(h)
+                h = relu(h)
             if up:
                 h = F.interpolate(h, scale_factor=2.0, mode="nearest")
         return h
@@ -192,10 +190,7 @@ class AdaINLayer(nn.Module):
         return t if self.strength >= 1.0 else self.strength * t + (1 - self.strength) * x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.flatten(2)
-        mean = flat.mean(2)[..., None, None]
-        var = flat.var(2, unbiased=False)[..., None, None]
-        return self.normalise(x, mean, var)
+        return self.normalise(x, *instance_stats(x))
 
 
 class StyleTransfer(nn.Module):

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from warpaint.engine.neural.feedforward import instance_stats
+from warpaint.engine.neural.feedforward import instance_stats, relu
 
 EPS = 1e-5
 
@@ -173,7 +173,7 @@ class _Residual(nn.Module):
         self.norm2 = ConditionalInstanceNorm(channels, styles)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.relu(self.norm1(self.conv1(x)))
+        y = relu(self.norm1(self.conv1(x)))
         return x + self.norm2(self.conv2(y))
 
 
@@ -307,16 +307,16 @@ class StyleGenerator(nn.Module):
             raise ValueError("noise inputs do not match the generator (see noise_inputs)")
         y = x if noise.pixel is None else torch.cat([x, noise.pixel], dim=1)
         y = F.pixel_unshuffle(y, 2)
-        y = F.relu(self.norm_d1(self.down1(y)))
-        y = F.relu(self.norm_d2(self.down2(y)))
+        y = relu(self.norm_d1(self.down1(y)))
+        y = relu(self.norm_d2(self.down2(y)))
         if self.coarse is not None and noise.coarse is not None:  # both or neither (checked)
             y = y + self.coarse(noise.coarse)
         for block in self.blocks:
             y = block(y)
         y = F.interpolate(self.narrow1(y), scale_factor=2.0, mode="bilinear", align_corners=False)
-        y = F.relu(self.norm_u1(self.up1(y)))
+        y = relu(self.norm_u1(self.up1(y)))
         y = F.interpolate(self.narrow2(y), scale_factor=2.0, mode="bilinear", align_corners=False)
-        y = F.relu(self.norm_u2(self.up2(y)))
+        y = relu(self.norm_u2(self.up2(y)))
         head = [y, x]
         if self.config.noise_head and noise.pixel is not None:
             head.append(noise.pixel)

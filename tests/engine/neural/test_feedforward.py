@@ -33,6 +33,18 @@ def _image(h: int, w: int, seed: int = 1) -> torch.Tensor:
     return (0.5 + 0.3 * smooth + 0.1 * torch.rand(1, 3, h, w, generator=g)).clamp(0, 1)
 
 
+def test_relu_runs_in_place_without_gradients_and_out_of_place_with_them():
+    x = torch.tensor([-1.0, 2.0, -3.0])
+    y = feedforward.relu(x)
+    assert y is x and torch.equal(x, torch.tensor([0.0, 2.0, 0.0]))
+    leaf = torch.tensor([-1.0, 2.0], requires_grad=True)
+    h = leaf * 1.0
+    out = feedforward.relu(h)
+    assert out is not h and torch.equal(h.detach(), torch.tensor([-1.0, 2.0]))
+    out.sum().backward()
+    assert torch.equal(leaf.grad, torch.tensor([0.0, 1.0]))
+
+
 def test_tiled_output_equals_the_untiled_output():
     gen, x = _generator(), _image(210, 275)
     with torch.inference_mode():

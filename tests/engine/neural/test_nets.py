@@ -33,6 +33,21 @@ def test_random_vgg19_gives_the_same_features_on_every_build():
     assert a["relu4_2"].shape == (1, 512, 6, 6)
 
 
+def test_inference_features_equal_the_graph_building_ones_and_keep_a_requested_conv_output():
+    # Without gradients the ReLUs run in place; a conv output that is asked
+    # for must still be the conv's, not its ReLU.
+    net = random_vgg19(deepest="relu2_1")
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    asked = ["conv1_1", "relu1_1", "relu2_1"]
+    with torch.inference_mode():
+        frozen = net(x, asked)
+    traced = net(x.clone().requires_grad_(True), asked)
+    for name in asked:
+        assert torch.equal(frozen[name], traced[name].detach()), name
+    assert float(frozen["conv1_1"].min()) < 0.0  # not rectified
+    traced["relu2_1"].sum().backward()  # the graph-building path still has gradients
+
+
 def test_a_truncated_network_shares_the_full_networks_shallow_weights():
     short = random_vgg19(deepest="relu2_1")
     full = random_vgg19(deepest="relu5_1")
