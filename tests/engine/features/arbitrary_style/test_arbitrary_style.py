@@ -5,6 +5,7 @@ import pytest
 import torch
 from PIL import Image
 from skimage import data, transform
+from torch.nn import functional as F
 
 from warpaint.app.cli import main
 from warpaint.engine.features.arbitrary_style.adain import (
@@ -13,6 +14,7 @@ from warpaint.engine.features.arbitrary_style.adain import (
     adain,
     decoder_meta,
     mean_std,
+    upsampled_conv,
 )
 from warpaint.engine.features.arbitrary_style.corpus import held_out_indices, style_image
 from warpaint.engine.features.arbitrary_style.effect import (
@@ -134,6 +136,33 @@ def test_adain_gives_the_content_the_styles_statistics():
     mean, std = mean_std(adain(content, *mean_std(style)))
     s_mean, s_std = mean_std(style)
     assert torch.allclose(mean, s_mean, atol=1e-5) and torch.allclose(std, s_std, atol=1e-3)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("shape", [(2, 8, 5, 7), (1, 8, 1, 1), (1, 8, 2, 3)])
+def test_a_conv_after_upsampling_equals_the_conv_of_the_padded_doubled_map(shape, channels_last):
+    g = torch.Generator().manual_seed(4)
+    x, w, b = torch.randn(*shape, generator=g), torch.randn(5, 8, 3, 3, generator=g), torch.randn(5)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    doubled = F.interpolate(x, scale_factor=2.0, mode="nearest")
+    expected = F.conv2d(F.pad(doubled, (1, 1, 1, 1), mode="reflect"), w, b)
+    got = upsampled_conv(x, w, b)
+    assert got.shape == expected.shape
+    assert torch.allclose(got, expected, atol=1e-4, rtol=1e-5)
+
+
+def test_the_decoders_inference_path_paints_what_its_training_graph_paints():
+    torch.manual_seed(5)
+    decoder = Decoder()
+    features = torch.rand(1, 128, 9, 11)
+    trained = decoder(features)  # gradients on: the plain graph
+    trained.square().mean().backward()
+    assert decoder.convs[1].weight.grad is not None
+    decoder.eval().requires_grad_(False)
+    with torch.inference_mode():
+        inferred = decoder(features)
+    assert torch.allclose(inferred, trained.detach(), atol=1e-5)
 
 
 def test_strength_zero_returns_the_input_exactly(decoder_file):
