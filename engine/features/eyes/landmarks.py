@@ -28,6 +28,7 @@ from warpaint.engine.features.eyes.render import (
     EyeAppearance,
     EyeLandmarks,
     EyeLook,
+    random_glasses,
     render_eye,
 )
 
@@ -37,6 +38,12 @@ if TYPE_CHECKING:
 KIND = "eye-landmarks"
 MODEL_NAME = "eye-landmarks.safetensors"
 CROP_SIZE = (48, 64)
+# Second entropy word of the draws for glasses and loose framing (`training_sample`).
+_EXTRA_STREAM = 7
+# The eye's size in a loosely framed crop, against the frame's (`training_sample`):
+# a face-box start frames an eye 0.11 of the face wide (glasses, narrowed eyes)
+# as one of 0.18.
+LOOSE_SCALE = (0.55, 1.4)
 # corners (2) + upper lid (K) + lower lid (K) + iris centre (1) points, then the iris radius.
 N_POINTS = 2 + 2 * LID_POINTS + 1
 N_OUTPUTS = 2 * N_POINTS + 1
@@ -70,15 +77,29 @@ def vector_to_landmarks(vec: np.ndarray, size: tuple[int, int] = CROP_SIZE) -> E
 
 
 def training_sample(
-    seed: int, size: tuple[int, int] = CROP_SIZE, jitter: float = 1.0
+    seed: int,
+    size: tuple[int, int] = CROP_SIZE,
+    jitter: float = 1.0,
+    glasses: float = 0.0,
+    loose: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One rendered eye whose crop frame is off by a detector-sized error.
 
     Returns ((H, W, 3) float32 crop in [0, 1], (N_OUTPUTS,) target vector).
-    `jitter` scales the frame error (0 = the canonical frame's own small jitter).
+    `jitter` scales the frame error (0 = the canonical frame's own small jitter);
+    `glasses` is the share of eyes behind glasses (`render.random_glasses`) and
+    `loose` the share framed as loosely as a start from the face box alone
+    (`LOOSE_SCALE`: narrowed or half-closed eyes, eyes behind glasses the eye
+    cascades miss), both drawn from a stream of their own so the other draws
+    stay those of `seed`.
     """
     rng = np.random.default_rng(seed)
     app = EyeAppearance.random(rng)
+    extra = np.random.default_rng([seed, _EXTRA_STREAM])
+    if glasses > 0 and extra.random() < glasses:
+        app = random_glasses(extra, app)
+    if loose > 0 and extra.random() < loose:
+        app = replace(app, scale=app.scale * float(np.exp(extra.uniform(*np.log(LOOSE_SCALE)))))
     # A quarter of the samples are near-canonical: the later refinement passes.
     j = jitter * (0.25 if rng.random() < 0.25 else 1.0)
     app = replace(

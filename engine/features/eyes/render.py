@@ -110,6 +110,22 @@ class EyeAppearance:
     hair_edge: float = 0.8
     hair_colour: tuple[float, float, float] = (0.25, 0.17, 0.1)
     nose_shadow: float = 0.0
+    # Glasses (`glasses` is the frame's opacity, 0 = none): a lens rim, a
+    # rounded rectangle around the eye centred at `glasses_centre` with half
+    # sizes `glasses_size` (u, v); its top bar `glasses_top` thick, the rest
+    # `glasses_rim`, the lower half at `glasses_lower` of the opacity (clear
+    # plastic); the bridge toward the nose and the temple arm outward; a lens
+    # tint and a glint streak across the lens.
+    glasses: float = 0.0
+    glasses_centre: tuple[float, float] = (0.05, 0.08)
+    glasses_size: tuple[float, float] = (0.8, 0.5)
+    glasses_top: float = 0.06
+    glasses_rim: float = 0.02
+    glasses_lower: float = 1.0
+    glasses_colour: tuple[float, float, float] = (0.08, 0.06, 0.05)
+    glasses_tint: float = 0.0
+    glasses_glint: float = 0.0
+    glasses_glint_line: tuple[float, float] = (30.0, 0.0)  # angle in degrees, offset in eye units
     texture_seed: int = 0
 
     @staticmethod
@@ -535,6 +551,9 @@ def render_eye(
         brow_mask = np.clip(app.brow * brow_band * (0.55 + 0.45 * hair), 0.0, 0.95)
         img = img * (1 - brow_mask[..., None]) + np.asarray(app.brow_colour) * brow_mask[..., None]
 
+    if app.glasses > 0:
+        img = _draw_glasses(img, app, u, v, px, tex, size)
+
     # --- the photograph: colour cast, exposure, contrast, blur, noise, JPEG
     img = img * np.asarray(app.light_colour, np.float32) * app.exposure
     img = (img - 0.5) * app.contrast + 0.5
@@ -564,6 +583,92 @@ def render_eye(
     if low_res:
         img = np.clip(cv2.resize(img, (w, h), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
     return np.ascontiguousarray(img, dtype=np.float32), landmarks(app, look, size)
+
+
+def _draw_glasses(
+    img: np.ndarray,
+    app: EyeAppearance,
+    u: np.ndarray,
+    v: np.ndarray,
+    px: float,
+    tex: np.random.Generator,
+    size: tuple[int, int],
+) -> np.ndarray:
+    """`img` (H, W, 3) with the glasses of `app` drawn over it (u, v: eye units per pixel)."""
+    cu, cv = app.glasses_centre
+    a, b = app.glasses_size
+    qu, qv = (u - cu) / a, (v - cv) / b
+    r = (np.abs(qu) ** 4 + np.abs(qv) ** 4) ** 0.25  # 1 on the rim: a rounded rectangle
+    gy, gx = np.gradient(r)
+    dist = (r - 1.0) / np.maximum(np.sqrt(gx * gx + gy * gy), 1e-6)  # signed, in pixels
+    upper = np.clip(0.5 - 1.5 * qv, 0.0, 1.0)  # 1 along the top bar, 0 from mid-height down
+    thick = (app.glasses_rim + (app.glasses_top - app.glasses_rim) * upper**2) / px
+    cover = _smooth(0.5 * thick - np.abs(dist))
+    # The bridge leaves the rim's inner side toward the nose, the temple arm
+    # its outer top corner.
+    bridge_v = cv - 0.45 * b
+    half_bar = 0.5 * max(app.glasses_top, app.glasses_rim) / px
+    bridge = _smooth(half_bar * 0.8 - np.abs(v - bridge_v) / px) * (u < cu - a)
+    temple = _smooth(half_bar - np.abs(v - (cv - 0.75 * b)) / px) * (u > cu + a)
+    cover = np.maximum(cover, np.maximum(bridge, temple))
+    opacity = app.glasses * (app.glasses_lower + (1.0 - app.glasses_lower) * upper)
+    cover = cover * opacity
+    # Lens: a little tint inside, and a soft glint streak.
+    lens = _smooth(-dist) * (1.0 - cover)
+    if app.glasses_tint > 0:
+        img = img * (1.0 - app.glasses_tint * lens)[..., None]
+    if app.glasses_glint > 0:
+        angle, offset = app.glasses_glint_line
+        t = math.radians(angle)
+        across = u * math.cos(t) + v * math.sin(t) - offset
+        streak = np.exp(-((across / 0.08) ** 2)) * lens * app.glasses_glint
+        img = img + streak[..., None] * np.clip(1.0 - img, 0.0, None)
+    # The frame's colour, lit from above along the top bar, with a mottle
+    # (tortoiseshell or worn metal).
+    mottle = 0.75 + 0.5 * _value_noise(tex, (max(2, size[0] // 8), max(2, size[1] // 8)), size)
+    sheen = (
+        1.0 + 0.6 * np.exp(-(((dist + 0.25 * thick) / np.maximum(0.2 * thick, 0.5)) ** 2)) * upper
+    )
+    frame = np.asarray(app.glasses_colour, np.float32) * (mottle * sheen)[..., None]
+    # Not clipped: a corneal highlight may exceed 1 before the exposure step.
+    return (img * (1 - cover[..., None]) + frame * cover[..., None]).astype(np.float32)
+
+
+def random_glasses(rng: np.random.Generator, app: EyeAppearance) -> EyeAppearance:
+    """`app` wearing random glasses: dark or tortoiseshell plastic (a thick top
+    bar, often a clear lower rim) or thin metal, the rim clear of the eye's
+    opening (top above the raised upper lid, bottom below the lower lid, sides
+    beyond the corners)."""
+    kind = rng.random()
+    if kind < 0.45:  # dark plastic
+        colour = np.array([0.1, 0.08, 0.07]) * rng.uniform(0.3, 1.5)
+        top, rim = rng.uniform(0.04, 0.13), rng.uniform(0.015, 0.05)
+        lower = rng.uniform(0.15, 1.0) if rng.random() < 0.5 else 1.0
+    elif kind < 0.7:  # tortoiseshell or coloured plastic
+        colour = np.array([0.35, 0.2, 0.1]) * rng.uniform(0.4, 1.6)
+        top, rim = rng.uniform(0.03, 0.1), rng.uniform(0.015, 0.045)
+        lower = rng.uniform(0.2, 1.0)
+    else:  # metal
+        colour = np.full(3, rng.uniform(0.25, 0.85)) * np.array(
+            [1.0, rng.uniform(0.8, 1.0), rng.uniform(0.55, 1.0)]
+        )
+        top = rim = rng.uniform(0.008, 0.025)
+        lower = 1.0
+    cu = rng.uniform(-0.05, 0.15)
+    v_top, v_bottom = rng.uniform(-0.6, -0.3), rng.uniform(0.32, 0.75)
+    return replace(
+        app,
+        glasses=float(rng.uniform(0.7, 1.0)),
+        glasses_centre=(float(cu), float(0.5 * (v_top + v_bottom))),
+        glasses_size=(float(rng.uniform(0.62, 1.0)), float(0.5 * (v_bottom - v_top))),
+        glasses_top=float(top),
+        glasses_rim=float(rim),
+        glasses_lower=float(lower),
+        glasses_colour=tuple(float(c) for c in np.clip(colour, 0.0, 1.0)),  # type: ignore[arg-type]
+        glasses_tint=float(rng.uniform(0.0, 0.12)),
+        glasses_glint=float(rng.uniform(0.1, 0.45)) if rng.random() < 0.5 else 0.0,
+        glasses_glint_line=(float(rng.uniform(-60.0, 60.0)), float(rng.uniform(-0.5, 0.5))),
+    )
 
 
 def random_look(rng: np.random.Generator, max_angle: float = 20.0) -> EyeLook:

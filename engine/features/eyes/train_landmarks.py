@@ -54,6 +54,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-samples", type=int, default=EVAL_SAMPLES)
     p.add_argument("--workers", type=int, default=1, help="processes that render the data")
     p.add_argument(
+        "--glasses",
+        type=float,
+        default=0.0,
+        help="share of the rendered eyes behind glasses (0 = none)",
+    )
+    p.add_argument(
+        "--loose-framing",
+        type=float,
+        default=0.0,
+        help="share of the rendered eyes framed as loosely as a start from the face box (0 = none)",
+    )
+    p.add_argument(
         "--small-eyes",
         type=float,
         default=0.0,
@@ -62,7 +74,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def render_set(
-    seeds: range | list[int], jitter: float = 1.0, log: Any = None, workers: int = 1
+    seeds: range | list[int],
+    jitter: float = 1.0,
+    log: Any = None,
+    workers: int = 1,
+    glasses: float = 0.0,
+    loose: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """((N, H, W, 3) uint8 crops, (N, N_OUTPUTS) float32 targets) from `seeds`.
 
@@ -81,7 +98,13 @@ def render_set(
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(workers) as pool:
-            results = pool.map(_render_chunk, chunks, [jitter] * len(chunks))
+            results = pool.map(
+                _render_chunk,
+                chunks,
+                [jitter] * len(chunks),
+                [glasses] * len(chunks),
+                [loose] * len(chunks),
+            )
             done = 0
             for imgs, vecs in results:
                 images[done : done + len(imgs)] = imgs
@@ -92,7 +115,7 @@ def render_set(
         return images, targets
     done = 0
     for chunk in chunks:
-        imgs, vecs = _render_chunk(chunk, jitter)
+        imgs, vecs = _render_chunk(chunk, jitter, glasses, loose)
         images[done : done + len(imgs)] = imgs
         targets[done : done + len(imgs)] = vecs
         done += len(imgs)
@@ -101,10 +124,12 @@ def render_set(
     return images, targets
 
 
-def _render_chunk(seeds: list[int], jitter: float) -> tuple[np.ndarray, np.ndarray]:
+def _render_chunk(
+    seeds: list[int], jitter: float, glasses: float = 0.0, loose: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     from warpaint.engine.features.eyes.landmarks import training_sample
 
-    out = [training_sample(int(s), jitter=jitter) for s in seeds]
+    out = [training_sample(int(s), jitter=jitter, glasses=glasses, loose=loose) for s in seeds]
     imgs = np.stack([np.round(img * 255.0).astype(np.uint8) for img, _ in out])
     return imgs, np.stack([vec for _, vec in out])
 
@@ -219,6 +244,8 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if not 0.0 <= args.small_eyes <= 1.0:
         raise BadInputError("--small-eyes must be a share from 0 to 1")
+    if not (0.0 <= args.glasses <= 1.0 and 0.0 <= args.loose_framing <= 1.0):
+        raise BadInputError("--glasses and --loose-framing must be shares from 0 to 1")
     if min(args.samples, args.steps, args.batch, args.eval_samples, args.workers) < 1:
         raise BadInputError(
             "--samples, --steps, --batch, --eval-samples and --workers must be positive"
@@ -241,7 +268,9 @@ def run(args: argparse.Namespace) -> int:
     seeds = range(
         _TRAIN_SEED_BASE * (args.seed + 1), _TRAIN_SEED_BASE * (args.seed + 1) + args.samples
     )
-    images, targets = render_set(seeds, log=log, workers=args.workers)
+    images, targets = render_set(
+        seeds, log=log, workers=args.workers, glasses=args.glasses, loose=args.loose_framing
+    )
     eval_images, eval_targets = render_set(
         range(EVAL_SEED, EVAL_SEED + args.eval_samples), workers=args.workers
     )
@@ -345,6 +374,8 @@ def run(args: argparse.Namespace) -> int:
         "batch": args.batch,
         "lr": args.lr,
         "small_eyes": args.small_eyes,
+        "glasses": args.glasses,
+        "loose_framing": args.loose_framing,
         "device": str(device),
         "threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(),

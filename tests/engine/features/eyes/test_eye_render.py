@@ -216,3 +216,42 @@ def test_random_appearances_vary_like_photos() -> None:
     assert any(a.resolution < 0.6 for a in apps)
     irises = np.array([a.iris_colour for a in apps])
     assert (irises[:, 2] > irises[:, 0]).any() and (irises[:, 0] > irises[:, 2] + 0.1).any()
+
+
+@pytest.mark.parametrize("seed", [5, 17, 29, 41])
+def test_glasses_draw_a_frame_around_the_eye_and_leave_its_opening_as_it_was(seed: int) -> None:
+    from warpaint.engine.features.eyes.render import random_glasses
+
+    bare = _clean(EyeAppearance.random(np.random.default_rng(seed)))
+    worn = random_glasses(np.random.default_rng([seed, 1]), bare)
+    worn = replace(worn, glasses_tint=0.0, glasses_glint=0.0, glasses=1.0, glasses_lower=1.0)
+    img0, lm0 = render_eye(bare, EyeLook(), SIZE)
+    img1, lm1 = render_eye(worn, EyeLook(), SIZE)
+    assert np.array_equal(lm0.as_array(), lm1.as_array())
+    opening = _opening_mask(lm0, SIZE)
+    assert np.abs(img1 - img0)[opening].max() < 1e-6
+    # The top bar crosses the crop's middle column above the eye, where the
+    # rim's centre line is (in eye units from the corner line).
+    changed = np.abs(img1 - img0).max(axis=2) > 0.05
+    length = (0.8 - 0.2) * SIZE[1] * worn.scale
+    top_v = worn.glasses_centre[1] - worn.glasses_size[1]
+    row = int(round(0.55 * SIZE[0] + worn.shift[1] * SIZE[0] + top_v * length))
+    centre_x = SIZE[1] / 2 + worn.shift[0] * SIZE[1]
+    if 0 <= row < SIZE[0]:
+        col = int(round(centre_x + worn.glasses_centre[0] * length))
+        assert changed[max(0, row - 1) : row + 2, col].any()
+
+
+def test_glasses_and_loose_framing_in_training_change_the_picture_not_the_eye() -> None:
+    from warpaint.engine.features.eyes.landmarks import training_sample
+
+    plain_img, plain_target = training_sample(11)
+    again_img, again_target = training_sample(11, glasses=0.0, loose=0.0)
+    assert np.array_equal(plain_img, again_img) and np.array_equal(plain_target, again_target)
+    glasses_img, glasses_target = training_sample(11, glasses=1.0)
+    assert np.array_equal(glasses_target, plain_target)
+    assert np.abs(glasses_img - plain_img).mean() > 0.005
+    _, loose_target = training_sample(11, loose=1.0)
+    width = np.linalg.norm(np.diff(plain_target[:4].reshape(2, 2), axis=0))
+    loose_width = np.linalg.norm(np.diff(loose_target[:4].reshape(2, 2), axis=0))
+    assert loose_width != pytest.approx(width, rel=0.02)
