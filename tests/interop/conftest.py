@@ -37,11 +37,13 @@ def krita(
     first = runner.start().seconds
     yield runner
     rest = sorted(call.seconds for call in runner.calls[1:])
-    FIGURES.other["Krita start-up"] = f"fresh home {first:.1f} s" + (
-        f", then {len(rest)} calls, median {rest[len(rest) // 2]:.1f} s, slowest {rest[-1]:.1f} s"
-        if rest
-        else ""
-    )
+    summary = f"fresh home {first:.1f} s"
+    if rest:
+        summary += f", then {len(rest)} calls, median {rest[len(rest) // 2]:.1f} s"
+        summary += f", slowest {rest[-1]:.1f} s"
+    if runner.restarts:
+        summary += f", {runner.restarts} call(s) made again after Krita found no display"
+    FIGURES.other["Krita start-up"] = summary
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import imagecodecs
 import numpy as np
 import pytest
-from krita_harness import BUDGET_S, Krita, KritaFailed, KritaTimeout
+from krita_harness import BUDGET_S, NO_DISPLAY, Krita, KritaCall, KritaFailed, KritaTimeout
 
 
 def _ora_with_unprofiled_sixteen_bit_layer(path: Path) -> None:
@@ -61,3 +61,32 @@ def test_past_the_time_budget_krita_is_not_started_again(krita: Krita, tmp_path:
     with pytest.raises(KritaFailed, match="over the 420 s budget"):
         runner.export(source, tmp_path / "fine.png")
     assert time.monotonic() - start < 10.0  # refused up front; a margin a loaded CI cannot break
+
+
+def test_a_krita_that_found_no_display_is_called_once_more_and_no_other_failure_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The harness's own retry rule, with the call itself stood in for: a real
+    # display that fails to come up cannot be made on purpose.
+    runner = Krita(home=tmp_path)
+    calls: list[str] = []
+
+    def no_display_first(source: Path, target: Path, timeout: float) -> KritaCall:
+        calls.append(source.name)
+        if len(calls) == 1:
+            raise KritaFailed(f"Krita wrote no a.png from a.ora (exit 134, 0.2 s): {NO_DISPLAY}.")
+        return KritaCall(source, target, 0.1, "")
+
+    monkeypatch.setattr(runner, "_export_once", no_display_first)
+    call = runner.export(tmp_path / "a.ora", tmp_path / "a.png")
+    assert calls == ["a.ora", "a.ora"] and runner.restarts == 1 and call.target.name == "a.png"
+
+    def unreadable(source: Path, target: Path, timeout: float) -> KritaCall:
+        calls.append(source.name)
+        raise KritaFailed("Krita wrote no b.png from b.ora (exit 1, 3.0 s): unsupported file")
+
+    calls.clear()
+    monkeypatch.setattr(runner, "_export_once", unreadable)
+    with pytest.raises(KritaFailed, match="unsupported file"):
+        runner.export(tmp_path / "b.ora", tmp_path / "b.png")
+    assert calls == ["b.ora"] and runner.restarts == 1
