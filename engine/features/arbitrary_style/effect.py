@@ -39,7 +39,7 @@ HALO = 32
 SINGLE_PASS_SIDE = 1024
 
 # The texture step's share by default (`texture.carry_texture`): at 1 the
-# three reference pairs' high-pass texture ratio is 0.79-0.90x the pinned Gatys
+# three reference pairs' high-pass texture ratio is 0.67-0.76x the pinned Gatys
 # results' at higher SSIM (docs/arbitrary-style.md).
 TEXTURE_DEFAULT = 1.0
 
@@ -78,8 +78,8 @@ SPEC = EffectSpec(
             max=1.0,
             step=0.05,
             help="The style's fine detail (strokes, cells, grain) laid onto the result: 0 is the "
-            "network's smooth result, 1 the style's detail in colour and half of it in light and "
-            "shade, so the subject keeps its shape.",
+            "network's smooth result, 1 the style's detail in colour and two thirds of it in light "
+            "and shade, so the subject keeps its shape.",
         ),
         Param(
             "preserve_colours",
