@@ -10,6 +10,7 @@ import argparse
 import os
 import statistics
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,9 +75,10 @@ def adain_result(
     strength: float = 1.0,
     model: str | None = None,
     texture: float | None = None,
+    luma_share: float | None = None,
 ) -> np.ndarray:
     """The effect's core on numpy images (H, W, 3) -> (H, W, 3), style at the
-    content's size; `texture` None is the effect's default."""
+    content's size; `texture` and `luma_share` None are the effect's defaults."""
     import torch
 
     from warpaint.engine.features.arbitrary_style.effect import (
@@ -90,7 +92,14 @@ def adain_result(
     amount = TEXTURE_DEFAULT if texture is None else texture
     with torch.inference_mode():
         s = resize_to_side(_t(style, device), max(content.shape[:2]))
-        out = stylize(decoder, _t(content, device), [(s, 1.0)], strength, texture=amount)
+        out = stylize(
+            decoder,
+            _t(content, device),
+            [(s, 1.0)],
+            strength,
+            texture=amount,
+            luma_share=luma_share,
+        )
         return _np(out)
 
 
@@ -280,12 +289,17 @@ def bench_arbitrary_style(quick: bool, device: str | None) -> dict[str, Any]:
     }
 
 
-def texture_held_out(device: str = "cpu") -> dict[str, Any]:
+def texture_held_out(
+    device: str = "cpu",
+    contents: Sequence[str] | None = None,
+    luma_shares: Sequence[float] = (),
+) -> dict[str, Any]:
     """The texture goal on pairs the texture step was not chosen on: the
-    held-out styles x `stylize.pairs.HELD_OUT_2_CONTENTS` at 256 px, each
-    AdaIN result (texture 0 and the default) against `SLIM_VGG_48` run on
-    the same pair, judged by `stylize.filter_judge`. Slow (a Gatys run per
-    pair), so not part of `bench arbitrary-style`:
+    held-out styles x `contents` (default `stylize.pairs.HELD_OUT_2_CONTENTS`)
+    at 256 px, each AdaIN result (texture 0, the default, and the default
+    texture at each of `luma_shares`, keyed `luma_<share>`) against
+    `SLIM_VGG_48` run on the same pair, judged by `stylize.filter_judge`.
+    Slow (a Gatys run per pair), so not part of `bench arbitrary-style`:
     `python -c "from warpaint.engine.features.arbitrary_style.bench import
     texture_held_out; print(texture_held_out())"`."""
 
@@ -296,16 +310,21 @@ def texture_held_out(device: str = "cpu") -> dict[str, Any]:
 
     styles = held_out_styles(BENCH_SIDE)
     net = SLIM_VGG_48.loss_network(device)
-    settings = {"texture_0": 0.0, "texture_default": TEXTURE_DEFAULT}
+    settings: dict[str, tuple[float, float | None]] = {
+        "texture_0": (0.0, None),
+        "texture_default": (TEXTURE_DEFAULT, None),
+        **{f"luma_{share:g}": (TEXTURE_DEFAULT, float(share)) for share in luma_shares},
+    }
     rows = []
-    for cname in HELD_OUT_2_CONTENTS:
+    for cname in HELD_OUT_2_CONTENTS if contents is None else contents:
         c = content_image(cname, BENCH_SIDE)
         for sname, s in styles.items():
             g = SLIM_VGG_48.stylize(net, _t(c, device), [(_t(s, device), 1.0)], side=BENCH_SIDE)
             judged_gatys = filter_judge(_np(g), s, c)
             row: dict[str, Any] = {"content": cname, "style": sname, "gatys": judged_gatys}
-            for name, texture in settings.items():
-                judged = filter_judge(adain_result(c, s, device, texture=texture), s, c)
+            for name, (texture, share) in settings.items():
+                result = adain_result(c, s, device, texture=texture, luma_share=share)
+                judged = filter_judge(result, s, c)
                 row[name] = judged | {
                     "high_pass_over_gatys": round(
                         judged["high_pass_ratio"] / judged_gatys["high_pass_ratio"], 3

@@ -270,6 +270,7 @@ def stylize(
     check: Any = None,
     tile: int | None = None,
     texture: float = 0.0,
+    luma_share: float | None = None,
 ) -> torch.Tensor:
     """(1, 3, H, W) content in the mixed style of `styles` ((1, 3, h, w), weight).
 
@@ -279,8 +280,9 @@ def stylize(
     `tile` is given) with the content statistics measured once for the whole
     image, so tiles show no seams and no drift. `texture` > 0 then lays the
     styles' fine detail onto the whole decoded result
-    (`texture.carry_texture`, its change scaled by texture x strength); at 0
-    the decoded result is returned as it is.
+    (`texture.carry_texture`, its change scaled by texture x strength and its
+    luminance by `luma_share`, default `texture.LUMA_SHARE`); at 0 the decoded
+    result is returned as it is.
     """
     from warpaint.engine.features.arbitrary_style.adain import (
         AdaINLayer,
@@ -312,11 +314,12 @@ def stylize(
     out = out.clamp(0.0, 1.0)
     amount = float(texture) * min(max(float(strength), 0.0), 1.0)
     if amount > 0.0:
-        from warpaint.engine.features.arbitrary_style.texture import carry_texture
+        from warpaint.engine.features.arbitrary_style.texture import LUMA_SHARE, carry_texture
 
         if check is not None:
             check()
-        out = carry_texture(out, texture_statistics(styles), amount)
+        share = LUMA_SHARE if luma_share is None else luma_share
+        out = carry_texture(out, texture_statistics(styles), amount, share)
     return out
 
 

@@ -182,9 +182,15 @@ def style_texture(styles: Sequence[tuple[torch.Tensor, float]]) -> StyleTexture:
     return StyleTexture(basis, tuple(quantiles), spectrum)  # type: ignore[arg-type]
 
 
-def carry_texture(result: torch.Tensor, texture: StyleTexture, amount: float = 1.0) -> torch.Tensor:
+def carry_texture(
+    result: torch.Tensor,
+    texture: StyleTexture,
+    amount: float = 1.0,
+    luma_share: float = LUMA_SHARE,
+) -> torch.Tensor:
     """(1, 3, H, W) decoded result -> (1, 3, H, W) in [0, 1] with the style's
-    detail statistics, the change scaled by `amount` (0 returns `result`)."""
+    detail statistics, the change scaled by `amount` (0 returns `result`) and
+    its luminance by `luma_share`."""
     _check(result, "result")
     if amount == 0.0:
         return result
@@ -209,10 +215,10 @@ def carry_texture(result: torch.Tensor, texture: StyleTexture, amount: float = 1
             source = _quantiles(band, _RESULT_STRIDE[min(level, len(_RESULT_STRIDE) - 1)])
             bands[level] = _remap(band, source, texture.band_quantiles[level].to(band))[None]
         coords = collapse(bands)
-    # Removing (1 - LUMA_SHARE) of the change's luminance along RGB's grey
+    # Removing (1 - luma_share) of the change's luminance along RGB's grey
     # axis leaves its I and Q (grey has none) and scales its Y: one 3x3 map.
     y = torch.tensor(_YIQ[0], dtype=result.dtype, device=result.device)
-    keep = torch.eye(3, dtype=result.dtype, device=result.device) - (1.0 - LUMA_SHARE) * y[None, :]
+    keep = torch.eye(3, dtype=result.dtype, device=result.device) - (1.0 - luma_share) * y[None, :]
     change = (keep @ basis) @ coords.reshape(3, -1) - keep @ result.reshape(3, -1)
     out = result.reshape(3, -1) + amount * change
     return out.clamp_(0.0, 1.0).view(result.shape)

@@ -61,6 +61,26 @@ def test_amount_zero_returns_the_result_and_the_change_grows_with_the_amount():
     assert 0 < changes[0] < changes[1]
 
 
+def test_the_luminance_share_scales_only_the_changes_light_and_shade():
+    from warpaint.engine.features.arbitrary_style.texture import _YIQ
+
+    result, style = _smooth(96, 96), _vertical_stripes(96, 96)
+    stats = style_texture([(style, 1.0)])
+    yiq = torch.tensor(_YIQ)
+
+    def change(share: float) -> torch.Tensor:
+        out = carry_texture(result, stats, 0.2, share)
+        assert float(out.min()) > 0.0 and float(out.max()) < 1.0  # nothing clipped
+        return (yiq @ (out - result).reshape(3, -1)).reshape(3, 96, 96)
+
+    full, none, default = change(1.0), change(0.0), change(0.65)
+    assert float(full[0].abs().mean()) > 1e-3
+    assert float(none[0].abs().max()) < 1e-5  # no change in light and shade
+    assert torch.allclose(default[0], 0.65 * full[0], atol=1e-5)
+    for c in (none, default):  # the colour of the change is the same at any share
+        assert torch.allclose(c[1:], full[1:], atol=1e-5)
+
+
 def test_the_styles_fine_detail_and_its_orientation_arrive():
     result = _smooth(128, 128)
     vertical = _vertical_stripes(128, 128)
