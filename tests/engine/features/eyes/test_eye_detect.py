@@ -287,7 +287,14 @@ def test_refinement_recovers_from_detector_sized_errors(astronaut: np.ndarray) -
 
 @pytest.mark.parametrize(
     "bad",
-    [["--samples", "0"], ["--eval-samples", "0"], ["--device", "bogus"], ["--small-eyes", "1.5"]],
+    [
+        ["--samples", "0"],
+        ["--eval-samples", "0"],
+        ["--device", "bogus"],
+        ["--small-eyes", "1.5"],
+        ["--glasses", "1.5"],
+        ["--loose-framing", "-0.1"],
+    ],
 )
 def test_training_refuses_bad_arguments_before_any_work(tmp_path: Path, bad: list[str]) -> None:
     from warpaint.engine.features.eyes import train_landmarks as trainer
