@@ -25,7 +25,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from contextlib import ExitStack
 from types import TracebackType
 
 Task = Callable[[], object]
@@ -45,7 +45,7 @@ class TaskPool:
         self._done: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
         self._cancelled = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._one_thread: AbstractContextManager[None] | None = None
+        self._one_thread: ExitStack | None = None  # holds the caller's pinned thread count
         # The caller's grad and inference modes, which are per-thread in torch.
         self._modes = (False, False)
 
@@ -62,8 +62,8 @@ class TaskPool:
         # tasks) must not give the caller's tasks more while the pool runs.
         from warpaint.engine.runtime.cpu_threads import torch_threads
 
-        self._one_thread = torch_threads(1)
-        self._one_thread.__enter__()
+        self._one_thread = ExitStack()
+        self._one_thread.enter_context(torch_threads(1))
         ready.wait()
         return self
 
@@ -80,7 +80,7 @@ class TaskPool:
             thread.join()
         self._threads.clear()
         if self._one_thread is not None:
-            self._one_thread.__exit__(None, None, None)  # the caller's count back
+            self._one_thread.close()  # the caller's count back
             self._one_thread = None
 
     def run(self, tasks: Sequence[Task], done: Callable[[int], None] | None = None) -> None:

@@ -176,7 +176,7 @@ def upsampled_conv(
     """
     n, _, h, w = x.shape
     small = F.pad(x, (1, 1, 1, 1), mode="replicate")
-    layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else None
+    channels_last = x.is_contiguous(memory_format=torch.channels_last)
     out = torch.empty(
         n,
         weight.shape[0],
@@ -184,7 +184,7 @@ def upsampled_conv(
         2 * w,
         dtype=x.dtype,
         device=x.device,
-        memory_format=layout or torch.contiguous_format,
+        memory_format=torch.channels_last if channels_last else torch.contiguous_format,
     )
     phases = out.view(n, weight.shape[0], h, 2, w, 2)
     for (py, px), kernel in _phase_kernels(weight).items():
