@@ -31,10 +31,11 @@ interleaved run by run so both see the same machine. Reported: seconds, each
 setting's time under load over its quiet time, the peer's, and the cores
 other processes used meanwhile (the busy loops and whatever else runs).
 
-`warpaint bench contention-pool` times the task pool's workloads (splining)
-against torch's threads, one thread and the peer in one process per busy
-setting, the variants in turn, which separates them better than processes
-timed minutes apart on a machine that others use too.
+`warpaint bench contention-pool` times the same workloads (splining on its
+task pool, fast style and AdaIN in row bands, `engine.neural.banded`) against
+torch's threads, one thread and the peer in one process per busy setting, the
+variants in turn, which separates them better than processes timed minutes
+apart on a machine that others use too.
 """
 
 from __future__ import annotations
@@ -199,9 +200,9 @@ def _workload(name: str, quick: bool) -> tuple[Callable[[], Any], Callable[[], A
     raise ValueError(f"unknown workload {name!r}")
 
 
-# `warpaint bench contention-pool`: the task pool's workload, its variants timed
-# in turn in one process per busy setting.
-POOL_WORKLOADS = ("splining",)
+# `warpaint bench contention-pool`: the workloads' variants timed in turn in one
+# process per busy setting.
+POOL_WORKLOADS = WORKLOADS
 VARIANTS = ("warpaint", "pool", "torch_threads", "one_thread", "peer")
 
 

@@ -30,6 +30,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from warpaint.engine.neural import banded
+
 Stats = list[tuple[torch.Tensor, torch.Tensor]]
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
@@ -54,6 +56,12 @@ def instance_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if x.dtype in (torch.float16, torch.bfloat16):
         var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
         return mean, var
+    totals = banded.sums(x)
+    if totals is not None:  # band by band on a busy CPU's pool, in float64
+        count = x.shape[2] * x.shape[3]
+        mean64 = totals[0] / count
+        var64 = (totals[1] / count - mean64.square()).clamp_min(0.0)
+        return mean64.to(x.dtype), var64.to(x.dtype)
     mean = x.mean(dim=(2, 3), keepdim=True)
     var = (x.square().mean(dim=(2, 3), keepdim=True) - mean.square()).clamp_min(0.0)
     return mean, var
@@ -64,7 +72,7 @@ def relu(x: torch.Tensor) -> torch.Tensor:
     targets): for a freshly computed activation that nothing else holds, it
     saves an allocation and a pass over memory (AdaIN at 512 px 0.52 -> 0.47 s
     on the 2-core CPU). Callers pass only tensors they just made."""
-    return F.relu(x) if x.requires_grad else x.relu_()
+    return F.relu(x) if x.requires_grad else banded.apply_rows_(torch.relu_, x)
 
 
 def _noop() -> None:

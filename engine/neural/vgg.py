@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from warpaint.engine.neural import banded
 from warpaint.engine.neural.feedforward import relu
 
 # Output channels per conv, "P" a pooling layer (VGG-19 configuration E).
@@ -107,7 +108,7 @@ class VGGFeatures(nn.Module):
                 self.pool_after.add(len(self.convs) - 1)
                 continue
             out = max(8, round(int(item) * width))
-            self.convs.append(nn.Conv2d(channels, out, 3, padding=1))
+            self.convs.append(banded.Conv2d(channels, out, 3, padding=1))
             channels = out
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))

@@ -308,14 +308,16 @@ _width = threading.local()
 _job = threading.local()
 
 
-def pool_workers() -> int:
+def pool_workers(default: int | None = None) -> int:
     """Workers for a CPU path that runs its work as independent tasks on a
     `TaskPool` (1: run it on torch's own threads instead): the width set by
-    `pool_width` on the calling thread, else the calling thread's torch
-    thread count."""
+    `pool_width` on the calling thread, else `default`, else the calling
+    thread's torch thread count."""
     count = getattr(_width, "count", None)
     if count is not None:
         return int(count)
+    if default is not None:
+        return default
     import torch
 
     return int(torch.get_num_threads())

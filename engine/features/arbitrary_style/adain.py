@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from warpaint.engine.neural import banded
 from warpaint.engine.neural.feedforward import instance_stats, relu
 from warpaint.engine.neural.vgg import VGGFeatures
 
@@ -131,7 +132,7 @@ class Decoder(nn.Module):
             else:
                 if upsample:
                     h = F.interpolate(h, scale_factor=2.0, mode="nearest")
-                h = conv(F.pad(h, (1, 1, 1, 1), mode="reflect"))
+                h = banded.conv2d(h, conv.weight, conv.bias, padding=1, padding_mode="reflect")
             if i < last:
                 h = relu(h)
             upsample = up
@@ -187,10 +188,20 @@ def upsampled_conv(
         memory_format=torch.channels_last if channels_last else torch.contiguous_format,
     )
     phases = out.view(n, weight.shape[0], h, 2, w, 2)
-    for (py, px), kernel in _phase_kernels(weight).items():
-        phases[:, :, :, py, :, px] = F.conv2d(
-            small[:, :, py : py + h + 1, px : px + w + 1], kernel, bias
-        )
+    kernels = _phase_kernels(weight)
+
+    def rows(r0: int, r1: int) -> None:
+        # Output rows [2 r0, 2 r1) read the padded small map's rows [r0, r1 + 2).
+        for (py, px), kernel in kernels.items():
+            phases[:, :, r0:r1, py, :, px] = F.conv2d(
+                small[:, :, py + r0 : py + r1 + 1, px : px + w + 1], kernel, bias
+            )
+
+    spans = banded.bands(h, out.numel())
+    if spans is None:
+        rows(0, h)
+    else:
+        banded.run_bands(spans, rows)
     return out
 
 
@@ -286,12 +297,13 @@ class StyleTransfer(nn.Module):
         pad_h, pad_w = (-h) % self.STRIDE, (-w) % self.STRIDE
         mode = "reflect" if min(h, w) > m + self.STRIDE else "replicate"
         image = F.pad(image, (m, m + pad_w, m, m + pad_h), mode=mode)
-        features = encode(self.net, image)
-        target = self.layer(features)
-        strength = self.layer.strength
-        if strength >= 1.0:
-            out = self.decoder(target)
-        else:
-            both = self.decoder(torch.cat([target, features]))
-            out = both[:1] + (1 - strength) * (image - both[1:])
+        with banded.pooled_inference(image):
+            features = encode(self.net, image)
+            target = self.layer(features)
+            strength = self.layer.strength
+            if strength >= 1.0:
+                out = self.decoder(target)
+            else:
+                both = self.decoder(torch.cat([target, features]))
+                out = both[:1] + (1 - strength) * (image - both[1:])
         return out[..., m : m + h, m : m + w]

@@ -182,7 +182,10 @@ def test_task_pools_get_torchs_thread_count_or_the_width_set_for_them():
         with cpu_threads.pool_width(1):
             assert cpu_threads.pool_workers() == 1
         assert cpu_threads.pool_workers() == 5
+        assert cpu_threads.pool_workers(default=1) == 5
     assert cpu_threads.pool_workers() == torch.get_num_threads()
+    # A path that pools only where a job chose a width passes its own default.
+    assert cpu_threads.pool_workers(default=1) == 1
 
 
 def test_a_job_on_a_busy_machine_gets_a_task_pool_a_worker_wider_per_core_others_want(
