@@ -14,6 +14,7 @@ It takes (N, 3, H, W) RGB in [0, 1] and return (N, 3, H, W) in [0, 1].
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
@@ -25,6 +26,9 @@ from warpaint.engine.neural import banded
 from warpaint.engine.neural.feedforward import instance_stats, relu
 
 EPS = 1e-5
+# Noise inputs a generator keeps (see `StyleGenerator.forward`).
+NOISE_MEMO = 4
+_NOISE_LOCK = threading.Lock()
 
 
 # Not compiled (Inductor writes the hash's 32-bit constants as int32 literals,
@@ -208,10 +212,11 @@ class StyleGenerator(nn.Module):
         self.blocks = nn.ModuleList(_Residual(c.quarter, c.styles, d) for d in c.dilations())
         # Reflection padding needs the 1/4-size map wider than the largest dilation.
         self.min_side = self.STRIDE * (max(c.dilations(), default=1) + 1)
-        # The last noise inputs `forward` computed, with their key: a slider
-        # re-running one image reuses them (at 1080p the hashes cost 40 ms of
-        # one thread).
-        self._noise_memo: tuple[tuple[object, ...], NoiseInputs] | None = None
+        # The last few noise inputs `forward` computed, by size, origin, device
+        # and type: a slider re-running one image reuses them (at 1080p the
+        # hashes cost 40 ms of one thread). A few, because a tiled run also
+        # probes its memory use on a small image first.
+        self._noise_memo: dict[tuple[object, ...], NoiseInputs] = {}
         # Back up: a 1x1 conv narrows the channels at the coarse size, bilinear
         # x2, then a 3x3 conv; unlike pixel shuffle or transposed convs this
         # leaves no periodic (stride-sized) pattern in the result.
@@ -312,13 +317,15 @@ class StyleGenerator(nn.Module):
         if noise is None:
             origins = [origin] * x.shape[0] if isinstance(origin, tuple) else origin
             key = (h, w, tuple(origins), x.device, x.dtype)
-            memo = self._noise_memo
-            if memo is not None and memo[0] == key:
-                noise = memo[1]
-            else:
-                noise = self.noise_inputs(h, w, origins, x.device, x.dtype)
+            found = self._noise_memo.get(key)
+            if found is None:
+                found = self.noise_inputs(h, w, origins, x.device, x.dtype)
                 if self.reads_origin:
-                    self._noise_memo = (key, noise)
+                    with _NOISE_LOCK:  # the preview and a long job may share a generator
+                        while len(self._noise_memo) >= NOISE_MEMO:
+                            del self._noise_memo[next(iter(self._noise_memo))]
+                        self._noise_memo[key] = found
+            noise = found
         elif (noise.pixel is not None, noise.coarse is not None) != (
             bool(self.config.noise),
             self.coarse is not None,
