@@ -93,16 +93,23 @@ def pooled(workers: int | None = None) -> Iterator[int]:
 
 
 @contextmanager
-def pooled_inference(x: torch.Tensor) -> Iterator[int]:
-    """`pooled()` for a network's inference on the CPU tensor `x` (no
-    gradient recorded), else a block without a pool: training steps, other
-    devices and compiled graphs keep the one-piece graph and start no
-    threads."""
+def pooled_inference(x: torch.Tensor, quiet_from: int | None = None) -> Iterator[int]:
+    """`pooled()` for a network's inference on the CPU tensor (N, C, H, W) `x`
+    (no gradient recorded), else a block without a pool: training steps,
+    other devices and compiled graphs keep the one-piece graph and start no
+    threads. With `quiet_from`, an input of at least that many pixels runs
+    in bands on a quiet machine too, on as many workers as the calling
+    thread has torch threads (for a network measured faster that way)."""
     if torch.is_grad_enabled() or x.device.type != "cpu" or torch.compiler.is_compiling():
         yield 1
         return
-    with pooled() as workers:
-        yield workers
+    workers = None
+    if quiet_from is not None and x.shape[-2] * x.shape[-1] >= quiet_from:
+        from warpaint.engine.runtime.cpu_threads import pool_workers
+
+        workers = max(pool_workers(default=1), torch.get_num_threads())
+    with pooled(workers) as count:
+        yield count
 
 
 def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:

@@ -34,9 +34,11 @@ Two remedies, both measured by that benchmark:
   independent tasks (a spline's row bands, `engine.core.task_pool`) runs on
   single-threaded workers, as many as torch has threads by default and one
   more for each core the others want (`job_pool_width`); a worker with a
-  core to itself takes more of the tasks. `threads_for_job`
-  sets that width (`pool_workers`) whenever other programs use the CPU; on a
-  quiet machine such work runs on torch's own threads, as fast as before.
+  core to itself takes more of the tasks. The feed-forward style networks
+  run their layers that way too, in row bands (`engine.neural.banded`).
+  `threads_for_job` sets that width (`pool_workers`) whenever other programs
+  use the CPU; on a quiet machine such work runs on torch's own threads, as
+  fast as before.
 
 Both are chosen again every `REVISIT_S` while a job runs (`revisit`, called
 by the job contexts' `check()`): a half-hour training that began in a busy

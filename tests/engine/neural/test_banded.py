@@ -5,6 +5,7 @@ import torch
 from torch.nn import functional as F
 
 from warpaint.engine.features.arbitrary_style.adain import Decoder, upsampled_conv
+from warpaint.engine.features.fast_style import generator
 from warpaint.engine.features.fast_style.generator import GeneratorConfig, StyleGenerator
 from warpaint.engine.neural import banded, feedforward
 from warpaint.engine.runtime import cpu_threads
@@ -169,3 +170,21 @@ def test_the_adain_decoder_and_its_upsampled_convs_in_bands_equal_one_piece(band
     assert len(band_calls) > 10
     torch.testing.assert_close(got_up, expected_up, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_a_large_image_runs_the_generator_in_bands_on_a_quiet_machine_too(band_calls, monkeypatch):
+    gen = StyleGenerator(GeneratorConfig(styles=1, half=8, quarter=8, blocks=1)).eval()
+    gen.set_style(torch.ones(1))
+    monkeypatch.setattr(generator, "QUIET_BANDS", 48 * 48)
+    with torch.inference_mode(), cpu_threads.torch_threads(2):
+        expected = gen(_rand(1, 3, 40, 40))  # below the size: torch's threads
+        assert band_calls == []
+        big = _rand(1, 3, 64, 48)
+        banded_result = gen(big)
+        assert band_calls  # no job set a width, yet it ran in bands
+        band_calls.clear()
+        with cpu_threads.torch_threads(1):
+            one_piece = gen(big)  # one thread wanted (a batch worker): no pool
+        assert band_calls == []
+    assert expected.shape == (1, 3, 40, 40)
+    torch.testing.assert_close(banded_result, one_piece, atol=2e-5, rtol=1e-5)
