@@ -65,11 +65,11 @@ def _pool() -> TaskPool | None:
 
 @contextmanager
 def pooled(workers: int | None = None) -> Iterator[int]:
-    """Within the block, `conv2d` on the calling thread runs in row bands on a
-    task pool of `workers` workers (None: the width `cpu_threads.pool_width`
-    set, as `threads_for_job` does while other programs use the CPU) when
-    that is more than one. Nested blocks share the outer pool. Yields the
-    workers (1: no pool)."""
+    """Within the block, this module's functions on the calling thread run in
+    row bands on a task pool of `workers` workers (None: the width that
+    `cpu_threads.pool_width` set, as `threads_for_job` does while other
+    programs use the CPU) when that is more than one. Nested blocks share
+    the outer pool. Yields the workers (1: no pool)."""
     running = _pool()
     if running is not None:
         yield running.workers
@@ -257,21 +257,24 @@ def sums(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
     spans = _rows_split(x)
     if spans is None:
         return None
-    parts: list[tuple[torch.Tensor, torch.Tensor]] = []
+    parts: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def rows(a: int, b: int) -> None:
         band = x[:, :, a:b]
         # Each band's sums in the tensor's own precision (a band is short);
-        # the bands' totals in float64.
-        parts.append(
-            (
-                band.sum(dim=(2, 3), keepdim=True).double(),
-                band.square().sum(dim=(2, 3), keepdim=True).double(),
-            )
+        # the bands' totals in float64, in row order whichever worker
+        # finished first, so a result never depends on the scheduling.
+        parts[a] = (
+            band.sum(dim=(2, 3), keepdim=True).double(),
+            band.square().sum(dim=(2, 3), keepdim=True).double(),
         )
 
     run_bands(spans, rows)
-    return sum(p[0] for p in parts), sum(p[1] for p in parts)  # type: ignore[return-value]
+    ordered = [parts[a] for a in sorted(parts)]
+    total, squares = ordered[0]
+    for s1, s2 in ordered[1:]:
+        total, squares = total + s1, squares + s2
+    return total, squares
 
 
 def upsample2x_bilinear(x: torch.Tensor) -> torch.Tensor:
