@@ -322,11 +322,14 @@ class StyleGenerator(nn.Module):
             x = F.pad(x, (0, wp - w, 0, hp - h), mode="replicate")
         if noise is None:
             origins = [origin] * x.shape[0] if isinstance(origin, tuple) else origin
+            # Inference only: a training step's graph must not save tensors
+            # made under inference mode, and its crops move anyway.
+            remember = self.reads_origin and not torch.is_grad_enabled()
             key = (h, w, tuple(origins), x.device, x.dtype)
-            found = self._noise_memo.get(key)
+            found = self._noise_memo.get(key) if remember else None
             if found is None:
                 found = self.noise_inputs(h, w, origins, x.device, x.dtype)
-                if self.reads_origin:
+                if remember:
                     with _NOISE_LOCK:  # the preview and a long job may share a generator
                         while len(self._noise_memo) >= NOISE_MEMO:
                             del self._noise_memo[next(iter(self._noise_memo))]
