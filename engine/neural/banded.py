@@ -41,6 +41,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from warpaint.engine.core.task_pool import TaskPool
+from warpaint.engine.runtime.cpu_threads import pool_workers
 
 # Tasks per worker: enough that a worker on a shared core holds no one up at
 # the end of a layer, few enough that a task's dispatch (tens of microseconds)
@@ -75,8 +76,6 @@ def pooled(workers: int | None = None) -> Iterator[int]:
         yield running.workers
         return
     if workers is None:
-        from warpaint.engine.runtime.cpu_threads import pool_workers
-
         # Only a width a job chose (`threads_for_job`, from the live CPU
         # measurement): on a quiet machine torch's threads are faster (AdaIN
         # at 512 px 0.20 s against 0.23 s for two workers).
@@ -105,8 +104,6 @@ def pooled_inference(x: torch.Tensor, quiet_from: int | None = None) -> Iterator
         return
     workers = None
     if quiet_from is not None and x.shape[-2] * x.shape[-1] >= quiet_from:
-        from warpaint.engine.runtime.cpu_threads import pool_workers
-
         workers = max(pool_workers(default=1), torch.get_num_threads())
     with pooled(workers) as count:
         yield count
@@ -120,6 +117,12 @@ def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
 
 def _channels_last(t: torch.Tensor) -> bool:
     return t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
+
+
+def _layout(*tensors: torch.Tensor) -> torch.memory_format:
+    """The layout torch gives an operation's output: channels-last when any
+    input is (`cpu_layout`'s weights), so the next layer reorders nothing."""
+    return torch.channels_last if any(map(_channels_last, tensors)) else torch.contiguous_format
 
 
 def _padded(x: torch.Tensor, pad: tuple[int, int, int, int], mode: str) -> torch.Tensor:
@@ -220,7 +223,7 @@ def cat_channels(parts: Sequence[torch.Tensor]) -> torch.Tensor:
     if spans is None:
         return torch.cat(list(parts), dim=1)
     n, _, h, w = first.shape
-    layout = torch.channels_last if _channels_last(first) else torch.contiguous_format
+    layout = _layout(first)
     out = torch.empty(
         (n, sum(p.shape[1] for p in parts), h, w),
         dtype=first.dtype,
@@ -290,7 +293,7 @@ def upsample2x_bilinear(x: torch.Tensor) -> torch.Tensor:
     if spans is None:
         return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
     n, c, h, w = x.shape
-    layout = torch.channels_last if _channels_last(x) else torch.contiguous_format
+    layout = _layout(x)
     out = torch.empty((n, c, 2 * h, 2 * w), dtype=x.dtype, device=x.device, memory_format=layout)
 
     def rows(a: int, b: int) -> None:
@@ -336,15 +339,11 @@ def conv2d(
         # oneDNN would reorder every band's slice; one reorder of the whole
         # input is cheaper (an image's 3 channels: 7.8 against 18 ms at 544 px).
         x = x.contiguous(memory_format=torch.channels_last)
-    # The layout torch gives the one-piece output: channels-last when the input
-    # or the weights are (`cpu_layout`), so the next layer reorders nothing.
-    layout = (
-        torch.channels_last
-        if _channels_last(x) or _channels_last(weight)
-        else torch.contiguous_format
-    )
     out = torch.empty(
-        (n, weight.shape[0], out_h, out_w), dtype=x.dtype, device=x.device, memory_format=layout
+        (n, weight.shape[0], out_h, out_w),
+        dtype=x.dtype,
+        device=x.device,
+        memory_format=_layout(x, weight),
     )
     run_bands(
         spans,
