@@ -12,7 +12,12 @@ their process ids):
   stop around the tiled forward pass, against the Johnson reference network;
 - AdaIN: the shipped decoder at 512 px (quick: 256), content and style
   tensors ready, a remembered style, against the Johnson reference at the
-  same size.
+  same size;
+- the two phases of a preset job (`warpaint train preset`), the training
+  paths: a generator step (batch 8 at 192 px, quick: 96) and one Gatys
+  evaluation of its targets (8 crops at 256 px, quick: 128), each sample's
+  forward and backward pass a task (`engine.neural.sample_split`), against a
+  training step of the Johnson reference (batch 4 at 256 px, quick: 128).
 
 Each workload runs under five settings, one process each:
 
@@ -32,10 +37,12 @@ setting's time under load over its quiet time, the peer's, and the cores
 other processes used meanwhile (the busy loops and whatever else runs).
 
 `warpaint bench contention-pool` times the same workloads (splining on its
-task pool, fast style and AdaIN in row bands, `engine.neural.banded`) against
-torch's threads, one thread and the peer in one process per busy setting, the
-variants in turn, which separates them better than processes timed minutes
-apart on a machine that others use too.
+task pool, fast style and AdaIN in row bands, `engine.neural.banded`, the
+training paths sample by sample) against torch's threads, one thread and the
+peer in one process per busy setting, the variants in turn, which separates
+them better than processes timed minutes apart on a machine that others use
+too. For the training paths `pool` is a samples' pool as wide as torch's
+default and `no_pool` / `torch_threads` the whole batch on torch's threads.
 """
 
 from __future__ import annotations
@@ -52,7 +59,9 @@ from typing import Any
 
 from warpaint.engine.runtime.bench import benchmark
 
-WORKLOADS = ("splining", "fast-style", "adain")
+# The preset job's two phases: training steps, and the Gatys targets' evaluations.
+TRAINING = ("preset-training", "gatys-batch")
+WORKLOADS = ("splining", "fast-style", "adain", *TRAINING)
 SETTINGS = ("warpaint", "no_pool", "all_threads", "one_thread", "torch_defaults")
 BUSY = (0, 1, 2)
 # One process that keeps one core busy; the benchmark ends it by its pid.
@@ -149,7 +158,7 @@ def _ratios(
 # -- the child process ---------------------------------------------------------------
 
 
-def _workload(name: str, quick: bool) -> tuple[Callable[[], Any], Callable[[], Any], str, str]:
+def _workload(name: str, quick: bool) -> tuple[Callable[..., Any], Callable[[], Any], str, str]:
     """(warpaint's callable, the peer's callable, what runs, the peer's name)."""
     import torch
 
@@ -197,7 +206,94 @@ def _workload(name: str, quick: bool) -> tuple[Callable[[], Any], Callable[[], A
             f"{side}x{side}, shipped decoder, remembered style",
             f"johnson-{side}",
         )
+    if name in TRAINING:
+        return _training_workload(name, quick, johnson)
     raise ValueError(f"unknown workload {name!r}")
+
+
+def _training_workload(
+    name: str, quick: bool, johnson: Any
+) -> tuple[Callable[..., Any], Callable[[], Any], str, str]:
+    """A preset job's work (`preset_job`): a generator step, or one Gatys
+    evaluation of a batch of crops. Warpaint's callable takes `workers`, the
+    samples' task pool (`sample_split`; None: as a job chooses, 1: the whole
+    batch on torch's threads). The peer: a training step of the Johnson
+    reference (forward and backward, batch 4), a plain torch program."""
+    import torch
+
+    from warpaint.engine.features.fast_style.distill import (
+        GATYS_STYLE_WEIGHT,
+        DistillLoss,
+        by_sample,
+        distill_step,
+        style_grams,
+    )
+    from warpaint.engine.features.fast_style.generator import GeneratorConfig, StyleGenerator
+    from warpaint.engine.features.fast_style.preset_job import PresetBudget
+    from warpaint.engine.features.stylize.optim import gatys_loss, style_targets
+    from warpaint.engine.neural.loss_networks import feature_network
+
+    b = PresetBudget()
+    g = torch.Generator().manual_seed(3)
+    net = feature_network(b.loss_network, "cpu")
+    style = torch.rand(1, 3, b.size, b.size, generator=g)
+    ref_side = 128 if quick else 256
+    ref = torch.rand(4, 3, ref_side, ref_side, generator=g)
+
+    def peer() -> None:
+        with torch.enable_grad():
+            johnson.zero_grad(set_to_none=True)
+            (johnson(ref) - ref).square().mean().backward()
+
+    if name == "preset-training":
+        side = 96 if quick else b.crop
+        torch.manual_seed(b.seed)
+        sizes = {"half": b.half, "quarter": b.quarter, "blocks": b.blocks, "noise": b.noise}
+        config = GeneratorConfig(styles=1, noise_head=True, **sizes)
+        gen = StyleGenerator(config)
+        optimizer = torch.optim.SGD(gen.parameters(), lr=0.0)  # the same step every run
+        contents = torch.rand(b.batch, 3, side, side, generator=g)
+        targets = torch.rand(b.batch, 3, side, side, generator=g)
+        index = torch.zeros(b.batch, dtype=torch.long)
+        grams = style_grams(net, style, b.size)
+        weights = DistillLoss(feature=1.0, style=0.0, pixel_scale=4, target_style=4.0)
+        origins = [(97 * i, 31 * i) for i in range(b.batch)]
+
+        def step(workers: int | None = None) -> None:
+            with torch.enable_grad():
+                distill_step(
+                    gen,
+                    net,
+                    optimizer,
+                    contents,
+                    targets,
+                    index,
+                    grams,
+                    weights,
+                    1,
+                    origins,
+                    workers,
+                )
+
+        what = f"generator step, batch {b.batch} at {side} px, {b.loss_network}"
+        return step, peer, what, f"johnson-train-4x{ref_side}"
+    side = 128 if quick else b.size
+    contents = torch.rand(b.gatys_batch, 3, side, side, generator=g)
+    loss_fn = gatys_loss(
+        net, contents, style_targets(net, [(style, 1.0)], side), GATYS_STYLE_WEIGHT
+    )
+    x = contents.clone().requires_grad_(True)
+
+    def evaluate(workers: int | None = None) -> None:
+        x.grad = None
+        with torch.enable_grad():
+            if workers == 1:
+                loss_fn(x)[0].backward()
+            else:
+                by_sample(loss_fn, workers)(x)
+
+    what = f"Gatys evaluation, {b.gatys_batch} crops at {side} px, {b.gatys_network}"
+    return evaluate, peer, what, f"johnson-train-4x{ref_side}"
 
 
 # `warpaint bench contention-pool`: the workloads' variants timed in turn in one
@@ -239,32 +335,42 @@ def child_interleaved(workload: str, quick: bool) -> dict[str, Any]:
     count), `one_thread`, and the peer. Medians, every timing, the pool
     widths `warpaint` used and the cores others used meanwhile."""
     import warpaint  # noqa: F401  (configures libgomp before torch loads)
+    from warpaint.engine.neural import sample_split
     from warpaint.engine.runtime import cpu_threads
 
     cpu_threads.start_monitor()
     import torch
 
     ours, peer, what, peer_name = _workload(workload, quick)
+    training = workload in TRAINING
     runs = 5 if quick else 9
     pools: list[int] = []  # the task-pool width `warpaint` ran each time (1: none)
+    default = torch.get_num_threads()
 
     def run(variant: str) -> None:
         if variant == "peer":
             peer()
         elif variant == "one_thread":
             with cpu_threads.torch_threads(1), cpu_threads.pool_width(1):
-                ours()
+                ours(workers=1) if training else ours()
         elif variant == "warpaint":
             with cpu_threads.threads_for_job():
-                pools.append(cpu_threads.pool_workers())
-                ours()
+                if training:
+                    pools.append(sample_split.training_workers())
+                    ours()
+                else:
+                    pools.append(cpu_threads.pool_workers())
+                    ours()
+        elif training:  # a samples' pool as wide as torch's default, or none
+            with cpu_threads.threads_for_job():
+                ours(workers=default if variant == "pool" else 1)
         else:
-            width = torch.get_num_threads() if variant == "pool" else 1
+            width = default if variant == "pool" else 1
             with cpu_threads.threads_for_job(), cpu_threads.pool_width(width):
                 ours()
 
     times: dict[str, list[float]] = {v: [] for v in VARIANTS}
-    with torch.inference_mode():
+    with torch.inference_mode(not training):
         for variant in VARIANTS:
             run(variant)
         first = cpu_threads.CpuMonitor().sample()
@@ -289,6 +395,7 @@ def child_interleaved(workload: str, quick: bool) -> dict[str, Any]:
 
 def child(workload: str, setting: str, quick: bool) -> dict[str, Any]:
     import warpaint  # noqa: F401  (configures libgomp before torch loads)
+    from warpaint.engine.neural import sample_split
     from warpaint.engine.runtime import cpu_threads
 
     cpu_threads.start_monitor()
@@ -297,12 +404,13 @@ def child(workload: str, setting: str, quick: bool) -> dict[str, Any]:
     if setting == "one_thread":
         torch.set_num_threads(1)
     ours, peer, what, peer_name = _workload(workload, quick)
+    training = workload in TRAINING
     runs = 3 if quick else 5
     mine: list[float] = []
     theirs: list[float] = []
     threads_used: list[int] = []
     pools_used: list[int] = []
-    with torch.inference_mode():
+    with torch.inference_mode(not training):
         ours()
         peer()
         first = cpu_threads.CpuMonitor().sample()
@@ -311,12 +419,20 @@ def child(workload: str, setting: str, quick: bool) -> dict[str, Any]:
             if setting in ("warpaint", "no_pool"):
                 with cpu_threads.threads_for_job() as chosen:
                     threads_used.append(chosen or torch.get_num_threads())
-                    pools_used.append(cpu_threads.pool_workers() if setting == "warpaint" else 1)
-                    with cpu_threads.pool_width(pools_used[-1]):
-                        ours()
+                    if training:
+                        pools_used.append(
+                            sample_split.training_workers() if setting == "warpaint" else 1
+                        )
+                        ours(workers=pools_used[-1])
+                    else:
+                        pools_used.append(
+                            cpu_threads.pool_workers() if setting == "warpaint" else 1
+                        )
+                        with cpu_threads.pool_width(pools_used[-1]):
+                            ours()
             else:
                 with cpu_threads.pool_width(1):
-                    ours()
+                    ours(workers=1) if training else ours()
             mine.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             peer()

@@ -30,8 +30,15 @@ def gram_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Squared feature difference divided by the target's mean square."""
-    return (features - target).square().mean() / target.square().mean().clamp_min(1e-12)
+    """Squared feature difference divided by the target's mean square, each
+    sample's own, averaged over the batch: (N, C, h, w) twice -> scalar.
+
+    Per sample, so that a batch's loss is the mean of its samples' losses
+    (`engine.neural.sample_split` computes them one by one) and an image's
+    term never depends on the others in its batch."""
+    dims = tuple(range(1, features.dim()))
+    sq = (features - target).square().mean(dims)
+    return (sq / target.square().mean(dims).clamp_min(1e-12)).mean()
 
 
 def tv_beta(image: torch.Tensor, beta: float = 2.0) -> torch.Tensor:

@@ -325,6 +325,18 @@ def pool_workers(default: int | None = None) -> int:
     return int(torch.get_num_threads())
 
 
+def default_threads() -> int:
+    """The calling thread's torch thread count before its job chose one
+    (`threads_for_job`), else its count now: the threads the job would have
+    on a quiet machine."""
+    state = getattr(_job, "state", None)
+    if state is not None:
+        return int(state.default)
+    import torch
+
+    return int(torch.get_num_threads())
+
+
 @contextmanager
 def pool_width(count: int) -> Iterator[None]:
     """`pool_workers()` is `count` on the calling thread inside the block."""

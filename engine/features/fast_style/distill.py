@@ -34,12 +34,15 @@ from torch.nn import functional as F
 
 from warpaint.engine.features.fast_style.generator import StyleGenerator, lattice_noise
 from warpaint.engine.features.stylize.optim import (
+    LossFn,
+    RowsLossFn,
     coarse_to_fine,
     gatys_loss,
     optimise,
     style_targets,
 )
 from warpaint.engine.neural.loss_networks import LossNetwork
+from warpaint.engine.neural.sample_split import backward_by_sample
 from warpaint.engine.neural.style_losses import content_loss, gram, resize_to_side
 from warpaint.engine.runtime.errors import BadInputError
 
@@ -174,9 +177,23 @@ def stylize_batch(
             x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)
         targets = style_targets(net, [(style, 1.0)], s, check)
         loss_fn = gatys_loss(net, c, targets, style_weight, check=check)
-        x = optimise(x, loss_fn, "lbfgs", n, check=check)
+        x = optimise(x, by_sample(loss_fn) if x.is_cpu else loss_fn, "lbfgs", n, check=check)
     assert x is not None
     return x
+
+
+def by_sample(loss_fn: RowsLossFn, workers: int | None = None) -> LossFn:
+    """`loss_fn` over a batch whose images' losses and gradients are computed
+    one image at a time on a task pool of `workers` (`sample_split`); it
+    leaves the gradient in the image's `.grad` and returns the loss detached."""
+
+    def split(img: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        def loss_of(rows: slice) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            return loss_fn(img[rows], rows)
+
+        return backward_by_sample(loss_of, len(img), [img], workers)
+
+    return split
 
 
 @dataclass
@@ -301,15 +318,33 @@ def distill_step(
     weights: DistillLoss,
     styles: int,
     origins: list[tuple[int, int]] | None = None,
+    workers: int | None = None,
 ) -> dict[str, float]:
     """One optimiser step on a batch: contents/targets (B, 3, s, s), style_index (B,).
     `gen` may be a DistributedDataParallel wrapper of a StyleGenerator;
-    `origins` place each crop in a virtual whole image (for the noise input)."""
+    `origins` place each crop in a virtual whole image (for the noise input);
+    `workers`: the samples' task pool (None: `sample_split.training_workers`,
+    1: the whole batch at once).
+
+    Every term of the loss is a mean over the samples (the style term only
+    while the batch has one style), so on the CPU each sample's forward and
+    backward pass runs as a task of `sample_split` (not for a
+    DistributedDataParallel wrapper, whose hooks expect the whole batch)."""
     optimizer.zero_grad(set_to_none=True)
     mix = one_hot(style_index, styles).to(contents.device)
-    out = gen(contents, mix, origin=origins) if origins is not None else gen(contents, mix)
-    loss, parts = distill_loss(net, out, targets, grams, style_index, weights)
-    loss.backward()  # type: ignore[no-untyped-call]
+
+    def loss_of(rows: slice) -> tuple[torch.Tensor, dict[str, float]]:
+        where = origins[rows] if origins is not None else None
+        if where is None:
+            out = gen(contents[rows], mix[rows])
+        else:
+            out = gen(contents[rows], mix[rows], origin=where)
+        return distill_loss(net, out, targets[rows], grams, style_index[rows], weights)
+
+    one_style = weights.style == 0 or len(style_index.unique()) == 1
+    split = one_style and not isinstance(gen, torch.nn.parallel.DistributedDataParallel)
+    params = [p for p in gen.parameters() if p.requires_grad]
+    _loss, parts = backward_by_sample(loss_of, len(contents), params, workers if split else 1)
     optimizer.step()
     return parts
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch.nn import functional as F
@@ -52,6 +53,17 @@ PREVIEW_INTERVAL_S = 0.5
 
 Progress = Callable[[float, torch.Tensor, dict[str, float]], None]
 LossFn = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+
+
+class RowsLossFn(Protocol):
+    """A batch's loss (`gatys_loss`) that can also be asked for some of its
+    images': `img` holds the batch's images `rows`."""
+
+    def __call__(
+        self, img: torch.Tensor, rows: slice = ...
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
+
+
 # Applied to each style layer's features before its Gram matrix
 # (`feature_transform.SoftmaxTransform`); None: the plain Gram.
 StyleTransform = Callable[[torch.Tensor], torch.Tensor] | None
@@ -128,7 +140,8 @@ def optimise(
         opt.zero_grad(set_to_none=True)
         if evaluate is None:
             total, parts = loss_fn(x)
-            total.backward()
+            if total.requires_grad:  # else the loss put its gradient in x.grad itself
+                total.backward()
         else:
             check()  # a replay never calls the network's own checks
             total, parts, grad = evaluate()
@@ -285,24 +298,30 @@ def gatys_loss(
     tv_weight: float = 0.0,
     check: Callable[[], None] = _noop,
     transform: StyleTransform = None,
-) -> Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+) -> RowsLossFn:
     """The Gatys loss of an image against style Gram `targets` and the
     features of `content` (N, 3, H, W): weighted Gram losses on the style
     layers + content loss (+ TV). For a batch, each image's Gram is compared
     with the targets, so the images are stylised independently. `transform`
-    maps the style layers' features before the Gram, as for the targets."""
+    maps the style layers' features before the Gram, as for the targets.
+
+    The loss is the mean of the images' own losses; `loss_fn(img, rows)`
+    gives that of the batch's images `rows` (`img` holds just those), for
+    `engine.neural.sample_split`."""
     tf = (lambda f: f) if transform is None else transform
     with torch.no_grad():
         c_target = net.module(content, [net.content_layer], check)[net.content_layer]
     layers = (*net.style_layers, net.content_layer)
 
-    def loss_fn(img: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss_fn(
+        img: torch.Tensor, rows: slice = slice(None)
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         feats = net.module(img, layers, check)
         ls = sum(
             w * gram_loss(tf(feats[name]), targets[name])
             for name, w in zip(net.style_layers, net.style_weights, strict=True)
         )
-        lc = content_loss(feats[net.content_layer], c_target)
+        lc = content_loss(feats[net.content_layer], c_target[rows])
         total = style_weight * ls + content_weight * lc
         if tv_weight > 0:
             total = total + tv_weight * tv_beta(img)

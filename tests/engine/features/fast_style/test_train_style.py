@@ -45,6 +45,75 @@ def test_distillation_steps_lower_the_loss_on_tiny_crops():
     assert sum(losses[-5:]) / 5 < 0.6 * sum(losses[:5]) / 5
 
 
+def _preset_step_grads(workers: int, styles: int = 1, style_weight: float = 0.0):
+    from warpaint.engine.features.fast_style.distill import DistillLoss, distill_step, style_grams
+    from warpaint.engine.features.fast_style.generator import GeneratorConfig, StyleGenerator
+    from warpaint.engine.neural.loss_networks import feature_network
+
+    torch.manual_seed(0)
+    net = feature_network("vgg19-random-slim", "cpu")
+    g = torch.Generator().manual_seed(1)
+    contents, targets = torch.rand(4, 3, 32, 32, generator=g), torch.rand(4, 3, 32, 32, generator=g)
+    grams = style_grams(net, targets[:styles], 32)
+    config = GeneratorConfig(styles=styles, half=8, quarter=16, blocks=2, noise=2, noise_head=True)
+    gen = StyleGenerator(config)
+    opt = torch.optim.SGD(gen.parameters(), lr=0.0)  # keeps the weights: only .grad changes
+    index = torch.arange(4) % styles
+    weights = DistillLoss(style=style_weight, pixel_scale=2, target_style=4.0)
+    origins = [(40 * k, 8 * k) for k in range(4)]
+    with torch.enable_grad():
+        parts = distill_step(
+            gen, net, opt, contents, targets, index, grams, weights, styles, origins, workers
+        )
+    return parts, [p.grad.clone() for p in gen.parameters()]
+
+
+def test_a_generator_step_run_sample_by_sample_equals_the_whole_batchs():
+    whole_parts, whole = _preset_step_grads(workers=1)
+    parts, split = _preset_step_grads(workers=3)
+    assert parts["total"] == pytest.approx(whole_parts["total"], rel=1e-5)
+    scale = max(float(g.abs().max()) for g in whole)
+    for a, b in zip(split, whole, strict=True):
+        assert float((a - b).abs().max()) <= 1e-5 * scale
+
+
+def test_a_batch_of_several_styles_with_a_style_term_stays_whole(monkeypatch):
+    from warpaint.engine.features.fast_style import distill
+
+    calls: list[int | None] = []
+    real = distill.backward_by_sample
+
+    def spy(loss_of, batch, leaves, workers=None):
+        calls.append(workers)
+        return real(loss_of, batch, leaves, workers)
+
+    monkeypatch.setattr(distill, "backward_by_sample", spy)
+    _preset_step_grads(workers=3, styles=2, style_weight=0.5)  # the style term's mean is per style
+    _preset_step_grads(workers=3, styles=2, style_weight=0.0)
+    assert calls == [1, 3]
+
+
+def test_a_gatys_batchs_gradient_computed_image_by_image_equals_the_whole_batchs():
+    from warpaint.engine.features.fast_style.distill import GATYS_STYLE_WEIGHT, by_sample
+    from warpaint.engine.features.stylize.optim import gatys_loss, style_targets
+    from warpaint.engine.neural.loss_networks import feature_network
+
+    net = feature_network("vgg19-random-slim", "cpu")
+    g = torch.Generator().manual_seed(2)
+    contents, style = torch.rand(3, 3, 32, 32, generator=g), torch.rand(1, 3, 48, 48, generator=g)
+    loss_fn = gatys_loss(net, contents, style_targets(net, [(style, 1.0)], 32), GATYS_STYLE_WEIGHT)
+    x = (contents + 0.1 * torch.rand(3, 3, 32, 32, generator=g)).requires_grad_(True)
+    with torch.enable_grad():
+        whole, _ = loss_fn(x)
+        whole.backward()
+        want, x.grad = x.grad.clone(), None
+        split, parts = by_sample(loss_fn, workers=3)(x)
+    assert not split.requires_grad
+    assert float(split) == pytest.approx(float(whole.detach()), rel=1e-5)
+    assert set(parts) == {"style", "content"}
+    assert float((x.grad - want).abs().max()) <= 1e-5 * float(want.abs().max())
+
+
 def test_pooled_pixel_loss_ignores_fine_texture_but_not_colour():
     from warpaint.engine.features.fast_style.distill import DistillLoss, distill_loss, style_grams
     from warpaint.engine.neural.loss_networks import feature_network
@@ -340,9 +409,15 @@ def test_mark_seeds_are_the_generators_coarse_noise_wherever_a_crop_sits():
     assert torch.allclose(quarter[0, :3] * 2 - 1, whole[0, :, 2::4, 2::4], atol=1e-6)
 
 
-def test_seeded_targets_start_from_the_coarse_noise_and_the_record_says_so(tmp_path):
+def test_seeded_targets_start_from_the_coarse_noise_and_the_record_says_so(tmp_path, monkeypatch):
     from warpaint.engine.features.fast_style.distill import mark_seeds
     from warpaint.engine.features.fast_style.train import _mark_place
+    from warpaint.engine.runtime import cpu_threads
+
+    # Both runs on the same threads whatever else the machine runs: the style's
+    # Gram targets on one thread or two differ in the last bits.
+    monkeypatch.setattr(cpu_threads, "job_threads", lambda: None)
+    monkeypatch.setattr(cpu_threads, "job_pool_width", lambda default: 1)
 
     def run(name: str, *options: str) -> tuple[dict, dict]:
         out = tmp_path / f"{name}.safetensors"

@@ -1,0 +1,121 @@
+"""A training step's forward and backward cut into its samples, on a task pool.
+
+torch parallelises a training step inside each operation, and its threads wait
+for each other at every operation's end, in the backward pass too. Beside one
+busy program on a 2-core machine the thread that shares a core holds the other
+up, so `threads_for_job` gives such a job one thread. A batch's samples are
+independent tasks instead: when the loss is a mean over the samples (every
+term of it), each sample's loss and gradient can be computed on its own, on
+one single-threaded worker of an `engine.core.task_pool.TaskPool`, and the
+gradients summed. The worker with a core to itself takes more samples, and
+nothing waits at an operation's end. On a quiet machine it is faster too:
+each sample's small operations run on one thread without a barrier, and the
+step's single-threaded parts (Python, the autograd engine) overlap other
+samples' work. A fast-style preset's generator step (batch 8 at 192 px) took
+0.49 s sample by sample against 0.74 s on torch's threads quiet, and 0.74
+against 1.12 s beside one busy loop (`warpaint bench contention-pool`,
+docs/benchmarks.md).
+
+The gradient is the sum of the samples' gradients in sample order, whatever
+worker computed each, so a step's result never depends on the machine's
+load; it equals the whole batch's backward pass to float rounding.
+
+`backward_by_sample(loss_of, batch, leaves)` is the one entry: it runs the
+split on the CPU, under grad mode, for a batch of more than one, on
+`training_workers()` workers, and the whole batch's `backward()` otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+
+from warpaint.engine.core.task_pool import TaskPool
+from warpaint.engine.runtime.cpu_threads import default_threads, pool_width
+
+# A loss of some of the batch's samples: (mean loss over them, named parts as
+# tensors or floats, means over them too).
+LossOf = Callable[[slice], tuple[torch.Tensor, Mapping[str, Any]]]
+
+
+def training_workers() -> int:
+    """Workers for a training step on the calling thread: one per thread torch
+    would have on a quiet machine (`cpu_threads.default_threads`), whatever
+    the load. Unlike row bands, more workers than that were no faster beside
+    busy programs: each holds a sample's activations, and on the 2-core
+    development machine a preset's generator step took 0.88 / 0.89 / 0.91 /
+    1.01 s on 2 / 3 / 4 / 8 workers beside one busy loop, 0.59 / 0.63 / 0.69
+    / 0.84 s quiet (docs/benchmarks.md, "Training sample by sample")."""
+    return default_threads()
+
+
+def backward_by_sample(
+    loss_of: LossOf,
+    batch: int,
+    leaves: Sequence[torch.Tensor],
+    workers: int | None = None,
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """The loss of a batch of `batch` samples and its gradient, added to each
+    of `leaves`' `.grad` as `loss.backward()` would.
+
+    `loss_of(rows)` computes the mean loss over the samples `rows` (a slice)
+    and its parts (means too), with a graph to `leaves` (tensors that require
+    grad: a network's parameters, an image being optimised). The whole
+    batch's loss must be the mean of its samples' losses. On the CPU, under
+    grad mode, with `batch` > 1 and more than one worker (`workers`, default
+    `training_workers()`), each sample's loss and gradients are computed as a
+    task on a `TaskPool` and summed in sample order; otherwise `loss_of` gets
+    the whole batch and its loss's `backward()` runs as usual. Returns the
+    batch's loss, detached (its gradient is already in `.grad`), and its parts."""
+    count = training_workers() if workers is None else workers
+    if (
+        batch <= 1
+        or count <= 1
+        or not torch.is_grad_enabled()
+        or any(leaf.device.type != "cpu" for leaf in leaves)
+    ):
+        loss, parts = loss_of(slice(0, batch))
+        loss.backward()  # type: ignore[no-untyped-call]
+        return loss.detach(), dict(parts)
+
+    losses: list[torch.Tensor | None] = [None] * batch
+    sample_parts: list[Mapping[str, Any]] = [{}] * batch
+    grads: list[Sequence[torch.Tensor | None]] = [()] * batch
+
+    def task(k: int) -> Callable[[], None]:
+        def run() -> None:
+            # The sample runs on this one thread: no nested bands or pools.
+            with pool_width(1):
+                loss, parts = loss_of(slice(k, k + 1))
+                grads[k] = torch.autograd.grad(loss, leaves, allow_unused=True)
+            losses[k] = loss.detach()
+            sample_parts[k] = parts
+
+        return run
+
+    with TaskPool(min(count, batch)) as pool:
+        pool.run([task(k) for k in range(batch)])
+
+    # In sample order, so the sum is the same whichever worker finished first.
+    for i, leaf in enumerate(leaves):
+        total_grad: torch.Tensor | None = None
+        for k in range(batch):
+            g = grads[k][i]
+            if g is not None:
+                total_grad = g if total_grad is None else total_grad + g
+        if total_grad is None:
+            continue
+        total_grad = total_grad / batch
+        leaf.grad = total_grad if leaf.grad is None else leaf.grad + total_grad
+    loss = torch.stack([x for x in losses if x is not None]).mean()
+    names = sample_parts[0].keys()
+    parts = {name: _mean([p[name] for p in sample_parts]) for name in names}
+    return loss, parts
+
+
+def _mean(values: list[Any]) -> Any:
+    if all(isinstance(v, torch.Tensor) for v in values):
+        return torch.stack([v.detach() for v in values]).mean()
+    return sum(float(v) for v in values) / len(values)
