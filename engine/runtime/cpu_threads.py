@@ -39,6 +39,10 @@ Two remedies, both measured by that benchmark:
   `threads_for_job` sets that width (`pool_workers`) whenever other programs
   use the CPU; on a quiet machine such work runs on torch's own threads, as
   fast as before.
+- **Training sample by sample.** A training step whose loss is a mean over
+  its samples runs each sample's forward and backward pass as a task
+  (`engine.neural.sample_split`), on one worker per thread the job would
+  have quietly (`default_threads`), busy machine or not.
 
 Both are chosen again every `REVISIT_S` while a job runs (`revisit`, called
 by the job contexts' `check()`): a half-hour training that began in a busy

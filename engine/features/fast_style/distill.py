@@ -42,7 +42,7 @@ from warpaint.engine.features.stylize.optim import (
     style_targets,
 )
 from warpaint.engine.neural.loss_networks import LossNetwork
-from warpaint.engine.neural.sample_split import backward_by_sample
+from warpaint.engine.neural.sample_split import backward_by_sample, samples_per_task
 from warpaint.engine.neural.style_losses import content_loss, gram, resize_to_side
 from warpaint.engine.runtime.errors import BadInputError
 
@@ -191,7 +191,8 @@ def by_sample(loss_fn: RowsLossFn, workers: int | None = None) -> LossFn:
         def loss_of(rows: slice) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
             return loss_fn(img[rows], rows)
 
-        return backward_by_sample(loss_of, len(img), [img], workers)
+        per_task = samples_per_task(img.shape[-2] * img.shape[-1])
+        return backward_by_sample(loss_of, len(img), [img], workers, per_task)
 
     return split
 
@@ -327,8 +328,8 @@ def distill_step(
     1: the whole batch at once).
 
     Every term of the loss is a mean over the samples (the style term only
-    while the batch has one style), so on the CPU each sample's forward and
-    backward pass runs as a task of `sample_split` (not for a
+    while the batch has one style), so on the CPU the samples' forward and
+    backward passes run as tasks of `sample_split` (not for a
     DistributedDataParallel wrapper, whose hooks expect the whole batch)."""
     optimizer.zero_grad(set_to_none=True)
     mix = one_hot(style_index, styles).to(contents.device)
@@ -344,7 +345,10 @@ def distill_step(
     one_style = weights.style == 0 or len(style_index.unique()) == 1
     split = one_style and not isinstance(gen, torch.nn.parallel.DistributedDataParallel)
     params = [p for p in gen.parameters() if p.requires_grad]
-    _loss, parts = backward_by_sample(loss_of, len(contents), params, workers if split else 1)
+    per_task = samples_per_task(contents.shape[-2] * contents.shape[-1])
+    _loss, parts = backward_by_sample(
+        loss_of, len(contents), params, workers if split else 1, per_task
+    )
     optimizer.step()
     return parts
 

@@ -8,7 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from warpaint.engine.neural.sample_split import backward_by_sample, training_workers
+from warpaint.engine.neural.sample_split import (
+    backward_by_sample,
+    samples_per_task,
+    training_workers,
+)
 from warpaint.engine.neural.style_losses import content_loss
 from warpaint.engine.runtime.cpu_threads import pool_width, torch_threads
 from warpaint.engine.runtime.errors import JobCancelled
@@ -48,10 +52,10 @@ def _whole(net: nn.Module, x: torch.Tensor, y: torch.Tensor):
     return loss.detach(), parts, [p.grad.clone() for p in net.parameters()]
 
 
-def _split(net: nn.Module, x: torch.Tensor, y: torch.Tensor, workers: int, seen=None):
+def _split(net: nn.Module, x: torch.Tensor, y: torch.Tensor, workers: int, seen=None, per_task=1):
     net.zero_grad(set_to_none=True)
     loss, parts = backward_by_sample(
-        _loss_of(net, x, y, seen), len(x), list(net.parameters()), workers
+        _loss_of(net, x, y, seen), len(x), list(net.parameters()), workers, per_task
     )
     return loss, parts, [p.grad.clone() for p in net.parameters()]
 
@@ -146,3 +150,30 @@ def test_the_content_loss_of_a_batch_is_the_mean_of_its_samples():
     assert torch.allclose(content_loss(f, t), torch.stack(each).mean(), rtol=1e-6)
     one = (f[:1] - t[:1]).square().mean() / t[:1].square().mean()
     assert torch.allclose(each[0], one, rtol=1e-6)
+
+
+def test_tasks_of_several_samples_weigh_by_their_share_of_the_batch():
+    net, (x, y) = _net(), _batch(7)
+    loss, parts, grads = _whole(net, x, y)
+    seen: list = []
+    net.zero_grad(set_to_none=True)
+    loss_s, parts_s = backward_by_sample(
+        _loss_of(net, x, y, seen), len(x), list(net.parameters()), 2, per_task=3
+    )
+    assert sorted((a, b) for a, b, _ in seen) == [(0, 3), (3, 6), (6, 7)]
+    assert torch.allclose(loss_s, loss, rtol=1e-5)
+    assert parts_s["feature"] == pytest.approx(parts["feature"], rel=1e-5)
+    scale = max(float(g.abs().max()) for g in grads)
+    for p, want in zip(net.parameters(), grads, strict=True):
+        assert float((p.grad - want).abs().max()) <= 1e-5 * scale
+
+
+def test_small_maps_go_several_to_a_task_and_one_task_is_the_whole_batch():
+    assert samples_per_task(256 * 256) == 1
+    assert samples_per_task(192 * 192) == 1
+    assert samples_per_task(128 * 128) == 2
+    assert samples_per_task(96 * 96) == 4
+    net, (x, y) = _net(), _batch(4)
+    seen: list = []
+    _split(net, x, y, workers=3, seen=seen, per_task=4)
+    assert [(a, b) for a, b, _ in seen] == [(0, 4)]

@@ -50,8 +50,8 @@ def _preset_step_grads(workers: int, styles: int = 1, style_weight: float = 0.0)
     from warpaint.engine.features.fast_style.generator import GeneratorConfig, StyleGenerator
     from warpaint.engine.neural.loss_networks import feature_network
 
+    net = feature_network("vgg19-random-slim", "cpu")  # first: building it may draw numbers
     torch.manual_seed(0)
-    net = feature_network("vgg19-random-slim", "cpu")
     g = torch.Generator().manual_seed(1)
     contents, targets = torch.rand(4, 3, 32, 32, generator=g), torch.rand(4, 3, 32, 32, generator=g)
     grams = style_grams(net, targets[:styles], 32)
@@ -68,7 +68,15 @@ def _preset_step_grads(workers: int, styles: int = 1, style_weight: float = 0.0)
     return parts, [p.grad.clone() for p in gen.parameters()]
 
 
-def test_a_generator_step_run_sample_by_sample_equals_the_whole_batchs():
+@pytest.fixture
+def one_sample_a_task(monkeypatch):
+    """Every sample its own task, however small the test's crops."""
+    from warpaint.engine.neural import sample_split
+
+    monkeypatch.setattr(sample_split, "MIN_TASK_PIXELS", 1)
+
+
+def test_a_generator_step_run_sample_by_sample_equals_the_whole_batchs(one_sample_a_task):
     whole_parts, whole = _preset_step_grads(workers=1)
     parts, split = _preset_step_grads(workers=3)
     assert parts["total"] == pytest.approx(whole_parts["total"], rel=1e-5)
@@ -80,20 +88,23 @@ def test_a_generator_step_run_sample_by_sample_equals_the_whole_batchs():
 def test_a_batch_of_several_styles_with_a_style_term_stays_whole(monkeypatch):
     from warpaint.engine.features.fast_style import distill
 
-    calls: list[int | None] = []
+    calls: list[tuple[int | None, int]] = []
     real = distill.backward_by_sample
 
-    def spy(loss_of, batch, leaves, workers=None):
-        calls.append(workers)
-        return real(loss_of, batch, leaves, workers)
+    def spy(loss_of, batch, leaves, workers=None, per_task=1):
+        calls.append((workers, per_task))
+        return real(loss_of, batch, leaves, workers, per_task)
 
     monkeypatch.setattr(distill, "backward_by_sample", spy)
     _preset_step_grads(workers=3, styles=2, style_weight=0.5)  # the style term's mean is per style
     _preset_step_grads(workers=3, styles=2, style_weight=0.0)
-    assert calls == [1, 3]
+    # 32 px crops: the four samples of the batch in one task (`samples_per_task`).
+    assert calls == [(1, 32), (3, 32)]
 
 
-def test_a_gatys_batchs_gradient_computed_image_by_image_equals_the_whole_batchs():
+def test_a_gatys_batchs_gradient_computed_image_by_image_equals_the_whole_batchs(
+    one_sample_a_task,
+):
     from warpaint.engine.features.fast_style.distill import GATYS_STYLE_WEIGHT, by_sample
     from warpaint.engine.features.stylize.optim import gatys_loss, style_targets
     from warpaint.engine.neural.loss_networks import feature_network
@@ -107,7 +118,14 @@ def test_a_gatys_batchs_gradient_computed_image_by_image_equals_the_whole_batchs
         whole, _ = loss_fn(x)
         whole.backward()
         want, x.grad = x.grad.clone(), None
-        split, parts = by_sample(loss_fn, workers=3)(x)
+        seen: list[slice] = []
+
+        def watched(img, rows=slice(None)):
+            seen.append(rows)
+            return loss_fn(img, rows)
+
+        split, parts = by_sample(watched, workers=3)(x)
+    assert sorted(r.start for r in seen) == [0, 1, 2]  # one image a task
     assert not split.requires_grad
     assert float(split) == pytest.approx(float(whole.detach()), rel=1e-5)
     assert set(parts) == {"style", "content"}
