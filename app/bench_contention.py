@@ -248,8 +248,10 @@ def _training_workload(
     if name == "preset-training":
         side = 96 if quick else b.crop
         torch.manual_seed(b.seed)
-        sizes = {"half": b.half, "quarter": b.quarter, "blocks": b.blocks, "noise": b.noise}
-        config = GeneratorConfig(styles=1, noise_head=True, **sizes)
+        config = GeneratorConfig(
+            styles=1, half=b.half, quarter=b.quarter, blocks=b.blocks, noise=b.noise,
+            noise_head=True,
+        )  # fmt: skip
         gen = StyleGenerator(config)
         optimizer = torch.optim.SGD(gen.parameters(), lr=0.0)  # the same step every run
         contents = torch.rand(b.batch, 3, side, side, generator=g)
