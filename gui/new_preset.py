@@ -80,7 +80,7 @@ class NewPresetDialog(QDialog):
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("Letters, digits, spaces, '-' or '_'")
         note = QLabel(
-            "Training takes about half an hour on a 2-core CPU. It runs in the background; "
+            "Training takes about 20 minutes on a 2-core CPU. It runs in the background; "
             "you can cancel it and resume it later."
         )
         note.setWordWrap(True)
@@ -125,7 +125,7 @@ class NewPresetWidget(QWidget):
         self.setObjectName("NewPreset")
         self.panel = panel
         self.host = host
-        # None: the default budget (about 30 minutes); tests give a tiny one.
+        # None: the default budget (about 20 minutes); tests give a tiny one.
         self.budget: PresetBudget | None = None
         self.job: Job | None = None
         self._job_name = ""
@@ -147,7 +147,7 @@ class NewPresetWidget(QWidget):
         self.gallery.setMaximumHeight(2 * self.gallery.gridSize().height() + 8)
         self.gallery.itemClicked.connect(self._on_gallery_clicked)
         self.new_button = QPushButton("New preset from image…")
-        self.new_button.setToolTip("Train a preset from your own style image (about half an hour)")
+        self.new_button.setToolTip("Train a preset from your own style image (about 20 minutes)")
         self.new_button.clicked.connect(self._on_new_clicked)
         self.resume_label = QLabel()
         self.resume_label.setWordWrap(True)

@@ -3,7 +3,7 @@
 The recipe is the shipped presets' (`warpaint train style`, docs/fast-style.md):
 Gatys targets of content crops from the offline photos, then a one-style
 generator distilled from them; only the budget is smaller (`PresetBudget`),
-chosen to finish in about half an hour on a 2-core CPU.
+chosen to finish within half an hour on a 2-core CPU (about 18 minutes).
 
 The job runs in any job context (`check()` and `report(fraction, preview,
 data)`: the GUI's long lane, the command line's `warpaint train preset`).
@@ -64,9 +64,10 @@ MAX_STYLE_BYTES = 512 << 20
 class PresetBudget:
     """How much work a preset gets. The defaults are the shipped presets'
     recipe (the same crops, Gatys targets, losses and generator) for one style
-    and 1800 steps instead of 4000: 26 minutes extrapolated on a quiet 2-core
-    CPU, 28.8 measured in a run beside other work
-    (docs/fast-style.md, "Your own preset", has the figures)."""
+    and 1800 steps instead of 4000: 18.3 minutes measured on a quiet 2-core
+    CPU, each step's samples on a task pool (`sample_split`), 16.6-18.8
+    extrapolated by `warpaint bench preset-job` (docs/fast-style.md, "Your own
+    preset", has the figures)."""
 
     size: int = 256  # side of the content crops and of the style image
     crops: int = 16  # content crops stylised by Gatys
@@ -110,14 +111,16 @@ class PresetBudget:
         return max(16, (self.size * 3 // 4) // 4 * 4)
 
 
-# Costs on the quiet 2-core x86_64 CPU with two threads and EfficientNet-Lite0,
-# from the shipped presets' training record (resources/models/fast-style.json:
-# 606 s of targets for 9 x 16 crops x 96 evaluations in batches of 8, 3213 s
-# for 4000 steps): seconds per Gatys evaluation of one 256 px crop, and per
-# generator step of batch 8 on 192 px views. They weigh the two phases in the
+# Costs on the 2-core x86_64 CPU with EfficientNet-Lite0: seconds per Gatys
+# evaluation of one 256 px crop (the shipped presets' training record,
+# resources/models/fast-style.json: 606 s of targets for 9 x 16 crops x 96
+# evaluations in batches of 8), and per generator step of batch 8 on 192 px
+# views (a full default preset job with the samples on a task pool: 1097 s in
+# all, about 70 s of targets, so 0.57 s a step; the record's 0.80 was on
+# torch's threads). They weigh the two phases in the
 # progress fraction and give the ETA until the job has measured its own rate.
 SECONDS_PER_EVALUATION_256 = 0.044
-SECONDS_PER_STEP_8x192 = 0.80
+SECONDS_PER_STEP_8x192 = 0.57
 
 
 def estimated_seconds(budget: PresetBudget) -> tuple[float, float]:

@@ -21,7 +21,7 @@ from typing import Any
 from warpaint.engine.runtime.cpu_threads import revisit
 
 KIND = "preset"
-HELP = "a fast-style preset from your own style image (about half an hour on a 2-core CPU)"
+HELP = "a fast-style preset from your own style image (about 20 minutes on a 2-core CPU)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
