@@ -12,17 +12,18 @@ nothing waits at an operation's end. On a quiet machine it is faster too:
 each sample's small operations run on one thread without a barrier, and the
 step's single-threaded parts (Python, the autograd engine) overlap other
 samples' work. A fast-style preset's generator step (batch 8 at 192 px) took
-0.49 s sample by sample against 0.74 s on torch's threads quiet, and 0.74
-against 1.12 s beside one busy loop (`warpaint bench contention-pool`,
-docs/benchmarks.md).
+0.55 s sample by sample against 0.77 s on torch's threads quiet, and
+0.77-0.89 against 1.33 s beside one busy loop (`warpaint bench
+contention-pool`, docs/benchmarks.md).
 
 The gradient is the sum of the samples' gradients in sample order, whatever
 worker computed each, so a step's result never depends on the machine's
 load; it equals the whole batch's backward pass to float rounding.
 
 `backward_by_sample(loss_of, batch, leaves)` is the one entry: it runs the
-split on the CPU, under grad mode, for a batch of more than one, on
-`training_workers()` workers, and the whole batch's `backward()` otherwise.
+split on the CPU, under grad mode, when the batch makes more than one task
+(`samples_per_task`), on `training_workers()` workers, and the whole batch's
+`backward()` otherwise.
 """
 
 from __future__ import annotations
