@@ -159,7 +159,28 @@ def _ratios(
 
 
 def _workload(name: str, quick: bool) -> tuple[Callable[..., Any], Callable[[], Any], str, str]:
-    """(warpaint's callable, the peer's callable, what runs, the peer's name)."""
+    """(warpaint's callable, the peer's callable, what runs, the peer's name).
+    Warpaint's callable takes `workers`: for the training paths the samples'
+    task pool (`sample_split`), else the task pools' and row bands' width
+    (`cpu_threads.pool_width`); None: as a job chooses, 1: torch's threads."""
+    if name in TRAINING:
+        return _training_workload(name, quick)
+    ours, peer, what, peer_name = _inference_workload(name, quick)
+
+    def with_width(workers: int | None = None) -> Any:
+        if workers is None:
+            return ours()
+        from warpaint.engine.runtime.cpu_threads import pool_width
+
+        with pool_width(workers):
+            return ours()
+
+    return with_width, peer, what, peer_name
+
+
+def _inference_workload(
+    name: str, quick: bool
+) -> tuple[Callable[[], Any], Callable[[], Any], str, str]:
     import torch
 
     if name == "splining":
@@ -206,13 +227,11 @@ def _workload(name: str, quick: bool) -> tuple[Callable[..., Any], Callable[[], 
             f"{side}x{side}, shipped decoder, remembered style",
             f"johnson-{side}",
         )
-    if name in TRAINING:
-        return _training_workload(name, quick, johnson)
     raise ValueError(f"unknown workload {name!r}")
 
 
 def _training_workload(
-    name: str, quick: bool, johnson: Any
+    name: str, quick: bool
 ) -> tuple[Callable[..., Any], Callable[[], Any], str, str]:
     """A preset job's work (`preset_job`): a generator step, or one Gatys
     evaluation of a batch of crops. Warpaint's callable takes `workers`, the
@@ -221,6 +240,7 @@ def _training_workload(
     reference (forward and backward, batch 4), a plain torch program."""
     import torch
 
+    from warpaint.engine.features.fast_style.bench import johnson_net
     from warpaint.engine.features.fast_style.distill import (
         GATYS_STYLE_WEIGHT,
         DistillLoss,
@@ -233,6 +253,7 @@ def _training_workload(
     from warpaint.engine.features.stylize.optim import gatys_loss, style_targets
     from warpaint.engine.neural.loss_networks import feature_network
 
+    johnson = johnson_net().eval()  # as the inference workloads have it
     b = PresetBudget()
     g = torch.Generator().manual_seed(3)
     net = feature_network(b.loss_network, "cpu")
@@ -337,7 +358,6 @@ def child_interleaved(workload: str, quick: bool) -> dict[str, Any]:
     count), `one_thread`, and the peer. Medians, every timing, the pool
     widths `warpaint` used and the cores others used meanwhile."""
     import warpaint  # noqa: F401  (configures libgomp before torch loads)
-    from warpaint.engine.neural import sample_split
     from warpaint.engine.runtime import cpu_threads
 
     cpu_threads.start_monitor()
@@ -353,23 +373,15 @@ def child_interleaved(workload: str, quick: bool) -> dict[str, Any]:
         if variant == "peer":
             peer()
         elif variant == "one_thread":
-            with cpu_threads.torch_threads(1), cpu_threads.pool_width(1):
-                ours(workers=1) if training else ours()
+            with cpu_threads.torch_threads(1):
+                ours(workers=1)
         elif variant == "warpaint":
             with cpu_threads.threads_for_job():
-                if training:
-                    pools.append(sample_split.training_workers())
-                    ours()
-                else:
-                    pools.append(cpu_threads.pool_workers())
-                    ours()
-        elif training:  # a samples' pool as wide as torch's default, or none
+                pools.append(_chosen_workers(training))
+                ours()
+        else:  # a pool as wide as torch's default, or none
             with cpu_threads.threads_for_job():
                 ours(workers=default if variant == "pool" else 1)
-        else:
-            width = default if variant == "pool" else 1
-            with cpu_threads.threads_for_job(), cpu_threads.pool_width(width):
-                ours()
 
     times: dict[str, list[float]] = {v: [] for v in VARIANTS}
     with torch.inference_mode(not training):
@@ -395,9 +407,17 @@ def child_interleaved(workload: str, quick: bool) -> dict[str, Any]:
     return out
 
 
+def _chosen_workers(training: bool) -> int:
+    """The workers a job's training steps (`sample_split`) or task pools and
+    row bands (`cpu_threads.pool_workers`) get on the calling thread now."""
+    from warpaint.engine.neural import sample_split
+    from warpaint.engine.runtime import cpu_threads
+
+    return sample_split.training_workers() if training else cpu_threads.pool_workers()
+
+
 def child(workload: str, setting: str, quick: bool) -> dict[str, Any]:
     import warpaint  # noqa: F401  (configures libgomp before torch loads)
-    from warpaint.engine.neural import sample_split
     from warpaint.engine.runtime import cpu_threads
 
     cpu_threads.start_monitor()
@@ -421,20 +441,10 @@ def child(workload: str, setting: str, quick: bool) -> dict[str, Any]:
             if setting in ("warpaint", "no_pool"):
                 with cpu_threads.threads_for_job() as chosen:
                     threads_used.append(chosen or torch.get_num_threads())
-                    if training:
-                        pools_used.append(
-                            sample_split.training_workers() if setting == "warpaint" else 1
-                        )
-                        ours(workers=pools_used[-1])
-                    else:
-                        pools_used.append(
-                            cpu_threads.pool_workers() if setting == "warpaint" else 1
-                        )
-                        with cpu_threads.pool_width(pools_used[-1]):
-                            ours()
+                    pools_used.append(_chosen_workers(training) if setting == "warpaint" else 1)
+                    ours(workers=pools_used[-1])
             else:
-                with cpu_threads.pool_width(1):
-                    ours(workers=1) if training else ours()
+                ours(workers=1)
             mine.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             peer()

@@ -28,6 +28,8 @@ split on the CPU, under grad mode, when the batch makes more than one task
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -99,37 +101,27 @@ def backward_by_sample(
     rows = [slice(k, min(batch, k + per_task)) for k in starts]
     # Each task's mean loss weighs as its share of the batch's samples.
     shares = [(r.stop - r.start) / batch for r in rows]
-    losses: list[torch.Tensor | None] = [None] * len(rows)
-    task_parts: list[Mapping[str, Any]] = [{}] * len(rows)
-    grads: list[Sequence[torch.Tensor | None]] = [()] * len(rows)
+    # Per task: its loss, its parts and its gradients (weighted by its share).
+    done: dict[int, tuple[torch.Tensor, Mapping[str, Any], Sequence[torch.Tensor | None]]] = {}
 
-    def task(k: int) -> Callable[[], None]:
-        def run() -> None:
-            # The task runs on this one thread: no nested bands or pools.
-            with pool_width(1):
-                loss, parts = loss_of(rows[k])
-                grads[k] = torch.autograd.grad(loss * shares[k], leaves, allow_unused=True)
-            losses[k] = loss.detach()
-            task_parts[k] = parts
-
-        return run
+    def task(k: int) -> None:
+        # The task runs on this one thread: no nested bands or pools.
+        with pool_width(1):
+            loss, parts = loss_of(rows[k])
+            grads = torch.autograd.grad(loss * shares[k], leaves, allow_unused=True)
+        done[k] = (loss.detach(), parts, grads)
 
     with TaskPool(min(count, len(rows))) as pool:
-        pool.run([task(k) for k in range(len(rows))])
+        pool.run([functools.partial(task, k) for k in range(len(rows))])
+    results = [done[k] for k in range(len(rows))]  # sample order, whoever finished first
 
-    # In sample order, so the sum is the same whichever worker finished first.
     for i, leaf in enumerate(leaves):
-        total_grad: torch.Tensor | None = None
-        for k in range(len(rows)):
-            g = grads[k][i]
-            if g is not None:
-                total_grad = g if total_grad is None else total_grad + g
-        if total_grad is None:
-            continue
-        leaf.grad = total_grad if leaf.grad is None else leaf.grad + total_grad
-    loss = _weighted([x for x in losses if x is not None], shares)
-    names = task_parts[0].keys()
-    parts = {name: _weighted([p[name] for p in task_parts], shares) for name in names}
+        summed = [g for _, _, grads in results if (g := grads[i]) is not None]
+        if summed:
+            total = functools.reduce(operator.add, summed)
+            leaf.grad = total if leaf.grad is None else leaf.grad + total
+    loss = _weighted([r[0] for r in results], shares)
+    parts = {name: _weighted([r[1][name] for r in results], shares) for name in results[0][1]}
     return loss, parts
 
 

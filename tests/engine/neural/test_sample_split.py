@@ -33,10 +33,18 @@ def _batch(n: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.rand(n, 3, 16, 16, generator=g), torch.rand(n, 3, 16, 16, generator=g)
 
 
-def _loss_of(net: nn.Module, x: torch.Tensor, y: torch.Tensor, seen: list | None = None):
+def _loss_of(
+    net: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    seen: list | None = None,
+    meet: threading.Barrier | None = None,
+):
     def loss_of(rows: slice):
         if seen is not None:
             seen.append((rows.start, rows.stop, threading.current_thread().name))
+        if meet is not None and rows.start < meet.parties:
+            meet.wait(timeout=30)  # the first tasks wait for each other: on different threads
         out = net(x[rows])
         mse = (out - y[rows]).square().mean()
         feature = content_loss(out, y[rows])
@@ -52,10 +60,12 @@ def _whole(net: nn.Module, x: torch.Tensor, y: torch.Tensor):
     return loss.detach(), parts, [p.grad.clone() for p in net.parameters()]
 
 
-def _split(net: nn.Module, x: torch.Tensor, y: torch.Tensor, workers: int, seen=None, per_task=1):
+def _split(
+    net: nn.Module, x: torch.Tensor, y: torch.Tensor, workers: int, seen=None, per_task=1, meet=None
+):
     net.zero_grad(set_to_none=True)
     loss, parts = backward_by_sample(
-        _loss_of(net, x, y, seen), len(x), list(net.parameters()), workers, per_task
+        _loss_of(net, x, y, seen, meet), len(x), list(net.parameters()), workers, per_task
     )
     return loss, parts, [p.grad.clone() for p in net.parameters()]
 
@@ -64,7 +74,10 @@ def test_the_samples_loss_and_gradients_equal_the_whole_batchs_backward():
     net, (x, y) = _net(), _batch()
     loss, parts, grads = _whole(net, x, y)
     seen: list = []
-    loss_s, parts_s, grads_s = _split(net, x, y, workers=3, seen=seen)
+    # The first two samples' tasks wait for each other, so a second worker
+    # must have taken one however fast the caller drains the queue.
+    meet = threading.Barrier(2)
+    loss_s, parts_s, grads_s = _split(net, x, y, workers=3, seen=seen, meet=meet)
     # One sample per task, on more than one thread.
     assert sorted((a, b) for a, b, _ in seen) == [(k, k + 1) for k in range(6)]
     assert len({name for _, _, name in seen}) > 1
