@@ -37,12 +37,14 @@ setting's time under load over its quiet time, the peer's, and the cores
 other processes used meanwhile (the busy loops and whatever else runs).
 
 `warpaint bench contention-pool` times the same workloads (splining on its
-task pool, fast style and AdaIN in row bands, `engine.neural.banded`, the
-training paths sample by sample) against torch's threads, one thread and the
-peer in one process per busy setting, the variants in turn, which separates
-them better than processes timed minutes apart on a machine that others use
-too. For the training paths `pool` is a samples' pool as wide as torch's
-default and `no_pool` / `torch_threads` the whole batch on torch's threads.
+task pool, fast style in row bands, `engine.neural.banded`, AdaIN as a
+wavefront of row bands, `engine.neural.wavefront`, the training paths sample
+by sample) against torch's threads, one thread and the peer in one process
+per busy setting, the variants in turn, which separates them better than
+processes timed minutes apart on a machine that others use too. For the
+training paths `pool` is a samples' pool as wide as torch's default and
+`no_pool` / `torch_threads` the whole batch on torch's threads; for AdaIN
+`layer_by_layer` is its bands layer by layer, each layer waiting for the last.
 """
 
 from __future__ import annotations
@@ -323,6 +325,14 @@ def _training_workload(
 # process per busy setting.
 POOL_WORKLOADS = WORKLOADS
 VARIANTS = ("warpaint", "pool", "torch_threads", "one_thread", "peer")
+# AdaIN's encoder and decoder run as a wavefront of row bands on a job's pool
+# (`engine.neural.wavefront`); this variant runs them layer by layer instead.
+WAVEFRONT_VARIANTS = ("layer_by_layer",)
+WAVEFRONT_WORKLOADS = ("adain",)
+
+
+def _variants(workload: str) -> tuple[str, ...]:
+    return VARIANTS + (WAVEFRONT_VARIANTS if workload in WAVEFRONT_WORKLOADS else ())
 
 
 @benchmark(
@@ -342,7 +352,7 @@ def bench_contention_pool(quick: bool, device: str | None) -> dict[str, Any]:
             loaded, quiet = rows[f"busy{busy}"], rows["busy0"]
             rows[f"busy{busy}_vs_quiet"] = {
                 v: round(loaded[v] / quiet[v], 2)
-                for v in VARIANTS
+                for v in _variants(workload)
                 if isinstance(loaded.get(v), float) and isinstance(quiet.get(v), float)
             }
         result[workload] = rows
@@ -355,8 +365,10 @@ def child_interleaved(workload: str, quick: bool) -> dict[str, Any]:
     machine, else a task pool a worker wider per core the others want),
     `pool` with task pools only as wide as torch's default (the previous
     policy), `torch_threads` without task pools (`threads_for_job`'s thread
-    count), `one_thread`, and the peer. Medians, every timing, the pool
-    widths `warpaint` used and the cores others used meanwhile."""
+    count), `one_thread`, the peer, and for AdaIN `layer_by_layer` (as
+    `warpaint`, its network's layers one after another on the pool instead of
+    as a wavefront). Medians, every timing, the pool widths `warpaint` used
+    and the cores others used meanwhile."""
     import warpaint  # noqa: F401  (configures libgomp before torch loads)
     from warpaint.engine.runtime import cpu_threads
 
@@ -379,18 +391,24 @@ def child_interleaved(workload: str, quick: bool) -> dict[str, Any]:
             with cpu_threads.threads_for_job():
                 pools.append(_chosen_workers(training))
                 ours()
+        elif variant == "layer_by_layer":
+            from warpaint.engine.neural.wavefront import layer_by_layer
+
+            with cpu_threads.threads_for_job(), layer_by_layer():
+                ours()
         else:  # a pool as wide as torch's default, or none
             with cpu_threads.threads_for_job():
                 ours(workers=default if variant == "pool" else 1)
 
-    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    variants = _variants(workload)
+    times: dict[str, list[float]] = {v: [] for v in variants}
     with torch.inference_mode(not training):
-        for variant in VARIANTS:
+        for variant in variants:
             run(variant)
         first = cpu_threads.CpuMonitor().sample()
         for i in range(runs):
             # A different order each round, so no variant always follows the same one.
-            for variant in VARIANTS[i % len(VARIANTS) :] + VARIANTS[: i % len(VARIANTS)]:
+            for variant in variants[i % len(variants) :] + variants[: i % len(variants)]:
                 t0 = time.perf_counter()
                 run(variant)
                 times[variant].append(time.perf_counter() - t0)

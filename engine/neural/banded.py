@@ -109,6 +109,21 @@ def pooled_inference(x: torch.Tensor, quiet_from: int | None = None) -> Iterator
         yield count
 
 
+def current_pool() -> TaskPool | None:
+    """The pool a `pooled` block runs on the calling thread, or None."""
+    return _pool()
+
+
+def pooling() -> bool:
+    """Whether a `pooled` block's pool runs on the calling thread."""
+    return _pool() is not None
+
+
+def is_channels_last(t: torch.Tensor) -> bool:
+    """Whether (N, C, H, W) `t` is stored channels-last (and not also contiguous)."""
+    return _channels_last(t)
+
+
 def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
     if isinstance(value, int):
         return value, value
@@ -146,7 +161,7 @@ def _one_piece(
     return F.conv2d(_padded(x, (pw, pw, ph, ph), mode), weight, bias, stride, 0, dilation)
 
 
-def _band(
+def conv_rows(
     x: torch.Tensor,
     weight: torch.Tensor,
     bias: torch.Tensor | None,
@@ -347,7 +362,7 @@ def conv2d(
     )
     run_bands(
         spans,
-        lambda a, b: _band(x, weight, bias, out, (a, b), sp, pp, dp, padding_mode),
+        lambda a, b: conv_rows(x, weight, bias, out, (a, b), sp, pp, dp, padding_mode),
     )
     return out
 

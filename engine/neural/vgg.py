@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from warpaint.engine.neural import banded
+from warpaint.engine.neural import banded, wavefront
 from warpaint.engine.neural.feedforward import relu
 
 # Output channels per conv, "P" a pooling layer (VGG-19 configuration E).
@@ -132,6 +132,9 @@ class VGGFeatures(nn.Module):
         so a cancel acts within one layer's work even on a slow CPU."""
         wanted, deepest = requested_layers(x, layers, LAYER_NAMES, "VGG-19")
         deepest //= 2
+        last = f"relu{CONV_NAMES[deepest]}"
+        if check is None and wanted == {last} and self._as_wavefront(x):
+            return {last: self._wavefront(x, deepest)}
         out: dict[str, torch.Tensor] = {}
         h = (x - self.mean) / self.std
         for i, conv in enumerate(self.conv_layers()[: deepest + 1]):
@@ -153,6 +156,33 @@ class VGGFeatures(nn.Module):
             if i in self.pool_after and i < deepest:
                 h = F.avg_pool2d(h, 2, ceil_mode=True)
         return out
+
+    def _as_wavefront(self, x: torch.Tensor) -> bool:
+        """Whether a forward pass to one ReLU output runs as a row wavefront:
+        inference on the CPU while a `banded.pooled` pool runs."""
+        return (
+            wavefront.runs()
+            and x.device.type == "cpu"
+            and not torch.is_grad_enabled()
+            and self.padding_mode == "zeros"
+        )
+
+    def _wavefront(self, x: torch.Tensor, deepest: int) -> torch.Tensor:
+        """relu of conv `deepest` for (N, 3, H, W) `x`, as `wavefront.RowChain`:
+        the same layers as `forward`, no wait at each layer's end."""
+        convs = self.conv_layers()[: deepest + 1]
+        first = convs[0].weight
+        layout = torch.channels_last if banded.is_channels_last(first) else None
+
+        def normalise(rows: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+            return torch.div(torch.sub(rows, self.mean, out=out), self.std, out=out)
+
+        chain = wavefront.RowChain(x).map(normalise, memory_format=layout)
+        for i, conv in enumerate(convs):
+            chain.conv(conv.weight, conv.bias, 1, relu=True)
+            if i in self.pool_after and i < deepest:
+                chain.avg_pool2()
+        return chain.run()
 
 
 def _checking_hook(check: Callable[[], None]) -> Callable[[torch.Tensor], None]:

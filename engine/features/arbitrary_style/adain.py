@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from warpaint.engine.neural import banded
+from warpaint.engine.neural import banded, wavefront
 from warpaint.engine.neural.feedforward import instance_stats, relu
 from warpaint.engine.neural.vgg import VGGFeatures
 
@@ -122,6 +122,8 @@ class Decoder(nn.Module):
         # For inference a conv after an upsampling runs on the small map
         # (`upsampled_conv`); training keeps the plain graph.
         fused = not (self.training or features.requires_grad or self.convs[0].weight.requires_grad)
+        if fused and wavefront.runs() and features.device.type == "cpu":
+            return self._wavefront(features)
         h = features
         last = len(self.convs) - 1
         upsample = False
@@ -140,8 +142,26 @@ class Decoder(nn.Module):
             h = F.interpolate(h, scale_factor=2.0, mode="nearest")
         return h
 
+    def _wavefront(self, features: torch.Tensor) -> torch.Tensor:
+        """The inference `forward` as a `wavefront.RowChain` (the convs after an
+        upsampling as `upsampled_conv`): no wait at each layer's end."""
+        chain = wavefront.RowChain(features)
+        last = len(self.convs) - 1
+        upsample = False
+        for i, (module, (_, _, up)) in enumerate(zip(self.convs, self.layers, strict=True)):
+            conv = cast(nn.Conv2d, module)
+            if upsample:
+                chain.upsampled_conv(conv.weight, conv.bias, relu=i < last)
+            else:
+                chain.conv(conv.weight, conv.bias, 1, "reflect", relu=i < last)
+            upsample = up
+        h = chain.run()
+        if upsample:
+            h = F.interpolate(h, scale_factor=2.0, mode="nearest")
+        return h
 
-def _phase_kernels(weight: torch.Tensor) -> dict[tuple[int, int], torch.Tensor]:
+
+def phase_kernels(weight: torch.Tensor) -> dict[tuple[int, int], torch.Tensor]:
     """A 3x3 kernel (out, in, 3, 3) as four 2x2 kernels, one per output phase
     (row parity, column parity) of `upsampled_conv`."""
     w = weight
@@ -188,7 +208,7 @@ def upsampled_conv(
         memory_format=torch.channels_last if channels_last else torch.contiguous_format,
     )
     phases = out.view(n, weight.shape[0], h, 2, w, 2)
-    kernels = _phase_kernels(weight)
+    kernels = phase_kernels(weight)
 
     def rows(r0: int, r1: int) -> None:
         # Output rows [2 r0, 2 r1) read the padded small map's rows [r0, r1 + 2).
@@ -263,8 +283,15 @@ class AdaINLayer(nn.Module):
         self.style_mean, self.style_std, self.strength = style_mean, style_std, float(strength)
 
     def normalise(self, x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
-        t = (x - mean) / (var + EPS).sqrt() * self.style_std + self.style_mean
-        return t if self.strength >= 1.0 else self.strength * t + (1 - self.strength) * x
+        # strength * ((x - mean) / sd * style_std + style_mean) + (1 - strength) * x
+        # as one per-channel affine map, x * scale + shift: one pass over the
+        # features, in row bands on a busy CPU's pool.
+        scale = self.style_std / (var + EPS).sqrt()
+        shift = self.style_mean - mean * scale
+        if self.strength < 1.0:
+            scale = self.strength * scale + (1.0 - self.strength)
+            shift = self.strength * shift
+        return banded.map_rows(functools.partial(torch.addcmul, shift, tensor2=scale), x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.normalise(x, *instance_stats(x))

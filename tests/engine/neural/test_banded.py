@@ -7,7 +7,7 @@ from torch.nn import functional as F
 from warpaint.engine.features.arbitrary_style.adain import Decoder, upsampled_conv
 from warpaint.engine.features.fast_style import generator
 from warpaint.engine.features.fast_style.generator import GeneratorConfig, StyleGenerator
-from warpaint.engine.neural import banded, feedforward
+from warpaint.engine.neural import banded, feedforward, wavefront
 from warpaint.engine.runtime import cpu_threads
 
 
@@ -164,7 +164,9 @@ def test_the_adain_decoder_and_its_upsampled_convs_in_bands_equal_one_piece(band
     with torch.inference_mode():
         expected = decoder(features)
         expected_up = upsampled_conv(features, conv.weight, conv.bias)
-        with banded.pooled(3):
+        # Layer by layer: on a pool the decoder otherwise runs as a wavefront
+        # (tests/engine/neural/test_wavefront.py).
+        with banded.pooled(3), wavefront.layer_by_layer():
             got = decoder(features)
             got_up = upsampled_conv(features, conv.weight, conv.bias)
     assert len(band_calls) > 10
