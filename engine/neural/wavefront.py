@@ -155,17 +155,19 @@ class RowChain:
         return self
 
     def upsampled_conv(
-        self, weight: torch.Tensor, bias: torch.Tensor | None, relu: bool = False
+        self,
+        kernels: dict[tuple[int, int], torch.Tensor],
+        bias: torch.Tensor | None,
+        relu: bool = False,
     ) -> RowChain:
-        """`arbitrary_style.adain.upsampled_conv`'s layer (a 3x3 convolution
-        of the nearest-doubled map, reflection-padded, without building the
-        doubled map), then an in-place ReLU when `relu`: (N, C, h, w) ->
-        (N, out, 2h, 2w)."""
-        from warpaint.engine.features.arbitrary_style.adain import phase_kernels
-
+        """A 3x3 convolution of the nearest-doubled map, reflection-padded,
+        without building the doubled map, as `arbitrary_style.adain.
+        upsampled_conv` computes it: `kernels` are its four 2x2 kernels, one
+        per output phase (row parity, column parity), applied to the small
+        map padded by replication; then an in-place ReLU when `relu`:
+        (N, C, h, w) -> (N, out, 2h, 2w)."""
         n, _, h, w = self.shape
-        kernels = phase_kernels(weight)
-        fmt = torch.channels_last if banded.is_channels_last(weight) else self._format()
+        out_channels = kernels[(0, 0)].shape[0]
 
         def compute(src: torch.Tensor, out: torch.Tensor, a: int, b: int) -> None:
             r0, r1 = a // 2, b // 2
@@ -184,8 +186,9 @@ class RowChain:
         def reads(a: int, b: int) -> Rows:
             return _clip(a // 2 - 1, b // 2 + 1, h)
 
-        shape = (n, weight.shape[0], 2 * h, 2 * w)
-        self.layers.append(_Layer(shape, fmt, compute, reads, even=True))
+        # The source's layout, as `upsampled_conv` gives its output.
+        shape = (n, out_channels, 2 * h, 2 * w)
+        self.layers.append(_Layer(shape, self._format(), compute, reads, even=True))
         return self
 
     def avg_pool2(self) -> RowChain:

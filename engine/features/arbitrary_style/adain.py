@@ -151,7 +151,7 @@ class Decoder(nn.Module):
         for i, (module, (_, _, up)) in enumerate(zip(self.convs, self.layers, strict=True)):
             conv = cast(nn.Conv2d, module)
             if upsample:
-                chain.upsampled_conv(conv.weight, conv.bias, relu=i < last)
+                chain.upsampled_conv(phase_kernels(conv.weight), conv.bias, relu=i < last)
             else:
                 chain.conv(conv.weight, conv.bias, 1, "reflect", relu=i < last)
             upsample = up

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from warpaint.engine.features.arbitrary_style.adain import Decoder, upsampled_conv
+from warpaint.engine.features.arbitrary_style.adain import Decoder, phase_kernels, upsampled_conv
 from warpaint.engine.neural import banded, wavefront
 from warpaint.engine.neural.vgg import random_vgg19
 from warpaint.engine.runtime import cpu_threads
@@ -60,7 +60,7 @@ def test_a_chain_of_every_layer_kind_equals_the_layers_in_one_piece(chain_runs, 
             .conv(w2, b[1], 1, "reflect", relu=True)
             .avg_pool2()
             .conv(w3, b[2], 2, "replicate")
-            .upsampled_conv(w4, b[3], relu=True)
+            .upsampled_conv(phase_kernels(w4), b[3], relu=True)
             .run()
         )
     spans = chain_runs[0]
