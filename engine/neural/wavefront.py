@@ -111,19 +111,17 @@ class RowChain:
     def map(
         self,
         fn: Callable[..., torch.Tensor],
-        channels: int | None = None,
         memory_format: torch.memory_format | None = None,
     ) -> RowChain:
-        """A row-by-row layer: `fn(rows, out=...)` writes its result for a
-        band (elementwise, or per-channel constants), with `channels` output
-        channels (default: as many as come in) in `memory_format`."""
-        n, c, h, w = self.shape
+        """A row-by-row layer that keeps the shape: `fn(rows, out=...)` writes
+        its result for a band (elementwise, or per-channel constants), in
+        `memory_format` (default: the source's)."""
         fmt = self._format() if memory_format is None else memory_format
 
         def compute(src: torch.Tensor, out: torch.Tensor, a: int, b: int) -> None:
             fn(src[:, :, a:b], out=out[:, :, a:b])
 
-        self.layers.append(_Layer((n, channels or c, h, w), fmt, compute, lambda a, b: (a, b)))
+        self.layers.append(_Layer(self.shape, fmt, compute, lambda a, b: (a, b)))
         return self
 
     def conv(
