@@ -160,6 +160,50 @@ def speed_512(dev: str, quick: bool = False) -> dict[str, Any]:
     return speed
 
 
+def big_style_step(dev: str, quick: bool = False) -> dict[str, Any]:
+    """What a photo-sized style costs a slider step: the effect as a job runs
+    it (`run_effect`, start: the resolved RGBA arrays, stop: the result
+    array) on a 512x384 content with an opaque 4000x3000 style (quick:
+    1000x750) against the same style shrunk to 1024x768 first, alternating,
+    median of 5 (3 quick) after a warm-up each, the style's statistics
+    remembered as when a slider moves. The effect resizes either to the
+    content's side, so the difference is the big style's own handling."""
+    import cv2
+
+    from warpaint.engine.runtime.apply import run_effect
+    from warpaint.engine.runtime.jobs import Job, JobContext
+    from warpaint.engine.runtime.registry import get_effect
+
+    spec = get_effect("arbitrary-style")
+    rng = np.random.default_rng(3)
+    content = rng.random((384, 512, 4), dtype=np.float32)
+    content[..., 3] = 1.0
+    side = 1000 if quick else 4000
+    texture = held_out_styles(256, quick=True)["mosaic"]
+    big = cv2.resize(texture, (side, side * 3 // 4), interpolation=cv2.INTER_CUBIC)
+    big = np.concatenate([np.clip(big, 0.0, 1.0), np.ones(big.shape[:2] + (1,), np.float32)], 2)
+    small = cv2.resize(big, (1024, 768), interpolation=cv2.INTER_AREA)
+    runs = 3 if quick else 5
+    times: dict[str, list[float]] = {"big": [], "small": []}
+    for i in range(runs + 1):
+        for label, style in (("big", big), ("small", small)):
+            ctx = JobContext(Job(lambda c: None, device=dev))
+            params = spec.resolve({"style": style})
+            t0 = time.perf_counter()
+            run_effect(ctx, spec, content, params)
+            if i:  # the first run is the warm-up
+                times[label].append(time.perf_counter() - t0)
+    big_s, small_s = statistics.median(times["big"]), statistics.median(times["small"])
+    return {
+        "content": "512x384",
+        "style": f"{side}x{side * 3 // 4} against 1024x768",
+        "runs": runs,
+        "median_s_big_style": round(big_s, 4),
+        "median_s_small_style": round(small_s, 4),
+        "big_style_extra_ms": round(1000 * (big_s - small_s), 1),
+    }
+
+
 def texture_goal(device: str = "cpu") -> dict[str, Any]:
     """The texture goal on the three reference pairs at 256 px: each result's
     high-pass texture ratio (`stylize.filter_judge`) over the pinned Gatys
@@ -224,7 +268,8 @@ def bench_arbitrary_style(quick: bool, device: str | None) -> dict[str, Any]:
     result is back on the host; median of 7 runs at 512x512 (3 at 256 quick),
     with a new style every run (the style is encoded too) and with the same
     style (its statistics are remembered, as when a slider moves), each with
-    and without the texture step. Texture goal (`texture_goal`): on the three
+    and without the texture step; `big_style` (`big_style_step`): what a
+    photo-sized style adds to a slider step. Texture goal (`texture_goal`): on the three
     reference pairs, the high-pass texture ratio over the pinned Gatys
     results' (goal <= 1.3) at SSIM >= theirs, for texture 0 and the default.
     The AdaIN results use the effect's default texture.
@@ -267,6 +312,7 @@ def bench_arbitrary_style(quick: bool, device: str | None) -> dict[str, Any]:
             )
 
     speed = speed_512(dev, quick)
+    big_style = big_style_step(dev, quick)
     goal = texture_goal(dev)
     ratios = [r["style_ratio"] for r in rows]
     ssim_diffs = [r["ssim_minus_gatys"] for r in rows]
@@ -283,6 +329,7 @@ def bench_arbitrary_style(quick: bool, device: str | None) -> dict[str, Any]:
         "mean_adain_ssim": round(statistics.fmean(r["adain"]["content_ssim"] for r in rows), 4),
         "mean_gatys_ssim": round(statistics.fmean(r["gatys"]["content_ssim"] for r in rows), 4),
         "speed": speed,
+        "big_style": big_style,
         "texture_goal": goal,
         "goal_style_ratio_max": GOAL_STYLE_RATIO,
         "goal_cpu_512_seconds": GOAL_CPU_512_SECONDS,

@@ -191,9 +191,15 @@ def refined_decoder_for(style: torch.Tensor, style2: torch.Tensor | None = None)
     With a second style in the mix, only when it is the same image (the
     panel's second picker starts on the same layer): a decoder refined for
     one style is not the one for a mix of two."""
-    from warpaint.engine.features.arbitrary_style.refined import find_refined, image_key
+    from warpaint.engine.features.arbitrary_style.refined import (
+        find_refined,
+        image_key,
+        might_have_refined,
+    )
     from warpaint.engine.neural.effect_helpers import rgb
 
+    if not might_have_refined((int(style.shape[-2]), int(style.shape[-1]))):
+        return None  # no key needed: nothing refined for a style of this size
     key = image_key(rgb(style))
     if style2 is not None and (style2.shape != style.shape or image_key(rgb(style2)) != key):
         return None
@@ -205,6 +211,11 @@ def _style_rgb(style: torch.Tensor, content_side: int, scale: float) -> torch.Te
     from warpaint.engine.neural.style_losses import resize_to_side
 
     side = round(min(max(content_side * scale, STYLE_MIN_SIDE), STYLE_MAX_SIDE))
+    if bool((style[:, 3] >= 1.0).all()):
+        # Opaque (a photo, a scan): compositing changes nothing, so the
+        # colours are resized first and the big style is not copied whole
+        # (a 12 MP style: 0.19 s a slider step before).
+        return resize_to_side(style[:, :3], side).float().clamp(0.0, 1.0)
     return resize_to_side(rgb(style), side).clamp(0.0, 1.0)
 
 

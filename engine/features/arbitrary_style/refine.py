@@ -470,6 +470,9 @@ def refine_decoder(
     record = {
         "name": name,
         "style_key": style_key,
+        # The style's size, so the effect hashes a style only when a refined
+        # decoder of that size exists (`refined.might_have_refined`).
+        "style_size": [int(style.shape[-2]), int(style.shape[-1])],
         "content_key": content_key,
         "steps": step,
         "seconds": round(seconds, 1),

@@ -54,6 +54,21 @@ def refined_file_name(name: str, key: str) -> str:
     return f"{PREFIX}{slug(name)}-{key[:KEY_CHARS]}.safetensors"
 
 
+def might_have_refined(size: tuple[int, int], folder: Path | None = None) -> bool:
+    """Whether the user's model folder (or `folder`) holds a refined decoder
+    that may be for a style of this (height, width): one that records that
+    size, or one that records none. The effect asks this before hashing a
+    style's pixels (a 12 MP style took 0.3 s to key, on every slider step)."""
+    place = folder if folder is not None else user_models_dir()
+    if not place.is_dir():
+        return False
+    for path in place.glob(f"{PREFIX}*.safetensors"):
+        recorded = refined_info(path).get("style_size")
+        if recorded is None or list(recorded) == [int(size[0]), int(size[1])]:
+            return True
+    return False
+
+
 def find_refined(key: str, folder: Path | None = None) -> Path | None:
     """The newest refined decoder in the user's model folder (or `folder`) whose
     metadata names this style key, or None."""

@@ -99,6 +99,7 @@ def test_refining_lowers_the_training_loss_and_the_effect_then_uses_the_decoder(
     assert result.path.name.startswith("adain-refined-my-strokes-")
     info = refined_info(result.path)
     assert info["style_key"] == image_key(_t(style)) and info["name"] == "My strokes.png"
+    assert info["style_size"] == [64, 64]
     assert (
         set(result.before)
         == set(result.after)
@@ -128,6 +129,67 @@ def test_refining_lowers_the_training_loss_and_the_effect_then_uses_the_decoder(
         assert not any("refined" in note for note in notes)
     same, notes = _effect(content, style, style2=_rgba(style))
     assert any("refined" in note for note in notes) and np.allclose(same, refined, atol=1e-5)
+
+
+def test_a_style_is_keyed_only_when_a_refined_decoder_may_be_for_a_style_of_its_size(
+    monkeypatch,
+):
+    from warpaint.engine.features.arbitrary_style import refined
+    from warpaint.engine.features.arbitrary_style.adain import decoder_meta
+    from warpaint.engine.runtime.models import save_model
+
+    keyed: list[tuple[int, ...]] = []
+    real_key = refined.image_key
+
+    def counted(image):
+        keyed.append(tuple(image.shape))
+        return real_key(image)
+
+    monkeypatch.setattr(refined, "image_key", counted)
+    decoder = load_decoder(None)
+    folder = user_models_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def refined_file(name, record):
+        path = folder / f"adain-refined-{name}-000000000000.safetensors"
+        save_model(path, dict(decoder.state_dict()), decoder_meta(decoder) | {"refined": record})
+        return path
+
+    content, style = _photo(32), _quantised(strokes(48))
+    _effect(content, style)  # nothing refined at all
+    assert keyed == []
+    refined_file("bigger", {"style_key": "0" * 32, "style_size": [64, 64]})
+    _effect(content, style)  # refined only for 64x64 styles
+    assert keyed == []
+    same = refined_file("same-size", {"style_key": "1" * 32, "style_size": [48, 48]})
+    _, notes = _effect(content, style)
+    assert keyed == [(1, 3, 48, 48)]
+    assert not any("refined" in note for note in notes)  # keyed, and no match
+    same.unlink()
+    keyed.clear()
+    refined_file("older", {"style_key": "2" * 32})  # saved before sizes were recorded
+    _effect(content, style)
+    assert keyed == [(1, 3, 48, 48)]
+
+
+def test_an_opaque_style_is_resized_before_compositing_with_the_same_colours():
+    from warpaint.engine.features.arbitrary_style.effect import _style_rgb
+    from warpaint.engine.neural.effect_helpers import rgb
+    from warpaint.engine.neural.style_losses import resize_to_side
+
+    colours = torch.rand(1, 3, 90, 120, generator=torch.Generator().manual_seed(0))
+    for alpha in (1.0, 0.4):
+        style = torch.cat([colours, torch.full((1, 1, 90, 120), alpha)], 1)
+        expected = resize_to_side(rgb(style), 64).clamp(0.0, 1.0)
+        got = _style_rgb(style, 64, 1.0)
+        assert got.shape == (1, 3, 48, 64)
+        torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
+    # A see-through style is composited on mid-grey: light paint at alpha 0.4
+    # comes out between the paint and the grey.
+    light = torch.cat([torch.full((1, 3, 90, 120), 0.9), torch.full((1, 1, 90, 120), 0.4)], 1)
+    torch.testing.assert_close(
+        _style_rgb(light, 64, 1.0), torch.full((1, 3, 48, 64), 0.4 * 0.9 + 0.6 * 0.5)
+    )
 
 
 def test_a_cancelled_refinement_resumes_from_its_saved_step(tmp_path):
