@@ -114,30 +114,21 @@ def current_pool() -> TaskPool | None:
     return _pool()
 
 
-def pooling() -> bool:
-    """Whether a `pooled` block's pool runs on the calling thread."""
-    return _pool() is not None
-
-
-def is_channels_last(t: torch.Tensor) -> bool:
-    """Whether (N, C, H, W) `t` is stored channels-last (and not also contiguous)."""
-    return _channels_last(t)
-
-
 def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
     if isinstance(value, int):
         return value, value
     return int(value[0]), int(value[1])
 
 
-def _channels_last(t: torch.Tensor) -> bool:
+def is_channels_last(t: torch.Tensor) -> bool:
+    """Whether (N, C, H, W) `t` is stored channels-last (and not also contiguous)."""
     return t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
 
 
 def _layout(*tensors: torch.Tensor) -> torch.memory_format:
     """The layout torch gives an operation's output: channels-last when any
     input is (`cpu_layout`'s weights), so the next layer reorders nothing."""
-    return torch.channels_last if any(map(_channels_last, tensors)) else torch.contiguous_format
+    return torch.channels_last if any(map(is_channels_last, tensors)) else torch.contiguous_format
 
 
 def _padded(x: torch.Tensor, pad: tuple[int, int, int, int], mode: str) -> torch.Tensor:
@@ -350,7 +341,7 @@ def conv2d(
     spans = bands(out_h, n * weight.shape[0] * out_h * out_w)
     if spans is None:
         return _one_piece(x, weight, bias, sp, pp, dp, padding_mode)
-    if _channels_last(weight) and not _channels_last(x):
+    if is_channels_last(weight) and not is_channels_last(x):
         # oneDNN would reorder every band's slice; one reorder of the whole
         # input is cheaper (an image's 3 channels: 7.8 against 18 ms at 544 px).
         x = x.contiguous(memory_format=torch.channels_last)

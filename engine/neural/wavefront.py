@@ -50,7 +50,7 @@ _state = threading.local()
 def runs() -> bool:
     """Whether networks that can run as a wavefront do so now: a `banded`
     pool runs on the calling thread and no `layer_by_layer` block is open."""
-    return banded.pooling() and not getattr(_state, "layer_by_layer", False)
+    return banded.current_pool() is not None and not getattr(_state, "layer_by_layer", False)
 
 
 @contextmanager

@@ -125,40 +125,40 @@ class Decoder(nn.Module):
         if fused and wavefront.runs() and features.device.type == "cpu":
             return self._wavefront(features)
         h = features
-        last = len(self.convs) - 1
-        upsample = False
-        for i, (module, (_, _, up)) in enumerate(zip(self.convs, self.layers, strict=True)):
-            conv = cast(nn.Conv2d, module)
-            if upsample and fused:
+        for conv, upsampled, then_relu in self._steps():
+            if upsampled and fused:
                 h = upsampled_conv(h, conv.weight, conv.bias)
             else:
-                if upsample:
+                if upsampled:
                     h = F.interpolate(h, scale_factor=2.0, mode="nearest")
                 h = banded.conv2d(h, conv.weight, conv.bias, padding=1, padding_mode="reflect")
-            if i < last:
+            if then_relu:
                 h = relu(h)
-            upsample = up
-        if upsample:
-            h = F.interpolate(h, scale_factor=2.0, mode="nearest")
-        return h
+        return self._last_upsampling(h)
+
+    def _steps(self) -> list[tuple[nn.Conv2d, bool, bool]]:
+        """(conv, whether its input is upsampled first, whether a ReLU follows)
+        for each conv in order."""
+        ups = [False] + [up for _, _, up in self.layers[:-1]]
+        last = len(self.convs) - 1
+        return [
+            (cast(nn.Conv2d, conv), up, i < last)
+            for i, (conv, up) in enumerate(zip(self.convs, ups, strict=True))
+        ]
+
+    def _last_upsampling(self, h: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(h, scale_factor=2.0, mode="nearest") if self.layers[-1][2] else h
 
     def _wavefront(self, features: torch.Tensor) -> torch.Tensor:
         """The inference `forward` as a `wavefront.RowChain` (the convs after an
         upsampling as `upsampled_conv`): no wait at each layer's end."""
         chain = wavefront.RowChain(features)
-        last = len(self.convs) - 1
-        upsample = False
-        for i, (module, (_, _, up)) in enumerate(zip(self.convs, self.layers, strict=True)):
-            conv = cast(nn.Conv2d, module)
-            if upsample:
-                chain.upsampled_conv(phase_kernels(conv.weight), conv.bias, relu=i < last)
+        for conv, upsampled, then_relu in self._steps():
+            if upsampled:
+                chain.upsampled_conv(phase_kernels(conv.weight), conv.bias, relu=then_relu)
             else:
-                chain.conv(conv.weight, conv.bias, 1, "reflect", relu=i < last)
-            upsample = up
-        h = chain.run()
-        if upsample:
-            h = F.interpolate(h, scale_factor=2.0, mode="nearest")
-        return h
+                chain.conv(conv.weight, conv.bias, 1, "reflect", relu=then_relu)
+        return self._last_upsampling(chain.run())
 
 
 def phase_kernels(weight: torch.Tensor) -> dict[tuple[int, int], torch.Tensor]:

@@ -177,7 +177,7 @@ def stylize_batch(
             x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)
         targets = style_targets(net, [(style, 1.0)], s, check)
         loss_fn = gatys_loss(net, c, targets, style_weight, check=check)
-        x = optimise(x, by_sample(loss_fn) if x.is_cpu else loss_fn, "lbfgs", n, check=check)
+        x = optimise(x, by_sample(loss_fn), "lbfgs", n, check=check)
     assert x is not None
     return x
 
